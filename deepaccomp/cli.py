@@ -1,0 +1,164 @@
+"""The ``deepaccomp`` command line: ``prepare``, ``train``, ``generate``.
+
+Errors from deepaccomp's own family print one line and exit with status 1
+(``--verbose`` prints the traceback too). TensorFlow is imported only by the
+subcommands that need it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+
+from .errors import DeepAccompError
+
+
+def _add_prepare(sub):
+    p = sub.add_parser("prepare", help="build the training dataset (Bach chorales from music21, or a MIDI folder)")
+    p.add_argument("--source", default="chorales", help='"chorales" (default) or a folder of MIDI files')
+    p.add_argument("--dataset-dir", default="datasets", help="where the .npz goes (default: datasets)")
+    p.add_argument("--no-key-normalize", action="store_true", help="keep the original keys")
+    p.add_argument("--force", action="store_true", help="rebuild even if a cached build exists")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: up to 2)")
+    p.set_defaults(func=cmd_prepare)
+
+
+def cmd_prepare(args):
+    from .data import prepare
+
+    ds, path = prepare(args.source, key_normalize=not args.no_key_normalize,
+                       dataset_dir=args.dataset_dir, force=args.force, workers=args.workers)
+    info = ds.info
+    print(f"dataset: {path}")
+    print(f"pieces: {info['n_pieces']} kept ({info['splits']}), {info['n_skipped']} skipped; "
+          f"pitches {info['pitch_min']}..{info['pitch_max']} after key normalisation; "
+          f"built in {info.get('build_seconds', 0)} s")
+    reasons = {}
+    for s in ds.skipped:
+        reasons.setdefault(s["reason"].split(":")[0] if os.sep in s["reason"] else s["reason"], []).append(s["id"])
+    for reason, ids in sorted(reasons.items(), key=lambda kv: -len(kv[1])):
+        print(f"  skipped {len(ids)}: {reason}")
+    return 0
+
+
+def _add_train(sub):
+    p = sub.add_parser("train", help="train a generator with WGAN-GP (resumes in an existing --logdir)")
+    p.add_argument("--config", help="a config.json (see docs/training.md)")
+    p.add_argument("--preset", choices=["default", "deepcomposer"], default=None)
+    p.add_argument("--iterations", type=int, help="generator updates")
+    p.add_argument("--critic-updates", type=int, help="critic updates per generator update")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--reconstruction-weight", type=float)
+    p.add_argument("--generator-lr", type=float)
+    p.add_argument("--critic-lr", type=float)
+    p.add_argument("--gp-weight", type=float)
+    p.add_argument("--eval-every", type=int)
+    p.add_argument("--checkpoint-every", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--xla", action="store_true", help="compile the training step with XLA")
+    p.add_argument("--logdir", default="runs/default")
+    p.add_argument("--dataset-dir", default="datasets")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+
+def build_train_config(args):
+    from .config import Config, preset
+
+    if args.config and args.preset:
+        from .errors import ConfigError
+
+        raise ConfigError("give --config or --preset, not both")
+    cfg = Config.load(args.config) if args.config else preset(args.preset or "default")
+    overrides = {}
+    for flag, key in (("iterations", "iterations"), ("critic_updates", "critic_updates"),
+                      ("batch_size", "batch_size"), ("reconstruction_weight", "reconstruction_weight"),
+                      ("generator_lr", "generator_lr"), ("critic_lr", "critic_lr"),
+                      ("gp_weight", "gp_weight"), ("eval_every", "eval_every"),
+                      ("checkpoint_every", "checkpoint_every"), ("seed", "seed")):
+        value = getattr(args, flag)
+        if value is not None:
+            overrides[key] = value
+    if args.xla:
+        overrides["jit_compile"] = True
+    return cfg.replace(train=overrides) if overrides else cfg
+
+
+def cmd_train(args):
+    cfg = build_train_config(args)
+    print(f"tensorboard --logdir {args.logdir}")
+    from .training import train
+
+    train(cfg, args.logdir, progress=not args.no_progress, dataset_dir=args.dataset_dir)
+    return 0
+
+
+def _add_generate(sub):
+    p = sub.add_parser("generate", help="add an accompaniment to a melody MIDI file")
+    p.add_argument("melody", help="input MIDI file (the melody)")
+    p.add_argument("-o", "--output", required=True, help="output MIDI file")
+    p.add_argument("--seed", type=int, default=None, help="make the result reproducible")
+    p.add_argument("--model", default=None, help="an exported generator.npz (default: the shipped model)")
+    p.add_argument("--programs", default="choir",
+                   help="instrument preset (choir, piano, strings, organ, winds, brass) or "
+                        "three General MIDI programs for alto,tenor,bass, e.g. 40,41,42")
+    p.add_argument("--melody-track", type=int, default=None, help="instrument index of the melody")
+    p.add_argument("--png", default=None, help="also write a piano-roll picture of the result")
+    p.set_defaults(func=cmd_generate)
+
+
+def cmd_generate(args):
+    from .accompanist import Accompanist
+    from .midi import write_midi
+
+    programs = args.programs
+    if "," in programs or programs.isdigit():
+        try:
+            programs = [int(p) for p in programs.split(",")]
+        except ValueError:
+            from .errors import ConfigError
+
+            raise ConfigError(f"--programs {args.programs!r}: give a preset name or numbers like 40,41,42") from None
+    acc = Accompanist.load(args.model) if args.model else Accompanist()
+    result = acc.generate(args.melody, seed=args.seed, programs=programs, melody_track=args.melody_track)
+    write_midi(result, args.output)
+    print(f"wrote {args.output}: melody + {len(result.instruments) - 1} accompaniment parts")
+    if args.png:
+        from .visualization import plot_midi, save_figure
+
+        save_figure(plot_midi(result), args.png)
+        print(f"wrote {args.png}")
+    return 0
+
+
+def make_parser():
+    parser = argparse.ArgumentParser(prog="deepaccomp", description=__doc__.splitlines()[0])
+    parser.add_argument("--verbose", action="store_true", help="print tracebacks of errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_prepare(sub)
+    _add_train(sub)
+    _add_generate(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if not args.verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        return args.func(args)
+    except DeepAccompError as exc:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"deepaccomp: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("deepaccomp: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,279 @@
+"""One typed configuration per run: data, model and training settings.
+
+``Config`` is saved as ``config.json`` beside every run's outputs and every
+exported model, and loads back with :meth:`Config.load`. Two presets:
+
+* ``deepcomposer`` reproduces the AWS DeepComposer custom-GAN lab exactly
+  (128 pitches, 2-bar phrases, 8.27M-parameter U-Net, 2.77M critic, Adam 1e-3,
+  5 critic updates, no reconstruction term, 1000 iterations).
+* ``default`` is ours: compact pitch window, smaller filters, a reconstruction
+  term and per-voice decoding; see docs/training.md for the measurements behind it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+
+from .errors import ConfigError
+
+
+@dataclass
+class DataConfig:
+    """How the training data is built (see docs/representation.md)."""
+
+    source: str = "chorales"
+    """"chorales" (music21's Bach chorales) or a folder of MIDI files."""
+    pitch_window: str = "compact"
+    """"compact" (MIDI 28..91) or "full" (all 128 pitches)."""
+    phrase_bars: int = 2
+    """Phrase length in 4/4 bars (16 steps each)."""
+    hop_bars: int = 1
+    """Hop between consecutive training phrases, in bars."""
+    key_normalize: bool = True
+    """Transpose every piece to C major / A minor."""
+
+
+@dataclass
+class ModelConfig:
+    """Generator (U-Net) and critic architecture."""
+
+    encoder_filters: tuple = (64, 128, 256, 512)
+    decoder_filters: tuple = (256, 128, 64)
+    kernel_size: int = 4
+    noise_channels: int = 512
+    """Channels of the noise joined at the bottleneck; its time and pitch
+    size follow the bottleneck's (``(2, 8, 512)`` for 32 x 128 inputs)."""
+    output_tracks: int = 3
+    """3 = alto, tenor, bass. 4 = also regenerate the melody (the lab does;
+    the regenerated melody is then replaced by the given one)."""
+    batch_norm_momentum: float = 0.8
+    critic_filters: tuple = (64, 128, 256, 512)
+    critic_norm: str = "none"
+    """"none" or "layer": never batch norm in a WGAN-GP critic."""
+    fixed_length: bool = True
+    """True: the generator only takes phrases of exactly the training length
+    (the lab). False: fully convolutional in time, so a whole piece is
+    accompanied in one pass (lengths padded to a multiple of 16 steps)."""
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, WGAN-GP and monitoring settings."""
+
+    iterations: int = 1000
+    """Generator updates."""
+    batch_size: int = 64
+    critic_updates: int = 5
+    """Critic updates per generator update, each on its own minibatch."""
+    gp_weight: float = 10.0
+    generator_lr: float = 1e-3
+    critic_lr: float = 1e-3
+    beta_1: float = 0.5
+    beta_2: float = 0.9
+    reconstruction_weight: float = 0.0
+    """Weight of the pix2pix-style term pulling the generator toward the real
+    accompaniment (0 reproduces the lab)."""
+    reconstruction_loss: str = "bce"
+    """"bce" (cross-entropy on (x+1)/2) or "l1"."""
+    diversity_weight: float = 0.0
+    """Weight of the mode-seeking term (Mao et al., MSGAN 2019): the generator is
+    rewarded for ``mean|G(m, z1) - G(m, z2)| / mean|z1 - z2|``, so different
+    noise gives different accompaniments (0 = off, the lab)."""
+    decode: str = "threshold"
+    """How generated values become notes: "threshold" (> 0, the lab) or
+    "voice" (each voice sings its most likely pitch when it is above 0)."""
+    decode_threshold: float = 0.0
+    """A cell (threshold) or a voice's best pitch (voice) sounds above this value."""
+    eval_every: int = 50
+    checkpoint_every: int = 50
+    keep_checkpoints: int = 5
+    n_eval_melodies: int = 10
+    seed: int = 0
+    jit_compile: bool = False
+    """Compile the training step with XLA (see docs/performance.md)."""
+    shuffle_buffer: int = 10000
+
+
+@dataclass
+class Config:
+    """Everything that defines a run."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    preset: str = "default"
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def phrase_steps(self) -> int:
+        return self.data.phrase_bars * 16
+
+    # ------------------------------------------------------------------ I/O
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def save(self, path) -> None:
+        from .io_utils import atomic_write_bytes
+
+        atomic_write_bytes(path, (self.to_json() + "\n").encode())
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Config":
+        if not isinstance(d, dict):
+            raise ConfigError("a config must be a JSON object")
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown config sections {sorted(unknown)}")
+        kw = {}
+        for sec, sec_cls in (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig)):
+            kw[sec] = _section(sec_cls, d.get(sec, {}), sec)
+        cfg = cls(**kw, preset=str(d.get("preset", "custom")))
+        cfg.validate()
+        return cfg
+
+    @classmethod
+    def load(cls, path) -> "Config":
+        try:
+            with open(path, encoding="utf-8") as fh:
+                d = json.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not a readable JSON config ({exc})") from exc
+        return cls.from_dict(d)
+
+    def replace(self, **sections) -> "Config":
+        """Copy with some fields changed: ``cfg.replace(train={"iterations": 10})``."""
+        d = self.to_dict()
+        for sec, values in sections.items():
+            if isinstance(values, dict):
+                d[sec].update(values)
+            else:
+                d[sec] = values
+        return Config.from_dict(d)
+
+    def validate(self) -> None:
+        m, t, dta = self.model, self.train, self.data
+        if dta.pitch_window not in ("compact", "full"):
+            raise ConfigError(f"data.pitch_window must be 'compact' or 'full', got {dta.pitch_window!r}")
+        if dta.phrase_bars < 1 or dta.hop_bars < 1:
+            raise ConfigError("data.phrase_bars and data.hop_bars must be >= 1")
+        n_down = len(m.encoder_filters)
+        if n_down < 1 or len(m.decoder_filters) != n_down - 1:
+            raise ConfigError(
+                "model.decoder_filters must have one entry fewer than model.encoder_filters"
+            )
+        if self.phrase_steps % (2**n_down):
+            raise ConfigError(
+                f"a phrase of {self.phrase_steps} steps is not divisible by 2**{n_down} "
+                "(one halving per encoder level)"
+            )
+        if m.output_tracks not in (3, 4):
+            raise ConfigError("model.output_tracks must be 3 (A, T, B) or 4 (S, A, T, B)")
+        if m.critic_norm not in ("none", "layer"):
+            raise ConfigError("model.critic_norm must be 'none' or 'layer' (no batch norm in a WGAN-GP critic)")
+        for name in ("iterations", "batch_size", "critic_updates", "eval_every",
+                     "checkpoint_every", "keep_checkpoints", "n_eval_melodies"):
+            if getattr(t, name) < 1:
+                raise ConfigError(f"train.{name} must be >= 1, got {getattr(t, name)}")
+        for name in ("generator_lr", "critic_lr"):
+            if not getattr(t, name) > 0:
+                raise ConfigError(f"train.{name} must be > 0")
+        if t.gp_weight < 0 or t.reconstruction_weight < 0 or t.diversity_weight < 0:
+            raise ConfigError("train.gp_weight, reconstruction_weight and diversity_weight must be >= 0")
+        if t.reconstruction_loss not in ("bce", "l1"):
+            raise ConfigError("train.reconstruction_loss must be 'bce' or 'l1'")
+        if t.decode not in ("threshold", "voice"):
+            raise ConfigError("train.decode must be 'threshold' or 'voice'")
+
+
+def _section(cls, values: dict, name: str):
+    if not isinstance(values, dict):
+        raise ConfigError(f"config section {name!r} must be an object")
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise ConfigError(f"unknown settings in {name!r}: {sorted(unknown)}")
+    kw = {}
+    for key, value in values.items():
+        default = known[key].default
+        if isinstance(default, tuple):
+            value = tuple(value)
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{name}.{key} must be true or false, got {value!r}")
+        elif isinstance(default, (int, float)) and not isinstance(default, bool):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{name}.{key} must be a number, got {value!r}")
+            if isinstance(default, int) and not isinstance(default, bool):
+                if int(value) != value:
+                    raise ConfigError(f"{name}.{key} must be an integer, got {value!r}")
+                value = int(value)
+            else:
+                value = float(value)
+        elif isinstance(default, str) and not isinstance(value, str):
+            raise ConfigError(f"{name}.{key} must be a string, got {value!r}")
+        kw[key] = value
+    return cls(**kw)
+
+
+def deepcomposer() -> Config:
+    """The AWS DeepComposer custom-GAN lab, setting for setting."""
+    return Config(
+        data=DataConfig(pitch_window="full", phrase_bars=2),
+        model=ModelConfig(output_tracks=4, fixed_length=True),
+        train=TrainConfig(),
+        preset="deepcomposer",
+    )
+
+
+def default() -> Config:
+    """Our default: small, fast, and meant to harmonise (see docs/training.md)."""
+    return Config(
+        data=DataConfig(pitch_window="compact", phrase_bars=2, hop_bars=1),
+        model=ModelConfig(
+            encoder_filters=(16, 32, 64, 128),
+            decoder_filters=(64, 32, 16),
+            noise_channels=16,
+            output_tracks=3,
+            critic_filters=(16, 32, 64, 128),
+            critic_norm="none",
+            fixed_length=False,
+        ),
+        train=TrainConfig(
+            iterations=3000,
+            critic_updates=2,
+            generator_lr=5e-4,
+            critic_lr=5e-4,
+            reconstruction_weight=50.0,
+            reconstruction_loss="bce",
+            decode="voice",
+            eval_every=250,
+            checkpoint_every=250,
+        ),
+        preset="default",
+    )
+
+
+PRESETS = {"deepcomposer": deepcomposer, "default": default}
+
+
+def preset(name: str) -> Config:
+    """Return a fresh copy of a named preset."""
+    try:
+        return PRESETS[name]()
+    except KeyError:
+        raise ConfigError(f"unknown preset {name!r}; use one of {sorted(PRESETS)}") from None
+
+
+def config_path(folder) -> str:
+    return os.path.join(os.fspath(folder), "config.json")
+
+
+__all__ = ["Config", "DataConfig", "ModelConfig", "TrainConfig", "preset", "PRESETS",
+           "deepcomposer", "default"]

@@ -1,0 +1,463 @@
+"""The JSB Chorales dataset from music21, user MIDI folders, and the tf.data pipeline.
+
+Build rules (docs/representation.md):
+
+* Source: the 371 Bach chorales inside music21 (``corpus.chorales.Iterator()``),
+  no network. Parts are selected by name (the first part whose name holds
+  the word Soprano, Alto, Tenor or Bass; four unnamed parts are taken in SATB
+  order); a chorale without all four is skipped.
+* Meter: only chorales entirely in 4/4 are kept (the grid is 16 steps per bar);
+  the others are skipped and listed in the metadata with the reason.
+* Grid: 16th notes; step 0 is the downbeat of the first bar (a pickup sits at
+  the end of an otherwise empty bar 0).
+* Key: each chorale is transposed to C major / A minor by the smallest shift
+  (-6..+5 semitones) from the key estimated on all four voices
+  (:func:`deepaccomp.metrics.estimate_key`), the same estimator the
+  Accompanist applies to a user's melody.
+* Split, by chorale and never by phrase: position ``i`` in
+  ``Iterator()`` order is test if ``i % 10 == 0``, valid if ``i % 10 == 5``,
+  train otherwise.
+* Phrases of ``phrase_bars`` bars are cut every ``hop_bars`` bars at build
+  time from the stored whole pieces (so phrase settings do not need a rebuild).
+
+The built dataset is a compressed ``.npz`` in ``datasets/`` holding the
+active cells of every piece, its metadata (JSON) and the reference metrics of
+the train split. TensorFlow is imported only by :func:`make_tf_dataset`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import DatasetError, DeepAccompError
+from .representation import (
+    N_MIDI_PITCHES,
+    STEPS_PER_BAR,
+    STEPS_PER_BEAT,
+    TRACK_NAMES,
+    PitchWindow,
+    crop_pitches,
+    cut_phrases,
+    get_window,
+    transpose_roll,
+)
+
+DATASET_VERSION = 2
+SPLITS = ("train", "valid", "test")
+PART_NAMES = {"soprano": 0, "alto": 1, "tenor": 2, "bass": 3}
+DEFAULT_DATASET_DIR = "datasets"
+
+
+def split_of(position: int) -> str:
+    """Split of the chorale at ``position`` in ``corpus.chorales.Iterator()`` order."""
+    if position % 10 == 0:
+        return "test"
+    if position % 10 == 5:
+        return "valid"
+    return "train"
+
+
+@dataclass
+class Dataset:
+    """Whole pieces as rolls ``(time, 128, 4)`` (bool, SATB, key-normalised).
+
+    Attributes
+    ----------
+    rolls : list of np.ndarray
+        One roll per kept piece, full 128-pitch axis, time a multiple of 16.
+    pieces : list of dict
+        Metadata per kept piece: ``id``, ``title``, ``position``, ``split``,
+        ``key`` (original), ``shift`` (semitones applied).
+    skipped : list of dict
+        Pieces not used, with ``id`` and ``reason``.
+    info : dict
+        Build settings, ``pitch_min``/``pitch_max`` after normalisation,
+        reference metrics of the train split.
+    """
+
+    rolls: list
+    pieces: list
+    skipped: list = field(default_factory=list)
+    info: dict = field(default_factory=dict)
+
+    def indices(self, split: str) -> list[int]:
+        if split not in SPLITS:
+            raise DatasetError(f"unknown split {split!r}; use one of {SPLITS}")
+        return [i for i, p in enumerate(self.pieces) if p["split"] == split]
+
+    def split_rolls(self, split: str, window: PitchWindow | str | None = None) -> list[np.ndarray]:
+        """Whole pieces of a split, optionally cropped to a pitch window."""
+        rolls = [self.rolls[i] for i in self.indices(split)]
+        if window is not None:
+            w = get_window(window)
+            rolls = [crop_pitches(r, w) for r in rolls]
+        return rolls
+
+    def phrases(self, split: str, *, window="compact", phrase_bars: int = 2,
+                hop_bars: int = 1) -> np.ndarray:
+        """All phrases of a split: ``(n, phrase_bars * 16, window.size, 4)`` bool.
+
+        Phrases whose melody is silent throughout are dropped.
+        """
+        w = get_window(window)
+        steps, hop = phrase_bars * STEPS_PER_BAR, hop_bars * STEPS_PER_BAR
+        chunks = [cut_phrases(crop_pitches(r, w), steps, hop) for r in self.split_rolls(split)]
+        chunks = [c for c in chunks if len(c)]
+        if not chunks:
+            return np.zeros((0, steps, w.size, len(TRACK_NAMES)), dtype=bool)
+        out = np.concatenate(chunks)
+        return out[out[..., 0].any(axis=(1, 2))]
+
+    # ------------------------------------------------------------------ save/load
+    def save(self, path) -> None:
+        """Write a compressed ``.npz`` atomically."""
+        from .io_utils import atomic_path
+
+        cells, offsets, lengths = _encode(self.rolls)
+        meta = {"pieces": self.pieces, "skipped": self.skipped, "info": self.info,
+                "version": DATASET_VERSION}
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(fh, cells=cells, offsets=offsets, lengths=lengths,
+                                    meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+
+    @classmethod
+    def load(cls, path) -> "Dataset":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(bytes(z["meta"]).decode())
+                rolls = _decode(z["cells"], z["offsets"], z["lengths"])
+        except FileNotFoundError:
+            raise DatasetError(f"{path}: dataset file not found; run `deepaccomp prepare`") from None
+        except Exception as exc:
+            raise DatasetError(f"{path}: not a readable deepaccomp dataset ({exc}); "
+                               "delete it and run `deepaccomp prepare` again") from exc
+        if meta.get("version") != DATASET_VERSION:
+            raise DatasetError(f"{path}: dataset version {meta.get('version')} != {DATASET_VERSION}; rebuild it")
+        return cls(rolls, meta["pieces"], meta["skipped"], meta["info"])
+
+
+def _encode(rolls):
+    cells, offsets, lengths = [], [0], []
+    for r in rolls:
+        t, p, k = np.nonzero(r)
+        cells.append(np.stack([t, p, k], axis=1).astype(np.int32))
+        offsets.append(offsets[-1] + len(t))
+        lengths.append(r.shape[0])
+    cells = np.concatenate(cells) if cells else np.zeros((0, 3), np.int32)
+    return cells, np.array(offsets, np.int64), np.array(lengths, np.int64)
+
+
+def _decode(cells, offsets, lengths):
+    rolls = []
+    for i, n in enumerate(lengths):
+        c = cells[offsets[i]: offsets[i + 1]]
+        r = np.zeros((int(n), N_MIDI_PITCHES, len(TRACK_NAMES)), dtype=bool)
+        r[c[:, 0], c[:, 1], c[:, 2]] = True
+        rolls.append(r)
+    return rolls
+
+
+# ---------------------------------------------------------------------- chorales
+def chorale_ids() -> list[str]:
+    """music21 corpus paths of the chorales in ``Iterator()`` order."""
+    from music21 import corpus
+
+    return list(corpus.chorales.Iterator(returnType="filename"))
+
+
+def score_to_roll(score) -> tuple[np.ndarray, str | None]:
+    """A music21 score -> ``(roll (time, 128, 4), None)`` or ``(None, reason)``.
+
+    Parts are chosen by name (the first part whose name contains the word
+    soprano/alto/tenor/bass; an unnamed four-part score is taken in order);
+    step 0 is the first downbeat (pickups padded).
+    """
+    parts = {}
+    for part in score.parts:
+        name = (part.partName or "").strip().lower()
+        words = name.replace("_", " ").split()
+        voice = next((PART_NAMES[w] for w in words if w in PART_NAMES), None)
+        if voice is not None and voice not in parts:
+            parts[voice] = part
+    if not parts and len(score.parts) == 4:  # unnamed four-part score: SATB by order
+        parts = dict(enumerate(score.parts))
+    if len(parts) != 4:
+        return None, f"parts {[p.partName for p in score.parts]} lack one of S/A/T/B"
+    sigs = {ts.ratioString for ts in score.recurse().getElementsByClass("TimeSignature")}
+    if sigs != {"4/4"}:
+        return None, f"time signature {sorted(sigs) or 'missing'} is not 4/4"
+    first = parts[0].getElementsByClass("Measure")
+    if not first:
+        return None, "no measures"
+    m_first = first[0]
+    pickup = float(m_first.paddingLeft or 0.0) if m_first.number == 0 else 0.0
+    start = float(m_first.offset) - pickup  # quarter length of step 0
+    notes = []
+    for k, part in parts.items():
+        for n in part.flatten().notes:
+            on = round((float(n.offset) - start) * STEPS_PER_BEAT)
+            off = round((float(n.offset + n.quarterLength) - start) * STEPS_PER_BEAT)
+            for p in n.pitches:
+                notes.append((on, max(off, on + 1), int(p.midi), k))
+    if not notes:
+        return None, "no notes"
+    length = max(n[1] for n in notes)
+    length += (-length) % STEPS_PER_BAR
+    roll = np.zeros((length, N_MIDI_PITCHES, 4), dtype=bool)
+    for on, off, p, k in notes:
+        if 0 <= p < N_MIDI_PITCHES and on >= 0:
+            roll[on:off, p, k] = True
+    return roll, None
+
+
+def _build_one(args):
+    position, cid, key_normalize = args
+    from music21 import corpus
+
+    from .metrics import estimate_key
+
+    try:
+        score = corpus.parse(cid)
+        roll, reason = score_to_roll(score)
+        if roll is None:
+            return position, cid, None, {"id": cid, "position": position, "reason": reason}
+        title = score.metadata.title if score.metadata is not None else cid
+        key = estimate_key(roll)
+        shift = key.shift_to_c() if key_normalize else 0
+        roll = transpose_roll(roll, shift)
+        meta = {"id": cid, "title": title, "position": position, "split": split_of(position),
+                "key": key.name, "shift": int(shift)}
+        return position, cid, roll, meta
+    except DeepAccompError as exc:
+        return position, cid, None, {"id": cid, "position": position, "reason": str(exc)}
+    except Exception as exc:  # a damaged corpus file must not abort the whole build
+        return position, cid, None, {"id": cid, "position": position,
+                                     "reason": f"{type(exc).__name__}: {exc}"}
+
+
+def build_chorales(*, key_normalize: bool = True, workers: int | None = None,
+                   progress: bool = True, limit: int | None = None) -> Dataset:
+    """Build the chorale dataset from music21 (uses ``workers`` processes)."""
+    ids = chorale_ids()
+    if limit is not None:
+        ids = ids[:limit]
+    jobs = [(i, cid, key_normalize) for i, cid in enumerate(ids)]
+    workers = workers or min(2, os.cpu_count() or 1)
+    results = _run_jobs(_build_one, jobs, workers, progress, "chorales")
+    return _assemble(results, {"source": "chorales", "key_normalize": key_normalize})
+
+
+def _run_jobs(fn, jobs, workers, progress, desc):
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(jobs), desc=f"building {desc}", unit="piece", disable=not progress,
+               file=sys.stderr)
+    results = []
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for r in pool.map(fn, jobs, chunksize=4):
+                results.append(r)
+                bar.update()
+    else:
+        for job in jobs:
+            results.append(fn(job))
+            bar.update()
+    bar.close()
+    return sorted(results, key=lambda r: r[0])
+
+
+def _assemble(results, settings: dict) -> Dataset:
+    rolls, pieces, skipped = [], [], []
+    for _, _, roll, meta in results:
+        if roll is None:
+            skipped.append(meta)
+        else:
+            rolls.append(roll)
+            pieces.append(meta)
+    if not rolls:
+        raise DatasetError("no usable piece: " + "; ".join(f"{s['id']}: {s['reason']}" for s in skipped[:5]))
+    active = [np.nonzero(r.any(axis=(0, 2)))[0] for r in rolls]
+    info = dict(settings)
+    info.update({
+        "n_pieces": len(rolls), "n_skipped": len(skipped),
+        "pitch_min": int(min(a.min() for a in active)),
+        "pitch_max": int(max(a.max() for a in active)),
+        "steps_per_beat": STEPS_PER_BEAT, "steps_per_bar": STEPS_PER_BAR,
+        "tracks": list(TRACK_NAMES),
+        "splits": {s: sum(p["split"] == s for p in pieces) for s in SPLITS},
+    })
+    ds = Dataset(rolls, pieces, skipped, info)
+    ds.info["reference_metrics"] = reference_metrics(ds, "train")
+    return ds
+
+
+def reference_metrics(ds: Dataset, split: str = "train") -> dict:
+    """Every metric of :func:`deepaccomp.metrics.evaluate` on whole pieces of a split.
+
+    Values are per track (SATB) as lists; in-scale ratio in C major (the data is
+    key-normalised).
+    """
+    from .metrics import evaluate
+
+    rolls = ds.split_rolls(split)
+    if not rolls:
+        return {}
+    roll = np.concatenate(rolls)  # time is a multiple of 16: bars never cross pieces
+    values = evaluate(roll, key="C major")
+    return {k: np.asarray(v, dtype=float).round(4).tolist() for k, v in values.items()}
+
+
+# ---------------------------------------------------------------------- user folders
+MIDI_SUFFIXES = (".mid", ".midi", ".kar")
+
+
+def _folder_one(args):
+    position, path, key_normalize, split = args
+    from .metrics import estimate_key
+
+    try:
+        roll = folder_piece_roll(path)
+        key = estimate_key(roll)
+        shift = key.shift_to_c() if key_normalize else 0
+        roll = transpose_roll(roll, shift)
+        meta = {"id": path, "title": os.path.basename(path), "position": position,
+                "split": split, "key": key.name, "shift": int(shift)}
+        return position, path, roll, meta
+    except DeepAccompError as exc:
+        return position, path, None, {"id": path, "position": position, "reason": str(exc)}
+    except Exception as exc:
+        return position, path, None, {"id": path, "position": position,
+                                      "reason": f"{type(exc).__name__}: {exc}"}
+
+
+def folder_piece_roll(path) -> np.ndarray:
+    """A user's MIDI file -> ``(time, 128, 4)`` SATB roll.
+
+    Tracks are mapped by instrument name (soprano/alto/tenor/bass, or
+    melody/lead for soprano), else by order of mean pitch (highest =
+    soprano) over the four busiest pitched instruments. Needs >= 4 pitched
+    instruments and 4/4 throughout.
+    """
+    from .errors import NoMelodyError, UnsupportedMeterError
+    from .midi import multitrack_midi_to_roll, pitched_instruments, read_midi
+
+    pm = read_midi(path)
+    sigs = {(t.numerator, t.denominator) for t in pm.time_signature_changes} or {(4, 4)}
+    if sigs != {(4, 4)}:
+        raise UnsupportedMeterError(f"time signatures {sorted(sigs)}: only 4/4 pieces are used for training")
+    cands = pitched_instruments(pm)
+    if len(cands) < 4:
+        raise NoMelodyError(f"{len(cands)} pitched tracks; a training piece needs 4 (S, A, T, B)")
+    by_name = {}
+    for i in cands:
+        name = (pm.instruments[i].name or "").lower()
+        for part, k in list(PART_NAMES.items()) + [("melody", 0), ("lead", 0)]:
+            if part in name and k not in by_name:
+                by_name[k] = i
+    if len(by_name) == 4:
+        order = [by_name[k] for k in range(4)]
+    else:
+        busiest = sorted(cands, key=lambda i: -len(pm.instruments[i].notes))[:4]
+        order = sorted(busiest, key=lambda i: -np.mean([n.pitch for n in pm.instruments[i].notes]))
+    roll, _ = multitrack_midi_to_roll(pm, tracks=order)
+    length = roll.shape[0] + (-roll.shape[0]) % STEPS_PER_BAR
+    return np.pad(roll, ((0, length - roll.shape[0]), (0, 0), (0, 0)))
+
+
+def build_folder(folder, *, key_normalize: bool = True, workers: int | None = None,
+                 progress: bool = True) -> Dataset:
+    """Build a dataset from a folder of multi-track MIDI files (recursively).
+
+    Files that cannot be used are skipped and listed with the reason in
+    ``Dataset.skipped``; the build never aborts for one bad file. The split
+    uses the same rule as the chorales over the sorted file list.
+    """
+    folder = os.fspath(folder)
+    if not os.path.isdir(folder):
+        raise DatasetError(f"{folder}: not a folder of MIDI files")
+    paths = sorted(
+        os.path.join(root, f)
+        for root, _, files in os.walk(folder)
+        for f in files
+        if f.lower().endswith(MIDI_SUFFIXES)
+    )
+    if not paths:
+        raise DatasetError(f"{folder}: no .mid/.midi files found")
+    jobs = [(i, p, key_normalize, split_of(i)) for i, p in enumerate(paths)]
+    results = _run_jobs(_folder_one, jobs, workers or min(2, os.cpu_count() or 1), progress, "MIDI files")
+    return _assemble(results, {"source": folder, "key_normalize": key_normalize})
+
+
+# ---------------------------------------------------------------------- cache
+def dataset_path(source: str = "chorales", *, key_normalize: bool = True,
+                 dataset_dir: str = DEFAULT_DATASET_DIR) -> str:
+    """Cache file for a build: the name carries a hash of the build settings."""
+    settings = {"source": os.path.abspath(source) if source != "chorales" else source,
+                "key_normalize": key_normalize, "version": DATASET_VERSION}
+    digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    stem = "jsb_chorales" if source == "chorales" else os.path.basename(os.path.normpath(source))
+    return os.path.join(dataset_dir, f"{stem}-{digest}.npz")
+
+
+def prepare(source: str = "chorales", *, key_normalize: bool = True,
+            dataset_dir: str = DEFAULT_DATASET_DIR, force: bool = False,
+            progress: bool = True, workers: int | None = None) -> tuple[Dataset, str]:
+    """Build (or reuse the cached build of) a dataset; returns ``(dataset, path)``."""
+    path = dataset_path(source, key_normalize=key_normalize, dataset_dir=dataset_dir)
+    if os.path.exists(path) and not force:
+        try:
+            return Dataset.load(path), path
+        except DatasetError:
+            pass  # damaged cache: rebuild it
+    os.makedirs(dataset_dir, exist_ok=True)
+    t0 = time.perf_counter()
+    if source == "chorales":
+        ds = build_chorales(key_normalize=key_normalize, progress=progress, workers=workers)
+    else:
+        ds = build_folder(source, key_normalize=key_normalize, progress=progress, workers=workers)
+    ds.info["build_seconds"] = round(time.perf_counter() - t0, 2)
+    ds.save(path)
+    return ds, path
+
+
+# ---------------------------------------------------------------------- tf.data
+def split_model_inputs(phrases: np.ndarray):
+    """Bool phrases ``(n, time, pitch, 4)`` -> ``(melody (n,t,p,1), accomp (n,t,p,3))`` in [-1, 1]."""
+    x = np.where(phrases, 1.0, -1.0).astype(np.float32)
+    return x[..., :1], x[..., 1:]
+
+
+def make_tf_dataset(phrases: np.ndarray, batch_size: int, *, shuffle: bool = True,
+                    repeat: bool = True, seed: int = 0, melody_only: bool = False,
+                    shuffle_buffer: int = 10000, drop_remainder: bool = True):
+    """A ``tf.data.Dataset`` of model-range batches from bool phrases ``(n, time, pitch, 4)``.
+
+    Yields ``(melody, accompaniment)`` of shapes ``(batch, time, pitch, 1)`` and
+    ``(batch, time, pitch, 3)`` (float32, -1/+1), or only the melody when
+    ``melody_only``. Shuffles (per epoch), repeats, batches and prefetches.
+    """
+    import tensorflow as tf
+
+    if len(phrases) == 0:
+        raise DatasetError("no phrases to feed: the split is empty")
+    ds = tf.data.Dataset.from_tensor_slices(phrases)
+    if shuffle:
+        ds = ds.shuffle(min(shuffle_buffer, len(phrases)), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+
+    def to_model(b):
+        x = tf.where(b, 1.0, -1.0)
+        return x[..., :1] if melody_only else (x[..., :1], x[..., 1:])
+
+    return ds.map(to_model, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

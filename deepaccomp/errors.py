@@ -1,0 +1,72 @@
+"""The deepaccomp exception family.
+
+Every error a user can cause (a bad MIDI file, a meter we do not support, a
+damaged checkpoint, ...) is raised as a subclass of :class:`DeepAccompError`
+with a message that says what was wrong and what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class DeepAccompError(Exception):
+    """Base class of every error deepaccomp raises on purpose."""
+
+
+class InvalidMidiError(DeepAccompError, ValueError):
+    """The input is not a readable MIDI file (wrong format, truncated, empty...)."""
+
+
+class NoMelodyError(DeepAccompError, ValueError):
+    """The MIDI file holds no usable (pitched, non-empty) melody."""
+
+
+class UnsupportedMeterError(DeepAccompError, ValueError):
+    """The piece is in a time signature the model cannot handle."""
+
+
+class InputFileError(DeepAccompError, OSError):
+    """A path to read does not exist, is a directory, or cannot be read."""
+
+
+class OutputFileError(DeepAccompError, OSError):
+    """A path to write cannot be written (missing folder, read-only, disk full)."""
+
+
+class InvalidRollError(DeepAccompError, ValueError):
+    """A piano roll has the wrong shape, dtype or length for the operation."""
+
+
+class ConfigError(DeepAccompError, ValueError):
+    """A configuration value or file is invalid."""
+
+
+class DatasetError(DeepAccompError):
+    """A dataset cannot be built or loaded."""
+
+
+class CheckpointError(DeepAccompError):
+    """A checkpoint is corrupted or was written by another configuration."""
+
+
+class ModelFileError(DeepAccompError):
+    """A model artifact is missing, truncated, tampered with or incompatible."""
+
+
+class TrainingError(DeepAccompError):
+    """Training cannot continue (e.g. a non-finite loss)."""
+
+
+__all__ = [
+    "DeepAccompError",
+    "InvalidMidiError",
+    "NoMelodyError",
+    "UnsupportedMeterError",
+    "InputFileError",
+    "OutputFileError",
+    "InvalidRollError",
+    "ConfigError",
+    "DatasetError",
+    "CheckpointError",
+    "ModelFileError",
+    "TrainingError",
+]

@@ -1,0 +1,587 @@
+"""Objective metrics of piano rolls, per track, in pure numpy.
+
+Every metric takes a roll of shape ``(time, pitch, tracks)`` or a batch
+``(batch, time, pitch, tracks)``, boolean or in model range ([-1, 1], a cell is
+on where its value is > 0; see :func:`deepaccomp.representation.as_bool`).
+Pitch index ``i`` is MIDI pitch ``lowest_pitch + i``. A batch is pooled: the
+counts of all pieces are added before dividing, so every bar / step / note
+weighs the same whatever piece it comes from (a bar never crosses pieces).
+
+Each metric returns a float array with one value per track, shape
+``(tracks,)`` (:func:`pitch_class_histogram`: ``(12, tracks)``;
+:func:`consonance_with_melody`: one value per accompaniment track). A track
+with nothing to measure (no notes, no bars, ...) gets ``nan``.
+
+The formulas, and how they differ from the DeepComposer lab / MuseGAN /
+pypianoroll metrics, are in ``docs/metrics.md``. No TensorFlow is imported.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ConfigError, InvalidRollError
+from .representation import STEPS_PER_BAR, as_bool
+
+__all__ = [
+    "CONSONANT_INTERVALS",
+    "MAJOR_PROFILE",
+    "MINOR_PROFILE",
+    "Key",
+    "empty_bar_rate",
+    "pitches_used",
+    "in_scale_ratio",
+    "polyphony",
+    "pitch_class_histogram",
+    "consonance_with_melody",
+    "harmonic_agreement",
+    "estimate_key",
+    "estimate_key_from_histogram",
+    "evaluate",
+]
+
+CONSONANT_INTERVALS = frozenset({0, 3, 4, 5, 7, 8, 9})
+"""Interval classes (semitones mod 12) counted as consonant: unison/octave,
+minor/major third, perfect fourth, perfect fifth, minor/major sixth."""
+
+MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+"""Krumhansl-Kessler major key profile, index 0 = tonic."""
+
+MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+"""Krumhansl-Kessler minor key profile, index 0 = tonic."""
+
+_SCALE_STEPS = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
+_MAJOR_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+_MINOR_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
+_LETTERS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+_MODE_WORDS = {"major": "major", "maj": "major", "": "major", "minor": "minor", "min": "minor",
+               "m": "minor"}
+_KEY_RE = re.compile(r"^\s*([A-Ga-g])\s*([#b♯♭s]*)\s*[-_ ]?\s*([A-Za-z]*)\s*$")
+
+
+# ---------------------------------------------------------------------- keys
+@dataclass(frozen=True)
+class Key:
+    """A major or (natural) minor key.
+
+    Attributes
+    ----------
+    tonic : int
+        Pitch class of the tonic, 0 (C) .. 11 (B).
+    mode : str
+        ``"major"`` or ``"minor"``.
+    """
+
+    tonic: int
+    mode: str = "major"
+
+    def __post_init__(self):
+        try:
+            tonic = operator.index(self.tonic)
+        except TypeError:
+            raise ConfigError(f"key tonic must be an integer pitch class 0..11, got {self.tonic!r}") from None
+        if not 0 <= tonic <= 11:
+            raise ConfigError(f"key tonic must be a pitch class 0..11, got {tonic}")
+        mode = str(self.mode).lower()
+        if mode not in _SCALE_STEPS:
+            raise ConfigError(f"key mode must be 'major' or 'minor', got {self.mode!r}")
+        object.__setattr__(self, "tonic", int(tonic))
+        object.__setattr__(self, "mode", mode)
+
+    @property
+    def name(self) -> str:
+        """Readable name, e.g. ``"F# minor"``, ``"Bb major"``; :meth:`parse` reads it back.
+
+        Spelling: major keys Db, Eb, F#, Ab, Bb; minor keys C#, Eb, F#, G#, Bb.
+        """
+        names = _MAJOR_NAMES if self.mode == "major" else _MINOR_NAMES
+        return f"{names[self.tonic]} {self.mode}"
+
+    @property
+    def pitch_classes(self) -> tuple:
+        """The 7 scale pitch classes from the tonic up (minor = natural minor)."""
+        return tuple((self.tonic + s) % 12 for s in _SCALE_STEPS[self.mode])
+
+    def shift_to_c(self) -> int:
+        """Semitones in -6..+5 that transpose this key to C major (major) or A minor (minor).
+
+        E.g. G major -> +5 (G up a fourth is C), F major -> -5, E minor -> +5,
+        D minor -> -5, F# major -> -6.
+        """
+        target = 0 if self.mode == "major" else 9
+        return (target - self.tonic + 6) % 12 - 6
+
+    @classmethod
+    def parse(cls, text: str) -> "Key":
+        """Read ``"C major"``, ``"F# minor"``, ``"Bb major"``, ``"a minor"``, ``"Am"``, ``"Eb"``.
+
+        Accidentals: any number of ``#``/``♯``/``s`` (sharp) or ``b``/``♭`` (flat).
+        The mode defaults to major. Raises :class:`~deepaccomp.errors.ConfigError`
+        on anything else.
+        """
+        if isinstance(text, Key):
+            return text
+        m = _KEY_RE.match(str(text))
+        mode = _MODE_WORDS.get(m.group(3).lower()) if m else None
+        if m is None or mode is None:
+            raise ConfigError(f"cannot read key {text!r}; write e.g. 'C major', 'F# minor', 'Bb major'")
+        tonic = _LETTERS[m.group(1).upper()]
+        for acc in m.group(2):
+            tonic += 1 if acc in "#♯s" else -1
+        return cls(tonic % 12, mode)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _profiles() -> np.ndarray:
+    """The 24 rotated key profiles, ``(24, 12)``: rows 0..11 major C..B, 12..23 minor C..B."""
+    return np.stack([np.roll(MAJOR_PROFILE, t) for t in range(12)]
+                    + [np.roll(MINOR_PROFILE, t) for t in range(12)])
+
+
+def estimate_key_from_histogram(hist12) -> Key:
+    """Krumhansl-Schmuckler key of a 12-bin pitch-class histogram.
+
+    Parameters
+    ----------
+    hist12 : array_like, shape (12,)
+        Non-negative weight of each pitch class (C = 0), e.g. note-steps.
+
+    Returns
+    -------
+    Key
+        The key whose rotated Krumhansl-Kessler profile has the highest Pearson
+        correlation with ``hist12``. Ties go to the first of C..B major, then
+        C..B minor.
+
+    Raises
+    ------
+    InvalidRollError
+        If the histogram is not 12 finite non-negative values with a positive sum.
+    """
+    h = np.asarray(hist12, dtype=float)
+    if h.shape != (12,):
+        raise InvalidRollError(f"a pitch-class histogram has shape (12,), got {h.shape}")
+    if not np.all(np.isfinite(h)) or np.any(h < 0):
+        raise InvalidRollError("a pitch-class histogram must hold finite non-negative values")
+    if h.sum() <= 0:
+        raise InvalidRollError("cannot estimate a key: the histogram is empty (no notes)")
+    p = _profiles()
+    pc = p - p.mean(axis=1, keepdims=True)
+    hc = h - h.mean()
+    denom = np.sqrt((pc**2).sum(axis=1) * (hc**2).sum())
+    corr = np.zeros(24) if np.all(denom == 0) else (pc @ hc) / denom
+    best = int(np.argmax(corr))
+    return Key(best % 12, "major" if best < 12 else "minor")
+
+
+def estimate_key(roll, lowest_pitch: int = 0, tracks=None) -> Key:
+    """Krumhansl-Schmuckler key estimate of a roll.
+
+    Parameters
+    ----------
+    roll : array_like, shape (time, pitch, tracks) or (batch, time, pitch, tracks)
+        Boolean or model-range roll.
+    lowest_pitch : int
+        MIDI pitch of pitch index 0.
+    tracks : int, sequence of int or None
+        Tracks whose notes are counted; ``None`` = all tracks.
+
+    Returns
+    -------
+    Key
+        Best key for the duration-weighted (active cells) pitch-class histogram.
+
+    Raises
+    ------
+    InvalidRollError
+        Wrong ndim, or no active cell in the selected tracks.
+    """
+    r = _batch(roll)
+    if tracks is not None:
+        idx = np.atleast_1d(np.asarray(tracks))
+        if idx.dtype.kind not in "iu" or np.any(idx >= r.shape[-1]) or np.any(idx < -r.shape[-1]):
+            raise InvalidRollError(f"tracks {tracks!r} out of range for a roll with {r.shape[-1]} tracks")
+        r = r[..., idx]
+    hist = pitch_class_histogram(r, lowest_pitch=lowest_pitch, normalize=False).sum(axis=1)
+    if hist.sum() == 0:
+        raise InvalidRollError("cannot estimate the key of an empty roll (no active cell)")
+    return estimate_key_from_histogram(hist)
+
+
+def _scale_mask(key) -> np.ndarray:
+    """Boolean ``(12,)`` mask of the pitch classes of ``key`` (Key, str or iterable of ints)."""
+    if isinstance(key, str):
+        key = Key.parse(key)
+    if isinstance(key, Key):
+        pcs = key.pitch_classes
+    else:
+        try:
+            pcs = [operator.index(p) for p in key]
+        except TypeError:
+            raise ConfigError(f"key must be a Key, a name like 'C major' or pitch classes, got {key!r}") from None
+        if any(not 0 <= p <= 11 for p in pcs):
+            raise ConfigError(f"pitch classes must lie in 0..11, got {list(pcs)}")
+    mask = np.zeros(12, dtype=bool)
+    mask[list(pcs)] = True
+    return mask
+
+
+# ---------------------------------------------------------------------- helpers
+def _batch(roll) -> np.ndarray:
+    """Boolean ``(batch, time, pitch, tracks)`` view of a 3-D or 4-D roll."""
+    r = as_bool(roll)
+    if r.ndim == 3:
+        return r[None]
+    if r.ndim == 4:
+        return r
+    raise InvalidRollError(
+        f"a roll has shape (time, pitch, tracks) or (batch, time, pitch, tracks); got {r.ndim} "
+        f"dimensions {r.shape}")
+
+
+def _bars(r: np.ndarray, steps_per_bar: int) -> np.ndarray:
+    """``(batch, bars, steps_per_bar, pitch, tracks)`` view of a 4-D bool roll."""
+    try:
+        spb = operator.index(steps_per_bar)
+    except TypeError:
+        raise InvalidRollError(f"steps_per_bar must be a positive integer, got {steps_per_bar!r}") from None
+    if spb <= 0:
+        raise InvalidRollError(f"steps_per_bar must be a positive integer, got {spb}")
+    b, t, p, k = r.shape
+    if t % spb:
+        raise InvalidRollError(
+            f"time length {t} is not a multiple of {spb} steps per bar; pad the roll "
+            f"(representation.pad_time) or cut whole bars")
+    return r.reshape(b, t // spb, spb, p, k)
+
+
+def _ratio(num, den) -> np.ndarray:
+    """``num / den`` as float, nan where ``den == 0`` (no warning)."""
+    num = np.asarray(num, dtype=float)
+    den = np.asarray(den, dtype=float)
+    out = np.full(np.broadcast(num, den).shape, np.nan)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def _pitch_classes(n_pitches: int, lowest_pitch: int) -> np.ndarray:
+    """Pitch class of every pitch index, ``(n_pitches,)``."""
+    try:
+        low = operator.index(lowest_pitch)
+    except TypeError:
+        raise InvalidRollError(f"lowest_pitch must be an integer, got {lowest_pitch!r}") from None
+    return (low + np.arange(n_pitches)) % 12
+
+
+def _pitch_counts(r: np.ndarray) -> np.ndarray:
+    """Active cells per (pitch, track) over batch and time: ``(pitch, tracks)`` int64."""
+    return np.count_nonzero(r, axis=(0, 1)).astype(np.int64)
+
+
+# ---------------------------------------------------------------------- metrics
+def empty_bar_rate(roll, steps_per_bar: int = STEPS_PER_BAR) -> np.ndarray:
+    """Fraction of bars in which a track plays nothing.
+
+    Parameters
+    ----------
+    roll : array_like, shape (time, pitch, tracks) or (batch, time, pitch, tracks)
+        Boolean or model-range roll; ``time`` a multiple of ``steps_per_bar``.
+    steps_per_bar : int
+        Time steps per bar (16 for 4/4 at 16th notes).
+
+    Returns
+    -------
+    ndarray, shape (tracks,)
+        Empty bars / all bars, in [0, 1] (1 = silent track); nan if the roll
+        holds no bar. The DeepComposer lab / MuseGAN code returns 1 - this.
+
+    Raises
+    ------
+    InvalidRollError
+        Wrong ndim, or time not a multiple of ``steps_per_bar``.
+    """
+    bars = _bars(_batch(roll), steps_per_bar)
+    occupied = bars.any(axis=(2, 3))  # (batch, bars, tracks)
+    n = occupied.shape[0] * occupied.shape[1]
+    empty = n - np.count_nonzero(occupied, axis=(0, 1))
+    return _ratio(empty, np.full(occupied.shape[-1], n))
+
+
+def pitches_used(roll, steps_per_bar: int = STEPS_PER_BAR, per: str = "bar") -> np.ndarray:
+    """Number of distinct pitches a track uses.
+
+    Parameters
+    ----------
+    roll : array_like, shape (time, pitch, tracks) or (batch, time, pitch, tracks)
+        Boolean or model-range roll.
+    steps_per_bar : int
+        Time steps per bar (only used with ``per="bar"``).
+    per : {"bar", "piece"}
+        ``"bar"``: mean number of distinct pitches (MIDI pitches, not pitch
+        classes) per non-empty bar, pooled over all bars of the batch.
+        ``"piece"``: number of distinct pitches over each whole piece, averaged
+        over the pieces of the batch in which the track plays.
+
+    Returns
+    -------
+    ndarray, shape (tracks,)
+        Pitches (a count, >= 1); nan for a track with no note.
+
+    Raises
+    ------
+    InvalidRollError
+        Wrong ndim, or (``per="bar"``) time not a multiple of ``steps_per_bar``.
+    ConfigError
+        ``per`` is neither ``"bar"`` nor ``"piece"``.
+    """
+    r = _batch(roll)
+    if per == "bar":
+        used = np.count_nonzero(_bars(r, steps_per_bar).any(axis=2), axis=2)  # (batch, bars, tracks)
+    elif per == "piece":
+        used = np.count_nonzero(r.any(axis=1), axis=1)[:, None, :]  # (batch, 1, tracks)
+    else:
+        raise ConfigError(f"per must be 'bar' or 'piece', got {per!r}")
+    return _ratio(used.sum(axis=(0, 1)), np.count_nonzero(used, axis=(0, 1)))
+
+
+def in_scale_ratio(roll, key="C major", lowest_pitch: int = 0) -> np.ndarray:
+    """Fraction of note-steps whose pitch class belongs to the scale of ``key``.
+
+    Parameters
+    ----------
+    roll : array_like, shape (time, pitch, tracks) or (batch, time, pitch, tracks)
+        Boolean or model-range roll.
+    key : Key, str or iterable of int
+        A :class:`Key`, a key name (``"C major"``, ``"F# minor"``, ``"Bb major"``)
+        or the pitch classes (0..11) of the scale. Minor keys use the natural
+        minor scale (the pitch classes of the relative major).
+    lowest_pitch : int
+        MIDI pitch of pitch index 0.
+
+    Returns
+    -------
+    ndarray, shape (tracks,)
+        In-scale active cells / active cells, in [0, 1]; nan for a track with
+        no note. Each active cell (one pitch at one 16th-note step) counts once,
+        so the ratio is duration weighted.
+    """
+    r = _batch(roll)
+    counts = _pitch_counts(r)
+    mask = _scale_mask(key)[_pitch_classes(r.shape[2], lowest_pitch)]
+    return _ratio(counts[mask].sum(axis=0), counts.sum(axis=0))
+
+
+def polyphony(roll) -> np.ndarray:
+    """Mean number of pitches sounding together, over the steps where a track plays.
+
+    Parameters
+    ----------
+    roll : array_like, shape (time, pitch, tracks) or (batch, time, pitch, tracks)
+        Boolean or model-range roll.
+
+    Returns
+    -------
+    ndarray, shape (tracks,)
+        Active cells / steps with at least one active cell (pitches per sounding
+        step, >= 1; a SATB voice gives 1.0); nan for a track with no note.
+    """
+    r = _batch(roll)
+    per_step = np.count_nonzero(r, axis=2)  # (batch, time, tracks)
+    return _ratio(per_step.sum(axis=(0, 1)), np.count_nonzero(per_step, axis=(0, 1)))
+
+
+def pitch_class_histogram(roll, lowest_pitch: int = 0, normalize: bool = True) -> np.ndarray:
+    """Note-steps per pitch class (C = 0 .. B = 11), per track.
+
+    Parameters
+    ----------
+    roll : array_like, shape (time, pitch, tracks) or (batch, time, pitch, tracks)
+        Boolean or model-range roll.
+    lowest_pitch : int
+        MIDI pitch of pitch index 0; pitch class = (lowest_pitch + index) % 12.
+    normalize : bool
+        Divide each track's column by its sum (so it sums to 1).
+
+    Returns
+    -------
+    ndarray, shape (12, tracks)
+        Active-cell counts (float) per pitch class, or their fractions when
+        ``normalize``; a track with no note gives a column of nan when
+        ``normalize`` (zeros otherwise).
+    """
+    r = _batch(roll)
+    counts = _pitch_counts(r)  # (pitch, tracks)
+    onehot = np.eye(12, dtype=np.int64)[_pitch_classes(r.shape[2], lowest_pitch)]  # (pitch, 12)
+    hist = (onehot.T @ counts).astype(float)
+    if normalize:
+        hist = _ratio(hist, hist.sum(axis=0, keepdims=True))
+    return hist
+
+
+def consonance_with_melody(roll, melody_track: int = 0, lowest_pitch: int = 0) -> np.ndarray:
+    """Fraction of accompaniment note-steps consonant with the melody note above them.
+
+    At every step where the melody track sounds, the interval class of each
+    active accompaniment cell to the melody's highest sounding pitch,
+    ``(acc - mel) % 12``, is consonant if it is in
+    :data:`CONSONANT_INTERVALS` = {0, 3, 4, 5, 7, 8, 9}. Steps with no melody
+    note are excluded.
+
+    Parameters
+    ----------
+    roll : array_like, shape (time, pitch, tracks) or (batch, time, pitch, tracks)
+        Boolean or model-range roll holding the melody and the accompaniment.
+    melody_track : int
+        Index of the melody track (negative indices allowed).
+    lowest_pitch : int
+        MIDI pitch of pitch index 0.
+
+    Returns
+    -------
+    ndarray, shape (tracks - 1,)
+        One value per accompaniment track (every track but ``melody_track``, in
+        order), in [0, 1]; nan for a track with no note while the melody sounds.
+    """
+    r = _batch(roll)
+    n_tracks = r.shape[-1]
+    try:
+        m = operator.index(melody_track)
+    except TypeError:
+        raise InvalidRollError(f"melody_track must be an integer, got {melody_track!r}") from None
+    if not -n_tracks <= m < n_tracks:
+        raise InvalidRollError(f"melody_track {m} out of range for a roll with {n_tracks} tracks")
+    m %= n_tracks
+    n_pitch = r.shape[2]
+    pcs = _pitch_classes(n_pitch, lowest_pitch)
+    mel = r[..., m]  # (batch, time, pitch)
+    sounding = mel.any(axis=-1)  # (batch, time)
+    top = n_pitch - 1 - np.argmax(mel[..., ::-1], axis=-1)  # highest melody pitch index
+    mel_pc = pcs[top]  # (batch, time)
+    consonant_pc = np.isin((np.arange(12)[None, None, :] - mel_pc[..., None]) % 12,
+                           list(CONSONANT_INTERVALS))  # (batch, time, 12): by accompaniment pc
+    consonant = consonant_pc[..., pcs] & sounding[..., None]  # (batch, time, pitch)
+    acc_tracks = [k for k in range(n_tracks) if k != m]
+    num = np.empty(len(acc_tracks))
+    den = np.empty(len(acc_tracks))
+    for j, k in enumerate(acc_tracks):  # loop over tracks only
+        acc = r[..., k]
+        num[j] = np.count_nonzero(acc & consonant)
+        den[j] = np.count_nonzero(acc & sounding[..., None])
+    return _ratio(num, den)
+
+
+def harmonic_agreement(generated, reference, lowest_pitch: int = 0,
+                       reference_lowest_pitch: int | None = None) -> np.ndarray:
+    """Fraction of generated note-steps whose pitch class also sounds in the reference.
+
+    A generated active cell agrees when, at the same step of the same piece,
+    any track of ``reference`` sounds the same pitch class (any octave).
+
+    Parameters
+    ----------
+    generated : array_like, shape (time, pitch, tracks) or (batch, time, pitch, tracks)
+        Boolean or model-range roll to score.
+    reference : array_like, shape (time, pitch', tracks') or (batch, time, pitch', tracks')
+        Roll to compare with (e.g. the real accompaniment); same batch size and
+        time length as ``generated``, any pitch window and number of tracks.
+    lowest_pitch : int
+        MIDI pitch of pitch index 0 of ``generated``.
+    reference_lowest_pitch : int or None
+        MIDI pitch of pitch index 0 of ``reference``; ``None`` = ``lowest_pitch``.
+
+    Returns
+    -------
+    ndarray, shape (generated_tracks,)
+        Agreeing active cells / active cells, in [0, 1]; nan for a track with no note.
+
+    Raises
+    ------
+    InvalidRollError
+        Wrong ndim, or batch size / time length differ.
+    """
+    g = _batch(generated)
+    ref = _batch(reference)
+    if g.shape[:2] != ref.shape[:2]:
+        raise InvalidRollError(
+            f"generated (batch, time) {g.shape[:2]} and reference {ref.shape[:2]} must match")
+    if reference_lowest_pitch is None:
+        reference_lowest_pitch = lowest_pitch
+    ref_pcs = _pitch_classes(ref.shape[2], reference_lowest_pitch)
+    ref_any = ref.any(axis=-1)  # (batch, time, pitch')
+    ref_pc = np.zeros(ref.shape[:2] + (12,), dtype=bool)
+    for c in range(12):  # loop over pitch classes only
+        sel = ref_pcs == c
+        if sel.any():
+            ref_pc[..., c] = ref_any[..., sel].any(axis=-1)
+    agree = ref_pc[..., _pitch_classes(g.shape[2], lowest_pitch)]  # (batch, time, pitch)
+    num = np.array([np.count_nonzero(g[..., k] & agree) for k in range(g.shape[-1])], dtype=float)
+    return _ratio(num, np.count_nonzero(g, axis=(0, 1, 2)))
+
+
+# ---------------------------------------------------------------------- all at once
+def evaluate(roll, *, lowest_pitch: int = 0, key=None, melody_track: int = 0,
+             steps_per_bar: int = STEPS_PER_BAR, reference=None,
+             reference_lowest_pitch: int | None = None) -> dict:
+    """Every metric of a roll, per track.
+
+    Parameters
+    ----------
+    roll : array_like, shape (time, pitch, tracks) or (batch, time, pitch, tracks)
+        Boolean or model-range roll (melody and accompaniment).
+    lowest_pitch : int
+        MIDI pitch of pitch index 0.
+    key : Key, str, iterable of int or None
+        Scale of ``in_scale_ratio``; ``None`` = the key estimated from the
+        melody track (from all tracks if the melody is silent; nan if the roll
+        is silent).
+    melody_track : int
+        Track of the melody, for ``consonance_with_melody`` and the key estimate.
+    steps_per_bar : int
+        Time steps per bar.
+    reference : array_like or None
+        If given, ``harmonic_agreement`` of ``roll`` against it is included.
+    reference_lowest_pitch : int or None
+        Lowest pitch of ``reference``; ``None`` = ``lowest_pitch``.
+
+    Returns
+    -------
+    dict of str to ndarray
+        ``empty_bar_rate``, ``pitches_used`` (per bar), ``in_scale_ratio``,
+        ``polyphony``, ``consonance_with_melody`` and, with a reference,
+        ``harmonic_agreement``: each shape ``(tracks,)``;
+        ``pitch_class_histogram``: shape ``(12, tracks)`` (normalised).
+        ``consonance_with_melody`` is aligned to the tracks here: nan at
+        ``melody_track``, the accompaniment values elsewhere.
+    """
+    r = _batch(roll)
+    n_tracks = r.shape[-1]
+    out = {
+        "empty_bar_rate": empty_bar_rate(r, steps_per_bar),
+        "pitches_used": pitches_used(r, steps_per_bar, per="bar"),
+    }
+    if key is None:
+        try:
+            key = estimate_key(r, lowest_pitch, tracks=melody_track)
+        except InvalidRollError:
+            try:
+                key = estimate_key(r, lowest_pitch)
+            except InvalidRollError:
+                key = None
+    out["in_scale_ratio"] = (np.full(n_tracks, np.nan) if key is None
+                             else in_scale_ratio(r, key, lowest_pitch))
+    out["polyphony"] = polyphony(r)
+    out["pitch_class_histogram"] = pitch_class_histogram(r, lowest_pitch)
+    cons = consonance_with_melody(r, melody_track, lowest_pitch)
+    aligned = np.full(n_tracks, np.nan)
+    aligned[[k for k in range(n_tracks) if k != melody_track % n_tracks]] = cons
+    out["consonance_with_melody"] = aligned
+    if reference is not None:
+        out["harmonic_agreement"] = harmonic_agreement(r, reference, lowest_pitch,
+                                                       reference_lowest_pitch)
+    return out

@@ -1,0 +1,502 @@
+"""MIDI in and out: MIDI file <-> piano roll ``(time, pitch, tracks)``.
+
+Reading puts notes on a grid of ``steps_per_beat`` steps per quarter note
+(4 = 16th notes) computed from the file's own ticks, so tempo changes do not
+move notes off the grid. Step 0 of the roll is the file's downbeat at or
+before the first note (from its time-signature events), so a pickup lands at
+the end of an otherwise empty first bar. :class:`MidiInfo` keeps what is
+needed for the way back (tempo map, time and key signatures, the grid).
+
+Writing merges consecutive active steps of a pitch into one held note; a file
+written and read back gives the same roll. Pure numpy + pretty_midi.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import os
+import re
+import warnings
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import pretty_midi
+
+from .errors import InputFileError, InvalidMidiError, InvalidRollError, NoMelodyError
+from .representation import N_MIDI_PITCHES, STEPS_PER_BEAT, TRACK_NAMES, as_bool
+
+DEFAULT_PROGRAMS = (52, 52, 52, 52)
+"""General MIDI programs per SATB track: 52 = Choir Aahs."""
+
+PROGRAM_PRESETS = {
+    "choir": (52, 52, 52, 52),
+    "piano": (0, 0, 0, 0),
+    "strings": (40, 41, 42, 43),  # violin, viola, cello, contrabass
+    "organ": (19, 19, 19, 19),  # church organ
+    "winds": (73, 68, 71, 70),  # flute, oboe, clarinet, bassoon
+    "brass": (56, 60, 57, 58),  # trumpet, french horn, trombone, tuba
+}
+"""Named General MIDI program sets, one program per SATB track."""
+
+MELODY_NAME_PATTERN = re.compile(r"melod|soprano|lead|vocal|voice|tune|sopran|canto|cantus", re.I)
+
+MAX_MIDI_BYTES = 64 * 1024 * 1024
+
+
+@dataclass
+class MidiInfo:
+    """What :func:`midi_to_roll` learned about a file, for the way back.
+
+    Attributes
+    ----------
+    template : pretty_midi.PrettyMIDI
+        The input file without its instruments: resolution, tempo map, time
+        and key signatures.
+    start_tick : int
+        Tick of roll step 0 (a downbeat).
+    ticks_per_step : float
+        MIDI ticks per roll step.
+    n_steps : int
+        Length of the roll in steps.
+    melody_index : int or None
+        Index (in ``pretty_midi.PrettyMIDI.instruments``) of the melody track.
+    steps_per_beat : int
+        Steps per quarter note.
+    """
+
+    template: pretty_midi.PrettyMIDI
+    start_tick: int
+    ticks_per_step: float
+    n_steps: int
+    melody_index: int | None = None
+    steps_per_beat: int = STEPS_PER_BEAT
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def tempo(self) -> float:
+        """Initial tempo in quarter notes per minute."""
+        _, tempi = self.template.get_tempo_changes()
+        return float(tempi[0]) if len(tempi) else 120.0
+
+    @property
+    def time_signature(self) -> tuple[int, int]:
+        """Time signature in force at step 0, as ``(numerator, denominator)``."""
+        ts = self.time_signature_at(0)
+        return ts
+
+    def time_signature_at(self, step: int) -> tuple[int, int]:
+        tick = self.start_tick + step * self.ticks_per_step
+        current = (4, 4)
+        for t in sorted(self.template.time_signature_changes, key=lambda t: t.time):
+            if self.template.time_to_tick(t.time) <= tick + 1e-6:
+                current = (t.numerator, t.denominator)
+        return current
+
+    @property
+    def time_signatures(self) -> list[tuple[int, int]]:
+        """All distinct time signatures of the file (``[(4, 4)]`` if none)."""
+        sigs = [(t.numerator, t.denominator) for t in self.template.time_signature_changes]
+        return sorted(set(sigs)) or [(4, 4)]
+
+    def step_times(self, n_steps: int | None = None) -> np.ndarray:
+        """Start time in seconds of steps ``0..n_steps`` (``n_steps + 1`` values).
+
+        Steps past the end of the file continue at the last tempo.
+        """
+        n = self.n_steps if n_steps is None else n_steps
+        ticks = self.start_tick + np.arange(n + 1) * self.ticks_per_step
+        return ticks_to_seconds(self.template, ticks)
+
+
+def ticks_to_seconds(pm: pretty_midi.PrettyMIDI, ticks) -> np.ndarray:
+    """Convert (fractional) ticks to seconds with ``pm``'s tempo map, extrapolating."""
+    ticks = np.asarray(ticks, dtype=np.float64)
+    change_times, tempi = pm.get_tempo_changes()
+    if len(tempi) == 0:
+        change_times, tempi = np.array([0.0]), np.array([120.0])
+    change_ticks = np.array([pm.time_to_tick(t) for t in change_times], dtype=np.float64)
+    sec_per_tick = 60.0 / (np.asarray(tempi, dtype=np.float64) * pm.resolution)
+    idx = np.clip(np.searchsorted(change_ticks, ticks, side="right") - 1, 0, None)
+    return change_times[idx] + (ticks - change_ticks[idx]) * sec_per_tick[idx]
+
+
+def read_midi(source) -> pretty_midi.PrettyMIDI:
+    """Read a MIDI file from a path, bytes, a file object or a ``PrettyMIDI``.
+
+    Raises
+    ------
+    InputFileError
+        The path does not exist, is a directory or cannot be read.
+    InvalidMidiError
+        The data is not a valid Standard MIDI File.
+    """
+    if isinstance(source, pretty_midi.PrettyMIDI):
+        return source
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        name = "<bytes>"
+    elif isinstance(source, (str, os.PathLike)):
+        name = os.fspath(source)
+        data = _read_file_bytes(name)
+    elif hasattr(source, "read"):
+        data = source.read()
+        name = getattr(source, "name", "<file object>")
+    else:
+        raise InvalidMidiError(
+            f"cannot read MIDI from a {type(source).__name__}: pass a path, bytes, "
+            "a file object or a pretty_midi.PrettyMIDI"
+        )
+    if len(data) == 0:
+        raise InvalidMidiError(f"{name}: the file is empty (0 bytes), not a MIDI file")
+    if data[:4] != b"MThd":
+        raise InvalidMidiError(
+            f"{name}: not a MIDI file (a Standard MIDI File starts with 'MThd'); "
+            "export the melody as .mid from your notation program or DAW"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return pretty_midi.PrettyMIDI(io.BytesIO(data))
+    except Exception as exc:  # mido/pretty_midi raise many kinds: report one
+        raise InvalidMidiError(
+            f"{name}: the MIDI file is damaged or truncated ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def _read_file_bytes(path: str) -> bytes:
+    if not os.path.exists(path):
+        raise InputFileError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise InputFileError(f"{path}: is a directory, expected a MIDI file")
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_MIDI_BYTES:
+            raise InvalidMidiError(f"{path}: {size} bytes is too large for a MIDI file")
+        with open(path, "rb") as fh:
+            return fh.read()
+    except PermissionError as exc:
+        raise InputFileError(f"{path}: permission denied; check the file's read permission") from exc
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+
+
+def pitched_instruments(pm: pretty_midi.PrettyMIDI) -> list[int]:
+    """Indices of the non-drum instruments holding at least one note of positive length."""
+    return [
+        i
+        for i, inst in enumerate(pm.instruments)
+        if not inst.is_drum and any(n.end > n.start for n in inst.notes)
+    ]
+
+
+def choose_melody_track(pm: pretty_midi.PrettyMIDI) -> int:
+    """Pick the melody instrument of a file.
+
+    Rule: among non-drum instruments with notes, the first whose name looks
+    like a melody (melody, soprano, lead, vocal, voice, tune, cantus); else
+    the one with the highest mean pitch among those holding at least a
+    quarter as many notes as the busiest one (so a few high grace notes do
+    not win). Override with ``melody_track=`` in :func:`midi_to_roll`.
+
+    Raises
+    ------
+    NoMelodyError
+        No instrument holds a pitched note of positive length.
+    """
+    candidates = pitched_instruments(pm)
+    if not candidates:
+        if any(inst.is_drum and inst.notes for inst in pm.instruments):
+            raise NoMelodyError("the MIDI file holds only drums: no pitched melody to accompany")
+        raise NoMelodyError("the MIDI file holds no notes (of positive length) to accompany")
+    for i in candidates:
+        if MELODY_NAME_PATTERN.search(pm.instruments[i].name or ""):
+            return i
+    counts = {i: len(pm.instruments[i].notes) for i in candidates}
+    busiest = max(counts.values())
+    eligible = [i for i in candidates if counts[i] * 4 >= busiest]
+    return max(eligible, key=lambda i: np.mean([n.pitch for n in pm.instruments[i].notes]))
+
+
+def _grid(pm: pretty_midi.PrettyMIDI, first_note_time: float, steps_per_beat: int):
+    """Return (start_tick, ticks_per_step): step 0 = the downbeat at or before the first note."""
+    ticks_per_step = pm.resolution / steps_per_beat
+    first_tick = pm.time_to_tick(first_note_time)
+    downbeats = [pm.time_to_tick(t) for t in pm.get_downbeats()] if pm.time_signature_changes else []
+    before = [d for d in downbeats if d <= first_tick]
+    if before:
+        start_tick = before[-1]
+    else:  # no time signature: 4/4 bars from tick 0 (the MIDI default)
+        bar = 4 * pm.resolution
+        start_tick = int(first_tick // bar * bar)
+    return int(start_tick), float(ticks_per_step)
+
+
+def notes_to_roll(notes, pm, start_tick, ticks_per_step, n_steps=None) -> np.ndarray:
+    """Quantise ``pretty_midi.Note`` objects to a roll ``(time, 128)`` (bool).
+
+    Onsets and offsets snap to the nearest step; every note lasts at least one step.
+    """
+    if not notes:
+        return np.zeros((n_steps or 0, N_MIDI_PITCHES), dtype=bool)
+    starts = np.array([pm.time_to_tick(n.start) for n in notes], dtype=np.float64)
+    ends = np.array([pm.time_to_tick(n.end) for n in notes], dtype=np.float64)
+    on = np.round((starts - start_tick) / ticks_per_step).astype(np.int64)
+    off = np.round((ends - start_tick) / ticks_per_step).astype(np.int64)
+    off = np.maximum(off, on + 1)
+    pitches = np.array([n.pitch for n in notes], dtype=np.int64)
+    keep = on >= 0
+    on, off, pitches = on[keep], off[keep], pitches[keep]
+    length = int(off.max()) if n_steps is None and len(off) else (n_steps or 0)
+    roll = np.zeros((length, N_MIDI_PITCHES), dtype=bool)
+    # Paint each note with a difference array: +1 at onset, -1 at offset.
+    diff = np.zeros((length + 1, N_MIDI_PITCHES), dtype=np.int32)
+    on_c, off_c = np.clip(on, 0, length), np.clip(off, 0, length)
+    np.add.at(diff, (on_c, pitches), 1)
+    np.add.at(diff, (off_c, pitches), -1)
+    roll[:] = np.cumsum(diff, axis=0)[:length] > 0
+    return roll
+
+
+def top_line(roll: np.ndarray) -> np.ndarray:
+    """Reduce a roll ``(time, pitch)`` to its highest sounding pitch at each step."""
+    roll = as_bool(roll)
+    out = np.zeros_like(roll)
+    active = roll.any(axis=1)
+    top = roll.shape[1] - 1 - np.argmax(roll[:, ::-1], axis=1)
+    out[np.nonzero(active)[0], top[active]] = True
+    return out
+
+
+def midi_to_roll(
+    source,
+    *,
+    melody_track: int | None = None,
+    steps_per_beat: int = STEPS_PER_BEAT,
+    monophonic: bool = True,
+) -> tuple[np.ndarray, MidiInfo]:
+    """Read a melody from a MIDI file into a roll ``(time, 128, 1)``.
+
+    Parameters
+    ----------
+    source : str, os.PathLike, bytes, file object or pretty_midi.PrettyMIDI
+        The MIDI file.
+    melody_track : int, optional
+        Index of the melody instrument; by default chosen by
+        :func:`choose_melody_track`.
+    steps_per_beat : int
+        Grid resolution in steps per quarter note (4 = 16th notes).
+    monophonic : bool
+        Reduce the melody to its top line (default).
+
+    Returns
+    -------
+    roll : np.ndarray of bool, shape (time, 128, 1)
+        Step 0 is the downbeat at or before the first note.
+    info : MidiInfo
+        Tempo map, meter, grid and melody index, for :func:`roll_to_midi`.
+
+    Raises
+    ------
+    InputFileError, InvalidMidiError, NoMelodyError
+    """
+    pm = read_midi(source)
+    if melody_track is None:
+        melody_track = choose_melody_track(pm)
+    elif not 0 <= melody_track < len(pm.instruments):
+        raise NoMelodyError(
+            f"melody_track={melody_track} but the file has {len(pm.instruments)} instruments "
+            f"(0..{len(pm.instruments) - 1})"
+        )
+    inst = pm.instruments[melody_track]
+    notes = [n for n in inst.notes if n.end > n.start]
+    if inst.is_drum or not notes:
+        raise NoMelodyError(f"instrument {melody_track} ({inst.name!r}) holds no pitched notes")
+    start_tick, tps = _grid(pm, min(n.start for n in notes), steps_per_beat)
+    roll = notes_to_roll(notes, pm, start_tick, tps)
+    if monophonic:
+        roll = top_line(roll)
+    info = MidiInfo(
+        template=timing_template(pm),
+        start_tick=start_tick,
+        ticks_per_step=tps,
+        n_steps=roll.shape[0],
+        melody_index=melody_track,
+        steps_per_beat=steps_per_beat,
+    )
+    return roll[:, :, None], info
+
+
+def multitrack_midi_to_roll(
+    source,
+    *,
+    tracks: Sequence[int] | None = None,
+    steps_per_beat: int = STEPS_PER_BEAT,
+) -> tuple[np.ndarray, MidiInfo]:
+    """Read several instruments into a roll ``(time, 128, len(tracks))``.
+
+    ``tracks`` lists instrument indices in output order (default: all
+    pitched instruments in file order). No reduction to a top line.
+    """
+    pm = read_midi(source)
+    if tracks is None:
+        tracks = pitched_instruments(pm)
+    if not tracks:
+        raise NoMelodyError("the MIDI file holds no pitched notes")
+    all_notes = [n for i in tracks for n in pm.instruments[i].notes if n.end > n.start]
+    if not all_notes:
+        raise NoMelodyError("the selected tracks hold no notes of positive length")
+    start_tick, tps = _grid(pm, min(n.start for n in all_notes), steps_per_beat)
+    rolls = [
+        notes_to_roll([n for n in pm.instruments[i].notes if n.end > n.start], pm, start_tick, tps)
+        for i in tracks
+    ]
+    n = max(r.shape[0] for r in rolls)
+    roll = np.zeros((n, N_MIDI_PITCHES, len(rolls)), dtype=bool)
+    for k, r in enumerate(rolls):
+        roll[: r.shape[0], :, k] = r
+    info = MidiInfo(timing_template(pm), start_tick, tps, n, None, steps_per_beat)
+    return roll, info
+
+
+def timing_template(pm: pretty_midi.PrettyMIDI) -> pretty_midi.PrettyMIDI:
+    """A copy of ``pm`` without instruments or lyrics: only its timing and signatures."""
+    instruments, lyrics, text = pm.instruments, pm.lyrics, pm.text_events
+    pm.instruments, pm.lyrics, pm.text_events = [], [], []
+    try:
+        template = copy.deepcopy(pm)
+    finally:
+        pm.instruments, pm.lyrics, pm.text_events = instruments, lyrics, text
+    return template
+
+
+def roll_to_notes(roll: np.ndarray, step_times: np.ndarray, *, lowest_pitch: int = 0,
+                  velocity: int = 80) -> list[pretty_midi.Note]:
+    """Turn a roll ``(time, pitch)`` into notes, merging consecutive active steps.
+
+    ``step_times`` has ``time + 1`` entries: the start of each step and the end of the last.
+    """
+    roll = as_bool(roll)
+    padded = np.zeros((roll.shape[0] + 2, roll.shape[1]), dtype=np.int8)
+    padded[1:-1] = roll
+    edges = np.diff(padded, axis=0)
+    on_t, on_p = np.nonzero(edges == 1)
+    off_t, off_p = np.nonzero(edges == -1)
+    # nonzero returns row-major order; sort both by (pitch, time) so they pair up.
+    on_order = np.lexsort((on_t, on_p))
+    off_order = np.lexsort((off_t, off_p))
+    notes = []
+    for s, e, p in zip(on_t[on_order], off_t[off_order], on_p[on_order]):
+        notes.append(
+            pretty_midi.Note(velocity=int(velocity), pitch=int(p + lowest_pitch),
+                             start=float(step_times[s]), end=float(step_times[e]))
+        )
+    notes.sort(key=lambda n: (n.start, n.pitch))
+    return notes
+
+
+def roll_to_midi(
+    roll: np.ndarray,
+    *,
+    lowest_pitch: int = 0,
+    info: MidiInfo | None = None,
+    programs: Sequence[int] | str | None = None,
+    track_names: Sequence[str] | None = None,
+    tempo: float = 120.0,
+    time_signature: tuple[int, int] = (4, 4),
+    velocity: int = 80,
+    steps_per_beat: int = STEPS_PER_BEAT,
+) -> pretty_midi.PrettyMIDI:
+    """Write a roll ``(time, pitch, tracks)`` as a multi-instrument MIDI.
+
+    Parameters
+    ----------
+    roll : np.ndarray, shape (time, pitch, tracks)
+        Boolean, or model range (on where > 0).
+    lowest_pitch : int
+        MIDI pitch of pitch index 0 (0 for a full 128-pitch roll).
+    info : MidiInfo, optional
+        From :func:`midi_to_roll`: the original tempo map, time and key
+        signatures are kept and steps land on the original grid. Without it
+        the file gets ``tempo`` and ``time_signature``.
+    programs : sequence of int or str, optional
+        A General MIDI program per track, or a preset name from
+        :data:`PROGRAM_PRESETS` (default: choir).
+    track_names : sequence of str, optional
+        Instrument names (default: soprano, alto, tenor, bass, ...).
+    velocity : int
+        Velocity of every note (1..127).
+
+    Returns
+    -------
+    pretty_midi.PrettyMIDI
+    """
+    roll = np.asarray(roll)
+    if roll.ndim != 3:
+        raise InvalidRollError(f"roll must be (time, pitch, tracks), got shape {roll.shape}")
+    if lowest_pitch < 0 or lowest_pitch + roll.shape[1] > N_MIDI_PITCHES:
+        raise InvalidRollError(
+            f"pitch axis of {roll.shape[1]} starting at {lowest_pitch} leaves MIDI range 0..127"
+        )
+    n_tracks = roll.shape[2]
+    programs = resolve_programs(programs, n_tracks)
+    names = list(track_names) if track_names is not None else default_track_names(n_tracks)
+    if len(names) != n_tracks:
+        raise InvalidRollError(f"{len(names)} track names for {n_tracks} tracks")
+    if info is not None:
+        pm = copy.deepcopy(info.template)
+        times = info.step_times(roll.shape[0])
+    else:
+        pm = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=float(tempo))
+        pm.time_signature_changes.append(pretty_midi.TimeSignature(*time_signature, 0.0))
+        times = np.arange(roll.shape[0] + 1) * (60.0 / tempo / steps_per_beat)
+    for k in range(n_tracks):
+        inst = pretty_midi.Instrument(program=int(programs[k]), name=names[k])
+        inst.notes = roll_to_notes(roll[:, :, k], times, lowest_pitch=lowest_pitch, velocity=velocity)
+        pm.instruments.append(inst)
+    return pm
+
+
+def default_track_names(n_tracks: int) -> list[str]:
+    if n_tracks <= len(TRACK_NAMES):
+        return list(TRACK_NAMES[:n_tracks])
+    return list(TRACK_NAMES) + [f"track {i}" for i in range(len(TRACK_NAMES), n_tracks)]
+
+
+def resolve_programs(programs, n_tracks: int) -> list[int]:
+    """General MIDI programs for ``n_tracks`` tracks from a preset name or a list."""
+    from .errors import ConfigError
+
+    if programs is None:
+        programs = "choir"
+    if isinstance(programs, str):
+        if programs not in PROGRAM_PRESETS:
+            raise ConfigError(
+                f"unknown instrument preset {programs!r}; use one of {sorted(PROGRAM_PRESETS)} "
+                "or a list of General MIDI program numbers"
+            )
+        preset = PROGRAM_PRESETS[programs]
+        return [preset[min(i, len(preset) - 1)] for i in range(n_tracks)]
+    programs = [int(p) for p in programs]
+    if len(programs) != n_tracks:
+        raise ConfigError(f"{len(programs)} programs given for {n_tracks} tracks")
+    bad = [p for p in programs if not 0 <= p <= 127]
+    if bad:
+        raise ConfigError(f"General MIDI programs must be 0..127, got {bad}")
+    return programs
+
+
+def write_midi(pm: pretty_midi.PrettyMIDI, path) -> None:
+    """Write ``pm`` to ``path`` atomically: a temporary file in the same folder, then rename.
+
+    Raises
+    ------
+    OutputFileError
+        The folder does not exist or is not writable, or the disk is full.
+    """
+    from .io_utils import atomic_write_bytes
+
+    buf = io.BytesIO()
+    pm.write(buf)
+    atomic_write_bytes(path, buf.getvalue())

@@ -1,0 +1,88 @@
+"""Keras 3 models: the U-Net generator and the convolutional critic.
+
+Generator: inputs ``melody (time, pitch, 1)`` and ``noise (time/2^L, pitch/2^L,
+noise_channels)`` where L is the number of encoder levels; output the
+accompaniment ``(time, pitch, output_tracks)`` in tanh range. Encoder levels:
+Conv2D(k x k, stride 2) -> LeakyReLU(0.2) -> BatchNorm (none on the first
+level); the noise is concatenated at the bottleneck; decoder levels:
+UpSampling2D(2) -> Conv2D(k x k) -> BatchNorm -> ReLU -> concatenate the
+matching encoder level; last: UpSampling2D(2) -> Conv2D(tracks, k x k, tanh).
+With ``fixed_length=False`` the time axis is ``None``: the same weights
+accompany a phrase or a whole piece (time padded to a multiple of 2^L).
+
+Critic: input melody and accompaniment concatenated on the track axis;
+Conv2D(k x k, stride 2) -> [LayerNorm] -> LeakyReLU(0.2) per level; Flatten;
+Dense(1): an unnormalised score. No batch norm (it breaks the gradient penalty).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from .config import Config
+from .representation import get_window
+
+
+def input_shapes(cfg: Config):
+    """``(melody_shape, noise_shape, accompaniment_shape)`` without the batch axis."""
+    window = get_window(cfg.data.pitch_window)
+    levels = len(cfg.model.encoder_filters)
+    steps = cfg.phrase_steps if cfg.model.fixed_length else None
+    noise_t = steps // 2**levels if steps else None
+    melody = (steps, window.size, 1)
+    noise = (noise_t, window.size // 2**levels, cfg.model.noise_channels)
+    accomp = (steps, window.size, cfg.model.output_tracks)
+    return melody, noise, accomp
+
+
+def noise_shape_for(cfg: Config, steps: int) -> tuple:
+    """Noise shape (no batch axis) for a melody of ``steps`` steps."""
+    window = get_window(cfg.data.pitch_window)
+    levels = len(cfg.model.encoder_filters)
+    return (steps // 2**levels, window.size // 2**levels, cfg.model.noise_channels)
+
+
+def build_generator(cfg: Config) -> keras.Model:
+    """The U-Net generator of ``cfg`` (see module docstring)."""
+    m = cfg.model
+    melody_shape, noise_shape, _ = input_shapes(cfg)
+    melody = keras.Input(melody_shape, name="melody")
+    noise = keras.Input(noise_shape, name="noise")
+    k = m.kernel_size
+    x = melody
+    skips = []
+    for i, f in enumerate(m.encoder_filters):
+        x = layers.Conv2D(f, k, strides=2, padding="same", name=f"enc{i}_conv")(x)
+        x = layers.LeakyReLU(0.2, name=f"enc{i}_lrelu")(x)
+        if i > 0:
+            x = layers.BatchNormalization(momentum=m.batch_norm_momentum, name=f"enc{i}_bn")(x)
+        skips.append(x)
+    x = layers.Concatenate(name="bottleneck_noise")([x, noise])
+    for i, f in enumerate(m.decoder_filters):
+        x = layers.UpSampling2D(2, name=f"dec{i}_up")(x)
+        x = layers.Conv2D(f, k, padding="same", name=f"dec{i}_conv")(x)
+        x = layers.BatchNormalization(momentum=m.batch_norm_momentum, name=f"dec{i}_bn")(x)
+        x = layers.ReLU(name=f"dec{i}_relu")(x)
+        x = layers.Concatenate(name=f"dec{i}_skip")([x, skips[-2 - i]])
+    x = layers.UpSampling2D(2, name="out_up")(x)
+    out = layers.Conv2D(m.output_tracks, k, padding="same", activation="tanh", name="out_conv")(x)
+    return keras.Model([melody, noise], out, name="generator")
+
+
+def build_critic(cfg: Config) -> keras.Model:
+    """The critic of ``cfg``: fixed phrase length, one unnormalised score per example."""
+    m = cfg.model
+    window = get_window(cfg.data.pitch_window)
+    steps = cfg.phrase_steps
+    melody = keras.Input((steps, window.size, 1), name="melody")
+    accomp = keras.Input((steps, window.size, m.output_tracks), name="accompaniment")
+    x = layers.Concatenate(name="condition")([accomp, melody])
+    for i, f in enumerate(m.critic_filters):
+        x = layers.Conv2D(f, m.kernel_size, strides=2, padding="same", name=f"conv{i}")(x)
+        if m.critic_norm == "layer":
+            x = layers.LayerNormalization(name=f"ln{i}")(x)
+        x = layers.LeakyReLU(0.2, name=f"lrelu{i}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    score = layers.Dense(1, name="score")(x)
+    return keras.Model([melody, accomp], score, name="critic")

@@ -1,0 +1,170 @@
+"""The training callback: TensorBoard scalars and images, evaluation, checkpoints, NaN guard.
+
+TensorBoard layout (``tensorboard --logdir LOGDIR``):
+
+* ``losses/critic``, ``losses/generator``, ``losses/gradient_penalty``,
+  ``losses/wasserstein``, ``losses/reconstruction`` every ``log_every`` iterations;
+* ``metrics/<track>/<metric>`` of the generated accompaniment of the fixed
+  validation melodies (same noise each time) every ``eval_every`` iterations;
+  the same tags in the ``reference`` run hold the real data's values, so each
+  chart shows generated vs. real;
+* ``rolls/real_vs_generated`` images; ``config`` as a text summary.
+
+Samples are written as MIDI to ``LOGDIR/samples/iter_NNNNNN.mid``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .errors import TrainingError
+from .representation import TRACK_NAMES, decode, get_window
+
+LOG_EVERY = 10
+EVAL_METRICS = ("empty_bar_rate", "pitches_used", "in_scale_ratio", "polyphony",
+                "consonance_with_melody", "harmonic_agreement")
+
+
+class Monitor(keras.callbacks.Callback):
+    """Logs, evaluates and checkpoints a :class:`~deepaccomp.training.WGANGP` run."""
+
+    def __init__(self, gan, cfg, dataset, logdir, manager, verbose=1, log_every=LOG_EVERY):
+        super().__init__()
+        self.gan, self.cfg, self.logdir, self.manager = gan, cfg, logdir, manager
+        self.verbose, self.log_every = verbose, log_every
+        self.error = None
+        self.writer = tf.summary.create_file_writer(os.path.join(logdir, "train"))
+        self.ref_writer = tf.summary.create_file_writer(os.path.join(logdir, "reference"))
+        self.window = get_window(cfg.data.pitch_window)
+        self.eval_real = self._eval_phrases(dataset)
+        steps = self.eval_real.shape[1]
+        from .models import noise_shape_for
+
+        rng = np.random.default_rng(cfg.train.seed + 12345)
+        shape = (len(self.eval_real),) + noise_shape_for(cfg, steps)
+        self.eval_noise = np.clip(rng.standard_normal(shape), -2, 2).astype(np.float32)
+        self.history = []
+        self._write_reference_and_config()
+
+    # ------------------------------------------------------------------ setup
+    def _eval_phrases(self, dataset):
+        split = "valid" if dataset.indices("valid") else "train"
+        phr = dataset.phrases(split, window=self.window, phrase_bars=self.cfg.data.phrase_bars,
+                              hop_bars=self.cfg.data.phrase_bars)
+        n = self.cfg.train.n_eval_melodies
+        idx = np.linspace(0, len(phr) - 1, num=min(n, len(phr))).round().astype(int)
+        return phr[idx]
+
+    def _track_names(self):
+        return TRACK_NAMES[1:]
+
+    def _write_reference_and_config(self):
+        ref = self._metrics(self.eval_real[..., 1:], self.eval_real)
+        with self.ref_writer.as_default():
+            for tag, value in ref.items():
+                tf.summary.scalar(tag, value, step=0)
+                tf.summary.scalar(tag, value, step=self.cfg.train.iterations)
+        with self.writer.as_default():
+            tf.summary.text("config", "```\n" + self.cfg.to_json() + "\n```", step=0)
+        self.reference = ref
+
+    # ------------------------------------------------------------------ metrics
+    def _metrics(self, accomp, real):
+        """``{metrics/<track>/<name>: value}`` for bool accompaniment ``(n, t, p, 3)``."""
+        from . import metrics
+
+        full = np.concatenate([real[..., :1], accomp], axis=-1)
+        values = metrics.evaluate(full, lowest_pitch=self.window.lowest, key="C major",
+                                  reference=real[..., 1:])
+        out = {}
+        for name in EVAL_METRICS:
+            v = np.asarray(values[name], dtype=float)
+            per_track = v[-3:] if len(v) >= 3 else v
+            for track, x in zip(self._track_names(), per_track):
+                if np.isfinite(x):
+                    out[f"metrics/{track}/{name}"] = float(x)
+        return out
+
+    def generate_eval(self):
+        values = self.gan.generator([self.eval_real[..., :1].astype(np.float32) * 2 - 1,
+                                     self.eval_noise], training=False)
+        values = np.asarray(values)
+        if values.shape[-1] == 4:  # the lab regenerates the melody: drop it
+            values = values[..., 1:]
+        t = self.cfg.train
+        return decode(values, t.decode, t.decode_threshold)
+
+    def evaluate(self, iteration: int):
+        from .midi import roll_to_midi, write_midi
+        from .visualization import figure_to_png_bytes, plot_comparison
+
+        fake = self.generate_eval()
+        scores = self._metrics(fake, self.eval_real)
+        full_fake = np.concatenate([self.eval_real[..., :1], fake], axis=-1)
+        with self.writer.as_default():
+            for tag, value in scores.items():
+                tf.summary.scalar(tag, value, step=iteration)
+            fig = plot_comparison(self.eval_real[0], full_fake[0], lowest_pitch=self.window.lowest)
+            png = figure_to_png_bytes(fig)
+            tf.summary.image("rolls/real_vs_generated",
+                             tf.expand_dims(tf.image.decode_png(png, channels=4), 0), step=iteration)
+        self.writer.flush()
+        samples = os.path.join(self.logdir, "samples")
+        os.makedirs(samples, exist_ok=True)
+        pm = roll_to_midi(full_fake[0], lowest_pitch=self.window.lowest)
+        write_midi(pm, os.path.join(samples, f"iter_{iteration:06d}.mid"))
+        self.history.append({"iteration": iteration, **scores})
+        if self.verbose:
+            parts = [f"{tr}: in-scale {scores.get(f'metrics/{tr}/in_scale_ratio', float('nan')):.2f}"
+                     f" agree {scores.get(f'metrics/{tr}/harmonic_agreement', float('nan')):.2f}"
+                     for tr in self._track_names()]
+            print(f"\n[eval] iter {iteration}: " + " | ".join(parts), file=sys.stderr)
+        return scores
+
+    # ------------------------------------------------------------------ callbacks
+    def _iteration(self) -> int:
+        return int(self.gan.g_optimizer.iterations.numpy())
+
+    def on_train_begin(self, logs=None):
+        if self._iteration() == 0:
+            self.evaluate(0)
+
+    def on_train_batch_end(self, batch, logs=None):
+        it = self._iteration()
+        logs = logs or {}
+        values = {k: float(np.asarray(v)) for k, v in logs.items()}
+        bad = {k: v for k, v in values.items() if not math.isfinite(v)}
+        if bad:
+            self.model.stop_training = True
+            raise TrainingError(
+                f"non-finite loss at iteration {it}: {bad}; the last good checkpoint "
+                f"({self.manager.latest_checkpoint}) is kept. Lower the learning rates or "
+                "raise the gradient-penalty weight and resume.")
+        if it % self.log_every == 0 or it == 1:
+            with self.writer.as_default():
+                names = {"d_loss": "critic", "g_loss": "generator", "gp": "gradient_penalty",
+                         "wasserstein": "wasserstein", "recon": "reconstruction",
+                         "diversity": "diversity"}
+                for k, tag in names.items():
+                    if k in values:
+                        tf.summary.scalar(f"losses/{tag}", values[k], step=it)
+        if it % self.cfg.train.eval_every == 0:
+            self.evaluate(it)
+        if it >= self.cfg.train.iterations:
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.manager.save(checkpoint_number=self._iteration())
+
+    def finish(self):
+        it = self._iteration()
+        if self.manager.latest_checkpoint is None or not self.manager.latest_checkpoint.endswith(f"-{it}"):
+            self.manager.save(checkpoint_number=it)
+        self.writer.flush()
+        self.ref_writer.flush()

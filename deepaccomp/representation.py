@@ -1,0 +1,203 @@
+"""The piano-roll representation shared by every other module.
+
+A piece is a boolean piano roll of shape ``(time, pitch, tracks)``:
+
+* time: 4 steps per beat (16th notes); a 4/4 bar is 16 steps.
+* pitch: a window of MIDI pitches, ``PitchWindow(lowest, size)``; index ``i``
+  is MIDI pitch ``lowest + i``. ``FULL_WINDOW`` is all 128 MIDI pitches (the
+  DeepComposer lab); ``COMPACT_WINDOW`` covers every note of the chorales
+  after key normalisation (see docs/representation.md).
+* tracks: SATB order, soprano (the melody) first.
+
+Batches add a leading axis: ``(batch, time, pitch, tracks)``. The model sees
+values in [-1, 1] (-1 = off, +1 = on); :func:`to_model_range` and
+:func:`from_model_range` convert both ways. Pure numpy, no TensorFlow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ConfigError
+
+STEPS_PER_BEAT = 4
+"""Time steps per quarter-note beat (16th-note grid)."""
+
+BEATS_PER_BAR = 4
+"""Beats per bar in the 4/4 training data."""
+
+STEPS_PER_BAR = STEPS_PER_BEAT * BEATS_PER_BAR
+"""16 steps per 4/4 bar."""
+
+N_MIDI_PITCHES = 128
+
+TRACK_NAMES = ("soprano", "alto", "tenor", "bass")
+"""Track order of every roll: the melody (soprano) first."""
+
+MELODY_TRACK = 0
+ACCOMPANIMENT_TRACKS = (1, 2, 3)
+
+
+@dataclass(frozen=True)
+class PitchWindow:
+    """A contiguous range of MIDI pitches: index ``i`` is pitch ``lowest + i``."""
+
+    lowest: int
+    size: int
+
+    def __post_init__(self):
+        if self.size <= 0 or self.lowest < 0 or self.lowest + self.size > N_MIDI_PITCHES:
+            raise ConfigError(
+                f"pitch window lowest={self.lowest} size={self.size} must lie inside "
+                f"MIDI pitches 0..127"
+            )
+
+    @property
+    def highest(self) -> int:
+        """Highest MIDI pitch in the window (inclusive)."""
+        return self.lowest + self.size - 1
+
+    def contains(self, pitch) -> np.ndarray:
+        pitch = np.asarray(pitch)
+        return (pitch >= self.lowest) & (pitch <= self.highest)
+
+    def to_dict(self) -> dict:
+        return {"lowest": self.lowest, "size": self.size}
+
+
+FULL_WINDOW = PitchWindow(0, 128)
+"""All 128 MIDI pitches, as in the DeepComposer lab."""
+
+COMPACT_WINDOW = PitchWindow(28, 64)
+"""MIDI 28 (E1) .. 91 (G6). Every note of the 371 music21 chorales after
+transposition to C major / A minor lies in MIDI 31..86 (measured by
+``deepaccomp prepare``, stored as ``pitch_min``/``pitch_max`` in the dataset
+metadata); the window adds a margin and has a size divisible by 16 so that four
+stride-2 convolutions divide it evenly."""
+
+WINDOWS = {"full": FULL_WINDOW, "compact": COMPACT_WINDOW}
+
+
+def get_window(name_or_window) -> PitchWindow:
+    """Return a :class:`PitchWindow` from ``"full"``, ``"compact"`` or a window/dict."""
+    if isinstance(name_or_window, PitchWindow):
+        return name_or_window
+    if isinstance(name_or_window, dict):
+        return PitchWindow(int(name_or_window["lowest"]), int(name_or_window["size"]))
+    try:
+        return WINDOWS[name_or_window]
+    except (KeyError, TypeError):
+        raise ConfigError(
+            f"unknown pitch window {name_or_window!r}; use one of {sorted(WINDOWS)}"
+        ) from None
+
+
+def crop_pitches(roll: np.ndarray, window: PitchWindow) -> np.ndarray:
+    """Cut a full 128-pitch roll ``(..., time, 128, tracks)`` to ``window``.
+
+    Notes outside the window are dropped; check with :func:`out_of_window`.
+    """
+    return roll[..., window.lowest : window.lowest + window.size, :]
+
+
+def uncrop_pitches(roll: np.ndarray, window: PitchWindow) -> np.ndarray:
+    """Place a windowed roll ``(..., time, window.size, tracks)`` into 128 pitches."""
+    shape = roll.shape[:-2] + (N_MIDI_PITCHES, roll.shape[-1])
+    full = np.zeros(shape, dtype=roll.dtype)
+    full[..., window.lowest : window.lowest + window.size, :] = roll
+    return full
+
+
+def out_of_window(roll: np.ndarray, window: PitchWindow) -> int:
+    """Number of active cells of a 128-pitch roll that ``window`` would drop."""
+    inside = crop_pitches(roll, window).astype(bool).sum()
+    return int(roll.astype(bool).sum() - inside)
+
+
+def to_model_range(roll: np.ndarray, dtype=np.float32) -> np.ndarray:
+    """Boolean roll -> model values: on = +1, off = -1."""
+    return np.where(np.asarray(roll, dtype=bool), 1.0, -1.0).astype(dtype)
+
+
+def from_model_range(values: np.ndarray, threshold: float = 0.0) -> np.ndarray:
+    """Model values (e.g. tanh output) -> boolean roll: on where ``value > threshold``."""
+    return np.asarray(values) > threshold
+
+
+def as_bool(roll: np.ndarray) -> np.ndarray:
+    """Accept a boolean roll or one in model range ([-1, 1], on where > 0)."""
+    roll = np.asarray(roll)
+    if roll.dtype == bool:
+        return roll
+    if np.issubdtype(roll.dtype, np.integer):
+        return roll > 0
+    return roll > 0.0
+
+
+def phrase_starts(n_steps: int, phrase_steps: int, hop_steps: int) -> list[int]:
+    """Start steps of the full phrases of length ``phrase_steps`` cut every ``hop_steps``."""
+    if phrase_steps <= 0 or hop_steps <= 0:
+        raise ConfigError("phrase and hop lengths must be positive")
+    return list(range(0, n_steps - phrase_steps + 1, hop_steps))
+
+
+def cut_phrases(roll: np.ndarray, phrase_steps: int, hop_steps: int) -> np.ndarray:
+    """Cut a roll ``(time, pitch, tracks)`` into ``(n, phrase_steps, pitch, tracks)``.
+
+    Only whole phrases are kept; a roll shorter than one phrase gives ``n = 0``.
+    """
+    starts = phrase_starts(roll.shape[0], phrase_steps, hop_steps)
+    if not starts:
+        return np.zeros((0, phrase_steps) + roll.shape[1:], dtype=roll.dtype)
+    return np.stack([roll[s : s + phrase_steps] for s in starts])
+
+
+def pad_time(roll: np.ndarray, multiple: int, axis: int = 0) -> np.ndarray:
+    """Pad the time axis with silence up to a multiple of ``multiple`` steps."""
+    n = roll.shape[axis]
+    extra = (-n) % multiple
+    if extra == 0:
+        return roll
+    widths = [(0, 0)] * roll.ndim
+    widths[axis] = (0, extra)
+    return np.pad(roll, widths)
+
+
+def transpose_roll(roll: np.ndarray, semitones: int) -> np.ndarray:
+    """Shift a roll ``(..., time, pitch, tracks)`` by ``semitones`` along pitch.
+
+    Notes shifted past either end of the pitch axis are dropped.
+    """
+    if semitones == 0:
+        return roll.copy()
+    out = np.zeros_like(roll)
+    if semitones > 0:
+        out[..., semitones:, :] = roll[..., :-semitones, :]
+    else:
+        out[..., :semitones, :] = roll[..., -semitones:, :]
+    return out
+
+
+def decode_voices(values: np.ndarray, threshold: float = 0.0) -> np.ndarray:
+    """Model output ``(..., time, pitch, tracks)`` -> bool roll with one pitch per voice.
+
+    At each step each track sounds its highest-valued pitch if that value is
+    above ``threshold``, else rests: SATB voices sing one note at a time.
+    """
+    values = np.asarray(values)
+    best = values.argmax(axis=-2)  # (..., time, tracks)
+    top = np.take_along_axis(values, best[..., None, :], axis=-2)[..., 0, :]
+    out = np.zeros(values.shape, dtype=bool)
+    np.put_along_axis(out, best[..., None, :], (top > threshold)[..., None, :], axis=-2)
+    return out
+
+
+def decode(values: np.ndarray, method: str = "threshold", threshold: float = 0.0) -> np.ndarray:
+    """Model output -> bool roll: ``"threshold"`` (every cell > threshold) or ``"voice"``."""
+    if method == "voice":
+        return decode_voices(values, threshold)
+    if method == "threshold":
+        return from_model_range(values, threshold)
+    raise ConfigError(f"unknown decode method {method!r}; use 'threshold' or 'voice'")

@@ -1,0 +1,59 @@
+"""Shared test helpers: MIDI files built by the tests themselves with pretty_midi."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+import pretty_midi
+import pytest
+
+
+def make_midi(tracks, *, tempo=120.0, time_signatures=((4, 4, 0.0),), tempo_changes=None,
+              resolution=480):
+    """tracks: list of (name, program, [(pitch, start_beat, end_beat), ...]).
+
+    Beats are quarter notes at ``tempo`` (or follow ``tempo_changes``: a list of
+    (beat, bpm) applied by writing the file with mido).
+    """
+    pm = pretty_midi.PrettyMIDI(resolution=resolution, initial_tempo=tempo)
+    for num, den, t in time_signatures:
+        pm.time_signature_changes.append(pretty_midi.TimeSignature(num, den, t))
+    beat = 60.0 / tempo
+    for name, program, notes in tracks:
+        inst = pretty_midi.Instrument(program=program, name=name, is_drum=(program == "drums"))
+        for pitch, b0, b1 in notes:
+            inst.notes.append(pretty_midi.Note(80, pitch, b0 * beat, b1 * beat))
+        pm.instruments.append(inst)
+    return pm
+
+
+def midi_with_tempo_change(tmp_path, notes, bpm0=120, bpm1=60, change_beat=4, resolution=480):
+    """A one-track MIDI whose tempo changes at ``change_beat``; notes given in beats."""
+    import mido
+
+    mid = mido.MidiFile(ticks_per_beat=resolution)
+    meta = mido.MidiTrack()
+    meta.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm0), time=0))
+    meta.append(mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0))
+    meta.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm1), time=change_beat * resolution))
+    mid.tracks.append(meta)
+    tr = mido.MidiTrack()
+    events = []
+    for pitch, b0, b1 in notes:
+        events.append((int(b0 * resolution), "note_on", pitch))
+        events.append((int(b1 * resolution), "note_off", pitch))
+    events.sort(key=lambda e: (e[0], e[1] == "note_on"))
+    now = 0
+    for tick, kind, pitch in events:
+        tr.append(mido.Message(kind, note=pitch, velocity=80 if kind == "note_on" else 0, time=tick - now))
+        now = tick
+    mid.tracks.append(tr)
+    path = tmp_path / "tempo_change.mid"
+    mid.save(path)
+    return path
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

@@ -1,0 +1,92 @@
+"""Dataset building (music21 chorales, user folders), caching and the tf.data pipeline."""
+
+import numpy as np
+import pytest
+
+from conftest import make_midi
+from deepaccomp import data, metrics
+from deepaccomp.errors import DatasetError
+
+
+@pytest.fixture(scope="module")
+def small():
+    return data.build_chorales(limit=12, workers=1, progress=False)
+
+
+def test_split_rule():
+    assert [data.split_of(i) for i in (0, 5, 10, 15, 1, 9)] == [
+        "test", "valid", "test", "valid", "train", "train"]
+
+
+def test_small_chorale_build(small):
+    assert len(small.rolls) + len(small.skipped) == 12
+    for roll, meta in zip(small.rolls, small.pieces):
+        assert roll.shape[1:] == (128, 4) and roll.shape[0] % 16 == 0 and roll.dtype == bool
+        assert meta["split"] == data.split_of(meta["position"])
+        assert -6 <= meta["shift"] <= 5
+        key = metrics.estimate_key(roll)
+        assert (key.tonic, key.mode) in {(0, "major"), (9, "minor")}, meta
+        assert roll[..., 0].any() and roll[..., 3].any()
+    # chorale 0 (BWV 269) is in 3/4: skipped with the reason
+    assert any("3/4" in s["reason"] for s in small.skipped)
+    assert small.info["reference_metrics"]["polyphony"] == pytest.approx([1.0] * 4, abs=0.05)
+
+
+def test_phrases_and_save_load(small, tmp_path):
+    ph = small.phrases("train", window="compact", phrase_bars=2, hop_bars=1)
+    assert ph.shape[1:] == (32, 64, 4) and len(ph) > 10
+    assert ph[..., 0].any(axis=(1, 2)).all()
+    path = tmp_path / "ds.npz"
+    small.save(path)
+    back = data.Dataset.load(path)
+    assert back.pieces == small.pieces
+    assert all((a == b).all() for a, b in zip(back.rolls, small.rolls))
+    (tmp_path / "junk.npz").write_bytes(b"junk")
+    with pytest.raises(DatasetError):
+        data.Dataset.load(tmp_path / "junk.npz")
+
+
+def test_prepare_reuses_cache_and_changed_settings_rebuild(tmp_path, monkeypatch):
+    calls = []
+    real = data.build_chorales
+
+    def fake_build(**kw):
+        calls.append(kw)
+        return real(limit=3, workers=1, progress=False, key_normalize=kw["key_normalize"])
+
+    monkeypatch.setattr(data, "build_chorales", fake_build)
+    _, p1 = data.prepare(dataset_dir=str(tmp_path), progress=False)
+    _, p2 = data.prepare(dataset_dir=str(tmp_path), progress=False)
+    _, p3 = data.prepare(dataset_dir=str(tmp_path), progress=False, key_normalize=False)
+    assert p1 == p2 != p3 and len(calls) == 2
+
+
+def test_user_folder_skips_bad_files(tmp_path):
+    satb = [(name, 52, [(p + (i % 3), i, i + 1) for i in range(32)])
+            for name, p in (("Soprano", 72), ("Alto", 65), ("Tenor", 57), ("Bass", 45))]
+    for i in range(3):
+        make_midi(satb).write(str(tmp_path / f"good{i}.mid"))
+    (tmp_path / "broken.mid").write_bytes(b"MThd garbage")
+    make_midi(satb[:2]).write(str(tmp_path / "two_parts.mid"))
+    make_midi(satb, time_signatures=((3, 4, 0.0),)).write(str(tmp_path / "waltz.mid"))
+    ds = data.build_folder(tmp_path, workers=1, progress=False)
+    assert len(ds.rolls) == 3
+    reasons = {s["id"].rsplit("/", 1)[-1]: s["reason"] for s in ds.skipped}
+    assert set(reasons) == {"broken.mid", "two_parts.mid", "waltz.mid"}
+    assert "4/4" in reasons["waltz.mid"] and "pitched tracks" in reasons["two_parts.mid"]
+    # SATB by name: the soprano track holds the highest notes
+    assert ds.rolls[0][..., 0].any() and ds.rolls[0][..., 3].any()
+    with pytest.raises(DatasetError):
+        data.build_folder(tmp_path / "nothing-here", progress=False)
+
+
+def test_tf_pipeline_shapes_and_range(small):
+    ph = small.phrases("train")
+    ds = data.make_tf_dataset(ph, 8, seed=1)
+    melody, accomp = next(iter(ds))
+    assert melody.shape == (8, 32, 64, 1) and accomp.shape == (8, 32, 64, 3)
+    assert set(np.unique(melody.numpy())) <= {-1.0, 1.0}
+    only = next(iter(data.make_tf_dataset(ph, 4, melody_only=True, shuffle=False)))
+    assert only.shape == (4, 32, 64, 1)
+    with pytest.raises(DatasetError):
+        data.make_tf_dataset(ph[:0], 4)

@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+
+from deepaccomp import representation as rep
+from deepaccomp.errors import ConfigError
+
+
+def test_model_range_round_trip():
+    roll = np.zeros((16, 8, 2), bool)
+    roll[3, 4, 1] = True
+    x = rep.to_model_range(roll)
+    assert x.dtype == np.float32 and set(np.unique(x)) == {-1.0, 1.0}
+    assert (rep.from_model_range(x) == roll).all()
+    assert (rep.as_bool(x) == roll).all()
+
+
+def test_windows():
+    assert rep.FULL_WINDOW.size == 128 and rep.COMPACT_WINDOW.size % 16 == 0
+    assert rep.get_window("compact") is rep.COMPACT_WINDOW
+    assert rep.get_window({"lowest": 10, "size": 20}).highest == 29
+    with pytest.raises(ConfigError):
+        rep.get_window("huge")
+    with pytest.raises(ConfigError):
+        rep.PitchWindow(100, 64)
+
+
+def test_crop_uncrop_and_out_of_window():
+    roll = np.zeros((4, 128, 1), bool)
+    roll[0, 60, 0] = roll[1, 10, 0] = True
+    w = rep.PitchWindow(28, 64)
+    cropped = rep.crop_pitches(roll, w)
+    assert cropped.shape == (4, 64, 1) and cropped[0, 32, 0]
+    assert rep.out_of_window(roll, w) == 1
+    back = rep.uncrop_pitches(cropped, w)
+    assert back[0, 60, 0] and not back[1, 10, 0]
+
+
+def test_cut_phrases_and_pad():
+    roll = np.arange(80).reshape(80, 1, 1)
+    ph = rep.cut_phrases(roll, 32, 16)
+    assert ph.shape == (4, 32, 1, 1)
+    assert [p[0, 0, 0] for p in ph] == [0, 16, 32, 48]
+    assert rep.cut_phrases(roll[:10], 32, 16).shape[0] == 0
+    assert rep.pad_time(roll, 32).shape[0] == 96
+
+
+def test_transpose_roll_drops_out_of_range():
+    roll = np.zeros((2, 10, 1), bool)
+    roll[0, 8, 0] = roll[1, 1, 0] = True
+    up = rep.transpose_roll(roll, 2)
+    assert up[1, 3, 0] and up.sum() == 1
+    down = rep.transpose_roll(roll, -2)
+    assert down[0, 6, 0] and down.sum() == 1
+
+
+def test_decode_voices_one_pitch_per_voice():
+    values = -np.ones((3, 5, 2), np.float32)
+    values[0, 1, 0], values[0, 3, 0] = 0.5, 0.9   # two candidates: the larger wins
+    values[1, 2, 0] = -0.5                        # below threshold: rest
+    values[2, 4, 1] = 0.2
+    out = rep.decode(values, "voice", 0.0)
+    assert out.sum() == 2 and out[0, 3, 0] and out[2, 4, 1]
+    assert rep.decode(values, "voice", -0.6)[1, 2, 0]
+    assert rep.decode(values, "threshold").sum() == 3
