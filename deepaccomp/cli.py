@@ -110,9 +110,14 @@ def _add_generate(sub):
 
 
 def cmd_generate(args):
-    from .accompanist import Accompanist
-    from .midi import write_midi
+    from .io_utils import check_output_path
+    from .midi import read_midi, resolve_programs, write_midi
 
+    # Fail fast, before TensorFlow and the model load: unwritable outputs, bad input file.
+    check_output_path(args.output)
+    if args.png:
+        check_output_path(args.png)
+    melody = read_midi(args.melody)
     programs = args.programs
     if "," in programs or programs.isdigit():
         try:
@@ -121,8 +126,11 @@ def cmd_generate(args):
             from .errors import ConfigError
 
             raise ConfigError(f"--programs {args.programs!r}: give a preset name or numbers like 40,41,42") from None
+    resolve_programs(programs, 4 if isinstance(programs, str) else 3)  # a preset name, or 3 programs
+    from .accompanist import Accompanist
+
     acc = Accompanist.load(args.model) if args.model else Accompanist()
-    result = acc.generate(args.melody, seed=args.seed, programs=programs, melody_track=args.melody_track)
+    result = acc.generate(melody, seed=args.seed, programs=programs, melody_track=args.melody_track)
     write_midi(result, args.output)
     print(f"wrote {args.output}: melody + {len(result.instruments) - 1} accompaniment parts")
     if args.png:
@@ -143,11 +151,37 @@ def make_parser():
     return parser
 
 
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with the C++ start-up chatter (oneDNN, CUDA probes) hidden.
+
+    Those lines are printed before TF_CPP_MIN_LOG_LEVEL is read, so stderr's
+    file descriptor is pointed at /dev/null for the duration of the import.
+    """
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stderr (e.g. captured)
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(fd), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    try:
+        import keras  # noqa: F401
+        import tensorflow  # noqa: F401
+    except ImportError:
+        pass  # reported properly by the code that needs it
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+
+
 def main(argv=None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
     if not args.verbose:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        if args.command in ("train", "generate"):
+            _import_tensorflow_quietly()
     try:
         return args.func(args)
     except DeepAccompError as exc:

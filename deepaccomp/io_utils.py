@@ -19,32 +19,60 @@ def check_writable_dir(folder: str) -> None:
         raise OutputFileError(f"{folder}: the output folder is not writable")
 
 
+def check_output_path(path) -> str:
+    """Check early that ``path`` can be created as a file; return it as a ``str``.
+
+    Raises :class:`OutputFileError` if the name is empty, names a directory, or
+    its folder does not exist or is not writable. Nothing is created.
+    """
+    path = os.fspath(path)
+    if not path:
+        raise OutputFileError("no output file name given")
+    if os.path.isdir(path):
+        raise OutputFileError(f"{path}: is a directory, give a file name")
+    if path.endswith(("/", os.sep)):
+        raise OutputFileError(f"{path}: ends with a path separator, give a file name")
+    check_writable_dir(os.path.dirname(os.path.abspath(path)))
+    return path
+
+
+def _output_error(path: str, exc: OSError) -> OutputFileError:
+    if exc.errno == errno.ENOSPC:
+        return OutputFileError(f"{path}: no space left on device")
+    if exc.errno == errno.EROFS:
+        return OutputFileError(f"{path}: the file system is read-only")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return OutputFileError(f"{path}: permission denied; check the folder's write permission")
+    return OutputFileError(f"{path}: cannot be written ({exc.strerror or exc})")
+
+
 @contextmanager
 def atomic_path(path):
     """Yield a temporary path beside ``path``; on success rename it onto ``path``.
 
     On any error the temporary file is removed and ``path`` is left untouched.
     """
-    path = os.fspath(path)
+    path = check_output_path(path)
     folder = os.path.dirname(os.path.abspath(path))
-    check_writable_dir(folder)
-    if os.path.isdir(path):
-        raise OutputFileError(f"{path}: is a directory, give a file name")
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
-    os.close(fd)
+    try:
+        # the suffix keeps the extension; cut so that a long valid name stays valid with the prefix
+        suffix = "-" + os.path.basename(path)[-64:]
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
+        os.close(fd)
+    except OSError as exc:  # read-only file system, disk full, name too long...
+        raise _output_error(path, exc) from exc
     try:
         yield tmp
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual file mode
         os.replace(tmp, path)
+    except OutputFileError:
+        _remove(tmp)
+        raise
     except OSError as exc:
         _remove(tmp)
-        if exc.errno == errno.ENOSPC:
-            raise OutputFileError(f"{path}: no space left on device") from exc
-        if isinstance(exc, OutputFileError):
-            raise
-        raise OutputFileError(f"{path}: cannot be written ({exc.strerror or exc})") from exc
+        raise _output_error(path, exc) from exc
     except BaseException:
         _remove(tmp)
         raise

@@ -44,6 +44,12 @@ MELODY_NAME_PATTERN = re.compile(r"melod|soprano|lead|vocal|voice|tune|sopran|ca
 
 MAX_MIDI_BYTES = 64 * 1024 * 1024
 
+MAX_ROLL_STEPS = 2**18
+"""Longest roll :func:`notes_to_roll` builds (about 4.5 hours at 240 bpm in 16th notes).
+
+Damaged files can put a note millions of ticks away; without this bound the
+roll would need gigabytes of memory."""
+
 
 @dataclass
 class MidiInfo:
@@ -141,8 +147,15 @@ def read_midi(source) -> pretty_midi.PrettyMIDI:
         name = os.fspath(source)
         data = _read_file_bytes(name)
     elif hasattr(source, "read"):
-        data = source.read()
         name = getattr(source, "name", "<file object>")
+        try:
+            data = source.read(MAX_MIDI_BYTES + 1)
+        except OSError as exc:
+            raise InputFileError(f"{name}: cannot be read ({exc.strerror or exc})") from exc
+        if isinstance(data, str):
+            raise InvalidMidiError(f"{name}: opened in text mode; open MIDI files with mode 'rb'")
+        if len(data) > MAX_MIDI_BYTES:
+            raise InvalidMidiError(f"{name}: more than {MAX_MIDI_BYTES} bytes, too large for a MIDI file")
     else:
         raise InvalidMidiError(
             f"cannot read MIDI from a {type(source).__name__}: pass a path, bytes, "
@@ -171,15 +184,16 @@ def _read_file_bytes(path: str) -> bytes:
     if os.path.isdir(path):
         raise InputFileError(f"{path}: is a directory, expected a MIDI file")
     try:
-        size = os.path.getsize(path)
-        if size > MAX_MIDI_BYTES:
-            raise InvalidMidiError(f"{path}: {size} bytes is too large for a MIDI file")
         with open(path, "rb") as fh:
-            return fh.read()
+            # bounded read: a huge file, or a device like /dev/zero, must not fill the memory
+            data = fh.read(MAX_MIDI_BYTES + 1)
     except PermissionError as exc:
         raise InputFileError(f"{path}: permission denied; check the file's read permission") from exc
     except OSError as exc:
         raise InputFileError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    if len(data) > MAX_MIDI_BYTES:
+        raise InvalidMidiError(f"{path}: more than {MAX_MIDI_BYTES} bytes, too large for a MIDI file")
+    return data
 
 
 def pitched_instruments(pm: pretty_midi.PrettyMIDI) -> list[int]:
@@ -221,16 +235,37 @@ def choose_melody_track(pm: pretty_midi.PrettyMIDI) -> int:
 
 def _grid(pm: pretty_midi.PrettyMIDI, first_note_time: float, steps_per_beat: int):
     """Return (start_tick, ticks_per_step): step 0 = the downbeat at or before the first note."""
+    if not isinstance(steps_per_beat, (int, np.integer)) or steps_per_beat < 1:
+        from .errors import ConfigError
+
+        raise ConfigError(f"steps_per_beat must be a positive integer, got {steps_per_beat!r}")
     ticks_per_step = pm.resolution / steps_per_beat
     first_tick = pm.time_to_tick(first_note_time)
-    downbeats = [pm.time_to_tick(t) for t in pm.get_downbeats()] if pm.time_signature_changes else []
-    before = [d for d in downbeats if d <= first_tick]
-    if before:
-        start_tick = before[-1]
-    else:  # no time signature: 4/4 bars from tick 0 (the MIDI default)
-        bar = 4 * pm.resolution
-        start_tick = int(first_tick // bar * bar)
-    return int(start_tick), float(ticks_per_step)
+    return _downbeat_at_or_before(pm, first_tick), float(ticks_per_step)
+
+
+def _downbeat_at_or_before(pm: pretty_midi.PrettyMIDI, tick: int) -> int:
+    """Tick of the last downbeat at or before ``tick``.
+
+    Bars restart at each time-signature change (as in
+    ``pretty_midi.PrettyMIDI.get_downbeats``); before the first one, and in a
+    file without any, 4/4 bars run from tick 0 (the MIDI default). Computed
+    in ticks from the signature events alone: ``get_downbeats`` walks every
+    beat of the file in Python, which takes minutes on a damaged file whose
+    last event lies millions of ticks away.
+    """
+    changes = sorted(
+        (pm.time_to_tick(ts.time), ts.numerator, ts.denominator) for ts in pm.time_signature_changes
+    )
+    origin, numerator, denominator = 0, 4, 4
+    for change_tick, num, den in changes:
+        if change_tick > tick:
+            break
+        origin, numerator, denominator = change_tick, num, den
+    bar = numerator * pm.resolution * 4 / denominator
+    if not (np.isfinite(bar) and bar > 0):
+        raise InvalidMidiError(f"time signature {numerator}/{denominator} gives bars of no length")
+    return int(origin + (tick - origin) // bar * bar)
 
 
 def notes_to_roll(notes, pm, start_tick, ticks_per_step, n_steps=None) -> np.ndarray:
@@ -249,14 +284,17 @@ def notes_to_roll(notes, pm, start_tick, ticks_per_step, n_steps=None) -> np.nda
     keep = on >= 0
     on, off, pitches = on[keep], off[keep], pitches[keep]
     length = int(off.max()) if n_steps is None and len(off) else (n_steps or 0)
-    roll = np.zeros((length, N_MIDI_PITCHES), dtype=bool)
+    if n_steps is None and length > MAX_ROLL_STEPS:
+        raise InvalidMidiError(
+            f"the notes span {length} steps (more than {MAX_ROLL_STEPS}); the file is too long "
+            "or damaged (a note far beyond the others)"
+        )
     # Paint each note with a difference array: +1 at onset, -1 at offset.
     diff = np.zeros((length + 1, N_MIDI_PITCHES), dtype=np.int32)
     on_c, off_c = np.clip(on, 0, length), np.clip(off, 0, length)
     np.add.at(diff, (on_c, pitches), 1)
     np.add.at(diff, (off_c, pitches), -1)
-    roll[:] = np.cumsum(diff, axis=0)[:length] > 0
-    return roll
+    return np.cumsum(diff, axis=0, dtype=np.int32)[:length] > 0
 
 
 def top_line(roll: np.ndarray) -> np.ndarray:
@@ -439,6 +477,10 @@ def roll_to_midi(
         raise InvalidRollError(
             f"pitch axis of {roll.shape[1]} starting at {lowest_pitch} leaves MIDI range 0..127"
         )
+    if not 1 <= velocity <= 127:
+        from .errors import ConfigError
+
+        raise ConfigError(f"velocity must be 1..127, got {velocity}")
     n_tracks = roll.shape[2]
     programs = resolve_programs(programs, n_tracks)
     names = list(track_names) if track_names is not None else default_track_names(n_tracks)
@@ -494,9 +536,16 @@ def write_midi(pm: pretty_midi.PrettyMIDI, path) -> None:
     ------
     OutputFileError
         The folder does not exist or is not writable, or the disk is full.
+    InvalidMidiError
+        ``pm`` holds values MIDI cannot store (a pitch or velocity above 127...).
     """
     from .io_utils import atomic_write_bytes
 
     buf = io.BytesIO()
-    pm.write(buf)
+    try:
+        pm.write(buf)
+    except Exception as exc:  # mido rejects out-of-range pitches, velocities, programs...
+        raise InvalidMidiError(
+            f"{os.fspath(path)}: the MIDI data cannot be encoded ({type(exc).__name__}: {exc})"
+        ) from exc
     atomic_write_bytes(path, buf.getvalue())

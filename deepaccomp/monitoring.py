@@ -168,3 +168,58 @@ class Monitor(keras.callbacks.Callback):
             self.manager.save(checkpoint_number=it)
         self.writer.flush()
         self.ref_writer.flush()
+
+
+# ---------------------------------------------------------------------- reading a run back
+def read_scalars(logdir, run: str | None = "train") -> dict:
+    """Scalars of a run, read back from its TensorBoard event files.
+
+    Parameters
+    ----------
+    logdir : str or os.PathLike
+        The folder given to :func:`deepaccomp.train` (or any folder of event files).
+    run : str or None
+        Sub-folder to read: ``"train"`` (``losses/...`` and the generated
+        ``metrics/...``) or ``"reference"`` (the real data's ``metrics/...``,
+        logged at step 0 and at the last iteration). ``None`` reads the event
+        files directly inside ``logdir``.
+
+    Returns
+    -------
+    dict of str to list of (int, float)
+        ``{tag: [(step, value), ...]}`` sorted by step, every logged point (no
+        TensorBoard down-sampling). A step logged twice (a resumed run repeats
+        the iterations after its last checkpoint) keeps the later value.
+        Non-scalar summaries (images, text) are left out.
+
+    Raises
+    ------
+    InputFileError
+        The folder does not exist.
+
+    Reading only: nothing is written, TensorBoard need not be running.
+    """
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.util.tensor_util import make_ndarray
+
+    from .errors import InputFileError
+
+    folder = os.fspath(logdir) if run is None else os.path.join(os.fspath(logdir), run)
+    if not os.path.isdir(folder):
+        raise InputFileError(f"{folder}: no such run folder (is {os.fspath(logdir)!r} a training logdir?)")
+    acc = EventAccumulator(folder, size_guidance={"scalars": 0, "tensors": 0, "images": 1,
+                                                  "histograms": 1, "audio": 1,
+                                                  "compressedHistograms": 1})
+    acc.Reload()
+    points: dict = {}
+    tags = acc.Tags()
+    for tag in tags.get("tensors", []):  # TF2 summaries store scalars as tensors
+        for ev in acc.Tensors(tag):
+            value = make_ndarray(ev.tensor_proto)
+            if value.size != 1 or value.dtype.kind not in "biuf":
+                break  # text or another non-scalar summary under this tag
+            points.setdefault(tag, {})[int(ev.step)] = float(value.reshape(()))
+    for tag in tags.get("scalars", []):  # TF1-style simple values
+        for ev in acc.Scalars(tag):
+            points.setdefault(tag, {})[int(ev.step)] = float(ev.value)
+    return {tag: sorted(by_step.items()) for tag, by_step in sorted(points.items())}

@@ -94,7 +94,12 @@ def _make_wgan_class():
             self.d_optimizer = d_optimizer
 
         def call(self, inputs, training=False):
-            return self.generator(inputs, training=training)
+            """``[melody, noise]`` or just ``melody`` (fresh noise) -> accompaniment."""
+            if isinstance(inputs, (list, tuple)):
+                melody, noise = inputs
+            else:
+                melody, noise = inputs, self.sample_noise(inputs)
+            return self.generator([melody, noise], training=training)
 
         def sample_noise(self, melody):
             from .models import noise_shape_for

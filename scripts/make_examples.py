@@ -1,6 +1,6 @@
 """Write the example melodies bundled in deepaccomp/assets/examples/ (run once; outputs are committed).
 
-* twinkle.mid: "Twinkle, Twinkle, Little Star" in C major, 4/4, 100 bpm, 8 bars
+* twinkle.mid: "Twinkle, Twinkle, Little Star" in C major, 4/4, 100 bpm, 13 bars
   (the DeepComposer lab's demo tune).
 * ode_to_joy_pickup.mid: "Ode to Joy" in D major, 120 bpm, starting with a one-beat
   pickup (so its first note sits on beat 4 of bar 0).

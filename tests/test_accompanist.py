@@ -1,0 +1,167 @@
+"""Accompanist.generate through the public API, with the shipped model."""
+
+import io
+
+import numpy as np
+import pretty_midi
+import pytest
+
+from conftest import make_midi
+from deepaccomp import Accompanist
+from deepaccomp.errors import NoMelodyError, UnsupportedMeterError
+from deepaccomp.midi import midi_to_roll, multitrack_midi_to_roll
+
+SCALE = [0, 2, 4, 5, 7, 9, 11]
+
+
+@pytest.fixture(scope="module")
+def acc():
+    return Accompanist()
+
+
+def tune(bars=8, tonic=60, beats_per_bar=4, start_beat=0.0, seed=0):
+    """A stepwise diatonic melody of ``bars`` bars (quarter and half notes)."""
+    rng = np.random.default_rng(seed)
+    notes, b, degree = [], start_beat, 0
+    while b < start_beat + bars * beats_per_bar:
+        dur = 2.0 if rng.random() < 0.25 else 1.0
+        octave, step = divmod(degree, 7)
+        notes.append((tonic + 12 * octave + SCALE[step], b, b + dur))
+        degree = int(np.clip(degree + rng.choice([-2, -1, 1, 2]), -3, 9))
+        b += dur
+    return notes
+
+
+def melody_file(notes, **kw):
+    return make_midi([("melody", 73, notes)], **kw)
+
+
+def accomp_roll(result):
+    """(time, 128, 3) roll of the accompaniment instruments of a result, on the input's grid."""
+    roll, _ = multitrack_midi_to_roll(result, tracks=[1, 2, 3])
+    return roll
+
+
+def test_result_structure_and_melody_unchanged(acc):
+    pm = melody_file(tune(4), tempo=96)
+    out = acc.generate(pm, seed=1)
+    assert [i.name for i in out.instruments] == ["melody", "alto", "tenor", "bass"]
+    mel_in, mel_out = pm.instruments[0].notes, out.instruments[0].notes
+    assert [(n.pitch, n.start, n.end, n.velocity) for n in mel_in] == [
+        (n.pitch, n.start, n.end, n.velocity) for n in mel_out]
+    assert out.get_tempo_changes()[1][0] == pytest.approx(96)
+    assert all(len(i.notes) > 0 for i in out.instruments[1:])
+    # each voice sings one note at a time, below... or near the melody
+    assert [i.program for i in out.instruments[1:]] == [52, 52, 52]
+
+
+def test_seed_reproducible_and_different_seeds_differ(acc):
+    pm = melody_file(tune(8))
+    a = accomp_roll(acc.generate(pm, seed=3))
+    b = accomp_roll(acc.generate(pm, seed=3))
+    c = accomp_roll(acc.generate(pm, seed=4))
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_input_kinds_path_bytes_pretty_midi_multitrack(acc, tmp_path):
+    import pypianoroll
+
+    pm = melody_file(tune(2))
+    path = tmp_path / "m.mid"
+    pm.write(str(path))
+    by_path = accomp_roll(acc.generate(str(path), seed=0))
+    by_bytes = accomp_roll(acc.generate(path.read_bytes(), seed=0))
+    assert np.array_equal(by_path, by_bytes)
+    mt = pypianoroll.from_pretty_midi(pm, resolution=4)
+    out = acc.generate(mt, seed=0)
+    assert len(out.instruments) == 4 and len(out.instruments[1].notes) > 0
+
+
+def test_long_melody_is_accompanied_start_to_end_without_gaps(acc):
+    notes = tune(64, seed=5)
+    out = acc.generate(melody_file(notes), seed=0)
+    roll = accomp_roll(out)
+    steps = 64 * 16
+    assert roll.shape[0] >= steps - 16
+    bars = roll[:steps].reshape(-1, 16, 128, 3).any(axis=(1, 2))  # (bars, voices)
+    assert bars.mean() > 0.95, bars.mean(axis=0)
+
+
+@pytest.mark.parametrize("tonic", [62, 66, 57])  # D major, F# major, A (below C)
+def test_other_keys_are_transposed_back(acc, tonic):
+    from deepaccomp.metrics import in_scale_ratio
+
+    pm = melody_file(tune(8, tonic=tonic))
+    roll = accomp_roll(acc.generate(pm, seed=0))
+    key_scale = [(tonic + s) % 12 for s in SCALE]
+    assert in_scale_ratio(roll, key_scale).min() > 0.8
+    c_major = in_scale_ratio(roll, "C major")
+    if tonic % 12 == 6:  # F# major shares only 2 pitch classes with C major
+        assert c_major.max() < 0.6
+
+
+def test_pickup_and_three_four(acc):
+    pickup = melody_file(tune(4, start_beat=3))
+    out = acc.generate(pickup, seed=0)
+    first_acc = min(n.start for i in out.instruments[1:] for n in i.notes)
+    assert first_acc >= 3 * 0.5 - 1e-6  # nothing before the pickup note (120 bpm: 0.5 s/beat)
+    waltz = melody_file(tune(8, beats_per_bar=3), time_signatures=((3, 4, 0.0),))
+    out = acc.generate(waltz, seed=0)
+    assert out.time_signature_changes[0].numerator == 3 and len(out.instruments[3].notes) > 0
+    with pytest.raises(UnsupportedMeterError, match="5/4"):
+        acc.generate(melody_file(tune(2), time_signatures=((5, 4, 0.0),)))
+
+
+@pytest.mark.parametrize("tonic", [84, 36])
+def test_high_and_low_melodies_keep_their_octave_and_fit(acc, tonic):
+    pm = melody_file(tune(4, tonic=tonic))
+    roll = accomp_roll(acc.generate(pm, seed=0))
+    pitches = np.nonzero(roll.any(axis=(0, 2)))[0]
+    mel = [n.pitch for n in pm.instruments[0].notes]
+    # the accompaniment moves with the melody: its mean sits within ~2 octaves below it
+    assert np.mean(mel) - 30 < pitches.mean() < np.mean(mel) + 3
+
+
+def test_polyphonic_melody_track_is_accompanied(acc):
+    notes = tune(4)
+    chords = notes + [(p - 4, b0, b1) for p, b0, b1 in notes] + [(p - 7, b0, b1) for p, b0, b1 in notes]
+    out = acc.generate(melody_file(chords), seed=0)
+    assert len(out.instruments[0].notes) == len(chords)  # the melody as given, chords and all
+    assert len(out.instruments[1].notes) > 0
+
+
+def test_programs_presets_and_lists(acc):
+    pm = melody_file(tune(2))
+    assert [i.program for i in acc.generate(pm, seed=0, programs="strings").instruments[1:]] == [41, 42, 43]
+    assert [i.program for i in acc.generate(pm, seed=0, programs=[0, 1, 2]).instruments[1:]] == [0, 1, 2]
+
+
+def test_batch_matches_single_lengths(acc):
+    pms = [melody_file(tune(n, seed=n)) for n in (2, 5, 16)]
+    outs = acc.generate_batch(pms, seed=0)
+    assert len(outs) == 3
+    for pm, out in zip(pms, outs):
+        mel, _ = midi_to_roll(pm)
+        assert accomp_roll(out).shape[0] <= mel.shape[0] + 1
+
+
+def test_no_melody_is_a_clear_error(acc):
+    with pytest.raises(NoMelodyError):
+        acc.generate(make_midi([]))
+
+
+def test_result_reads_back_in_pretty_midi_mido_and_music21(acc, tmp_path):
+    import mido
+    from music21 import converter
+
+    from deepaccomp.midi import write_midi
+
+    path = tmp_path / "out.mid"
+    write_midi(acc.generate(melody_file(tune(4)), seed=0), path)
+    assert len(pretty_midi.PrettyMIDI(str(path)).instruments) == 4
+    assert len(mido.MidiFile(str(path)).tracks) >= 4
+    score = converter.parse(str(path))
+    assert len(score.parts) == 4
+    buf = io.BytesIO(path.read_bytes())
+    assert len(pretty_midi.PrettyMIDI(buf).instruments) == 4

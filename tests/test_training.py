@@ -1,0 +1,232 @@
+"""WGAN-GP training: critic ratio, gradient penalty, resume, TensorBoard, export, devices."""
+
+import glob
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from deepaccomp import data, preset  # noqa: E402
+from deepaccomp.errors import CheckpointError, ModelFileError, TrainingError  # noqa: E402
+from deepaccomp.training import (  # noqa: E402
+    build_gan,
+    export_generator,
+    gradient_penalty,
+    load_generator,
+    reconstruction_loss,
+    train,
+)
+
+TINY = dict(
+    model={"encoder_filters": [4, 8], "decoder_filters": [4], "noise_channels": 2,
+           "critic_filters": [4, 8]},
+    data={"phrase_bars": 1},
+    train={"iterations": 4, "batch_size": 8, "critic_updates": 3, "eval_every": 2,
+           "checkpoint_every": 2, "n_eval_melodies": 3, "reconstruction_weight": 1.0},
+)
+
+
+def tiny(**train_overrides):
+    over = {k: dict(v) for k, v in TINY.items()}
+    over["train"].update(train_overrides)
+    return preset("default").replace(**over)
+
+
+@pytest.fixture(scope="module")
+def small():
+    return data.build_chorales(limit=12, workers=1, progress=False)
+
+
+def read_tags(logdir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tags = set()
+    for run in ("train", "reference"):
+        ea = EventAccumulator(os.path.join(logdir, run), size_guidance={"tensors": 0, "images": 0})
+        ea.Reload()
+        tags |= set(ea.Tags()["tensors"]) | set(ea.Tags()["images"])
+    return tags
+
+
+# ---------------------------------------------------------------------- numerical core
+def test_gradient_penalty_of_a_linear_critic_is_known():
+    # D(m, x) = sum(w * x): grad_x D = w everywhere, so GP = (||w|| - 1)^2 exactly
+    w = tf.constant(np.full((1, 4, 3, 2), 0.25, np.float32))  # ||w|| = sqrt(24 * 0.0625) = 1.2247
+    critic = lambda inputs, training=False: tf.reduce_sum(w * inputs[1], axis=[1, 2, 3])[:, None]  # noqa: E731
+    real = tf.ones((2, 4, 3, 2))
+    fake = -tf.ones((2, 4, 3, 2))
+    eps = tf.constant([[[[0.3]]], [[[0.9]]]])
+    gp = gradient_penalty(critic, tf.zeros((2, 4, 3, 1)), real, fake, eps)
+    expected = (np.sqrt(1e-8 + 24 * 0.0625) - 1.0) ** 2
+    assert float(gp) == pytest.approx(expected, rel=1e-5)
+
+
+def test_gradient_penalty_of_a_quadratic_critic_uses_the_interpolate():
+    # D = 0.5 * sum(x^2): grad = x = eps*real + (1-eps)*fake; real = 1, fake = 0 -> grad = eps
+    critic = lambda inputs, training=False: 0.5 * tf.reduce_sum(inputs[1] ** 2, axis=[1, 2, 3])[:, None]  # noqa: E731
+    n = 2 * 2 * 1
+    eps = tf.constant([[[[0.5]]], [[[1.0]]]])
+    gp = gradient_penalty(critic, tf.zeros((2, 2, 2, 1)), tf.ones((2, 2, 2, 1)), tf.zeros((2, 2, 2, 1)), eps)
+    slopes = np.sqrt(1e-8 + n * np.array([0.25, 1.0]))  # ||eps * 1|| over 4 cells
+    assert float(gp) == pytest.approx(np.mean((slopes - 1) ** 2), rel=1e-5)
+
+
+def test_reconstruction_losses():
+    real = tf.constant([[1.0, -1.0]])
+    assert float(reconstruction_loss(real, real, "l1")) == 0.0
+    assert float(reconstruction_loss(-real, real, "l1")) == pytest.approx(2.0)
+    # BCE of p = 0.75 for y = 1 and p = 0.25 for y = 0: -log(0.75)
+    fake = tf.constant([[0.5, -0.5]])
+    assert float(reconstruction_loss(fake, real, "bce")) == pytest.approx(-np.log(0.75), rel=1e-4)
+
+
+# ---------------------------------------------------------------------- presets
+def test_deepcomposer_preset_has_the_labs_parameter_counts():
+    from deepaccomp.models import build_critic, build_generator
+
+    cfg = preset("deepcomposer")
+    g, d = build_generator(cfg), build_critic(cfg)
+    assert g.count_params() == 8_273_540
+    assert sum(int(np.prod(w.shape)) for w in g.non_trainable_weights) == 2_688
+    assert d.count_params() == 2_766_785
+    assert g.input_shape == [(None, 32, 128, 1), (None, 2, 8, 512)]
+    assert g.output_shape == (None, 32, 128, 4) and d.input_shape[1] == (None, 32, 128, 4)
+
+
+@pytest.mark.slow
+def test_deepcomposer_preset_trains_a_few_iterations(small, tmp_path):
+    cfg = preset("deepcomposer").replace(train={"iterations": 2, "eval_every": 2, "checkpoint_every": 2,
+                                                "batch_size": 8, "n_eval_melodies": 2})
+    gan = train(cfg, str(tmp_path), dataset=small, progress=False, verbose=0)
+    assert int(gan.g_optimizer.iterations.numpy()) == 2 and int(gan.critic_steps.numpy()) == 10
+
+
+# ---------------------------------------------------------------------- training runs
+def test_critic_ratio_tensorboard_samples_and_export(small, tmp_path):
+    cfg = tiny()
+    gan = train(cfg, str(tmp_path), dataset=small, progress=False, verbose=0)
+    assert int(gan.g_optimizer.iterations.numpy()) == 4
+    assert int(gan.d_optimizer.iterations.numpy()) == 12 == int(gan.critic_steps.numpy())
+    tags = read_tags(str(tmp_path))
+    for tag in ("losses/critic", "losses/generator", "losses/gradient_penalty", "losses/wasserstein",
+                "metrics/alto/in_scale_ratio", "metrics/bass/harmonic_agreement",
+                "metrics/tenor/empty_bar_rate", "rolls/real_vs_generated", "config"):
+        assert tag in tags, tag
+    assert sorted(os.path.basename(p) for p in glob.glob(str(tmp_path / "samples" / "*.mid"))) == [
+        "iter_000000.mid", "iter_000002.mid", "iter_000004.mid"]
+    # the exported generator reloads and gives identical output
+    gen, cfg2 = load_generator(str(tmp_path / "generator.npz"))
+    assert cfg2 == cfg
+    x = np.where(small.phrases("valid", phrase_bars=1)[:2, ..., :1], 1.0, -1.0).astype(np.float32)
+    z = np.random.default_rng(0).standard_normal((2, 4, 16, 2)).astype(np.float32)
+    assert np.array_equal(gen.predict_on_batch([x, z]), gan.generator.predict_on_batch([x, z]))
+
+
+def test_resume_restores_identical_state_and_continues(small, tmp_path):
+    logdir = str(tmp_path)
+    first = train(tiny(iterations=2), logdir, dataset=small, progress=False, verbose=0)
+    saved = [w.copy() for w in first.generator.get_weights() + first.critic.get_weights()]
+    saved_opt = [np.array(v) for v in first.g_optimizer.variables]
+    saved_seed = np.array(first.seed_generator.state)
+    # rebuild from the checkpoint only (iterations == saved): nothing is trained, state is restored
+    again = train(tiny(iterations=2), logdir, dataset=small, progress=False, verbose=0)
+    restored = again.generator.get_weights() + again.critic.get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(saved, restored))
+    assert all(np.array_equal(a, np.array(b)) for a, b in zip(saved_opt, again.g_optimizer.variables))
+    assert np.array_equal(saved_seed, np.array(again.seed_generator.state))
+    # and a longer run continues from iteration 2
+    more = train(tiny(iterations=4), logdir, dataset=small, progress=False, verbose=0)
+    assert int(more.g_optimizer.iterations.numpy()) == 4 and int(more.critic_steps.numpy()) == 12
+    ckpts = sorted(glob.glob(os.path.join(logdir, "checkpoints", "ckpt-*.index")))
+    assert [os.path.basename(c) for c in ckpts] == ["ckpt-2.index", "ckpt-4.index"]
+
+
+def test_resume_with_another_config_is_refused(small, tmp_path):
+    train(tiny(iterations=2), str(tmp_path), dataset=small, progress=False, verbose=0)
+    other = tiny(iterations=4).replace(model={"noise_channels": 3})
+    with pytest.raises(CheckpointError, match="another model"):
+        train(other, str(tmp_path), dataset=small, progress=False, verbose=0)
+
+
+def test_damaged_checkpoint_gives_a_clear_error(small, tmp_path):
+    train(tiny(iterations=2), str(tmp_path), dataset=small, progress=False, verbose=0)
+    for f in glob.glob(str(tmp_path / "checkpoints" / "ckpt-2.data-*")):
+        with open(f, "r+b") as fh:
+            fh.truncate(10)
+    with pytest.raises(CheckpointError, match="cannot restore"):
+        train(tiny(iterations=4), str(tmp_path), dataset=small, progress=False, verbose=0)
+
+
+def test_non_finite_loss_stops_with_the_iteration_and_keeps_the_checkpoint(small, tmp_path):
+    cfg = tiny(iterations=4, gp_weight=1e39)  # overflows float32: the critic loss is inf
+    with pytest.raises(TrainingError, match="iteration 1"):
+        train(cfg, str(tmp_path), dataset=small, progress=False, verbose=0)
+    assert not glob.glob(str(tmp_path / "checkpoints" / "ckpt-*.index"))
+
+
+def test_noise_changes_the_accompaniment_once_trained_a_little(small, tmp_path):
+    from deepaccomp.representation import decode
+
+    cfg = tiny(iterations=30, eval_every=30, checkpoint_every=30)
+    gan = train(cfg, str(tmp_path), dataset=small, progress=False, verbose=0)
+    x = np.where(small.phrases("train", phrase_bars=1)[:8, ..., :1], 1.0, -1.0).astype(np.float32)
+    rng = np.random.default_rng(1)
+    z1, z2 = (rng.standard_normal((8, 4, 16, 2)).astype(np.float32) for _ in range(2))
+    a = decode(gan.generator.predict_on_batch([x, z1]), "voice", cfg.train.decode_threshold)
+    b = decode(gan.generator.predict_on_batch([x, z2]), "voice", cfg.train.decode_threshold)
+    assert (a != b).any()
+
+
+def test_export_is_checked_on_load(tmp_path):
+    from deepaccomp.models import build_generator
+
+    cfg = tiny()
+    path = str(tmp_path / "g.npz")
+    export_generator(build_generator(cfg), cfg, path)
+    data_ = bytearray(open(path, "rb").read())
+    data_[len(data_) // 2] ^= 0xFF
+    open(path, "wb").write(bytes(data_))
+    with pytest.raises(ModelFileError):
+        load_generator(path)
+
+
+def test_mirrored_strategy_on_two_logical_cpus_runs_a_step(tmp_path):
+    script = textwrap.dedent("""
+        import os, numpy as np, tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from deepaccomp import preset
+        from deepaccomp.training import build_gan
+        from deepaccomp.data import make_tf_dataset
+        cfg = preset("default").replace(
+            model={"encoder_filters": [4, 8], "decoder_filters": [4], "noise_channels": 2,
+                   "critic_filters": [4, 8]},
+            data={"phrase_bars": 1}, train={"batch_size": 4, "critic_updates": 2})
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        assert strategy.num_replicas_in_sync == 2
+        phr = np.random.default_rng(0).random((64, 16, 64, 4)) > 0.95
+        gan = build_gan(cfg, strategy)
+        gan.fit(make_tf_dataset(phr, 2 * 4 * 2), epochs=1, steps_per_epoch=2, verbose=0)
+        assert int(gan.g_optimizer.iterations.numpy()) == 2
+        assert int(gan.d_optimizer.iterations.numpy()) == 4
+        print("OK", strategy.num_replicas_in_sync)
+    """)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "OK 2" in out.stdout
+
+
+def test_unwritable_logdir_fails_at_start(small, tmp_path):
+    from deepaccomp.errors import OutputFileError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OutputFileError):
+        train(tiny(), str(blocker / "run"), dataset=small, progress=False, verbose=0)
