@@ -132,6 +132,9 @@ class Monitor(keras.callbacks.Callback):
         return int(self.gan.g_optimizer.iterations.numpy())
 
     def on_train_begin(self, logs=None):
+        import time
+
+        self._t0, self._it0 = time.perf_counter(), self._iteration()
         if self._iteration() == 0:
             self.evaluate(0)
 
@@ -162,7 +165,28 @@ class Monitor(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.manager.save(checkpoint_number=self._iteration())
 
+    def _record_time(self):
+        """Add this invocation's wall time to ``LOGDIR/timing.json`` (summed over resumes)."""
+        import json
+        import time
+
+        from .io_utils import atomic_write_bytes
+
+        path = os.path.join(self.logdir, "timing.json")
+        timing = {"training_seconds": 0.0, "iterations": 0, "invocations": 0}
+        if os.path.exists(path):
+            try:
+                with open(path) as fh:
+                    timing.update(json.load(fh))
+            except (OSError, ValueError):
+                pass
+        timing["training_seconds"] = round(timing["training_seconds"] + time.perf_counter() - self._t0, 1)
+        timing["iterations"] = timing["iterations"] + self._iteration() - self._it0
+        timing["invocations"] += 1
+        atomic_write_bytes(path, json.dumps(timing, indent=2).encode())
+
     def finish(self):
+        self._record_time()
         it = self._iteration()
         if self.manager.latest_checkpoint is None or not self.manager.latest_checkpoint.endswith(f"-{it}"):
             self.manager.save(checkpoint_number=it)

@@ -90,3 +90,17 @@ def test_tf_pipeline_shapes_and_range(small):
     assert only.shape == (4, 32, 64, 1)
     with pytest.raises(DatasetError):
         data.make_tf_dataset(ph[:0], 4)
+
+
+def test_real_chorales_round_trip_through_midi(small):
+    import io
+
+    from deepaccomp.midi import multitrack_midi_to_roll, roll_to_midi
+
+    for roll in small.rolls[:4]:
+        pm = roll_to_midi(roll, tempo=80)
+        buf = io.BytesIO()
+        pm.write(buf)
+        back, _ = multitrack_midi_to_roll(buf.getvalue())
+        n = back.shape[0]
+        assert (back == roll[:n]).all() and not roll[n:].any()
