@@ -17,8 +17,8 @@ from importlib import resources
 import numpy as np
 import pretty_midi
 
-from .errors import DeepAccompError, InvalidMidiError, NoMelodyError, UnsupportedMeterError
-from .midi import MidiInfo, midi_to_roll, read_midi, resolve_programs, roll_to_notes
+from .errors import DeepAccompError, InvalidMidiError, UnsupportedMeterError
+from .midi import midi_to_roll, read_midi, resolve_programs, roll_to_notes
 from .representation import (
     TRACK_NAMES,
     crop_pitches,
@@ -26,6 +26,7 @@ from .representation import (
     get_window,
     pad_time,
     transpose_roll,
+    truncated_normal,
     uncrop_pitches,
 )
 
@@ -91,6 +92,10 @@ class Accompanist:
     def generate_batch(self, melodies, *, seed: int | None = None, programs="choir",
                        melody_track: int | None = None, velocity: int = 70) -> list:
         """Accompany many melodies in one batched pass through the model."""
+        if isinstance(velocity, bool) or not isinstance(velocity, (int, np.integer)) or not 1 <= velocity <= 127:
+            from .errors import ConfigError
+
+            raise ConfigError(f"velocity must be an integer 1..127, got {velocity!r}")
         prepared = [self._prepare(m, melody_track) for m in melodies]
         rolls = self.accompany_rolls([p[0] for p in prepared], seed=seed)
         return [self._render(p, acc, programs, velocity) for p, acc in zip(prepared, rolls)]
@@ -115,7 +120,7 @@ class Accompanist:
 
         x = np.where(melody_batch, 1.0, -1.0).astype(np.float32)
         shape = (len(x),) + noise_shape_for(self.config, x.shape[1])
-        noise = np.clip(rng.standard_normal(shape), -2.0, 2.0).astype(np.float32)
+        noise = truncated_normal(rng, shape)
         values = np.asarray(self.generator.predict_on_batch([x, noise]))
         if values.shape[-1] == 4:  # the lab's generator regenerates the melody too
             values = values[..., 1:]
@@ -238,4 +243,4 @@ def _as_pretty_midi(melody_midi) -> pretty_midi.PrettyMIDI:
     return read_midi(melody_midi)
 
 
-__all__ = ["Accompanist", "default_model_path", "SUPPORTED_METERS", "NoMelodyError", "MidiInfo"]
+__all__ = ["Accompanist", "default_model_path", "SUPPORTED_METERS"]

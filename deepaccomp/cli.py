@@ -142,7 +142,9 @@ def cmd_generate(args):
 
 
 def make_parser():
-    parser = argparse.ArgumentParser(prog="deepaccomp", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="deepaccomp",
+        description="Add a GAN accompaniment (alto, tenor, bass) to a melody: prepare data, train, generate.")
     parser.add_argument("--verbose", action="store_true", help="print tracebacks of errors")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_prepare(sub)

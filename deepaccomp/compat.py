@@ -121,27 +121,9 @@ def _check_resolution(resolution) -> int:
 
 
 def _load_pretty_midi(source) -> pretty_midi.PrettyMIDI:
-    if isinstance(source, pretty_midi.PrettyMIDI):
-        return source
-    if hasattr(source, "read"):
-        try:
-            return pretty_midi.PrettyMIDI(source)
-        except Exception as exc:
-            raise InvalidMidiError(f"not a readable MIDI file ({exc})") from exc
-    path = os.fspath(source)
-    if not os.path.exists(path):
-        raise InputFileError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise InputFileError(f"{path}: is a directory, give a MIDI file")
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise InputFileError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
-    try:
-        return pretty_midi.PrettyMIDI(io.BytesIO(data))
-    except Exception as exc:
-        raise InvalidMidiError(f"{path}: not a readable MIDI file ({exc})") from exc
+    from .midi import read_midi
+
+    return read_midi(source)
 
 
 def read_multitrack(source, resolution: int = 4) -> Multitrack:

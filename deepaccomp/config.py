@@ -3,9 +3,11 @@
 ``Config`` is saved as ``config.json`` beside every run's outputs and every
 exported model, and loads back with :meth:`Config.load`. Two presets:
 
-* ``deepcomposer`` reproduces the AWS DeepComposer custom-GAN lab exactly
-  (128 pitches, 2-bar phrases, 8.27M-parameter U-Net, 2.77M critic, Adam 1e-3,
-  5 critic updates, no reconstruction term, 1000 iterations).
+* ``deepcomposer`` reproduces the AWS DeepComposer custom-GAN lab's model and
+  optimisation setting for setting (128 pitches, 2-bar phrases,
+  8.27M-parameter U-Net, 2.77M critic, Adam 1e-3, 5 critic updates, no
+  reconstruction term, 1000 iterations). Its data is ours (all phrases of the
+  train split, key-normalised) rather than the lab's 229 unnormalised snippets.
 * ``default`` is ours: compact pitch window, smaller filters, a reconstruction
   term and per-voice decoding; see docs/training.md for the measurements behind it.
 """
@@ -173,6 +175,10 @@ class Config:
                 f"a phrase of {self.phrase_steps} steps is not divisible by 2**{n_down} "
                 "(one halving per encoder level)"
             )
+        if m.kernel_size < 1 or m.noise_channels < 1:
+            raise ConfigError("model.kernel_size and model.noise_channels must be >= 1")
+        if not 0.0 <= m.batch_norm_momentum < 1.0:
+            raise ConfigError("model.batch_norm_momentum must be in [0, 1)")
         if m.output_tracks not in (3, 4):
             raise ConfigError("model.output_tracks must be 3 (A, T, B) or 4 (S, A, T, B)")
         if m.critic_norm not in ("none", "layer"):
@@ -203,6 +209,9 @@ def _section(cls, values: dict, name: str):
     for key, value in values.items():
         default = known[key].default
         if isinstance(default, tuple):
+            if not isinstance(value, (list, tuple)) or not value or not all(
+                    isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+                raise ConfigError(f"{name}.{key} must be a list of positive integers, got {value!r}")
             value = tuple(value)
         elif isinstance(default, bool):
             if not isinstance(value, bool):
@@ -273,8 +282,9 @@ def preset(name: str) -> Config:
 
 
 def config_path(folder) -> str:
+    """Path of the ``config.json`` saved in a run or model folder."""
     return os.path.join(os.fspath(folder), "config.json")
 
 
 __all__ = ["Config", "DataConfig", "ModelConfig", "TrainConfig", "preset", "PRESETS",
-           "deepcomposer", "default"]
+           "deepcomposer", "default", "config_path"]

@@ -17,8 +17,8 @@ Build rules (docs/representation.md):
 * Split, by chorale and never by phrase: position ``i`` in
   ``Iterator()`` order is test if ``i % 10 == 0``, valid if ``i % 10 == 5``,
   train otherwise.
-* Phrases of ``phrase_bars`` bars are cut every ``hop_bars`` bars at build
-  time from the stored whole pieces (so phrase settings do not need a rebuild).
+* Whole pieces are stored; phrases of ``phrase_bars`` bars are cut every
+  ``hop_bars`` bars when a run starts (so phrase settings need no rebuild).
 
 The built dataset is a compressed ``.npz`` in ``datasets/`` holding the
 active cells of every piece, its metadata (JSON) and the reference metrics of
@@ -230,7 +230,7 @@ def _build_one(args):
         roll, reason = score_to_roll(score)
         if roll is None:
             return position, cid, None, {"id": cid, "position": position, "reason": reason}
-        title = score.metadata.title if score.metadata is not None else cid
+        title = (score.metadata.title if score.metadata is not None else None) or cid
         key = estimate_key(roll)
         shift = key.shift_to_c() if key_normalize else 0
         roll = transpose_roll(roll, shift)
@@ -418,7 +418,14 @@ def prepare(source: str = "chorales", *, key_normalize: bool = True,
             return Dataset.load(path), path
         except DatasetError:
             pass  # damaged cache: rebuild it
-    os.makedirs(dataset_dir, exist_ok=True)
+    if source != "chorales" and not os.path.isdir(source):
+        raise DatasetError(f"{source}: not a folder of MIDI files (or use source='chorales')")
+    try:
+        os.makedirs(dataset_dir, exist_ok=True)
+    except OSError as exc:
+        from .errors import OutputFileError
+
+        raise OutputFileError(f"{dataset_dir}: cannot create the dataset folder ({exc.strerror or exc})") from exc
     t0 = time.perf_counter()
     if source == "chorales":
         ds = build_chorales(key_normalize=key_normalize, progress=progress, workers=workers)

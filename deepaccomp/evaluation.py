@@ -43,7 +43,7 @@ VOICE_RANGES = {1: (53, 74), 2: (48, 69), 3: (36, 62)}
 """MIDI ranges of alto, tenor and bass for the random baseline (C major / A minor)."""
 
 
-def test_pieces(dataset, split: str = "test", limit: int | None = None):
+def held_out_pieces(dataset, split: str = "test", limit: int | None = None):
     """``[(original-key roll (time, 128, 4), key)]`` for the 4/4 chorales of a split."""
     out = []
     for i in dataset.indices(split)[:limit]:
@@ -85,7 +85,7 @@ def evaluate_generator(accompanist, dataset, *, split: str = "test", seeds=(0, 1
     Returns per-voice arrays (alto, tenor, bass) averaged over chorales and
     seeds, plus ``seed_difference`` (mean over chorales, seeds 0 vs 1).
     """
-    pieces = test_pieces(dataset, split, limit)
+    pieces = held_out_pieces(dataset, split, limit)
     melodies = [r[..., :1] for r, _ in pieces]
     rows, outputs = [], []
     for seed in seeds:
@@ -106,7 +106,7 @@ def evaluate_baseline(name: str, dataset, *, split: str = "test", seed: int = 0,
     """Figures of ``bach`` (Bach's own A/T/B), ``random_in_key`` or ``melody_doubled``."""
     rng = np.random.default_rng(seed)
     rows = []
-    for bach, key in test_pieces(dataset, split, limit):
+    for bach, key in held_out_pieces(dataset, split, limit):
         melody = bach[..., :1]
         if name == "bach":
             acc = bach[..., 1:]

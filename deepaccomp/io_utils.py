@@ -14,6 +14,8 @@ def check_writable_dir(folder: str) -> None:
     """Raise :class:`OutputFileError` unless ``folder`` exists and can be written."""
     folder = folder or "."
     if not os.path.isdir(folder):
+        if os.path.exists(folder):
+            raise OutputFileError(f"{folder}: is a file, not a folder; cannot write inside it")
         raise OutputFileError(f"{folder}: the output folder does not exist; create it first")
     if not os.access(folder, os.W_OK):
         raise OutputFileError(f"{folder}: the output folder is not writable")

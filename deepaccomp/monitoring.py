@@ -3,7 +3,8 @@
 TensorBoard layout (``tensorboard --logdir LOGDIR``):
 
 * ``losses/critic``, ``losses/generator``, ``losses/gradient_penalty``,
-  ``losses/wasserstein``, ``losses/reconstruction`` every ``log_every`` iterations;
+  ``losses/wasserstein``, ``losses/reconstruction``, ``losses/diversity`` at
+  iteration 1 and every ``log_every`` iterations;
 * ``metrics/<track>/<metric>`` of the generated accompaniment of the fixed
   validation melodies (same noise each time) every ``eval_every`` iterations;
   the same tags in the ``reference`` run hold the real data's values, so each
@@ -11,6 +12,8 @@ TensorBoard layout (``tensorboard --logdir LOGDIR``):
 * ``rolls/real_vs_generated`` images; ``config`` as a text summary.
 
 Samples are written as MIDI to ``LOGDIR/samples/iter_NNNNNN.mid``.
+
+:func:`read_scalars` reads a run's scalars back (for plots in a notebook).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from .errors import TrainingError
-from .representation import TRACK_NAMES, decode, get_window
+from .representation import TRACK_NAMES, decode, get_window, truncated_normal
 
 LOG_EVERY = 10
 EVAL_METRICS = ("empty_bar_rate", "pitches_used", "in_scale_ratio", "polyphony",
@@ -38,7 +41,6 @@ class Monitor(keras.callbacks.Callback):
         super().__init__()
         self.gan, self.cfg, self.logdir, self.manager = gan, cfg, logdir, manager
         self.verbose, self.log_every = verbose, log_every
-        self.error = None
         self.writer = tf.summary.create_file_writer(os.path.join(logdir, "train"))
         self.ref_writer = tf.summary.create_file_writer(os.path.join(logdir, "reference"))
         self.window = get_window(cfg.data.pitch_window)
@@ -48,7 +50,7 @@ class Monitor(keras.callbacks.Callback):
 
         rng = np.random.default_rng(cfg.train.seed + 12345)
         shape = (len(self.eval_real),) + noise_shape_for(cfg, steps)
-        self.eval_noise = np.clip(rng.standard_normal(shape), -2, 2).astype(np.float32)
+        self.eval_noise = truncated_normal(rng, shape)
         self.history = []
         self._write_reference_and_config()
 

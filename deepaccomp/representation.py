@@ -72,7 +72,7 @@ FULL_WINDOW = PitchWindow(0, 128)
 
 COMPACT_WINDOW = PitchWindow(28, 64)
 """MIDI 28 (E1) .. 91 (G6). Every note of the 371 music21 chorales after
-transposition to C major / A minor lies in MIDI 31..86 (measured by
+transposition to C major / A minor lies in MIDI 31..84 (measured by
 ``deepaccomp prepare``, stored as ``pitch_min``/``pitch_max`` in the dataset
 metadata); the window adds a margin and has a size divisible by 16 so that four
 stride-2 convolutions divide it evenly."""
@@ -201,3 +201,13 @@ def decode(values: np.ndarray, method: str = "threshold", threshold: float = 0.0
     if method == "threshold":
         return from_model_range(values, threshold)
     raise ConfigError(f"unknown decode method {method!r}; use 'threshold' or 'voice'")
+
+
+def truncated_normal(rng: np.random.Generator, shape, limit: float = 2.0) -> np.ndarray:
+    """Standard normal noise re-drawn beyond ``±limit`` (as ``tf.random.truncated_normal``), float32."""
+    x = rng.standard_normal(shape)
+    bad = np.abs(x) > limit
+    while bad.any():
+        x[bad] = rng.standard_normal(int(bad.sum()))
+        bad = np.abs(x) > limit
+    return x.astype(np.float32)

@@ -110,7 +110,12 @@ def _make_wgan_class():
                 tf.concat([[batch], shape], 0), seed=self._next_seed())
 
         def _next_seed(self):
-            return tf.cast(keras.random.randint((2,), 0, 2**30, seed=self.seed_generator), tf.int32)
+            seed = tf.cast(keras.random.randint((2,), 0, 2**30, seed=self.seed_generator), tf.int32)
+            # every replica draws the same seed from the shared generator: fold in the
+            # replica id so noise and GP interpolation weights differ across replicas
+            ctx = tf.distribute.get_replica_context()
+            replica = ctx.replica_id_in_sync_group if ctx is not None else 0
+            return seed + tf.stack([tf.cast(replica, tf.int32), 0])
 
         def _target(self, melody, accomp):
             # the lab's generator regenerates all 4 tracks, so its "real" is S+A+T+B
@@ -201,13 +206,12 @@ def build_gan(cfg: Config, strategy=None):
 # ---------------------------------------------------------------------- export / load
 def export_generator(generator, cfg: Config, path) -> None:
     """Write one self-contained artifact: weights (float32) + config, no code, no pickle."""
-    import hashlib
     import io
 
     from .io_utils import atomic_write_bytes
 
     weights = [np.asarray(w, dtype=np.float32) for w in generator.get_weights()]
-    digest = _weights_digest(weights)
+    digest = _weights_digest(weights, cfg.to_dict())
     arrays = {f"w{i:03d}": w for i, w in enumerate(weights)}
     meta = {"format": "deepaccomp-generator", "version": 1, "config": cfg.to_dict(),
             "n_weights": len(weights), "sha256": digest}
@@ -215,13 +219,14 @@ def export_generator(generator, cfg: Config, path) -> None:
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     atomic_write_bytes(path, buf.getvalue())
-    _ = hashlib  # digest computed in _weights_digest
 
 
-def _weights_digest(weights) -> str:
+def _weights_digest(weights, config: dict | None) -> str:
+    """sha256 over the config (canonical JSON) and every weight's shape and float32 bytes."""
     import hashlib
 
     h = hashlib.sha256()
+    h.update(json.dumps(config, sort_keys=True).encode())
     for w in weights:
         h.update(str(w.shape).encode())
         h.update(np.ascontiguousarray(w, dtype=np.float32).tobytes())
@@ -246,14 +251,15 @@ def read_artifact(path) -> tuple[Config, list]:
             meta = json.loads(bytes(z["meta"]).decode())
             weights = [z[f"w{i:03d}"] for i in range(int(meta["n_weights"]))]
     except Exception as exc:
-        raise ModelFileError(f"{path}: not a readable deepaccomp model ({type(exc).__name__}: {exc})") from exc
-    if meta.get("format") != "deepaccomp-generator":
+        reason = "not a .npz archive" if "pickle" in str(exc) else f"{type(exc).__name__}: {exc}"
+        raise ModelFileError(f"{path}: not a readable deepaccomp model ({reason})") from exc
+    if not isinstance(meta, dict) or meta.get("format") != "deepaccomp-generator":
         raise ModelFileError(f"{path}: not a deepaccomp generator artifact")
-    if _weights_digest(weights) != meta.get("sha256"):
-        raise ModelFileError(f"{path}: weights do not match their checksum (file damaged or modified)")
+    if _weights_digest(weights, meta.get("config")) != meta.get("sha256"):
+        raise ModelFileError(f"{path}: weights or config do not match the checksum (file damaged or modified)")
     try:
         cfg = Config.from_dict(meta["config"])
-    except ConfigError as exc:
+    except Exception as exc:  # a foreign or edited config: never a raw TypeError
         raise ModelFileError(f"{path}: its config is invalid ({exc})") from exc
     return cfg, weights
 
@@ -372,8 +378,6 @@ def train(cfg: Config | None = None, logdir: str = "runs/default", *, dataset=No
     t0 = time.perf_counter()
     gan.fit(tfds, epochs=epochs, steps_per_epoch=steps, initial_epoch=start // steps,
             callbacks=[monitor], verbose=1 if (progress and verbose) else 0)
-    if monitor.error is not None:
-        raise monitor.error
     monitor.finish()
     export_generator(gan.generator, cfg, os.path.join(logdir, EXPORT_NAME))
     if verbose:

@@ -1,0 +1,231 @@
+"""The command line: a deepaccomp error is one line on stderr and exit status 1
+(``--verbose`` adds the traceback); bad outputs are caught before any work and
+never leave a file behind. Uses a tiny untrained generator, not the shipped model."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+
+import mido
+import pretty_midi
+import pytest
+
+from conftest import make_midi
+from deepaccomp.cli import main
+
+TINY = {"encoder_filters": [4, 4], "decoder_filters": [4], "noise_channels": 2, "critic_filters": [4, 4]}
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from deepaccomp import preset
+    from deepaccomp.models import build_generator
+    from deepaccomp.training import export_generator
+
+    cfg = preset("default").replace(model=TINY, data={"phrase_bars": 1})
+    path = tmp_path_factory.mktemp("model") / "generator.npz"
+    export_generator(build_generator(cfg), cfg, path)
+    return path
+
+
+@pytest.fixture
+def melody(tmp_path):
+    path = tmp_path / "melody.mid"
+    make_midi([("melody", 0, [(60 + i % 5, i, i + 1) for i in range(8)])]).write(str(path))
+    return path
+
+
+def error_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.strip()]
+
+
+def assert_one_error_line(capsys, rc, *fragments):
+    out, err = capsys.readouterr()
+    lines = error_lines(err)
+    assert rc == 1, (out, err)
+    assert len(lines) == 1 and lines[0].startswith("deepaccomp: error: "), err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+# ---------------------------------------------------------------------- generate, in process
+
+
+def test_generate_works_with_a_model(tmp_path, melody, tiny_model, capsys):
+    out = tmp_path / "out.mid"
+    rc = main(["generate", str(melody), "-o", str(out), "--model", str(tiny_model), "--seed", "1",
+               "--programs", "40,41,42"])
+    stdout, _ = capsys.readouterr()
+    assert rc == 0 and f"wrote {out}" in stdout
+    pm = pretty_midi.PrettyMIDI(str(out))
+    assert [i.program for i in pm.instruments][1:] == [40, 41, 42]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["melody.mid", "out.mid"]
+
+
+@pytest.mark.parametrize("content, fragment", [
+    (b"", "empty"),
+    (b"hello, not MIDI", "not a MIDI file"),
+    (b"MThd\x00\x00\x00\x06\x00\x01\x00\x02", "damaged or truncated"),
+])
+def test_generate_bad_melody_file(tmp_path, capsys, content, fragment):
+    bad = tmp_path / "bad.mid"
+    bad.write_bytes(content)
+    rc = main(["generate", str(bad), "-o", str(tmp_path / "out.mid")])
+    assert_one_error_line(capsys, rc, str(bad), fragment)
+    assert not (tmp_path / "out.mid").exists()
+
+
+def test_generate_missing_melody_and_directory(tmp_path, capsys):
+    rc = main(["generate", str(tmp_path / "missing.mid"), "-o", str(tmp_path / "out.mid")])
+    assert_one_error_line(capsys, rc, "no such file")
+    rc = main(["generate", str(tmp_path), "-o", str(tmp_path / "out.mid")])
+    assert_one_error_line(capsys, rc, "is a directory")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_generate_checks_outputs_before_any_work(tmp_path, melody, capsys, monkeypatch):
+    import deepaccomp.accompanist
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model must not be loaded when the output cannot be written")
+
+    monkeypatch.setattr(deepaccomp.accompanist.Accompanist, "__init__", no_model)
+    rc = main(["generate", str(melody), "-o", str(tmp_path / "nope" / "out.mid")])
+    assert_one_error_line(capsys, rc, "does not exist")
+    (tmp_path / "folder.mid").mkdir()
+    rc = main(["generate", str(melody), "-o", str(tmp_path / "folder.mid")])
+    assert_one_error_line(capsys, rc, "is a directory")
+    rc = main(["generate", str(melody), "-o", str(tmp_path / "out.mid"),
+               "--png", str(tmp_path / "nope" / "roll.png")])
+    assert_one_error_line(capsys, rc, "does not exist")
+    for programs, fragment in (("kazoo", "unknown instrument preset"), ("40,41", "2 programs"),
+                               ("40,x,42", "--programs"), ("40,41,300", "0..127")):
+        rc = main(["generate", str(melody), "-o", str(tmp_path / "out.mid"), "--programs", programs])
+        assert_one_error_line(capsys, rc, fragment)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.mid", "melody.mid"]
+
+
+def test_generate_with_a_damaged_or_missing_model(tmp_path, melody, tiny_model, capsys):
+    bad = tmp_path / "generator.npz"
+    data = tiny_model.read_bytes()
+    bad.write_bytes(data[: len(data) // 2])
+    rc = main(["generate", str(melody), "-o", str(tmp_path / "out.mid"), "--model", str(bad)])
+    assert_one_error_line(capsys, rc, "not a readable deepaccomp model")
+    rc = main(["generate", str(melody), "-o", str(tmp_path / "out.mid"),
+               "--model", str(tmp_path / "nothing.npz")])
+    assert_one_error_line(capsys, rc, "model file not found")
+    assert not (tmp_path / "out.mid").exists()
+
+
+def test_generate_unsupported_meter_and_no_melody(tmp_path, tiny_model, capsys):
+    waltz5 = tmp_path / "five.mid"
+    make_midi([("melody", 0, [(60, b, b + 1) for b in range(10)])],
+              time_signatures=((5, 4, 0.0),)).write(str(waltz5))
+    rc = main(["generate", str(waltz5), "-o", str(tmp_path / "out.mid"), "--model", str(tiny_model)])
+    assert_one_error_line(capsys, rc, "5/4", "not supported")
+    drums = tmp_path / "drums.mid"
+    pm = make_midi([("kit", 0, [(36, 0, 1)])])
+    pm.instruments[0].is_drum = True
+    pm.write(str(drums))
+    rc = main(["generate", str(drums), "-o", str(tmp_path / "out.mid"), "--model", str(tiny_model)])
+    assert_one_error_line(capsys, rc, "drums")
+    rc = main(["generate", str(waltz5), "-o", str(tmp_path / "out.mid"), "--model", str(tiny_model),
+               "--melody-track", "3"])
+    assert_one_error_line(capsys, rc, "melody_track=3")
+    assert not (tmp_path / "out.mid").exists()
+
+
+def test_verbose_prints_the_traceback_then_the_line(tmp_path, capsys):
+    rc = main(["--verbose", "generate", str(tmp_path / "missing.mid"), "-o", str(tmp_path / "o.mid")])
+    _, err = capsys.readouterr()
+    assert rc == 1
+    assert "Traceback (most recent call last)" in err and "InputFileError" in err
+    assert error_lines(err)[-1].startswith("deepaccomp: error: ")
+
+
+# ---------------------------------------------------------------------- train / prepare
+
+
+def test_train_config_errors_before_tensorflow(tmp_path, capsys):
+    rc = main(["train", "--config", str(tmp_path / "missing.json"), "--logdir", str(tmp_path / "run")])
+    assert_one_error_line(capsys, rc, "config file not found")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    rc = main(["train", "--config", str(bad), "--logdir", str(tmp_path / "run")])
+    assert_one_error_line(capsys, rc, "not a readable JSON config")
+    bad.write_text(json.dumps({"model": {"encoder_filters": [4, 4], "decoder_filters": []}}))
+    rc = main(["train", "--config", str(bad), "--logdir", str(tmp_path / "run")])
+    assert_one_error_line(capsys, rc, "decoder_filters")
+    bad.write_text(json.dumps({"modle": {}}))
+    rc = main(["train", "--config", str(bad), "--logdir", str(tmp_path / "run")])
+    assert_one_error_line(capsys, rc, "unknown config sections")
+    rc = main(["train", "--config", str(bad), "--preset", "default", "--logdir", str(tmp_path / "run")])
+    assert_one_error_line(capsys, rc, "not both")
+    assert not (tmp_path / "run").exists()
+
+
+def test_prepare_from_a_missing_folder(tmp_path, capsys):
+    rc = main(["prepare", "--source", str(tmp_path / "no-such-folder"),
+               "--dataset-dir", str(tmp_path / "ds")])
+    assert_one_error_line(capsys, rc, "not a folder of MIDI files")
+
+
+def test_prepare_from_a_folder_without_midi(tmp_path, capsys):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "readme.txt").write_text("no MIDI here")
+    rc = main(["prepare", "--source", str(tmp_path / "src"), "--dataset-dir", str(tmp_path / "ds")])
+    assert_one_error_line(capsys, rc, "no .mid/.midi files")
+
+
+def test_prepare_dataset_dir_that_is_a_file(tmp_path, capsys):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "ds").write_text("a file, not a folder")
+    rc = main(["prepare", "--source", str(tmp_path / "src"), "--dataset-dir", str(tmp_path / "ds")])
+    assert_one_error_line(capsys, rc)
+
+
+def test_train_config_with_a_number_for_a_list(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"model": {"encoder_filters": 5}}))
+    rc = main(["train", "--config", str(bad), "--logdir", str(tmp_path / "run")])
+    assert_one_error_line(capsys, rc, "encoder_filters")
+
+
+def test_argument_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["generate", "melody.mid"])  # -o is required
+    assert exc.value.code == 2
+    capsys.readouterr()
+
+
+# ---------------------------------------------------------------------- a real process
+
+
+def run_cli(*args, cwd):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
+    return subprocess.run([sys.executable, "-m", "deepaccomp.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_subprocess_error_is_one_line_and_exit_1(tmp_path):
+    bad = tmp_path / "bad.mid"
+    bad.write_bytes(b"MThd\x00\x00\x00\x06\x00\x01\x00\x02")  # truncated
+    proc = run_cli("generate", str(bad), "-o", str(tmp_path / "out.mid"), cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert error_lines(proc.stderr) == [proc.stderr.strip()]
+    assert proc.stderr.startswith("deepaccomp: error: ") and "Traceback" not in proc.stderr
+    assert "damaged or truncated" in proc.stderr and proc.stdout == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.mid"]
+
+    proc = run_cli("--verbose", "generate", str(bad), "-o", str(tmp_path / "out.mid"), cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "Traceback (most recent call last)" in proc.stderr
+    assert "InvalidMidiError" in proc.stderr
+    assert error_lines(proc.stderr)[-1].startswith("deepaccomp: error: ")
