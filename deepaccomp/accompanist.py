@@ -121,7 +121,8 @@ class Accompanist:
         x = np.where(melody_batch, 1.0, -1.0).astype(np.float32)
         shape = (len(x),) + noise_shape_for(self.config, x.shape[1])
         noise = truncated_normal(rng, shape)
-        values = np.asarray(self.generator.predict_on_batch([x, noise]))
+        # an eager call: no tf.function tracing, so the first call is as fast as the next
+        values = np.asarray(self.generator([x, noise], training=False))
         if values.shape[-1] == 4:  # the lab's generator regenerates the melody too
             values = values[..., 1:]
         t = self.config.train
