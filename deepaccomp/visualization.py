@@ -25,7 +25,8 @@ import numpy as np
 from .errors import ConfigError, InvalidRollError
 from .representation import STEPS_PER_BAR, TRACK_NAMES, as_bool
 
-__all__ = ["plot_roll", "plot_comparison", "plot_midi", "figure_to_png_bytes", "save_figure"]
+__all__ = ["plot_roll", "plot_comparison", "plot_midi", "plot_losses", "plot_run_metrics",
+           "figure_to_png_bytes", "save_figure"]
 
 TRACK_COLORS = (
     "#d62728",  # soprano (melody): red
@@ -226,6 +227,55 @@ def plot_midi(midi, *, title: Optional[str] = None, ax=None, steps_per_beat: int
     default = list(TRACK_NAMES) + [f"track {k}" for k in range(len(TRACK_NAMES), len(tracks))]
     names = [pm.instruments[i].name or default[k] for k, i in enumerate(tracks)]
     return plot_roll(roll, track_names=names, steps_per_bar=steps_per_bar, title=title, ax=ax)
+
+
+LOSS_TAGS = ("losses/critic", "losses/generator", "losses/gradient_penalty", "losses/wasserstein",
+             "losses/reconstruction", "losses/diversity")
+RUN_METRICS = ("empty_bar_rate", "pitches_used", "in_scale_ratio", "polyphony",
+               "consonance_with_melody", "harmonic_agreement")
+
+
+def plot_losses(scalars: dict):
+    """Loss curves of a run: ``scalars`` from :func:`deepaccomp.monitoring.read_scalars`.
+
+    One panel per ``losses/...`` tag (critic, generator, gradient penalty,
+    Wasserstein estimate, reconstruction, diversity), iteration on x.
+    """
+    fig = _new_figure((12, 6))
+    axes = fig.subplots(2, 3).ravel()
+    for ax, tag in zip(axes, LOSS_TAGS):
+        pts = scalars.get(tag, [])
+        if pts:
+            ax.plot([s for s, _ in pts], [v for _, v in pts], lw=0.8)
+        ax.set_title(tag)
+        ax.set_xlabel("iteration")
+    return fig
+
+
+def plot_run_metrics(scalars: dict, reference: dict, *, voices=("alto", "tenor", "bass"),
+                     metrics=RUN_METRICS):
+    """Each generated metric per voice over iterations, with the real data's value dashed.
+
+    ``scalars`` and ``reference`` come from ``read_scalars(logdir, "train")`` and
+    ``read_scalars(logdir, "reference")``; rows are voices, columns metrics.
+    """
+    fig = _new_figure((2.5 * len(metrics), 2.3 * len(voices)))
+    axes = np.atleast_2d(fig.subplots(len(voices), len(metrics)))
+    for i, voice in enumerate(voices):
+        for j, name in enumerate(metrics):
+            ax, tag = axes[i, j], f"metrics/{voice}/{name}"
+            pts = scalars.get(tag, [])
+            if pts:
+                ax.plot([s for s, _ in pts], [v for _, v in pts], "o-", ms=3, label="generated")
+            if reference.get(tag):
+                ax.axhline(reference[tag][0][1], color="k", ls="--", lw=1, label="real")
+            if i == 0:
+                ax.set_title(name, fontsize=9)
+            if j == 0:
+                ax.set_ylabel(voice)
+            if i == 0 and j == 0:
+                ax.legend(fontsize=7)
+    return fig
 
 
 def figure_to_png_bytes(fig, *, dpi: int = 100) -> bytes:
