@@ -58,6 +58,16 @@ class Accompanist:
         self.levels = len(self.config.model.encoder_filters)
 
     @classmethod
+    def from_generator(cls, generator, config) -> "Accompanist":
+        """Wrap an in-memory generator (e.g. during training) and its :class:`~deepaccomp.config.Config`."""
+        self = cls.__new__(cls)
+        self.model_path = None
+        self.generator, self.config = generator, config
+        self.window = get_window(config.data.pitch_window)
+        self.levels = len(config.model.encoder_filters)
+        return self
+
+    @classmethod
     def load(cls, path) -> "Accompanist":
         """Load an exported generator (a ``generator.npz`` or a folder holding one)."""
         return cls(path)

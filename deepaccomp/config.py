@@ -261,7 +261,7 @@ def default() -> Config:
             critic_lr=5e-4,
             reconstruction_weight=50.0,
             reconstruction_loss="bce",
-            diversity_weight=20.0,
+            diversity_weight=5.0,
             decode="voice",
             eval_every=250,
             checkpoint_every=250,

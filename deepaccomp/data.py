@@ -10,10 +10,15 @@ Build rules (docs/representation.md):
   the others are skipped and listed in the metadata with the reason.
 * Grid: 16th notes; step 0 is the downbeat of the first bar (a pickup sits at
   the end of an otherwise empty bar 0).
-* Key: each chorale is transposed to C major / A minor by the smallest shift
-  (-6..+5 semitones) from the key estimated on all four voices
-  (:func:`deepaccomp.metrics.estimate_key`), the same estimator the
-  Accompanist applies to a user's melody.
+* Key: each chorale is transposed by the smallest shift (-6..+5 semitones)
+  that moves the key estimated from its **melody alone**
+  (:func:`deepaccomp.metrics.estimate_key` on the soprano) to C major / A
+  minor: exactly what the Accompanist does with a user's melody, so the model
+  trains on the transpositions it will meet. (The melody-only estimate agrees
+  with the four-voice estimate on 235 of the 327 chorales; normalising by the
+  four-voice key instead left the model 0.02-0.04 lower in harmonic agreement
+  on valid when fed melody-normalised input.) The four-voice key is kept in
+  the metadata as ``key``: the piece's key for the in-scale metric.
 * Split, by chorale and never by phrase: position ``i`` in
   ``Iterator()`` order is test if ``i % 10 == 0``, valid if ``i % 10 == 5``,
   train otherwise.
@@ -50,7 +55,7 @@ from .representation import (
     transpose_roll,
 )
 
-DATASET_VERSION = 2
+DATASET_VERSION = 3
 SPLITS = ("train", "valid", "test")
 PART_NAMES = {"soprano": 0, "alto": 1, "tenor": 2, "bass": 3}
 DEFAULT_DATASET_DIR = "datasets"
@@ -219,6 +224,18 @@ def score_to_roll(score) -> tuple[np.ndarray, str | None]:
     return roll, None
 
 
+def _normalising_shift(roll, key_normalize: bool):
+    """``(key of all four voices, shift)``: the shift moves the key estimated from the
+    **melody alone** to C major / A minor, exactly as the Accompanist does with a
+    user's melody, so training and generation see the same transposition."""
+    from .metrics import estimate_key
+
+    key = estimate_key(roll)
+    if not key_normalize:
+        return key, 0
+    return key, estimate_key(roll[..., :1]).shift_to_c()
+
+
 def _build_one(args):
     position, cid, key_normalize = args
     from music21 import corpus
@@ -231,11 +248,10 @@ def _build_one(args):
         if roll is None:
             return position, cid, None, {"id": cid, "position": position, "reason": reason}
         title = (score.metadata.title if score.metadata is not None else None) or cid
-        key = estimate_key(roll)
-        shift = key.shift_to_c() if key_normalize else 0
+        key, shift = _normalising_shift(roll, key_normalize)
         roll = transpose_roll(roll, shift)
         meta = {"id": cid, "title": title, "position": position, "split": split_of(position),
-                "key": key.name, "shift": int(shift)}
+                "key": key.name, "melody_key": estimate_key(roll[..., :1]).name, "shift": int(shift)}
         return position, cid, roll, meta
     except DeepAccompError as exc:
         return position, cid, None, {"id": cid, "position": position, "reason": str(exc)}
@@ -326,8 +342,7 @@ def _folder_one(args):
 
     try:
         roll = folder_piece_roll(path)
-        key = estimate_key(roll)
-        shift = key.shift_to_c() if key_normalize else 0
+        key, shift = _normalising_shift(roll, key_normalize)
         roll = transpose_roll(roll, shift)
         meta = {"id": path, "title": os.path.basename(path), "position": position,
                 "split": split, "key": key.name, "shift": int(shift)}

@@ -377,7 +377,8 @@ def train(cfg: Config | None = None, logdir: str = "runs/default", *, dataset=No
     epochs = math.ceil(t.iterations / steps)
     t0 = time.perf_counter()
     gan.fit(tfds, epochs=epochs, steps_per_epoch=steps, initial_epoch=start // steps,
-            callbacks=[monitor], verbose=1 if (progress and verbose) else 0)
+            callbacks=[monitor], verbose=1 if (progress and verbose) else 0,
+            shuffle=False)  # tf.data shuffles; Keras must not try
     monitor.finish()
     export_generator(gan.generator, cfg, os.path.join(logdir, EXPORT_NAME))
     if verbose:

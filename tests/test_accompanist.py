@@ -165,3 +165,19 @@ def test_result_reads_back_in_pretty_midi_mido_and_music21(acc, tmp_path):
     assert len(score.parts) == 4
     buf = io.BytesIO(path.read_bytes())
     assert len(pretty_midi.PrettyMIDI(buf).instruments) == 4
+
+
+def test_fixed_length_lab_style_generator_accompanies_phrase_by_phrase():
+    """A deepcomposer-style model (fixed 2-bar input, 4 regenerated tracks) still
+    accompanies a melody of any length: phrase by phrase, the regenerated melody dropped."""
+    from deepaccomp import preset
+    from deepaccomp.models import build_generator
+
+    cfg = preset("deepcomposer").replace(
+        model={"encoder_filters": [4, 4, 4, 4], "decoder_filters": [4, 4, 4], "noise_channels": 2,
+               "critic_filters": [4, 4, 4, 4]})
+    acc = Accompanist.from_generator(build_generator(cfg), cfg)
+    out = acc.generate(melody_file(tune(5)), seed=0)   # 5 bars: 3 phrases, the last padded
+    assert [i.name for i in out.instruments] == ["melody", "alto", "tenor", "bass"]
+    roll, _ = midi_to_roll(melody_file(tune(5)))
+    assert accomp_roll(out).shape[0] <= roll.shape[0] + 1

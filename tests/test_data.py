@@ -24,7 +24,7 @@ def test_small_chorale_build(small):
         assert roll.shape[1:] == (128, 4) and roll.shape[0] % 16 == 0 and roll.dtype == bool
         assert meta["split"] == data.split_of(meta["position"])
         assert -6 <= meta["shift"] <= 5
-        key = metrics.estimate_key(roll)
+        key = metrics.estimate_key(roll[..., :1])  # normalised by the melody's own key
         assert (key.tonic, key.mode) in {(0, "major"), (9, "minor")}, meta
         assert roll[..., 0].any() and roll[..., 3].any()
     # chorale 0 (BWV 269) is in 3/4: skipped with the reason

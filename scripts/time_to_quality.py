@@ -1,0 +1,72 @@
+"""Time-to-quality: evaluate a run's kept checkpoints on the valid split against the quality bar.
+
+    python scripts/time_to_quality.py LOGDIR [--threshold T] [--json out.json]
+
+For each checkpoint in ``LOGDIR/checkpoints`` (the last ``keep_checkpoints``),
+restore the generator, accompany every valid chorale (2 seeds) and check the
+quality bar of the Accompanist issue. With ``LOGDIR/timing.json`` (or
+``--seconds-per-iteration``) the iteration is turned into wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("logdir")
+    p.add_argument("--threshold", type=float, default=None, help="decode threshold (default: the run's)")
+    p.add_argument("--seconds-per-iteration", type=float, default=None)
+    p.add_argument("--json", default=None)
+    args = p.parse_args(argv)
+
+    import tensorflow as tf
+
+    from deepaccomp.accompanist import Accompanist
+    from deepaccomp.config import Config
+    from deepaccomp.data import prepare
+    from deepaccomp.evaluation import check_quality_bar, evaluate_generator
+    from deepaccomp.training import build_gan
+
+    cfg = Config.load(os.path.join(args.logdir, "config.json"))
+    if args.threshold is not None:
+        cfg = cfg.replace(train={"decode_threshold": args.threshold})
+    spi = args.seconds_per_iteration
+    timing = os.path.join(args.logdir, "timing.json")
+    if spi is None and os.path.exists(timing):
+        with open(timing) as fh:
+            t = json.load(fh)
+        spi = t["training_seconds"] / max(1, t["iterations"])
+    ds, _ = prepare(progress=False)
+    gan = build_gan(cfg)
+    ckpt = tf.train.Checkpoint(generator=gan.generator, critic=gan.critic, g_optimizer=gan.g_optimizer,
+                               d_optimizer=gan.d_optimizer)
+    state = tf.train.get_checkpoint_state(os.path.join(args.logdir, "checkpoints"))
+    rows = []
+    for path in state.all_model_checkpoint_paths:
+        ckpt.restore(path).expect_partial()
+        it = int(gan.g_optimizer.iterations.numpy())
+        r = evaluate_generator(Accompanist.from_generator(gan.generator, cfg), ds, split="valid", seeds=(0, 1))
+        bar = check_quality_bar(r)
+        row = {"iteration": it, "passes": all(ok for _, ok in bar.values()),
+               "wall_seconds": round(it * spi, 1) if spi else None,
+               **{k: v for k, (v, _) in bar.items()}}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    passing = [r for r in rows if r["passes"]]
+    print(f"first kept checkpoint meeting the bar on valid: "
+          f"{passing[0]['iteration'] if passing else 'none'}", file=sys.stderr)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
