@@ -246,8 +246,8 @@ def default() -> Config:
     return Config(
         data=DataConfig(pitch_window="compact", phrase_bars=2, hop_bars=1),
         model=ModelConfig(
-            encoder_filters=(16, 32, 64, 128),
-            decoder_filters=(64, 32, 16),
+            encoder_filters=(32, 64, 128, 256),
+            decoder_filters=(128, 64, 32),
             noise_channels=16,
             output_tracks=3,
             critic_filters=(16, 32, 64, 128),
@@ -255,7 +255,7 @@ def default() -> Config:
             fixed_length=False,
         ),
         train=TrainConfig(
-            iterations=4000,
+            iterations=1500,
             critic_updates=2,
             generator_lr=5e-4,
             critic_lr=5e-4,

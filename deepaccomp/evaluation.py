@@ -15,7 +15,10 @@ undone). The generated alto/tenor/bass are measured with
 * ``consonance_with_melody``, ``in_scale_ratio`` (key estimated from Bach's
   four voices), ``empty_bar_rate``, ``polyphony``, ``pitches_used`` (per bar);
 * ``seed_difference``: 1 - |A and B| / |A or B| over accompaniment note-steps
-  of two seeds.
+  of two seeds;
+* ``active_step_ratio``: fraction of steps where a voice sounds (no target:
+  reported so that a model cannot look better by resting where unsure, since
+  rests are not note-steps).
 
 Baselines: ``random_in_key`` (one random scale note per beat per voice in
 the voice's range) and ``melody_doubled`` (the melody 1, 2 and 3 octaves down).
@@ -63,6 +66,7 @@ def piece_metrics(melody, accomp, bach, key) -> dict:
         "empty_bar_rate": metrics.empty_bar_rate(accomp),
         "polyphony": metrics.polyphony(accomp),
         "pitches_used": metrics.pitches_used(accomp),
+        "active_step_ratio": accomp.any(axis=1).mean(axis=0),
     }
 
 

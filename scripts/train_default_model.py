@@ -59,6 +59,7 @@ METRIC_ROWS = [
     ("empty_bar_rate", "empty-bar rate", "<= 0.02"),
     ("polyphony", "simultaneous pitches per active step", "<= 1.2"),
     ("pitches_used", "distinct pitches per bar", "2.5 to 5"),
+    ("active_step_ratio", "steps where the voice sounds", "(none)"),
 ]
 
 
@@ -95,8 +96,9 @@ def write_model_card(result, cfg, logdir, path=os.path.join(ROOT, "docs", "model
         f"  reconstruction ({cfg.train.reconstruction_loss}) weight {cfg.train.reconstruction_weight:g},",
         f"  mode-seeking diversity weight {cfg.train.diversity_weight:g}; decoding `{cfg.train.decode}`",
         f"  with threshold {cfg.train.decode_threshold:g} (chosen on valid, see below).",
-        f"- Full config: `deepaccomp/assets/default_model/config.json`. Training log dir: `{os.path.relpath(logdir, ROOT)}`.",
-        f"- Hardware: {result['hardware']} (no GPU). Training wall time: "
+        "- Full config: `deepaccomp/assets/default_model/config.json`.",
+        f"- Hardware: {result['hardware']['cpus']}-core {result['hardware']['machine']} CPU, no GPU,"
+        f" Python {result['hardware']['python']}. Training wall time: "
         f"{result.get('training_timing', {}).get('training_seconds', 'n/a')} s for "
         f"{result.get('training_timing', {}).get('iterations', 'n/a')} iterations (summed over resumes;",
         "  `timing.json` in the log dir), evaluation every 250 iterations included.",
