@@ -73,6 +73,10 @@ def step_flops(cfg, generator, critic) -> int:
     G forward + backward, D forward + backward to its input (2x D forward),
     plus one more G forward + backward with the diversity term.
     """
+    if not cfg.model.fixed_length:  # count at the training phrase length
+        from deepaccomp.models import build_generator
+
+        generator = build_generator(cfg.replace(model={"fixed_length": True}))
     g, d = conv_flops(generator), conv_flops(critic)
     b = cfg.train.batch_size
     critic_step = g + 2 * d + (d + 2 * d + 3 * d) + 2 * (2 * d)
@@ -157,10 +161,12 @@ def cli_time(repeats):
 
 def peak_rss(code) -> float:
     """Peak RSS in MB of a fresh Python process running ``code``."""
-    wrapper = code + "\nimport resource; print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    # VmHWM, not ru_maxrss: ru_maxrss of a child counts the parent's memory copied at fork
+    wrapper = code + ("\nprint('RSS', [l.split()[1] for l in open('/proc/self/status')"
+                      " if l.startswith('VmHWM')][0])")
     out = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True, check=True,
                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), cwd=ROOT)
-    kb = int(out.stdout.strip().split("RSS")[-1])
+    kb = int(out.stdout.strip().split("RSS")[-1].strip(" []'"))
     return kb / 1024
 
 
