@@ -17,6 +17,7 @@ from importlib import resources
 import numpy as np
 import pretty_midi
 
+from .config import check_noise_scale
 from .errors import DeepAccompError, InvalidMidiError, UnsupportedMeterError
 from .midi import midi_to_roll, read_midi, resolve_programs, roll_to_notes
 from .representation import (
@@ -74,7 +75,8 @@ class Accompanist:
 
     # ------------------------------------------------------------------ public API
     def generate(self, melody_midi, *, seed: int | None = None, programs="choir",
-                 melody_track: int | None = None, velocity: int = 70) -> pretty_midi.PrettyMIDI:
+                 melody_track: int | None = None, velocity: int = 70,
+                 noise_scale: float | None = None) -> pretty_midi.PrettyMIDI:
         """Accompany a melody.
 
         Parameters
@@ -89,6 +91,9 @@ class Accompanist:
             MIDI programs for alto, tenor and bass.
         velocity : int
             Velocity of the accompaniment notes.
+        noise_scale : float, optional
+            Spread of the generator's noise (default: the model's
+            ``train.noise_scale``); larger gives more varied accompaniments.
 
         Returns
         -------
@@ -97,40 +102,46 @@ class Accompanist:
             bass, on the input's tempo map and time signatures.
         """
         return self.generate_batch([melody_midi], seed=seed, programs=programs,
-                                   melody_track=melody_track, velocity=velocity)[0]
+                                   melody_track=melody_track, velocity=velocity,
+                                   noise_scale=noise_scale)[0]
 
     def generate_batch(self, melodies, *, seed: int | None = None, programs="choir",
-                       melody_track: int | None = None, velocity: int = 70) -> list:
+                       melody_track: int | None = None, velocity: int = 70,
+                       noise_scale: float | None = None) -> list:
         """Accompany many melodies in one batched pass through the model."""
         if isinstance(velocity, bool) or not isinstance(velocity, (int, np.integer)) or not 1 <= velocity <= 127:
             from .errors import ConfigError
 
             raise ConfigError(f"velocity must be an integer 1..127, got {velocity!r}")
+        if noise_scale is not None:
+            check_noise_scale(noise_scale)
         prepared = [self._prepare(m, melody_track) for m in melodies]
-        rolls = self.accompany_rolls([p[0] for p in prepared], seed=seed)
+        rolls = self.accompany_rolls([p[0] for p in prepared], seed=seed, noise_scale=noise_scale)
         return [self._render(p, acc, programs, velocity) for p, acc in zip(prepared, rolls)]
 
-    def accompany_rolls(self, melodies, *, seed: int | None = None) -> list:
+    def accompany_rolls(self, melodies, *, seed: int | None = None,
+                        noise_scale: float | None = None) -> list:
         """Model-space core: melody rolls ``(time, window, 1)`` (bool, key-normalised)
         -> accompaniment rolls ``(time, window, 3)`` (bool)."""
         rng = np.random.default_rng(seed)
+        scale = self.config.train.noise_scale if noise_scale is None else check_noise_scale(noise_scale)
         lengths = [m.shape[0] for m in melodies]
         cfg = self.config
         if cfg.model.fixed_length:
-            return self._accompany_phrases(melodies, rng)
+            return self._accompany_phrases(melodies, rng, scale)
         unit = 2**self.levels
         longest = max(lengths) + (-max(lengths)) % unit
         batch = np.stack([np.pad(m, ((0, longest - m.shape[0]), (0, 0), (0, 0))) for m in melodies])
-        values = self._run(batch, rng)
+        values = self._run(batch, rng, scale)
         return [values[i, : lengths[i]] for i in range(len(melodies))]
 
     # ------------------------------------------------------------------ internals
-    def _run(self, melody_batch: np.ndarray, rng) -> np.ndarray:
+    def _run(self, melody_batch: np.ndarray, rng, noise_scale: float) -> np.ndarray:
         from .models import noise_shape_for
 
         x = np.where(melody_batch, 1.0, -1.0).astype(np.float32)
         shape = (len(x),) + noise_shape_for(self.config, x.shape[1])
-        noise = truncated_normal(rng, shape)
+        noise = truncated_normal(rng, shape) * np.float32(noise_scale)
         # an eager call: no tf.function tracing, so the first call is as fast as the next
         values = np.asarray(self.generator([x, noise], training=False))
         if values.shape[-1] == 4:  # the lab's generator regenerates the melody too
@@ -138,7 +149,7 @@ class Accompanist:
         t = self.config.train
         return decode(values, t.decode, t.decode_threshold)
 
-    def _accompany_phrases(self, melodies, rng):
+    def _accompany_phrases(self, melodies, rng, noise_scale):
         steps = self.config.phrase_steps
         chunks, owners = [], []
         for i, m in enumerate(melodies):
@@ -146,18 +157,19 @@ class Accompanist:
             for s in range(0, padded.shape[0], steps):
                 chunks.append(padded[s : s + steps])
                 owners.append(i)
-        values = self._run(np.stack(chunks), rng)
+        values = self._run(np.stack(chunks), rng, noise_scale)
         out = []
         for i, m in enumerate(melodies):
             parts = [values[k] for k, o in enumerate(owners) if o == i]
             out.append(np.concatenate(parts)[: m.shape[0]])
         return out
 
-    def accompany_full_rolls(self, melodies, *, seed: int | None = None) -> list:
+    def accompany_full_rolls(self, melodies, *, seed: int | None = None,
+                             noise_scale: float | None = None) -> list:
         """Melody rolls ``(time, 128, 1)`` in any key and octave -> accompaniment
         rolls ``(time, 128, 3)`` in the melody's own key (key and octave shifts undone)."""
         prepared = [self.to_model_space(m) for m in melodies]
-        accomp = self.accompany_rolls([p[0] for p in prepared], seed=seed)
+        accomp = self.accompany_rolls([p[0] for p in prepared], seed=seed, noise_scale=noise_scale)
         return [self.from_model_space(a, p[1]) for a, p in zip(accomp, prepared)]
 
     def to_model_space(self, melody_roll):

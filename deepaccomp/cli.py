@@ -105,6 +105,8 @@ def _add_generate(sub):
                    help="instrument preset (choir, piano, strings, organ, winds, brass) or "
                         "three General MIDI programs for alto,tenor,bass, e.g. 40,41,42")
     p.add_argument("--melody-track", type=int, default=None, help="instrument index of the melody")
+    p.add_argument("--noise-scale", type=float, default=None,
+                   help="spread of the generator's noise (default: the model's); larger = more varied")
     p.add_argument("--png", default=None, help="also write a piano-roll picture of the result")
     p.set_defaults(func=cmd_generate)
 
@@ -127,10 +129,15 @@ def cmd_generate(args):
 
             raise ConfigError(f"--programs {args.programs!r}: give a preset name or numbers like 40,41,42") from None
     resolve_programs(programs, 4 if isinstance(programs, str) else 3)  # a preset name, or 3 programs
+    if args.noise_scale is not None:
+        from .config import check_noise_scale
+
+        check_noise_scale(args.noise_scale, "--noise-scale")
     from .accompanist import Accompanist
 
     acc = Accompanist.load(args.model) if args.model else Accompanist()
-    result = acc.generate(melody, seed=args.seed, programs=programs, melody_track=args.melody_track)
+    result = acc.generate(melody, seed=args.seed, programs=programs, melody_track=args.melody_track,
+                          noise_scale=args.noise_scale)
     write_midi(result, args.output)
     print(f"wrote {args.output}: melody + {len(result.instruments) - 1} accompaniment parts")
     if args.png:

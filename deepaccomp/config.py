@@ -15,6 +15,7 @@ exported model, and loads back with :meth:`Config.load`. Two presets:
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 
@@ -88,6 +89,11 @@ class TrainConfig:
     "voice" (each voice sings its most likely pitch when it is above 0)."""
     decode_threshold: float = 0.0
     """A cell (threshold) or a voice's best pitch (voice) sounds above this value."""
+    noise_scale: float = 1.0
+    """Generation only: the generator's noise is a unit truncated normal (|z| <= 2)
+    times this factor. Training always uses 1; larger values give more varied
+    accompaniments (the inverse of BigGAN's truncation trick). The shipped model's
+    value is chosen on the valid split (docs/model_card.md)."""
     eval_every: int = 50
     checkpoint_every: int = 50
     keep_checkpoints: int = 5
@@ -196,6 +202,14 @@ class Config:
             raise ConfigError("train.reconstruction_loss must be 'bce' or 'l1'")
         if t.decode not in ("threshold", "voice"):
             raise ConfigError("train.decode must be 'threshold' or 'voice'")
+        check_noise_scale(t.noise_scale, "train.noise_scale")
+
+
+def check_noise_scale(value, name: str = "noise_scale") -> float:
+    """A finite number > 0, else :class:`ConfigError`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
 
 
 def _section(cls, values: dict, name: str):

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import make_midi
 from deepaccomp import Accompanist
-from deepaccomp.errors import NoMelodyError, UnsupportedMeterError
+from deepaccomp.errors import ConfigError, NoMelodyError, UnsupportedMeterError
 from deepaccomp.midi import midi_to_roll, multitrack_midi_to_roll
 
 SCALE = [0, 2, 4, 5, 7, 9, 11]
@@ -62,6 +62,32 @@ def test_seed_reproducible_and_different_seeds_differ(acc):
     c = accomp_roll(acc.generate(pm, seed=4))
     assert np.array_equal(a, b)
     assert not np.array_equal(a, c)
+
+
+def jaccard_distance(a, b):
+    """1 - shared / all active cells (rolls end at their last note: pad to one length)."""
+    n = max(len(a), len(b))
+    a, b = (np.pad(r, ((0, n - len(r)), (0, 0), (0, 0))) for r in (a, b))
+    return 1 - np.count_nonzero(a & b) / np.count_nonzero(a | b)
+
+
+def test_noise_scale_default_override_and_effect(acc):
+    pm = melody_file(tune(8))
+    shipped = acc.config.train.noise_scale
+    # the default is the model's own setting; passing it explicitly changes nothing
+    assert np.array_equal(accomp_roll(acc.generate(pm, seed=5)),
+                          accomp_roll(acc.generate(pm, seed=5, noise_scale=shipped)))
+    # a wider noise spread makes two seeds differ more (mean over a few seed pairs)
+    def spread(scale):
+        rolls = [accomp_roll(acc.generate(pm, seed=s, noise_scale=scale)) for s in range(4)]
+        return np.mean([jaccard_distance(rolls[i], rolls[i + 1]) for i in range(3)])
+    assert spread(0.25) < spread(3.0)
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), True, "2"])
+def test_bad_noise_scale_is_a_config_error(acc, bad):
+    with pytest.raises(ConfigError, match="noise_scale"):
+        acc.generate(melody_file(tune(2)), seed=0, noise_scale=bad)
 
 
 def test_input_kinds_path_bytes_pretty_midi_multitrack(acc, tmp_path):

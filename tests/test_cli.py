@@ -79,6 +79,17 @@ def test_generate_bad_melody_file(tmp_path, capsys, content, fragment):
     assert not (tmp_path / "out.mid").exists()
 
 
+def test_generate_bad_noise_scale_before_the_model_loads(tmp_path, melody, capsys, monkeypatch):
+    import deepaccomp.accompanist
+
+    def no_load(*a, **k):
+        raise AssertionError("the model was loaded")
+    monkeypatch.setattr(deepaccomp.accompanist.Accompanist, "__init__", no_load)
+    rc = main(["generate", str(melody), "-o", str(tmp_path / "out.mid"), "--noise-scale", "0"])
+    assert_one_error_line(capsys, rc, "--noise-scale", "> 0")
+    assert not (tmp_path / "out.mid").exists()
+
+
 def test_generate_missing_melody_and_directory(tmp_path, capsys):
     rc = main(["generate", str(tmp_path / "missing.mid"), "-o", str(tmp_path / "out.mid")])
     assert_one_error_line(capsys, rc, "no such file")

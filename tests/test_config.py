@@ -32,6 +32,9 @@ def test_replace_and_bad_values(tmp_path):
         preset("default").replace(train={"critic_ratio": 3})
     with pytest.raises(ConfigError, match="number"):
         preset("default").replace(train={"gp_weight": "ten"})
+    for scale in (0.0, -2.0, float("nan")):
+        with pytest.raises(ConfigError, match="noise_scale"):
+            preset("default").replace(train={"noise_scale": scale})
     with pytest.raises(ConfigError, match="divisible"):
         preset("default").replace(model={"encoder_filters": [8] * 6, "decoder_filters": [8] * 5})
     with pytest.raises(ConfigError):

@@ -131,14 +131,14 @@ def test_resume_restores_identical_state_and_continues(small, tmp_path):
     logdir = str(tmp_path)
     first = train(tiny(iterations=2), logdir, dataset=small, progress=False, verbose=0)
     saved = [w.copy() for w in first.generator.get_weights() + first.critic.get_weights()]
-    saved_opt = [np.array(v) for v in first.g_optimizer.variables]
-    saved_seed = np.array(first.seed_generator.state)
+    saved_opt = [v.numpy().copy() for v in first.g_optimizer.variables]
+    saved_seed = first.seed_generator.state.numpy().copy()
     # rebuild from the checkpoint only (iterations == saved): nothing is trained, state is restored
     again = train(tiny(iterations=2), logdir, dataset=small, progress=False, verbose=0)
     restored = again.generator.get_weights() + again.critic.get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(saved, restored))
-    assert all(np.array_equal(a, np.array(b)) for a, b in zip(saved_opt, again.g_optimizer.variables))
-    assert np.array_equal(saved_seed, np.array(again.seed_generator.state))
+    assert all(np.array_equal(a, b.numpy()) for a, b in zip(saved_opt, again.g_optimizer.variables))
+    assert np.array_equal(saved_seed, again.seed_generator.state.numpy())
     # and a longer run continues from iteration 2
     more = train(tiny(iterations=4), logdir, dataset=small, progress=False, verbose=0)
     assert int(more.g_optimizer.iterations.numpy()) == 4 and int(more.critic_steps.numpy()) == 12
