@@ -116,22 +116,27 @@ class Config:
     # ------------------------------------------------------------------ derived
     @property
     def phrase_steps(self) -> int:
+        """Steps per training phrase: ``phrase_bars * 16`` (16th notes, 4/4)."""
         return self.data.phrase_bars * 16
 
     # ------------------------------------------------------------------ I/O
     def to_dict(self) -> dict:
+        """Nested plain dict of all sections (JSON-ready)."""
         return asdict(self)
 
     def to_json(self) -> str:
+        """The config as indented, key-sorted JSON."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     def save(self, path) -> None:
+        """Write the config as JSON, atomically (a crash never leaves a partial file)."""
         from .io_utils import atomic_write_bytes
 
         atomic_write_bytes(path, (self.to_json() + "\n").encode())
 
     @classmethod
     def from_dict(cls, d: dict) -> "Config":
+        """Build and validate a config from a dict; missing settings take the dataclass defaults, unknown ones are a :class:`ConfigError`."""
         if not isinstance(d, dict):
             raise ConfigError("a config must be a JSON object")
         unknown = set(d) - {f.name for f in fields(cls)}
@@ -146,6 +151,7 @@ class Config:
 
     @classmethod
     def load(cls, path) -> "Config":
+        """Read a config JSON file (see :meth:`from_dict`); unreadable or invalid files give :class:`ConfigError`."""
         try:
             with open(path, encoding="utf-8") as fh:
                 d = json.load(fh)
@@ -166,6 +172,7 @@ class Config:
         return Config.from_dict(d)
 
     def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first setting out of its range."""
         m, t, dta = self.model, self.train, self.data
         if dta.pitch_window not in ("compact", "full"):
             raise ConfigError(f"data.pitch_window must be 'compact' or 'full', got {dta.pitch_window!r}")

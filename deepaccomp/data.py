@@ -94,6 +94,7 @@ class Dataset:
     info: dict = field(default_factory=dict)
 
     def indices(self, split: str) -> list[int]:
+        """Positions in ``rolls``/``pieces`` of the pieces of ``split`` (train, valid or test)."""
         if split not in SPLITS:
             raise DatasetError(f"unknown split {split!r}; use one of {SPLITS}")
         return [i for i, p in enumerate(self.pieces) if p["split"] == split]
@@ -136,6 +137,7 @@ class Dataset:
 
     @classmethod
     def load(cls, path) -> "Dataset":
+        """Read a dataset written by :meth:`save`; :class:`DatasetError` if damaged or of another version."""
         try:
             with np.load(path, allow_pickle=False) as z:
                 meta = json.loads(bytes(z["meta"]).decode())

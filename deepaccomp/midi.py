@@ -93,6 +93,7 @@ class MidiInfo:
         return ts
 
     def time_signature_at(self, step: int) -> tuple[int, int]:
+        """``(numerator, denominator)`` in force at roll step ``step`` (4 steps per beat from the roll's start)."""
         tick = self.start_tick + step * self.ticks_per_step
         current = (4, 4)
         for t in sorted(self.template.time_signature_changes, key=lambda t: t.time):
@@ -503,6 +504,7 @@ def roll_to_midi(
 
 
 def default_track_names(n_tracks: int) -> list[str]:
+    """Instrument names for ``n_tracks`` tracks: the SATB names first, then ``"track 4"``, ``"track 5"``, ... (0-based index)"""
     if n_tracks <= len(TRACK_NAMES):
         return list(TRACK_NAMES[:n_tracks])
     return list(TRACK_NAMES) + [f"track {i}" for i in range(len(TRACK_NAMES), n_tracks)]

@@ -94,6 +94,7 @@ class Monitor(keras.callbacks.Callback):
         return out
 
     def generate_eval(self):
+        """Generated values ``(n_eval, time, pitch, tracks)`` for the fixed validation melodies and noise."""
         values = self.gan.generator([self.eval_real[..., :1].astype(np.float32) * 2 - 1,
                                      self.eval_noise], training=False)
         values = np.asarray(values)
@@ -103,6 +104,7 @@ class Monitor(keras.callbacks.Callback):
         return decode(values, t.decode, t.decode_threshold)
 
     def evaluate(self, iteration: int):
+        """Log metrics per voice, a piano-roll image and a MIDI sample for ``iteration``."""
         from .midi import roll_to_midi, write_midi
         from .visualization import figure_to_png_bytes, plot_comparison
 
@@ -134,6 +136,7 @@ class Monitor(keras.callbacks.Callback):
         return int(self.gan.g_optimizer.iterations.numpy())
 
     def on_train_begin(self, logs=None):
+        """Start the wall clock; a fresh run logs its untrained state as iteration 0."""
         import time
 
         self._t0, self._it0 = time.perf_counter(), self._iteration()
@@ -141,6 +144,7 @@ class Monitor(keras.callbacks.Callback):
             self.evaluate(0)
 
     def on_train_batch_end(self, batch, logs=None):
+        """Log losses, stop on a non-finite loss (:class:`TrainingError`), evaluate on schedule."""
         it = self._iteration()
         logs = logs or {}
         values = {k: float(np.asarray(v)) for k, v in logs.items()}
@@ -165,6 +169,7 @@ class Monitor(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
+        """Checkpoint (one Keras epoch = ``checkpoint_every`` iterations)."""
         self.manager.save(checkpoint_number=self._iteration())
 
     def _record_time(self):
@@ -188,6 +193,7 @@ class Monitor(keras.callbacks.Callback):
         atomic_write_bytes(path, json.dumps(timing, indent=2).encode())
 
     def finish(self):
+        """Record wall time in ``timing.json``, save a final checkpoint if needed, flush the logs."""
         self._record_time()
         it = self._iteration()
         if self.manager.latest_checkpoint is None or not self.manager.latest_checkpoint.endswith(f"-{it}"):

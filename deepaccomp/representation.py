@@ -60,10 +60,12 @@ class PitchWindow:
         return self.lowest + self.size - 1
 
     def contains(self, pitch) -> np.ndarray:
+        """Boolean mask: which MIDI ``pitch`` values (scalar or array) lie inside the window."""
         pitch = np.asarray(pitch)
         return (pitch >= self.lowest) & (pitch <= self.highest)
 
     def to_dict(self) -> dict:
+        """``{"lowest": MIDI pitch, "size": pitches}``, as stored in dataset metadata."""
         return {"lowest": self.lowest, "size": self.size}
 
 

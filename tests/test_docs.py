@@ -155,3 +155,8 @@ def test_public_names_detects_an_undocumented_function(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     module = importlib.import_module("fake_docs_module")
     assert gen.public_names(module) == ["shiny", "Thing", "LIMIT"]
+
+
+def test_every_public_function_class_and_method_has_a_docstring():
+    _, undocumented = _gen_api_docs().render()
+    assert not undocumented, "public names without a docstring: " + ", ".join(undocumented)
