@@ -58,6 +58,8 @@ def _add_train(sub):
     p.add_argument("--checkpoint-every", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--xla", action="store_true", help="compile the training step with XLA")
+    p.add_argument("--mixed-precision", choices=["off", "bfloat16"], default=None,
+                   help="compute in bfloat16 with float32 weights (faster on CPUs with AVX512_BF16 and recent GPUs)")
     p.add_argument("--logdir", default="runs/default")
     p.add_argument("--dataset-dir", default="datasets")
     p.add_argument("--no-progress", action="store_true")
@@ -77,7 +79,8 @@ def build_train_config(args):
                       ("batch_size", "batch_size"), ("reconstruction_weight", "reconstruction_weight"),
                       ("generator_lr", "generator_lr"), ("critic_lr", "critic_lr"),
                       ("gp_weight", "gp_weight"), ("eval_every", "eval_every"),
-                      ("checkpoint_every", "checkpoint_every"), ("seed", "seed")):
+                      ("checkpoint_every", "checkpoint_every"), ("seed", "seed"),
+                      ("mixed_precision", "mixed_precision")):
         value = getattr(args, flag)
         if value is not None:
             overrides[key] = value

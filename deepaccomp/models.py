@@ -66,7 +66,8 @@ def build_generator(cfg: Config) -> keras.Model:
         x = layers.ReLU(name=f"dec{i}_relu")(x)
         x = layers.Concatenate(name=f"dec{i}_skip")([x, skips[-2 - i]])
     x = layers.UpSampling2D(2, name="out_up")(x)
-    out = layers.Conv2D(m.output_tracks, k, padding="same", activation="tanh", name="out_conv")(x)
+    out = layers.Conv2D(m.output_tracks, k, padding="same", activation="tanh", name="out_conv",
+                        dtype="float32")(x)  # float32 output under mixed precision
     return keras.Model([melody, noise], out, name="generator")
 
 
@@ -84,5 +85,5 @@ def build_critic(cfg: Config) -> keras.Model:
             x = layers.LayerNormalization(name=f"ln{i}")(x)
         x = layers.LeakyReLU(0.2, name=f"lrelu{i}")(x)
     x = layers.Flatten(name="flatten")(x)
-    score = layers.Dense(1, name="score")(x)
+    score = layers.Dense(1, name="score", dtype="float32")(x)  # float32 score under mixed precision
     return keras.Model([melody, accomp], score, name="critic")

@@ -19,6 +19,7 @@ Losses (per minibatch):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -181,6 +182,20 @@ def WGANGP(*args, **kw):
     return _WGAN(*args, **kw)
 
 
+@contextlib.contextmanager
+def _dtype_policy(name: str | None):
+    """Build layers under Keras dtype policy ``name`` (``None``: leave it); restored after."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    if name is not None:
+        keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 def build_gan(cfg: Config, strategy=None):
     """Generator, critic, optimisers and the compiled :class:`WGANGP` under ``strategy``."""
     import keras
@@ -190,7 +205,7 @@ def build_gan(cfg: Config, strategy=None):
 
     strategy = strategy or tf.distribute.get_strategy()
     t = cfg.train
-    with strategy.scope():
+    with strategy.scope(), _dtype_policy("mixed_bfloat16" if t.mixed_precision == "bfloat16" else None):
         keras.utils.set_random_seed(t.seed)
         gen = build_generator(cfg)
         critic = build_critic(cfg)

@@ -5,9 +5,10 @@
 Prints a Markdown table (and writes JSON) of medians over ``--repeats``:
 
 * training: seconds per generator iteration (critic ratio 5, batch 64) of the
-  ``deepcomposer`` and ``default`` presets, with and without XLA; FLOPs per
-  iteration counted from the built models (see :func:`step_flops`) divided by
-  the time, next to the measured float32 matmul rate (the practical ceiling);
+  ``deepcomposer`` and ``default`` presets, with and without XLA, and with
+  bfloat16 mixed precision; FLOPs per iteration counted from the built models
+  (see :func:`step_flops`) divided by the time, next to the measured matmul
+  rate in the same precision (the practical ceiling);
 * generation: ``Accompanist.generate`` latency for 2-, 16- and 64-bar melodies
   (after load), model load time, end-to-end ``deepaccomp generate`` CLI time,
   throughput for a batch of 64 melodies;
@@ -86,18 +87,18 @@ def step_flops(cfg, generator, critic) -> int:
     return int(b * (cfg.train.critic_updates * critic_step + gen_step))
 
 
-def matmul_rate(n=4096, repeats=5) -> float:
+def matmul_rate(n=4096, repeats=5, dtype="float32") -> float:
     import tensorflow as tf
 
-    a = tf.random.normal((n, n))
-    b = tf.random.normal((n, n))
+    a = tf.cast(tf.random.normal((n, n)), dtype)
+    b = tf.cast(tf.random.normal((n, n)), dtype)
     tf.matmul(a, b).numpy()
     t = median_time(lambda: tf.matmul(a, b).numpy(), repeats)
     return 2 * n**3 / t
 
 
 # ---------------------------------------------------------------------- training
-def train_iteration_time(preset_name, xla, iterations, repeats):
+def train_iteration_time(preset_name, xla, mixed, iterations, repeats):
     import numpy as np
 
     from deepaccomp import config
@@ -106,15 +107,42 @@ def train_iteration_time(preset_name, xla, iterations, repeats):
     from deepaccomp.training import build_gan
 
     cfg = config.preset(preset_name).replace(train={"critic_updates": 5, "batch_size": 64,
-                                                    "jit_compile": xla})
+                                                    "jit_compile": xla,
+                                                    "mixed_precision": "bfloat16" if mixed else "off"})
     w = get_window(cfg.data.pitch_window)
     phr = np.random.default_rng(0).random((1024, cfg.phrase_steps, w.size, 4)) > 0.97
     ds = make_tf_dataset(phr, cfg.train.batch_size * cfg.train.critic_updates)
     gan = build_gan(cfg)
     gan.fit(ds, epochs=1, steps_per_epoch=2, verbose=0)  # compile
-    per_iter = median_time(lambda: gan.fit(ds, epochs=1, steps_per_epoch=iterations, verbose=0),
-                           repeats) / iterations
-    return per_iter, step_flops(cfg, gan.generator, gan.critic)
+    clock = _BatchClock()
+    times = []
+    for _ in range(repeats):
+        gan.fit(ds, epochs=1, steps_per_epoch=iterations, verbose=0, callbacks=[clock])
+        times.append(clock.seconds / iterations)
+    return statistics.median(times), step_flops(cfg, gan.generator, gan.critic)
+
+
+def _BatchClock():
+    """A Keras callback timing from the first batch's start to the last batch's end.
+
+    Timing the whole ``fit`` call would add its set-up and teardown: after the
+    last batch, ``fit`` here sometimes returned seconds later (totals of exactly
+    10.24 s and 20.48 s were seen, the signature of a doubling wait); a training
+    run pays that once, not per iteration.
+    """
+    import keras
+
+    class BatchClock(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 0:
+                self.start = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            logs = logs or {}
+            float(logs.get("g_loss", 0.0))  # wait for the step's values
+            self.seconds = time.perf_counter() - self.start
+
+    return BatchClock()
 
 
 # ---------------------------------------------------------------------- generation
@@ -218,16 +246,19 @@ def main(argv=None):
     res["machine"]["tensorflow"] = tf.__version__
     res["machine"]["gpus"] = [d.name for d in tf.config.list_physical_devices("GPU")]
     res["matmul_gflops"] = matmul_rate() / 1e9
-    runs = [("default", False, 10)]
+    res["matmul_bf16_gflops"] = matmul_rate(dtype="bfloat16") / 1e9
+    runs = [("default", False, False, 10), ("default", False, True, 10)]
     if not args.quick:
-        runs += [("default", True, 10), ("deepcomposer", False, 2), ("deepcomposer", True, 2)]
+        runs += [("default", True, False, 10), ("deepcomposer", False, False, 2),
+                 ("deepcomposer", False, True, 2), ("deepcomposer", True, False, 2)]
     res["training"] = {}
-    for name, xla, iters in runs:
-        t, flops = train_iteration_time(name, xla, iters, r)
-        res["training"][f"{name}{' +XLA' if xla else ''}"] = {
+    for name, xla, mixed, iters in runs:
+        t, flops = train_iteration_time(name, xla, mixed, iters, r)
+        ceiling = res["matmul_bf16_gflops" if mixed else "matmul_gflops"]
+        res["training"][f"{name}{' +XLA' if xla else ''}{' bf16' if mixed else ''}"] = {
             "s_per_iteration": t, "gflop_per_iteration": flops / 1e9,
             "gflops_achieved": flops / t / 1e9,
-            "floor_s_at_matmul_rate": flops / (res["matmul_gflops"] * 1e9)}
+            "floor_s_at_matmul_rate": flops / (ceiling * 1e9)}
     res["generation"] = generation(r)
     res["generation"]["cli_end_to_end_s"] = cli_time(r)
     res["data"] = data_times(r)
@@ -240,7 +271,8 @@ def main(argv=None):
 
 
 def render(res) -> str:
-    lines = [f"machine: {res['machine']}", f"matmul float32: {res['matmul_gflops']:.0f} GFLOP/s", "",
+    lines = [f"machine: {res['machine']}", f"matmul float32: {res['matmul_gflops']:.0f} GFLOP/s, "
+             f"bfloat16: {res['matmul_bf16_gflops']:.0f} GFLOP/s (bf16 rows' floor uses the latter)", "",
              "| training (critic ratio 5, batch 64) | s/iteration | GFLOP/iteration | GFLOP/s | floor s/iteration |",
              "|---|---|---|---|---|"]
     for k, v in res["training"].items():

@@ -1,10 +1,11 @@
 """Time-to-quality: evaluate a run's kept checkpoints on the valid split against the quality bar.
 
-    python scripts/time_to_quality.py LOGDIR [--threshold T] [--json out.json]
+    python scripts/time_to_quality.py LOGDIR [--threshold T] [--noise-scale S] [--json out.json]
 
 For each checkpoint in ``LOGDIR/checkpoints`` (the last ``keep_checkpoints``),
 restore the generator, accompany every valid chorale (2 seeds) and check the
-quality bar of the Accompanist issue. With ``LOGDIR/timing.json`` (or
+quality bar of the Accompanist issue. The generator is evaluated in float32
+(as exported), whatever ``mixed_precision`` the run trained with. With ``LOGDIR/timing.json`` (or
 ``--seconds-per-iteration``) the iteration is turned into wall time.
 """
 
@@ -22,6 +23,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("logdir")
     p.add_argument("--threshold", type=float, default=None, help="decode threshold (default: the run's)")
+    p.add_argument("--noise-scale", type=float, default=None, help="generation noise scale (default: the run's)")
     p.add_argument("--seconds-per-iteration", type=float, default=None)
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
@@ -37,6 +39,9 @@ def main(argv=None):
     cfg = Config.load(os.path.join(args.logdir, "config.json"))
     if args.threshold is not None:
         cfg = cfg.replace(train={"decode_threshold": args.threshold})
+    if args.noise_scale is not None:
+        cfg = cfg.replace(train={"noise_scale": args.noise_scale})
+    cfg = cfg.replace(train={"mixed_precision": "off"})  # float32 weights either way
     spi = args.seconds_per_iteration
     timing = os.path.join(args.logdir, "timing.json")
     if spi is None and os.path.exists(timing):

@@ -12,7 +12,7 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 
 from deepaccomp import data, preset  # noqa: E402
-from deepaccomp.errors import CheckpointError, ModelFileError, TrainingError  # noqa: E402
+from deepaccomp.errors import CheckpointError, ConfigError, ModelFileError, TrainingError  # noqa: E402
 from deepaccomp.training import (  # noqa: E402
     build_gan,
     export_generator,
@@ -230,3 +230,40 @@ def test_unwritable_logdir_fails_at_start(small, tmp_path):
     blocker.write_text("x")
     with pytest.raises(OutputFileError):
         train(tiny(), str(blocker / "run"), dataset=small, progress=False, verbose=0)
+
+
+def test_bfloat16_mixed_precision_trains_and_exports_float32(small, tmp_path):
+    import keras
+
+    before = keras.config.dtype_policy().name
+    gan = train(tiny(iterations=2, mixed_precision="bfloat16"), str(tmp_path), dataset=small,
+                progress=False, verbose=0)
+    assert keras.config.dtype_policy().name == before  # the global policy is restored
+    assert gan.generator.get_layer("enc0_conv").compute_dtype == "bfloat16"
+    assert gan.critic.get_layer("conv0").compute_dtype == "bfloat16"
+    assert all(w.dtype == "float32" for w in gan.generator.weights + gan.critic.weights)
+    x = np.where(small.phrases("valid", phrase_bars=1)[:2, ..., :1], 1.0, -1.0).astype(np.float32)
+    z = np.random.default_rng(0).standard_normal((2, 4, 16, 2)).astype(np.float32)
+    mixed = np.asarray(gan.generator([x, z], training=False))
+    assert mixed.dtype == np.float32 and np.all(np.isfinite(mixed))
+    # the exported weights load into a float32 generator that gives nearly the same values
+    gen, cfg = load_generator(str(tmp_path / "generator.npz"))
+    assert gen.get_layer("enc0_conv").compute_dtype == "float32"
+    full = np.asarray(gen([x, z], training=False))
+    assert np.max(np.abs(full - mixed)) < 0.05  # bfloat16 keeps 8 bits of mantissa
+
+
+def test_mixed_precision_setting_is_validated():
+    with pytest.raises(ConfigError, match="mixed_precision"):
+        tiny(mixed_precision="float16")
+
+
+def test_a_float32_run_resumes_in_bfloat16(small, tmp_path):
+    first = train(tiny(iterations=2), str(tmp_path), dataset=small, progress=False, verbose=0)
+    saved = [w.copy() for w in first.generator.get_weights()]
+    again = train(tiny(iterations=2, mixed_precision="bfloat16"), str(tmp_path), dataset=small,
+                  progress=False, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(saved, again.generator.get_weights()))
+    more = train(tiny(iterations=3, mixed_precision="bfloat16"), str(tmp_path), dataset=small,
+                 progress=False, verbose=0)
+    assert int(more.g_optimizer.iterations.numpy()) == 3
