@@ -462,12 +462,14 @@ def split_model_inputs(phrases: np.ndarray):
 
 def make_tf_dataset(phrases: np.ndarray, batch_size: int, *, shuffle: bool = True,
                     repeat: bool = True, seed: int = 0, melody_only: bool = False,
-                    shuffle_buffer: int = 10000, drop_remainder: bool = True):
+                    shuffle_buffer: int = 10000, drop_remainder: bool = True,
+                    skip_batches: int = 0):
     """A ``tf.data.Dataset`` of model-range batches from bool phrases ``(n, time, pitch, 4)``.
 
     Yields ``(melody, accompaniment)`` of shapes ``(batch, time, pitch, 1)`` and
     ``(batch, time, pitch, 3)`` (float32, -1/+1), or only the melody when
     ``melody_only``. Shuffles (per epoch), repeats, batches and prefetches.
+    ``skip_batches`` drops that many batches first (resuming a run where it stopped).
     """
     import tensorflow as tf
 
@@ -479,6 +481,8 @@ def make_tf_dataset(phrases: np.ndarray, batch_size: int, *, shuffle: bool = Tru
     if repeat:
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if skip_batches:
+        ds = ds.skip(skip_batches)
 
     def to_model(b):
         x = tf.where(b, 1.0, -1.0)

@@ -361,8 +361,6 @@ def train(cfg: Config | None = None, logdir: str = "runs/default", *, dataset=No
     train_phr = dataset.phrases("train", window=cfg.data.pitch_window,
                                 phrase_bars=cfg.data.phrase_bars, hop_bars=cfg.data.hop_bars)
     strategy = strategy or tf.distribute.get_strategy()
-    global_batch = t.batch_size * t.critic_updates
-    tfds = make_tf_dataset(train_phr, global_batch, seed=t.seed, shuffle_buffer=t.shuffle_buffer)
     gan = build_gan(cfg, strategy)
 
     ckpt = tf.train.Checkpoint(generator=gan.generator, critic=gan.critic,
@@ -378,6 +376,11 @@ def train(cfg: Config | None = None, logdir: str = "runs/default", *, dataset=No
                 f"{manager.latest_checkpoint}: cannot restore ({type(exc).__name__}: {exc}); "
                 "the checkpoint is damaged or from another config: use a new --logdir") from exc
     start = int(gan.g_optimizer.iterations.numpy())
+    # Built after build_gan (which sets the global seed, so the shuffle order does not
+    # depend on what ran before in this process) and skipping the batches already
+    # trained on: a resumed run sees exactly the batches an uninterrupted one would.
+    tfds = make_tf_dataset(train_phr, t.batch_size * t.critic_updates, seed=t.seed,
+                           shuffle_buffer=t.shuffle_buffer, skip_batches=start)
     if verbose:
         print(f"deepaccomp: training {cfg.preset} in {logdir} from iteration {start} to {t.iterations}"
               f" ({len(train_phr)} train phrases); watch it with: tensorboard --logdir {logdir}",

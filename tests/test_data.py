@@ -92,6 +92,19 @@ def test_tf_pipeline_shapes_and_range(small):
         data.make_tf_dataset(ph[:0], 4)
 
 
+
+def test_tf_pipeline_skip_batches_resumes_the_same_stream(small):
+    import tensorflow as tf
+
+    ph = small.phrases("train")
+    tf.random.set_seed(0)
+    full = [m.numpy() for m, _ in data.make_tf_dataset(ph, 8, seed=3).take(5)]
+    tf.random.set_seed(0)
+    rest = [m.numpy() for m, _ in data.make_tf_dataset(ph, 8, seed=3, skip_batches=2).take(3)]
+    assert all(np.array_equal(a, b) for a, b in zip(full[2:], rest))
+    assert not np.array_equal(full[0], rest[0])
+
+
 def test_real_chorales_round_trip_through_midi(small):
     import io
 

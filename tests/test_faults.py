@@ -1,4 +1,5 @@
-"""Training survives SIGKILL: resume from the last complete checkpoint with its exact state."""
+"""Training survives SIGKILL: resume from the last complete checkpoint with its exact state,
+and finish exactly where an uninterrupted run finishes."""
 
 import glob
 import os
@@ -93,3 +94,8 @@ def test_sigkill_then_resume_from_last_complete_checkpoint(tmp_path, trial):
                  progress=False, verbose=0)
     assert int(more.g_optimizer.iterations.numpy()) == stopped_at + 4
     assert latest_number(logdir) == stopped_at + 4
+    # ending bit for bit where a run that was never killed ends
+    whole = train(cfg.replace(train={"iterations": stopped_at + 4}), str(tmp_path / "whole"),
+                  dataset=ds, progress=False, verbose=0)
+    for a, b in zip(whole.generator.weights + whole.critic.weights, more.generator.weights + more.critic.weights):
+        assert np.array_equal(np.asarray(a), np.asarray(b)), a.path
