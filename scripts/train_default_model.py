@@ -44,39 +44,50 @@ def to_jsonable(result: dict) -> dict:
             for k, v in result.items()}
 
 
-def choose_threshold(model_path, dataset, thresholds, seeds=(0, 1)):
-    from deepaccomp.accompanist import Accompanist
+def valid_sweep(acc, dataset, settings, seeds=(0, 1)):
+    """Evaluate ``acc`` on the valid split once per dict of ``train`` settings in ``settings``."""
     from deepaccomp.evaluation import evaluate_generator
 
-    base = Accompanist.load(model_path)
+    base = acc.config
+    results = []
+    for train_settings in settings:
+        acc.config = base.replace(train=train_settings)
+        results.append(evaluate_generator(acc, dataset, split="valid", seeds=seeds))
+    acc.config = base
+    return results
+
+
+def _empty_bar_limit() -> float:
+    from deepaccomp.evaluation import QUALITY_BAR
+
+    return QUALITY_BAR["empty_bar_rate"][1]
+
+
+def choose_threshold(acc, dataset, thresholds):
+    """Highest mean agreement among thresholds within the empty-bar bar (noise scale 1)."""
+    results = valid_sweep(acc, dataset, [{"decode_threshold": th, "noise_scale": 1.0} for th in thresholds])
     rows = []
-    for th in thresholds:
-        base.config = base.config.replace(train={"decode_threshold": th, "noise_scale": 1.0})
-        r = evaluate_generator(base, dataset, split="valid", seeds=seeds)
+    for th, r in zip(thresholds, results):
         rows.append((th, float(np.mean(r["harmonic_agreement"])), float(np.max(r["empty_bar_rate"]))))
         print(f"valid: threshold {th:+.2f}: agreement {rows[-1][1]:.3f}, max empty-bar rate {rows[-1][2]:.3f}",
               file=sys.stderr)
-    ok = [r for r in rows if r[2] <= 0.02] or rows
+    ok = [r for r in rows if r[2] <= _empty_bar_limit()] or rows
     return max(ok, key=lambda r: r[1])[0], rows
 
 
-def choose_noise_scale(model_path, dataset, threshold, scales, max_cost, seeds=(0, 1)):
-    """Largest scale whose valid agreement is within ``max_cost`` of scale 1's (empty bars <= 0.02)."""
-    from deepaccomp.accompanist import Accompanist
-    from deepaccomp.evaluation import evaluate_generator
-
-    base = Accompanist.load(model_path)
+def choose_noise_scale(acc, dataset, threshold, scales, max_cost):
+    """Largest scale whose valid agreement is within ``max_cost`` of scale 1's (empty bars within the bar)."""
+    scales = sorted(set(scales) | {1.0})
+    results = valid_sweep(acc, dataset, [{"decode_threshold": threshold, "noise_scale": s} for s in scales])
     rows = []
-    for scale in sorted(set(scales) | {1.0}):
-        base.config = base.config.replace(train={"decode_threshold": threshold, "noise_scale": scale})
-        r = evaluate_generator(base, dataset, split="valid", seeds=seeds)
+    for scale, r in zip(scales, results):
         rows.append({"noise_scale": scale, "agreement": round(float(np.mean(r["harmonic_agreement"])), 4),
                      "consonance": round(float(np.mean(r["consonance_with_melody"])), 4),
                      "max_empty_bar_rate": round(float(np.max(r["empty_bar_rate"])), 4),
                      "seed_difference": round(float(r["seed_difference"]), 4)})
         print(f"valid: noise scale {scale:g}: {rows[-1]}", file=sys.stderr)
     unit = next(r for r in rows if r["noise_scale"] == 1.0)["agreement"]
-    ok = [r for r in rows if unit - r["agreement"] <= max_cost and r["max_empty_bar_rate"] <= 0.02]
+    ok = [r for r in rows if unit - r["agreement"] <= max_cost and r["max_empty_bar_rate"] <= _empty_bar_limit()]
     return max(r["noise_scale"] for r in ok) if ok else 1.0, rows
 
 
@@ -184,7 +195,7 @@ def main(argv=None):
 
     from deepaccomp import config, data, evaluation
     from deepaccomp.accompanist import Accompanist
-    from deepaccomp.training import export_generator, load_generator, train
+    from deepaccomp.training import export_generator, train
 
     t0 = time.perf_counter()
     ds, _ = data.prepare(dataset_dir=os.path.join(ROOT, "datasets"))
@@ -205,11 +216,11 @@ def main(argv=None):
     t2 = time.perf_counter()
 
     thresholds = [float(x) for x in args.thresholds.split(",")]
-    best, rows = choose_threshold(model_path, ds, thresholds)
+    trained = Accompanist.load(model_path)
+    best, rows = choose_threshold(trained, ds, thresholds)
     scales = [float(x) for x in args.noise_scales.split(",")]
-    scale, scale_rows = choose_noise_scale(model_path, ds, best, scales, args.max_agreement_cost)
-    gen, cfg = load_generator(model_path)
-    cfg = cfg.replace(train={"decode_threshold": best, "noise_scale": scale})
+    scale, scale_rows = choose_noise_scale(trained, ds, best, scales, args.max_agreement_cost)
+    gen, cfg = trained.generator, trained.config.replace(train={"decode_threshold": best, "noise_scale": scale})
     os.makedirs(args.out, exist_ok=True)
     export_generator(gen, cfg, os.path.join(args.out, "generator.npz"))
     cfg.save(os.path.join(args.out, "config.json"))
