@@ -93,6 +93,7 @@ import pypianoroll
 from pypianoroll import BinaryTrack, Multitrack, StandardTrack, Track
 
 from .errors import ConfigError, InputFileError, InvalidMidiError, InvalidRollError
+from .representation import note_runs
 
 __all__ = [
     "read_multitrack",
@@ -462,12 +463,7 @@ def qualified_note_rate(pianoroll, threshold: int = 2) -> float:
 
     A note is a run of consecutive active steps of one pitch.
     """
-    roll = _pianoroll_2d(pianoroll) != 0
-    padded = np.pad(roll, ((1, 1), (0, 0))).astype(np.int8)
-    diff = np.diff(padded, axis=0)
-    onsets = np.nonzero(diff.T > 0)  # (pitch, step), sorted by pitch then step
-    offsets = np.nonzero(diff.T < 0)
-    lengths = offsets[1] - onsets[1]
+    _, _, lengths = note_runs(_pianoroll_2d(pianoroll) != 0)
     if lengths.size == 0:
         return math.nan
     return float(np.count_nonzero(lengths >= threshold) / lengths.size)

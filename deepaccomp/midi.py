@@ -25,7 +25,7 @@ import numpy as np
 import pretty_midi
 
 from .errors import InputFileError, InvalidMidiError, InvalidRollError, NoMelodyError
-from .representation import N_MIDI_PITCHES, STEPS_PER_BEAT, TRACK_NAMES, as_bool
+from .representation import N_MIDI_PITCHES, STEPS_PER_BEAT, TRACK_NAMES, as_bool, note_runs
 
 DEFAULT_PROGRAMS = (52, 52, 52, 52)
 """General MIDI programs per SATB track: 52 = Choir Aahs."""
@@ -418,21 +418,10 @@ def roll_to_notes(roll: np.ndarray, step_times: np.ndarray, *, lowest_pitch: int
 
     ``step_times`` has ``time + 1`` entries: the start of each step and the end of the last.
     """
-    roll = as_bool(roll)
-    padded = np.zeros((roll.shape[0] + 2, roll.shape[1]), dtype=np.int8)
-    padded[1:-1] = roll
-    edges = np.diff(padded, axis=0)
-    on_t, on_p = np.nonzero(edges == 1)
-    off_t, off_p = np.nonzero(edges == -1)
-    # nonzero returns row-major order; sort both by (pitch, time) so they pair up.
-    on_order = np.lexsort((on_t, on_p))
-    off_order = np.lexsort((off_t, off_p))
-    notes = []
-    for s, e, p in zip(on_t[on_order], off_t[off_order], on_p[on_order]):
-        notes.append(
-            pretty_midi.Note(velocity=int(velocity), pitch=int(p + lowest_pitch),
-                             start=float(step_times[s]), end=float(step_times[e]))
-        )
+    pitches, starts, lengths = note_runs(roll)
+    notes = [pretty_midi.Note(velocity=int(velocity), pitch=int(p + lowest_pitch),
+                              start=float(step_times[s]), end=float(step_times[s + n]))
+             for p, s, n in zip(pitches, starts, lengths)]
     notes.sort(key=lambda n: (n.start, n.pitch))
     return notes
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, InvalidRollError
 
 STEPS_PER_BEAT = 4
 """Time steps per quarter-note beat (16th-note grid)."""
@@ -180,6 +180,31 @@ def transpose_roll(roll: np.ndarray, semitones: int) -> np.ndarray:
     else:
         out[..., :semitones, :] = roll[..., -semitones:, :]
     return out
+
+
+def note_runs(roll: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The notes of a roll ``(time, pitch)``: runs of consecutive active steps of one pitch.
+
+    Parameters
+    ----------
+    roll : array_like, shape (time, pitch)
+        Boolean, integer (on where > 0) or model-range roll.
+
+    Returns
+    -------
+    pitches, starts, lengths : ndarray of int, each shape (n_notes,)
+        Pitch index, first step and length in steps of every note, sorted by
+        pitch, then start.
+    """
+    roll = as_bool(roll)
+    if roll.ndim != 2:
+        raise InvalidRollError(f"expected a (time, pitch) roll, got shape {roll.shape}")
+    padded = np.zeros((roll.shape[0] + 2, roll.shape[1]), dtype=np.int8)
+    padded[1:-1] = roll
+    edges = np.diff(padded, axis=0).T  # (pitch, time + 1): +1 at an onset, -1 after an end
+    pitches, starts = np.nonzero(edges == 1)
+    _, ends = np.nonzero(edges == -1)
+    return pitches, starts, ends - starts
 
 
 def decode_voices(values: np.ndarray, threshold: float = 0.0) -> np.ndarray:

@@ -23,7 +23,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .errors import ConfigError, InvalidRollError
-from .representation import STEPS_PER_BAR, TRACK_NAMES, as_bool
+from .representation import STEPS_PER_BAR, TRACK_NAMES, as_bool, note_runs
 
 __all__ = ["plot_roll", "plot_comparison", "plot_midi", "plot_losses", "plot_run_metrics",
            "figure_to_png_bytes", "save_figure"]
@@ -83,13 +83,10 @@ def _pitch_limits(rolls, lowest_pitch: int) -> tuple[int, int]:
 
 def _note_rectangles(track: np.ndarray, lowest_pitch: int) -> list:
     """Rectangles (as vertex lists) of the notes of a bool roll ``(time, pitch)``."""
-    padded = np.pad(track, ((1, 1), (0, 0))).astype(np.int8)
-    diff = np.diff(padded, axis=0)
-    pitches, starts = np.nonzero(diff.T > 0)
-    _, ends = np.nonzero(diff.T < 0)
+    pitches, starts, lengths = note_runs(track)
     rects = []
-    for pitch, start, end in zip(pitches, starts, ends):
-        y = lowest_pitch + pitch
+    for pitch, start, length in zip(pitches, starts, lengths):
+        y, end = lowest_pitch + pitch, start + length
         rects.append([(start, y - 0.4), (end, y - 0.4), (end, y + 0.4), (start, y + 0.4)])
     return rects
 

@@ -62,3 +62,24 @@ def test_decode_voices_one_pitch_per_voice():
     assert out.sum() == 2 and out[0, 3, 0] and out[2, 4, 1]
     assert rep.decode(values, "voice", -0.6)[1, 2, 0]
     assert rep.decode(values, "threshold").sum() == 3
+
+
+def test_note_runs_hand_computed():
+    from deepaccomp.representation import note_runs
+
+    # pitch 0: steps 0-1 and 4; pitch 2: steps 1-4 (runs to the end); pitch 1: none
+    roll = np.zeros((5, 3), bool)
+    roll[[0, 1, 4], 0] = True
+    roll[1:5, 2] = True
+    pitches, starts, lengths = note_runs(roll)
+    assert pitches.tolist() == [0, 0, 2]
+    assert starts.tolist() == [0, 4, 1]
+    assert lengths.tolist() == [2, 1, 4]
+
+
+def test_note_runs_rejects_3d():
+    from deepaccomp.errors import InvalidRollError
+    from deepaccomp.representation import note_runs
+
+    with pytest.raises(InvalidRollError):
+        note_runs(np.zeros((4, 3, 2), bool))
