@@ -20,6 +20,8 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 
 from .errors import ConfigError
+from .io_utils import atomic_write_bytes
+from .representation import DECODE_METHODS, STEPS_PER_BAR, PitchWindow, get_window
 
 
 @dataclass
@@ -68,13 +70,19 @@ class TrainConfig:
     iterations: int = 1000
     """Generator updates."""
     batch_size: int = 64
+    """Examples per minibatch (per critic update and per generator update)."""
     critic_updates: int = 5
     """Critic updates per generator update, each on its own minibatch."""
     gp_weight: float = 10.0
+    """Weight of the gradient penalty in the critic loss."""
     generator_lr: float = 1e-3
+    """Adam learning rate of the generator."""
     critic_lr: float = 1e-3
+    """Adam learning rate of the critic."""
     beta_1: float = 0.5
+    """Adam beta_1 of both optimisers."""
     beta_2: float = 0.9
+    """Adam beta_2 of both optimisers."""
     reconstruction_weight: float = 0.0
     """Weight of the pix2pix-style term pulling the generator toward the real
     accompaniment (0 reproduces the lab)."""
@@ -84,21 +92,16 @@ class TrainConfig:
     """Weight of the mode-seeking term (Mao et al., MSGAN 2019): the generator is
     rewarded for ``mean|G(m, z1) - G(m, z2)| / mean|z1 - z2|``, so different
     noise gives different accompaniments (0 = off, the lab)."""
-    decode: str = "threshold"
-    """How generated values become notes: "threshold" (> 0, the lab) or
-    "voice" (each voice sings its most likely pitch when it is above 0)."""
-    decode_threshold: float = 0.0
-    """A cell (threshold) or a voice's best pitch (voice) sounds above this value."""
-    noise_scale: float = 1.0
-    """Generation only: the generator's noise is a unit truncated normal (|z| <= 2)
-    times this factor. Training always uses 1; larger values give more varied
-    accompaniments (the inverse of BigGAN's truncation trick). The shipped model's
-    value is chosen on the valid split (docs/model_card.md)."""
     eval_every: int = 50
+    """Iterations between evaluations of the fixed validation melodies (TensorBoard metrics, sample MIDI)."""
     checkpoint_every: int = 50
+    """Iterations between checkpoints."""
     keep_checkpoints: int = 5
+    """Checkpoints kept on disk (the oldest are deleted)."""
     n_eval_melodies: int = 10
+    """Validation phrases generated at each evaluation."""
     seed: int = 0
+    """Seed of the weights, the data order and the training noise."""
     jit_compile: bool = False
     """Compile the training step with XLA (see docs/performance.md)."""
     mixed_precision: str = "off"
@@ -109,6 +112,35 @@ class TrainConfig:
     offered: the gradient penalty's inner gradient is not loss-scaled and would
     underflow."""
     shuffle_buffer: int = 10000
+    """Phrases in the tf.data shuffle buffer."""
+
+
+@dataclass
+class GenerationConfig:
+    """How a trained generator's output becomes notes (used by every caller of the forward pass)."""
+
+    decode: str = "threshold"
+    """How generated values become notes: "threshold" (> 0, the lab) or
+    "voice" (each voice sings its most likely pitch when it is above 0)."""
+    decode_threshold: float = 0.0
+    """A cell (threshold) or a voice's best pitch (voice) sounds above this value."""
+    noise_scale: float = 1.0
+    """The generator's noise is a unit truncated normal (|z| <= 2) times this
+    factor. Training always uses 1; larger values give more varied
+    accompaniments (the inverse of BigGAN's truncation trick). The shipped
+    model's value is chosen on the valid split (docs/model_card.md)."""
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first setting out of its range."""
+        if self.decode not in DECODE_METHODS:
+            raise ConfigError(f"generation.decode must be one of {list(DECODE_METHODS)}, got {self.decode!r}")
+        if not math.isfinite(self.decode_threshold):
+            raise ConfigError(f"generation.decode_threshold must be finite, got {self.decode_threshold!r}")
+        check_noise_scale(self.noise_scale, "generation.noise_scale")
+
+
+LEGACY_GENERATION_KEYS = ("decode", "decode_threshold", "noise_scale")
+"""Settings that lived in the ``train`` section before version 0.2; still read from there."""
 
 
 @dataclass
@@ -118,13 +150,39 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
     preset: str = "default"
 
     # ------------------------------------------------------------------ derived
     @property
     def phrase_steps(self) -> int:
         """Steps per training phrase: ``phrase_bars * 16`` (16th notes, 4/4)."""
-        return self.data.phrase_bars * 16
+        return self.data.phrase_bars * STEPS_PER_BAR
+
+    @property
+    def window(self) -> PitchWindow:
+        """The model's pitch window (``data.pitch_window`` as a :class:`PitchWindow`)."""
+        return get_window(self.data.pitch_window)
+
+    @property
+    def levels(self) -> int:
+        """Encoder levels of the U-Net: each halves time and pitch."""
+        return len(self.model.encoder_filters)
+
+    @property
+    def time_unit(self) -> int:
+        """Steps a fully convolutional generator's input length must be a multiple of (``2 ** levels``)."""
+        return 2**self.levels
+
+    @property
+    def model_steps(self) -> int | None:
+        """Fixed input length of the generator in steps, or ``None`` when it takes any multiple of :attr:`time_unit`."""
+        return self.phrase_steps if self.model.fixed_length else None
+
+    def noise_shape(self, steps: int | None) -> tuple:
+        """Generator noise shape (no batch axis) for a melody of ``steps`` steps (``None``: any length)."""
+        time = steps // self.time_unit if steps is not None else None
+        return (time, self.window.size // self.time_unit, self.model.noise_channels)
 
     # ------------------------------------------------------------------ I/O
     def to_dict(self) -> dict:
@@ -137,8 +195,6 @@ class Config:
 
     def save(self, path) -> None:
         """Write the config as JSON, atomically (a crash never leaves a partial file)."""
-        from .io_utils import atomic_write_bytes
-
         atomic_write_bytes(path, (self.to_json() + "\n").encode())
 
     @classmethod
@@ -149,9 +205,8 @@ class Config:
         unknown = set(d) - {f.name for f in fields(cls)}
         if unknown:
             raise ConfigError(f"unknown config sections {sorted(unknown)}")
-        kw = {}
-        for sec, sec_cls in (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig)):
-            kw[sec] = _section(sec_cls, d.get(sec, {}), sec)
+        d = _move_legacy_generation_keys(d)
+        kw = {name: _section(sec_cls, d.get(name, {}), name) for name, sec_cls in SECTIONS.items()}
         cfg = cls(**kw, preset=str(d.get("preset", "custom")))
         cfg.validate()
         return cfg
@@ -214,11 +269,9 @@ class Config:
             raise ConfigError("train.gp_weight, reconstruction_weight and diversity_weight must be >= 0")
         if t.reconstruction_loss not in ("bce", "l1"):
             raise ConfigError("train.reconstruction_loss must be 'bce' or 'l1'")
-        if t.decode not in ("threshold", "voice"):
-            raise ConfigError("train.decode must be 'threshold' or 'voice'")
-        check_noise_scale(t.noise_scale, "train.noise_scale")
         if t.mixed_precision not in ("off", "bfloat16"):
             raise ConfigError(f"train.mixed_precision must be 'off' or 'bfloat16', got {t.mixed_precision!r}")
+        self.generation.validate()
 
 
 def check_noise_scale(value, name: str = "noise_scale") -> float:
@@ -226,6 +279,23 @@ def check_noise_scale(value, name: str = "noise_scale") -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ConfigError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)
+
+
+def _move_legacy_generation_keys(d: dict) -> dict:
+    """Read configs written before the ``generation`` section existed (decode and noise settings under ``train``)."""
+    train = d.get("train")
+    if not isinstance(train, dict) or not any(k in train for k in LEGACY_GENERATION_KEYS):
+        return d
+    generation = d.get("generation", {})
+    if not isinstance(generation, dict):
+        raise ConfigError("config section 'generation' must be an object")
+    both = [k for k in LEGACY_GENERATION_KEYS if k in train and k in generation]
+    if both:
+        raise ConfigError(f"{both} given in both 'train' and 'generation'; keep them in 'generation'")
+    d = dict(d)
+    d["train"] = {k: v for k, v in train.items() if k not in LEGACY_GENERATION_KEYS}
+    d["generation"] = {**generation, **{k: train[k] for k in LEGACY_GENERATION_KEYS if k in train}}
+    return d
 
 
 def _section(cls, values: dict, name: str):
@@ -292,15 +362,18 @@ def default() -> Config:
             reconstruction_weight=50.0,
             reconstruction_loss="bce",
             diversity_weight=5.0,
-            decode="voice",
             eval_every=250,
             checkpoint_every=250,
         ),
+        generation=GenerationConfig(decode="voice"),
         preset="default",
     )
 
 
 PRESETS = {"deepcomposer": deepcomposer, "default": default}
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "generation": GenerationConfig}
+"""The config's sections by name, in file order."""
 
 
 def preset(name: str) -> Config:
@@ -311,10 +384,30 @@ def preset(name: str) -> Config:
         raise ConfigError(f"unknown preset {name!r}; use one of {sorted(PRESETS)}") from None
 
 
+def field_docs(section) -> dict:
+    """``{field: first line of its docstring}`` of a config section class (empty where a field has none).
+
+    The docstrings written under each field in this module are the one
+    description of every setting: the CLI's ``--help`` is built from them.
+    """
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(section))
+    body = tree.body[0].body
+    docs = {}
+    for node, following in zip(body, body[1:]):
+        if (isinstance(node, ast.AnnAssign) and isinstance(following, ast.Expr)
+                and isinstance(following.value, ast.Constant) and isinstance(following.value.value, str)):
+            docs[node.target.id] = " ".join(following.value.value.split())
+    return docs
+
+
 def config_path(folder) -> str:
     """Path of the ``config.json`` saved in a run or model folder."""
     return os.path.join(os.fspath(folder), "config.json")
 
 
-__all__ = ["Config", "DataConfig", "ModelConfig", "TrainConfig", "preset", "PRESETS",
-           "deepcomposer", "default", "config_path"]
+__all__ = ["Config", "DataConfig", "ModelConfig", "TrainConfig", "GenerationConfig", "SECTIONS",
+           "DECODE_METHODS", "field_docs", "preset", "PRESETS", "deepcomposer", "default", "config_path",
+           "check_noise_scale"]

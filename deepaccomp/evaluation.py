@@ -93,7 +93,7 @@ def evaluate_generator(accompanist, dataset, *, split: str = "test", seeds=(0, 1
     melodies = [r[..., :1] for r, _ in pieces]
     rows, outputs = [], []
     for seed in seeds:
-        accs = accompanist.accompany_full_rolls(melodies, seed=seed)
+        accs = accompanist.accompany(melodies, seed=seed)
         outputs.append(accs)
         for (bach, key), acc in zip(pieces, accs):
             rows.append(piece_metrics(bach[..., :1], acc, bach, key))

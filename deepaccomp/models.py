@@ -21,26 +21,14 @@ import keras
 from keras import layers
 
 from .config import Config
-from .representation import get_window
+
+__all__ = ["input_shapes", "build_generator", "build_critic"]
 
 
 def input_shapes(cfg: Config):
     """``(melody_shape, noise_shape, accompaniment_shape)`` without the batch axis."""
-    window = get_window(cfg.data.pitch_window)
-    levels = len(cfg.model.encoder_filters)
-    steps = cfg.phrase_steps if cfg.model.fixed_length else None
-    noise_t = steps // 2**levels if steps else None
-    melody = (steps, window.size, 1)
-    noise = (noise_t, window.size // 2**levels, cfg.model.noise_channels)
-    accomp = (steps, window.size, cfg.model.output_tracks)
-    return melody, noise, accomp
-
-
-def noise_shape_for(cfg: Config, steps: int) -> tuple:
-    """Noise shape (no batch axis) for a melody of ``steps`` steps."""
-    window = get_window(cfg.data.pitch_window)
-    levels = len(cfg.model.encoder_filters)
-    return (steps // 2**levels, window.size // 2**levels, cfg.model.noise_channels)
+    steps, size = cfg.model_steps, cfg.window.size
+    return (steps, size, 1), cfg.noise_shape(steps), (steps, size, cfg.model.output_tracks)
 
 
 def build_generator(cfg: Config) -> keras.Model:
@@ -74,10 +62,9 @@ def build_generator(cfg: Config) -> keras.Model:
 def build_critic(cfg: Config) -> keras.Model:
     """The critic of ``cfg``: fixed phrase length, one unnormalised score per example."""
     m = cfg.model
-    window = get_window(cfg.data.pitch_window)
-    steps = cfg.phrase_steps
-    melody = keras.Input((steps, window.size, 1), name="melody")
-    accomp = keras.Input((steps, window.size, m.output_tracks), name="accompaniment")
+    steps, size = cfg.phrase_steps, cfg.window.size
+    melody = keras.Input((steps, size, 1), name="melody")
+    accomp = keras.Input((steps, size, m.output_tracks), name="accompaniment")
     x = layers.Concatenate(name="condition")([accomp, melody])
     for i, f in enumerate(m.critic_filters):
         x = layers.Conv2D(f, m.kernel_size, strides=2, padding="same", name=f"conv{i}")(x)

@@ -18,24 +18,78 @@ Samples are written as MIDI to ``LOGDIR/samples/iter_NNNNNN.mid``.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
+import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from .errors import TrainingError
-from .representation import TRACK_NAMES, decode, get_window, truncated_normal
+from . import metrics
+from .errors import InputFileError, TrainingError
+from .generation import ForwardPass, draw_noise
+from .io_utils import atomic_write_bytes
+from .midi import roll_to_midi, write_midi
+from .representation import TRACK_NAMES
+from .visualization import figure_to_png_bytes, plot_comparison
+
+__all__ = ["Monitor", "EVAL_METRICS", "eval_phrases", "tagged_metrics", "record_time", "read_scalars"]
 
 LOG_EVERY = 10
 EVAL_METRICS = ("empty_bar_rate", "pitches_used", "in_scale_ratio", "polyphony",
                 "consonance_with_melody", "harmonic_agreement")
+LOSS_TAGS = {"d_loss": "critic", "g_loss": "generator", "gp": "gradient_penalty",
+             "wasserstein": "wasserstein", "recon": "reconstruction", "diversity": "diversity"}
+"""``train_step`` output -> TensorBoard tag under ``losses/``."""
+
+
+def eval_phrases(dataset, cfg) -> np.ndarray:
+    """The fixed evaluation phrases: ``n_eval_melodies`` evenly spaced whole phrases of valid (else train)."""
+    split = "valid" if dataset.indices("valid") else "train"
+    phr = dataset.phrases(split, window=cfg.window, phrase_bars=cfg.data.phrase_bars,
+                          hop_bars=cfg.data.phrase_bars)
+    idx = np.linspace(0, len(phr) - 1, num=min(cfg.train.n_eval_melodies, len(phr))).round().astype(int)
+    return phr[idx]
+
+
+def tagged_metrics(accomp, real, lowest_pitch: int) -> dict:
+    """``{metrics/<voice>/<name>: value}`` of accompaniment ``(n, t, p, 3)`` against real phrases ``(n, t, p, 4)``."""
+    full = np.concatenate([real[..., :1], accomp], axis=-1)
+    values = metrics.evaluate(full, lowest_pitch=lowest_pitch, key="C major", reference=real[..., 1:])
+    out = {}
+    for name in EVAL_METRICS:
+        v = np.asarray(values[name], dtype=float)
+        for voice, x in zip(TRACK_NAMES[1:], v[-3:] if len(v) >= 3 else v):
+            if np.isfinite(x):
+                out[f"metrics/{voice}/{name}"] = float(x)
+    return out
+
+
+def record_time(logdir, seconds: float, iterations: int) -> None:
+    """Add one invocation's wall time and iterations to ``LOGDIR/timing.json`` (summed over resumes)."""
+    path = os.path.join(logdir, "timing.json")
+    timing = {"training_seconds": 0.0, "iterations": 0, "invocations": 0}
+    if os.path.exists(path):
+        try:
+            with open(path) as fh:
+                timing.update(json.load(fh))
+        except (OSError, ValueError):
+            pass
+    timing["training_seconds"] = round(timing["training_seconds"] + seconds, 1)
+    timing["iterations"] = timing["iterations"] + iterations
+    timing["invocations"] += 1
+    atomic_write_bytes(path, json.dumps(timing, indent=2).encode())
 
 
 class Monitor(keras.callbacks.Callback):
-    """Logs, evaluates and checkpoints a :class:`~deepaccomp.training.WGANGP` run."""
+    """Logs, evaluates and checkpoints a :class:`~deepaccomp.training.WGANGP` run.
+
+    Generation goes through :class:`~deepaccomp.generation.ForwardPass` (the
+    same path as the Accompanist) on fixed validation phrases with fixed noise.
+    """
 
     def __init__(self, gan, cfg, dataset, logdir, manager, verbose=1, log_every=LOG_EVERY):
         super().__init__()
@@ -43,93 +97,53 @@ class Monitor(keras.callbacks.Callback):
         self.verbose, self.log_every = verbose, log_every
         self.writer = tf.summary.create_file_writer(os.path.join(logdir, "train"))
         self.ref_writer = tf.summary.create_file_writer(os.path.join(logdir, "reference"))
-        self.window = get_window(cfg.data.pitch_window)
-        self.eval_real = self._eval_phrases(dataset)
-        steps = self.eval_real.shape[1]
-        from .models import noise_shape_for
-
+        self.forward = ForwardPass(gan.generator, cfg)
+        self.eval_real = eval_phrases(dataset, cfg)
         rng = np.random.default_rng(cfg.train.seed + 12345)
-        shape = (len(self.eval_real),) + noise_shape_for(cfg, steps)
-        self.eval_noise = truncated_normal(rng, shape)
+        self.eval_noise = draw_noise(cfg, rng, len(self.eval_real), self.eval_real.shape[1])
         self.history = []
+        self.reference = tagged_metrics(self.eval_real[..., 1:], self.eval_real, cfg.window.lowest)
         self._write_reference_and_config()
 
-    # ------------------------------------------------------------------ setup
-    def _eval_phrases(self, dataset):
-        split = "valid" if dataset.indices("valid") else "train"
-        phr = dataset.phrases(split, window=self.window, phrase_bars=self.cfg.data.phrase_bars,
-                              hop_bars=self.cfg.data.phrase_bars)
-        n = self.cfg.train.n_eval_melodies
-        idx = np.linspace(0, len(phr) - 1, num=min(n, len(phr))).round().astype(int)
-        return phr[idx]
-
-    def _track_names(self):
-        return TRACK_NAMES[1:]
-
     def _write_reference_and_config(self):
-        ref = self._metrics(self.eval_real[..., 1:], self.eval_real)
         with self.ref_writer.as_default():
-            for tag, value in ref.items():
+            for tag, value in self.reference.items():
                 tf.summary.scalar(tag, value, step=0)
                 tf.summary.scalar(tag, value, step=self.cfg.train.iterations)
         with self.writer.as_default():
             tf.summary.text("config", "```\n" + self.cfg.to_json() + "\n```", step=0)
-        self.reference = ref
-
-    # ------------------------------------------------------------------ metrics
-    def _metrics(self, accomp, real):
-        """``{metrics/<track>/<name>: value}`` for bool accompaniment ``(n, t, p, 3)``."""
-        from . import metrics
-
-        full = np.concatenate([real[..., :1], accomp], axis=-1)
-        values = metrics.evaluate(full, lowest_pitch=self.window.lowest, key="C major",
-                                  reference=real[..., 1:])
-        out = {}
-        for name in EVAL_METRICS:
-            v = np.asarray(values[name], dtype=float)
-            per_track = v[-3:] if len(v) >= 3 else v
-            for track, x in zip(self._track_names(), per_track):
-                if np.isfinite(x):
-                    out[f"metrics/{track}/{name}"] = float(x)
-        return out
 
     def generate_eval(self):
-        """Generated values ``(n_eval, time, pitch, tracks)`` for the fixed validation melodies and noise."""
-        values = self.gan.generator([self.eval_real[..., :1].astype(np.float32) * 2 - 1,
-                                     self.eval_noise], training=False)
-        values = np.asarray(values)
-        if values.shape[-1] == 4:  # the lab regenerates the melody: drop it
-            values = values[..., 1:]
-        t = self.cfg.train
-        return decode(values, t.decode, t.decode_threshold)
+        """Accompaniments ``(n_eval, time, pitch, 3)`` bool of the fixed validation melodies and noise."""
+        return self.forward(self.eval_real[..., :1], self.eval_noise)
 
     def evaluate(self, iteration: int):
         """Log metrics per voice, a piano-roll image and a MIDI sample for ``iteration``."""
-        from .midi import roll_to_midi, write_midi
-        from .visualization import figure_to_png_bytes, plot_comparison
-
         fake = self.generate_eval()
-        scores = self._metrics(fake, self.eval_real)
+        scores = tagged_metrics(fake, self.eval_real, self.cfg.window.lowest)
         full_fake = np.concatenate([self.eval_real[..., :1], fake], axis=-1)
+        self._write_scores(iteration, scores, full_fake[0])
+        samples = os.path.join(self.logdir, "samples")
+        os.makedirs(samples, exist_ok=True)
+        write_midi(roll_to_midi(full_fake[0], lowest_pitch=self.cfg.window.lowest),
+                   os.path.join(samples, f"iter_{iteration:06d}.mid"))
+        self.history.append({"iteration": iteration, **scores})
+        if self.verbose:
+            parts = [f"{v}: in-scale {scores.get(f'metrics/{v}/in_scale_ratio', float('nan')):.2f}"
+                     f" agree {scores.get(f'metrics/{v}/harmonic_agreement', float('nan')):.2f}"
+                     for v in TRACK_NAMES[1:]]
+            print(f"\n[eval] iter {iteration}: " + " | ".join(parts), file=sys.stderr)
+        return scores
+
+    def _write_scores(self, iteration, scores, full_fake):
         with self.writer.as_default():
             for tag, value in scores.items():
                 tf.summary.scalar(tag, value, step=iteration)
-            fig = plot_comparison(self.eval_real[0], full_fake[0], lowest_pitch=self.window.lowest)
+            fig = plot_comparison(self.eval_real[0], full_fake, lowest_pitch=self.cfg.window.lowest)
             png = figure_to_png_bytes(fig)
             tf.summary.image("rolls/real_vs_generated",
                              tf.expand_dims(tf.image.decode_png(png, channels=4), 0), step=iteration)
         self.writer.flush()
-        samples = os.path.join(self.logdir, "samples")
-        os.makedirs(samples, exist_ok=True)
-        pm = roll_to_midi(full_fake[0], lowest_pitch=self.window.lowest)
-        write_midi(pm, os.path.join(samples, f"iter_{iteration:06d}.mid"))
-        self.history.append({"iteration": iteration, **scores})
-        if self.verbose:
-            parts = [f"{tr}: in-scale {scores.get(f'metrics/{tr}/in_scale_ratio', float('nan')):.2f}"
-                     f" agree {scores.get(f'metrics/{tr}/harmonic_agreement', float('nan')):.2f}"
-                     for tr in self._track_names()]
-            print(f"\n[eval] iter {iteration}: " + " | ".join(parts), file=sys.stderr)
-        return scores
 
     # ------------------------------------------------------------------ callbacks
     def _iteration(self) -> int:
@@ -137,8 +151,6 @@ class Monitor(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         """Start the wall clock; a fresh run logs its untrained state as iteration 0."""
-        import time
-
         self._t0, self._it0 = time.perf_counter(), self._iteration()
         if self._iteration() == 0:
             self.evaluate(0)
@@ -146,8 +158,7 @@ class Monitor(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         """Log losses, stop on a non-finite loss (:class:`TrainingError`), evaluate on schedule."""
         it = self._iteration()
-        logs = logs or {}
-        values = {k: float(np.asarray(v)) for k, v in logs.items()}
+        values = {k: float(np.asarray(v)) for k, v in (logs or {}).items()}
         bad = {k: v for k, v in values.items() if not math.isfinite(v)}
         if bad:
             self.model.stop_training = True
@@ -157,10 +168,7 @@ class Monitor(keras.callbacks.Callback):
                 "raise the gradient-penalty weight and resume.")
         if it % self.log_every == 0 or it == 1:
             with self.writer.as_default():
-                names = {"d_loss": "critic", "g_loss": "generator", "gp": "gradient_penalty",
-                         "wasserstein": "wasserstein", "recon": "reconstruction",
-                         "diversity": "diversity"}
-                for k, tag in names.items():
+                for k, tag in LOSS_TAGS.items():
                     if k in values:
                         tf.summary.scalar(f"losses/{tag}", values[k], step=it)
         if it % self.cfg.train.eval_every == 0:
@@ -172,30 +180,10 @@ class Monitor(keras.callbacks.Callback):
         """Checkpoint (one Keras epoch = ``checkpoint_every`` iterations)."""
         self.manager.save(checkpoint_number=self._iteration())
 
-    def _record_time(self):
-        """Add this invocation's wall time to ``LOGDIR/timing.json`` (summed over resumes)."""
-        import json
-        import time
-
-        from .io_utils import atomic_write_bytes
-
-        path = os.path.join(self.logdir, "timing.json")
-        timing = {"training_seconds": 0.0, "iterations": 0, "invocations": 0}
-        if os.path.exists(path):
-            try:
-                with open(path) as fh:
-                    timing.update(json.load(fh))
-            except (OSError, ValueError):
-                pass
-        timing["training_seconds"] = round(timing["training_seconds"] + time.perf_counter() - self._t0, 1)
-        timing["iterations"] = timing["iterations"] + self._iteration() - self._it0
-        timing["invocations"] += 1
-        atomic_write_bytes(path, json.dumps(timing, indent=2).encode())
-
     def finish(self):
         """Record wall time in ``timing.json``, save a final checkpoint if needed, flush the logs."""
-        self._record_time()
         it = self._iteration()
+        record_time(self.logdir, time.perf_counter() - self._t0, it - self._it0)
         if self.manager.latest_checkpoint is None or not self.manager.latest_checkpoint.endswith(f"-{it}"):
             self.manager.save(checkpoint_number=it)
         self.writer.flush()
@@ -233,8 +221,6 @@ def read_scalars(logdir, run: str | None = "train") -> dict:
     """
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.util.tensor_util import make_ndarray
-
-    from .errors import InputFileError
 
     folder = os.fspath(logdir) if run is None else os.path.join(os.fspath(logdir), run)
     if not os.path.isdir(folder):

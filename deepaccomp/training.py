@@ -20,19 +20,28 @@ Losses (per minibatch):
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import sys
 import time
+import warnings
 
-import numpy as np
+import keras
+import tensorflow as tf
 
+from . import artifact
+from . import config as config_mod
 from .config import Config
-from .errors import CheckpointError, ConfigError, OutputFileError, TrainingError
+from .data import make_tf_dataset, prepare
+from .errors import CheckpointError, ConfigError, OutputFileError
+from .models import build_critic, build_generator
+from .monitoring import Monitor
+
+__all__ = ["WGANGP", "build_gan", "train", "gradient_penalty", "reconstruction_loss",
+           "CHECKPOINT_DIR", "EXPORT_NAME", "export_generator", "load_generator", "read_artifact"]
 
 CHECKPOINT_DIR = "checkpoints"
-EXPORT_NAME = "generator.npz"
+EXPORT_NAME = artifact.FILE_NAME
 
 
 # ---------------------------------------------------------------------- core maths
@@ -48,8 +57,6 @@ def gradient_penalty(critic, melody, real, fake, eps):
 
     The norm is ``sqrt(1e-8 + sum(grad**2))`` per example, as in the lab.
     """
-    import tensorflow as tf
-
     x = eps * real + (1.0 - eps) * fake
     with tf.GradientTape() as tape:
         tape.watch(x)
@@ -61,8 +68,6 @@ def gradient_penalty(critic, melody, real, fake, eps):
 
 def reconstruction_loss(fake, real, kind: str):
     """Pix2pix-style term: BCE on ``(x+1)/2`` (``kind="bce"``) or L1, averaged over cells."""
-    import tensorflow as tf
-
     if kind == "l1":
         return tf.reduce_mean(tf.abs(fake - real))
     p = tf.clip_by_value((fake + 1.0) / 2.0, 1e-6, 1.0 - 1e-6)
@@ -70,123 +75,117 @@ def reconstruction_loss(fake, real, kind: str):
     return -tf.reduce_mean(y * tf.math.log(p) + (1.0 - y) * tf.math.log(1.0 - p))
 
 
-def _make_wgan_class():
-    import keras
-    import tensorflow as tf
+class WGANGP(keras.Model):
+    """Generator + critic trained by WGAN-GP; ``fit`` it on ``(melody, accompaniment)`` batches.
 
-    class WGANGP(keras.Model):
-        """Generator + critic trained by WGAN-GP; ``fit`` it on ``(melody, accompaniment)`` batches.
+    Each batch must hold ``critic_updates`` minibatches back to back (the
+    dataset is batched at ``batch_size * critic_updates``): one critic update
+    on each, then one generator update on the last, with fresh noise.
+    """
 
-        Each batch must hold ``critic_updates`` minibatches back to back (the
-        dataset is batched at ``batch_size * critic_updates``).
-        """
+    def __init__(self, generator, critic, cfg: Config, **kw):
+        super().__init__(**kw)
+        self.generator = generator
+        self.critic = critic
+        self.cfg = cfg
+        self.seed_generator = keras.random.SeedGenerator(cfg.train.seed)
+        self.critic_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="critic_steps")
 
-        def __init__(self, generator, critic, cfg: Config, **kw):
-            super().__init__(**kw)
-            self.generator = generator
-            self.critic = critic
-            self.cfg = cfg
-            self.seed_generator = keras.random.SeedGenerator(cfg.train.seed)
-            self.critic_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="critic_steps")
+    def compile(self, g_optimizer, d_optimizer, **kw):
+        super().compile(**kw)
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
 
-        def compile(self, g_optimizer, d_optimizer, **kw):
-            super().compile(**kw)
-            self.g_optimizer = g_optimizer
-            self.d_optimizer = d_optimizer
+    def call(self, inputs, training=False):
+        """``[melody, noise]`` or just ``melody`` (fresh noise) -> accompaniment."""
+        if isinstance(inputs, (list, tuple)):
+            melody, noise = inputs
+        else:
+            melody, noise = inputs, self.sample_noise(inputs)
+        return self.generator([melody, noise], training=training)
 
-        def call(self, inputs, training=False):
-            """``[melody, noise]`` or just ``melody`` (fresh noise) -> accompaniment."""
-            if isinstance(inputs, (list, tuple)):
-                melody, noise = inputs
-            else:
-                melody, noise = inputs, self.sample_noise(inputs)
-            return self.generator([melody, noise], training=training)
+    def sample_noise(self, melody):
+        """Unit truncated-normal noise for a melody batch, from the model's seed generator."""
+        shape = self.cfg.noise_shape(int(melody.shape[1]))
+        batch = tf.shape(melody)[0]
+        return tf.random.stateless_truncated_normal(tf.concat([[batch], shape], 0), seed=self._next_seed())
 
-        def sample_noise(self, melody):
-            from .models import noise_shape_for
+    def _next_seed(self):
+        seed = tf.cast(keras.random.randint((2,), 0, 2**30, seed=self.seed_generator), tf.int32)
+        # every replica draws the same seed from the shared generator: fold in the
+        # replica id so noise and GP interpolation weights differ across replicas
+        ctx = tf.distribute.get_replica_context()
+        replica = ctx.replica_id_in_sync_group if ctx is not None else 0
+        return seed + tf.stack([tf.cast(replica, tf.int32), 0])
 
-            shape = noise_shape_for(self.cfg, int(melody.shape[1]))
-            batch = tf.shape(melody)[0]
-            return tf.random.stateless_truncated_normal(
-                tf.concat([[batch], shape], 0), seed=self._next_seed())
+    def _target(self, melody, accomp):
+        # the lab's generator regenerates all 4 tracks, so its "real" is S+A+T+B
+        if self.cfg.model.output_tracks == 4:
+            return tf.concat([melody, accomp], axis=-1)
+        return accomp
 
-        def _next_seed(self):
-            seed = tf.cast(keras.random.randint((2,), 0, 2**30, seed=self.seed_generator), tf.int32)
-            # every replica draws the same seed from the shared generator: fold in the
-            # replica id so noise and GP interpolation weights differ across replicas
-            ctx = tf.distribute.get_replica_context()
-            replica = ctx.replica_id_in_sync_group if ctx is not None else 0
-            return seed + tf.stack([tf.cast(replica, tf.int32), 0])
+    def train_step(self, data):
+        melody_all, accomp_all = data
+        n = self.cfg.train.critic_updates
+        size = tf.shape(melody_all)[0] // n
+        for i in range(n):
+            melody = melody_all[i * size:(i + 1) * size]
+            real = self._target(melody, accomp_all[i * size:(i + 1) * size])
+            d_loss, gp, wasserstein = self.critic_step(melody, real)
+        return {"d_loss": d_loss, "gp": gp, "wasserstein": wasserstein,
+                **self.generator_step(melody, real)}
 
-        def _target(self, melody, accomp):
-            # the lab's generator regenerates all 4 tracks, so its "real" is S+A+T+B
-            if self.cfg.model.output_tracks == 4:
-                return tf.concat([melody, accomp], axis=-1)
-            return accomp
+    def critic_step(self, melody, real):
+        """One critic update on a minibatch; returns ``(loss, gradient penalty, D(real) - D(fake))``."""
+        t = self.cfg.train
+        noise = self.sample_noise(melody)
+        eps = tf.random.stateless_uniform(tf.stack([tf.shape(melody)[0], 1, 1, 1]), seed=self._next_seed())
+        with tf.GradientTape() as tape:
+            fake = self.generator([melody, noise], training=True)
+            d_real = tf.reduce_mean(self.critic([melody, real], training=True))
+            d_fake = tf.reduce_mean(self.critic([melody, fake], training=True))
+            gp = gradient_penalty(self.critic, melody, real, fake, eps)
+            d_loss = d_fake - d_real + t.gp_weight * gp
+            scaled = d_loss / _replicas()
+        grads = tape.gradient(scaled, self.critic.trainable_variables)
+        self.d_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
+        self.critic_steps.assign_add(1)
+        return d_loss, gp, d_real - d_fake
 
-        def train_step(self, data):
-            melody_all, accomp_all = data
-            t = self.cfg.train
-            n = t.critic_updates
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            size = tf.shape(melody_all)[0] // n
-            for i in range(n):
-                melody = melody_all[i * size:(i + 1) * size]
-                real = self._target(melody, accomp_all[i * size:(i + 1) * size])
-                noise = self.sample_noise(melody)
-                eps = tf.random.stateless_uniform(tf.stack([size, 1, 1, 1]), seed=self._next_seed())
-                with tf.GradientTape() as tape:
-                    fake = self.generator([melody, noise], training=True)
-                    d_real = tf.reduce_mean(self.critic([melody, real], training=True))
-                    d_fake = tf.reduce_mean(self.critic([melody, fake], training=True))
-                    gp = gradient_penalty(self.critic, melody, real, fake, eps)
-                    d_loss = d_fake - d_real + t.gp_weight * gp
-                    scaled = d_loss / replicas
-                grads = tape.gradient(scaled, self.critic.trainable_variables)
-                self.d_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
-                self.critic_steps.assign_add(1)
-            # generator update on the last minibatch, with fresh noise
-            noise = self.sample_noise(melody)
-            with tf.GradientTape() as tape:
-                fake = self.generator([melody, noise], training=True)
-                g_adv = -tf.reduce_mean(self.critic([melody, fake], training=True))
-                g_loss = g_adv
-                recon = tf.constant(0.0)
-                if t.reconstruction_weight > 0:
-                    recon = reconstruction_loss(fake, real, t.reconstruction_loss)
-                    g_loss = g_loss + t.reconstruction_weight * recon
-                diversity = tf.constant(0.0)
-                if t.diversity_weight > 0:
-                    noise2 = self.sample_noise(melody)
-                    fake2 = self.generator([melody, noise2], training=True)
-                    diversity = (tf.reduce_mean(tf.abs(fake - fake2))
-                                 / (tf.reduce_mean(tf.abs(noise - noise2)) + 1e-5))
-                    g_loss = g_loss - t.diversity_weight * diversity
-                scaled = g_loss / replicas
-            grads = tape.gradient(scaled, self.generator.trainable_variables)
-            self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
-            return {"d_loss": d_loss, "g_loss": g_loss, "gp": gp,
-                    "wasserstein": d_real - d_fake, "recon": recon, "diversity": diversity}
+    def generator_step(self, melody, real):
+        """One generator update with fresh noise; returns its loss terms."""
+        t = self.cfg.train
+        noise = self.sample_noise(melody)
+        with tf.GradientTape() as tape:
+            fake = self.generator([melody, noise], training=True)
+            g_loss = -tf.reduce_mean(self.critic([melody, fake], training=True))
+            recon = tf.constant(0.0)
+            if t.reconstruction_weight > 0:
+                recon = reconstruction_loss(fake, real, t.reconstruction_loss)
+                g_loss = g_loss + t.reconstruction_weight * recon
+            diversity = tf.constant(0.0)
+            if t.diversity_weight > 0:
+                diversity = self._mode_seeking(melody, fake, noise)
+                g_loss = g_loss - t.diversity_weight * diversity
+            scaled = g_loss / _replicas()
+        grads = tape.gradient(scaled, self.generator.trainable_variables)
+        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        return {"g_loss": g_loss, "recon": recon, "diversity": diversity}
 
-    return WGANGP
+    def _mode_seeking(self, melody, fake, noise):
+        """MSGAN's ratio ``mean|G(m, z1) - G(m, z2)| / mean|z1 - z2|`` with a second noise draw."""
+        noise2 = self.sample_noise(melody)
+        fake2 = self.generator([melody, noise2], training=True)
+        return tf.reduce_mean(tf.abs(fake - fake2)) / (tf.reduce_mean(tf.abs(noise - noise2)) + 1e-5)
 
 
-_WGAN = None
-
-
-def WGANGP(*args, **kw):
-    """Build a :class:`WGANGP` keras model (TensorFlow imported on first use)."""
-    global _WGAN
-    if _WGAN is None:
-        _WGAN = _make_wgan_class()
-    return _WGAN(*args, **kw)
+def _replicas():
+    return tf.distribute.get_strategy().num_replicas_in_sync
 
 
 @contextlib.contextmanager
 def _dtype_policy(name: str | None):
     """Build layers under Keras dtype policy ``name`` (``None``: leave it); restored after."""
-    import keras
-
     previous = keras.config.dtype_policy()
     if name is not None:
         keras.config.set_dtype_policy(name)
@@ -198,11 +197,6 @@ def _dtype_policy(name: str | None):
 
 def build_gan(cfg: Config, strategy=None):
     """Generator, critic, optimisers and the compiled :class:`WGANGP` under ``strategy``."""
-    import keras
-    import tensorflow as tf
-
-    from .models import build_critic, build_generator
-
     strategy = strategy or tf.distribute.get_strategy()
     t = cfg.train
     with strategy.scope(), _dtype_policy("mixed_bfloat16" if t.mixed_precision == "bfloat16" else None):
@@ -216,81 +210,6 @@ def build_gan(cfg: Config, strategy=None):
         g_opt.build(gen.trainable_variables)
         d_opt.build(critic.trainable_variables)
     return gan
-
-
-# ---------------------------------------------------------------------- export / load
-def export_generator(generator, cfg: Config, path) -> None:
-    """Write one self-contained artifact: weights (float32) + config, no code, no pickle."""
-    import io
-
-    from .io_utils import atomic_write_bytes
-
-    weights = [np.asarray(w, dtype=np.float32) for w in generator.get_weights()]
-    digest = _weights_digest(weights, cfg.to_dict())
-    arrays = {f"w{i:03d}": w for i, w in enumerate(weights)}
-    meta = {"format": "deepaccomp-generator", "version": 1, "config": cfg.to_dict(),
-            "n_weights": len(weights), "sha256": digest}
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def _weights_digest(weights, config: dict | None) -> str:
-    """sha256 over the config (canonical JSON) and every weight's shape and float32 bytes."""
-    import hashlib
-
-    h = hashlib.sha256()
-    h.update(json.dumps(config, sort_keys=True).encode())
-    for w in weights:
-        h.update(str(w.shape).encode())
-        h.update(np.ascontiguousarray(w, dtype=np.float32).tobytes())
-    return h.hexdigest()
-
-
-def read_artifact(path) -> tuple[Config, list]:
-    """Read and verify an exported generator: ``(config, weights)``.
-
-    Raises :class:`~deepaccomp.errors.ModelFileError` for a missing,
-    truncated, tampered or foreign file. Never unpickles.
-    """
-    from .errors import ModelFileError
-
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        path = os.path.join(path, EXPORT_NAME)
-    if not os.path.isfile(path):
-        raise ModelFileError(f"{path}: model file not found")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(bytes(z["meta"]).decode())
-            weights = [z[f"w{i:03d}"] for i in range(int(meta["n_weights"]))]
-    except Exception as exc:
-        reason = "not a .npz archive" if "pickle" in str(exc) else f"{type(exc).__name__}: {exc}"
-        raise ModelFileError(f"{path}: not a readable deepaccomp model ({reason})") from exc
-    if not isinstance(meta, dict) or meta.get("format") != "deepaccomp-generator":
-        raise ModelFileError(f"{path}: not a deepaccomp generator artifact")
-    if _weights_digest(weights, meta.get("config")) != meta.get("sha256"):
-        raise ModelFileError(f"{path}: weights or config do not match the checksum (file damaged or modified)")
-    try:
-        cfg = Config.from_dict(meta["config"])
-    except Exception as exc:  # a foreign or edited config: never a raw TypeError
-        raise ModelFileError(f"{path}: its config is invalid ({exc})") from exc
-    return cfg, weights
-
-
-def load_generator(path):
-    """``(generator, config)`` from an exported artifact (see :func:`export_generator`)."""
-    from .errors import ModelFileError
-    from .models import build_generator
-
-    cfg, weights = read_artifact(path)
-    gen = build_generator(cfg)
-    expected = [tuple(w.shape) for w in gen.weights]
-    if [tuple(w.shape) for w in weights] != expected:
-        raise ModelFileError(f"{path}: weight shapes do not match the architecture in its config")
-    gen.set_weights(weights)
-    return gen, cfg
 
 
 # ---------------------------------------------------------------------- training run
@@ -311,7 +230,7 @@ def _check_logdir(logdir: str) -> None:
 
 
 def _check_resume_config(logdir: str, cfg: Config) -> None:
-    path = os.path.join(logdir, "config.json")
+    path = config_mod.config_path(logdir)
     if not os.path.exists(path):
         return
     try:
@@ -343,17 +262,12 @@ def train(cfg: Config | None = None, logdir: str = "runs/default", *, dataset=No
         Default: the default strategy. MirroredStrategy and
         MultiWorkerMirroredStrategy work unchanged.
     """
-    import tensorflow as tf
-
-    from . import config as config_mod
-    from .data import make_tf_dataset, prepare
-
     cfg = cfg or config_mod.default()
     cfg.validate()
     logdir = os.fspath(logdir)
     _check_logdir(logdir)
     _check_resume_config(logdir, cfg)
-    cfg.save(os.path.join(logdir, "config.json"))
+    cfg.save(config_mod.config_path(logdir))
     if dataset is None:
         dataset, _ = prepare(cfg.data.source, key_normalize=cfg.data.key_normalize,
                              dataset_dir=dataset_dir, progress=progress)
@@ -386,10 +300,8 @@ def train(cfg: Config | None = None, logdir: str = "runs/default", *, dataset=No
               f" ({len(train_phr)} train phrases); watch it with: tensorboard --logdir {logdir}",
               file=sys.stderr)
     if start >= t.iterations:
-        export_generator(gan.generator, cfg, os.path.join(logdir, EXPORT_NAME))
+        artifact.save(gan.generator, cfg, os.path.join(logdir, EXPORT_NAME))
         return gan
-    from .monitoring import Monitor
-
     monitor = Monitor(gan, cfg, dataset, logdir, manager, verbose=verbose)
     steps = t.checkpoint_every
     epochs = math.ceil(t.iterations / steps)
@@ -398,8 +310,25 @@ def train(cfg: Config | None = None, logdir: str = "runs/default", *, dataset=No
             callbacks=[monitor], verbose=1 if (progress and verbose) else 0,
             shuffle=False)  # tf.data shuffles; Keras must not try
     monitor.finish()
-    export_generator(gan.generator, cfg, os.path.join(logdir, EXPORT_NAME))
+    artifact.save(gan.generator, cfg, os.path.join(logdir, EXPORT_NAME))
     if verbose:
         print(f"deepaccomp: done in {time.perf_counter() - t0:.0f} s; model exported to "
               f"{os.path.join(logdir, EXPORT_NAME)}", file=sys.stderr)
     return gan
+
+
+# ---------------------------------------------------------------------- 0.1 names
+def _moved(old: str, new):
+    def wrapper(*args, **kw):
+        warnings.warn(f"deepaccomp.training.{old} is deprecated and will be removed in 0.3; "
+                      f"use deepaccomp.artifact.{new.__name__}", DeprecationWarning, stacklevel=2)
+        return new(*args, **kw)
+
+    wrapper.__name__ = old
+    wrapper.__doc__ = f"Deprecated: use :func:`deepaccomp.artifact.{new.__name__}`."
+    return wrapper
+
+
+export_generator = _moved("export_generator", artifact.save)
+load_generator = _moved("load_generator", artifact.load)
+read_artifact = _moved("read_artifact", artifact.read)
