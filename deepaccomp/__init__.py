@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 
-from .config import Config, DataConfig, ModelConfig, TrainConfig, preset
+from .config import Config, DataConfig, GenerationConfig, ModelConfig, TrainConfig, preset
 from .errors import DeepAccompError
 
 __version__ = "0.1.0"
@@ -23,10 +23,10 @@ _LAZY = {
 }
 _SUBMODULES = {"metrics", "midi", "data", "representation", "errors", "config", "models",
                "training", "accompanist", "evaluation", "visualization", "compat", "monitoring",
-               "cli", "io_utils"}
+               "cli", "io_utils", "artifact", "generation"}
 
 __all__ = ["Accompanist", "train", "evaluate_generator", "Config", "DataConfig", "ModelConfig",
-           "TrainConfig", "preset", "DeepAccompError", "__version__"]
+           "TrainConfig", "GenerationConfig", "preset", "DeepAccompError", "__version__"]
 
 
 def __getattr__(name):

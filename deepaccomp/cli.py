@@ -11,8 +11,14 @@ import argparse
 import os
 import sys
 import traceback
+from dataclasses import fields
 
-from .errors import DeepAccompError
+from .config import PRESETS, SECTIONS, Config, check_noise_scale, field_docs, preset
+from .errors import ConfigError, DeepAccompError
+from .io_utils import check_output_path
+from .midi import read_midi, resolve_programs, write_midi
+
+__all__ = ["main", "make_parser", "build_train_config"]
 
 
 def _add_prepare(sub):
@@ -43,50 +49,54 @@ def cmd_prepare(args):
     return 0
 
 
+TRAIN_FLAG_SECTIONS = ("train", "generation")
+"""Config sections whose every field is a ``deepaccomp train`` option (``--field-name``)."""
+
+FLAG_ALIASES = {"jit_compile": ["--xla"]}
+
+
+def _config_flags():
+    """``[(section, field name, default, help)]`` for every field of :data:`TRAIN_FLAG_SECTIONS`."""
+    rows = []
+    for section in TRAIN_FLAG_SECTIONS:
+        cls = SECTIONS[section]
+        docs = field_docs(cls)
+        for f in fields(cls):
+            rows.append((section, f.name, f.default, docs.get(f.name, "")))
+    return rows
+
+
 def _add_train(sub):
     p = sub.add_parser("train", help="train a generator with WGAN-GP (resumes in an existing --logdir)")
     p.add_argument("--config", help="a config.json (see docs/training.md)")
-    p.add_argument("--preset", choices=["default", "deepcomposer"], default=None)
-    p.add_argument("--iterations", type=int, help="generator updates")
-    p.add_argument("--critic-updates", type=int, help="critic updates per generator update")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--reconstruction-weight", type=float)
-    p.add_argument("--generator-lr", type=float)
-    p.add_argument("--critic-lr", type=float)
-    p.add_argument("--gp-weight", type=float)
-    p.add_argument("--eval-every", type=int)
-    p.add_argument("--checkpoint-every", type=int)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--xla", action="store_true", help="compile the training step with XLA")
-    p.add_argument("--mixed-precision", choices=["off", "bfloat16"], default=None,
-                   help="compute in bfloat16 with float32 weights (faster on CPUs with AVX512_BF16 and recent GPUs)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default=None)
     p.add_argument("--logdir", default="runs/default")
     p.add_argument("--dataset-dir", default="datasets")
     p.add_argument("--no-progress", action="store_true")
+    group = p.add_argument_group("settings", "override the config's train and generation sections "
+                                             "(default: the preset's or --config's value)")
+    for section, name, default, doc in _config_flags():
+        flags = ["--" + name.replace("_", "-")] + FLAG_ALIASES.get(name, [])
+        help_text = f"{section}.{name}: {doc}".replace("%", "%%")
+        if isinstance(default, bool):
+            group.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=None,
+                               help=help_text)
+        else:
+            group.add_argument(*flags, dest=name, type=type(default), default=None, help=help_text)
     p.set_defaults(func=cmd_train)
 
 
 def build_train_config(args):
-    from .config import Config, preset
-
+    """The run's :class:`~deepaccomp.config.Config`: ``--config`` or ``--preset``, then the flags given."""
     if args.config and args.preset:
-        from .errors import ConfigError
-
         raise ConfigError("give --config or --preset, not both")
     cfg = Config.load(args.config) if args.config else preset(args.preset or "default")
     overrides = {}
-    for flag, key in (("iterations", "iterations"), ("critic_updates", "critic_updates"),
-                      ("batch_size", "batch_size"), ("reconstruction_weight", "reconstruction_weight"),
-                      ("generator_lr", "generator_lr"), ("critic_lr", "critic_lr"),
-                      ("gp_weight", "gp_weight"), ("eval_every", "eval_every"),
-                      ("checkpoint_every", "checkpoint_every"), ("seed", "seed"),
-                      ("mixed_precision", "mixed_precision")):
-        value = getattr(args, flag)
+    for section, name, _, _ in _config_flags():
+        value = getattr(args, name)
         if value is not None:
-            overrides[key] = value
-    if args.xla:
-        overrides["jit_compile"] = True
-    return cfg.replace(train=overrides) if overrides else cfg
+            overrides.setdefault(section, {})[name] = value
+    return cfg.replace(**overrides) if overrides else cfg
 
 
 def cmd_train(args):
@@ -115,9 +125,6 @@ def _add_generate(sub):
 
 
 def cmd_generate(args):
-    from .io_utils import check_output_path
-    from .midi import read_midi, resolve_programs, write_midi
-
     # Fail fast, before TensorFlow and the model load: unwritable outputs, bad input file.
     check_output_path(args.output)
     if args.png:
@@ -128,13 +135,9 @@ def cmd_generate(args):
         try:
             programs = [int(p) for p in programs.split(",")]
         except ValueError:
-            from .errors import ConfigError
-
             raise ConfigError(f"--programs {args.programs!r}: give a preset name or numbers like 40,41,42") from None
     resolve_programs(programs, 4 if isinstance(programs, str) else 3)  # a preset name, or 3 programs
     if args.noise_scale is not None:
-        from .config import check_noise_scale
-
         check_noise_scale(args.noise_scale, "--noise-scale")
     from .accompanist import Accompanist
 

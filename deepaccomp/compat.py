@@ -92,8 +92,11 @@ import pretty_midi
 import pypianoroll
 from pypianoroll import BinaryTrack, Multitrack, StandardTrack, Track
 
+from . import metrics
 from .errors import ConfigError, InputFileError, InvalidMidiError, InvalidRollError
+from .midi import read_midi, ticks_to_steps
 from .representation import note_runs
+from .visualization import plot_roll
 
 __all__ = [
     "read_multitrack",
@@ -119,12 +122,6 @@ def _check_resolution(resolution) -> int:
 
 
 # --------------------------------------------------------------------------- reading (defect 2)
-
-
-def _load_pretty_midi(source) -> pretty_midi.PrettyMIDI:
-    from .midi import read_midi
-
-    return read_midi(source)
 
 
 def read_multitrack(source, resolution: int = 4) -> Multitrack:
@@ -156,12 +153,12 @@ def read_multitrack(source, resolution: int = 4) -> Multitrack:
     InputFileError, InvalidMidiError, ConfigError
     """
     resolution = _check_resolution(resolution)
-    pm = _load_pretty_midi(source)
+    pm = read_midi(source)
     tpq = pm.resolution  # ticks per quarter note
     tps = tpq / resolution  # ticks per step
 
     def step_of(ticks):
-        return np.floor(np.asarray(ticks, dtype=float) / tps + 0.5).astype(int)
+        return ticks_to_steps(ticks, tps)
 
     notes = [
         (pm.time_to_tick(n.start), pm.time_to_tick(n.end))
@@ -375,8 +372,6 @@ def plot_multitrack(multitrack: Multitrack, *, title: Optional[str] = None, ax=N
     The bar length comes from the first two downbeats, else a 4/4 bar.
     Returns the :class:`matplotlib.figure.Figure`.
     """
-    from .visualization import plot_roll
-
     n = max((len(t.pianoroll) for t in multitrack.tracks), default=0)
     roll = np.zeros((n, _N_PITCHES, max(len(multitrack.tracks), 1)), bool)
     for k, track in enumerate(multitrack.tracks):
@@ -401,27 +396,24 @@ def _pianoroll_2d(pianoroll) -> np.ndarray:
     return roll
 
 
+def _as_roll3(pianoroll) -> np.ndarray:
+    """A pypianoroll ``(time, pitch)`` roll (any dtype, on where != 0) as our bool ``(time, pitch, 1)``."""
+    return (_pianoroll_2d(pianoroll) != 0)[..., None]
+
+
 def to_chroma(pianoroll, *, lowest_pitch: int = 0) -> np.ndarray:
     """Active cells per pitch class at each step: ``(time, 12)`` ints, column 0 = C.
 
     ``pianoroll`` is ``(time, pitch)``; pitch index ``i`` is MIDI pitch
     ``lowest_pitch + i`` (pypianoroll rolls: 128 pitches, ``lowest_pitch=0``).
     """
-    roll = _pianoroll_2d(pianoroll) != 0
-    classes = (lowest_pitch + np.arange(roll.shape[1])) % 12
-    chroma = np.zeros((roll.shape[0], 12), int)
-    for pc in range(12):
-        chroma[:, pc] = roll[:, classes == pc].sum(axis=1)
-    return chroma
+    return metrics.chroma(_as_roll3(pianoroll), lowest_pitch=lowest_pitch)[..., 0]
 
 
 def n_pitch_classes_used(pianoroll, *, lowest_pitch: int = 0) -> int:
     """Number of distinct pitch classes (C, C#, ..., B) that sound at least once."""
-    return int(np.count_nonzero(to_chroma(pianoroll, lowest_pitch=lowest_pitch).any(axis=0)))
-
-
-_MAJOR = np.array([0, 2, 4, 5, 7, 9, 11])
-_MINOR = np.array([0, 2, 3, 5, 7, 8, 10])  # natural minor
+    hist = metrics.pitch_class_histogram(_as_roll3(pianoroll), lowest_pitch=lowest_pitch, normalize=False)
+    return int(np.count_nonzero(hist[:, 0]))
 
 
 def in_scale_rate(pianoroll, tonic: int = 0, mode: str = "major", *, lowest_pitch: int = 0) -> float:
@@ -430,38 +422,34 @@ def in_scale_rate(pianoroll, tonic: int = 0, mode: str = "major", *, lowest_pitc
     ``tonic`` is the pitch class of the key note with C = 0 (pypianoroll's
     ``root`` counts from A: its C major is ``root=3``); ``mode`` is
     ``"major"`` or ``"minor"`` (natural minor). Velocities do not weigh.
+    Delegates to :func:`deepaccomp.metrics.in_scale_ratio`.
     """
     if mode not in ("major", "minor"):
         raise ConfigError(f"mode must be 'major' or 'minor', got {mode!r}")
-    chroma = to_chroma(pianoroll, lowest_pitch=lowest_pitch).sum(axis=0)
-    total = chroma.sum()
-    if total == 0:
-        return math.nan
-    scale = (int(tonic) + (_MAJOR if mode == "major" else _MINOR)) % 12
-    return float(chroma[scale].sum() / total)
+    key = metrics.Key(int(tonic) % 12, mode)
+    return float(metrics.in_scale_ratio(_as_roll3(pianoroll), key, lowest_pitch=lowest_pitch)[0])
 
 
 def empty_beat_rate(pianoroll, resolution: int) -> float:
     """Fraction of beats (``resolution`` steps each) in which nothing sounds; NaN if no beat.
 
-    The roll's length must be a whole number of beats.
+    The roll's length must be a whole number of beats. Delegates to
+    :func:`deepaccomp.metrics.empty_bar_rate` with a "bar" of one beat.
     """
-    roll = _pianoroll_2d(pianoroll)
+    roll = _as_roll3(pianoroll)
     resolution = _check_resolution(resolution)
     if roll.shape[0] % resolution:
         raise InvalidRollError(
             f"a roll of {roll.shape[0]} steps is not a whole number of beats of {resolution} steps"
         )
-    if roll.shape[0] == 0:
-        return math.nan
-    active = (roll != 0).reshape(-1, resolution * roll.shape[1]).any(axis=1)
-    return float(np.count_nonzero(~active) / active.size)
+    return float(metrics.empty_bar_rate(roll, steps_per_bar=resolution)[0])
 
 
 def qualified_note_rate(pianoroll, threshold: int = 2) -> float:
     """Fraction of notes lasting at least ``threshold`` steps; NaN if there is no note.
 
-    A note is a run of consecutive active steps of one pitch.
+    A note is a run of consecutive active steps of one pitch
+    (:func:`deepaccomp.representation.note_runs`).
     """
     _, _, lengths = note_runs(_pianoroll_2d(pianoroll) != 0)
     if lengths.size == 0:

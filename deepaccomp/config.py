@@ -14,6 +14,8 @@ exported model, and loads back with :meth:`Config.load`. Two presets:
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
 import math
 import os
@@ -390,9 +392,6 @@ def field_docs(section) -> dict:
     The docstrings written under each field in this module are the one
     description of every setting: the CLI's ``--help`` is built from them.
     """
-    import ast
-    import inspect
-
     tree = ast.parse(inspect.getsource(section))
     body = tree.body[0].body
     docs = {}
@@ -409,5 +408,5 @@ def config_path(folder) -> str:
 
 
 __all__ = ["Config", "DataConfig", "ModelConfig", "TrainConfig", "GenerationConfig", "SECTIONS",
-           "DECODE_METHODS", "field_docs", "preset", "PRESETS", "deepcomposer", "default", "config_path",
+           "field_docs", "preset", "PRESETS", "deepcomposer", "default", "config_path",
            "check_noise_scale"]

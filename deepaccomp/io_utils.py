@@ -10,6 +10,13 @@ from contextlib import contextmanager
 from .errors import OutputFileError
 
 
+__all__ = [
+    "check_writable_dir",
+    "check_output_path",
+    "atomic_path",
+    "atomic_write_bytes",
+]
+
 def check_writable_dir(folder: str) -> None:
     """Raise :class:`OutputFileError` unless ``folder`` exists and can be written."""
     folder = folder or "."

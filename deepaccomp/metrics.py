@@ -37,6 +37,7 @@ __all__ = [
     "in_scale_ratio",
     "polyphony",
     "pitch_class_histogram",
+    "chroma",
     "consonance_with_melody",
     "harmonic_agreement",
     "estimate_key",
@@ -394,6 +395,28 @@ def polyphony(roll) -> np.ndarray:
     r = _batch(roll)
     per_step = np.count_nonzero(r, axis=2)  # (batch, time, tracks)
     return _ratio(per_step.sum(axis=(0, 1)), np.count_nonzero(per_step, axis=(0, 1)))
+
+
+def chroma(roll, lowest_pitch: int = 0) -> np.ndarray:
+    """Active pitches per pitch class at each step.
+
+    Parameters
+    ----------
+    roll : array_like, shape (time, pitch, tracks)
+        Boolean or model-range roll.
+    lowest_pitch : int
+        MIDI pitch of pitch index 0; pitch class = (lowest_pitch + index) % 12.
+
+    Returns
+    -------
+    ndarray of int64, shape (time, 12, tracks)
+        Column 0 = C. A batch is not pooled: pass one piece.
+    """
+    r = as_bool(roll)
+    if r.ndim != 3:
+        raise InvalidRollError(f"chroma takes one roll (time, pitch, tracks), got shape {r.shape}")
+    onehot = np.eye(12, dtype=np.int64)[_pitch_classes(r.shape[1], lowest_pitch)]  # (pitch, 12)
+    return np.einsum("tpk,pc->tck", r.astype(np.int64), onehot)
 
 
 def pitch_class_histogram(roll, lowest_pitch: int = 0, normalize: bool = True) -> np.ndarray:

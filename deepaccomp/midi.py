@@ -24,8 +24,33 @@ from typing import Sequence
 import numpy as np
 import pretty_midi
 
-from .errors import InputFileError, InvalidMidiError, InvalidRollError, NoMelodyError
+from .errors import ConfigError, InputFileError, InvalidMidiError, InvalidRollError, NoMelodyError
+from .io_utils import atomic_write_bytes
 from .representation import N_MIDI_PITCHES, STEPS_PER_BEAT, TRACK_NAMES, as_bool, note_runs
+
+__all__ = [
+    "DEFAULT_PROGRAMS",
+    "PROGRAM_PRESETS",
+    "MELODY_NAME_PATTERN",
+    "MAX_MIDI_BYTES",
+    "MAX_ROLL_STEPS",
+    "MidiInfo",
+    "ticks_to_seconds",
+    "read_midi",
+    "pitched_instruments",
+    "choose_melody_track",
+    "ticks_to_steps",
+    "notes_to_roll",
+    "top_line",
+    "midi_to_roll",
+    "multitrack_midi_to_roll",
+    "timing_template",
+    "roll_to_notes",
+    "roll_to_midi",
+    "default_track_names",
+    "resolve_programs",
+    "write_midi",
+]
 
 DEFAULT_PROGRAMS = (52, 52, 52, 52)
 """General MIDI programs per SATB track: 52 = Choir Aahs."""
@@ -237,8 +262,6 @@ def choose_melody_track(pm: pretty_midi.PrettyMIDI) -> int:
 def _grid(pm: pretty_midi.PrettyMIDI, first_note_time: float, steps_per_beat: int):
     """Return (start_tick, ticks_per_step): step 0 = the downbeat at or before the first note."""
     if not isinstance(steps_per_beat, (int, np.integer)) or steps_per_beat < 1:
-        from .errors import ConfigError
-
         raise ConfigError(f"steps_per_beat must be a positive integer, got {steps_per_beat!r}")
     ticks_per_step = pm.resolution / steps_per_beat
     first_tick = pm.time_to_tick(first_note_time)
@@ -269,6 +292,16 @@ def _downbeat_at_or_before(pm: pretty_midi.PrettyMIDI, tick: int) -> int:
     return int(origin + (tick - origin) // bar * bar)
 
 
+def ticks_to_steps(ticks, ticks_per_step: float) -> np.ndarray:
+    """The quantiser: MIDI ticks -> the nearest grid step, ties rounded up (int64 array).
+
+    Every conversion of note times to steps in the library goes through here.
+    Ties (a note exactly between two steps) go to the later step, so that the
+    result does not depend on whether the step number is even.
+    """
+    return np.floor(np.asarray(ticks, dtype=np.float64) / ticks_per_step + 0.5).astype(np.int64)
+
+
 def notes_to_roll(notes, pm, start_tick, ticks_per_step, n_steps=None) -> np.ndarray:
     """Quantise ``pretty_midi.Note`` objects to a roll ``(time, 128)`` (bool).
 
@@ -280,8 +313,8 @@ def notes_to_roll(notes, pm, start_tick, ticks_per_step, n_steps=None) -> np.nda
         return np.zeros((n_steps or 0, N_MIDI_PITCHES), dtype=bool)
     starts = np.array([pm.time_to_tick(n.start) for n in notes], dtype=np.float64)
     ends = np.array([pm.time_to_tick(n.end) for n in notes], dtype=np.float64)
-    on = np.round((starts - start_tick) / ticks_per_step).astype(np.int64)
-    off = np.round((ends - start_tick) / ticks_per_step).astype(np.int64)
+    on = ticks_to_steps(starts - start_tick, ticks_per_step)
+    off = ticks_to_steps(ends - start_tick, ticks_per_step)
     off = np.maximum(off, on + 1)
     pitches = np.array([n.pitch for n in notes], dtype=np.int64)
     keep = on >= 0
@@ -470,8 +503,6 @@ def roll_to_midi(
             f"pitch axis of {roll.shape[1]} starting at {lowest_pitch} leaves MIDI range 0..127"
         )
     if not 1 <= velocity <= 127:
-        from .errors import ConfigError
-
         raise ConfigError(f"velocity must be 1..127, got {velocity}")
     n_tracks = roll.shape[2]
     programs = resolve_programs(programs, n_tracks)
@@ -501,8 +532,6 @@ def default_track_names(n_tracks: int) -> list[str]:
 
 def resolve_programs(programs, n_tracks: int) -> list[int]:
     """General MIDI programs for ``n_tracks`` tracks from a preset name or a list."""
-    from .errors import ConfigError
-
     if programs is None:
         programs = "choir"
     if isinstance(programs, str):
@@ -532,8 +561,6 @@ def write_midi(pm: pretty_midi.PrettyMIDI, path) -> None:
     InvalidMidiError
         ``pm`` holds values MIDI cannot store (a pitch or velocity above 127...).
     """
-    from .io_utils import atomic_write_bytes
-
     buf = io.BytesIO()
     try:
         pm.write(buf)

@@ -22,6 +22,36 @@ import numpy as np
 
 from .errors import ConfigError, InvalidRollError
 
+__all__ = [
+    "STEPS_PER_BEAT",
+    "BEATS_PER_BAR",
+    "STEPS_PER_BAR",
+    "N_MIDI_PITCHES",
+    "TRACK_NAMES",
+    "MELODY_TRACK",
+    "ACCOMPANIMENT_TRACKS",
+    "PitchWindow",
+    "FULL_WINDOW",
+    "COMPACT_WINDOW",
+    "WINDOWS",
+    "get_window",
+    "crop_pitches",
+    "uncrop_pitches",
+    "out_of_window",
+    "to_model_range",
+    "from_model_range",
+    "as_bool",
+    "phrase_starts",
+    "cut_phrases",
+    "pad_time",
+    "transpose_roll",
+    "note_runs",
+    "DECODE_METHODS",
+    "decode_voices",
+    "decode",
+    "truncated_normal",
+]
+
 STEPS_PER_BEAT = 4
 """Time steps per quarter-note beat (16th-note grid)."""
 

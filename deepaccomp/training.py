@@ -92,6 +92,7 @@ class WGANGP(keras.Model):
         self.critic_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="critic_steps")
 
     def compile(self, g_optimizer, d_optimizer, **kw):
+        """Set the generator's and the critic's optimisers (other keyword arguments go to Keras)."""
         super().compile(**kw)
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
@@ -125,6 +126,7 @@ class WGANGP(keras.Model):
         return accomp
 
     def train_step(self, data):
+        """``critic_updates`` critic updates, one per minibatch of ``data``, then one generator update."""
         melody_all, accomp_all = data
         n = self.cfg.train.critic_updates
         size = tf.shape(melody_all)[0] // n

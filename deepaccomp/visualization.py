@@ -23,6 +23,8 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .errors import ConfigError, InvalidRollError
+from .io_utils import atomic_write_bytes
+from .midi import multitrack_midi_to_roll, pitched_instruments, read_midi
 from .representation import STEPS_PER_BAR, TRACK_NAMES, as_bool, note_runs
 
 __all__ = ["plot_roll", "plot_comparison", "plot_midi", "plot_losses", "plot_run_metrics",
@@ -213,8 +215,6 @@ def plot_midi(midi, *, title: Optional[str] = None, ax=None, steps_per_beat: int
     Bars follow the time signature at the start; legend labels are the
     instrument names. Returns the :class:`matplotlib.figure.Figure`.
     """
-    from .midi import multitrack_midi_to_roll, pitched_instruments, read_midi
-
     pm = read_midi(midi)
     tracks = pitched_instruments(pm)
     roll, info = multitrack_midi_to_roll(pm, tracks=tracks, steps_per_beat=steps_per_beat)
@@ -295,8 +295,6 @@ def save_figure(fig, path, *, dpi: int = 100) -> None:
     OutputFileError
         The folder does not exist or is not writable, or the disk is full.
     """
-    from .io_utils import atomic_write_bytes
-
     path = os.fspath(path)
     fmt = os.path.splitext(path)[1][1:].lower() or "png"
     supported = fig.canvas.get_supported_filetypes()

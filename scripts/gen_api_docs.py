@@ -37,6 +37,8 @@ MODULES = (
     "metrics",
     "config",
     "models",
+    "artifact",
+    "generation",
     "training",
     "monitoring",
     "accompanist",

@@ -38,9 +38,9 @@ def main(argv=None):
 
     cfg = Config.load(os.path.join(args.logdir, "config.json"))
     if args.threshold is not None:
-        cfg = cfg.replace(train={"decode_threshold": args.threshold})
+        cfg = cfg.replace(generation={"decode_threshold": args.threshold})
     if args.noise_scale is not None:
-        cfg = cfg.replace(train={"noise_scale": args.noise_scale})
+        cfg = cfg.replace(generation={"noise_scale": args.noise_scale})
     cfg = cfg.replace(train={"mixed_precision": "off"})  # float32 weights either way
     spi = args.seconds_per_iteration
     timing = os.path.join(args.logdir, "timing.json")

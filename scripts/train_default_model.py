@@ -45,16 +45,12 @@ def to_jsonable(result: dict) -> dict:
 
 
 def valid_sweep(acc, dataset, settings, seeds=(0, 1)):
-    """Evaluate ``acc`` on the valid split once per dict of ``train`` settings in ``settings``."""
+    """Evaluate ``acc``'s generator on the valid split once per dict of ``generation`` settings."""
+    from deepaccomp.accompanist import Accompanist
     from deepaccomp.evaluation import evaluate_generator
 
-    base = acc.config
-    results = []
-    for train_settings in settings:
-        acc.config = base.replace(train=train_settings)
-        results.append(evaluate_generator(acc, dataset, split="valid", seeds=seeds))
-    acc.config = base
-    return results
+    return [evaluate_generator(Accompanist.from_generator(acc.generator, acc.config.replace(generation=g)),
+                               dataset, split="valid", seeds=seeds) for g in settings]
 
 
 def _empty_bar_limit() -> float:
@@ -133,8 +129,8 @@ def write_model_card(result, cfg, logdir, path=os.path.join(ROOT, "docs", "model
         f"  {cfg.train.iterations} generator iterations, batch {cfg.train.batch_size}, Adam",
         f"  {cfg.train.generator_lr:g} ({cfg.train.beta_1}, {cfg.train.beta_2}), GP weight {cfg.train.gp_weight:g},",
         f"  reconstruction ({cfg.train.reconstruction_loss}) weight {cfg.train.reconstruction_weight:g},",
-        f"  mode-seeking diversity weight {cfg.train.diversity_weight:g}; decoding `{cfg.train.decode}`",
-        f"  with threshold {cfg.train.decode_threshold:g}; generation noise scale {cfg.train.noise_scale:g}",
+        f"  mode-seeking diversity weight {cfg.train.diversity_weight:g}; decoding `{cfg.generation.decode}`",
+        f"  with threshold {cfg.generation.decode_threshold:g}; generation noise scale {cfg.generation.noise_scale:g}",
         "  (both chosen on valid, see below).",
         "- Full config: `deepaccomp/assets/default_model/config.json`.",
         f"- Hardware: {result['hardware']['cpus']}-core {result['hardware']['machine']} CPU, no GPU,"
@@ -220,7 +216,7 @@ def main(argv=None):
     best, rows = choose_threshold(trained, ds, thresholds)
     scales = [float(x) for x in args.noise_scales.split(",")]
     scale, scale_rows = choose_noise_scale(trained, ds, best, scales, args.max_agreement_cost)
-    gen, cfg = trained.generator, trained.config.replace(train={"decode_threshold": best, "noise_scale": scale})
+    gen, cfg = trained.generator, trained.config.replace(generation={"decode_threshold": best, "noise_scale": scale})
     os.makedirs(args.out, exist_ok=True)
     export_generator(gen, cfg, os.path.join(args.out, "generator.npz"))
     cfg.save(os.path.join(args.out, "config.json"))

@@ -4,6 +4,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import io
+
+import mido
 import numpy as np
 import pretty_midi
 import pytest
@@ -52,6 +55,75 @@ def midi_with_tempo_change(tmp_path, notes, bpm0=120, bpm1=60, change_beat=4, re
     path = tmp_path / "tempo_change.mid"
     mid.save(path)
     return path
+
+
+def to_bytes(pm: pretty_midi.PrettyMIDI) -> bytes:
+    buf = io.BytesIO()
+    pm.write(buf)
+    return buf.getvalue()
+
+
+def mido_bytes(notes, meta=(), *, resolution=480, channel=0) -> bytes:
+    """A type-1 file: a meta track (``meta`` = [(beat, MetaMessage)]) and one note track.
+
+    ``notes`` = [(pitch, start_beat, end_beat)].
+    """
+    mid = mido.MidiFile(ticks_per_beat=resolution)
+    for events in (
+        [(int(round(b * resolution)), 0, m) for b, m in meta],
+        [(int(round(b0 * resolution)), 1, mido.Message("note_on", note=p, velocity=80, channel=channel))
+         for p, b0, _ in notes]
+        + [(int(round(b1 * resolution)), 0, mido.Message("note_off", note=p, velocity=0, channel=channel))
+           for p, _, b1 in notes],
+    ):
+        track = mido.MidiTrack()
+        now = 0
+        for tick, _, msg in sorted(events, key=lambda e: (e[0], e[1])):
+            track.append(msg.copy(time=tick - now))
+            now = tick
+        mid.tracks.append(track)
+    buf = io.BytesIO()
+    mid.save(file=buf)
+    return buf.getvalue()
+
+
+def tempo(beat, bpm):
+    return (beat, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm)))
+
+
+def meter(beat, num, den):
+    return (beat, mido.MetaMessage("time_signature", numerator=num, denominator=den))
+
+
+def active(roll):
+    t, p = np.nonzero(roll[:, :, 0])
+    return set(zip(t.tolist(), p.tolist()))
+
+
+TINY_MODEL = {"encoder_filters": [4, 4], "decoder_filters": [4], "noise_channels": 2, "critic_filters": [4, 4]}
+"""Model settings of the tiny untrained generator the tests export (not the shipped model)."""
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """Path of a tiny untrained generator exported with :func:`deepaccomp.artifact.save`."""
+    from deepaccomp import artifact, preset
+    from deepaccomp.models import build_generator
+
+    cfg = preset("default").replace(model=TINY_MODEL, data={"phrase_bars": 1})
+    path = tmp_path_factory.mktemp("model") / "generator.npz"
+    artifact.save(build_generator(cfg), cfg, path)
+    return path
+
+
+SIMPLE = [("melody", 0, [(60 + i % 5, i, i + 1) for i in range(8)])]
+"""Eight quarter notes of one melody track, for :func:`make_midi`."""
+
+
+@pytest.fixture(scope="module")
+def good_bytes():
+    """A small valid melody file's bytes."""
+    return to_bytes(make_midi(SIMPLE))
 
 
 @pytest.fixture

@@ -73,7 +73,7 @@ def jaccard_distance(a, b):
 
 def test_noise_scale_default_override_and_effect(acc):
     pm = melody_file(tune(8))
-    shipped = acc.config.train.noise_scale
+    shipped = acc.config.generation.noise_scale
     # the default is the model's own setting; passing it explicitly changes nothing
     assert np.array_equal(accomp_roll(acc.generate(pm, seed=5)),
                           accomp_roll(acc.generate(pm, seed=5, noise_scale=shipped)))
@@ -165,7 +165,7 @@ def test_programs_presets_and_lists(acc):
 
 def test_batch_matches_single_lengths(acc):
     pms = [melody_file(tune(n, seed=n)) for n in (2, 5, 16)]
-    outs = acc.generate_batch(pms, seed=0)
+    outs = acc.generate(pms, seed=0)
     assert len(outs) == 3
     for pm, out in zip(pms, outs):
         mel, _ = midi_to_roll(pm)
@@ -207,3 +207,26 @@ def test_fixed_length_lab_style_generator_accompanies_phrase_by_phrase():
     assert [i.name for i in out.instruments] == ["melody", "alto", "tenor", "bass"]
     roll, _ = midi_to_roll(melody_file(tune(5)))
     assert accomp_roll(out).shape[0] <= roll.shape[0] + 1
+
+
+def test_old_entry_points_warn_and_give_the_same_result(acc):
+    pm = melody_file(tune(8))
+    with pytest.warns(DeprecationWarning, match="generate\\(list_of_melodies\\)"):
+        old = acc.generate_batch([pm], seed=3)[0]
+    new = acc.generate(pm, seed=3)
+    assert [[(n.pitch, n.start, n.end) for n in i.notes] for i in old.instruments] == \
+        [[(n.pitch, n.start, n.end) for n in i.notes] for i in new.instruments]
+    roll = np.zeros((32, 128, 1), bool)
+    roll[:, 67, 0] = True
+    with pytest.warns(DeprecationWarning, match="accompany"):
+        old_rolls = acc.accompany_full_rolls([roll], seed=1)
+    assert np.array_equal(old_rolls[0], acc.accompany([roll], seed=1)[0])
+
+
+def test_training_module_names_of_the_model_file_still_work():
+    from deepaccomp import artifact, training
+    from deepaccomp.accompanist import default_model_path
+
+    with pytest.warns(DeprecationWarning, match="deepaccomp.artifact.read"):
+        cfg, _ = training.read_artifact(default_model_path())
+    assert cfg == artifact.read(default_model_path())[0]

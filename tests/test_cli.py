@@ -15,20 +15,6 @@ import pytest
 from conftest import make_midi
 from deepaccomp.cli import main
 
-TINY = {"encoder_filters": [4, 4], "decoder_filters": [4], "noise_channels": 2, "critic_filters": [4, 4]}
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from deepaccomp import preset
-    from deepaccomp.models import build_generator
-    from deepaccomp.training import export_generator
-
-    cfg = preset("default").replace(model=TINY, data={"phrase_bars": 1})
-    path = tmp_path_factory.mktemp("model") / "generator.npz"
-    export_generator(build_generator(cfg), cfg, path)
-    return path
-
 
 @pytest.fixture
 def melody(tmp_path):

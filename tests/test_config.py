@@ -34,7 +34,7 @@ def test_replace_and_bad_values(tmp_path):
         preset("default").replace(train={"gp_weight": "ten"})
     for scale in (0.0, -2.0, float("nan")):
         with pytest.raises(ConfigError, match="noise_scale"):
-            preset("default").replace(train={"noise_scale": scale})
+            preset("default").replace(generation={"noise_scale": scale})
     with pytest.raises(ConfigError, match="divisible"):
         preset("default").replace(model={"encoder_filters": [8] * 6, "decoder_filters": [8] * 5})
     with pytest.raises(ConfigError):
@@ -46,3 +46,23 @@ def test_replace_and_bad_values(tmp_path):
     bad.write_text(json.dumps({"train": {"batch_size": 2.5}}))
     with pytest.raises(ConfigError, match="integer"):
         Config.load(bad)
+
+
+def test_legacy_generation_settings_in_train_are_read():
+    # configs (and model files) written by 0.1 kept decoding and noise settings under "train"
+    d = preset("default").to_dict()
+    gen = d.pop("generation")
+    d["train"].update({"decode": gen["decode"], "decode_threshold": -0.25, "noise_scale": 3.0})
+    cfg = Config.from_dict(d)
+    assert (cfg.generation.decode, cfg.generation.decode_threshold, cfg.generation.noise_scale) == ("voice", -0.25, 3.0)
+    d["generation"] = {"noise_scale": 2.0}
+    with pytest.raises(ConfigError, match="both"):
+        Config.from_dict(d)
+
+
+def test_derived_sizes_of_the_default_preset():
+    cfg = preset("default")
+    assert (cfg.window.lowest, cfg.window.size) == (28, 64)
+    assert (cfg.levels, cfg.time_unit, cfg.phrase_steps, cfg.model_steps) == (4, 16, 32, None)
+    assert cfg.noise_shape(48) == (3, 4, 16)
+    assert preset("deepcomposer").model_steps == 32

@@ -398,3 +398,14 @@ def test_evaluate_estimates_the_key_from_the_melody():
     np.testing.assert_allclose(M.evaluate(r, key="C major")["in_scale_ratio"], [1.0, 0.0])
     silent = M.evaluate(roll(tracks=2))
     assert np.all(np.isnan(silent["in_scale_ratio"]))
+
+
+def test_chroma_hand_computed():
+    # 3 steps, pitches 59..62 (B, C, C#, D) from lowest_pitch 59, 2 tracks
+    roll = np.zeros((3, 4, 2), bool)
+    roll[0, 1, 0] = roll[0, 0, 0] = True  # C and B at step 0, track 0
+    roll[2, 3, 1] = True  # D at step 2, track 1
+    c = M.chroma(roll, lowest_pitch=59)
+    assert c.shape == (3, 12, 2)
+    assert c[0, :, 0].tolist() == [1] + [0] * 10 + [1]
+    assert c[2, 2, 1] == 1 and c.sum() == 3

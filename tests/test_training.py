@@ -11,13 +11,11 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from deepaccomp import data, preset  # noqa: E402
+from deepaccomp import artifact, data, preset  # noqa: E402
 from deepaccomp.errors import CheckpointError, ConfigError, ModelFileError, TrainingError  # noqa: E402
 from deepaccomp.training import (  # noqa: E402
     build_gan,
-    export_generator,
     gradient_penalty,
-    load_generator,
     reconstruction_loss,
     train,
 )
@@ -120,7 +118,7 @@ def test_critic_ratio_tensorboard_samples_and_export(small, tmp_path):
     assert sorted(os.path.basename(p) for p in glob.glob(str(tmp_path / "samples" / "*.mid"))) == [
         "iter_000000.mid", "iter_000002.mid", "iter_000004.mid"]
     # the exported generator reloads and gives identical output
-    gen, cfg2 = load_generator(str(tmp_path / "generator.npz"))
+    gen, cfg2 = artifact.load(str(tmp_path / "generator.npz"))
     assert cfg2 == cfg
     x = np.where(small.phrases("valid", phrase_bars=1)[:2, ..., :1], 1.0, -1.0).astype(np.float32)
     z = np.random.default_rng(0).standard_normal((2, 4, 16, 2)).astype(np.float32)
@@ -177,8 +175,8 @@ def test_noise_changes_the_accompaniment_once_trained_a_little(small, tmp_path):
     x = np.where(small.phrases("train", phrase_bars=1)[:8, ..., :1], 1.0, -1.0).astype(np.float32)
     rng = np.random.default_rng(1)
     z1, z2 = (rng.standard_normal((8, 4, 16, 2)).astype(np.float32) for _ in range(2))
-    a = decode(gan.generator.predict_on_batch([x, z1]), "voice", cfg.train.decode_threshold)
-    b = decode(gan.generator.predict_on_batch([x, z2]), "voice", cfg.train.decode_threshold)
+    a = decode(gan.generator.predict_on_batch([x, z1]), "voice", cfg.generation.decode_threshold)
+    b = decode(gan.generator.predict_on_batch([x, z2]), "voice", cfg.generation.decode_threshold)
     assert (a != b).any()
 
 
@@ -187,12 +185,12 @@ def test_export_is_checked_on_load(tmp_path):
 
     cfg = tiny()
     path = str(tmp_path / "g.npz")
-    export_generator(build_generator(cfg), cfg, path)
+    artifact.save(build_generator(cfg), cfg, path)
     data_ = bytearray(open(path, "rb").read())
     data_[len(data_) // 2] ^= 0xFF
     open(path, "wb").write(bytes(data_))
     with pytest.raises(ModelFileError):
-        load_generator(path)
+        artifact.load(path)
 
 
 def test_mirrored_strategy_on_two_logical_cpus_runs_a_step(tmp_path):
@@ -247,7 +245,7 @@ def test_bfloat16_mixed_precision_trains_and_exports_float32(small, tmp_path):
     mixed = np.asarray(gan.generator([x, z], training=False))
     assert mixed.dtype == np.float32 and np.all(np.isfinite(mixed))
     # the exported weights load into a float32 generator that gives nearly the same values
-    gen, cfg = load_generator(str(tmp_path / "generator.npz"))
+    gen, cfg = artifact.load(str(tmp_path / "generator.npz"))
     assert gen.get_layer("enc0_conv").compute_dtype == "float32"
     full = np.asarray(gen([x, z], training=False))
     assert np.max(np.abs(full - mixed)) < 0.05  # bfloat16 keeps 8 bits of mantissa
