@@ -201,7 +201,8 @@ def phase_scores(melody, steps_per_bar: int = STEPS_PER_BAR, steps_per_beat: int
     note_levels = levels[(starts[None, :] - candidates[:, None]) % steps_per_bar]  # (candidates, notes)
     notes = NOTE_WEIGHTS[classes[None, :], note_levels].sum(axis=1)
     last = LAST_NOTE_WEIGHTS[note_levels[:, -1]]
-    prior = pickup_prior(steps_per_bar, steps_per_beat)
+    # the prior is on the pickup counted from the first note, whatever silence comes before it
+    prior = pickup_prior(steps_per_bar, steps_per_beat)[(candidates - starts[0]) % steps_per_bar]
     return notes + LAST_NOTE_WEIGHT * last + PICKUP_PRIOR_WEIGHT * prior
 
 
