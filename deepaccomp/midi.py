@@ -575,13 +575,12 @@ class BarAlignment:
 
 
 def _bar_steps(numerator: int, denominator: int, steps_per_beat: int) -> int:
-    """Bar length in steps of ``numerator/denominator`` with ``steps_per_beat`` steps per quarter note."""
-    steps = numerator * steps_per_beat * 4 / denominator
-    if not (steps >= 1 and float(steps).is_integer()):
-        raise InvalidMidiError(
-            f"time signature {numerator}/{denominator} does not fill a whole number of "
-            f"{steps_per_beat}-per-quarter steps")
-    return int(steps)
+    """Bar length in steps of ``numerator/denominator`` with ``steps_per_beat`` steps per quarter note.
+
+    Rounded to a whole number of steps, at least 1 (a bar off the grid, such
+    as 7/32 in 16th steps, cannot be aligned exactly anyway).
+    """
+    return max(1, int(round(numerator * steps_per_beat * 4 / denominator)))
 
 
 def _signature_steps(info: MidiInfo) -> list[tuple[float, int, int]]:
@@ -619,6 +618,17 @@ def has_bar_evidence(roll, info: MidiInfo) -> bool:
     roll : np.ndarray, shape (time, pitch) or (time, pitch, tracks)
         The roll :func:`midi_to_roll` read, with ``info``.
     info : MidiInfo
+
+    Returns
+    -------
+    bool
+        True: align by the file (:func:`bar_alignment` source ``"file"``);
+        False: estimate the pickup.
+
+    Raises
+    ------
+    InvalidRollError
+        An empty or misshapen roll.
     """
     if info.start_tick > 0 or _first_step(roll) > 0:
         return True
@@ -637,10 +647,10 @@ def _file_anchor(info: MidiInfo) -> tuple[int, int]:
     short by a change to another meter (a pickup bar written as, say, 1/4
     before 4/4), the first full bar starts at that change.
     """
-    events = [e for e in _signature_steps(info) if e[0] <= 1e-6] or [(0.0, 4, 4)]
-    _, num, den = events[-1]
+    events = _signature_steps(info)
+    _, num, den = ([e for e in events if e[0] <= 1e-6] or [(0.0, 4, 4)])[-1]
     bar = _bar_steps(num, den, info.steps_per_beat)
-    for step, n2, d2 in _signature_steps(info):
+    for step, n2, d2 in events:
         if 1e-6 < step <= bar + 1e-6 and (n2, d2) != (num, den):
             new_bar = _bar_steps(n2, d2, info.steps_per_beat)
             if new_bar > step:

@@ -212,3 +212,16 @@ def test_empty_roll_raises():
     roll, info = midi.midi_to_roll(beats_midi(UPBEAT_TUNE))
     with pytest.raises(InvalidRollError):
         midi.bar_alignment(np.zeros_like(roll), info)
+
+
+def test_six_eight_is_trusted_in_its_own_bars():
+    roll, info = midi.midi_to_roll(beats_midi(UPBEAT_TUNE, time_signatures=((6, 8, 0.0),)))
+    assert midi.bar_alignment(roll, info) == midi.BarAlignment(0, 0, 12, "file")
+
+
+def test_first_note_a_few_ticks_late_is_still_unmarked():
+    pm = beats_midi(UPBEAT_TUNE)
+    note = pm.instruments[0].notes[0]
+    note.start += 0.01  # about 10 ticks: a humanised start, not a rest
+    roll, info = midi.midi_to_roll(pm)
+    assert midi.bar_alignment(roll, info).source == "estimate"
