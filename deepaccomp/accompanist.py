@@ -21,7 +21,8 @@ from . import artifact
 from .compat import multitrack_to_pretty_midi
 from .errors import ConfigError, DeepAccompError, InvalidMidiError, UnsupportedMeterError
 from .generation import ForwardPass, from_model_space, to_model_space
-from .midi import PROGRAM_PRESETS, midi_to_roll, read_midi, resolve_programs, roll_to_notes
+from .meter import add_lead_in, remove_lead_in
+from .midi import PROGRAM_PRESETS, bar_offset, midi_to_roll, read_midi, resolve_programs, roll_to_notes
 from .representation import TRACK_NAMES
 
 __all__ = ["Accompanist", "default_model_path", "SUPPORTED_METERS"]
@@ -67,7 +68,7 @@ class Accompanist:
     # ------------------------------------------------------------------ public API
     def generate(self, melody, *, seed: int | None = None, programs="choir",
                  melody_track: int | None = None, velocity: int = 70,
-                 noise_scale: float | None = None):
+                 noise_scale: float | None = None, pickup: float | None = None):
         """Accompany one melody, or a list of melodies in one batched pass.
 
         Parameters
@@ -87,6 +88,15 @@ class Accompanist:
         noise_scale : float, optional
             Spread of the generator's noise (default: the model's
             ``generation.noise_scale``); larger gives more varied accompaniments.
+        pickup : float, optional
+            Quarter-note beats from the melody's first note to its first
+            downbeat (0: it starts on a downbeat). Default: where the file
+            marks its bars (a leading rest, a pickup bar's own time
+            signature), else estimated from the rhythm
+            (:func:`deepaccomp.midi.bar_alignment`).
+
+        The accompaniment starts with the melody's first note, as a
+        musician's would; before it (a file's leading rest) it is silent.
 
         Returns
         -------
@@ -94,9 +104,11 @@ class Accompanist:
             The input's melody instrument unchanged, then alto, tenor and
             bass, on the input's tempo map and time signatures.
         """
-        if isinstance(melody, (list, tuple)):
-            return self._generate_many(list(melody), seed, programs, melody_track, velocity, noise_scale)
-        return self._generate_many([melody], seed, programs, melody_track, velocity, noise_scale)[0]
+        many = isinstance(melody, (list, tuple))
+        out = self._generate_many(list(melody) if many else [melody], seed=seed, programs=programs,
+                                  melody_track=melody_track, velocity=velocity,
+                                  noise_scale=noise_scale, pickup=pickup)
+        return out if many else out[0]
 
     def accompany(self, melodies, *, seed: int | None = None, noise_scale: float | None = None) -> list:
         """Research entry point on rolls: melodies ``[(time, 128, 1)]`` bool, any key and octave,
@@ -130,13 +142,16 @@ class Accompanist:
         return from_model_space(accomp, total_shift, self.config)
 
     # ------------------------------------------------------------------ internals
-    def _generate_many(self, melodies, seed, programs, melody_track, velocity, noise_scale) -> list:
+    def _generate_many(self, melodies, *, seed, programs, melody_track, velocity, noise_scale, pickup) -> list:
         _check_velocity(velocity)
         progs = _accompaniment_programs(programs)
         self.forward.settings(noise_scale=noise_scale)  # bad values fail before any MIDI is read
         prepared = [_read_melody(m, melody_track) for m in melodies]
-        rolls = self.accompany([roll for roll, _, _ in prepared], seed=seed, noise_scale=noise_scale)
-        return [_render(pm, info, acc, progs, velocity) for (_, pm, info), acc in zip(prepared, rolls)]
+        offsets = [bar_offset(roll, info, pickup=pickup) for roll, _, info in prepared]
+        rolls = self.accompany([add_lead_in(roll, off) for (roll, _, _), off in zip(prepared, offsets)],
+                               seed=seed, noise_scale=noise_scale)
+        return [_render(pm, info, _from_melody_onset(remove_lead_in(acc, off, roll.shape[0]), roll), progs, velocity)
+                for (roll, pm, info), acc, off in zip(prepared, rolls, offsets)]
 
 
 def _deprecated(old: str, new: str) -> None:
@@ -159,6 +174,14 @@ def _read_melody(melody, melody_track):
             f"time signature(s) {sorted(f'{n}/{d}' for n, d in bad)} are not supported; "
             f"the model handles {sorted(f'{n}/{d}' for n, d in SUPPORTED_METERS)}")
     return roll, pm, info
+
+
+def _from_melody_onset(accomp, melody):
+    """Silence the accompaniment ``(time, 128, 3)`` before the melody's first note."""
+    first = int(np.argmax(melody.any(axis=(1, 2))))
+    accomp = accomp.copy()
+    accomp[:first] = False
+    return accomp
 
 
 def _render(pm, info, accomp, programs, velocity) -> pretty_midi.PrettyMIDI:

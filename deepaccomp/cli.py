@@ -120,6 +120,8 @@ def _add_generate(sub):
     p.add_argument("--melody-track", type=int, default=None, help="instrument index of the melody")
     p.add_argument("--noise-scale", type=float, default=None,
                    help="spread of the generator's noise (default: the model's); larger = more varied")
+    p.add_argument("--pickup", type=float, default=None,
+                   help="beats from the first note to the first downbeat (default: from the file, else estimated)")
     p.add_argument("--png", default=None, help="also write a piano-roll picture of the result")
     p.set_defaults(func=cmd_generate)
 
@@ -143,7 +145,7 @@ def cmd_generate(args):
 
     acc = Accompanist.load(args.model) if args.model else Accompanist()
     result = acc.generate(melody, seed=args.seed, programs=programs, melody_track=args.melody_track,
-                          noise_scale=args.noise_scale)
+                          noise_scale=args.noise_scale, pickup=args.pickup)
     write_midi(result, args.output)
     print(f"wrote {args.output}: melody + {len(result.instruments) - 1} accompaniment parts")
     if args.png:

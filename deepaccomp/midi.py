@@ -26,6 +26,7 @@ import pretty_midi
 
 from .errors import ConfigError, InputFileError, InvalidMidiError, InvalidRollError, NoMelodyError
 from .io_utils import atomic_write_bytes
+from .meter import estimate_pickup, lead_in
 from .representation import N_MIDI_PITCHES, STEPS_PER_BEAT, TRACK_NAMES, as_bool, note_runs
 
 __all__ = [
@@ -569,3 +570,177 @@ def write_midi(pm: pretty_midi.PrettyMIDI, path) -> None:
             f"{os.fspath(path)}: the MIDI data cannot be encoded ({type(exc).__name__}: {exc})"
         ) from exc
     atomic_write_bytes(path, buf.getvalue())
+
+
+# ---------------------------------------------------------------- bar lines of the melody
+ESTIMATED_METERS = ((4, 4), (3, 4))
+"""Meters in which a melody without bar evidence gets its pickup estimated (:func:`bar_alignment`)."""
+
+
+@dataclass(frozen=True)
+class BarAlignment:
+    """Where the bars of a melody roll start, and how to put them on the model's grid.
+
+    Attributes
+    ----------
+    offset : int
+        Silent steps to put before roll step 0 (:func:`deepaccomp.meter.add_lead_in`)
+        so that every downbeat falls on a multiple of ``steps_per_bar``.
+    pickup : int
+        Steps from the first note to the first downbeat (0: the first note is a downbeat).
+    steps_per_bar : int
+        Bar length in steps of the meter the alignment refers to.
+    source : str
+        ``"pickup"`` (the user's override), ``"file"`` (the file's own bar
+        evidence) or ``"estimate"`` (:func:`deepaccomp.meter.estimate_pickup`).
+    """
+
+    offset: int
+    pickup: int
+    steps_per_bar: int
+    source: str
+
+
+def _bar_steps(numerator: int, denominator: int, steps_per_beat: int) -> int:
+    """Bar length in steps of ``numerator/denominator`` with ``steps_per_beat`` steps per quarter note.
+
+    Rounded to a whole number of steps, at least 1 (a bar off the grid, such
+    as 7/32 in 16th steps, cannot be aligned exactly anyway).
+    """
+    return max(1, int(round(numerator * steps_per_beat * 4 / denominator)))
+
+
+def _signature_steps(info: MidiInfo) -> list[tuple[float, int, int]]:
+    """``[(roll step, numerator, denominator)]`` of the file's time-signature events, by time."""
+    pm = info.template
+    events = sorted(pm.time_signature_changes, key=lambda t: t.time)
+    return [((pm.time_to_tick(t.time) - info.start_tick) / info.ticks_per_step, t.numerator, t.denominator)
+            for t in events]
+
+
+def _first_step(roll) -> int:
+    roll = np.asarray(roll)
+    if roll.ndim not in (2, 3):
+        raise InvalidRollError(f"expected a roll (time, pitch) or (time, pitch, tracks), got shape {roll.shape}")
+    active = np.nonzero(roll.reshape(roll.shape[0], -1).any(axis=1))[0]
+    if len(active) == 0:
+        raise InvalidRollError("the roll holds no note: no bar lines to find")
+    return int(active[0])
+
+
+def has_bar_evidence(roll, info: MidiInfo) -> bool:
+    """Does the file itself say where the melody's bars start?
+
+    Yes (trust the file) when any of these holds: the first note comes after
+    the start of the file (a leading rest, so the file's grid places it);
+    the file has several distinct time signatures (e.g. a partial first bar
+    written as its own signature); a signature event starts bars off the
+    grid running from tick 0; the only meter is other than 4/4 or 3/4
+    (:data:`ESTIMATED_METERS`). No when the first note is at time 0 under a
+    single 4/4 or 3/4 (or no signature: the MIDI default 4/4): then the first
+    note is a downbeat only by default, and the pickup should be estimated.
+
+    Parameters
+    ----------
+    roll : np.ndarray, shape (time, pitch) or (time, pitch, tracks)
+        The roll :func:`midi_to_roll` read, with ``info``.
+    info : MidiInfo
+
+    Returns
+    -------
+    bool
+        True: align by the file (:func:`bar_alignment` source ``"file"``);
+        False: estimate the pickup.
+
+    Raises
+    ------
+    InvalidRollError
+        An empty or misshapen roll.
+    """
+    if info.start_tick > 0 or _first_step(roll) > 0:
+        return True
+    events = _signature_steps(info)
+    meters = {(num, den) for _, num, den in events} or {(4, 4)}
+    if len(meters) > 1 or not meters <= set(ESTIMATED_METERS):
+        return True
+    bar = _bar_steps(*next(iter(meters)), info.steps_per_beat)
+    return any(step > 0 and step % bar for step, _, _ in events)
+
+
+def _file_anchor(info: MidiInfo) -> tuple[int, int]:
+    """``(step of the first full bar's downbeat, its bar length)`` from the file's signatures.
+
+    Roll step 0 is a downbeat of the file. When the bar starting there is cut
+    short by a change to another meter (a pickup bar written as, say, 1/4
+    before 4/4), the first full bar starts at that change.
+    """
+    events = _signature_steps(info)
+    _, num, den = ([e for e in events if e[0] <= 1e-6] or [(0.0, 4, 4)])[-1]
+    bar = _bar_steps(num, den, info.steps_per_beat)
+    for step, n2, d2 in events:
+        if 1e-6 < step <= bar + 1e-6 and (n2, d2) != (num, den):
+            new_bar = _bar_steps(n2, d2, info.steps_per_beat)
+            if new_bar > step:
+                return int(round(step)), new_bar
+            break
+    return 0, bar
+
+
+def _pickup_steps(pickup, steps_per_beat: int, steps_per_bar: int) -> int:
+    """A pickup given in quarter-note beats -> steps, checked."""
+    if isinstance(pickup, bool) or not isinstance(pickup, (int, float, np.integer, np.floating)):
+        raise ConfigError(f"pickup must be a number of beats, got {pickup!r}")
+    steps = float(pickup) * steps_per_beat
+    if not np.isfinite(steps) or not steps.is_integer() or not 0 <= steps < steps_per_bar:
+        raise ConfigError(
+            f"pickup={pickup!r} beats must be a whole number of {steps_per_beat}-per-beat steps in "
+            f"[0, {steps_per_bar / steps_per_beat:g}) beats (less than one bar)")
+    return int(steps)
+
+
+def bar_alignment(roll, info: MidiInfo, pickup=None) -> BarAlignment:
+    """Decide where the bars of a melody start: the user's ``pickup``, else the file, else an estimate.
+
+    Parameters
+    ----------
+    roll : np.ndarray, shape (time, pitch) or (time, pitch, 1)
+        The melody as :func:`midi_to_roll` read it (step 0 = the file's
+        downbeat at or before the first note).
+    info : MidiInfo
+        From the same :func:`midi_to_roll` call.
+    pickup : float, optional
+        The user's override, in quarter-note beats from the first note to the
+        first downbeat (0: the first note is a downbeat; 1: a one-beat upbeat;
+        0.5: an eighth-note upbeat). Must be a whole number of steps and less
+        than a bar.
+
+    Returns
+    -------
+    BarAlignment
+        ``offset`` is what to pass to :func:`deepaccomp.meter.add_lead_in`
+        before generating and to :func:`deepaccomp.meter.remove_lead_in`
+        after it.
+
+    Raises
+    ------
+    ConfigError
+        A ``pickup`` that is negative, a bar or longer, or off the grid.
+    InvalidRollError
+        An empty roll.
+    """
+    first = _first_step(roll)
+    anchor, bar = _file_anchor(info)
+    if pickup is not None:
+        steps = _pickup_steps(pickup, info.steps_per_beat, bar)
+        return BarAlignment(lead_in(first + steps, bar), steps, bar, "pickup")
+    if has_bar_evidence(roll, info):
+        offset = lead_in(anchor, bar)
+        return BarAlignment(offset, lead_in(offset + first, bar), bar, "file")
+    melody = np.asarray(roll)[first:]
+    steps = estimate_pickup(melody, bar, info.steps_per_beat)
+    return BarAlignment(lead_in(first + steps, bar), steps, bar, "estimate")
+
+
+def bar_offset(roll, info: MidiInfo, pickup=None) -> int:
+    """Silent steps to put before the roll so its downbeats fall on whole bars: ``bar_alignment(...).offset``."""
+    return bar_alignment(roll, info, pickup).offset

@@ -33,6 +33,7 @@ API_MD = os.path.join(ROOT, "docs", "api.md")
 MODULES = (
     "representation",
     "midi",
+    "meter",
     "data",
     "metrics",
     "config",

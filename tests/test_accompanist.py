@@ -1,12 +1,14 @@
 """Accompanist.generate through the public API, with the shipped model."""
 
 import io
+import os
 
 import numpy as np
 import pretty_midi
 import pytest
 
 from conftest import make_midi
+import deepaccomp
 from deepaccomp import Accompanist
 from deepaccomp.errors import ConfigError, NoMelodyError, UnsupportedMeterError
 from deepaccomp.midi import midi_to_roll, multitrack_midi_to_roll
@@ -230,3 +232,45 @@ def test_training_module_names_of_the_model_file_still_work():
     with pytest.warns(DeprecationWarning, match="deepaccomp.artifact.read"):
         cfg, _ = training.read_artifact(default_model_path())
     assert cfg == artifact.read(default_model_path())[0]
+
+
+def _notes(result, shift=0.0):
+    return [[(n.pitch, round(n.start - shift, 6), round(n.end - shift, 6)) for n in i.notes]
+            for i in result.instruments[1:]]
+
+
+def upbeat_tune():
+    """A one-beat upbeat, then bars of half and quarter notes ending on a whole note (beats from the upbeat)."""
+    pattern = [(67, 0, 1), (72, 1, 3), (71, 3, 4), (69, 4, 5), (67, 5, 7), (65, 7, 8), (64, 8, 9),
+               (62, 9, 11), (64, 11, 12), (65, 12, 13), (67, 13, 15), (65, 15, 16), (64, 16, 17),
+               (62, 17, 19), (59, 19, 20), (60, 20, 24)]
+    return pattern
+
+
+def test_an_unmarked_upbeat_is_found_and_accompanied_like_the_marked_one(acc):
+    beat = 0.5  # seconds at 120 bpm
+    unmarked = melody_file(upbeat_tune())  # first note at time 0: an upbeat only the rhythm shows
+    marked = melody_file([(p, b + 3, e + 3) for p, b, e in upbeat_tune()])  # three beats of rest first
+    from_file = acc.generate(marked, seed=5)
+    estimated = acc.generate(unmarked, seed=5)
+    assert _notes(estimated) == _notes(from_file, shift=3 * beat)
+    assert _notes(acc.generate(unmarked, seed=5, pickup=1)) == _notes(estimated)
+    # telling it the first note is a downbeat puts every bar line elsewhere
+    assert _notes(acc.generate(unmarked, seed=5, pickup=0)) != _notes(estimated)
+
+
+def test_accompaniment_starts_with_the_melody(acc):
+    out = acc.generate(midi_path("ode_to_joy_pickup.mid"), seed=0)
+    first_melody = min(n.start for n in out.instruments[0].notes)
+    assert first_melody > 0
+    assert min(n.start for i in out.instruments[1:] for n in i.notes) >= first_melody
+
+
+@pytest.mark.parametrize("pickup", [-1, 4, 0.3, float("nan"), "1", True])
+def test_bad_pickup_is_a_config_error(acc, pickup):
+    with pytest.raises(ConfigError, match="pickup"):
+        acc.generate(melody_file(tune(2)), seed=0, pickup=pickup)
+
+
+def midi_path(name):
+    return os.path.join(os.path.dirname(deepaccomp.__file__), "assets", "examples", name)
