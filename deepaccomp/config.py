@@ -242,14 +242,13 @@ class Config:
             raise ConfigError(f"data.pitch_window must be 'compact' or 'full', got {dta.pitch_window!r}")
         if dta.phrase_bars < 1 or dta.hop_bars < 1:
             raise ConfigError("data.phrase_bars and data.hop_bars must be >= 1")
-        n_down = len(m.encoder_filters)
-        if n_down < 1 or len(m.decoder_filters) != n_down - 1:
+        if self.levels < 1 or len(m.decoder_filters) != self.levels - 1:
             raise ConfigError(
                 "model.decoder_filters must have one entry fewer than model.encoder_filters"
             )
-        if self.phrase_steps % (2**n_down):
+        if self.phrase_steps % self.time_unit:
             raise ConfigError(
-                f"a phrase of {self.phrase_steps} steps is not divisible by 2**{n_down} "
+                f"a phrase of {self.phrase_steps} steps is not divisible by 2**{self.levels} "
                 "(one halving per encoder level)"
             )
         if m.kernel_size < 1 or m.noise_channels < 1:
