@@ -23,7 +23,8 @@ from dataclasses import asdict, dataclass, field, fields
 
 from .errors import ConfigError
 from .io_utils import atomic_write_bytes
-from .representation import DECODE_METHODS, STEPS_PER_BAR, PitchWindow, get_window
+from .decoding import DECODE_METHODS
+from .representation import STEPS_PER_BAR, PitchWindow, get_window
 
 
 @dataclass
@@ -122,10 +123,20 @@ class GenerationConfig:
     """How a trained generator's output becomes notes (used by every caller of the forward pass)."""
 
     decode: str = "threshold"
-    """How generated values become notes: "threshold" (> 0, the lab) or
-    "voice" (each voice sings its most likely pitch when it is above 0)."""
+    """How generated values become notes: "threshold" (every cell above the
+    threshold, the lab), "voice" (each voice sings its best pitch at each step
+    when it is above the threshold) or "notes" (each voice's line chosen at
+    once, paying onset_cost per note: see deepaccomp.decoding)."""
     decode_threshold: float = 0.0
-    """A cell (threshold) or a voice's best pitch (voice) sounds above this value."""
+    """A cell (threshold), a voice's best pitch (voice) or a step of a note (notes: scores value - threshold) sounds above this value."""
+    onset_cost: float = 0.0
+    """"notes" decoding: cost of starting a note, in units of generator value; higher gives longer notes."""
+    sing_with_melody: bool = False
+    """"notes" decoding: a voice does not rest while the melody sounds."""
+    order_voices: bool = False
+    """"notes" decoding: bass, then tenor at or above it, then alto at or above the tenor (no crossing)."""
+    parallel_cost: float = 0.0
+    """"notes" decoding: cost of each parallel perfect fifth or octave at a beat (against the melody and the voices below)."""
     noise_scale: float = 1.0
     """The generator's noise is a unit truncated normal (|z| <= 2) times this
     factor. Training always uses 1; larger values give more varied
@@ -136,8 +147,15 @@ class GenerationConfig:
         """Raise :class:`ConfigError` naming the first setting out of its range."""
         if self.decode not in DECODE_METHODS:
             raise ConfigError(f"generation.decode must be one of {list(DECODE_METHODS)}, got {self.decode!r}")
-        if not math.isfinite(self.decode_threshold):
-            raise ConfigError(f"generation.decode_threshold must be finite, got {self.decode_threshold!r}")
+        for name in ("decode_threshold", "onset_cost", "parallel_cost"):
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"generation.{name} must be finite, got {getattr(self, name)!r}")
+        if self.onset_cost < 0 or self.parallel_cost < 0:
+            raise ConfigError("generation.onset_cost and generation.parallel_cost must be >= 0")
+        if self.decode != "notes" and (self.onset_cost or self.sing_with_melody or self.order_voices
+                                       or self.parallel_cost):
+            raise ConfigError("generation.onset_cost, sing_with_melody, order_voices and parallel_cost "
+                              "apply to decode='notes' only")
         check_noise_scale(self.noise_scale, "generation.noise_scale")
 
 

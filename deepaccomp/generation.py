@@ -22,10 +22,10 @@ from __future__ import annotations
 import numpy as np
 
 from .config import Config, GenerationConfig
+from .decoding import decode
 from .metrics import estimate_key
 from .representation import (
     crop_pitches,
-    decode,
     pad_time,
     to_model_range,
     transpose_roll,
@@ -79,7 +79,7 @@ class ForwardPass:
         values = np.asarray(self.generator([to_model_range(melody), noise], training=False))
         if values.shape[-1] == 4:  # the lab's generator regenerates the melody too: drop it
             values = values[..., 1:]
-        return decode(values, settings.decode, settings.decode_threshold)
+        return decode(values, settings, melody)
 
     def accompany(self, melodies, *, seed: int | None = None, noise_scale: float | None = None) -> list:
         """Model-space melodies ``[(time, window, 1)]`` bool -> accompaniments ``[(time, window, 3)]`` bool.

@@ -46,7 +46,6 @@ __all__ = [
     "pad_time",
     "transpose_roll",
     "note_runs",
-    "DECODE_METHODS",
     "decode_voices",
     "decode",
     "truncated_normal",
@@ -251,17 +250,14 @@ def decode_voices(values: np.ndarray, threshold: float = 0.0) -> np.ndarray:
     return out
 
 
-DECODE_METHODS = ("threshold", "voice")
-"""Names of the decodings :func:`decode` knows (``generation.decode`` in the config)."""
-
-
 def decode(values: np.ndarray, method: str = "threshold", threshold: float = 0.0) -> np.ndarray:
     """Model output -> bool roll: ``"threshold"`` (every cell > threshold) or ``"voice"``."""
     if method == "voice":
         return decode_voices(values, threshold)
     if method == "threshold":
         return from_model_range(values, threshold)
-    raise ConfigError(f"unknown decode method {method!r}; use one of {list(DECODE_METHODS)}")
+    raise ConfigError(f"unknown decode method {method!r}; use 'threshold' or 'voice' "
+                      "(deepaccomp.decoding.decode has all of them)")
 
 
 def truncated_normal(rng: np.random.Generator, shape, limit: float = 2.0) -> np.ndarray:

@@ -1,0 +1,182 @@
+"""From the generator's values to notes: the decodings of ``config.generation``.
+
+The generator gives a value in [-1, 1] per (step, pitch, voice). A decoding
+turns them into a boolean accompaniment roll ``(time, pitch, voices)``:
+
+* ``"threshold"`` (the lab): every cell above ``decode_threshold`` sounds;
+* ``"voice"``: each voice sings its best pitch at each step when that value is
+  above the threshold;
+* ``"notes"``: each voice's whole line is chosen at once, by dynamic
+  programming, to maximise ``sum over sounding steps of (value - threshold)``
+  minus ``onset_cost`` for every note it starts (a held pitch costs nothing;
+  a change of pitch starts a note). Optional structural costs, each of which
+  only ever removes options and never adds a pitch the model did not rate:
+
+  - ``sing_with_melody``: a voice does not rest while the melody sounds;
+  - ``order_voices``: the bass is decoded first, then the tenor at or above
+    it, then the alto at or above the tenor (no voice crossing);
+  - ``parallel_cost``: charged for every parallel perfect fifth or octave
+    (unison) at a beat, against the melody and the voices already decoded.
+
+  The decoding never looks at real music: it cannot add harmony the values
+  do not hold (docs/model_card.md measures it on random and trivial input).
+
+Pure numpy; rolls are ``(batch, time, pitch, voices)`` or ``(time, pitch, voices)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import ConfigError
+from .representation import STEPS_PER_BEAT, decode_voices, from_model_range
+
+__all__ = ["DECODE_METHODS", "decode", "decode_notes"]
+
+DECODE_METHODS = ("threshold", "voice", "notes")
+"""The decodings :func:`decode` knows (``generation.decode``)."""
+
+_PERFECT = (0, 7)  # interval classes of unisons/octaves and fifths
+
+
+def decode(values: np.ndarray, settings, melody: np.ndarray | None = None) -> np.ndarray:
+    """Generator values -> bool roll with the decoding of ``settings`` (a :class:`~deepaccomp.config.GenerationConfig`).
+
+    Parameters
+    ----------
+    values : ndarray, shape (batch, time, pitch, voices)
+        Generator output in tanh range.
+    settings : GenerationConfig
+    melody : ndarray of bool, shape (batch, time, pitch, 1), optional
+        The melody on the same pitch axis; needed by ``"notes"`` when
+        ``sing_with_melody`` or ``parallel_cost`` is set.
+    """
+    method = settings.decode
+    if method == "threshold":
+        return from_model_range(values, settings.decode_threshold)
+    if method == "voice":
+        return decode_voices(values, settings.decode_threshold)
+    if method == "notes":
+        return decode_notes(values, threshold=settings.decode_threshold, onset_cost=settings.onset_cost,
+                            melody=melody, sing_with_melody=settings.sing_with_melody,
+                            order_voices=settings.order_voices, parallel_cost=settings.parallel_cost)
+    raise ConfigError(f"unknown decode method {method!r}; use one of {list(DECODE_METHODS)}")
+
+
+def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, melody=None,
+                 sing_with_melody: bool = False, order_voices: bool = False,
+                 parallel_cost: float = 0.0, steps_per_beat: int = STEPS_PER_BEAT) -> np.ndarray:
+    """Each voice's best line under a cost per note start (and the optional structural costs).
+
+    Parameters
+    ----------
+    values : ndarray, shape (batch, time, pitch, voices) or (time, pitch, voices)
+        Generator output; voices in alto, tenor, bass order (highest first).
+    threshold : float
+        A sounding step scores ``value - threshold``; a rest scores 0.
+    onset_cost : float
+        Charged for every note start (>= 0).
+    melody : ndarray of bool, shape (..., time, pitch, 1), optional
+        Needed for ``sing_with_melody`` and ``parallel_cost``.
+    sing_with_melody, order_voices, parallel_cost
+        See the module docstring.
+    steps_per_beat : int
+        Beat length in steps, for ``parallel_cost``.
+
+    Returns
+    -------
+    ndarray of bool, the shape of ``values``
+        At most one pitch per voice and step.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    single = values.ndim == 3
+    if single:
+        values = values[None]
+        melody = None if melody is None else np.asarray(melody)[None]
+    if (sing_with_melody or parallel_cost > 0) and melody is None:
+        raise ConfigError("sing_with_melody and parallel_cost need the melody")
+    mel_line = None if melody is None else _line(np.asarray(melody, bool)[..., 0])
+    n_voices = values.shape[-1]
+    order = range(n_voices - 1, -1, -1) if order_voices else range(n_voices)
+    lines = {}
+    for v in order:
+        floor = lines.get(v + 1) if order_voices else None
+        others = [line for line in lines.values()] + ([mel_line] if mel_line is not None else [])
+        sounding = mel_line >= 0 if (sing_with_melody and mel_line is not None) else None
+        lines[v] = _best_line(values[..., v] - threshold, onset_cost, sounding, floor,
+                              others if parallel_cost > 0 else [], parallel_cost, steps_per_beat)
+    out = np.zeros(values.shape, dtype=bool)
+    for v, line in lines.items():
+        b, t = np.nonzero(line >= 0)
+        out[b, t, line[b, t], v] = True
+    return out[0] if single else out
+
+
+def _line(roll: np.ndarray) -> np.ndarray:
+    """``(batch, time)`` top pitch index of a bool roll ``(batch, time, pitch)``, -1 where silent."""
+    top = roll.shape[-1] - 1 - np.argmax(roll[..., ::-1], axis=-1)
+    return np.where(roll.any(axis=-1), top, -1)
+
+
+def _best_line(score, onset_cost, must_sound, floor, others, parallel_cost, steps_per_beat):
+    """Viterbi over states (rest, pitch 0..P-1) for one voice: ``(batch, time)`` pitch index or -1.
+
+    ``score``: ``(batch, time, pitch)`` reward of sounding each pitch (a rest
+    scores 0); ``must_sound``: ``(batch, time)`` bool, no rest there;
+    ``floor``: ``(batch, time)`` lowest allowed pitch index (-1: none);
+    ``others``: lines ``(batch, time)`` to avoid parallel perfects with.
+    """
+    batch, steps, n_pitch = score.shape
+    n = n_pitch + 1  # state 0 = rest, state k = pitch k - 1
+    emit = np.concatenate([np.zeros((batch, steps, 1)), score], axis=-1)
+    if must_sound is not None:
+        emit[..., 0] = np.where(must_sound, -np.inf, 0.0)
+    if floor is not None:
+        below = np.arange(n_pitch)[None, None, :] < floor[..., None]
+        emit[..., 1:] = np.where(below, -np.inf, emit[..., 1:])
+    # a voice with nothing allowed at a step (every pitch below the floor and no rest) rests there
+    stuck = ~np.isfinite(emit).any(axis=-1)
+    emit[..., 0] = np.where(stuck, 0.0, emit[..., 0])
+    onset = np.full(n, float(onset_cost))
+    onset[0] = 0.0
+    best = emit[:, 0] - onset
+    back = np.zeros((batch, steps, n), dtype=np.int16)
+    pitch_of_state = np.arange(n) - 1
+    for t in range(1, steps):
+        if others and parallel_cost > 0 and t % steps_per_beat == 0:
+            trans = _transition_costs(n, onset, others, t, parallel_cost, pitch_of_state)
+            cand = best[:, :, None] - trans  # (batch, from, to)
+            back[:, t] = np.argmax(cand, axis=1)
+            best = np.max(cand, axis=1) + emit[:, t]
+            continue
+        top = np.argmax(best, axis=1)
+        top_value = best[np.arange(batch), top]
+        change = top_value[:, None] - onset[None, :]  # from the best state, paying the onset
+        stay = best.copy()
+        stay[:, 0] = -np.inf  # rest -> rest is covered by "change" (no onset for a rest)
+        keep = stay >= change
+        back[:, t] = np.where(keep, np.arange(n)[None, :], top[:, None])
+        best = np.where(keep, stay, change) + emit[:, t]
+    state = np.argmax(best, axis=1)
+    line = np.empty((batch, steps), dtype=np.int64)
+    for t in range(steps - 1, -1, -1):
+        line[:, t] = state
+        state = back[np.arange(batch), t, state]
+    return line - 1
+
+
+def _transition_costs(n, onset, others, t, parallel_cost, pitch_of_state):
+    """``(batch, from, to)`` cost of moving into step ``t`` (a beat): onsets plus parallel perfects."""
+    same = np.eye(n, dtype=bool)
+    trans = np.where(same, 0.0, onset[None, :])[None]  # (1, from, to): a change of state pays the onset
+    trans = np.repeat(trans, others[0].shape[0], axis=0)
+    q = pitch_of_state[None, :, None]
+    p = pitch_of_state[None, None, :]
+    moved_self = (q >= 0) & (p >= 0) & (q != p)
+    for line in others:
+        a, b = line[:, t - 1][:, None, None], line[:, t][:, None, None]
+        moved_other = (a >= 0) & (b >= 0) & (a != b)
+        before, after = np.abs(q - a) % 12, np.abs(p - b) % 12
+        parallel = moved_self & moved_other & (before == after) & np.isin(before, _PERFECT)
+        trans = trans + parallel_cost * parallel
+    return trans
