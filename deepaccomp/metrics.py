@@ -683,7 +683,7 @@ def rest_under_melody(roll, melody_track: int = 0) -> np.ndarray:
     return _ratio(silent, np.full(acc.shape[-1], np.count_nonzero(mel)))
 
 
-def _parallel_counts(r: np.ndarray, steps_per_beat: int):
+def _parallel_counts(r: np.ndarray, steps_per_beat: int, contrary: bool):
     """``(parallels, moves)``, each ``(tracks, tracks)``: per voice pair, over consecutive beats."""
     spb = _positive_int(steps_per_beat, "steps_per_beat")
     top = _top_pitch(r[:, ::spb])  # (batch, beats, tracks)
@@ -693,6 +693,9 @@ def _parallel_counts(r: np.ndarray, steps_per_beat: int):
     ic_now = np.abs(now[..., :, None] - now[..., None, :]) % 12
     ic_nxt = np.abs(nxt[..., :, None] - nxt[..., None, :]) % 12
     perfect = both & (ic_now == ic_nxt) & ((ic_now == 0) | (ic_now == 7))
+    if not contrary:
+        step = np.sign(nxt - now)
+        perfect &= step[..., :, None] == step[..., None, :]
     n = np.count_nonzero(perfect, axis=(0, 1)).astype(float)
     d = np.count_nonzero(both, axis=(0, 1)).astype(float)
     np.fill_diagonal(n, 0)
@@ -700,15 +703,17 @@ def _parallel_counts(r: np.ndarray, steps_per_beat: int):
     return n, d
 
 
-def parallel_perfects(roll, steps_per_beat: int = STEPS_PER_BEAT, per: str = "track") -> np.ndarray:
+def parallel_perfects(roll, steps_per_beat: int = STEPS_PER_BEAT, per: str = "track",
+                      contrary: bool = False) -> np.ndarray:
     """Parallel perfect fifths and octaves (unisons) between two voices, per beat where both move.
 
     At consecutive beat onsets ``t`` and ``t + steps_per_beat`` (steps 0, 4, 8,
     ... of each piece), each voice's highest sounding pitch is compared. A
     pair of voices *moves* when both sound at both onsets and both change
     pitch; the move is a *parallel perfect* when the interval class
-    ``|p_i - p_j| % 12`` is the same on both beats and is 0 (unison, octave)
-    or 7 (fifth, twelfth). Contrary fifths and octaves count too.
+    ``|p_i - p_j| % 12`` is the same on both beats, is 0 (unison, octave)
+    or 7 (fifth, twelfth), and both voices move in the same direction.
+    Notes between the onsets are not looked at.
 
     Parameters
     ----------
@@ -721,6 +726,9 @@ def parallel_perfects(roll, steps_per_beat: int = STEPS_PER_BEAT, per: str = "tr
         parallel counts for both of its voices); ``"pair"``: a
         ``(tracks, tracks)`` matrix, nan on the diagonal; ``"all"``: one value
         over all pairs, shape ``(1,)``.
+    contrary : bool
+        Also count contrary fifths and octaves (the voices move in opposite
+        directions, e.g. an octave leap of the bass against a step up).
 
     Returns
     -------
@@ -732,7 +740,7 @@ def parallel_perfects(roll, steps_per_beat: int = STEPS_PER_BEAT, per: str = "tr
     ConfigError
         ``per`` is not one of the three.
     """
-    n, d = _parallel_counts(_batch(roll), steps_per_beat)
+    n, d = _parallel_counts(_batch(roll), steps_per_beat, contrary)
     if per == "track":
         return _ratio(n.sum(axis=1), d.sum(axis=1))
     if per == "pair":

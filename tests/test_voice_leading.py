@@ -93,10 +93,11 @@ def test_parallel_perfects_by_hand():
 def test_parallel_perfects_needs_both_voices_to_move_and_sound():
     held = voice_roll([(72, 4), (74, 4)], [(60, 8)])          # octave to ninth, bass holds
     rest = voice_roll([(72, 4), (74, 4)], [(60, 4), (None, 4)])
-    contrary = voice_roll([(72, 4), (67, 4)], [(48, 4), (55, 4)])  # octave -> unison by contrary motion
+    contrary = voice_roll([(72, 4), (67, 4)], [(48, 4), (55, 4)])  # octaves by contrary motion
     assert np.all(np.isnan(M.parallel_perfects(held)))
     assert np.all(np.isnan(M.parallel_perfects(rest)))
-    np.testing.assert_allclose(M.parallel_perfects(contrary), [1.0, 1.0])
+    np.testing.assert_allclose(M.parallel_perfects(contrary), [0.0, 0.0])
+    np.testing.assert_allclose(M.parallel_perfects(contrary, contrary=True), [1.0, 1.0])
     # fifth to octave is no parallel: the interval class changes
     np.testing.assert_allclose(M.parallel_perfects(voice_roll([(67, 4), (72, 4)], [(60, 4), (60 - 12 + 2, 4)])),
                                [0.0, 0.0])
@@ -145,3 +146,50 @@ def test_evaluate_includes_voice_leading():
     np.testing.assert_allclose(out["out_of_range"], M.out_of_range(r))
     assert out["note_lengths"].shape == (16, 4)
     assert np.all(np.isnan(M.evaluate(r[..., :3], key="C major")["out_of_range"]))
+
+
+# ------------------------------------------------------------------ evaluation
+def _bach_like_dataset():
+    from deepaccomp.data import Dataset
+
+    satb = voice_roll(
+        [(72, 4), (74, 4), (76, 8)],
+        [(67, 1), (65, 3), (67, 4), (None, 8)],
+        [(60, 8), (59, 8)],
+        [(48, 16)])
+    pieces = [{"id": "p", "split": "test", "shift": 0, "key": "C major"},
+              {"id": "q", "split": "excluded", "shift": 0, "key": "C major"}]
+    return Dataset([satb, satb], pieces), satb
+
+
+def test_baseline_reports_the_voice_leading_of_the_accompaniment():
+    from deepaccomp.evaluation import evaluate_baseline
+
+    ds, satb = _bach_like_dataset()
+    r = evaluate_baseline("bach", ds)
+    assert r["n_pieces"] == 1  # the excluded piece is not evaluated
+    np.testing.assert_allclose(r["fragment_rate"], [1 / 3, 0, 0])
+    np.testing.assert_allclose(r["long_note_ratio"], [1 / 3, 1, 1])
+    np.testing.assert_allclose(r["rest_under_melody"], [0.5, 0, 0])
+    np.testing.assert_allclose(r["parallel_perfects"], M.parallel_perfects(satb)[1:])
+    np.testing.assert_allclose(r["voice_crossing"], [0, 0, 0])
+    np.testing.assert_allclose(r["out_of_range"], M.out_of_range(satb)[1:])
+    with pytest.raises(ConfigError):
+        evaluate_baseline("silence", ds)
+
+
+def test_check_quality_bar_takes_the_musical_targets():
+    from deepaccomp.evaluation import MUSICAL_TARGETS, QUALITY_BAR, check_quality_bar
+
+    result = {"harmonic_agreement": np.array([0.72, 0.74, 0.66]), "fragment_rate": np.array([0.05, 0.07, 0.0]),
+              "long_note_ratio": np.array([0.5, 0.6, 0.7]), "polyphony": np.array([1.0, 1.0, 1.0])}
+    musical = check_quality_bar(result, MUSICAL_TARGETS)
+    assert musical == {"harmonic_agreement": ([0.72, 0.74, 0.66], True),
+                       "fragment_rate": ([0.05, 0.07, 0.0], False),
+                       "long_note_ratio": ([0.5, 0.6, 0.7], True)}
+    low = dict(result, harmonic_agreement=np.array([0.9, 0.9, 0.64]))  # mean 0.81, one voice under 0.65
+    assert check_quality_bar(low, MUSICAL_TARGETS)["harmonic_agreement"][1] is False
+    assert set(check_quality_bar(result)) == {"harmonic_agreement", "polyphony"}
+    assert "fragment_rate" not in QUALITY_BAR
+    with pytest.raises(ConfigError):
+        check_quality_bar(result, {"polyphony": ("==", 1.0)})
