@@ -123,8 +123,9 @@ def tune_similarity(melody, others) -> np.ndarray:
     Returns
     -------
     ndarray, shape (len(others),)
-        At most 1.0 (``melody`` found unchanged); about 0 or below for unrelated
-        tunes; nan when ``melody`` has fewer than two pitches.
+        At most 1.0 (``melody`` found unchanged); unrelated chorale tunes stay
+        below about 0.45 (docs/representation.md); nan when ``melody`` has
+        fewer than two pitches.
     """
     a = np.diff(np.asarray(melody, dtype=np.int64))
     others = [np.diff(np.asarray(o, dtype=np.int64)) for o in others]
@@ -140,7 +141,8 @@ def tune_similarity(melody, others) -> np.ndarray:
         best = np.empty_like(score)
         best[:, 0] = -i
         best[:, 1:] = np.maximum(score[:, :-1] + np.where(b == interval, 1.0, -1.0), score[:, 1:] - 1)
-        # a gap in `melody` (skipping other[j]) costs 1: a running maximum does it row at once
+        # skipping intervals of the other tune costs 1 each; a running maximum of
+        # best[j] + j, minus j, applies that to the whole row at once
         score = np.maximum.accumulate(best + ramp, axis=1) - ramp
     return score.max(axis=1) / len(a)
 
