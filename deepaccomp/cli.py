@@ -38,9 +38,15 @@ def cmd_prepare(args):
                        dataset_dir=args.dataset_dir, force=args.force, workers=args.workers)
     info = ds.info
     print(f"dataset: {path}")
-    print(f"pieces: {info['n_pieces']} kept ({info['splits']}), {info['n_skipped']} skipped; "
+    print(f"pieces: {info['n_pieces']} usable ({info['splits']}), {info['n_skipped']} skipped; "
           f"pitches {info['pitch_min']}..{info['pitch_max']} after key normalisation; "
           f"built in {info.get('build_seconds', 0)} s")
+    cleaning = info.get("split_cleaning")
+    if cleaning:
+        print(f"held-out split: {cleaning['excluded']} train/valid pieces excluded (tune or "
+              f"harmonisation of a test piece), {cleaning['moved_valid_to_train']} valid pieces "
+              f"moved to train (tune of a train piece); before: {cleaning['splits_before']}; "
+              f"same tune = similarity >= {cleaning['threshold']}")
     reasons = {}
     for s in ds.skipped:
         reasons.setdefault(s["reason"].split(":")[0] if os.sep in s["reason"] else s["reason"], []).append(s["id"])

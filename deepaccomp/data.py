@@ -21,7 +21,12 @@ Build rules (docs/representation.md):
   the metadata as ``key``: the piece's key for the in-scale metric.
 * Split, by chorale and never by phrase: position ``i`` in
   ``Iterator()`` order is test if ``i % 10 == 0``, valid if ``i % 10 == 5``,
-  train otherwise.
+  train otherwise (259 / 33 / 35). Then by tune (:func:`clean_splits`): a train
+  or valid piece with a test piece's four voices or tune (:func:`melody_line`,
+  :func:`tune_similarity` >= :data:`TUNE_MATCH_THRESHOLD` = 0.5, the gap in the
+  score distribution) is excluded (kept in the metadata as
+  ``split == "excluded"``), and a valid piece with a train piece's tune moves
+  to train: 49 excluded, 17 moved, 231 / 12 / 35 left.
 * Whole pieces are stored; phrases of ``phrase_bars`` bars are cut every
   ``hop_bars`` bars when a run starts (so phrase settings need no rebuild).
 
@@ -49,13 +54,18 @@ from .representation import (
     STEPS_PER_BEAT,
     TRACK_NAMES,
     PitchWindow,
+    as_bool,
     crop_pitches,
     cut_phrases,
     get_window,
     transpose_roll,
 )
 
-DATASET_VERSION = 3
+DATASET_VERSION = 4
+TUNE_MATCH_THRESHOLD = 0.5
+"""Two pieces share a tune when :func:`tune_similarity` is at least this in
+either direction (see docs/representation.md for the score distribution that
+puts it in the gap between same-tune and different-tune pairs)."""
 SPLITS = ("train", "valid", "test")
 PART_NAMES = {"soprano": 0, "alto": 1, "tenor": 2, "bass": 3}
 DEFAULT_DATASET_DIR = "datasets"
@@ -70,6 +80,156 @@ def split_of(position: int) -> str:
     return "train"
 
 
+def melody_line(roll) -> np.ndarray:
+    """The tune of a piece: its melody's pitch at every beat, repeated pitches merged.
+
+    Parameters
+    ----------
+    roll : array_like, shape (time, pitch, tracks)
+        Boolean or model-range roll, full 128-pitch axis; track 0 is the melody.
+
+    Returns
+    -------
+    ndarray of int, shape (n,)
+        MIDI pitch of the highest melody note sounding at each beat onset (steps
+        0, 4, 8, ...), silent beats left out, consecutive equal pitches merged.
+        Sampling at beats drops passing notes and ornaments, which is where two
+        harmonisations of one chorale tune differ most.
+    """
+    beats = as_bool(roll)[::STEPS_PER_BEAT, :, 0]
+    sounding = beats.any(axis=1)
+    top = beats.shape[1] - 1 - np.argmax(beats[:, ::-1], axis=1)
+    pitches = top[sounding]
+    return pitches[np.r_[True, pitches[1:] != pitches[:-1]]] if len(pitches) else pitches
+
+
+def tune_similarity(melody, others) -> np.ndarray:
+    """How much of ``melody``'s tune each of ``others`` contains, transposition-invariant.
+
+    The tunes are compared as interval sequences (semitones between successive
+    pitches), so a transposed copy is identical. ``melody``'s intervals are
+    aligned as a whole against the best-matching stretch of each other tune
+    (free start and end in the other tune); a matching interval scores +1, a
+    different one -1, an interval left out on either side -1. The score is
+    divided by the number of intervals of ``melody``.
+
+    Parameters
+    ----------
+    melody : array_like of int, shape (n,)
+        Pitches of one tune in order (e.g. :func:`melody_line`).
+    others : sequence of array_like of int
+        The tunes to search, each a 1-D pitch sequence of any length.
+
+    Returns
+    -------
+    ndarray, shape (len(others),)
+        At most 1.0 (``melody`` found unchanged); unrelated chorale tunes stay
+        below about 0.45 (docs/representation.md); nan when ``melody`` has
+        fewer than two pitches.
+    """
+    a = np.diff(np.asarray(melody, dtype=np.int64))
+    others = [np.diff(np.asarray(o, dtype=np.int64)) for o in others]
+    if len(a) == 0 or not others:
+        return np.full(len(others), np.nan)
+    width = max(1, max(len(o) for o in others))
+    b = np.full((len(others), width), np.iinfo(np.int64).min)  # padding never matches
+    for k, o in enumerate(others):
+        b[k, :len(o)] = o
+    ramp = np.arange(width + 1)
+    score = np.zeros((len(others), width + 1))  # row 0: nothing of `melody` aligned yet
+    for i, interval in enumerate(a, start=1):
+        best = np.empty_like(score)
+        best[:, 0] = -i
+        best[:, 1:] = np.maximum(score[:, :-1] + np.where(b == interval, 1.0, -1.0), score[:, 1:] - 1)
+        # skipping intervals of the other tune costs 1 each; a running maximum of
+        # best[j] + j, minus j, applies that to the whole row at once
+        score = np.maximum.accumulate(best + ramp, axis=1) - ramp
+    return score.max(axis=1) / len(a)
+
+
+def _pair_scores(lines, rows, cols) -> np.ndarray:
+    """``(len(rows), len(cols))``: :func:`tune_similarity` of each pair, the larger of both directions."""
+    fwd = np.array([tune_similarity(lines[r], [lines[c] for c in cols]) for r in rows])
+    back = np.array([tune_similarity(lines[c], [lines[r] for r in rows]) for c in cols])
+    scores = np.fmax(fwd, back.T)
+    scores[np.asarray(rows)[:, None] == np.asarray(cols)[None, :]] = np.nan
+    return scores
+
+
+def _closest(rolls, lines, queries, pool):
+    """``{query: (pool index, score, kind)}``: each query's closest piece in ``pool``.
+
+    Exact duplicates (four voices equal) score 1.0 and come first.
+    """
+    if not queries or not pool:
+        return {}
+    scores = _pair_scores(lines, queries, pool)
+    out = {}
+    for qi, q in enumerate(queries):
+        dup = next((j for j in pool if j != q and rolls[j].shape == rolls[q].shape
+                    and np.array_equal(rolls[j], rolls[q])), None)
+        if dup is not None:
+            out[q] = (dup, 1.0, "duplicate")
+        elif np.isfinite(scores[qi]).any():
+            k = int(np.nanargmax(scores[qi]))
+            out[q] = (pool[k], float(scores[qi, k]), "tune")
+    return out
+
+
+def _mark(piece, other, score, kind, split):
+    piece.update({"original_split": piece["split"], "split": split, "same_tune_as": other["id"],
+                  "tune_similarity": round(score, 4), "match": kind})
+
+
+def clean_splits(rolls, pieces, threshold: float = TUNE_MATCH_THRESHOLD) -> dict:
+    """Keep every test tune out of train and valid, and every train tune out of valid.
+
+    Changes ``pieces`` in place. A train or valid piece whose four voices equal
+    a test piece's, or whose tune matches one (:func:`tune_similarity` of the
+    :func:`melody_line` s, the larger of both directions, ``>= threshold``),
+    gets ``split = "excluded"``. Then a valid piece whose tune matches a train
+    piece's moves to train, repeated until no valid tune is in train: train
+    keeps every piece it had (it is what the model learns from) and valid
+    becomes as tune-disjoint from train as test is. Both record
+    ``original_split``, ``same_tune_as`` (id of the matched piece),
+    ``tune_similarity`` and ``match`` (``"duplicate"`` or ``"tune"``).
+
+    Returns
+    -------
+    dict
+        ``threshold``, ``splits_before``, ``excluded`` and
+        ``moved_valid_to_train`` (counts), and ``closest_scores``: the best
+        score of each train/valid piece against the test split and of each
+        valid piece against train (before any move), the distribution that
+        justifies the threshold.
+    """
+    lines = [melody_line(r) for r in rolls]
+    by = {s: [i for i, p in enumerate(pieces) if p["split"] == s] for s in SPLITS}
+    report = {"threshold": threshold, "splits_before": {s: len(v) for s, v in by.items()}}
+    vs_test = _closest(rolls, lines, by["train"] + by["valid"], by["test"])
+    vs_train = _closest(rolls, lines, by["valid"], by["train"])
+    report["closest_scores"] = {
+        "train_valid_vs_test": sorted(round(v[1], 4) for v in vs_test.values()),
+        "valid_vs_train": sorted(round(v[1], 4) for v in vs_train.values())}
+    for q, (j, score, kind) in vs_test.items():
+        if kind == "duplicate" or score >= threshold:
+            _mark(pieces[q], pieces[j], score, kind, "excluded")
+    report["excluded"] = sum(p["split"] == "excluded" for p in pieces)
+    moved = 0
+    while True:
+        valid = [i for i, p in enumerate(pieces) if p["split"] == "valid"]
+        train = [i for i, p in enumerate(pieces) if p["split"] == "train"]
+        hits = {q: m for q, m in _closest(rolls, lines, valid, train).items()
+                if m[2] == "duplicate" or m[1] >= threshold}
+        if not hits:
+            break
+        for q, (j, score, kind) in hits.items():
+            _mark(pieces[q], pieces[j], score, kind, "train")
+        moved += len(hits)
+    report["moved_valid_to_train"] = moved
+    return report
+
+
 @dataclass
 class Dataset:
     """Whole pieces as rolls ``(time, 128, 4)`` (bool, SATB, key-normalised).
@@ -79,8 +239,11 @@ class Dataset:
     rolls : list of np.ndarray
         One roll per kept piece, full 128-pitch axis, time a multiple of 16.
     pieces : list of dict
-        Metadata per kept piece: ``id``, ``title``, ``position``, ``split``,
-        ``key`` (original), ``shift`` (semitones applied).
+        Metadata per kept piece: ``id``, ``title``, ``position``, ``split``
+        (train, valid, test or excluded), ``key`` (original), ``shift``
+        (semitones applied); a piece moved or excluded by :func:`clean_splits`
+        also has ``original_split``, ``same_tune_as``, ``tune_similarity`` and
+        ``match``.
     skipped : list of dict
         Pieces not used, with ``id`` and ``reason``.
     info : dict
@@ -303,6 +466,7 @@ def _assemble(results, settings: dict) -> Dataset:
             pieces.append(meta)
     if not rolls:
         raise DatasetError("no usable piece: " + "; ".join(f"{s['id']}: {s['reason']}" for s in skipped[:5]))
+    cleaning = clean_splits(rolls, pieces)
     active = [np.nonzero(r.any(axis=(0, 2)))[0] for r in rolls]
     info = dict(settings)
     info.update({
@@ -312,6 +476,7 @@ def _assemble(results, settings: dict) -> Dataset:
         "steps_per_beat": STEPS_PER_BEAT, "steps_per_bar": STEPS_PER_BAR,
         "tracks": list(TRACK_NAMES),
         "splits": {s: sum(p["split"] == s for p in pieces) for s in SPLITS},
+        "split_cleaning": cleaning,
     })
     ds = Dataset(rolls, pieces, skipped, info)
     ds.info["reference_metrics"] = reference_metrics(ds, "train")
