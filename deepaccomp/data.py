@@ -47,8 +47,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import DatasetError, DeepAccompError
+from .errors import DatasetError, DeepAccompError, NoMelodyError, OutputFileError, UnsupportedMeterError
+from .io_utils import atomic_path
+from .metrics import estimate_key, evaluate
+from .midi import multitrack_midi_to_roll, pitched_instruments, read_midi
 from .representation import (
+    to_model_range,
     N_MIDI_PITCHES,
     STEPS_PER_BAR,
     STEPS_PER_BEAT,
@@ -60,6 +64,11 @@ from .representation import (
     get_window,
     transpose_roll,
 )
+
+__all__ = ["DATASET_VERSION", "TUNE_MATCH_THRESHOLD", "SPLITS", "PART_NAMES", "DEFAULT_DATASET_DIR",
+           "MIDI_SUFFIXES", "split_of", "melody_line", "tune_similarity", "clean_splits", "Dataset",
+           "chorale_ids", "score_to_roll", "build_chorales", "reference_metrics", "folder_piece_roll",
+           "build_folder", "dataset_path", "prepare", "split_model_inputs", "make_tf_dataset"]
 
 DATASET_VERSION = 4
 TUNE_MATCH_THRESHOLD = 0.5
@@ -288,8 +297,6 @@ class Dataset:
     # ------------------------------------------------------------------ save/load
     def save(self, path) -> None:
         """Write a compressed ``.npz`` atomically."""
-        from .io_utils import atomic_path
-
         cells, offsets, lengths = _encode(self.rolls)
         meta = {"pieces": self.pieces, "skipped": self.skipped, "info": self.info,
                 "version": DATASET_VERSION}
@@ -393,8 +400,6 @@ def _normalising_shift(roll, key_normalize: bool):
     """``(key of all four voices, shift)``: the shift moves the key estimated from the
     **melody alone** to C major / A minor, exactly as the Accompanist does with a
     user's melody, so training and generation see the same transposition."""
-    from .metrics import estimate_key
-
     key = estimate_key(roll)
     if not key_normalize:
         return key, 0
@@ -404,8 +409,6 @@ def _normalising_shift(roll, key_normalize: bool):
 def _build_one(args):
     position, cid, key_normalize = args
     from music21 import corpus
-
-    from .metrics import estimate_key
 
     try:
         score = corpus.parse(cid)
@@ -489,8 +492,6 @@ def reference_metrics(ds: Dataset, split: str = "train") -> dict:
     Values are per track (SATB) as lists; in-scale ratio in C major (the data is
     key-normalised).
     """
-    from .metrics import evaluate
-
     rolls = ds.split_rolls(split)
     if not rolls:
         return {}
@@ -505,8 +506,6 @@ MIDI_SUFFIXES = (".mid", ".midi", ".kar")
 
 def _folder_one(args):
     position, path, key_normalize, split = args
-    from .metrics import estimate_key
-
     try:
         roll = folder_piece_roll(path)
         key, shift = _normalising_shift(roll, key_normalize)
@@ -529,9 +528,6 @@ def folder_piece_roll(path) -> np.ndarray:
     soprano) over the four busiest pitched instruments. Needs >= 4 pitched
     instruments and 4/4 throughout.
     """
-    from .errors import NoMelodyError, UnsupportedMeterError
-    from .midi import multitrack_midi_to_roll, pitched_instruments, read_midi
-
     pm = read_midi(path)
     sigs = {(t.numerator, t.denominator) for t in pm.time_signature_changes} or {(4, 4)}
     if sigs != {(4, 4)}:
@@ -605,8 +601,6 @@ def prepare(source: str = "chorales", *, key_normalize: bool = True,
     try:
         os.makedirs(dataset_dir, exist_ok=True)
     except OSError as exc:
-        from .errors import OutputFileError
-
         raise OutputFileError(f"{dataset_dir}: cannot create the dataset folder ({exc.strerror or exc})") from exc
     t0 = time.perf_counter()
     if source == "chorales":
@@ -621,7 +615,7 @@ def prepare(source: str = "chorales", *, key_normalize: bool = True,
 # ---------------------------------------------------------------------- tf.data
 def split_model_inputs(phrases: np.ndarray):
     """Bool phrases ``(n, time, pitch, 4)`` -> ``(melody (n,t,p,1), accomp (n,t,p,3))`` in [-1, 1]."""
-    x = np.where(phrases, 1.0, -1.0).astype(np.float32)
+    x = to_model_range(phrases)
     return x[..., :1], x[..., 1:]
 
 

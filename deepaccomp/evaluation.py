@@ -42,6 +42,9 @@ from . import metrics
 from .errors import ConfigError
 from .representation import STEPS_PER_BEAT, transpose_roll
 
+__all__ = ["QUALITY_BAR", "MUSICAL_TARGETS", "VOICE_RANGES", "held_out_pieces", "piece_metrics",
+           "seed_difference", "evaluate_generator", "evaluate_baseline", "random_in_key", "check_quality_bar"]
+
 QUALITY_BAR = {
     "harmonic_agreement": (">=", 0.60),
     "consonance_with_melody": (">=", 0.85),
