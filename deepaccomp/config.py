@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field, fields
 from .errors import ConfigError
 from .io_utils import atomic_write_bytes
 from .decoding import DECODE_METHODS
-from .representation import STEPS_PER_BAR, PitchWindow, get_window
+from .representation import POSITION_CHANNELS, STEPS_PER_BAR, PitchWindow, get_window
 
 
 @dataclass
@@ -60,6 +60,9 @@ class ModelConfig:
     critic_filters: tuple = (64, 128, 256, 512)
     critic_norm: str = "none"
     """"none" or "layer": never batch norm in a WGAN-GP critic."""
+    position_channels: bool = False
+    """Give the generator and the critic the position in the bar (bar, beat and eighth starts) as
+    three extra input channels beside the melody; False = the melody alone (the lab)."""
     fixed_length: bool = True
     """True: the generator only takes phrases of exactly the training length
     (the lab). False: fully convolutional in time, so a whole piece is
@@ -198,6 +201,11 @@ class Config:
     def model_steps(self) -> int | None:
         """Fixed input length of the generator in steps, or ``None`` when it takes any multiple of :attr:`time_unit`."""
         return self.phrase_steps if self.model.fixed_length else None
+
+    @property
+    def melody_channels(self) -> int:
+        """Channels of the generator's and critic's melody input: 1, plus the position planes if on."""
+        return 1 + (POSITION_CHANNELS if self.model.position_channels else 0)
 
     def noise_shape(self, steps: int | None) -> tuple:
         """Generator noise shape (no batch axis) for a melody of ``steps`` steps (``None``: any length)."""

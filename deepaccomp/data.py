@@ -622,13 +622,15 @@ def split_model_inputs(phrases: np.ndarray):
 def make_tf_dataset(phrases: np.ndarray, batch_size: int, *, shuffle: bool = True,
                     repeat: bool = True, seed: int = 0, melody_only: bool = False,
                     shuffle_buffer: int = 10000, drop_remainder: bool = True,
-                    skip_batches: int = 0):
+                    skip_batches: int = 0, positions: np.ndarray | None = None):
     """A ``tf.data.Dataset`` of model-range batches from bool phrases ``(n, time, pitch, 4)``.
 
     Yields ``(melody, accompaniment)`` of shapes ``(batch, time, pitch, 1)`` and
     ``(batch, time, pitch, 3)`` (float32, -1/+1), or only the melody when
     ``melody_only``. Shuffles (per epoch), repeats, batches and prefetches.
     ``skip_batches`` drops that many batches first (resuming a run where it stopped).
+    ``positions``, float32 ``(time, pitch, k)``, is appended to every melody's
+    channels (:func:`deepaccomp.generation.model_input_planes`; phrases start on a downbeat).
     """
     import tensorflow as tf
 
@@ -643,8 +645,13 @@ def make_tf_dataset(phrases: np.ndarray, batch_size: int, *, shuffle: bool = Tru
     if skip_batches:
         ds = ds.skip(skip_batches)
 
+    planes = None if positions is None else tf.constant(positions, dtype=tf.float32)
+
     def to_model(b):
         x = tf.where(b, 1.0, -1.0)
-        return x[..., :1] if melody_only else (x[..., :1], x[..., 1:])
+        melody = x[..., :1]
+        if planes is not None:
+            melody = tf.concat([melody, tf.broadcast_to(planes, tf.concat([tf.shape(b)[:1], tf.shape(planes)], 0))], -1)
+        return melody if melody_only else (melody, x[..., 1:])
 
     return ds.map(to_model, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -25,18 +25,37 @@ from .config import Config, GenerationConfig
 from .decoding import decode
 from .metrics import estimate_key
 from .representation import (
+    STEPS_PER_BAR,
     crop_pitches,
     pad_time,
+    position_planes,
     to_model_range,
     transpose_roll,
     truncated_normal,
     uncrop_pitches,
 )
 
-__all__ = ["ForwardPass", "SOPRANO_CENTER", "draw_noise", "to_model_space", "from_model_space"]
+__all__ = ["ForwardPass", "SOPRANO_CENTER", "draw_noise", "model_input", "model_input_planes",
+           "to_model_space", "from_model_space"]
 
 SOPRANO_CENTER = 67
 """Mean soprano pitch of the key-normalised chorales (G4), where melodies are moved by octaves."""
+
+
+def model_input_planes(config: Config, steps: int, steps_per_bar: int = STEPS_PER_BAR) -> np.ndarray | None:
+    """The extra input channels beside the melody, ``(steps, window, k)`` float32, or ``None`` for a melody-only model."""
+    if not config.model.position_channels:
+        return None
+    return position_planes(steps, config.window.size, steps_per_bar)
+
+
+def model_input(melody: np.ndarray, config: Config, steps_per_bar: int = STEPS_PER_BAR) -> np.ndarray:
+    """Bool melodies ``(n, time, window, 1)`` (step 0 a downbeat) -> the generator's melody input, float32."""
+    x = to_model_range(melody)
+    planes = model_input_planes(config, melody.shape[1], steps_per_bar)
+    if planes is None:
+        return x
+    return np.concatenate([x, np.broadcast_to(planes, x.shape[:1] + planes.shape)], axis=-1)
 
 
 def draw_noise(config: Config, rng: np.random.Generator, n: int, steps: int,
@@ -71,33 +90,38 @@ class ForwardPass:
         settings.validate()
         return settings
 
-    def __call__(self, melody: np.ndarray, noise: np.ndarray,
-                 settings: GenerationConfig | None = None) -> np.ndarray:
-        """One batch: melody ``(n, time, window, 1)`` bool and noise -> accompaniment ``(n, time, window, 3)`` bool."""
+    def __call__(self, melody: np.ndarray, noise: np.ndarray, settings: GenerationConfig | None = None,
+                 steps_per_bar: int = STEPS_PER_BAR) -> np.ndarray:
+        """One batch: melody ``(n, time, window, 1)`` bool (step 0 a downbeat) and noise
+        -> accompaniment ``(n, time, window, 3)`` bool."""
         settings = settings or self.config.generation
+        x = model_input(melody, self.config, steps_per_bar)
         # an eager call: no tf.function tracing, so the first call is as fast as the next
-        values = np.asarray(self.generator([to_model_range(melody), noise], training=False))
+        values = np.asarray(self.generator([x, noise], training=False))
         if values.shape[-1] == 4:  # the lab's generator regenerates the melody too: drop it
             values = values[..., 1:]
         return decode(values, settings, melody)
 
-    def accompany(self, melodies, *, seed: int | None = None, noise_scale: float | None = None) -> list:
+    def accompany(self, melodies, *, seed: int | None = None, noise_scale: float | None = None,
+                  steps_per_bar: int = STEPS_PER_BAR) -> list:
         """Model-space melodies ``[(time, window, 1)]`` bool -> accompaniments ``[(time, window, 3)]`` bool.
 
         All melodies go through the generator in one batch (one noise draw
         from ``seed``); a fixed-length generator gets them cut into phrases.
+        Step 0 of every melody is a downbeat of bars of ``steps_per_bar`` steps.
         """
         settings = self.settings(noise_scale=noise_scale)
         rng = np.random.default_rng(seed)
         if self.config.model.fixed_length:
-            return self._accompany_phrases(melodies, rng, settings)
+            return self._accompany_phrases(melodies, rng, settings, steps_per_bar)
         lengths = [m.shape[0] for m in melodies]
         longest = max(lengths) + (-max(lengths)) % self.config.time_unit
         batch = np.stack([np.pad(m, ((0, longest - m.shape[0]), (0, 0), (0, 0))) for m in melodies])
-        values = self(batch, draw_noise(self.config, rng, len(batch), longest, settings.noise_scale), settings)
+        noise = draw_noise(self.config, rng, len(batch), longest, settings.noise_scale)
+        values = self(batch, noise, settings, steps_per_bar)
         return [values[i, :n] for i, n in enumerate(lengths)]
 
-    def _accompany_phrases(self, melodies, rng, settings):
+    def _accompany_phrases(self, melodies, rng, settings, steps_per_bar):
         steps = self.config.phrase_steps
         chunks, owners = [], []
         for i, m in enumerate(melodies):
@@ -106,14 +130,16 @@ class ForwardPass:
                 chunks.append(padded[s: s + steps])
                 owners.append(i)
         noise = draw_noise(self.config, rng, len(chunks), steps, settings.noise_scale)
-        values = self(np.stack(chunks), noise, settings)
+        values = self(np.stack(chunks), noise, settings, steps_per_bar)
         owners = np.asarray(owners)
         return [np.concatenate(values[owners == i])[: m.shape[0]] for i, m in enumerate(melodies)]
 
-    def accompany_full(self, melodies, *, seed: int | None = None, noise_scale: float | None = None) -> list:
+    def accompany_full(self, melodies, *, seed: int | None = None, noise_scale: float | None = None,
+                       steps_per_bar: int = STEPS_PER_BAR) -> list:
         """Melodies ``[(time, 128, 1)]`` in any key and octave -> accompaniments ``[(time, 128, 3)]`` in the melody's key."""
         prepared = [to_model_space(m, self.config) for m in melodies]
-        accomp = self.accompany([p[0] for p in prepared], seed=seed, noise_scale=noise_scale)
+        accomp = self.accompany([p[0] for p in prepared], seed=seed, noise_scale=noise_scale,
+                                steps_per_bar=steps_per_bar)
         return [from_model_space(a, shift, self.config) for a, (_, shift) in zip(accomp, prepared)]
 
 

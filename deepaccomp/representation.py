@@ -46,6 +46,8 @@ __all__ = [
     "pad_time",
     "transpose_roll",
     "note_runs",
+    "POSITION_CHANNELS",
+    "position_planes",
     "decode_voices",
     "decode",
     "truncated_normal",
@@ -209,6 +211,27 @@ def transpose_roll(roll: np.ndarray, semitones: int) -> np.ndarray:
     else:
         out[..., :semitones, :] = roll[..., -semitones:, :]
     return out
+
+
+POSITION_CHANNELS = 3
+"""Channels of :func:`position_planes`: bar starts, beat starts, eighth-note starts."""
+
+
+def position_planes(steps: int, n_pitch: int, steps_per_bar: int = STEPS_PER_BAR,
+                    steps_per_beat: int = STEPS_PER_BEAT) -> np.ndarray:
+    """Where each step sits in the bar, as model-range planes for the generator's and critic's input.
+
+    Step 0 must be a downbeat (:func:`deepaccomp.meter.add_lead_in` puts a melody there).
+
+    Returns
+    -------
+    ndarray of float32, shape (steps, n_pitch, 3)
+        +1 at the steps that start a bar, a beat and an eighth note
+        (channels 0, 1, 2), -1 elsewhere; the same for every pitch.
+    """
+    t = np.arange(steps)
+    starts = np.stack([t % steps_per_bar == 0, t % steps_per_beat == 0, t % max(1, steps_per_beat // 2) == 0], -1)
+    return np.broadcast_to(to_model_range(starts)[:, None, :], (steps, n_pitch, POSITION_CHANNELS)).copy()
 
 
 def note_runs(roll: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
