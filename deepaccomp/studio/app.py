@@ -311,6 +311,10 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
     async def index():
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon():
+        return Response(status_code=204)
+
     @app.get("/soundfont.sf2", include_in_schema=False)
     async def soundfont():
         path = soundfont_path()
