@@ -89,7 +89,7 @@ def soundfont_path() -> Path:
 
 
 class BodyLimitMiddleware:
-    """Answer 413 to any request whose body is over the limit, before the body is kept."""
+    """Answer 413 at once to a request that declares a body over the limit (see also :func:`read_body`)."""
 
     def __init__(self, app, max_bytes: int):
         self.app, self.max_bytes = app, max_bytes
@@ -105,34 +105,19 @@ class BodyLimitMiddleware:
                 return await error_response(too_large)(scope, receive, send)
         except ValueError:
             return await error_response(ConfigError("bad Content-Length header"))(scope, receive, send)
-        seen = 0
-
-        async def limited_receive():
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _BodyTooLarge()
-            return message
-
-        response_started = False
-
-        async def tracking_send(message):
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not response_started:
-                await error_response(too_large)(scope, receive, send)
+        await self.app(scope, receive, send)
 
 
-class _BodyTooLarge(Exception):
-    pass
+async def read_body(request: Request) -> bytes:
+    """The request body, read up to the limit (a body without Content-Length is counted as it comes)."""
+    chunks, seen = [], 0
+    async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > limits.MAX_UPLOAD_BYTES:
+            raise RequestTooLargeError(
+                f"the request is larger than {limits.MAX_UPLOAD_BYTES} bytes, the studio's upload limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class Studio:
@@ -340,7 +325,7 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
     @app.post("/api/melody", summary="read a MIDI file's melody into editor notes",
               openapi_extra={"requestBody": MIDI_BODY})
     async def melody(request: Request):
-        data = await request.body()
+        data = await read_body(request)
         pm, info_ = await studio.run(read_upload, data)
         return upload_to_editor(pm, info_)
 
@@ -348,7 +333,7 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
               openapi_extra={"requestBody": {"required": True,
                                              "content": {"application/json": {"schema": GENERATE_JSON_SCHEMA}}}})
     async def generate_json(request: Request):
-        raw = await request.body()
+        raw = await read_body(request)
         try:
             body = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -384,7 +369,7 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
                                   "has no pickup argument; put the pickup at the end of an empty first bar")
             pickup = check_number(pickup, "pickup", 0.0, 12.0)
         params = _generation_params(q)
-        data = await request.body()
+        data = await read_body(request)
 
         def work():
             pm, info_ = read_upload(data)
