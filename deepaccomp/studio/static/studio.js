@@ -48,6 +48,7 @@ const audio = { ctx: null, synth: null, analyser: null, ready: null, peak: 0, ti
 function initAudio() {
   if (audio.ready) return audio.ready;
   audio.ready = (async () => {
+    const before = [$("status").textContent, $("status").classList.contains("error")];
     status("loading the synthesiser and the SoundFont…");
     const ctx = new AudioContext();
     await ctx.audioWorklet.addModule("/static/vendor/spessasynth_processor.min.js");
@@ -62,7 +63,7 @@ function initAudio() {
     if (ctx.state !== "running") await ctx.resume();
     Object.assign(audio, { ctx, synth, analyser });
     meterLoop();
-    status("ready");
+    status(...before);
   })().catch((e) => { audio.ready = null; status("sound unavailable: " + e.message, true); throw e; });
   return audio.ready;
 }
