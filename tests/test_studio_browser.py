@@ -152,6 +152,7 @@ def generate_and_wait(driver, button="generate"):
 
 
 def test_studio_in_a_real_browser(server, browser, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
     d = browser
@@ -221,6 +222,30 @@ def test_studio_in_a_real_browser(server, browser, tmp_path):
     assert [n["pitch"] for n in notes] == [60, 64, 67, 72, 60, 62, 64, 65]
     assert [n["start"] for n in notes] == [0, 4, 8, 12, 16, 20, 24, 28]
     assert d.execute_script("return window.studio.state.file") is None
+
+    # the piano-roll editor: add, move, lengthen, delete with the mouse
+    canvas = d.find_element(By.ID, "editor")
+    geo = d.execute_script("return window.studio.editorGeometry()")
+
+    def at(step, pitch, dx=0.5):  # offset from the canvas centre (selenium 4) of a cell
+        x = geo["labelWidth"] + (step + dx) * geo["cell"]
+        y = (geo["highestPitch"] - pitch + 0.5) * geo["row"]
+        return x - canvas.size["width"] / 2, y - canvas.size["height"] / 2
+
+    def melody():
+        return [(n["pitch"], n["start"], n["length"]) for n in d.execute_script("return window.studio.state.notes")]
+
+    ActionChains(d).move_to_element_with_offset(canvas, *at(36, 67)).click().perform()
+    assert (67, 36, 4) in melody()
+    ActionChains(d).move_to_element_with_offset(canvas, *at(37, 67)).click_and_hold() \
+        .move_to_element_with_offset(canvas, *at(41, 69)).release().perform()
+    assert (69, 40, 4) in melody() and (67, 36, 4) not in melody()
+    ActionChains(d).move_to_element_with_offset(canvas, *at(43, 69, dx=0.9)).click_and_hold() \
+        .move_to_element_with_offset(canvas, *at(47, 69, dx=0.9)).release().perform()
+    assert (69, 40, 8) in melody()
+    ActionChains(d).move_to_element_with_offset(canvas, *at(41, 69)).context_click().perform()
+    assert melody() == [(60, 0, 4), (64, 4, 4), (67, 8, 4), (72, 12, 4), (60, 16, 4), (62, 20, 4), (64, 24, 4),
+                        (65, 28, 4)]
     counts = dict(generate_and_wait(d, "new-take"))
     assert counts["melody"] == 8 and all(counts[v] > 0 for v in ("alto", "tenor", "bass")), counts
     errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]

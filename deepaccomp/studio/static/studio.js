@@ -236,7 +236,7 @@ function setupEditor() {
   editor.canvas = $("editor");
   const c = editor.canvas;
   c.addEventListener("contextmenu", (ev) => ev.preventDefault());
-  c.addEventListener("mousedown", (ev) => {
+  c.addEventListener("pointerdown", (ev) => {
     const h = editorHit(ev);
     if (h.step < 0) return;
     if (ev.button === 2 || ev.shiftKey) {  // delete
@@ -261,7 +261,7 @@ function setupEditor() {
                     start: n.start, len: n.length, p: n.pitch };
     drawEditor();
   });
-  window.addEventListener("mousemove", (ev) => {
+  window.addEventListener("pointermove", (ev) => {
     const d = editor.drag;
     if (!d) return;
     const h = editorHit(ev), n = state.notes[d.idx];
@@ -272,7 +272,7 @@ function setupEditor() {
     }
     edited();
   });
-  window.addEventListener("mouseup", () => {
+  window.addEventListener("pointerup", () => {
     if (editor.drag) { state.notes.sort((a, b) => a.start - b.start || a.pitch - b.pitch); editor.drag = null; edited(); }
   });
 }
@@ -302,7 +302,7 @@ function setupKeyboard() {
     const lab = document.createElement("span");
     lab.textContent = (i < KEYMAP.length ? KEYMAP[i].toUpperCase() + " " : "") + (i % 12 === 0 ? noteName(p) : "");
     key.appendChild(lab);
-    key.addEventListener("mousedown", (ev) => { ev.preventDefault(); flash(p); enterNote(p); });
+    key.addEventListener("pointerdown", (ev) => { ev.preventDefault(); flash(p); enterNote(p); });
     kb.appendChild(key);
   }
   $("octave").textContent = state.octave;
@@ -610,6 +610,7 @@ window.studio = {
   state,
   audioStats: () => ({ contextState: audio.ctx ? audio.ctx.state : null, contextTime: audio.ctx ? audio.ctx.currentTime : 0,
                        playing: !!audio.playing, position: playbackSeconds(), peak: audio.peak }),
+  editorGeometry: () => ({ labelWidth: LABEL_W, cell: editor.cell, row: ROW, highestPitch: editor.hi }),
   trackCounts: () => (state.result ? state.result.tracks.map((t) => [t.name, t.notes.length]) : []),
 };
 
