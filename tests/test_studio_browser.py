@@ -4,7 +4,8 @@ Starts the real command on a free 127.0.0.1 port, opens the page, uploads the
 bundled example, generates, checks that the piano roll shows the melody and
 three voices, plays it and checks that the synthesiser produces sound (the
 audio clock advances and the output level is above silence), downloads the
-MIDI and reads it back with pretty_midi, then enters a melody with the
+MIDI and reads it back with pretty_midi, renders a WAV in the browser and
+reads it back, edits notes with the mouse, then enters a melody with the
 on-screen and the computer keyboard and generates from it.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` packages and selenium
@@ -21,8 +22,10 @@ import shutil
 import subprocess
 import sys
 import time
+import wave
 from pathlib import Path
 
+import numpy as np
 import pretty_midi
 import pytest
 
@@ -211,6 +214,24 @@ def test_studio_in_a_real_browser(server, browser, tmp_path):
     pm = pretty_midi.PrettyMIDI(str(files[0]))
     assert files[0].name == "deepaccomp-seed1.mid"
     assert [len(i.notes) for i in pm.instruments] == [counts[v] for v in ("melody", "alto", "tenor", "bass")]
+
+    # render a WAV in the browser and read it back: the result's length, and sound in it
+    d.find_element(By.ID, "wav").click()
+    deadline = time.monotonic() + WAIT_S
+    wavs = []
+    while time.monotonic() < deadline:
+        wavs = [f for f in d.downloads.iterdir() if f.suffix == ".wav"]
+        if wavs and "WAV rendered" in d.find_element(By.ID, "status").text:
+            break
+        time.sleep(0.2)
+    assert wavs, "no WAV file was downloaded: " + d.find_element(By.ID, "status").text
+    time.sleep(0.5)
+    with wave.open(str(wavs[0])) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (2, 2, 44100)
+        seconds = w.getnframes() / w.getframerate()
+        samples = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+    assert pm.get_end_time() <= seconds <= pm.get_end_time() + 5
+    assert np.abs(samples).max() > 1000
 
     # a new melody from the on-screen keyboard (C4 E4 G4 C5) and the computer keyboard (A S D F = C D E F)
     d.find_element(By.ID, "clear").click()

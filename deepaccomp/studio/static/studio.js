@@ -1,6 +1,6 @@
 // deepaccomp studio: melody editor, generation through /api, SoundFont playback.
 // Plain ES module, no build step. The synthesiser is SpessaSynth (vendor/, Apache-2.0).
-import { WorkletSynthesizer } from "./vendor/spessasynth_lib.min.js";
+import { BasicMIDI, WorkletSynthesizer, audioBufferToWav } from "./vendor/spessasynth_lib.min.js";
 
 const $ = (id) => document.getElementById(id);
 const COLORS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd"];
@@ -158,6 +158,37 @@ function audible(k) {
 function applyMix() {
   if (!audio.synth) return;
   for (let k = 0; k < 4; k++) audio.synth.controllerChange(k, 7, audible(k) ? 110 : 0);
+}
+
+// Renders the result's MIDI file (all voices, the file's own instruments) to a WAV file in the browser.
+async function renderWav() {
+  const res = state.result;
+  if (!res) return;
+  const btn = $("wav");
+  btn.disabled = true;
+  status("rendering WAV…");
+  try {
+    const midi = Uint8Array.from(atob(res.midi_base64), (ch) => ch.charCodeAt(0)).buffer;
+    const sf = await (await fetch("/soundfont.sf2")).arrayBuffer();
+    const rate = 44100, seconds = res.duration + 2 + (res.tracks[0].notes[0] ? Math.max(0, res.tracks[0].notes[0].time) : 0);
+    const offline = new OfflineAudioContext({ numberOfChannels: 2, sampleRate: rate, length: Math.ceil(rate * (seconds + 1)) });
+    await offline.audioWorklet.addModule("/static/vendor/spessasynth_processor.min.js");
+    const synth = new WorkletSynthesizer(offline);
+    synth.connect(offline.destination);
+    await synth.startOfflineRender({ midiSequence: BasicMIDI.fromArrayBuffer(midi, res.filename), loopCount: 0,
+                                     soundBankList: [{ bankOffset: 0, soundBankBuffer: sf }] });
+    const buffer = await offline.startRendering();
+    const a = document.createElement("a");
+    const url = URL.createObjectURL(audioBufferToWav(buffer));
+    a.href = url; a.download = res.filename.replace(/\.mid$/, ".wav");
+    document.body.appendChild(a); a.click(); a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+    status(`WAV rendered: ${buffer.duration.toFixed(1)} s, ${buffer.sampleRate} Hz stereo`);
+  } catch (e) {
+    status("cannot render WAV: " + e.message, true);
+  } finally {
+    btn.disabled = false;
+  }
 }
 
 // ------------------------------------------------------------------ editor piano roll
@@ -432,7 +463,7 @@ function showResult(res) {
   a.dataset.url = a.href = URL.createObjectURL(new Blob([bytes], { type: "audio/midi" }));
   a.download = res.filename;
   a.classList.remove("disabled");
-  $("play").disabled = $("stop").disabled = false;
+  $("play").disabled = $("stop").disabled = $("wav").disabled = false;
   $("result-info").textContent = `${res.meter} · ${res.tempo} bpm · ${res.duration.toFixed(1)} s · ` +
     res.tracks.map((t) => `${t.name} ${t.notes.length}`).join(", ");
   buildMixer();
@@ -593,6 +624,7 @@ async function main() {
   $("new-take").addEventListener("click", () => generate(true));
   $("play").addEventListener("click", playResult);
   $("stop").addEventListener("click", stopPlayback);
+  $("wav").addEventListener("click", renderWav);
   $("play-melody").addEventListener("click", playMelody);
   drawEditor();
   try {
