@@ -15,6 +15,7 @@ import base64
 import io
 import math
 
+import numpy as np
 import pretty_midi
 
 from ..errors import ConfigError, InvalidMidiError, NoMelodyError, UnsupportedMeterError
@@ -93,6 +94,8 @@ def note_list_to_midi(notes, *, tempo: float, meter: str, pickup_steps: int = 0,
     max_step = limits.MAX_BARS * bar
     tick = limits.PPQ // limits.STEPS_PER_BEAT
     origin = ((bar - pickup_steps) % bar) * tick
+    seconds_per_tick = 60.0 / (tempo * limits.PPQ)  # one tempo from tick 0: exact (PrettyMIDI.tick_to_time
+    # grows its table at every call for a later tick, quadratic in the number of notes)
     pm = pretty_midi.PrettyMIDI(resolution=limits.PPQ, initial_tempo=tempo)
     pm.time_signature_changes.append(pretty_midi.TimeSignature(ts[0], ts[1], 0.0))
     inst = pretty_midi.Instrument(program=melody_program, name="melody")
@@ -111,10 +114,24 @@ def note_list_to_midi(notes, *, tempo: float, meter: str, pickup_steps: int = 0,
                               f"the studio accepts melodies of at most {limits.MAX_BARS} bars")
         on, off = origin + start * tick, origin + (start + length) * tick
         inst.notes.append(pretty_midi.Note(velocity=velocity, pitch=pitch,
-                                           start=pm.tick_to_time(on), end=pm.tick_to_time(off)))
+                                           start=on * seconds_per_tick, end=off * seconds_per_tick))
     inst.notes.sort(key=lambda n: (n.start, n.pitch))
     pm.instruments.append(inst)
     return pm, origin
+
+
+def seconds_to_ticks(pm: pretty_midi.PrettyMIDI, seconds) -> np.ndarray:
+    """Ticks (float) of times in seconds, on ``pm``'s tempo map, for many times at once.
+
+    The inverse of :func:`deepaccomp.midi.ticks_to_seconds`; ``PrettyMIDI.time_to_tick``
+    does the same one time per call."""
+    seconds = np.asarray(seconds, dtype=np.float64)
+    change_times, tempi = pm.get_tempo_changes()
+    if len(tempi) == 0:
+        change_times, tempi = np.array([0.0]), np.array([120.0])
+    change_ticks = np.array([pm.time_to_tick(t) for t in change_times], dtype=np.float64)
+    idx = np.clip(np.searchsorted(change_times, seconds, side="right") - 1, 0, None)
+    return change_ticks[idx] + (seconds - change_times[idx]) * np.asarray(tempi)[idx] * pm.resolution / 60.0
 
 
 # --------------------------------------------------------------------------- uploaded MIDI
@@ -145,10 +162,11 @@ def upload_to_editor(pm: pretty_midi.PrettyMIDI, info) -> dict:
     """The melody of an uploaded file as editor notes, on the library's grid for that file."""
     meter = info.time_signature
     inst = pm.instruments[info.melody_index]
+    ordered = sorted(inst.notes, key=lambda n: (n.start, n.pitch))
+    ticks = seconds_to_ticks(pm, [t for n in ordered for t in (n.start, n.end)]).reshape(-1, 2)
+    steps = np.round((ticks - info.start_tick) / info.ticks_per_step).astype(np.int64)
     notes = []
-    for n in sorted(inst.notes, key=lambda n: (n.start, n.pitch)):
-        start = round((pm.time_to_tick(n.start) - info.start_tick) / info.ticks_per_step)
-        end = round((pm.time_to_tick(n.end) - info.start_tick) / info.ticks_per_step)
+    for n, (start, end) in zip(ordered, steps):
         if start < 0 or n.end <= n.start:
             continue
         notes.append({"pitch": int(n.pitch), "start": int(start), "length": int(max(1, end - start)),
@@ -184,11 +202,11 @@ def result_to_json(pm: pretty_midi.PrettyMIDI, *, origin_tick: int, ticks_per_st
         if pm.time_signature_changes else (4, 4)
     tracks, last = [], 0.0
     for k, inst in enumerate(pm.instruments):
+        ticks = seconds_to_ticks(pm, [t for n in inst.notes for t in (n.start, n.end)]).reshape(-1, 2)
+        steps = (ticks - origin_tick) / ticks_per_step
         notes = []
-        for n in inst.notes:
-            s = (pm.time_to_tick(n.start) - origin_tick) / ticks_per_step
-            e = (pm.time_to_tick(n.end) - origin_tick) / ticks_per_step
-            notes.append({"pitch": int(n.pitch), "start": round(s, 3), "end": round(e, 3),
+        for n, (s, e) in zip(inst.notes, steps):
+            notes.append({"pitch": int(n.pitch), "start": round(float(s), 3), "end": round(float(e), 3),
                           "time": round(n.start - origin_time, 4), "end_time": round(n.end - origin_time, 4),
                           "velocity": int(n.velocity)})
             last = max(last, n.end - origin_time)
