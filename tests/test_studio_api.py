@@ -376,3 +376,35 @@ def test_cli_studio(monkeypatch, capsys, accompanist):
     assert opened and opened[0].startswith("http://127.0.0.1:")
     assert cli.main(["studio", "--port", "70000"]) == 1
     assert "--port" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ conversions at the limits
+def test_note_list_at_the_limits_converts_in_linear_time():
+    from deepaccomp.studio.notes import midi_bytes, note_list_to_midi, read_upload, upload_to_editor
+
+    notes = [{"pitch": 60 + i % 12, "start": 4 * i, "length": 4}
+             for i in range(limits.MAX_BARS * 16 // 4)]  # 512 bars of quarter notes
+    t0 = time.perf_counter()
+    pm, origin = note_list_to_midi(notes, tempo=97, meter="4/4")
+    assert time.perf_counter() - t0 < 2.0
+    assert origin == 0 and len(pm.instruments[0].notes) == len(notes)
+    back = upload_to_editor(*read_upload(midi_bytes(pm)))
+    assert [(n["pitch"], n["start"], n["length"]) for n in back["notes"]] == \
+        [(n["pitch"], n["start"], n["length"]) for n in notes]
+
+
+def test_tempo_changes_keep_the_grid(client, tmp_path):
+    from conftest import midi_with_tempo_change
+
+    from deepaccomp.studio.notes import seconds_to_ticks
+
+    path = midi_with_tempo_change(tmp_path, [(60 + i, i, i + 1) for i in range(8)], bpm0=120, bpm1=60)
+    pm = pretty_midi.PrettyMIDI(str(path))
+    times = [0.0, 0.3, 1.9, 2.0, 2.5, 5.0, 7.25]
+    assert seconds_to_ticks(pm, times) == pytest.approx([pm.time_to_tick(t) for t in times], abs=0.51)
+    m = client.post("/api/melody", content=path.read_bytes()).json()
+    assert m["tempo_changes"] == 2 and [n["start"] for n in m["notes"]] == [4 * i for i in range(8)]
+    res = client.post("/api/generate/midi?seed=1", content=path.read_bytes()).json()
+    mel = res["tracks"][0]["notes"]
+    assert [n["start"] for n in mel] == [4 * i for i in range(8)]
+    assert mel[5]["time"] == pytest.approx(2.0 + 1.0, abs=1e-3)  # 4 beats at 120 bpm, then 1 s per beat
