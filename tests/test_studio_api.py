@@ -114,7 +114,7 @@ def test_unknown_host_header_is_refused(accompanist):
 
 
 # ------------------------------------------------------------------ generation from MIDI bytes
-def test_generate_from_midi_bytes(client, twinkle):
+def test_generate_from_midi_bytes(client, twinkle, accompanist):
     r = client.post("/api/generate/midi?seed=7&programs=strings", content=twinkle)
     assert r.status_code == 200, r.text
     res = r.json()
@@ -128,7 +128,7 @@ def test_generate_from_midi_bytes(client, twinkle):
     assert res["tracks"][0]["notes"][0]["start"] == 0
     # the MIDI in the JSON is the library's result: same as Accompanist.generate with the same arguments
     pm = pretty_midi.PrettyMIDI(io.BytesIO(base64.b64decode(res["midi_base64"])))
-    direct = Accompanist.generate(client.app.state.studio.accompanist, twinkle, seed=7, programs="strings")
+    direct = accompanist.generate(twinkle, seed=7, programs="strings")
     for got, want in zip(pm.instruments, direct.instruments):
         assert [(n.pitch, round(n.start, 3)) for n in got.notes] == [(n.pitch, round(n.start, 3)) for n in want.notes]
 

@@ -268,6 +268,8 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
 
         accompanist = Accompanist.load(model_path) if model_path is not None else Accompanist()
     studio = Studio(accompanist)
+    path = getattr(accompanist, "model_path", None)
+    model_name = os.path.basename(os.path.dirname(os.fspath(path))) if path else None
 
     @asynccontextmanager
     async def lifespan(app):
@@ -312,7 +314,7 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
     async def info():
         return {
             "version": __version__,
-            "model": os.path.basename(os.path.dirname(accompanist.model_path)) if accompanist.model_path else None,
+            "model": model_name,
             "presets": {k: list(v) for k, v in PROGRAM_PRESETS.items()},
             "gm_programs": [pretty_midi.program_to_instrument_name(p) for p in range(128)],
             "limits": limits.as_dict(),

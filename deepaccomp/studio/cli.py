@@ -37,15 +37,17 @@ def cmd_studio(args) -> int:
         print(f"deepaccomp studio: warning: listening on {args.host}, not on 127.0.0.1: other computers "
               "that reach this address can use the studio (there is no login)", file=sys.stderr)
     print("deepaccomp studio: loading the model ...", flush=True)
-    hosts = list(LOCAL_HOSTS) if args.host in LOCAL_HOSTS else ["*"]
+    # the Host-header guard (DNS rebinding) for IPv4 and names; Starlette cannot parse IPv6 Host headers
+    hosts = list(LOCAL_HOSTS) if args.host in ("127.0.0.1", "localhost") else ["*"]
     app = create_app(args.model, allowed_hosts=hosts)
     try:
-        sock = socket.create_server((args.host, args.port))
+        family = socket.AF_INET6 if ":" in args.host.strip("[]") else socket.AF_INET
+        sock = socket.create_server((args.host.strip("[]"), args.port), family=family)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc}); "
                           "is another studio running? try --port 0") from None
     port = sock.getsockname()[1]
-    shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host.strip("[]")
     url = f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}/"
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
