@@ -455,6 +455,20 @@ async function generate(newTake = false) {
 
 function showResult(res) {
   stopPlayback();
+  // Before a pickup the model may write accompaniment in the (otherwise empty) first bar: those
+  // notes come at negative steps and times. Draw and play from the earliest note then.
+  let first = 0, firstTime = 0;
+  for (const t of res.tracks) for (const n of t.notes) {
+    if (n.start < first) { first = n.start; firstTime = n.time; }
+  }
+  const shift = -Math.floor(first), shiftTime = first < 0 ? shift * (firstTime / first) : 0;  // s per step * steps
+  if (shift > 0) {
+    for (const t of res.tracks) for (const n of t.notes) {
+      n.start += shift; n.end += shift; n.time += shiftTime; n.end_time += shiftTime;
+    }
+  }
+  const bar = res.steps_per_bar;
+  res.bar_offset = (((res.pickup_steps + shift) % bar) + bar) % bar;
   state.result = res;
   state.stepMap = makeStepMap(res.tracks);
   const bytes = Uint8Array.from(atob(res.midi_base64), (ch) => ch.charCodeAt(0));
@@ -510,7 +524,7 @@ function drawResult(cursorStep = null) {
     if ([1, 3, 6, 8, 10].includes(p % 12)) { g.fillStyle = "#f4f4f4"; g.fillRect(LABEL_W, y, c.width, row); }
     if (p % 12 === 0) { g.fillStyle = "#555"; g.font = "10px sans-serif"; g.fillText(noteName(p), 2, y + row); }
   }
-  drawGrid(g, steps, cell, c.height, res.pickup_steps, res.steps_per_bar);
+  drawGrid(g, steps, cell, c.height, res.bar_offset, res.steps_per_bar);
   // accompaniment first, melody on top and outlined (highlighted)
   [3, 2, 1, 0].forEach((k) => {
     const t = res.tracks[k];
