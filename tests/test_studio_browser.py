@@ -9,7 +9,8 @@ reads it back, edits notes with the mouse, then enters a melody with the
 on-screen and the computer keyboard and generates from it.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` packages and selenium
-(the ``test`` extra); skipped with the reason otherwise. Nothing downloads a
+(the ``test`` extra); skipped with the reason otherwise. Marked ``slow``
+(deselected by ``-m "not slow"``); the README's plain ``pytest`` runs it. Nothing downloads a
 browser. Set ``DEEPACCOMP_STUDIO_SCREENSHOT=docs/images/studio.png`` to save
 the page's screenshot there (always saved under the test's tmp_path).
 """
@@ -55,6 +56,7 @@ except ImportError:
     HAVE_SELENIUM = False
 
 pytestmark = [
+    pytest.mark.slow,  # 18 s on an idle 2-core machine, up to 36 s when it is busy (server start, browser)
     pytest.mark.skipif(not HAVE_SELENIUM, reason="selenium is not installed (pip install '.[test]')"),
     pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None,
                        reason="no Chromium: install Debian's chromium and chromium-driver packages "
