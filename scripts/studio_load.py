@@ -119,7 +119,8 @@ def main(argv=None) -> int:
             if (c + i) % 2:
                 path, body, ctype = f"/api/generate/midi?seed={seed}", midi, "audio/midi"
             else:
-                path, body, ctype = "/api/generate", json.dumps({**body_json, "seed": seed}).encode(), "application/json"
+                body = json.dumps({**body_json, "seed": seed}).encode()
+                path, ctype = "/api/generate", "application/json"
             t0 = time.monotonic()
             try:
                 conn.request("POST", path, body=body, headers={"Content-Type": ctype})

@@ -363,13 +363,13 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
               openapi_extra={"requestBody": MIDI_BODY, "parameters": GEN_QUERY})
     async def generate_midi(request: Request):
         q = _query_params(request)
-        fmt = _format(q.pop("format", request.query_params.get("format", "json")))
+        fmt = _format(request.query_params.get("format", "json"))
         pickup = q.pop("pickup", None)
         if pickup is not None:
             if not studio.supports_pickup:
                 raise ConfigError("pickup is not available: this deepaccomp's Accompanist.generate "
                                   "has no pickup argument; put the pickup at the end of an empty first bar")
-            pickup = check_number(pickup, "pickup", 0.0, 12.0)
+            pickup = check_number(pickup, "pickup", 0.0, limits.MAX_PICKUP_BEATS)
         params = _generation_params(q)
         data = await read_body(request)
 

@@ -31,6 +31,10 @@ VELOCITY_RANGE = (1, 127)
 MAX_NOTE_STEPS = 16 * 16
 """Longest single note of a JSON note list, in 16th-note steps (16 bars of 4/4)."""
 
+MAX_PICKUP_BEATS = 4.0
+"""Largest ``pickup`` (quarter-note beats) passed to ``Accompanist.generate`` for an uploaded file,
+where the installed library takes that argument (a note list gives its pickup in steps, < one bar)."""
+
 SEED_RANGE = (0, 2**32 - 1)
 """Seeds the page and the API accept (inclusive)."""
 
@@ -58,6 +62,7 @@ def as_dict() -> dict:
         "pitch_range": list(PITCH_RANGE),
         "velocity_range": list(VELOCITY_RANGE),
         "max_note_steps": MAX_NOTE_STEPS,
+        "max_pickup_beats": MAX_PICKUP_BEATS,
         "seed_range": list(SEED_RANGE),
         "noise_scale_range": list(NOISE_SCALE_RANGE),
         "max_pending": MAX_PENDING,
