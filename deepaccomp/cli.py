@@ -171,6 +171,7 @@ def make_parser():
     _add_prepare(sub)
     _add_train(sub)
     _add_generate(sub)
+    __import__("deepaccomp.studio.cli", fromlist=["add_studio_parser"]).add_studio_parser(sub)
     return parser
 
 
@@ -203,7 +204,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not args.verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        if args.command in ("train", "generate"):
+        if args.command in ("train", "generate", "studio"):
             _import_tensorflow_quietly()
     try:
         return args.func(args)
