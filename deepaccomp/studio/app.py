@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
-import inspect
 import json
 import logging
 import os
@@ -129,7 +128,6 @@ class Studio:
         self.lock = threading.Lock()  # the model is used by one call at a time, whoever calls
         self.pending = 0
         self.served = 0
-        self.supports_pickup = "pickup" in inspect.signature(accompanist.generate).parameters
 
     async def run(self, fn, *args):
         if self.pending >= limits.MAX_PENDING:
@@ -142,11 +140,9 @@ class Studio:
             self.pending -= 1
 
     def generate(self, pm, *, seed, programs, noise_scale, pickup=None):
-        kwargs = {"seed": seed, "programs": programs, "noise_scale": noise_scale}
-        if pickup is not None:
-            kwargs["pickup"] = pickup
         with self.lock:
-            result = self.accompanist.generate(pm, **kwargs)
+            result = self.accompanist.generate(pm, seed=seed, programs=programs, noise_scale=noise_scale,
+                                               pickup=pickup)
         self.served += 1
         return result
 
@@ -246,7 +242,7 @@ GEN_QUERY = [
     {"name": "noise_scale", "in": "query", "schema": {"type": "number"}},
     {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "midi"]}},
     {"name": "pickup", "in": "query", "schema": {"type": "number"},
-     "description": "beats before the first downbeat; only where the installed Accompanist.generate takes pickup="},
+     "description": "beats from the first note to the first downbeat (default: from the file, else estimated)"},
 ]
 
 
@@ -318,7 +314,6 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
             "presets": {k: list(v) for k, v in PROGRAM_PRESETS.items()},
             "gm_programs": [pretty_midi.program_to_instrument_name(p) for p in range(128)],
             "limits": limits.as_dict(),
-            "pickup_argument": studio.supports_pickup,
             "soundfont": soundfont_path().is_file(),
             "served": studio.served,
             "pending": studio.pending,
@@ -366,9 +361,6 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
         fmt = _format(request.query_params.get("format", "json"))
         pickup = q.pop("pickup", None)
         if pickup is not None:
-            if not studio.supports_pickup:
-                raise ConfigError("pickup is not available: this deepaccomp's Accompanist.generate "
-                                  "has no pickup argument; put the pickup at the end of an empty first bar")
             pickup = check_number(pickup, "pickup", 0.0, limits.MAX_PICKUP_BEATS)
         params = _generation_params(q)
         data = await read_body(request)
