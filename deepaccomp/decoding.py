@@ -14,7 +14,8 @@ turns them into a boolean accompaniment roll ``(time, pitch, voices)``:
 
   - ``sing_with_melody``: a voice does not rest while the melody sounds;
   - ``order_voices``: the bass is decoded first, then the tenor at or above
-    it, then the alto at or above the tenor (no voice crossing);
+    it, then the alto at or above the tenor and, while the melody sounds, at
+    or below it (no voice crossing);
   - ``parallel_cost``: charged for every parallel perfect fifth or octave
     (unison) at a beat, against the melody and the voices already decoded.
 
@@ -101,9 +102,10 @@ def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, mel
     lines = {}
     for v in order:
         floor = lines.get(v + 1) if order_voices else None
+        ceiling = mel_line if (order_voices and v == 0) else None
         others = [line for line in lines.values()] + ([mel_line] if mel_line is not None else [])
         sounding = mel_line >= 0 if (sing_with_melody and mel_line is not None) else None
-        lines[v] = _best_line(values[..., v] - threshold, onset_cost, sounding, floor,
+        lines[v] = _best_line(values[..., v] - threshold, onset_cost, sounding, floor, ceiling,
                               others if parallel_cost > 0 else [], parallel_cost, steps_per_beat)
     out = np.zeros(values.shape, dtype=bool)
     for v, line in lines.items():
@@ -118,12 +120,12 @@ def _line(roll: np.ndarray) -> np.ndarray:
     return np.where(roll.any(axis=-1), top, -1)
 
 
-def _best_line(score, onset_cost, must_sound, floor, others, parallel_cost, steps_per_beat):
+def _best_line(score, onset_cost, must_sound, floor, ceiling, others, parallel_cost, steps_per_beat):
     """Viterbi over states (rest, pitch 0..P-1) for one voice: ``(batch, time)`` pitch index or -1.
 
     ``score``: ``(batch, time, pitch)`` reward of sounding each pitch (a rest
     scores 0); ``must_sound``: ``(batch, time)`` bool, no rest there;
-    ``floor``: ``(batch, time)`` lowest allowed pitch index (-1: none);
+    ``floor``, ``ceiling``: ``(batch, time)`` lowest and highest allowed pitch index (-1: none);
     ``others``: lines ``(batch, time)`` to avoid parallel perfects with.
     """
     batch, steps, n_pitch = score.shape
@@ -131,10 +133,12 @@ def _best_line(score, onset_cost, must_sound, floor, others, parallel_cost, step
     emit = np.concatenate([np.zeros((batch, steps, 1)), score], axis=-1)
     if must_sound is not None:
         emit[..., 0] = np.where(must_sound, -np.inf, 0.0)
+    pitch = np.arange(n_pitch)[None, None, :]
     if floor is not None:
-        below = np.arange(n_pitch)[None, None, :] < floor[..., None]
-        emit[..., 1:] = np.where(below, -np.inf, emit[..., 1:])
-    # a voice with nothing allowed at a step (every pitch below the floor and no rest) rests there
+        emit[..., 1:] = np.where(pitch < floor[..., None], -np.inf, emit[..., 1:])
+    if ceiling is not None:
+        emit[..., 1:] = np.where((ceiling[..., None] >= 0) & (pitch > ceiling[..., None]), -np.inf, emit[..., 1:])
+    # a voice with nothing allowed at a step (no pitch between floor and ceiling, no rest) rests there
     stuck = ~np.isfinite(emit).any(axis=-1)
     emit[..., 0] = np.where(stuck, 0.0, emit[..., 0])
     onset = np.full(n, float(onset_cost))

@@ -54,6 +54,13 @@ def test_order_voices_keeps_the_tenor_at_or_above_the_bass():
     assert [line_of(free, v) for v in range(3)] == [[3, 3], [0, 0], [2, 2]]
     ordered = decode_notes(values, order_voices=True)
     assert [line_of(ordered, v) for v in range(3)] == [[3, 3], [2, 2], [2, 2]]
+    # and the alto stays at or below the melody while it sounds (step 0 only)
+    melody = np.zeros((2, 4, 1), bool)
+    melody[0, 2, 0] = True
+    under = decode_notes(values, order_voices=True, melody=melody)
+    assert [line_of(under, v) for v in range(3)] == [[-1, 3], [2, 2], [2, 2]]  # only pitch 2 fits, rated -1
+    singing = decode_notes(values, order_voices=True, melody=melody, sing_with_melody=True)
+    assert [line_of(singing, v) for v in range(3)] == [[2, 3], [2, 2], [2, 2]]
 
 
 def test_parallel_cost_avoids_parallel_octaves_with_the_melody():
