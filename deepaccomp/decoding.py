@@ -16,8 +16,11 @@ turns them into a boolean accompaniment roll ``(time, pitch, voices)``:
   - ``order_voices``: the bass is decoded first, then the tenor at or above
     it, then the alto at or above the tenor and, while the melody sounds, at
     or below it (no voice crossing);
-  - ``parallel_cost``: charged for every parallel perfect fifth or octave
-    (unison) at a beat, against the melody and the voices already decoded.
+  - ``parallel_cost``: charged for every perfect fifth or octave (unison)
+    reached from the same interval at the previous beat onset while both
+    voices move (in parallel or contrary motion), against the melody and the
+    voices already decoded: the pitches at beat onsets are chosen first, beat
+    by beat, then the steps between them.
 
   The decoding never looks at real music: it cannot add harmony the values
   do not hold (docs/model_card.md measures it on random and trivial input).
@@ -121,15 +124,31 @@ def _line(roll: np.ndarray) -> np.ndarray:
 
 
 def _best_line(score, onset_cost, must_sound, floor, ceiling, others, parallel_cost, steps_per_beat):
-    """Viterbi over states (rest, pitch 0..P-1) for one voice: ``(batch, time)`` pitch index or -1.
+    """One voice's line: ``(batch, time)`` pitch index, -1 where it rests.
 
     ``score``: ``(batch, time, pitch)`` reward of sounding each pitch (a rest
     scores 0); ``must_sound``: ``(batch, time)`` bool, no rest there;
-    ``floor``, ``ceiling``: ``(batch, time)`` lowest and highest allowed pitch index (-1: none);
-    ``others``: lines ``(batch, time)`` to avoid parallel perfects with.
+    ``floor``, ``ceiling``: ``(batch, time)`` lowest and highest allowed pitch
+    index (-1: none); ``others``: lines ``(batch, time)`` to avoid parallel
+    perfects with. With ``others``, the pitches at beat onsets are chosen
+    first, beat by beat (where the parallels are counted), then the steps in
+    between with those onsets fixed.
     """
+    emit = _emissions(score, must_sound, floor, ceiling)
+    onset = np.full(emit.shape[-1], float(onset_cost))
+    onset[0] = 0.0  # starting a rest is free
+    if others and parallel_cost > 0:
+        beats = _beat_states(emit, onset, others, parallel_cost, steps_per_beat)
+        fixed = np.full(emit.shape, -np.inf)
+        b, k = np.nonzero(np.ones(beats.shape, bool))
+        fixed[b, k * steps_per_beat, beats[b, k]] = 0.0
+        emit[:, ::steps_per_beat] = emit[:, ::steps_per_beat] + fixed[:, ::steps_per_beat]
+    return _viterbi(emit, onset) - 1
+
+
+def _emissions(score, must_sound, floor, ceiling):
+    """``(batch, time, 1 + pitch)`` reward of each state (0 = rest), -inf where not allowed."""
     batch, steps, n_pitch = score.shape
-    n = n_pitch + 1  # state 0 = rest, state k = pitch k - 1
     emit = np.concatenate([np.zeros((batch, steps, 1)), score], axis=-1)
     if must_sound is not None:
         emit[..., 0] = np.where(must_sound, -np.inf, 0.0)
@@ -141,46 +160,67 @@ def _best_line(score, onset_cost, must_sound, floor, ceiling, others, parallel_c
     # a voice with nothing allowed at a step (no pitch between floor and ceiling, no rest) rests there
     stuck = ~np.isfinite(emit).any(axis=-1)
     emit[..., 0] = np.where(stuck, 0.0, emit[..., 0])
-    onset = np.full(n, float(onset_cost))
-    onset[0] = 0.0
+    return emit
+
+
+def _viterbi(emit, onset):
+    """Best state per step, ``(batch, time)``: reward ``emit`` minus ``onset[s]`` each time state ``s`` starts."""
+    batch, steps, n = emit.shape
     best = emit[:, 0] - onset
     back = np.zeros((batch, steps, n), dtype=np.int16)
-    pitch_of_state = np.arange(n) - 1
+    rows = np.arange(batch)
     for t in range(1, steps):
-        if others and parallel_cost > 0 and t % steps_per_beat == 0:
-            trans = _transition_costs(n, onset, others, t, parallel_cost, pitch_of_state)
-            cand = best[:, :, None] - trans  # (batch, from, to)
-            back[:, t] = np.argmax(cand, axis=1)
-            best = np.max(cand, axis=1) + emit[:, t]
-            continue
         top = np.argmax(best, axis=1)
-        top_value = best[np.arange(batch), top]
-        change = top_value[:, None] - onset[None, :]  # from the best state, paying the onset
+        change = best[rows, top][:, None] - onset[None, :]  # from the best state, paying the onset
         stay = best.copy()
-        stay[:, 0] = -np.inf  # rest -> rest is covered by "change" (no onset for a rest)
+        stay[:, 0] = -np.inf  # rest -> rest is covered by "change" (a rest has no onset)
         keep = stay >= change
         back[:, t] = np.where(keep, np.arange(n)[None, :], top[:, None])
         best = np.where(keep, stay, change) + emit[:, t]
+    return _backtrack(best, back)
+
+
+def _backtrack(best, back):
+    batch, steps, _ = back.shape
     state = np.argmax(best, axis=1)
     line = np.empty((batch, steps), dtype=np.int64)
     for t in range(steps - 1, -1, -1):
         line[:, t] = state
         state = back[np.arange(batch), t, state]
-    return line - 1
+    return line
 
 
-def _transition_costs(n, onset, others, t, parallel_cost, pitch_of_state):
-    """``(batch, from, to)`` cost of moving into step ``t`` (a beat): onsets plus parallel perfects."""
-    same = np.eye(n, dtype=bool)
-    trans = np.where(same, 0.0, onset[None, :])[None]  # (1, from, to): a change of state pays the onset
-    trans = np.repeat(trans, others[0].shape[0], axis=0)
-    q = pitch_of_state[None, :, None]
-    p = pitch_of_state[None, None, :]
-    moved_self = (q >= 0) & (p >= 0) & (q != p)
-    for line in others:
-        a, b = line[:, t - 1][:, None, None], line[:, t][:, None, None]
-        moved_other = (a >= 0) & (b >= 0) & (a != b)
-        before, after = np.abs(q - a) % 12, np.abs(p - b) % 12
-        parallel = moved_self & moved_other & (before == after) & np.isin(before, _PERFECT)
-        trans = trans + parallel_cost * parallel
-    return trans
+def _beat_states(emit, onset, others, parallel_cost, steps_per_beat):
+    """``(batch, beats)`` state at each beat onset: a Viterbi over beats whose moves pay onsets and parallels.
+
+    A state's reward for a beat is its reward at the onset plus, for the other
+    steps of the beat, its reward floored at -2 (so that a step where it is
+    not allowed lowers, but does not forbid, holding it through the beat).
+    """
+    batch, steps, n = emit.shape
+    n_beats = -(-steps // steps_per_beat)
+    pad = n_beats * steps_per_beat - steps
+    held = np.pad(np.maximum(emit, -2.0), ((0, 0), (0, pad), (0, 0)))
+    held = held.reshape(batch, n_beats, steps_per_beat, n)
+    beat_emit = emit[:, ::steps_per_beat] + held[:, :, 1:].sum(axis=2)
+    pitch = (np.arange(n) - 1)
+    q, p = pitch[None, :, None], pitch[None, None, :]
+    base = np.where(np.eye(n, dtype=bool), 0.0, onset[None, :])[None]
+    lines = [line[:, ::steps_per_beat] for line in others]
+    best = beat_emit[:, 0] - onset
+    back = np.zeros((batch, n_beats, n), dtype=np.int16)
+    for k in range(1, n_beats):
+        trans = base + parallel_cost * sum(_parallels(q, p, line[:, k - 1], line[:, k]) for line in lines)
+        cand = best[:, :, None] - trans
+        back[:, k] = np.argmax(cand, axis=1)
+        best = np.max(cand, axis=1) + beat_emit[:, k]
+    return _backtrack(best, back)
+
+
+def _parallels(q, p, a, b):
+    """``(batch, from, to)``: moving ``q -> p`` against another voice's ``a -> b`` makes a parallel or
+    contrary perfect fifth or octave (both voices sound on both beats and both change pitch)."""
+    a, b = a[:, None, None], b[:, None, None]
+    moved = (q >= 0) & (p >= 0) & (q != p) & (a >= 0) & (b >= 0) & (a != b)
+    before, after = np.abs(q - a) % 12, np.abs(p - b) % 12
+    return moved & (before == after) & np.isin(before, _PERFECT)
