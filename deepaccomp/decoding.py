@@ -19,8 +19,8 @@ turns them into a boolean accompaniment roll ``(time, pitch, voices)``:
   - ``parallel_cost``: charged for every perfect fifth or octave (unison)
     reached from the same interval at the previous beat onset while both
     voices move (in parallel or contrary motion), against the melody and the
-    voices already decoded: the pitches at beat onsets are chosen first, beat
-    by beat, then the steps between them.
+    voices already decoded: the pitch at each beat onset (held for the first
+    half of the beat) is chosen first, beat by beat, then the steps between.
 
   The decoding never looks at real music: it cannot add harmony the values
   do not hold (docs/model_card.md measures it on random and trivial input).
@@ -132,17 +132,20 @@ def _best_line(score, onset_cost, must_sound, floor, ceiling, others, parallel_c
     index (-1: none); ``others``: lines ``(batch, time)`` to avoid parallel
     perfects with. With ``others``, the pitches at beat onsets are chosen
     first, beat by beat (where the parallels are counted), then the steps in
-    between with those onsets fixed.
+    between with those onsets fixed for half a beat.
     """
     emit = _emissions(score, must_sound, floor, ceiling)
     onset = np.full(emit.shape[-1], float(onset_cost))
     onset[0] = 0.0  # starting a rest is free
     if others and parallel_cost > 0:
         beats = _beat_states(emit, onset, others, parallel_cost, steps_per_beat)
-        fixed = np.full(emit.shape, -np.inf)
-        b, k = np.nonzero(np.ones(beats.shape, bool))
-        fixed[b, k * steps_per_beat, beats[b, k]] = 0.0
-        emit[:, ::steps_per_beat] = emit[:, ::steps_per_beat] + fixed[:, ::steps_per_beat]
+        # the chosen state holds for the first half of the beat: no one-step note at a beat onset
+        for offset in range(max(1, steps_per_beat // 2)):
+            steps = np.arange(offset, emit.shape[1], steps_per_beat)
+            chosen = beats[:, : len(steps)]
+            keep = np.zeros(emit[:, steps].shape, bool)
+            np.put_along_axis(keep, chosen[..., None], True, axis=-1)
+            emit[:, steps] = np.where(keep, emit[:, steps], -np.inf)
     return _viterbi(emit, onset) - 1
 
 

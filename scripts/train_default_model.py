@@ -15,7 +15,7 @@ Steps (each resumable: re-run the same command after an interruption):
    with every voice's empty-bar rate <= 0.02); then the ``notes`` decoding
    (voices that sing while the melody sounds and do not cross) with the
    smallest ``--parallel-costs`` value that brings parallel fifths/octaves
-   to <= 0.01 (else the fewest at <= ``--max-agreement-cost`` of agreement;
+   to <= 0.01 in every voice (else the fewest at <= ``--max-agreement-cost`` of agreement;
    at onset cost 1), then the onset cost in ``--onset-costs`` whose share of
    quarter-or-longer notes is closest to Bach's own on valid (fragments
    <= 0.06); and the
@@ -55,7 +55,7 @@ def main(argv=None):
     p.add_argument("--config", default=None, help="a config.json to train (default: the default preset)")
     p.add_argument("--iterations", type=int, default=None)
     p.add_argument("--thresholds", default="0.0,-0.25,-0.5,-0.75")
-    p.add_argument("--onset-costs", default="0.5,1,1.5,2,3")
+    p.add_argument("--onset-costs", default="0.1,0.25,0.5,0.75,1")
     p.add_argument("--parallel-costs", default="0,2,4,8")
     p.add_argument("--noise-scales", default="1,1.5,2,3")
     p.add_argument("--max-agreement-cost", type=float, default=0.005)
@@ -124,6 +124,7 @@ def _row(setting: dict, r: dict) -> dict:
     row = {**setting, **{k: round(float(np.mean(r[k])), 4) for k in keys}}
     row["max_empty_bar_rate"] = round(float(np.max(r["empty_bar_rate"])), 4)
     row["max_fragment_rate"] = round(float(np.max(r["fragment_rate"])), 4)
+    row["max_parallel_perfects"] = round(float(np.max(r["parallel_perfects"])), 4)
     row["seed_difference"] = round(float(r.get("seed_difference", np.nan)), 4)
     print(f"valid: {row}", file=sys.stderr)
     return row
@@ -146,12 +147,12 @@ def choose_generation(acc, dataset, args) -> dict:
     # b. parallel cost (at onset cost 1): the smallest that reaches the target, else the fewest at little cost
     rows = [_row(g, r) for g, r in zip(*_run(acc, dataset, [
         {**base, "parallel_cost": c} for c in sorted(_floats(args.parallel_costs))]))]
-    reach = [r for r in rows if r["parallel_perfects"] <= 0.01]
+    reach = [r for r in rows if r["max_parallel_perfects"] <= 0.01]
     if reach:
         par = reach[0]
     else:
         cheap = [r for r in rows if rows[0]["harmonic_agreement"] - r["harmonic_agreement"] <= args.max_agreement_cost]
-        par = min(cheap or rows[:1], key=lambda r: r["parallel_perfects"])
+        par = min(cheap or rows[:1], key=lambda r: r["max_parallel_perfects"])
     out["parallel_cost"] = rows
     base["parallel_cost"] = par["parallel_cost"]
     # c. onset cost: note lengths closest to Bach's own on valid, fragments within the target
