@@ -3,7 +3,7 @@
     python scripts/compare_runs.py MODEL.npz [MODEL.npz ...] [--generation CONFIG.json] [--seeds 0,1,2]
 
 Each model is evaluated with ``deepaccomp.evaluation.evaluate_generator`` on
-the held-out test split. ``--generation`` (default: the shipped model's
+the held-out test split (``--split valid`` to choose between runs). ``--generation`` (default: the shipped model's
 ``config.json``) supplies the ``generation`` section used for every model, so
 that only the weights differ. Prints a Markdown table (means over the three
 voices, and the lowest voice's agreement) and writes ``--json`` if given.
@@ -29,6 +29,8 @@ def main(argv=None) -> int:
     p.add_argument("models", nargs="+")
     p.add_argument("--generation", default=SHIPPED_CONFIG)
     p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--split", default="test", choices=["valid", "test"],
+                   help="choose between runs on valid; report the chosen one's ablation on test")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
 
@@ -46,13 +48,13 @@ def main(argv=None) -> int:
     for path in args.models:
         generator, cfg = artifact.load(path)
         acc = Accompanist.from_generator(generator, cfg.replace(generation=generation))
-        r = evaluate_generator(acc, ds, split="test", seeds=seeds)
+        r = evaluate_generator(acc, ds, split=args.split, seeds=seeds)
         out[path] = {k: np.asarray(v, float).round(4).tolist() for k, v in r.items()}
         print(f"| {path} | " + " | ".join(f"{np.mean(r[k]):.3f}" for k in COLUMNS)
               + f" | {np.min(r['harmonic_agreement']):.3f} | {r['seed_difference']:.3f} |", flush=True)
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"generation": generation, "seeds": seeds, "results": out}, fh, indent=2)
+            json.dump({"generation": generation, "seeds": seeds, "split": args.split, "results": out}, fh, indent=2)
     return 0
 
 
