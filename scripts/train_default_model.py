@@ -110,11 +110,17 @@ def to_jsonable(result: dict) -> dict:
 
 
 def sweep(acc, dataset, settings, split="valid", seeds=(0, 1)):
-    """Evaluate ``acc``'s generator once per dict of ``generation`` settings (same weights)."""
+    """Evaluate ``acc``'s generator once per dict of ``generation`` settings (same weights; unset = defaults)."""
+    from dataclasses import asdict
+
     from deepaccomp.accompanist import Accompanist
+    from deepaccomp.config import GenerationConfig
     from deepaccomp.evaluation import evaluate_generator
 
-    return [evaluate_generator(Accompanist.from_generator(acc.generator, acc.config.replace(generation=g)),
+    def with_settings(g):
+        return acc.config.replace(generation={**asdict(GenerationConfig()), **g})
+
+    return [evaluate_generator(Accompanist.from_generator(acc.generator, with_settings(g)),
                                dataset, split=split, seeds=seeds) for g in settings]
 
 
