@@ -19,6 +19,7 @@ import pypianoroll
 
 from . import artifact
 from .compat import multitrack_to_pretty_midi
+from .config import check_seed
 from .errors import ConfigError, DeepAccompError, InvalidMidiError, UnsupportedMeterError
 from .generation import ForwardPass, from_model_space, to_model_space
 from .meter import add_lead_in, remove_lead_in
@@ -146,6 +147,7 @@ class Accompanist:
         _check_velocity(velocity)
         progs = _accompaniment_programs(programs)
         self.forward.settings(noise_scale=noise_scale)  # bad values fail before any MIDI is read
+        check_seed(seed)
         prepared = [_read_melody(m, melody_track) for m in melodies]
         offsets = [bar_offset(roll, info, pickup=pickup) for roll, _, info in prepared]
         rolls = self.accompany([add_lead_in(roll, off) for (roll, _, _), off in zip(prepared, offsets)],

@@ -708,6 +708,10 @@ def resolve_programs(programs, n_tracks: int) -> list[int]:
             )
         preset = PROGRAM_PRESETS[programs]
         return [preset[min(i, len(preset) - 1)] for i in range(n_tracks)]
+    if not isinstance(programs, (list, tuple, np.ndarray)) or not all(
+            isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in programs):
+        raise ConfigError(f"programs must be a preset name or a list of General MIDI program numbers "
+                          f"(integers 0..127), got {programs!r}")
     programs = [int(p) for p in programs]
     if len(programs) != n_tracks:
         raise ConfigError(f"{len(programs)} programs given for {n_tracks} tracks")
