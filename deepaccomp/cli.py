@@ -16,7 +16,7 @@ from dataclasses import fields
 from .config import PRESETS, SECTIONS, Config, check_noise_scale, check_seed, field_docs, preset
 from .errors import ConfigError, DeepAccompError
 from .io_utils import check_not_inputs, check_output_path
-from .midi import read_midi, resolve_programs, write_midi
+from .midi import midi_to_roll, read_midi, resolve_programs, write_midi
 
 __all__ = ["main", "make_parser", "build_train_config"]
 
@@ -137,6 +137,7 @@ def cmd_generate(args):
         check_image_path(args.png)
     check_seed(args.seed, "--seed")
     melody = read_midi(args.melody)
+    midi_to_roll(melody, melody_track=args.melody_track)  # the melody's limits (notes, bars), before TensorFlow
     programs = args.programs
     if "," in programs or programs.isdigit():
         try:
@@ -146,6 +147,8 @@ def cmd_generate(args):
     resolve_programs(programs, 4 if isinstance(programs, str) else 3)  # a preset name, or 3 programs
     if args.noise_scale is not None:
         check_noise_scale(args.noise_scale, "--noise-scale")
+    if not args.verbose:  # only now, after the checks: a refused input takes no TensorFlow start-up
+        _import_tensorflow_quietly()
     from .accompanist import Accompanist
 
     acc = Accompanist.load(args.model) if args.model else Accompanist()
@@ -215,7 +218,7 @@ def _main(argv) -> int:
     args = parser.parse_args(argv)
     if not args.verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        if args.command in ("train", "generate"):
+        if args.command == "train":
             _import_tensorflow_quietly()
     try:
         return args.func(args)
