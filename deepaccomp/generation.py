@@ -12,8 +12,8 @@ validation phrases and noise), the evaluation and the studio. The steps:
    into phrases for a fixed-length generator), noise drawn, the generator run
    once per batch, a regenerated melody channel dropped, values checked to be
    finite and decoded to notes (``config.generation``). Memory is bounded:
-   a generator call holds at most :data:`MAX_CALL_CELLS` time x pitch cells
-   (larger batches are split), and a melody longer than :data:`CHUNK_STEPS`
+   a batch above :data:`MAX_CALL_CELLS` time x pitch cells is split into calls
+   of :data:`SPLIT_CALL_CELLS`, and a melody longer than :data:`CHUNK_STEPS`
    goes through a fully convolutional generator in overlapping chunks;
    ordinary melodies and batches take one call, as before;
 3. :func:`from_model_space`: back to 128 pitches with the shifts undone.
@@ -39,7 +39,8 @@ from .representation import (
     uncrop_pitches,
 )
 
-__all__ = ["ForwardPass", "SOPRANO_CENTER", "CHUNK_STEPS", "CHUNK_CONTEXT", "MAX_CALL_CELLS", "MAX_INPUT_STEPS",
+__all__ = ["ForwardPass", "SOPRANO_CENTER", "CHUNK_STEPS", "CHUNK_CONTEXT", "MAX_CALL_CELLS", "SPLIT_CALL_CELLS",
+           "MAX_INPUT_STEPS",
            "check_melodies", "draw_noise", "to_model_space", "from_model_space"]
 
 SOPRANO_CENTER = 67
@@ -54,8 +55,14 @@ CHUNK_CONTEXT = 128
 """Steps of melody (8 bars of 4/4) each chunk sees beyond its own on either side."""
 
 MAX_CALL_CELLS = 2**20
-"""Most time x pitch cells (melodies x steps x window pitches) in one generator call;
-larger batches are split (the 35 test chorales of the evaluation fit in one call)."""
+"""A batch of up to this many time x pitch cells (melodies x padded steps x window
+pitches) goes through the generator in one call, as it always has (the 35 test
+chorales of the evaluation are 1,003,520 cells: about 1.1 GB above the model's own
+memory with the shipped model). Larger batches are split into calls of at most
+:data:`SPLIT_CALL_CELLS`."""
+
+SPLIT_CALL_CELLS = 2**19
+"""Most cells per generator call once a batch is split (see :data:`MAX_CALL_CELLS`)."""
 
 MAX_INPUT_STEPS = MAX_ROLL_STEPS + MAX_BAR_STEPS
 """Longest melody roll the forward pass takes: the longest melody read from a file
@@ -150,7 +157,8 @@ class ForwardPass:
 
         All melodies go through the generator in one batch (one noise draw
         from ``seed``); a fixed-length generator gets them cut into phrases.
-        Beyond :data:`MAX_CALL_CELLS` the batch is split, and a melody longer
+        Beyond :data:`MAX_CALL_CELLS` the batch is split into calls of
+        :data:`SPLIT_CALL_CELLS` cells, and a melody longer
         than :data:`CHUNK_STEPS` is cut into overlapping chunks (noise drawn
         per group, in order, from the same ``seed``).
 
@@ -177,7 +185,7 @@ class ForwardPass:
         return [values[i, :n] for i, n in enumerate(lengths)]
 
     def _accompany_bounded(self, melodies, rng, settings) -> list:
-        """Consecutive melodies grouped into calls of at most :data:`MAX_CALL_CELLS` cells; long ones chunked."""
+        """Consecutive melodies grouped into calls of at most :data:`SPLIT_CALL_CELLS` cells; long ones chunked."""
         unit, size = self.config.time_unit, self.config.window.size
         out, group = [None] * len(melodies), []
 
@@ -200,7 +208,7 @@ class ForwardPass:
                 run_group()
                 out[i] = self._accompany_chunked(melodies[i], rng, settings)
                 continue
-            if (len(group) + 1) * max(padded(j) for j in group + [i]) * size > MAX_CALL_CELLS:
+            if (len(group) + 1) * max(padded(j) for j in group + [i]) * size > SPLIT_CALL_CELLS:
                 run_group()
             group.append(i)
         run_group()
@@ -235,7 +243,8 @@ class ForwardPass:
                 chunks.append(padded[s: s + steps])
                 owners.append(i)
         noise = draw_noise(self.config, rng, len(chunks), steps, settings.noise_scale)
-        per_call = max(1, MAX_CALL_CELLS // (steps * self.config.window.size))
+        cells = steps * self.config.window.size
+        per_call = max(1, (MAX_CALL_CELLS if len(chunks) * cells <= MAX_CALL_CELLS else SPLIT_CALL_CELLS) // cells)
         values = np.concatenate([self(np.stack(chunks[s: s + per_call]), noise[s: s + per_call], settings)
                                  for s in range(0, len(chunks), per_call)])
         owners = np.asarray(owners)

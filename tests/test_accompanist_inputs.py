@@ -187,7 +187,11 @@ def test_a_big_batch_is_split_into_bounded_calls(accompanist, monkeypatch):
     calls = []
     values = accompanist.forward.values
     monkeypatch.setattr(accompanist.forward, "values", lambda m, z: calls.append(m.shape) or values(m, z))
-    monkeypatch.setattr(generation, "MAX_CALL_CELLS", 100 * size)
+    monkeypatch.setattr(generation, "MAX_CALL_CELLS", 200 * size)
+    monkeypatch.setattr(generation, "SPLIT_CALL_CELLS", 100 * size)
     out = accompanist.forward.accompany(melodies, seed=1)
     assert [o.shape[0] for o in out] == [40, 16, 70, 33, 16]
     assert all(n * t * size <= 100 * size for n, t, _, _ in calls) and len(calls) > 1
+    calls.clear()
+    accompanist.forward.accompany(melodies[:2], seed=1)  # 2 x 40 steps: within MAX_CALL_CELLS, one call
+    assert [c[:2] for c in calls] == [(2, 40)]
