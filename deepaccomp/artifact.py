@@ -45,7 +45,8 @@ MAX_MEMBERS = 256
 """Most members of a model file's archive (a 6-level generator has 65: 64 weights and the metadata)."""
 
 MAX_FILE_BYTES = 4 * MAX_GENERATOR_PARAMS + 16 * 1024 * 1024
-"""Largest model file: the largest generator's float32 weights plus 16 MiB (144 MiB)."""
+"""Largest model file, and largest total its members may declare decompressed: the largest
+generator's float32 weights plus 16 MiB (144 MiB)."""
 
 
 def weights_digest(weights, config: dict | None) -> str:
@@ -81,7 +82,8 @@ def read(path) -> tuple[Config, list]:
     A model file is validated data, wherever it comes from. Before anything
     is decompressed beyond the array headers: the file size
     (:data:`MAX_FILE_BYTES`), the number of archive members
-    (:data:`MAX_MEMBERS`) and the metadata size (:data:`MAX_META_BYTES`);
+    (:data:`MAX_MEMBERS`), their declared decompressed total
+    (:data:`MAX_FILE_BYTES`) and the metadata size (:data:`MAX_META_BYTES`);
     then the config against its documented bounds
     (:meth:`~deepaccomp.config.Config.validate`: levels, filters, noise
     channels, kernel, at most :data:`~deepaccomp.config.MAX_GENERATOR_PARAMS`
@@ -109,6 +111,7 @@ def read(path) -> tuple[Config, list]:
         with open(path, "rb") as fh:
             _check_member_count(fh, path)
             with zipfile.ZipFile(fh) as zf:
+                _check_member_sizes(zf, path)
                 meta = _read_meta(zf, path)
                 config = _config(meta, path)
                 weights = _read_weights(zf, path, config, meta)
@@ -143,6 +146,18 @@ def _check_member_count(fh, path: str) -> None:
         if members > MAX_MEMBERS:
             raise ModelFileError(f"{path}: the archive holds {members} members; a deepaccomp model holds at "
                                  f"most {MAX_MEMBERS}")
+
+
+def _check_member_sizes(zf, path: str) -> None:
+    """Refuse an archive whose members declare more than :data:`MAX_FILE_BYTES` decompressed in all.
+
+    Declared sizes can lie; :func:`_read_array` reads no more than each
+    header's shape needs whatever they say.
+    """
+    total = sum(info.file_size for info in zf.infolist())
+    if total > MAX_FILE_BYTES:
+        raise ModelFileError(f"{path}: its members decompress to {total} bytes, more than any deepaccomp "
+                             f"model (limit {MAX_FILE_BYTES})")
 
 
 def _array_header(zf, name: str, path: str):

@@ -252,6 +252,14 @@ def test_archive_size_members_and_metadata_bounds(tmp_path, tiny_model, monkeypa
     with pytest.raises(ModelFileError, match="holds 3.. members"):
         artifact.read(tmp_path / "many.npz")
 
+    arrays = npz_members(tiny_model)
+    np.savez_compressed(tmp_path / "padded.npz", junk=np.zeros(2**20, np.uint8), **arrays)
+    assert (tmp_path / "padded.npz").stat().st_size < 2**19
+    monkeypatch.setattr(artifact, "MAX_FILE_BYTES", 2**19)  # the file is small, its members are not
+    with pytest.raises(ModelFileError, match="members decompress to 10"):
+        artifact.read(tmp_path / "padded.npz")
+    monkeypatch.undo()
+
     monkeypatch.setattr(artifact, "MAX_META_BYTES", 100)
     with pytest.raises(ModelFileError, match="at most 100 bytes of JSON"):
         artifact.read(tiny_model)
