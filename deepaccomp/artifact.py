@@ -115,7 +115,7 @@ def read(path) -> tuple[Config, list]:
                 meta = _read_meta(zf, path)
                 config = _config(meta, path)
                 weights = _read_weights(zf, path, config, meta)
-    except (ModelFileError, KeyboardInterrupt):
+    except ModelFileError:
         raise
     except Exception as exc:  # zipfile, numpy headers, truncated data: report one kind
         raise ModelFileError(f"{path}: not a readable deepaccomp model ({type(exc).__name__}: {exc})") from exc

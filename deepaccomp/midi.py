@@ -86,7 +86,8 @@ MAX_MIDI_BYTES = 16 * 1024 * 1024
 """Largest MIDI file read (16 MiB); larger files are refused before they are parsed."""
 
 MAX_MIDI_EVENTS = 500_000
-"""Most MIDI events (notes on and off, controllers, meta events...) in one file.
+"""Most MIDI events (notes on and off, controllers, meta events...) in one file, each track chunk
+counting as one more.
 
 Counted in the raw bytes before the file is parsed: the parser holds every
 event as a Python object (hundreds of bytes each) and takes about 15 s per
@@ -281,7 +282,7 @@ def check_midi_bytes(data: bytes, name: str) -> None:
     InvalidMidiError
         The header asks for SMPTE (frames per second) timing.
     InputTooLargeError
-        The track chunks hold more than :data:`MAX_MIDI_EVENTS` events.
+        The track chunks hold more than :data:`MAX_MIDI_EVENTS` events (each chunk counting as one).
 
     Notes
     -----
@@ -296,8 +297,8 @@ def check_midi_bytes(data: bytes, name: str) -> None:
     events, pos, n = 0, 8 + int.from_bytes(data[4:8], "big"), len(data)
     while pos + 8 <= n:
         length = int.from_bytes(data[pos + 4: pos + 8], "big")
-        if data[pos: pos + 4] == b"MTrk":
-            events += _count_track_events(data, pos + 8, min(n, pos + 8 + length), MAX_MIDI_EVENTS - events + 1)
+        if data[pos: pos + 4] == b"MTrk":  # a track counts as one event too: a million empty ones are costly
+            events += 1 + _count_track_events(data, pos + 8, min(n, pos + 8 + length), MAX_MIDI_EVENTS - events)
             if events > MAX_MIDI_EVENTS:
                 raise InputTooLargeError(
                     f"{name}: more than {MAX_MIDI_EVENTS} MIDI events, too many for a melody file "

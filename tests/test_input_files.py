@@ -283,7 +283,8 @@ def test_max_melody_steps_is_capped_for_long_or_odd_bars():
 def test_too_many_midi_events_are_refused_before_parsing(monkeypatch):
     notes = [(60 + i % 5, i, i + 1) for i in range(50)]
     data = mido_bytes(notes, [tempo(0, 90), meter(0, 3, 4)])
-    events = sum(len(t) for t in mido.MidiFile(file=io.BytesIO(data)).tracks)
+    tracks = mido.MidiFile(file=io.BytesIO(data)).tracks
+    events = sum(len(t) for t in tracks) + len(tracks)  # each track chunk counts as one
     monkeypatch.setattr(midi, "MAX_MIDI_EVENTS", events)
     midi.read_midi(data)  # exactly at the limit
     monkeypatch.setattr(midi, "MAX_MIDI_EVENTS", events - 1)
@@ -355,3 +356,11 @@ def test_a_fifo_is_refused_without_blocking(tmp_path):
     with pytest.raises(InputFileError, match="not a regular file"):
         midi.read_midi(fifo)
     assert time.perf_counter() - t0 < 5
+
+
+def test_a_million_empty_tracks_are_refused_before_parsing():
+    data = b"MThd" + (6).to_bytes(4, "big") + b"\x00\x01\xff\xff\x01\xe0" + b"MTrk\x00\x00\x00\x00" * 1_000_000
+    t0 = time.perf_counter()
+    with pytest.raises(InputTooLargeError, match="MIDI events"):
+        midi.read_midi(data)
+    assert time.perf_counter() - t0 < 10
