@@ -21,10 +21,10 @@ from . import artifact
 from .compat import multitrack_to_pretty_midi
 from .config import check_seed
 from .errors import ConfigError, DeepAccompError, InvalidMidiError, UnsupportedMeterError
-from .generation import ForwardPass, from_model_space, to_model_space
+from .generation import ForwardPass, check_melodies, from_model_space, to_model_space
 from .meter import add_lead_in, remove_lead_in
-from .midi import PROGRAM_PRESETS, bar_offset, midi_to_roll, read_midi, resolve_programs, roll_to_notes
-from .representation import TRACK_NAMES
+from .midi import PROGRAM_PRESETS, bar_alignment, midi_to_roll, read_midi, resolve_programs, roll_to_notes
+from .representation import STEPS_PER_BAR, TRACK_NAMES
 
 __all__ = ["Accompanist", "default_model_path", "SUPPORTED_METERS"]
 
@@ -111,10 +111,13 @@ class Accompanist:
                                   noise_scale=noise_scale, pickup=pickup)
         return out if many else out[0]
 
-    def accompany(self, melodies, *, seed: int | None = None, noise_scale: float | None = None) -> list:
-        """Research entry point on rolls: melodies ``[(time, 128, 1)]`` bool, any key and octave,
-        -> accompaniments ``[(time, 128, 3)]`` bool in the melody's own key (one batched pass)."""
-        return self.forward.accompany_full(list(melodies), seed=seed, noise_scale=noise_scale)
+    def accompany(self, melodies, *, seed: int | None = None, noise_scale: float | None = None,
+                  steps_per_bar: int = STEPS_PER_BAR) -> list:
+        """Research entry point on rolls: melodies ``[(time, 128, 1)]`` bool, any key and octave, step 0 a
+        downbeat of bars of ``steps_per_bar`` steps -> accompaniments ``[(time, 128, 3)]`` bool in the
+        melody's own key (one batched pass)."""
+        return self.forward.accompany_full(list(melodies), seed=seed, noise_scale=noise_scale,
+                                           steps_per_bar=steps_per_bar)
 
     # ------------------------------------------------------------------ deprecated (0.1 names)
     def generate_batch(self, melodies, **kw) -> list:
@@ -149,11 +152,24 @@ class Accompanist:
         self.forward.settings(noise_scale=noise_scale)  # bad values fail before any MIDI is read
         check_seed(seed)
         prepared = [_read_melody(m, melody_track) for m in melodies]
-        offsets = [bar_offset(roll, info, pickup=pickup) for roll, _, info in prepared]
-        rolls = self.accompany([add_lead_in(roll, off) for (roll, _, _), off in zip(prepared, offsets)],
-                               seed=seed, noise_scale=noise_scale)
-        return [_render(pm, info, _from_melody_onset(remove_lead_in(acc, off, roll.shape[0]), roll), progs, velocity)
-                for (roll, pm, info), acc, off in zip(prepared, rolls, offsets)]
+        bars = [bar_alignment(roll, info, pickup=pickup) for roll, _, info in prepared]
+        rolls = [add_lead_in(roll, bar.offset) for (roll, _, _), bar in zip(prepared, bars)]
+        accomps = self._accompany_by_meter(check_melodies(rolls), [bar.steps_per_bar for bar in bars], seed,
+                                           noise_scale)
+        return [_render(pm, info, _from_melody_onset(remove_lead_in(acc, bar.offset, roll.shape[0]), roll),
+                        progs, velocity)
+                for (roll, pm, info), acc, bar in zip(prepared, accomps, bars)]
+
+    def _accompany_by_meter(self, rolls, bar_steps, seed, noise_scale) -> list:
+        """One batched pass per bar length (all of them, for the usual single-meter batch)."""
+        out = [None] * len(rolls)
+        for steps in sorted(set(bar_steps)):
+            idx = [i for i, s in enumerate(bar_steps) if s == steps]
+            results = self.accompany([rolls[i] for i in idx], seed=seed, noise_scale=noise_scale,
+                                     steps_per_bar=steps)
+            for i, acc in zip(idx, results):
+                out[i] = acc
+        return out
 
 
 def _deprecated(old: str, new: str) -> None:

@@ -38,9 +38,15 @@ def cmd_prepare(args):
                        dataset_dir=args.dataset_dir, force=args.force, workers=args.workers)
     info = ds.info
     print(f"dataset: {path}")
-    print(f"pieces: {info['n_pieces']} kept ({info['splits']}), {info['n_skipped']} skipped; "
+    print(f"pieces: {info['n_pieces']} usable ({info['splits']}), {info['n_skipped']} skipped; "
           f"pitches {info['pitch_min']}..{info['pitch_max']} after key normalisation; "
           f"built in {info.get('build_seconds', 0)} s")
+    cleaning = info.get("split_cleaning")
+    if cleaning:
+        print(f"held-out split: {cleaning['excluded']} train/valid pieces excluded (tune or "
+              f"harmonisation of a test piece), {cleaning['moved_valid_to_train']} valid pieces "
+              f"moved to train (tune of a train piece); before: {cleaning['splits_before']}; "
+              f"same tune = similarity >= {cleaning['threshold']}")
     reasons = {}
     for s in ds.skipped:
         reasons.setdefault(str(s["reason"]).removeprefix(f"{s['id']}: "), []).append(s["id"])
@@ -173,6 +179,7 @@ def make_parser():
     _add_prepare(sub)
     _add_train(sub)
     _add_generate(sub)
+    __import__("deepaccomp.studio.cli", fromlist=["add_studio_parser"]).add_studio_parser(sub)
     return parser
 
 
@@ -218,7 +225,7 @@ def _main(argv) -> int:
     args = parser.parse_args(argv)
     if not args.verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        if args.command == "train":
+        if args.command in ("train", "studio"):  # generate imports it after its checks
             _import_tensorflow_quietly()
     try:
         return args.func(args)

@@ -24,7 +24,8 @@ from dataclasses import asdict, dataclass, field, fields
 
 from .errors import ConfigError
 from .io_utils import atomic_write_bytes
-from .representation import DECODE_METHODS, STEPS_PER_BAR, PitchWindow, get_window
+from .decoding import DECODE_METHODS
+from .representation import POSITION_CHANNELS, STEPS_PER_BAR, PitchWindow, get_window
 
 MAX_LEVELS = 6
 """Most encoder levels (and critic levels): each halves time and pitch, and 2**6 = 64 is the
@@ -88,6 +89,9 @@ class ModelConfig:
     critic_filters: tuple = (64, 128, 256, 512)
     critic_norm: str = "none"
     """"none" or "layer": never batch norm in a WGAN-GP critic."""
+    position_channels: bool = False
+    """Give the generator and the critic the position in the bar (bar, beat and eighth starts) as
+    three extra input channels beside the melody; False = the melody alone (the lab)."""
     fixed_length: bool = True
     """True: the generator only takes phrases of exactly the training length
     (the lab). False: fully convolutional in time, so a whole piece is
@@ -151,10 +155,20 @@ class GenerationConfig:
     """How a trained generator's output becomes notes (used by every caller of the forward pass)."""
 
     decode: str = "threshold"
-    """How generated values become notes: "threshold" (> 0, the lab) or
-    "voice" (each voice sings its most likely pitch when it is above 0)."""
+    """How generated values become notes: "threshold" (every cell above the
+    threshold, the lab), "voice" (each voice sings its best pitch at each step
+    when it is above the threshold) or "notes" (each voice's line chosen at
+    once, paying onset_cost per note: see deepaccomp.decoding)."""
     decode_threshold: float = 0.0
-    """A cell (threshold) or a voice's best pitch (voice) sounds above this value."""
+    """A cell (threshold), a voice's best pitch (voice) or a step of a note (notes: scores value - threshold) sounds above this value."""
+    onset_cost: float = 0.0
+    """"notes" decoding: cost of starting a note, in units of generator value; higher gives longer notes."""
+    sing_with_melody: bool = False
+    """"notes" decoding: a voice does not rest while the melody sounds."""
+    order_voices: bool = False
+    """"notes" decoding: bass, then tenor at or above it, then alto at or above the tenor (no crossing)."""
+    parallel_cost: float = 0.0
+    """"notes" decoding: cost of each parallel perfect fifth or octave at a beat (against the melody and the voices below)."""
     noise_scale: float = 1.0
     """The generator's noise is a unit truncated normal (|z| <= 2) times this
     factor. Training always uses 1; larger values give more varied
@@ -168,6 +182,15 @@ class GenerationConfig:
         if not -1.0 < self.decode_threshold < 1.0:  # also refuses NaN
             raise ConfigError(f"generation.decode_threshold must be finite and in (-1, 1), the generator's "
                               f"tanh range (beyond it nothing or everything sounds), got {self.decode_threshold!r}")
+        for name in ("onset_cost", "parallel_cost"):
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"generation.{name} must be finite, got {getattr(self, name)!r}")
+        if self.onset_cost < 0 or self.parallel_cost < 0:
+            raise ConfigError("generation.onset_cost and generation.parallel_cost must be >= 0")
+        if self.decode != "notes" and (self.onset_cost or self.sing_with_melody or self.order_voices
+                                       or self.parallel_cost):
+            raise ConfigError("generation.onset_cost, sing_with_melody, order_voices and parallel_cost "
+                              "apply to decode='notes' only")
         check_noise_scale(self.noise_scale, "generation.noise_scale")
 
 
@@ -213,7 +236,7 @@ class Config:
         network is built (:func:`deepaccomp.artifact.read`).
         """
         m, k = self.model, self.model.kernel_size
-        shapes, channels = [], 1
+        shapes, channels = [], self.melody_channels
         for i, f in enumerate(m.encoder_filters):
             shapes += [(k, k, channels, f), (f,)] + ([(f,)] * 4 if i > 0 else [])
             channels = f
@@ -232,6 +255,11 @@ class Config:
     def model_steps(self) -> int | None:
         """Fixed input length of the generator in steps, or ``None`` when it takes any multiple of :attr:`time_unit`."""
         return self.phrase_steps if self.model.fixed_length else None
+
+    @property
+    def melody_channels(self) -> int:
+        """Channels of the generator's and critic's melody input: 1, plus the position planes if on."""
+        return 1 + (POSITION_CHANNELS if self.model.position_channels else 0)
 
     def noise_shape(self, steps: int | None) -> tuple:
         """Generator noise shape (no batch axis) for a melody of ``steps`` steps (``None``: any length)."""

@@ -21,7 +21,12 @@ Build rules (docs/representation.md):
   the metadata as ``key``: the piece's key for the in-scale metric.
 * Split, by chorale and never by phrase: position ``i`` in
   ``Iterator()`` order is test if ``i % 10 == 0``, valid if ``i % 10 == 5``,
-  train otherwise.
+  train otherwise (259 / 33 / 35). Then by tune (:func:`clean_splits`): a train
+  or valid piece with a test piece's four voices or tune (:func:`melody_line`,
+  :func:`tune_similarity` >= :data:`TUNE_MATCH_THRESHOLD` = 0.5, the gap in the
+  score distribution) is excluded (kept in the metadata as
+  ``split == "excluded"``), and a valid piece with a train piece's tune moves
+  to train: 49 excluded, 17 moved, 231 / 12 / 35 left.
 * Whole pieces are stored; phrases of ``phrase_bars`` bars are cut every
   ``hop_bars`` bars when a run starts (so phrase settings need no rebuild).
 
@@ -42,20 +47,34 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import DatasetError, DeepAccompError
+from .errors import DatasetError, DeepAccompError, NoMelodyError, OutputFileError, UnsupportedMeterError
+from .io_utils import atomic_path
+from .metrics import estimate_key, evaluate
+from .midi import multitrack_midi_to_roll, pitched_instruments, read_midi
 from .representation import (
+    to_model_range,
     N_MIDI_PITCHES,
     STEPS_PER_BAR,
     STEPS_PER_BEAT,
     TRACK_NAMES,
     PitchWindow,
+    as_bool,
     crop_pitches,
     cut_phrases,
     get_window,
     transpose_roll,
 )
 
-DATASET_VERSION = 3
+__all__ = ["DATASET_VERSION", "TUNE_MATCH_THRESHOLD", "SPLITS", "PART_NAMES", "DEFAULT_DATASET_DIR",
+           "MIDI_SUFFIXES", "split_of", "melody_line", "tune_similarity", "clean_splits", "Dataset",
+           "chorale_ids", "score_to_roll", "build_chorales", "reference_metrics", "folder_piece_roll",
+           "build_folder", "dataset_path", "prepare", "split_model_inputs", "make_tf_dataset"]
+
+DATASET_VERSION = 4
+TUNE_MATCH_THRESHOLD = 0.5
+"""Two pieces share a tune when :func:`tune_similarity` is at least this in
+either direction (see docs/representation.md for the score distribution that
+puts it in the gap between same-tune and different-tune pairs)."""
 SPLITS = ("train", "valid", "test")
 PART_NAMES = {"soprano": 0, "alto": 1, "tenor": 2, "bass": 3}
 DEFAULT_DATASET_DIR = "datasets"
@@ -70,6 +89,156 @@ def split_of(position: int) -> str:
     return "train"
 
 
+def melody_line(roll) -> np.ndarray:
+    """The tune of a piece: its melody's pitch at every beat, repeated pitches merged.
+
+    Parameters
+    ----------
+    roll : array_like, shape (time, pitch, tracks)
+        Boolean or model-range roll, full 128-pitch axis; track 0 is the melody.
+
+    Returns
+    -------
+    ndarray of int, shape (n,)
+        MIDI pitch of the highest melody note sounding at each beat onset (steps
+        0, 4, 8, ...), silent beats left out, consecutive equal pitches merged.
+        Sampling at beats drops passing notes and ornaments, which is where two
+        harmonisations of one chorale tune differ most.
+    """
+    beats = as_bool(roll)[::STEPS_PER_BEAT, :, 0]
+    sounding = beats.any(axis=1)
+    top = beats.shape[1] - 1 - np.argmax(beats[:, ::-1], axis=1)
+    pitches = top[sounding]
+    return pitches[np.r_[True, pitches[1:] != pitches[:-1]]] if len(pitches) else pitches
+
+
+def tune_similarity(melody, others) -> np.ndarray:
+    """How much of ``melody``'s tune each of ``others`` contains, transposition-invariant.
+
+    The tunes are compared as interval sequences (semitones between successive
+    pitches), so a transposed copy is identical. ``melody``'s intervals are
+    aligned as a whole against the best-matching stretch of each other tune
+    (free start and end in the other tune); a matching interval scores +1, a
+    different one -1, an interval left out on either side -1. The score is
+    divided by the number of intervals of ``melody``.
+
+    Parameters
+    ----------
+    melody : array_like of int, shape (n,)
+        Pitches of one tune in order (e.g. :func:`melody_line`).
+    others : sequence of array_like of int
+        The tunes to search, each a 1-D pitch sequence of any length.
+
+    Returns
+    -------
+    ndarray, shape (len(others),)
+        At most 1.0 (``melody`` found unchanged); unrelated chorale tunes stay
+        below about 0.45 (docs/representation.md); nan when ``melody`` has
+        fewer than two pitches.
+    """
+    a = np.diff(np.asarray(melody, dtype=np.int64))
+    others = [np.diff(np.asarray(o, dtype=np.int64)) for o in others]
+    if len(a) == 0 or not others:
+        return np.full(len(others), np.nan)
+    width = max(1, max(len(o) for o in others))
+    b = np.full((len(others), width), np.iinfo(np.int64).min)  # padding never matches
+    for k, o in enumerate(others):
+        b[k, :len(o)] = o
+    ramp = np.arange(width + 1)
+    score = np.zeros((len(others), width + 1))  # row 0: nothing of `melody` aligned yet
+    for i, interval in enumerate(a, start=1):
+        best = np.empty_like(score)
+        best[:, 0] = -i
+        best[:, 1:] = np.maximum(score[:, :-1] + np.where(b == interval, 1.0, -1.0), score[:, 1:] - 1)
+        # skipping intervals of the other tune costs 1 each; a running maximum of
+        # best[j] + j, minus j, applies that to the whole row at once
+        score = np.maximum.accumulate(best + ramp, axis=1) - ramp
+    return score.max(axis=1) / len(a)
+
+
+def _pair_scores(lines, rows, cols) -> np.ndarray:
+    """``(len(rows), len(cols))``: :func:`tune_similarity` of each pair, the larger of both directions."""
+    fwd = np.array([tune_similarity(lines[r], [lines[c] for c in cols]) for r in rows])
+    back = np.array([tune_similarity(lines[c], [lines[r] for r in rows]) for c in cols])
+    scores = np.fmax(fwd, back.T)
+    scores[np.asarray(rows)[:, None] == np.asarray(cols)[None, :]] = np.nan
+    return scores
+
+
+def _closest(rolls, lines, queries, pool):
+    """``{query: (pool index, score, kind)}``: each query's closest piece in ``pool``.
+
+    Exact duplicates (four voices equal) score 1.0 and come first.
+    """
+    if not queries or not pool:
+        return {}
+    scores = _pair_scores(lines, queries, pool)
+    out = {}
+    for qi, q in enumerate(queries):
+        dup = next((j for j in pool if j != q and rolls[j].shape == rolls[q].shape
+                    and np.array_equal(rolls[j], rolls[q])), None)
+        if dup is not None:
+            out[q] = (dup, 1.0, "duplicate")
+        elif np.isfinite(scores[qi]).any():
+            k = int(np.nanargmax(scores[qi]))
+            out[q] = (pool[k], float(scores[qi, k]), "tune")
+    return out
+
+
+def _mark(piece, other, score, kind, split):
+    piece.update({"original_split": piece["split"], "split": split, "same_tune_as": other["id"],
+                  "tune_similarity": round(score, 4), "match": kind})
+
+
+def clean_splits(rolls, pieces, threshold: float = TUNE_MATCH_THRESHOLD) -> dict:
+    """Keep every test tune out of train and valid, and every train tune out of valid.
+
+    Changes ``pieces`` in place. A train or valid piece whose four voices equal
+    a test piece's, or whose tune matches one (:func:`tune_similarity` of the
+    :func:`melody_line` s, the larger of both directions, ``>= threshold``),
+    gets ``split = "excluded"``. Then a valid piece whose tune matches a train
+    piece's moves to train, repeated until no valid tune is in train: train
+    keeps every piece it had (it is what the model learns from) and valid
+    becomes as tune-disjoint from train as test is. Both record
+    ``original_split``, ``same_tune_as`` (id of the matched piece),
+    ``tune_similarity`` and ``match`` (``"duplicate"`` or ``"tune"``).
+
+    Returns
+    -------
+    dict
+        ``threshold``, ``splits_before``, ``excluded`` and
+        ``moved_valid_to_train`` (counts), and ``closest_scores``: the best
+        score of each train/valid piece against the test split and of each
+        valid piece against train (before any move), the distribution that
+        justifies the threshold.
+    """
+    lines = [melody_line(r) for r in rolls]
+    by = {s: [i for i, p in enumerate(pieces) if p["split"] == s] for s in SPLITS}
+    report = {"threshold": threshold, "splits_before": {s: len(v) for s, v in by.items()}}
+    vs_test = _closest(rolls, lines, by["train"] + by["valid"], by["test"])
+    vs_train = _closest(rolls, lines, by["valid"], by["train"])
+    report["closest_scores"] = {
+        "train_valid_vs_test": sorted(round(v[1], 4) for v in vs_test.values()),
+        "valid_vs_train": sorted(round(v[1], 4) for v in vs_train.values())}
+    for q, (j, score, kind) in vs_test.items():
+        if kind == "duplicate" or score >= threshold:
+            _mark(pieces[q], pieces[j], score, kind, "excluded")
+    report["excluded"] = sum(p["split"] == "excluded" for p in pieces)
+    moved = 0
+    while True:
+        valid = [i for i, p in enumerate(pieces) if p["split"] == "valid"]
+        train = [i for i, p in enumerate(pieces) if p["split"] == "train"]
+        hits = {q: m for q, m in _closest(rolls, lines, valid, train).items()
+                if m[2] == "duplicate" or m[1] >= threshold}
+        if not hits:
+            break
+        for q, (j, score, kind) in hits.items():
+            _mark(pieces[q], pieces[j], score, kind, "train")
+        moved += len(hits)
+    report["moved_valid_to_train"] = moved
+    return report
+
+
 @dataclass
 class Dataset:
     """Whole pieces as rolls ``(time, 128, 4)`` (bool, SATB, key-normalised).
@@ -79,8 +248,11 @@ class Dataset:
     rolls : list of np.ndarray
         One roll per kept piece, full 128-pitch axis, time a multiple of 16.
     pieces : list of dict
-        Metadata per kept piece: ``id``, ``title``, ``position``, ``split``,
-        ``key`` (original), ``shift`` (semitones applied).
+        Metadata per kept piece: ``id``, ``title``, ``position``, ``split``
+        (train, valid, test or excluded), ``key`` (original), ``shift``
+        (semitones applied); a piece moved or excluded by :func:`clean_splits`
+        also has ``original_split``, ``same_tune_as``, ``tune_similarity`` and
+        ``match``.
     skipped : list of dict
         Pieces not used, with ``id`` and ``reason``.
     info : dict
@@ -125,8 +297,6 @@ class Dataset:
     # ------------------------------------------------------------------ save/load
     def save(self, path) -> None:
         """Write a compressed ``.npz`` atomically."""
-        from .io_utils import atomic_path
-
         cells, offsets, lengths = _encode(self.rolls)
         meta = {"pieces": self.pieces, "skipped": self.skipped, "info": self.info,
                 "version": DATASET_VERSION}
@@ -230,8 +400,6 @@ def _normalising_shift(roll, key_normalize: bool):
     """``(key of all four voices, shift)``: the shift moves the key estimated from the
     **melody alone** to C major / A minor, exactly as the Accompanist does with a
     user's melody, so training and generation see the same transposition."""
-    from .metrics import estimate_key
-
     key = estimate_key(roll)
     if not key_normalize:
         return key, 0
@@ -241,8 +409,6 @@ def _normalising_shift(roll, key_normalize: bool):
 def _build_one(args):
     position, cid, key_normalize = args
     from music21 import corpus
-
-    from .metrics import estimate_key
 
     try:
         score = corpus.parse(cid)
@@ -303,6 +469,7 @@ def _assemble(results, settings: dict) -> Dataset:
             pieces.append(meta)
     if not rolls:
         raise DatasetError("no usable piece: " + "; ".join(f"{s['id']}: {s['reason']}" for s in skipped[:5]))
+    cleaning = clean_splits(rolls, pieces)
     active = [np.nonzero(r.any(axis=(0, 2)))[0] for r in rolls]
     info = dict(settings)
     info.update({
@@ -312,6 +479,7 @@ def _assemble(results, settings: dict) -> Dataset:
         "steps_per_beat": STEPS_PER_BEAT, "steps_per_bar": STEPS_PER_BAR,
         "tracks": list(TRACK_NAMES),
         "splits": {s: sum(p["split"] == s for p in pieces) for s in SPLITS},
+        "split_cleaning": cleaning,
     })
     ds = Dataset(rolls, pieces, skipped, info)
     ds.info["reference_metrics"] = reference_metrics(ds, "train")
@@ -324,8 +492,6 @@ def reference_metrics(ds: Dataset, split: str = "train") -> dict:
     Values are per track (SATB) as lists; in-scale ratio in C major (the data is
     key-normalised).
     """
-    from .metrics import evaluate
-
     rolls = ds.split_rolls(split)
     if not rolls:
         return {}
@@ -340,8 +506,6 @@ MIDI_SUFFIXES = (".mid", ".midi", ".kar")
 
 def _folder_one(args):
     position, path, key_normalize, split = args
-    from .metrics import estimate_key
-
     try:
         roll = folder_piece_roll(path)
         key, shift = _normalising_shift(roll, key_normalize)
@@ -364,9 +528,6 @@ def folder_piece_roll(path) -> np.ndarray:
     soprano) over the four busiest pitched instruments. Needs >= 4 pitched
     instruments and 4/4 throughout.
     """
-    from .errors import NoMelodyError, UnsupportedMeterError
-    from .midi import multitrack_midi_to_roll, pitched_instruments, read_midi
-
     pm = read_midi(path)
     sigs = {(t.numerator, t.denominator) for t in pm.time_signature_changes} or {(4, 4)}
     if sigs != {(4, 4)}:
@@ -440,8 +601,6 @@ def prepare(source: str = "chorales", *, key_normalize: bool = True,
     try:
         os.makedirs(dataset_dir, exist_ok=True)
     except OSError as exc:
-        from .errors import OutputFileError
-
         raise OutputFileError(f"{dataset_dir}: cannot create the dataset folder ({exc.strerror or exc})") from exc
     t0 = time.perf_counter()
     if source == "chorales":
@@ -456,20 +615,22 @@ def prepare(source: str = "chorales", *, key_normalize: bool = True,
 # ---------------------------------------------------------------------- tf.data
 def split_model_inputs(phrases: np.ndarray):
     """Bool phrases ``(n, time, pitch, 4)`` -> ``(melody (n,t,p,1), accomp (n,t,p,3))`` in [-1, 1]."""
-    x = np.where(phrases, 1.0, -1.0).astype(np.float32)
+    x = to_model_range(phrases)
     return x[..., :1], x[..., 1:]
 
 
 def make_tf_dataset(phrases: np.ndarray, batch_size: int, *, shuffle: bool = True,
                     repeat: bool = True, seed: int = 0, melody_only: bool = False,
                     shuffle_buffer: int = 10000, drop_remainder: bool = True,
-                    skip_batches: int = 0):
+                    skip_batches: int = 0, positions: np.ndarray | None = None):
     """A ``tf.data.Dataset`` of model-range batches from bool phrases ``(n, time, pitch, 4)``.
 
     Yields ``(melody, accompaniment)`` of shapes ``(batch, time, pitch, 1)`` and
     ``(batch, time, pitch, 3)`` (float32, -1/+1), or only the melody when
     ``melody_only``. Shuffles (per epoch), repeats, batches and prefetches.
     ``skip_batches`` drops that many batches first (resuming a run where it stopped).
+    ``positions``, float32 ``(time, pitch, k)``, is appended to every melody's
+    channels (:func:`deepaccomp.generation.model_input_planes`; phrases start on a downbeat).
     """
     import tensorflow as tf
 
@@ -484,8 +645,13 @@ def make_tf_dataset(phrases: np.ndarray, batch_size: int, *, shuffle: bool = Tru
     if skip_batches:
         ds = ds.skip(skip_batches)
 
+    planes = None if positions is None else tf.constant(positions, dtype=tf.float32)
+
     def to_model(b):
         x = tf.where(b, 1.0, -1.0)
-        return x[..., :1] if melody_only else (x[..., :1], x[..., 1:])
+        melody = x[..., :1]
+        if planes is not None:
+            melody = tf.concat([melody, tf.broadcast_to(planes, tf.concat([tf.shape(b)[:1], tf.shape(planes)], 0))], -1)
+        return melody if melody_only else (melody, x[..., 1:])
 
     return ds.map(to_model, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -26,13 +26,15 @@ from __future__ import annotations
 import numpy as np
 
 from .config import Config, GenerationConfig, check_seed
+from .decoding import decode
 from .errors import ConfigError, GenerationError, InputTooLargeError, InvalidRollError
 from .metrics import estimate_key
 from .midi import MAX_BAR_STEPS, MAX_ROLL_STEPS
 from .representation import (
+    STEPS_PER_BAR,
     crop_pitches,
-    decode,
     pad_time,
+    position_planes,
     to_model_range,
     transpose_roll,
     truncated_normal,
@@ -40,8 +42,8 @@ from .representation import (
 )
 
 __all__ = ["ForwardPass", "SOPRANO_CENTER", "CHUNK_STEPS", "CHUNK_CONTEXT", "MAX_CALL_CELLS", "SPLIT_CALL_CELLS",
-           "MAX_INPUT_STEPS",
-           "check_melodies", "draw_noise", "to_model_space", "from_model_space"]
+           "MAX_INPUT_STEPS", "check_melodies", "draw_noise", "model_input", "model_input_planes",
+           "to_model_space", "from_model_space"]
 
 SOPRANO_CENTER = 67
 """Mean soprano pitch of the key-normalised chorales (G4), where melodies are moved by octaves."""
@@ -96,6 +98,22 @@ def check_melodies(melodies) -> list:
     return melodies
 
 
+def model_input_planes(config: Config, steps: int, steps_per_bar: int = STEPS_PER_BAR) -> np.ndarray | None:
+    """The extra input channels beside the melody, ``(steps, window, k)`` float32, or ``None`` for a melody-only model."""
+    if not config.model.position_channels:
+        return None
+    return position_planes(steps, config.window.size, steps_per_bar)
+
+
+def model_input(melody: np.ndarray, config: Config, steps_per_bar: int = STEPS_PER_BAR) -> np.ndarray:
+    """Bool melodies ``(n, time, window, 1)`` (step 0 a downbeat) -> the generator's melody input, float32."""
+    x = to_model_range(melody)
+    planes = model_input_planes(config, melody.shape[1], steps_per_bar)
+    if planes is None:
+        return x
+    return np.concatenate([x, np.broadcast_to(planes, x.shape[:1] + planes.shape)], axis=-1)
+
+
 def draw_noise(config: Config, rng: np.random.Generator, n: int, steps: int,
                noise_scale: float = 1.0) -> np.ndarray:
     """Generator noise for ``n`` melodies of ``steps`` steps: ``(n, *config.noise_shape(steps))`` float32.
@@ -128,14 +146,17 @@ class ForwardPass:
         settings.validate()
         return settings
 
-    def __call__(self, melody: np.ndarray, noise: np.ndarray,
-                 settings: GenerationConfig | None = None) -> np.ndarray:
-        """One batch: melody ``(n, time, window, 1)`` bool and noise -> accompaniment ``(n, time, window, 3)`` bool."""
+    def __call__(self, melody: np.ndarray, noise: np.ndarray, settings: GenerationConfig | None = None,
+                 steps_per_bar: int = STEPS_PER_BAR) -> np.ndarray:
+        """One batch: melody ``(n, time, window, 1)`` bool (step 0 a downbeat) and noise
+        -> accompaniment ``(n, time, window, 3)`` bool."""
         settings = settings or self.config.generation
-        return decode(self.values(melody, noise), settings.decode, settings.decode_threshold)
+        values = self.values(model_input(melody, self.config, steps_per_bar), noise)
+        return decode(values, settings, melody)
 
-    def values(self, melody: np.ndarray, noise: np.ndarray) -> np.ndarray:
-        """The generator's output for one batch, ``(n, time, window, 3)`` float32 in tanh range.
+    def values(self, x: np.ndarray, noise: np.ndarray) -> np.ndarray:
+        """The generator's output for one batch of model inputs (:func:`model_input`),
+        ``(n, time, window, 3)`` float32 in tanh range.
 
         Raises
         ------
@@ -143,7 +164,7 @@ class ForwardPass:
             A value is NaN or infinite (nothing would sound, or everything).
         """
         # an eager call: no tf.function tracing, so the first call is as fast as the next
-        values = np.asarray(self.generator([to_model_range(melody), noise], training=False))
+        values = np.asarray(self.generator([x, noise], training=False))
         if values.shape[-1] == 4:  # the lab's generator regenerates the melody too: drop it
             values = values[..., 1:]
         if not np.isfinite(values).all():
@@ -152,15 +173,17 @@ class ForwardPass:
                 "training run or a damaged model) or the noise scale is far too large")
         return values
 
-    def accompany(self, melodies, *, seed: int | None = None, noise_scale: float | None = None) -> list:
+    def accompany(self, melodies, *, seed: int | None = None, noise_scale: float | None = None,
+                  steps_per_bar: int = STEPS_PER_BAR) -> list:
         """Model-space melodies ``[(time, window, 1)]`` bool -> accompaniments ``[(time, window, 3)]`` bool.
 
         All melodies go through the generator in one batch (one noise draw
         from ``seed``); a fixed-length generator gets them cut into phrases.
+        Step 0 of every melody is a downbeat of bars of ``steps_per_bar`` steps.
         Beyond :data:`MAX_CALL_CELLS` the batch is split into calls of
-        :data:`SPLIT_CALL_CELLS` cells, and a melody longer
-        than :data:`CHUNK_STEPS` is cut into overlapping chunks (noise drawn
-        per group, in order, from the same ``seed``).
+        :data:`SPLIT_CALL_CELLS` cells, and a melody longer than
+        :data:`CHUNK_STEPS` is cut into overlapping chunks (noise drawn per
+        call, in order, from the same ``seed``).
 
         Raises
         ------
@@ -175,16 +198,17 @@ class ForwardPass:
         melodies = check_melodies(melodies)
         rng = np.random.default_rng(check_seed(seed))
         if self.config.model.fixed_length:
-            return self._accompany_phrases(melodies, rng, settings)
+            return self._accompany_phrases(melodies, rng, settings, steps_per_bar)
         lengths = [m.shape[0] for m in melodies]
         longest = max(lengths) + (-max(lengths)) % self.config.time_unit
         if longest > CHUNK_STEPS or len(melodies) * longest * self.config.window.size > MAX_CALL_CELLS:
-            return self._accompany_bounded(melodies, rng, settings)
+            return self._accompany_bounded(melodies, rng, settings, steps_per_bar)
         batch = np.stack([np.pad(m, ((0, longest - m.shape[0]), (0, 0), (0, 0))) for m in melodies])
-        values = self(batch, draw_noise(self.config, rng, len(batch), longest, settings.noise_scale), settings)
+        noise = draw_noise(self.config, rng, len(batch), longest, settings.noise_scale)
+        values = self(batch, noise, settings, steps_per_bar)
         return [values[i, :n] for i, n in enumerate(lengths)]
 
-    def _accompany_bounded(self, melodies, rng, settings) -> list:
+    def _accompany_bounded(self, melodies, rng, settings, steps_per_bar) -> list:
         """Consecutive melodies grouped into calls of at most :data:`SPLIT_CALL_CELLS` cells; long ones chunked."""
         unit, size = self.config.time_unit, self.config.window.size
         out, group = [None] * len(melodies), []
@@ -197,8 +221,8 @@ class ForwardPass:
                 longest = max(padded(i) for i in group)
                 batch = np.stack([np.pad(melodies[i], ((0, longest - melodies[i].shape[0]), (0, 0), (0, 0)))
                                   for i in group])
-                values = self(batch, draw_noise(self.config, rng, len(group), longest, settings.noise_scale),
-                              settings)
+                noise = draw_noise(self.config, rng, len(group), longest, settings.noise_scale)
+                values = self(batch, noise, settings, steps_per_bar)
                 for j, i in enumerate(group):
                     out[i] = values[j, :melodies[i].shape[0]]
                 group.clear()
@@ -206,7 +230,7 @@ class ForwardPass:
         for i in range(len(melodies)):
             if padded(i) > CHUNK_STEPS:
                 run_group()
-                out[i] = self._accompany_chunked(melodies[i], rng, settings)
+                out[i] = self._accompany_chunked(melodies[i], rng, settings, steps_per_bar)
                 continue
             if (len(group) + 1) * max(padded(j) for j in group + [i]) * size > SPLIT_CALL_CELLS:
                 run_group()
@@ -214,27 +238,28 @@ class ForwardPass:
         run_group()
         return out
 
-    def _accompany_chunked(self, melody, rng, settings) -> np.ndarray:
+    def _accompany_chunked(self, melody, rng, settings, steps_per_bar) -> np.ndarray:
         """One long melody in chunks of :data:`CHUNK_STEPS` steps with :data:`CHUNK_CONTEXT` on each side.
 
-        The noise is drawn once for the whole melody and sliced with it; the
-        generator's values are stitched from each chunk's middle and decoded
-        once, as if the melody had gone through in one call.
+        The model input (with its bar-position channels) and the noise are
+        made once for the whole melody and sliced with it; the generator's
+        values are stitched from each chunk's middle and decoded once, as if
+        the melody had gone through in one call.
         """
         unit = self.config.time_unit
         steps = melody.shape[0] + (-melody.shape[0]) % unit
-        padded = np.pad(melody, ((0, steps - melody.shape[0]), (0, 0), (0, 0)))
+        padded = np.pad(melody, ((0, steps - melody.shape[0]), (0, 0), (0, 0)))[None]
+        x = model_input(padded, self.config, steps_per_bar)
         noise = draw_noise(self.config, rng, 1, steps, settings.noise_scale)
         parts = []
         for start in range(0, steps, CHUNK_STEPS):
             stop = min(steps, start + CHUNK_STEPS)
             lo, hi = max(0, start - CHUNK_CONTEXT), min(steps, stop + CHUNK_CONTEXT)
-            values = self.values(padded[None, lo:hi], noise[:, lo // unit: hi // unit])
+            values = self.values(x[:, lo:hi], noise[:, lo // unit: hi // unit])
             parts.append(values[:, start - lo: stop - lo])
-        values = np.concatenate(parts, axis=1)
-        return decode(values, settings.decode, settings.decode_threshold)[0, :melody.shape[0]]
+        return decode(np.concatenate(parts, axis=1), settings, padded)[0, :melody.shape[0]]
 
-    def _accompany_phrases(self, melodies, rng, settings):
+    def _accompany_phrases(self, melodies, rng, settings, steps_per_bar):
         steps = self.config.phrase_steps
         chunks, owners = [], []
         for i, m in enumerate(melodies):
@@ -245,15 +270,17 @@ class ForwardPass:
         noise = draw_noise(self.config, rng, len(chunks), steps, settings.noise_scale)
         cells = steps * self.config.window.size
         per_call = max(1, (MAX_CALL_CELLS if len(chunks) * cells <= MAX_CALL_CELLS else SPLIT_CALL_CELLS) // cells)
-        values = np.concatenate([self(np.stack(chunks[s: s + per_call]), noise[s: s + per_call], settings)
-                                 for s in range(0, len(chunks), per_call)])
+        values = np.concatenate([self(np.stack(chunks[s: s + per_call]), noise[s: s + per_call], settings,
+                                      steps_per_bar) for s in range(0, len(chunks), per_call)])
         owners = np.asarray(owners)
         return [np.concatenate(values[owners == i])[: m.shape[0]] for i, m in enumerate(melodies)]
 
-    def accompany_full(self, melodies, *, seed: int | None = None, noise_scale: float | None = None) -> list:
+    def accompany_full(self, melodies, *, seed: int | None = None, noise_scale: float | None = None,
+                       steps_per_bar: int = STEPS_PER_BAR) -> list:
         """Melodies ``[(time, 128, 1)]`` in any key and octave -> accompaniments ``[(time, 128, 3)]`` in the melody's key."""
         prepared = [to_model_space(m, self.config) for m in check_melodies(melodies)]
-        accomp = self.accompany([p[0] for p in prepared], seed=seed, noise_scale=noise_scale)
+        accomp = self.accompany([p[0] for p in prepared], seed=seed, noise_scale=noise_scale,
+                                steps_per_bar=steps_per_bar)
         return [from_model_space(a, shift, self.config) for a, (_, shift) in zip(accomp, prepared)]
 
 

@@ -9,7 +9,9 @@ weighs the same whatever piece it comes from (a bar never crosses pieces).
 
 Each metric returns a float array with one value per track, shape
 ``(tracks,)`` (:func:`pitch_class_histogram`: ``(12, tracks)``;
-:func:`consonance_with_melody`: one value per accompaniment track). A track
+:func:`note_lengths`: ``(max_length, tracks)``; :func:`consonance_with_melody`
+and :func:`rest_under_melody`: one value per accompaniment track;
+:func:`parallel_perfects` can also answer per pair or overall). A track
 with nothing to measure (no notes, no bars, ...) gets ``nan``.
 
 The formulas, and how they differ from the DeepComposer lab / MuseGAN /
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ConfigError, InvalidRollError
-from .representation import STEPS_PER_BAR, as_bool
+from .representation import STEPS_PER_BAR, STEPS_PER_BEAT, as_bool, note_runs
 
 __all__ = [
     "CONSONANT_INTERVALS",
@@ -40,6 +42,14 @@ __all__ = [
     "chroma",
     "consonance_with_melody",
     "harmonic_agreement",
+    "SATB_RANGES",
+    "note_lengths",
+    "fragment_rate",
+    "long_note_ratio",
+    "rest_under_melody",
+    "parallel_perfects",
+    "voice_crossing",
+    "out_of_range",
     "estimate_key",
     "estimate_key_from_histogram",
     "evaluate",
@@ -48,6 +58,10 @@ __all__ = [
 CONSONANT_INTERVALS = frozenset({0, 3, 4, 5, 7, 8, 9})
 """Interval classes (semitones mod 12) counted as consonant: unison/octave,
 minor/major third, perfect fourth, perfect fifth, minor/major sixth."""
+
+SATB_RANGES = ((60, 79), (55, 74), (48, 67), (40, 60))
+"""Usual MIDI ranges (lowest, highest, inclusive) of soprano C4-G5, alto G3-D5,
+tenor C3-G4 and bass E2-C4, the textbook ranges of four-part writing."""
 
 MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 """Krumhansl-Kessler major key profile, index 0 = tonic."""
@@ -271,13 +285,18 @@ def _ratio(num, den) -> np.ndarray:
     return out
 
 
-def _pitch_classes(n_pitches: int, lowest_pitch: int) -> np.ndarray:
-    """Pitch class of every pitch index, ``(n_pitches,)``."""
+def _midi_pitches(n_pitches: int, lowest_pitch: int) -> np.ndarray:
+    """MIDI pitch of every pitch index, ``(n_pitches,)``."""
     try:
         low = operator.index(lowest_pitch)
     except TypeError:
         raise InvalidRollError(f"lowest_pitch must be an integer, got {lowest_pitch!r}") from None
-    return (low + np.arange(n_pitches)) % 12
+    return low + np.arange(n_pitches)
+
+
+def _pitch_classes(n_pitches: int, lowest_pitch: int) -> np.ndarray:
+    """Pitch class of every pitch index, ``(n_pitches,)``."""
+    return _midi_pitches(n_pitches, lowest_pitch) % 12
 
 
 def _pitch_counts(r: np.ndarray) -> np.ndarray:
@@ -547,6 +566,282 @@ def harmonic_agreement(generated, reference, lowest_pitch: int = 0,
     return _ratio(num, np.count_nonzero(g, axis=(0, 1, 2)))
 
 
+# ---------------------------------------------------------------------- voice leading
+def _notes(r: np.ndarray):
+    """Notes of a 4-D bool roll, per track: list of ``(batch index, pitch, start, length)`` arrays.
+
+    The pieces of the batch are laid end to end with one silent step between
+    them, so a note never runs from one piece into the next.
+    """
+    b, t, p, k = r.shape
+    out = []
+    for track in range(k):
+        flat = np.zeros((b, t + 1, p), dtype=bool)
+        flat[:, :t] = r[..., track]
+        pitches, starts, lengths = note_runs(flat.reshape(b * (t + 1), p))
+        out.append((starts // (t + 1), pitches, starts % (t + 1), lengths))
+    return out
+
+
+def _positive_int(value, name: str) -> int:
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise InvalidRollError(f"{name} must be a positive integer, got {value!r}") from None
+    if v <= 0:
+        raise InvalidRollError(f"{name} must be a positive integer, got {v}")
+    return v
+
+
+def _track_index(track, n_tracks: int, name: str) -> int:
+    try:
+        m = operator.index(track)
+    except TypeError:
+        raise InvalidRollError(f"{name} must be an integer, got {track!r}") from None
+    if not -n_tracks <= m < n_tracks:
+        raise InvalidRollError(f"{name} {m} out of range for a roll with {n_tracks} tracks")
+    return m % n_tracks
+
+
+def _top_pitch(r: np.ndarray) -> np.ndarray:
+    """Highest active pitch index per ``(batch, time, tracks)``, -1 where silent."""
+    n = r.shape[2]
+    top = n - 1 - np.argmax(r[:, :, ::-1, :], axis=2)
+    return np.where(r.any(axis=2), top, -1)
+
+
+def note_lengths(roll, max_length: int = STEPS_PER_BAR, normalize: bool = True) -> np.ndarray:
+    """Distribution of note lengths per track.
+
+    A note is a run of consecutive active steps of one pitch
+    (:func:`deepaccomp.representation.note_runs`); a pitch repeated without a
+    rest between is one long note, as a piano roll cannot tell them apart.
+
+    Parameters
+    ----------
+    roll : array_like, shape (time, pitch, tracks) or (batch, time, pitch, tracks)
+        Boolean or model-range roll.
+    max_length : int
+        Number of bins: bin ``i`` holds notes of ``i + 1`` steps; the last bin
+        holds every note of ``max_length`` steps or longer (16 = a whole note).
+    normalize : bool
+        Divide each track's column by its number of notes.
+
+    Returns
+    -------
+    ndarray, shape (max_length, tracks)
+        Number of notes per length (float), or their fractions when
+        ``normalize`` (a column of nan for a track with no note).
+    """
+    r = _batch(roll)
+    cap = _positive_int(max_length, "max_length")
+    hist = np.zeros((cap, r.shape[-1]))
+    for k, (_, _, _, lengths) in enumerate(_notes(r)):
+        hist[:, k] = np.bincount(np.minimum(lengths, cap) - 1, minlength=cap)
+    return _ratio(hist, hist.sum(axis=0, keepdims=True)) if normalize else hist
+
+
+def fragment_rate(roll) -> np.ndarray:
+    """Share of notes exactly one step (a 16th note) long.
+
+    Parameters
+    ----------
+    roll : array_like, shape (time, pitch, tracks) or (batch, time, pitch, tracks)
+        Boolean or model-range roll.
+
+    Returns
+    -------
+    ndarray, shape (tracks,)
+        Notes of one step / notes, in [0, 1]; nan for a track with no note.
+        Counts notes, not note-steps (see :func:`note_lengths` for what a note is).
+    """
+    counts = note_lengths(roll, max_length=2, normalize=False)
+    return _ratio(counts[0], counts.sum(axis=0))
+
+
+def long_note_ratio(roll, min_length: int = STEPS_PER_BEAT) -> np.ndarray:
+    """Share of notes at least ``min_length`` steps long (default a quarter note).
+
+    Parameters
+    ----------
+    roll : array_like, shape (time, pitch, tracks) or (batch, time, pitch, tracks)
+        Boolean or model-range roll.
+    min_length : int
+        Shortest length counted as long, in steps (4 = a quarter note).
+
+    Returns
+    -------
+    ndarray, shape (tracks,)
+        Notes of ``min_length`` steps or more / notes, in [0, 1]; nan for a
+        track with no note.
+    """
+    cap = _positive_int(min_length, "min_length")
+    counts = note_lengths(roll, max_length=cap, normalize=False)
+    return _ratio(counts[-1], counts.sum(axis=0))
+
+
+def rest_under_melody(roll, melody_track: int = 0) -> np.ndarray:
+    """Share of the melody's steps in which an accompaniment voice is silent.
+
+    Parameters
+    ----------
+    roll : array_like, shape (time, pitch, tracks) or (batch, time, pitch, tracks)
+        Boolean or model-range roll holding the melody and the accompaniment.
+    melody_track : int
+        Index of the melody track (negative indices allowed).
+
+    Returns
+    -------
+    ndarray, shape (tracks - 1,)
+        Per accompaniment track (every track but ``melody_track``, in order):
+        steps where the melody sounds and the track does not / steps where the
+        melody sounds, in [0, 1]; nan if the melody never sounds.
+    """
+    r = _batch(roll)
+    m = _track_index(melody_track, r.shape[-1], "melody_track")
+    sounding = r.any(axis=2)  # (batch, time, tracks)
+    mel = sounding[..., m]
+    acc = np.delete(sounding, m, axis=-1)
+    silent = np.count_nonzero(mel[..., None] & ~acc, axis=(0, 1))
+    return _ratio(silent, np.full(acc.shape[-1], np.count_nonzero(mel)))
+
+
+def _parallel_counts(r: np.ndarray, steps_per_beat: int, contrary: bool):
+    """``(parallels, moves)``, each ``(tracks, tracks)``: per voice pair, over consecutive beats."""
+    spb = _positive_int(steps_per_beat, "steps_per_beat")
+    top = _top_pitch(r[:, ::spb])  # (batch, beats, tracks)
+    now, nxt = top[:, :-1], top[:, 1:]
+    moves = (now >= 0) & (nxt >= 0) & (now != nxt)  # (batch, beats - 1, tracks)
+    both = moves[..., :, None] & moves[..., None, :]  # (batch, beats - 1, tracks, tracks)
+    ic_now = np.abs(now[..., :, None] - now[..., None, :]) % 12
+    ic_nxt = np.abs(nxt[..., :, None] - nxt[..., None, :]) % 12
+    perfect = both & (ic_now == ic_nxt) & ((ic_now == 0) | (ic_now == 7))
+    if not contrary:
+        step = np.sign(nxt - now)
+        perfect &= step[..., :, None] == step[..., None, :]
+    n = np.count_nonzero(perfect, axis=(0, 1)).astype(float)
+    d = np.count_nonzero(both, axis=(0, 1)).astype(float)
+    np.fill_diagonal(n, 0)
+    np.fill_diagonal(d, 0)
+    return n, d
+
+
+def parallel_perfects(roll, steps_per_beat: int = STEPS_PER_BEAT, per: str = "track",
+                      contrary: bool = False) -> np.ndarray:
+    """Parallel perfect fifths and octaves (unisons) between two voices, per beat where both move.
+
+    At consecutive beat onsets ``t`` and ``t + steps_per_beat`` (steps 0, 4, 8,
+    ... of each piece), each voice's highest sounding pitch is compared. A
+    pair of voices *moves* when both sound at both onsets and both change
+    pitch; the move is a *parallel perfect* when the interval class
+    ``|p_i - p_j| % 12`` is the same on both beats, is 0 (unison, octave)
+    or 7 (fifth, twelfth), and both voices move in the same direction.
+    Notes between the onsets are not looked at.
+
+    Parameters
+    ----------
+    roll : array_like, shape (time, pitch, tracks) or (batch, time, pitch, tracks)
+        Boolean or model-range roll with the melody and the accompaniment.
+    steps_per_beat : int
+        Steps between compared onsets (4 = quarter-note beats).
+    per : {"track", "pair", "all"}
+        ``"track"``: per voice, over its pairs with every other voice (each
+        parallel counts for both of its voices); ``"pair"``: a
+        ``(tracks, tracks)`` matrix, nan on the diagonal; ``"all"``: one value
+        over all pairs, shape ``(1,)``.
+    contrary : bool
+        Also count contrary fifths and octaves (the voices move in opposite
+        directions, e.g. an octave leap of the bass against a step up).
+
+    Returns
+    -------
+    ndarray, shape (tracks,), (tracks, tracks) or (1,)
+        Parallel perfects / moves, in [0, 1]; nan where no pair moves.
+
+    Raises
+    ------
+    ConfigError
+        ``per`` is not one of the three.
+    """
+    n, d = _parallel_counts(_batch(roll), steps_per_beat, contrary)
+    if per == "track":
+        return _ratio(n.sum(axis=1), d.sum(axis=1))
+    if per == "pair":
+        out = _ratio(n, d)
+        np.fill_diagonal(out, np.nan)
+        return out
+    if per == "all":
+        return _ratio([np.triu(n).sum()], [np.triu(d).sum()])
+    raise ConfigError(f"per must be 'track', 'pair' or 'all', got {per!r}")
+
+
+def voice_crossing(roll) -> np.ndarray:
+    """Share of steps in which a voice sounds above the voice one track higher.
+
+    Tracks are ordered from the highest voice down (SATB). At every step where
+    track ``k`` and track ``k - 1`` both sound, they cross when the highest
+    pitch of ``k`` lies above the lowest pitch of ``k - 1`` (a unison is not a
+    crossing): the alto above the soprano, the tenor above the alto, the bass
+    above the tenor.
+
+    Parameters
+    ----------
+    roll : array_like, shape (time, pitch, tracks) or (batch, time, pitch, tracks)
+        Boolean or model-range roll.
+
+    Returns
+    -------
+    ndarray, shape (tracks,)
+        Value of track ``k``: crossed steps / steps where ``k`` and ``k - 1``
+        both sound, in [0, 1]; nan for track 0 and where the two never sound
+        together.
+    """
+    r = _batch(roll)
+    top = _top_pitch(r)
+    n = r.shape[2]
+    bottom = np.where(r.any(axis=2), np.argmax(r, axis=2), n)  # lowest pitch, n where silent
+    both = (top[..., 1:] >= 0) & (bottom[..., :-1] < n)
+    crossed = both & (top[..., 1:] > bottom[..., :-1])
+    num = np.r_[0, np.count_nonzero(crossed, axis=(0, 1))]
+    den = np.r_[0, np.count_nonzero(both, axis=(0, 1))]
+    return _ratio(num, den)
+
+
+def out_of_range(roll, ranges=None, lowest_pitch: int = 0) -> np.ndarray:
+    """Share of a voice's note-steps outside its usual range.
+
+    Parameters
+    ----------
+    roll : array_like, shape (time, pitch, tracks) or (batch, time, pitch, tracks)
+        Boolean or model-range roll.
+    ranges : sequence of (int, int) or None
+        Lowest and highest MIDI pitch (inclusive) of each track; ``None`` =
+        :data:`SATB_RANGES` (the roll must then have 4 tracks).
+    lowest_pitch : int
+        MIDI pitch of pitch index 0.
+
+    Returns
+    -------
+    ndarray, shape (tracks,)
+        Active cells outside the track's range / active cells, in [0, 1]
+        (duration weighted); nan for a track with no note.
+
+    Raises
+    ------
+    InvalidRollError
+        ``ranges`` does not give one (low, high) pair per track.
+    """
+    r = _batch(roll)
+    bounds = np.asarray(SATB_RANGES if ranges is None else ranges)
+    if bounds.shape != (r.shape[-1], 2):
+        raise InvalidRollError(f"ranges must give (lowest, highest) MIDI pitch for each of the "
+                               f"{r.shape[-1]} tracks, got shape {bounds.shape}")
+    midi = _midi_pitches(r.shape[2], lowest_pitch)
+    outside = (midi[:, None] < bounds[None, :, 0]) | (midi[:, None] > bounds[None, :, 1])
+    counts = _pitch_counts(r)  # (pitch, tracks)
+    return _ratio((counts * outside).sum(axis=0), counts.sum(axis=0))
+
+
 # ---------------------------------------------------------------------- all at once
 def evaluate(roll, *, lowest_pitch: int = 0, key=None, melody_track: int = 0,
              steps_per_bar: int = STEPS_PER_BAR, reference=None,
@@ -581,6 +876,12 @@ def evaluate(roll, *, lowest_pitch: int = 0, key=None, melody_track: int = 0,
         ``pitch_class_histogram``: shape ``(12, tracks)`` (normalised).
         ``consonance_with_melody`` is aligned to the tracks here: nan at
         ``melody_track``, the accompaniment values elsewhere.
+        Voice leading, each shape ``(tracks,)``: ``fragment_rate``,
+        ``long_note_ratio``, ``rest_under_melody`` (aligned like
+        ``consonance_with_melody``), ``parallel_perfects`` (per track),
+        ``voice_crossing`` (nan for track 0) and ``out_of_range`` (against
+        :data:`SATB_RANGES`; nan unless the roll has 4 tracks);
+        ``note_lengths``: shape ``(16, tracks)`` (normalised).
     """
     r = _batch(roll)
     n_tracks = r.shape[-1]
@@ -604,7 +905,25 @@ def evaluate(roll, *, lowest_pitch: int = 0, key=None, melody_track: int = 0,
     aligned = np.full(n_tracks, np.nan)
     aligned[[k for k in range(n_tracks) if k != melody_track % n_tracks]] = cons
     out["consonance_with_melody"] = aligned
+    out.update(_voice_leading(r, lowest_pitch, melody_track % n_tracks))
     if reference is not None:
         out["harmonic_agreement"] = harmonic_agreement(r, reference, lowest_pitch,
                                                        reference_lowest_pitch)
     return out
+
+
+def _voice_leading(r: np.ndarray, lowest_pitch: int, melody_track: int) -> dict:
+    """The note-length and voice-leading entries of :func:`evaluate`."""
+    n_tracks = r.shape[-1]
+    rests = np.full(n_tracks, np.nan)
+    rests[[k for k in range(n_tracks) if k != melody_track]] = rest_under_melody(r, melody_track)
+    return {
+        "note_lengths": note_lengths(r),
+        "fragment_rate": fragment_rate(r),
+        "long_note_ratio": long_note_ratio(r),
+        "rest_under_melody": rests,
+        "parallel_perfects": parallel_perfects(r),
+        "voice_crossing": voice_crossing(r),
+        "out_of_range": (out_of_range(r, lowest_pitch=lowest_pitch) if n_tracks == len(SATB_RANGES)
+                         else np.full(n_tracks, np.nan)),
+    }

@@ -484,8 +484,8 @@ def notes_to_roll(notes, pm, start_tick, ticks_per_step, n_steps=None,
     length = int(off.max()) if n_steps is None and len(off) else (n_steps or 0)
     if n_steps is None and length > max_steps:
         raise InputTooLargeError(
-            f"the notes span {length} steps (more than {max_steps}, {MAX_MELODY_BARS} bars of the "
-            "meter); the file is too long or damaged (a note far beyond the others)"
+            f"the notes span {length} steps, more than {max_steps} ({MAX_MELODY_BARS} bars of the meter, the "
+            "most a melody may have); the file is too long or damaged (a note far beyond the others)"
         )
     # Paint each note with a difference array: +1 at onset, -1 at offset.
     diff = np.zeros((length + 1, N_MIDI_PITCHES), dtype=np.int32)

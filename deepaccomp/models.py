@@ -28,7 +28,7 @@ __all__ = ["input_shapes", "build_generator", "build_critic"]
 def input_shapes(cfg: Config):
     """``(melody_shape, noise_shape, accompaniment_shape)`` without the batch axis."""
     steps, size = cfg.model_steps, cfg.window.size
-    return (steps, size, 1), cfg.noise_shape(steps), (steps, size, cfg.model.output_tracks)
+    return (steps, size, cfg.melody_channels), cfg.noise_shape(steps), (steps, size, cfg.model.output_tracks)
 
 
 def build_generator(cfg: Config) -> keras.Model:
@@ -63,7 +63,7 @@ def build_critic(cfg: Config) -> keras.Model:
     """The critic of ``cfg``: fixed phrase length, one unnormalised score per example."""
     m = cfg.model
     steps, size = cfg.phrase_steps, cfg.window.size
-    melody = keras.Input((steps, size, 1), name="melody")
+    melody = keras.Input((steps, size, cfg.melody_channels), name="melody")
     accomp = keras.Input((steps, size, m.output_tracks), name="accompaniment")
     x = layers.Concatenate(name="condition")([accomp, melody])
     for i, f in enumerate(m.critic_filters):

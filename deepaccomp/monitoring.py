@@ -40,7 +40,8 @@ __all__ = ["Monitor", "EVAL_METRICS", "eval_phrases", "tagged_metrics", "record_
 
 LOG_EVERY = 10
 EVAL_METRICS = ("empty_bar_rate", "pitches_used", "in_scale_ratio", "polyphony",
-                "consonance_with_melody", "harmonic_agreement")
+                "consonance_with_melody", "harmonic_agreement", "fragment_rate", "long_note_ratio",
+                "rest_under_melody", "parallel_perfects", "voice_crossing", "out_of_range")
 LOSS_TAGS = {"d_loss": "critic", "g_loss": "generator", "gp": "gradient_penalty",
              "wasserstein": "wasserstein", "recon": "reconstruction", "diversity": "diversity"}
 """``train_step`` output -> TensorBoard tag under ``losses/``."""

@@ -46,7 +46,8 @@ __all__ = [
     "pad_time",
     "transpose_roll",
     "note_runs",
-    "DECODE_METHODS",
+    "POSITION_CHANNELS",
+    "position_planes",
     "decode_voices",
     "decode",
     "truncated_normal",
@@ -212,6 +213,27 @@ def transpose_roll(roll: np.ndarray, semitones: int) -> np.ndarray:
     return out
 
 
+POSITION_CHANNELS = 3
+"""Channels of :func:`position_planes`: bar starts, beat starts, eighth-note starts."""
+
+
+def position_planes(steps: int, n_pitch: int, steps_per_bar: int = STEPS_PER_BAR,
+                    steps_per_beat: int = STEPS_PER_BEAT) -> np.ndarray:
+    """Where each step sits in the bar, as model-range planes for the generator's and critic's input.
+
+    Step 0 must be a downbeat (:func:`deepaccomp.meter.add_lead_in` puts a melody there).
+
+    Returns
+    -------
+    ndarray of float32, shape (steps, n_pitch, 3)
+        +1 at the steps that start a bar, a beat and an eighth note
+        (channels 0, 1, 2), -1 elsewhere; the same for every pitch.
+    """
+    t = np.arange(steps)
+    starts = np.stack([t % steps_per_bar == 0, t % steps_per_beat == 0, t % max(1, steps_per_beat // 2) == 0], -1)
+    return np.broadcast_to(to_model_range(starts)[:, None, :], (steps, n_pitch, POSITION_CHANNELS)).copy()
+
+
 def note_runs(roll: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The notes of a roll ``(time, pitch)``: runs of consecutive active steps of one pitch.
 
@@ -251,17 +273,14 @@ def decode_voices(values: np.ndarray, threshold: float = 0.0) -> np.ndarray:
     return out
 
 
-DECODE_METHODS = ("threshold", "voice")
-"""Names of the decodings :func:`decode` knows (``generation.decode`` in the config)."""
-
-
 def decode(values: np.ndarray, method: str = "threshold", threshold: float = 0.0) -> np.ndarray:
     """Model output -> bool roll: ``"threshold"`` (every cell > threshold) or ``"voice"``."""
     if method == "voice":
         return decode_voices(values, threshold)
     if method == "threshold":
         return from_model_range(values, threshold)
-    raise ConfigError(f"unknown decode method {method!r}; use one of {list(DECODE_METHODS)}")
+    raise ConfigError(f"unknown decode method {method!r}; use 'threshold' or 'voice' "
+                      "(deepaccomp.decoding.decode has all of them)")
 
 
 def truncated_normal(rng: np.random.Generator, shape, limit: float = 2.0) -> np.ndarray:

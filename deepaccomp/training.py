@@ -33,6 +33,7 @@ from . import artifact
 from . import config as config_mod
 from .config import Config
 from .data import make_tf_dataset, prepare
+from .generation import model_input_planes
 from .errors import CheckpointError, ConfigError, OutputFileError
 from .models import build_critic, build_generator
 from .monitoring import Monitor
@@ -122,7 +123,7 @@ class WGANGP(keras.Model):
     def _target(self, melody, accomp):
         # the lab's generator regenerates all 4 tracks, so its "real" is S+A+T+B
         if self.cfg.model.output_tracks == 4:
-            return tf.concat([melody, accomp], axis=-1)
+            return tf.concat([melody[..., :1], accomp], axis=-1)
         return accomp
 
     def train_step(self, data):
@@ -296,7 +297,8 @@ def train(cfg: Config | None = None, logdir: str = "runs/default", *, dataset=No
     # depend on what ran before in this process) and skipping the batches already
     # trained on: a resumed run sees exactly the batches an uninterrupted one would.
     tfds = make_tf_dataset(train_phr, t.batch_size * t.critic_updates, seed=t.seed,
-                           shuffle_buffer=t.shuffle_buffer, skip_batches=start)
+                           shuffle_buffer=t.shuffle_buffer, skip_batches=start,
+                           positions=model_input_planes(cfg, cfg.phrase_steps))
     if verbose:
         print(f"deepaccomp: training {cfg.preset} in {logdir} from iteration {start} to {t.iterations}"
               f" ({len(train_phr)} train phrases); watch it with: tensorboard --logdir {logdir}",

@@ -129,3 +129,20 @@ def good_bytes():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def voice_roll(*voices, n_pitches=128, lowest=0):
+    """A bool roll ``(time, n_pitches, len(voices))`` from one note list per voice.
+
+    Each voice is a list of ``(pitch, steps)``: a MIDI pitch (``None`` = rest)
+    held for ``steps`` steps, one after the other; shorter voices end in silence.
+    """
+    steps = max(sum(n for _, n in v) for v in voices)
+    r = np.zeros((steps, n_pitches, len(voices)), dtype=bool)
+    for k, notes in enumerate(voices):
+        t = 0
+        for pitch, n in notes:
+            if pitch is not None:
+                r[t:t + n, pitch - lowest, k] = True
+            t += n
+    return r

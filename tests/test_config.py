@@ -127,7 +127,8 @@ def test_generator_weight_shapes_match_the_network():
                 preset("default").replace(model=TINY_MODEL, data={"phrase_bars": 1}),
                 preset("default").replace(model={"encoder_filters": [8] * 6, "decoder_filters": [8, 16, 8, 8, 8],
                                                  "kernel_size": 3, "output_tracks": 4},
-                                          data={"phrase_bars": 4})):
+                                          data={"phrase_bars": 4}),
+                preset("default").replace(model={"position_channels": True})):
         generator = build_generator(cfg)
         assert cfg.generator_weight_shapes() == [tuple(w.shape) for w in generator.weights]
         assert cfg.generator_params == generator.count_params()

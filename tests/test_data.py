@@ -117,3 +117,88 @@ def test_real_chorales_round_trip_through_midi(small):
         back, _ = multitrack_midi_to_roll(buf.getvalue())
         n = back.shape[0]
         assert (back == roll[:n]).all() and not roll[n:].any()
+
+
+# ------------------------------------------------------------------ held-out split
+TUNE = [67, 67, 69, 71, 72, 71, 69, 67, 69, 71, 67, 64, 65, 67]
+OTHER = [60, 62, 64, 60, 64, 65, 67, 64, 62, 60, 59, 60, 57, 55]
+
+
+def test_tune_similarity_on_hand_made_melodies():
+    transposed = [p - 5 for p in TUNE]
+    assert data.tune_similarity(TUNE, [transposed])[0] == pytest.approx(1.0)
+    # contained in a longer piece: all of TUNE is found; the other way round only part
+    longer = OTHER + [p + 3 for p in TUNE]
+    assert data.tune_similarity(TUNE, [longer])[0] == pytest.approx(1.0)
+    assert data.tune_similarity(longer, [TUNE])[0] < 0.5
+    # one changed note costs its two intervals: (13 - 2 - 2) / 13
+    variant = TUNE[:6] + [74] + TUNE[7:]
+    assert data.tune_similarity(TUNE, [variant])[0] == pytest.approx(9 / 13)
+    different = data.tune_similarity(TUNE, [OTHER, OTHER[::-1]])
+    assert different.shape == (2,) and np.all(different < data.TUNE_MATCH_THRESHOLD)
+    assert np.isnan(data.tune_similarity([60], [TUNE])[0])
+
+
+def test_melody_line_samples_beats_and_merges_repeats():
+    r = np.zeros((32, 128, 4), dtype=bool)
+    r[0:8, 60, 0] = True      # half note C: one entry
+    r[8:10, 62, 0] = True     # eighth D on beat 3, passing eighth E after it: E dropped
+    r[10:12, 64, 0] = True
+    r[12:16, 65, 0] = True
+    r[20:32, 67, 0] = True    # beat 5 silent, then G
+    r[0:32, 48, 1] = True     # other voices do not count
+    np.testing.assert_array_equal(data.melody_line(r), [60, 62, 65, 67])
+
+
+def test_clean_splits_excludes_test_tunes_and_moves_valid():
+    def piece(tune, shift=0):
+        r = np.zeros((len(tune) * 4, 128, 4), dtype=bool)
+        for i, p in enumerate(tune):
+            r[i * 4:(i + 1) * 4, p + shift, 0] = True
+        return r
+
+    rolls = [piece(TUNE), piece(TUNE, -2), piece(OTHER), piece(OTHER, 5), piece(TUNE)]
+    pieces = [{"id": f"p{i}", "split": s} for i, s in enumerate(["test", "train", "train", "valid", "valid"])]
+    report = data.clean_splits(rolls, pieces)
+    assert [p["split"] for p in pieces] == ["test", "excluded", "train", "train", "excluded"]
+    assert pieces[1]["same_tune_as"] == "p0" and pieces[1]["match"] == "tune"
+    assert pieces[4]["match"] == "duplicate" and pieces[4]["original_split"] == "valid"
+    assert pieces[3]["same_tune_as"] == "p2" and pieces[3]["original_split"] == "valid"
+    assert report["excluded"] == 2 and report["moved_valid_to_train"] == 1
+    assert report["splits_before"] == {"train": 2, "valid": 2, "test": 1}
+    ds = data.Dataset(rolls, pieces)
+    assert ds.indices("train") == [2, 3] and ds.indices("valid") == [] and ds.indices("test") == [0]
+
+
+def _note_line(roll):
+    """Every melody note in order (the issue's measure; independent of melody_line)."""
+    from deepaccomp.representation import note_runs
+
+    p, s, _ = note_runs(roll[..., 0])
+    order = np.lexsort((-p, s))
+    p, s = p[order], s[order]
+    return p[np.r_[True, s[1:] != s[:-1]]]
+
+
+def _eight_grams(line):
+    iv = np.diff(line)
+    return {tuple(iv[i:i + 8]) for i in range(len(iv) - 7)}
+
+
+@pytest.mark.slow
+def test_no_test_tune_in_train_or_valid_on_the_chorales():
+    ds, _ = data.prepare("chorales", progress=False)
+    grams = [_eight_grams(_note_line(r)) for r in ds.rolls]
+    test, seen = ds.indices("test"), ds.indices("train") + ds.indices("valid")
+    assert len(test) == 35 and all(ds.pieces[i]["position"] % 10 == 0 for i in test)
+    for t in test:
+        for j in seen:
+            assert not np.array_equal(ds.rolls[t][..., 0], ds.rolls[j][..., 0]), \
+                (ds.pieces[t]["id"], ds.pieces[j]["id"])
+            # share of the test tune's 8-interval n-grams (every note) found in one piece
+            share = len(grams[t] & grams[j]) / max(1, len(grams[t]))
+            assert share < 0.5, (ds.pieces[t]["id"], ds.pieces[j]["id"], share)
+    excluded = [p for p in ds.pieces if p["split"] == "excluded"]
+    assert excluded and all(p["same_tune_as"] for p in excluded)
+    assert ds.info["split_cleaning"]["excluded"] == len(excluded)
+    assert sum(ds.info["splits"].values()) + len(excluded) == len(ds.pieces)

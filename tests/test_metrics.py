@@ -380,9 +380,12 @@ def test_evaluate_reports_every_metric_per_track():
     out = M.evaluate(r, key="C major", reference=r[..., 1:])
     assert set(out) == {"empty_bar_rate", "pitches_used", "in_scale_ratio", "polyphony",
                         "pitch_class_histogram", "consonance_with_melody",
-                        "harmonic_agreement"}
+                        "harmonic_agreement", "note_lengths", "fragment_rate",
+                        "long_note_ratio", "rest_under_melody", "parallel_perfects",
+                        "voice_crossing", "out_of_range"}
+    shapes = {"pitch_class_histogram": (12, 3), "note_lengths": (16, 3)}
     for name, v in out.items():
-        assert v.shape == ((12, 3) if name == "pitch_class_histogram" else (3,)), name
+        assert v.shape == shapes.get(name, (3,)), name
     np.testing.assert_allclose(out["in_scale_ratio"], [1.0, 0.5, 0.5])
     assert np.isnan(out["consonance_with_melody"][0])
     np.testing.assert_allclose(out["consonance_with_melody"][1:], M.consonance_with_melody(r))

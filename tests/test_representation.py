@@ -83,3 +83,12 @@ def test_note_runs_rejects_3d():
 
     with pytest.raises(InvalidRollError):
         note_runs(np.zeros((4, 3, 2), bool))
+
+
+def test_position_planes_hand_computed():
+    planes = rep.position_planes(6, 2, steps_per_bar=4, steps_per_beat=2)
+    assert planes.shape == (6, 2, 3) and planes.dtype == np.float32
+    on = (planes[:, 0, :] > 0).astype(int).tolist()
+    # bars of 4 steps, beats of 2 steps, eighths of 1 step
+    assert on == [[1, 1, 1], [0, 0, 1], [0, 1, 1], [0, 0, 1], [1, 1, 1], [0, 0, 1]]
+    assert np.array_equal(planes[:, 0], planes[:, 1])

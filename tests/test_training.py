@@ -279,3 +279,18 @@ def test_a_resumed_run_ends_exactly_where_an_uninterrupted_one_does(small, tmp_p
     resumed = weights(train(tiny(iterations=4), str(tmp_path / "split"), dataset=small, progress=False, verbose=0))
     assert all(np.array_equal(a, b) for a, b in zip(whole, again))
     assert all(np.array_equal(a, b) for a, b in zip(whole, resumed))
+
+
+def test_position_channels_train_export_and_generate(small, tmp_path):
+    from deepaccomp import Accompanist
+
+    cfg = tiny(iterations=2).replace(model={"position_channels": True})
+    assert cfg.melody_channels == 4
+    gan = train(cfg, str(tmp_path), dataset=small, progress=False, verbose=0)
+    assert gan.generator.inputs[0].shape[-1] == 4 and gan.critic.inputs[0].shape[-1] == 4
+    acc = Accompanist.load(tmp_path / "generator.npz")
+    roll = np.zeros((48, 128, 1), bool)
+    roll[:, 67, 0] = True
+    a, b = (acc.accompany([roll], seed=1, steps_per_bar=s)[0] for s in (16, 12))
+    assert a.shape == (48, 128, 3)
+    assert not np.array_equal(a, b) or not a.any()  # the bar length reaches the network

@@ -1,0 +1,229 @@
+"""From the generator's values to notes: the decodings of ``config.generation``.
+
+The generator gives a value in [-1, 1] per (step, pitch, voice). A decoding
+turns them into a boolean accompaniment roll ``(time, pitch, voices)``:
+
+* ``"threshold"`` (the lab): every cell above ``decode_threshold`` sounds;
+* ``"voice"``: each voice sings its best pitch at each step when that value is
+  above the threshold;
+* ``"notes"``: each voice's whole line is chosen at once, by dynamic
+  programming, to maximise ``sum over sounding steps of (value - threshold)``
+  minus ``onset_cost`` for every note it starts (a held pitch costs nothing;
+  a change of pitch starts a note). Optional structural costs, each of which
+  only ever removes options and never adds a pitch the model did not rate:
+
+  - ``sing_with_melody``: a voice does not rest while the melody sounds;
+  - ``order_voices``: the bass is decoded first, then the tenor at or above
+    it, then the alto at or above the tenor and, while the melody sounds, at
+    or below it (no voice crossing);
+  - ``parallel_cost``: charged for every perfect fifth or octave (unison)
+    reached from the same interval at the previous beat onset while both
+    voices move (in parallel or contrary motion), against the melody and the
+    voices already decoded: the pitch at each beat onset (held for the first
+    half of the beat) is chosen first, beat by beat, then the steps between.
+
+  The decoding never looks at real music: it cannot add harmony the values
+  do not hold (docs/model_card.md measures it on random and trivial input).
+
+Pure numpy; rolls are ``(batch, time, pitch, voices)`` or ``(time, pitch, voices)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import ConfigError
+from .representation import STEPS_PER_BEAT, decode_voices, from_model_range
+
+__all__ = ["DECODE_METHODS", "decode", "decode_notes"]
+
+DECODE_METHODS = ("threshold", "voice", "notes")
+"""The decodings :func:`decode` knows (``generation.decode``)."""
+
+_PERFECT = (0, 7)  # interval classes of unisons/octaves and fifths
+
+
+def decode(values: np.ndarray, settings, melody: np.ndarray | None = None) -> np.ndarray:
+    """Generator values -> bool roll with the decoding of ``settings`` (a :class:`~deepaccomp.config.GenerationConfig`).
+
+    Parameters
+    ----------
+    values : ndarray, shape (batch, time, pitch, voices)
+        Generator output in tanh range.
+    settings : GenerationConfig
+    melody : ndarray of bool, shape (batch, time, pitch, 1), optional
+        The melody on the same pitch axis; needed by ``"notes"`` when
+        ``sing_with_melody`` or ``parallel_cost`` is set.
+    """
+    method = settings.decode
+    if method == "threshold":
+        return from_model_range(values, settings.decode_threshold)
+    if method == "voice":
+        return decode_voices(values, settings.decode_threshold)
+    if method == "notes":
+        return decode_notes(values, threshold=settings.decode_threshold, onset_cost=settings.onset_cost,
+                            melody=melody, sing_with_melody=settings.sing_with_melody,
+                            order_voices=settings.order_voices, parallel_cost=settings.parallel_cost)
+    raise ConfigError(f"unknown decode method {method!r}; use one of {list(DECODE_METHODS)}")
+
+
+def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, melody=None,
+                 sing_with_melody: bool = False, order_voices: bool = False,
+                 parallel_cost: float = 0.0, steps_per_beat: int = STEPS_PER_BEAT) -> np.ndarray:
+    """Each voice's best line under a cost per note start (and the optional structural costs).
+
+    Parameters
+    ----------
+    values : ndarray, shape (batch, time, pitch, voices) or (time, pitch, voices)
+        Generator output; voices in alto, tenor, bass order (highest first).
+    threshold : float
+        A sounding step scores ``value - threshold``; a rest scores 0.
+    onset_cost : float
+        Charged for every note start (>= 0).
+    melody : ndarray of bool, shape (..., time, pitch, 1), optional
+        Needed for ``sing_with_melody`` and ``parallel_cost``.
+    sing_with_melody, order_voices, parallel_cost
+        See the module docstring.
+    steps_per_beat : int
+        Beat length in steps, for ``parallel_cost``.
+
+    Returns
+    -------
+    ndarray of bool, the shape of ``values``
+        At most one pitch per voice and step.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    single = values.ndim == 3
+    if single:
+        values = values[None]
+        melody = None if melody is None else np.asarray(melody)[None]
+    if (sing_with_melody or parallel_cost > 0) and melody is None:
+        raise ConfigError("sing_with_melody and parallel_cost need the melody")
+    mel_line = None if melody is None else _line(np.asarray(melody, bool)[..., 0])
+    n_voices = values.shape[-1]
+    order = range(n_voices - 1, -1, -1) if order_voices else range(n_voices)
+    lines = {}
+    for v in order:
+        floor = lines.get(v + 1) if order_voices else None
+        ceiling = mel_line if (order_voices and v == 0) else None
+        others = [line for line in lines.values()] + ([mel_line] if mel_line is not None else [])
+        sounding = mel_line >= 0 if (sing_with_melody and mel_line is not None) else None
+        lines[v] = _best_line(values[..., v] - threshold, onset_cost, sounding, floor, ceiling,
+                              others if parallel_cost > 0 else [], parallel_cost, steps_per_beat)
+    out = np.zeros(values.shape, dtype=bool)
+    for v, line in lines.items():
+        b, t = np.nonzero(line >= 0)
+        out[b, t, line[b, t], v] = True
+    return out[0] if single else out
+
+
+def _line(roll: np.ndarray) -> np.ndarray:
+    """``(batch, time)`` top pitch index of a bool roll ``(batch, time, pitch)``, -1 where silent."""
+    top = roll.shape[-1] - 1 - np.argmax(roll[..., ::-1], axis=-1)
+    return np.where(roll.any(axis=-1), top, -1)
+
+
+def _best_line(score, onset_cost, must_sound, floor, ceiling, others, parallel_cost, steps_per_beat):
+    """One voice's line: ``(batch, time)`` pitch index, -1 where it rests.
+
+    ``score``: ``(batch, time, pitch)`` reward of sounding each pitch (a rest
+    scores 0); ``must_sound``: ``(batch, time)`` bool, no rest there;
+    ``floor``, ``ceiling``: ``(batch, time)`` lowest and highest allowed pitch
+    index (-1: none); ``others``: lines ``(batch, time)`` to avoid parallel
+    perfects with. With ``others``, the pitches at beat onsets are chosen
+    first, beat by beat (where the parallels are counted), then the steps in
+    between with those onsets fixed for half a beat.
+    """
+    emit = _emissions(score, must_sound, floor, ceiling)
+    onset = np.full(emit.shape[-1], float(onset_cost))
+    onset[0] = 0.0  # starting a rest is free
+    if others and parallel_cost > 0:
+        beats = _beat_states(emit, onset, others, parallel_cost, steps_per_beat)
+        # the chosen state holds for the first half of the beat: no one-step note at a beat onset
+        for offset in range(max(1, steps_per_beat // 2)):
+            steps = np.arange(offset, emit.shape[1], steps_per_beat)
+            chosen = beats[:, : len(steps)]
+            keep = np.zeros(emit[:, steps].shape, bool)
+            np.put_along_axis(keep, chosen[..., None], True, axis=-1)
+            emit[:, steps] = np.where(keep, emit[:, steps], -np.inf)
+    return _viterbi(emit, onset) - 1
+
+
+def _emissions(score, must_sound, floor, ceiling):
+    """``(batch, time, 1 + pitch)`` reward of each state (0 = rest), -inf where not allowed."""
+    batch, steps, n_pitch = score.shape
+    emit = np.concatenate([np.zeros((batch, steps, 1)), score], axis=-1)
+    if must_sound is not None:
+        emit[..., 0] = np.where(must_sound, -np.inf, 0.0)
+    pitch = np.arange(n_pitch)[None, None, :]
+    if floor is not None:
+        emit[..., 1:] = np.where(pitch < floor[..., None], -np.inf, emit[..., 1:])
+    if ceiling is not None:
+        emit[..., 1:] = np.where((ceiling[..., None] >= 0) & (pitch > ceiling[..., None]), -np.inf, emit[..., 1:])
+    # a voice with nothing allowed at a step (no pitch between floor and ceiling, no rest) rests there
+    stuck = ~np.isfinite(emit).any(axis=-1)
+    emit[..., 0] = np.where(stuck, 0.0, emit[..., 0])
+    return emit
+
+
+def _viterbi(emit, onset):
+    """Best state per step, ``(batch, time)``: reward ``emit`` minus ``onset[s]`` each time state ``s`` starts."""
+    batch, steps, n = emit.shape
+    best = emit[:, 0] - onset
+    back = np.zeros((batch, steps, n), dtype=np.int16)
+    rows = np.arange(batch)
+    for t in range(1, steps):
+        top = np.argmax(best, axis=1)
+        change = best[rows, top][:, None] - onset[None, :]  # from the best state, paying the onset
+        stay = best.copy()
+        stay[:, 0] = -np.inf  # rest -> rest is covered by "change" (a rest has no onset)
+        keep = stay >= change
+        back[:, t] = np.where(keep, np.arange(n)[None, :], top[:, None])
+        best = np.where(keep, stay, change) + emit[:, t]
+    return _backtrack(best, back)
+
+
+def _backtrack(best, back):
+    batch, steps, _ = back.shape
+    state = np.argmax(best, axis=1)
+    line = np.empty((batch, steps), dtype=np.int64)
+    for t in range(steps - 1, -1, -1):
+        line[:, t] = state
+        state = back[np.arange(batch), t, state]
+    return line
+
+
+def _beat_states(emit, onset, others, parallel_cost, steps_per_beat):
+    """``(batch, beats)`` state at each beat onset: a Viterbi over beats whose moves pay onsets and parallels.
+
+    A state's reward for a beat is its reward at the onset plus, for the other
+    steps of the beat, its reward floored at -2 (so that a step where it is
+    not allowed lowers, but does not forbid, holding it through the beat).
+    """
+    batch, steps, n = emit.shape
+    n_beats = -(-steps // steps_per_beat)
+    pad = n_beats * steps_per_beat - steps
+    held = np.pad(np.maximum(emit, -2.0), ((0, 0), (0, pad), (0, 0)))
+    held = held.reshape(batch, n_beats, steps_per_beat, n)
+    beat_emit = emit[:, ::steps_per_beat] + held[:, :, 1:].sum(axis=2)
+    pitch = (np.arange(n) - 1)
+    q, p = pitch[None, :, None], pitch[None, None, :]
+    base = np.where(np.eye(n, dtype=bool), 0.0, onset[None, :])[None]
+    lines = [line[:, ::steps_per_beat] for line in others]
+    best = beat_emit[:, 0] - onset
+    back = np.zeros((batch, n_beats, n), dtype=np.int16)
+    for k in range(1, n_beats):
+        trans = base + parallel_cost * sum(_parallels(q, p, line[:, k - 1], line[:, k]) for line in lines)
+        cand = best[:, :, None] - trans
+        back[:, k] = np.argmax(cand, axis=1)
+        best = np.max(cand, axis=1) + beat_emit[:, k]
+    return _backtrack(best, back)
+
+
+def _parallels(q, p, a, b):
+    """``(batch, from, to)``: moving ``q -> p`` against another voice's ``a -> b`` makes a parallel or
+    contrary perfect fifth or octave (both voices sound on both beats and both change pitch)."""
+    a, b = a[:, None, None], b[:, None, None]
+    moved = (q >= 0) & (p >= 0) & (q != p) & (a >= 0) & (b >= 0) & (a != b)
+    before, after = np.abs(q - a) % 12, np.abs(p - b) % 12
+    return moved & (before == after) & np.isin(before, _PERFECT)

@@ -1,0 +1,393 @@
+"""The studio's ASGI application: the page, its assets, the SoundFont and the ``/api``.
+
+:func:`create_app` loads the model once; every generation runs in one worker
+thread (a queue on the one model, never a copy per request), off the event
+loop, through :meth:`deepaccomp.Accompanist.generate`. Requests are read into
+memory under :data:`~deepaccomp.studio.limits.MAX_UPLOAD_BYTES`; the studio
+takes no file-system paths from clients and writes no files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import concurrent.futures
+import json
+import logging
+import os
+import secrets
+import threading
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pretty_midi
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from .. import __version__
+from ..errors import (
+    ConfigError,
+    DeepAccompError,
+    InputFileError,
+    InvalidMidiError,
+    InvalidRollError,
+    NoMelodyError,
+    UnsupportedMeterError,
+)
+from ..midi import PROGRAM_PRESETS
+from . import limits
+from .notes import (
+    check_int,
+    check_number,
+    check_programs,
+    midi_bytes,
+    note_list_to_midi,
+    read_upload,
+    result_to_json,
+    upload_to_editor,
+)
+
+log = logging.getLogger("deepaccomp.studio")
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+SOUNDFONT_NAME = "TimGM6mb.sf2"
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
+
+
+class RequestTooLargeError(DeepAccompError):
+    """A request body is larger than :data:`~deepaccomp.studio.limits.MAX_UPLOAD_BYTES`."""
+
+
+class ServerBusyError(DeepAccompError):
+    """More than :data:`~deepaccomp.studio.limits.MAX_PENDING` generations are waiting."""
+
+
+STATUS = (
+    (RequestTooLargeError, 413),
+    (ServerBusyError, 503),
+    (ConfigError, 400),
+    (InputFileError, 400),
+    (InvalidMidiError, 422),
+    (NoMelodyError, 422),
+    (UnsupportedMeterError, 422),
+    (InvalidRollError, 422),
+    (DeepAccompError, 400),
+)
+
+
+def error_response(exc: DeepAccompError) -> JSONResponse:
+    status = next(code for cls, code in STATUS if isinstance(exc, cls))
+    return JSONResponse({"error": {"type": type(exc).__name__, "message": str(exc)}}, status_code=status)
+
+
+def soundfont_path() -> Path:
+    """The General MIDI SoundFont installed with pretty_midi."""
+    return Path(pretty_midi.__file__).resolve().parent / SOUNDFONT_NAME
+
+
+class BodyLimitMiddleware:
+    """Answer 413 at once to a request that declares a body over the limit (see also :func:`read_body`)."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        too_large = RequestTooLargeError(
+            f"the request is larger than {self.max_bytes} bytes, the studio's upload limit")
+        try:
+            if declared is not None and int(declared) > self.max_bytes:
+                return await error_response(too_large)(scope, receive, send)
+        except ValueError:
+            return await error_response(ConfigError("bad Content-Length header"))(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, read up to the limit (a body without Content-Length is counted as it comes)."""
+    chunks, seen = [], 0
+    async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > limits.MAX_UPLOAD_BYTES:
+            raise RequestTooLargeError(
+                f"the request is larger than {limits.MAX_UPLOAD_BYTES} bytes, the studio's upload limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class Studio:
+    """The model and the one worker thread that uses it."""
+
+    def __init__(self, accompanist):
+        self.accompanist = accompanist
+        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="deepaccomp-gen")
+        self.lock = threading.Lock()  # the model is used by one call at a time, whoever calls
+        self.pending = 0
+        self.served = 0
+
+    async def run(self, fn, *args):
+        if self.pending >= limits.MAX_PENDING:
+            raise ServerBusyError(f"{self.pending} generations are already waiting (limit "
+                                  f"{limits.MAX_PENDING}); try again in a moment")
+        self.pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        finally:
+            self.pending -= 1
+
+    def generate(self, pm, *, seed, programs, noise_scale, pickup=None):
+        with self.lock:
+            result = self.accompanist.generate(pm, seed=seed, programs=programs, noise_scale=noise_scale,
+                                               pickup=pickup)
+        self.served += 1
+        return result
+
+    def close(self):
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _generation_params(params: dict) -> dict:
+    """seed, programs and noise_scale from a JSON body or a query string (already typed)."""
+    seed = params.get("seed")
+    seed = secrets.randbelow(limits.SEED_RANGE[1] + 1) if seed is None else check_int(seed, "seed", *limits.SEED_RANGE)
+    programs = check_programs(params.get("programs", "choir"))
+    noise = params.get("noise_scale")
+    noise = None if noise is None else check_number(noise, "noise_scale", *limits.NOISE_SCALE_RANGE)
+    return {"seed": seed, "programs": programs, "noise_scale": noise}
+
+
+def _query_params(request: Request) -> dict:
+    """Typed generation parameters of ``POST /api/generate/midi`` from its query string."""
+    q = request.query_params
+    known = {"seed", "programs", "noise_scale", "format", "pickup"}
+    unknown = set(q) - known
+    if unknown:
+        raise ConfigError(f"unknown query parameters {sorted(unknown)}; use {sorted(known)}")
+    out = {}
+    if "seed" in q:
+        try:
+            out["seed"] = int(q["seed"])
+        except ValueError:
+            raise ConfigError(f"seed must be an integer, got {q['seed']!r}") from None
+    if "noise_scale" in q:
+        try:
+            out["noise_scale"] = float(q["noise_scale"])
+        except ValueError:
+            raise ConfigError(f"noise_scale must be a number, got {q['noise_scale']!r}") from None
+    if "programs" in q:
+        value = q["programs"]
+        if "," in value or value.isdigit():
+            try:
+                out["programs"] = [int(p) for p in value.split(",")]
+            except ValueError:
+                raise ConfigError(f"programs {value!r}: give a preset name or numbers like 40,41,42") from None
+        else:
+            out["programs"] = value
+    if "pickup" in q:
+        try:
+            out["pickup"] = float(q["pickup"])
+        except ValueError:
+            raise ConfigError(f"pickup must be a number of beats, got {q['pickup']!r}") from None
+    return out
+
+
+def _format(value) -> str:
+    if value not in ("json", "midi"):
+        raise ConfigError(f"format must be 'json' or 'midi', got {value!r}")
+    return value
+
+
+def _answer(result: dict, fmt: str):
+    if fmt == "midi":
+        return Response(base64.b64decode(result["midi_base64"]), media_type="audio/midi",
+                        headers={"Content-Disposition": f'attachment; filename="{result["filename"]}"',
+                                 "X-Deepaccomp-Seed": str(result["seed"])})
+    return JSONResponse(result)
+
+
+GENERATE_JSON_SCHEMA = {
+    "type": "object",
+    "required": ["notes"],
+    "properties": {
+        "notes": {"type": "array", "maxItems": limits.MAX_NOTES, "items": {
+            "type": "object", "required": ["pitch", "start", "length"],
+            "properties": {"pitch": {"type": "integer", "minimum": 0, "maximum": 127},
+                           "start": {"type": "integer", "minimum": 0, "description": "16th-note steps"},
+                           "length": {"type": "integer", "minimum": 1, "maximum": limits.MAX_NOTE_STEPS},
+                           "velocity": {"type": "integer", "minimum": 1, "maximum": 127, "default": 90}}}},
+        "tempo": {"type": "number", "minimum": limits.TEMPO_RANGE[0], "maximum": limits.TEMPO_RANGE[1],
+                  "default": 100},
+        "meter": {"type": "string", "enum": sorted(limits.METERS), "default": "4/4"},
+        "pickup_steps": {"type": "integer", "minimum": 0, "default": 0,
+                         "description": "16th steps before the first downbeat (< one bar)"},
+        "melody_program": {"type": "integer", "minimum": 0, "maximum": 127, "default": 0},
+        "seed": {"type": ["integer", "null"], "minimum": limits.SEED_RANGE[0], "maximum": limits.SEED_RANGE[1]},
+        "programs": {"oneOf": [{"type": "string", "enum": sorted(PROGRAM_PRESETS)},
+                               {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 127},
+                                "minItems": 3, "maxItems": 3}], "default": "choir"},
+        "noise_scale": {"type": ["number", "null"], "minimum": limits.NOISE_SCALE_RANGE[0],
+                        "maximum": limits.NOISE_SCALE_RANGE[1]},
+        "format": {"type": "string", "enum": ["json", "midi"], "default": "json"},
+    },
+}
+MIDI_BODY = {"required": True, "content": {"audio/midi": {"schema": {"type": "string", "format": "binary"}}}}
+GEN_QUERY = [
+    {"name": "seed", "in": "query", "schema": {"type": "integer"}},
+    {"name": "programs", "in": "query", "schema": {"type": "string"},
+     "description": "preset name or three programs like 40,41,42"},
+    {"name": "noise_scale", "in": "query", "schema": {"type": "number"}},
+    {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "midi"]}},
+    {"name": "pickup", "in": "query", "schema": {"type": "number"},
+     "description": "beats from the first note to the first downbeat (default: from the file, else estimated)"},
+]
+
+
+def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> FastAPI:
+    """The studio app.
+
+    Parameters
+    ----------
+    model_path : str or os.PathLike, optional
+        An exported ``generator.npz`` (default: the model shipped in the package).
+    accompanist : deepaccomp.Accompanist, optional
+        An already loaded model (tests, embedding); ``model_path`` is then ignored.
+    allowed_hosts : list of str, optional
+        Host names the server answers to (default: 127.0.0.1, localhost, ::1);
+        other ``Host`` headers get 400, a guard against DNS rebinding.
+    """
+    if accompanist is None:
+        from ..accompanist import Accompanist
+
+        accompanist = Accompanist.load(model_path) if model_path is not None else Accompanist()
+    studio = Studio(accompanist)
+    path = getattr(accompanist, "model_path", None)
+    model_name = os.path.basename(os.path.dirname(os.fspath(path))) if path else None
+
+    @asynccontextmanager
+    async def lifespan(app):
+        try:
+            yield
+        finally:
+            studio.close()
+
+    app = FastAPI(title="deepaccomp studio", version=__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None,  # their pages load scripts from a CDN: offline, only /openapi.json
+                  description="Write or upload a melody, add an alto/tenor/bass accompaniment, hear it, download it.")
+    app.state.studio = studio
+
+    @app.exception_handler(DeepAccompError)
+    async def _deepaccomp_error(request, exc):
+        return error_response(exc)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request, exc):  # logged; the server keeps serving
+        log.exception("unexpected error in %s %s", request.method, request.url.path)
+        return JSONResponse({"error": {"type": "InternalError",
+                                       "message": f"unexpected {type(exc).__name__}; see the server log"}},
+                            status_code=500)
+
+    @app.get("/", include_in_schema=False)
+    async def index():
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon():
+        return Response(status_code=204)
+
+    @app.get("/soundfont.sf2", include_in_schema=False)
+    async def soundfont():
+        path = soundfont_path()
+        if not path.is_file():
+            raise InputFileError(f"{SOUNDFONT_NAME} is not installed with pretty_midi; the page plays no sound")
+        return FileResponse(path, media_type="application/octet-stream",
+                            headers={"Cache-Control": "public, max-age=86400"})
+
+    @app.get("/api/info", summary="presets, General MIDI programs, limits, model")
+    async def info():
+        return {
+            "version": __version__,
+            "model": model_name,
+            "presets": {k: list(v) for k, v in PROGRAM_PRESETS.items()},
+            "gm_programs": [pretty_midi.program_to_instrument_name(p) for p in range(128)],
+            "limits": limits.as_dict(),
+            "soundfont": soundfont_path().is_file(),
+            "served": studio.served,
+            "pending": studio.pending,
+        }
+
+    @app.post("/api/melody", summary="read a MIDI file's melody into editor notes",
+              openapi_extra={"requestBody": MIDI_BODY})
+    async def melody(request: Request):
+        data = await read_body(request)
+        pm, info_ = await studio.run(read_upload, data)
+        return upload_to_editor(pm, info_)
+
+    @app.post("/api/generate", summary="accompany a JSON note list",
+              openapi_extra={"requestBody": {"required": True,
+                                             "content": {"application/json": {"schema": GENERATE_JSON_SCHEMA}}}})
+    async def generate_json(request: Request):
+        raw = await read_body(request)
+        try:
+            body = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"the request body is not valid JSON ({exc})") from None
+        if not isinstance(body, dict):
+            raise ConfigError("the request body must be a JSON object with a 'notes' list")
+        known = set(GENERATE_JSON_SCHEMA["properties"])
+        unknown = set(body) - known
+        if unknown:
+            raise ConfigError(f"unknown fields {sorted(unknown)}; use {sorted(known)}")
+        fmt = _format(body.get("format", "json"))
+        params = _generation_params(body)
+
+        def work():
+            pm, origin = note_list_to_midi(body.get("notes"), tempo=body.get("tempo", 100),
+                                           meter=body.get("meter", "4/4"), pickup_steps=body.get("pickup_steps", 0),
+                                           melody_program=body.get("melody_program", 0))
+            result = studio.generate(pm, **params)
+            return result_to_json(result, origin_tick=origin, ticks_per_step=limits.PPQ / limits.STEPS_PER_BEAT,
+                                  pickup_steps=body.get("pickup_steps", 0), **params)
+
+        return _answer(await studio.run(work), fmt)
+
+    @app.post("/api/generate/midi", summary="accompany a MIDI file (the request body)",
+              openapi_extra={"requestBody": MIDI_BODY, "parameters": GEN_QUERY})
+    async def generate_midi(request: Request):
+        q = _query_params(request)
+        fmt = _format(request.query_params.get("format", "json"))
+        pickup = q.pop("pickup", None)
+        if pickup is not None:
+            pickup = check_number(pickup, "pickup", 0.0, limits.MAX_PICKUP_BEATS)
+        params = _generation_params(q)
+        data = await read_body(request)
+
+        def work():
+            pm, info_ = read_upload(data)
+            result = studio.generate(pm, pickup=pickup, **params)
+            return result_to_json(result, origin_tick=info_.start_tick, ticks_per_step=info_.ticks_per_step,
+                                  pickup_steps=0, **params)
+
+        return _answer(await studio.run(work), fmt)
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.middleware("http")
+    async def _headers(request, call_next):
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Content-Security-Policy",
+                                    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; "
+                                    "style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+                                    "connect-src 'self'; object-src 'none'; frame-ancestors 'none'")
+        return response
+
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts or LOCAL_HOSTS))
+    app.add_middleware(BodyLimitMiddleware, max_bytes=limits.MAX_UPLOAD_BYTES)
+    return app
+
+
+__all__ = ["create_app", "soundfont_path", "RequestTooLargeError", "ServerBusyError", "midi_bytes"]

@@ -1,0 +1,229 @@
+"""Between the studio's JSON and MIDI: a note list -> ``PrettyMIDI``, a MIDI file -> editor notes,
+a generated ``PrettyMIDI`` -> JSON.
+
+Nothing here quantises for the model or generates: a note list becomes a plain
+MIDI file (one tempo, one time signature, notes on a 16th grid) that is given
+to :meth:`deepaccomp.Accompanist.generate` like any uploaded file, and the grid
+of an uploaded file (its melody track and the downbeat it starts on) comes
+from :func:`deepaccomp.midi.midi_to_roll`. Steps below are only coordinates
+for drawing the piano rolls.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+
+import numpy as np
+import pretty_midi
+
+from ..errors import ConfigError, InvalidMidiError, NoMelodyError, UnsupportedMeterError
+from ..midi import PROGRAM_PRESETS, midi_to_roll, read_midi, resolve_programs
+from . import limits
+
+TRACK_LABELS = ("melody", "alto", "tenor", "bass")
+
+
+# --------------------------------------------------------------------------- checks
+def check_int(value, name: str, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ConfigError(f"{name} must be an integer {lo}..{hi}, got {value!r}")
+    return value
+
+
+def check_number(value, name: str, lo: float, hi: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not lo <= value <= hi:
+        raise ConfigError(f"{name} must be a number {lo:g}..{hi:g}, got {value!r}")
+    return float(value)
+
+
+def check_meter(meter) -> tuple[int, int]:
+    if not isinstance(meter, str) or meter not in limits.METERS:
+        raise UnsupportedMeterError(
+            f"meter {meter!r} is not supported by the studio; use one of {sorted(limits.METERS)}")
+    return limits.METERS[meter]
+
+
+def check_programs(programs):
+    """A preset name or three General MIDI programs, checked by the library's own resolver."""
+    if isinstance(programs, str):
+        resolve_programs(programs, 4)
+        return programs
+    if not isinstance(programs, (list, tuple)) or any(isinstance(p, bool) or not isinstance(p, int)
+                                                       for p in programs):
+        raise ConfigError(f"programs must be a preset name {sorted(PROGRAM_PRESETS)} "
+                          f"or a list of three General MIDI programs 0..127, got {programs!r}")
+    return resolve_programs(programs, 3)
+
+
+def steps_per_bar(meter: tuple[int, int]) -> int:
+    num, den = meter
+    return num * limits.STEPS_PER_BEAT * 4 // den
+
+
+def _file_meters(pm: pretty_midi.PrettyMIDI) -> list[tuple[int, int]]:
+    return sorted({(t.numerator, t.denominator) for t in pm.time_signature_changes}) or [(4, 4)]
+
+
+# --------------------------------------------------------------------------- note list -> MIDI
+def note_list_to_midi(notes, *, tempo: float, meter: str, pickup_steps: int = 0,
+                      melody_program: int = 0) -> tuple[pretty_midi.PrettyMIDI, int]:
+    """Build the melody file for a JSON note list.
+
+    ``notes`` are dicts ``{"pitch", "start", "length"[, "velocity"]}`` with
+    ``start`` and ``length`` in 16th-note steps from the editor's first step.
+    With a pickup of ``pickup_steps`` (< one bar), the editor's step 0 is
+    placed that many steps before the first downbeat, i.e. at the end of an
+    otherwise empty first bar, which is how the library reads a pickup.
+
+    Returns the file and the tick of the editor's step 0.
+    """
+    tempo = check_number(tempo, "tempo", *limits.TEMPO_RANGE)
+    ts = check_meter(meter)
+    bar = steps_per_bar(ts)
+    pickup_steps = check_int(pickup_steps, "pickup (in 16th steps)", 0, bar - 1)
+    melody_program = check_int(melody_program, "melody_program", 0, 127)
+    if not isinstance(notes, list):
+        raise ConfigError("notes must be a list of {pitch, start, length} objects")
+    if not notes:
+        raise NoMelodyError("the melody is empty: add notes in the editor or upload a MIDI file")
+    if len(notes) > limits.MAX_NOTES:
+        raise ConfigError(f"{len(notes)} notes; the studio accepts at most {limits.MAX_NOTES}")
+    max_step = limits.MAX_BARS * bar
+    tick = limits.PPQ // limits.STEPS_PER_BEAT
+    origin = ((bar - pickup_steps) % bar) * tick
+    seconds_per_tick = 60.0 / (tempo * limits.PPQ)  # one tempo from tick 0: exact (PrettyMIDI.tick_to_time
+    # grows its table at every call for a later tick, quadratic in the number of notes)
+    pm = pretty_midi.PrettyMIDI(resolution=limits.PPQ, initial_tempo=tempo)
+    pm.time_signature_changes.append(pretty_midi.TimeSignature(ts[0], ts[1], 0.0))
+    inst = pretty_midi.Instrument(program=melody_program, name="melody")
+    for i, n in enumerate(notes):
+        if not isinstance(n, dict):
+            raise ConfigError(f"notes[{i}] must be an object {{pitch, start, length}}, got {n!r}")
+        unknown = set(n) - {"pitch", "start", "length", "velocity"}
+        if unknown:
+            raise ConfigError(f"notes[{i}] has unknown fields {sorted(unknown)}")
+        pitch = check_int(n.get("pitch"), f"notes[{i}].pitch", *limits.PITCH_RANGE)
+        start = check_int(n.get("start"), f"notes[{i}].start", 0, max_step - 1)
+        length = check_int(n.get("length"), f"notes[{i}].length", 1, limits.MAX_NOTE_STEPS)
+        velocity = check_int(n.get("velocity", 90), f"notes[{i}].velocity", *limits.VELOCITY_RANGE)
+        if start + length > max_step:
+            raise ConfigError(f"notes[{i}] ends after bar {limits.MAX_BARS}; "
+                              f"the studio accepts melodies of at most {limits.MAX_BARS} bars")
+        on, off = origin + start * tick, origin + (start + length) * tick
+        inst.notes.append(pretty_midi.Note(velocity=velocity, pitch=pitch,
+                                           start=on * seconds_per_tick, end=off * seconds_per_tick))
+    inst.notes.sort(key=lambda n: (n.start, n.pitch))
+    pm.instruments.append(inst)
+    return pm, origin
+
+
+def seconds_to_ticks(pm: pretty_midi.PrettyMIDI, seconds) -> np.ndarray:
+    """Ticks (float) of times in seconds, on ``pm``'s tempo map, for many times at once.
+
+    The inverse of :func:`deepaccomp.midi.ticks_to_seconds`; ``PrettyMIDI.time_to_tick``
+    does the same one time per call."""
+    seconds = np.asarray(seconds, dtype=np.float64)
+    change_times, tempi = pm.get_tempo_changes()
+    if len(tempi) == 0:
+        change_times, tempi = np.array([0.0]), np.array([120.0])
+    change_ticks = np.array([pm.time_to_tick(t) for t in change_times], dtype=np.float64)
+    idx = np.clip(np.searchsorted(change_times, seconds, side="right") - 1, 0, None)
+    return change_ticks[idx] + (seconds - change_times[idx]) * np.asarray(tempi)[idx] * pm.resolution / 60.0
+
+
+# --------------------------------------------------------------------------- uploaded MIDI
+def read_upload(data: bytes):
+    """Read and check an uploaded melody file.
+
+    Returns ``(pm, info)``: the file and the library's reading of its melody
+    (:class:`deepaccomp.midi.MidiInfo`: melody track, grid, first downbeat).
+    """
+    pm = read_midi(bytes(data))
+    bad = [m for m in _file_meters(pm) if f"{m[0]}/{m[1]}" not in limits.METERS]
+    if bad:
+        raise UnsupportedMeterError(
+            f"time signature(s) {[f'{n}/{d}' for n, d in bad]} are not supported by the studio; "
+            f"use {sorted(limits.METERS)}")
+    roll, info = midi_to_roll(pm)
+    n_notes = len(pm.instruments[info.melody_index].notes)
+    if n_notes > limits.MAX_NOTES:
+        raise InvalidMidiError(f"the melody has {n_notes} notes; the studio accepts at most {limits.MAX_NOTES}")
+    bar = min(steps_per_bar(m) for m in _file_meters(pm))
+    bars = math.ceil(info.n_steps / bar)
+    if bars > limits.MAX_BARS:
+        raise InvalidMidiError(f"the melody is {bars} bars long; the studio accepts at most {limits.MAX_BARS}")
+    return pm, info
+
+
+def upload_to_editor(pm: pretty_midi.PrettyMIDI, info) -> dict:
+    """The melody of an uploaded file as editor notes, on the library's grid for that file."""
+    meter = info.time_signature
+    inst = pm.instruments[info.melody_index]
+    ordered = sorted(inst.notes, key=lambda n: (n.start, n.pitch))
+    ticks = seconds_to_ticks(pm, [t for n in ordered for t in (n.start, n.end)]).reshape(-1, 2)
+    steps = np.round((ticks - info.start_tick) / info.ticks_per_step).astype(np.int64)
+    notes = []
+    for n, (start, end) in zip(ordered, steps):
+        if start < 0 or n.end <= n.start:
+            continue
+        notes.append({"pitch": int(n.pitch), "start": int(start), "length": int(max(1, end - start)),
+                      "velocity": int(n.velocity)})
+    _, tempi = pm.get_tempo_changes()
+    return {
+        "tempo": round(float(info.tempo), 3),
+        "tempo_changes": int(len(tempi)),
+        "meter": f"{meter[0]}/{meter[1]}",
+        "pickup_steps": 0,
+        "melody_program": int(inst.program),
+        "melody_track": int(info.melody_index),
+        "notes": notes,
+    }
+
+
+# --------------------------------------------------------------------------- result -> JSON
+def midi_bytes(pm: pretty_midi.PrettyMIDI) -> bytes:
+    buf = io.BytesIO()
+    try:
+        pm.write(buf)
+    except Exception as exc:  # mido rejects values MIDI cannot hold
+        raise InvalidMidiError(f"the result cannot be encoded as MIDI ({type(exc).__name__}: {exc})") from exc
+    return buf.getvalue()
+
+
+def result_to_json(pm: pretty_midi.PrettyMIDI, *, origin_tick: int, ticks_per_step: float,
+                   pickup_steps: int, seed: int, programs, noise_scale) -> dict:
+    """The generated piece as JSON: four tracks of notes in steps (from the editor's step 0)
+    and in seconds (from the same point), plus the MIDI file."""
+    origin_time = pm.tick_to_time(int(origin_tick))
+    meter = (pm.time_signature_changes[0].numerator, pm.time_signature_changes[0].denominator) \
+        if pm.time_signature_changes else (4, 4)
+    tracks, last = [], 0.0
+    for k, inst in enumerate(pm.instruments):
+        ticks = seconds_to_ticks(pm, [t for n in inst.notes for t in (n.start, n.end)]).reshape(-1, 2)
+        steps = (ticks - origin_tick) / ticks_per_step
+        notes = []
+        for n, (s, e) in zip(inst.notes, steps):
+            notes.append({"pitch": int(n.pitch), "start": round(float(s), 3), "end": round(float(e), 3),
+                          "time": round(n.start - origin_time, 4), "end_time": round(n.end - origin_time, 4),
+                          "velocity": int(n.velocity)})
+            last = max(last, n.end - origin_time)
+        tracks.append({"name": TRACK_LABELS[k] if k < len(TRACK_LABELS) else inst.name,
+                       "program": int(inst.program), "channel": k, "notes": notes})
+    _, tempi = pm.get_tempo_changes()
+    data = midi_bytes(pm)
+    return {
+        "seed": seed,
+        "programs": programs if isinstance(programs, str) else list(programs),
+        "noise_scale": noise_scale,
+        "tempo": round(float(tempi[0]) if len(tempi) else 120.0, 3),
+        "meter": f"{meter[0]}/{meter[1]}",
+        "steps_per_bar": steps_per_bar(meter),
+        "pickup_steps": pickup_steps,
+        "duration": round(last, 4),
+        "tracks": tracks,
+        "midi_base64": base64.b64encode(data).decode("ascii"),
+        "filename": f"deepaccomp-seed{seed}.mid",
+    }

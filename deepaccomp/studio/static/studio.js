@@ -1,0 +1,663 @@
+// deepaccomp studio: melody editor, generation through /api, SoundFont playback.
+// Plain ES module, no build step. The synthesiser is SpessaSynth (vendor/, Apache-2.0).
+import { BasicMIDI, WorkletSynthesizer, audioBufferToWav } from "./vendor/spessasynth_lib.min.js";
+
+const $ = (id) => document.getElementById(id);
+const COLORS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd"];
+const VOICES = ["melody", "alto", "tenor", "bass"];
+const NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"];
+const KEYMAP = "awsedftgyhujkolp;";  // a=C w=C# s=D ... k=C+12 o=C#+12 l=D+12 p=D#+12 ;=E+12
+const CELL = 14, ROW = 10, LABEL_W = 34;
+
+const state = {
+  info: null,
+  notes: [],            // editor notes {pitch, start, length, velocity}
+  file: null,           // {bytes, name} of an uploaded file while the editor is unchanged
+  cursor: 0,            // step where the keyboard enters the next note
+  octave: 4,
+  result: null,         // last /api response
+  mute: [false, false, false, false],
+  solo: [false, false, false, false],
+};
+
+// ------------------------------------------------------------------ status, helpers
+function status(text, isError = false) {
+  const s = $("status");
+  s.textContent = text;
+  s.classList.toggle("error", isError);
+}
+const meter = () => $("meter").value;
+const stepsPerBar = () => (meter() === "3/4" ? 12 : 16);
+const pickupSteps = () => Number($("pickup").value) || 0;
+const noteName = (p) => NAMES[p % 12] + (Math.floor(p / 12) - 1);
+
+async function api(path, options) {
+  const r = await fetch(path, options);
+  let body = null;
+  try { body = await r.json(); } catch (e) { /* not JSON */ }
+  if (!r.ok) {
+    const msg = body && body.error ? `${body.error.type}: ${body.error.message}` : `HTTP ${r.status}`;
+    throw new Error(msg);
+  }
+  return body;
+}
+
+// ------------------------------------------------------------------ sound
+const audio = { ctx: null, synth: null, analyser: null, ready: null, peak: 0, timers: [], playing: null };
+
+function initAudio() {
+  if (audio.ready) return audio.ready;
+  audio.ready = (async () => {
+    const before = [$("status").textContent, $("status").classList.contains("error")];
+    status("loading the synthesiser and the SoundFont…");
+    const ctx = new AudioContext();
+    await ctx.audioWorklet.addModule("/static/vendor/spessasynth_processor.min.js");
+    const synth = new WorkletSynthesizer(ctx);
+    const analyser = ctx.createAnalyser();
+    analyser.fftSize = 2048;
+    synth.connect(analyser);
+    analyser.connect(ctx.destination);
+    const sf = await (await fetch("/soundfont.sf2")).arrayBuffer();
+    await synth.soundBankManager.addSoundBank(sf, "main");
+    await synth.isReady;
+    if (ctx.state !== "running") await ctx.resume();
+    Object.assign(audio, { ctx, synth, analyser });
+    meterLoop();
+    status(...before);
+  })().catch((e) => { audio.ready = null; status("sound unavailable: " + e.message, true); throw e; });
+  return audio.ready;
+}
+
+function meterLoop() {  // keeps the highest output level seen since the last play (for the tests and the UI)
+  const buf = new Float32Array(audio.analyser.fftSize);
+  const tick = () => {
+    audio.analyser.getFloatTimeDomainData(buf);
+    let m = 0;
+    for (let i = 0; i < buf.length; i++) m = Math.max(m, Math.abs(buf[i]));
+    audio.peak = Math.max(audio.peak, m);
+    setTimeout(tick, 50);
+  };
+  tick();
+}
+
+async function previewNote(pitch, channel = 0, program = null) {
+  try { await initAudio(); } catch (e) { return; }
+  const { synth, ctx } = audio;
+  synth.programChange(channel, program ?? Number($("prog-0").value));
+  synth.controllerChange(channel, 7, 110);
+  synth.noteOn(channel, pitch, 90);
+  synth.noteOff(channel, pitch, { time: ctx.currentTime + 0.35 });
+}
+
+// Plays tracks [{program, channel, notes:[{pitch, time, end_time, velocity}]}] from `from` seconds.
+// Notes are handed to the synth a little ahead of time (a look-ahead scheduler).
+async function playTracks(tracks, stepMap, onEnd) {
+  await initAudio();
+  stopPlayback();
+  const { synth, ctx } = audio;
+  const events = [];
+  tracks.forEach((t, k) => {
+    synth.programChange(t.channel, t.program);
+    synth.controllerChange(t.channel, 7, audible(k) ? 110 : 0);
+    for (const n of t.notes) events.push([n.time, n.end_time, t.channel, n.pitch, n.velocity]);
+  });
+  events.sort((a, b) => a[0] - b[0]);
+  const duration = events.reduce((m, e) => Math.max(m, e[1]), 0);
+  const t0 = ctx.currentTime + 0.15;
+  let i = 0;
+  audio.peak = 0;
+  const play = { t0, duration, stepMap, onEnd };
+  audio.playing = play;
+  const schedule = () => {
+    if (audio.playing !== play) return;
+    const horizon = ctx.currentTime - t0 + 0.4;
+    for (; i < events.length && events[i][0] < horizon; i++) {
+      const [on, off, ch, p, v] = events[i];
+      synth.noteOn(ch, p, v, { time: t0 + on });
+      synth.noteOff(ch, p, { time: t0 + off });
+    }
+    if (ctx.currentTime - t0 > duration + 0.3) { stopPlayback(); return; }
+    audio.timers.push(setTimeout(schedule, 100));
+  };
+  schedule();
+  requestAnimationFrame(drawCursor);
+}
+
+function stopPlayback() {
+  audio.timers.forEach(clearTimeout);
+  audio.timers = [];
+  const was = audio.playing;
+  audio.playing = null;
+  if (audio.synth) audio.synth.stopAll(true);
+  if (was && was.onEnd) was.onEnd();
+}
+
+function playbackSeconds() {
+  return audio.playing ? Math.max(0, audio.ctx.currentTime - audio.playing.t0) : 0;
+}
+
+// seconds -> step, interpolated between note boundaries (exact under tempo changes at note boundaries)
+function makeStepMap(tracks) {
+  const pts = [[0, 0]];
+  for (const t of tracks) for (const n of t.notes) { pts.push([n.time, n.start]); pts.push([n.end_time, n.end]); }
+  pts.sort((a, b) => a[0] - b[0]);
+  return (sec) => {
+    let lo = 0, hi = pts.length - 1;
+    if (sec >= pts[hi][0]) return pts[hi][1];
+    while (hi - lo > 1) { const mid = (lo + hi) >> 1; if (pts[mid][0] <= sec) lo = mid; else hi = mid; }
+    const [ta, sa] = pts[lo], [tb, sb] = pts[hi];
+    return tb > ta ? sa + (sb - sa) * (sec - ta) / (tb - ta) : sa;
+  };
+}
+
+function audible(k) {
+  const anySolo = state.solo.some(Boolean);
+  return anySolo ? state.solo[k] : !state.mute[k];
+}
+
+function applyMix() {
+  if (!audio.synth) return;
+  for (let k = 0; k < 4; k++) audio.synth.controllerChange(k, 7, audible(k) ? 110 : 0);
+}
+
+// Renders the result's MIDI file (all voices, the file's own instruments) to a WAV file in the browser.
+async function renderWav() {
+  const res = state.result;
+  if (!res) return;
+  const btn = $("wav");
+  btn.disabled = true;
+  status("rendering WAV…");
+  try {
+    const midi = Uint8Array.from(atob(res.midi_base64), (ch) => ch.charCodeAt(0)).buffer;
+    const sf = await (await fetch("/soundfont.sf2")).arrayBuffer();
+    const rate = 44100, seconds = res.duration + 2 + (res.tracks[0].notes[0] ? Math.max(0, res.tracks[0].notes[0].time) : 0);
+    const offline = new OfflineAudioContext({ numberOfChannels: 2, sampleRate: rate, length: Math.ceil(rate * (seconds + 1)) });
+    await offline.audioWorklet.addModule("/static/vendor/spessasynth_processor.min.js");
+    const synth = new WorkletSynthesizer(offline);
+    synth.connect(offline.destination);
+    await synth.startOfflineRender({ midiSequence: BasicMIDI.fromArrayBuffer(midi, res.filename), loopCount: 0,
+                                     soundBankList: [{ bankOffset: 0, soundBankBuffer: sf }] });
+    const buffer = await offline.startRendering();
+    const a = document.createElement("a");
+    const url = URL.createObjectURL(audioBufferToWav(buffer));
+    a.href = url; a.download = res.filename.replace(/\.mid$/, ".wav");
+    document.body.appendChild(a); a.click(); a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+    status(`WAV rendered: ${buffer.duration.toFixed(1)} s, ${buffer.sampleRate} Hz stereo`);
+  } catch (e) {
+    status("cannot render WAV: " + e.message, true);
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+// ------------------------------------------------------------------ editor piano roll
+const editor = { canvas: null, lo: 48, hi: 84, drag: null, selected: -1 };
+
+function editorRange() {
+  let lo = 48, hi = 84;
+  for (const n of state.notes) { lo = Math.min(lo, n.pitch - 2); hi = Math.max(hi, n.pitch + 2); }
+  editor.lo = Math.max(0, lo); editor.hi = Math.min(127, hi);
+}
+
+function totalSteps() {
+  const bars = Math.max(1, Number($("bars").value) || 1);
+  return pickupSteps() + bars * stepsPerBar();
+}
+
+function ensureBars() {
+  const end = state.notes.reduce((m, n) => Math.max(m, n.start + n.length), state.cursor + 1);
+  const bars = Math.min(512, Math.max(Number($("bars").value) || 1, Math.ceil((end - pickupSteps()) / stepsPerBar())));
+  if (bars !== Number($("bars").value)) $("bars").value = bars;
+}
+
+function drawEditor() {
+  ensureBars();
+  editorRange();
+  const c = editor.canvas, steps = totalSteps(), rows = editor.hi - editor.lo + 1;
+  const cell = Math.max(4, Math.min(CELL, Math.floor(30000 / steps)));
+  editor.cell = cell;
+  c.width = LABEL_W + steps * cell; c.height = rows * ROW;
+  const g = c.getContext("2d");
+  g.fillStyle = "#fff"; g.fillRect(0, 0, c.width, c.height);
+  for (let p = editor.lo; p <= editor.hi; p++) {
+    const y = (editor.hi - p) * ROW;
+    if ([1, 3, 6, 8, 10].includes(p % 12)) { g.fillStyle = "#f0f0f0"; g.fillRect(LABEL_W, y, c.width, ROW); }
+    if (p % 12 === 0) { g.fillStyle = "#555"; g.font = "10px sans-serif"; g.fillText(noteName(p), 2, y + ROW - 2); }
+  }
+  drawGrid(g, steps, cell, c.height, pickupSteps(), stepsPerBar());
+  state.notes.forEach((n, i) => {
+    const x = LABEL_W + n.start * cell, y = (editor.hi - n.pitch) * ROW;
+    g.fillStyle = i === editor.selected ? "#ff7f0e" : COLORS[0];
+    g.fillRect(x + 1, y + 1, n.length * cell - 2, ROW - 2);
+    g.fillStyle = "rgba(0,0,0,.35)"; g.fillRect(x + n.length * cell - 4, y + 1, 3, ROW - 2);
+  });
+  g.fillStyle = "rgba(11,110,79,.6)"; g.fillRect(LABEL_W + state.cursor * cell - 1, 0, 2, c.height);
+  $("melody-info").textContent = `${state.notes.length} notes · ${$("bars").value} bars` +
+    (state.file ? ` · from ${state.file.name}` : "");
+}
+
+function drawGrid(g, steps, cell, height, offset, bar) {
+  for (let s = 0; s <= steps; s++) {
+    const x = LABEL_W + s * cell + 0.5;
+    const rel = s - offset;
+    const isBar = rel >= 0 && rel % bar === 0;
+    const isBeat = rel % 4 === 0;
+    if (!isBar && !isBeat && cell < 8) continue;
+    g.strokeStyle = isBar ? "#888" : isBeat ? "#ccc" : "#eee";
+    g.beginPath(); g.moveTo(x, 0); g.lineTo(x, height); g.stroke();
+  }
+}
+
+function editorHit(ev) {
+  const r = editor.canvas.getBoundingClientRect();
+  const x = ev.clientX - r.left, y = ev.clientY - r.top;
+  const step = Math.floor((x - LABEL_W) / editor.cell), pitch = editor.hi - Math.floor(y / ROW);
+  const idx = state.notes.findIndex((n) => n.pitch === pitch && step >= n.start && step < n.start + n.length);
+  const edge = idx >= 0 && x > LABEL_W + (state.notes[idx].start + state.notes[idx].length) * editor.cell - 6;
+  return { step, pitch, idx, edge };
+}
+
+function edited() {
+  state.file = null;  // the editor now differs from the uploaded file: generate from the notes
+  drawEditor();
+}
+
+function setupEditor() {
+  editor.canvas = $("editor");
+  const c = editor.canvas;
+  c.addEventListener("contextmenu", (ev) => ev.preventDefault());
+  c.addEventListener("pointerdown", (ev) => {
+    const h = editorHit(ev);
+    if (h.step < 0) return;
+    if (ev.button === 2 || ev.shiftKey) {  // delete
+      if (h.idx >= 0) { state.notes.splice(h.idx, 1); editor.selected = -1; edited(); }
+      return;
+    }
+    if (h.idx < 0) {
+      const len = Number($("note-length").value);
+      state.notes.push({ pitch: h.pitch, start: h.step, length: len, velocity: 90 });
+      state.notes.sort((a, b) => a.start - b.start || a.pitch - b.pitch);
+      h.idx = state.notes.findIndex((n) => n.pitch === h.pitch && n.start === h.step);
+      state.cursor = Math.max(state.cursor, h.step + len);
+      previewNote(h.pitch);
+      editor.drag = null;
+      editor.selected = h.idx;
+      edited();
+      return;
+    }
+    const n = state.notes[h.idx];
+    editor.selected = h.idx;
+    editor.drag = { idx: h.idx, mode: h.edge ? "len" : "move", step0: h.step, pitch0: h.pitch,
+                    start: n.start, len: n.length, p: n.pitch };
+    drawEditor();
+  });
+  window.addEventListener("pointermove", (ev) => {
+    const d = editor.drag;
+    if (!d) return;
+    const h = editorHit(ev), n = state.notes[d.idx];
+    if (d.mode === "len") n.length = Math.max(1, d.len + h.step - d.step0);
+    else {
+      n.start = Math.max(0, d.start + h.step - d.step0);
+      n.pitch = Math.max(0, Math.min(127, d.p + h.pitch - d.pitch0));
+    }
+    edited();
+  });
+  window.addEventListener("pointerup", () => {
+    if (editor.drag) { state.notes.sort((a, b) => a.start - b.start || a.pitch - b.pitch); editor.drag = null; edited(); }
+  });
+}
+
+// ------------------------------------------------------------------ keyboards
+function enterNote(pitch) {
+  const len = Number($("note-length").value);
+  state.notes.push({ pitch, start: state.cursor, length: len, velocity: 90 });
+  state.cursor += len;
+  previewNote(pitch);
+  edited();
+}
+
+function setupKeyboard() {
+  const kb = $("keyboard");
+  kb.replaceChildren();
+  const base = 12 * (state.octave + 1);
+  let white = 0;
+  for (let i = 0; i < 25; i++) {
+    const p = base + i, black = [1, 3, 6, 8, 10].includes(i % 12);
+    const key = document.createElement("div");
+    key.className = "key " + (black ? "black" : "white");
+    key.dataset.pitch = p;
+    key.title = noteName(p);
+    if (black) key.style.left = (white * 34 - 11) + "px";
+    else { key.style.left = (white * 34) + "px"; white++; }
+    const lab = document.createElement("span");
+    lab.textContent = (i < KEYMAP.length ? KEYMAP[i].toUpperCase() + " " : "") + (i % 12 === 0 ? noteName(p) : "");
+    key.appendChild(lab);
+    key.addEventListener("pointerdown", (ev) => { ev.preventDefault(); flash(p); enterNote(p); });
+    kb.appendChild(key);
+  }
+  $("octave").textContent = state.octave;
+}
+
+function flash(p) {
+  const k = document.querySelector(`#keyboard .key[data-pitch="${p}"]`);
+  if (k) { k.classList.add("down"); setTimeout(() => k.classList.remove("down"), 150); }
+}
+
+function setupComputerKeys() {
+  document.addEventListener("keydown", (ev) => {
+    const tag = (ev.target.tagName || "").toLowerCase();
+    if (["input", "select", "textarea"].includes(tag) || ev.ctrlKey || ev.metaKey || ev.altKey || ev.repeat) return;
+    const k = ev.key.toLowerCase();
+    const i = KEYMAP.indexOf(k);
+    if (i >= 0) { ev.preventDefault(); const p = 12 * (state.octave + 1) + i; flash(p); enterNote(p); return; }
+    if (k === "z" || k === "x") { state.octave = Math.max(0, Math.min(8, state.octave + (k === "z" ? -1 : 1))); setupKeyboard(); return; }
+    if (k === " ") { ev.preventDefault(); state.cursor += Number($("note-length").value); drawEditor(); return; }
+    if (k === "backspace" || k === "delete") {
+      ev.preventDefault();
+      if (editor.selected >= 0 && k === "delete") { state.notes.splice(editor.selected, 1); editor.selected = -1; }
+      else if (state.notes.length) {
+        const last = state.notes.reduce((a, n, j) => (n.start >= state.notes[a].start ? j : a), 0);
+        state.cursor = state.notes[last].start;
+        state.notes.splice(last, 1);
+      }
+      edited();
+    }
+  });
+}
+
+function setupWebMidi() {
+  if (!navigator.requestMIDIAccess) return;
+  navigator.requestMIDIAccess().then((access) => {
+    const bind = () => {
+      let n = 0;
+      for (const input of access.inputs.values()) {
+        n++;
+        input.onmidimessage = (m) => {
+          const [st, p, v] = m.data;
+          if ((st & 0xf0) === 0x90 && v > 0) { flash(p); enterNote(p); }
+        };
+      }
+      $("midi-in").textContent = n ? `MIDI input: ${n} device(s) connected.` : "";
+    };
+    bind();
+    access.onstatechange = bind;
+  }).catch(() => {});
+}
+
+// ------------------------------------------------------------------ upload
+async function upload(file) {
+  try {
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    status(`reading ${file.name}…`);
+    const m = await api("/api/melody", { method: "POST", headers: { "Content-Type": "audio/midi" }, body: bytes });
+    $("tempo").value = Math.round(m.tempo);
+    $("meter").value = m.meter;
+    fillPickup();
+    $("pickup").value = "0";
+    $("prog-0").value = String(m.melody_program);
+    state.notes = m.notes;
+    state.cursor = m.notes.reduce((mx, n) => Math.max(mx, n.start + n.length), 0);
+    $("bars").value = 1;
+    state.file = { bytes, name: file.name };
+    editor.selected = -1;
+    drawEditor();
+    status(`${file.name}: ${m.notes.length} melody notes (track ${m.melody_track})` +
+      (m.tempo_changes > 1 ? `; ${m.tempo_changes} tempo changes are kept while the notes are unedited` : ""));
+  } catch (e) {
+    status(e.message, true);
+  }
+}
+
+// ------------------------------------------------------------------ generation
+function programsParam() {
+  const preset = $("preset").value;
+  if (preset !== "custom") return preset;
+  return [1, 2, 3].map((k) => Number($(`prog-${k}`).value));
+}
+
+async function generate(newTake = false) {
+  if (!state.notes.length) { status("the melody is empty: play or draw a few notes first", true); return; }
+  if (newTake) $("seed").value = Math.floor(Math.random() * 4294967295);
+  const seedText = $("seed").value.trim(), noiseText = $("noise").value.trim();
+  const seed = seedText === "" ? null : Number(seedText);
+  const noise = noiseText === "" ? null : Number(noiseText);
+  const programs = programsParam();
+  $("generate").disabled = $("new-take").disabled = true;
+  status("generating…");
+  const t = performance.now();
+  try {
+    let res;
+    if (state.file) {
+      const q = new URLSearchParams({ programs: Array.isArray(programs) ? programs.join(",") : programs });
+      if (seed !== null) q.set("seed", seed);
+      if (noise !== null) q.set("noise_scale", noise);
+      res = await api("/api/generate/midi?" + q, { method: "POST", headers: { "Content-Type": "audio/midi" },
+                                                   body: state.file.bytes });
+    } else {
+      const body = { notes: state.notes, tempo: Number($("tempo").value), meter: meter(),
+                     pickup_steps: pickupSteps(), melody_program: Number($("prog-0").value),
+                     seed, programs, noise_scale: noise };
+      res = await api("/api/generate", { method: "POST", headers: { "Content-Type": "application/json" },
+                                         body: JSON.stringify(body) });
+    }
+    // the melody's sound follows the page's choice; the file keeps the melody's own program
+    res.tracks[0].program = Number($("prog-0").value);
+    showResult(res);
+    $("seed").value = res.seed;
+    status(`generated in ${((performance.now() - t) / 1000).toFixed(1)} s · seed ${res.seed}`);
+  } catch (e) {
+    status(e.message, true);
+  } finally {
+    $("generate").disabled = $("new-take").disabled = false;
+  }
+}
+
+function showResult(res) {
+  stopPlayback();
+  // Before a pickup the model may write accompaniment in the (otherwise empty) first bar: those
+  // notes come at negative steps and times. Draw and play from the earliest note then.
+  let first = 0, firstTime = 0;
+  for (const t of res.tracks) for (const n of t.notes) {
+    if (n.start < first) { first = n.start; firstTime = n.time; }
+  }
+  const shift = -Math.floor(first), shiftTime = first < 0 ? shift * (firstTime / first) : 0;  // s per step * steps
+  if (shift > 0) {
+    for (const t of res.tracks) for (const n of t.notes) {
+      n.start += shift; n.end += shift; n.time += shiftTime; n.end_time += shiftTime;
+    }
+  }
+  const bar = res.steps_per_bar;
+  res.bar_offset = (((res.pickup_steps + shift) % bar) + bar) % bar;
+  state.result = res;
+  state.stepMap = makeStepMap(res.tracks);
+  const bytes = Uint8Array.from(atob(res.midi_base64), (ch) => ch.charCodeAt(0));
+  const a = $("download");
+  if (a.dataset.url) URL.revokeObjectURL(a.dataset.url);
+  a.dataset.url = a.href = URL.createObjectURL(new Blob([bytes], { type: "audio/midi" }));
+  a.download = res.filename;
+  a.classList.remove("disabled");
+  $("play").disabled = $("stop").disabled = $("wav").disabled = false;
+  $("result-info").textContent = `${res.meter} · ${res.tempo} bpm · ${res.duration.toFixed(1)} s · ` +
+    res.tracks.map((t) => `${t.name} ${t.notes.length}`).join(", ");
+  buildMixer();
+  drawResult();
+}
+
+function buildMixer() {
+  const m = $("mixer");
+  m.replaceChildren();
+  state.result.tracks.forEach((t, k) => {
+    const v = document.createElement("span");
+    v.className = "voice"; v.dataset.voice = t.name;
+    v.style.setProperty("--c", COLORS[k]);
+    const name = document.createElement("span");
+    const gm = state.info ? state.info.gm_programs[t.program] : t.program;
+    name.textContent = `${t.name} (${gm})`;
+    const mute = document.createElement("button"), solo = document.createElement("button");
+    mute.textContent = "M"; mute.title = "mute"; mute.className = "mute" + (state.mute[k] ? " on" : "");
+    solo.textContent = "S"; solo.title = "solo"; solo.className = "solo" + (state.solo[k] ? " on" : "");
+    mute.onclick = () => { state.mute[k] = !state.mute[k]; mute.classList.toggle("on", state.mute[k]); applyMix(); drawResult(); };
+    solo.onclick = () => { state.solo[k] = !state.solo[k]; solo.classList.toggle("on", state.solo[k]); applyMix(); drawResult(); };
+    v.append(name, mute, solo);
+    m.appendChild(v);
+  });
+}
+
+const result = { canvas: null, lo: 0, hi: 127, cell: CELL, steps: 0 };
+
+function drawResult(cursorStep = null) {
+  const res = state.result;
+  if (!res) return;
+  const c = result.canvas;
+  let lo = 127, hi = 0, end = 0;
+  for (const t of res.tracks) for (const n of t.notes) { lo = Math.min(lo, n.pitch); hi = Math.max(hi, n.pitch); end = Math.max(end, n.end); }
+  result.lo = Math.max(0, lo - 2); result.hi = Math.min(127, hi + 2);
+  const steps = Math.ceil(end) + 1, rows = result.hi - result.lo + 1, row = 8;
+  const cell = Math.max(2, Math.min(10, Math.floor(30000 / steps)));
+  Object.assign(result, { cell, steps, row });
+  if (c.width !== LABEL_W + steps * cell || c.height !== rows * row) { c.width = LABEL_W + steps * cell; c.height = rows * row; }
+  const g = c.getContext("2d");
+  g.fillStyle = "#fff"; g.fillRect(0, 0, c.width, c.height);
+  for (let p = result.lo; p <= result.hi; p++) {
+    const y = (result.hi - p) * row;
+    if ([1, 3, 6, 8, 10].includes(p % 12)) { g.fillStyle = "#f4f4f4"; g.fillRect(LABEL_W, y, c.width, row); }
+    if (p % 12 === 0) { g.fillStyle = "#555"; g.font = "10px sans-serif"; g.fillText(noteName(p), 2, y + row); }
+  }
+  drawGrid(g, steps, cell, c.height, res.bar_offset, res.steps_per_bar);
+  // accompaniment first, melody on top and outlined (highlighted)
+  [3, 2, 1, 0].forEach((k) => {
+    const t = res.tracks[k];
+    if (!t) return;
+    g.globalAlpha = audible(k) ? 1 : 0.25;
+    for (const n of t.notes) {
+      const x = LABEL_W + n.start * cell, y = (result.hi - n.pitch) * row, w = Math.max(2, (n.end - n.start) * cell);
+      g.fillStyle = COLORS[k];
+      g.fillRect(x, y + 1, w - 1, row - 1);
+      if (k === 0) { g.strokeStyle = "#000"; g.lineWidth = 1.5; g.strokeRect(x + 0.5, y + 0.5, w - 1.5, row - 0.5); }
+    }
+  });
+  g.globalAlpha = 1;
+  if (cursorStep !== null) {
+    g.fillStyle = "#000"; g.fillRect(LABEL_W + cursorStep * cell - 1, 0, 2, c.height);
+  }
+}
+
+function drawCursor() {
+  if (!audio.playing) return;
+  const sec = playbackSeconds();
+  const map = audio.playing.stepMap;
+  const step = map(sec);
+  $("clock").textContent = `${Math.floor(sec / 60)}:${(sec % 60).toFixed(1).padStart(4, "0")}`;
+  if (audio.playing.target === "result") {
+    drawResult(step);
+    const wrap = $("result-wrap"), x = LABEL_W + step * result.cell;
+    if (x > wrap.scrollLeft + wrap.clientWidth - 40 || x < wrap.scrollLeft) wrap.scrollLeft = x - 40;
+  } else {
+    drawEditor();
+    const g = editor.canvas.getContext("2d");
+    g.fillStyle = "#000"; g.fillRect(LABEL_W + step * editor.cell - 1, 0, 2, editor.canvas.height);
+  }
+  requestAnimationFrame(drawCursor);
+}
+
+async function playResult() {
+  const res = state.result;
+  if (!res) return;
+  try {
+    await playTracks(res.tracks, state.stepMap, () => { $("play").disabled = false; drawResult(); });
+    audio.playing.target = "result";
+    $("play").disabled = true;
+  } catch (e) { status("cannot play: " + e.message, true); }
+}
+
+async function playMelody() {
+  if (!state.notes.length) return;
+  const spb = 60 / Number($("tempo").value) / 4;
+  const tracks = [{ program: Number($("prog-0").value), channel: 0,
+    notes: state.notes.map((n) => ({ pitch: n.pitch, start: n.start, end: n.start + n.length,
+      time: n.start * spb, end_time: (n.start + n.length) * spb, velocity: n.velocity || 90 })) }];
+  try {
+    await playTracks(tracks, (s) => s / spb, () => drawEditor());
+    audio.playing.target = "editor";
+  } catch (e) { status("cannot play: " + e.message, true); }
+}
+
+// ------------------------------------------------------------------ set-up
+function fillPickup() {
+  const beats = stepsPerBar() / 4, sel = $("pickup"), old = sel.value;
+  sel.replaceChildren();
+  for (let b = 0; b < beats; b++) {
+    const o = document.createElement("option");
+    o.value = String(b * 4); o.textContent = b === 0 ? "none" : `${b} beat${b > 1 ? "s" : ""}`;
+    sel.appendChild(o);
+  }
+  sel.value = Number(old) < beats * 4 ? old : "0";
+}
+
+function fillPrograms(info) {
+  const preset = $("preset");
+  for (const name of Object.keys(info.presets)) {
+    const o = document.createElement("option"); o.value = o.textContent = name; preset.appendChild(o);
+  }
+  const custom = document.createElement("option"); custom.value = "custom"; custom.textContent = "custom (below)";
+  preset.appendChild(custom);
+  for (let k = 0; k < 4; k++) {
+    const sel = $(`prog-${k}`);
+    info.gm_programs.forEach((name, p) => {
+      const o = document.createElement("option"); o.value = String(p); o.textContent = `${p} ${name}`; sel.appendChild(o);
+    });
+    sel.addEventListener("change", () => { if (k > 0) preset.value = "custom"; });
+  }
+  const applyPreset = () => {
+    const p = info.presets[preset.value];
+    if (p) p.forEach((prog, k) => { $(`prog-${k}`).value = String(prog); });
+  };
+  preset.value = "choir";
+  preset.addEventListener("change", applyPreset);
+  applyPreset();
+  $("prog-0").value = "0";
+}
+
+async function main() {
+  setupEditor();
+  result.canvas = $("result");
+  setupKeyboard();
+  setupComputerKeys();
+  setupWebMidi();
+  fillPickup();
+  $("meter").addEventListener("change", () => { fillPickup(); edited(); });
+  $("pickup").addEventListener("change", edited);
+  $("tempo").addEventListener("change", edited);
+  $("bars").addEventListener("change", drawEditor);
+  $("clear").addEventListener("click", () => { state.notes = []; state.cursor = 0; $("bars").value = 4; edited(); });
+  $("upload").addEventListener("change", (ev) => { if (ev.target.files[0]) upload(ev.target.files[0]); ev.target.value = ""; });
+  $("oct-down").addEventListener("click", () => { state.octave = Math.max(0, state.octave - 1); setupKeyboard(); });
+  $("oct-up").addEventListener("click", () => { state.octave = Math.min(8, state.octave + 1); setupKeyboard(); });
+  $("generate").addEventListener("click", () => generate(false));
+  $("new-take").addEventListener("click", () => generate(true));
+  $("play").addEventListener("click", playResult);
+  $("stop").addEventListener("click", stopPlayback);
+  $("wav").addEventListener("click", renderWav);
+  $("play-melody").addEventListener("click", playMelody);
+  drawEditor();
+  try {
+    state.info = await api("/api/info");
+    fillPrograms(state.info);
+    status(state.info.soundfont ? "ready" : "ready (no SoundFont installed: no sound)");
+  } catch (e) {
+    status("cannot reach the studio server: " + e.message, true);
+  }
+  document.body.dataset.ready = "1";
+}
+
+// for people and tests: the page's state and the sound engine's clock and level
+window.studio = {
+  state,
+  audioStats: () => ({ contextState: audio.ctx ? audio.ctx.state : null, contextTime: audio.ctx ? audio.ctx.currentTime : 0,
+                       playing: !!audio.playing, position: playbackSeconds(), peak: audio.peak }),
+  editorGeometry: () => ({ labelWidth: LABEL_W, cell: editor.cell, row: ROW, highestPitch: editor.hi }),
+  trackCounts: () => (state.result ? state.result.tracks.map((t) => [t.name, t.notes.length]) : []),
+};
+
+main();

@@ -1,0 +1,62 @@
+"""Compare trained generators on the test split with the same generation settings (a training ablation).
+
+    python scripts/compare_runs.py MODEL.npz [MODEL.npz ...] [--generation CONFIG.json] [--seeds 0,1,2]
+
+Each model is evaluated with ``deepaccomp.evaluation.evaluate_generator`` on
+the held-out test split (``--split valid`` to choose between runs). ``--generation`` (default: the shipped model's
+``config.json``) supplies the ``generation`` section used for every model, so
+that only the weights differ. Prints a Markdown table (means over the three
+voices, and the lowest voice's agreement) and writes ``--json`` if given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHIPPED_CONFIG = os.path.join(ROOT, "deepaccomp", "assets", "default_model", "config.json")
+COLUMNS = ("harmonic_agreement", "consonance_with_melody", "in_scale_ratio", "long_note_ratio", "fragment_rate",
+           "rest_under_melody", "parallel_perfects", "voice_crossing", "empty_bar_rate")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("models", nargs="+")
+    p.add_argument("--generation", default=SHIPPED_CONFIG)
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--split", default="test", choices=["valid", "test"],
+                   help="choose between runs on valid; report the chosen one's ablation on test")
+    p.add_argument("--json", default=None)
+    args = p.parse_args(argv)
+
+    from deepaccomp import artifact, data
+    from deepaccomp.accompanist import Accompanist
+    from deepaccomp.config import Config
+    from deepaccomp.evaluation import evaluate_generator
+
+    ds, _ = data.prepare(dataset_dir=os.path.join(ROOT, "datasets"), progress=False)
+    generation = Config.load(args.generation).to_dict()["generation"]
+    seeds = tuple(int(s) for s in args.seeds.split(","))
+    print("| model | " + " | ".join(COLUMNS) + " | lowest agreement | seed difference |")
+    print("|---|" + "---|" * (len(COLUMNS) + 2))
+    out = {}
+    for path in args.models:
+        generator, cfg = artifact.load(path)
+        acc = Accompanist.from_generator(generator, cfg.replace(generation=generation))
+        r = evaluate_generator(acc, ds, split=args.split, seeds=seeds)
+        out[path] = {k: np.asarray(v, float).round(4).tolist() for k, v in r.items()}
+        print(f"| {path} | " + " | ".join(f"{np.mean(r[k]):.3f}" for k in COLUMNS)
+              + f" | {np.min(r['harmonic_agreement']):.3f} | {r['seed_difference']:.3f} |", flush=True)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"generation": generation, "seeds": seeds, "split": args.split, "results": out}, fh, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

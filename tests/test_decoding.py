@@ -1,0 +1,99 @@
+"""The decodings of deepaccomp.decoding, against hand-computed answers on tiny asymmetric inputs."""
+
+import numpy as np
+import pytest
+
+from deepaccomp import preset
+from deepaccomp.decoding import decode, decode_notes
+from deepaccomp.errors import ConfigError
+
+
+def line_of(roll, voice=0):
+    """Pitch index per step of one voice of a (time, pitch, voices) roll, -1 where silent."""
+    r = roll[:, :, voice]
+    return np.where(r.any(axis=1), r.argmax(axis=1), -1).tolist()
+
+
+def one_voice(*rows):
+    """values (time, pitch, 1) from per-pitch rows."""
+    return np.array(rows, dtype=float).T[:, :, None]
+
+
+def test_onset_cost_zero_follows_the_best_pitch_of_every_step():
+    values = one_voice([0.5, 0.1, 0.5, 0.2], [0.1, 0.5, 0.1, 0.5])
+    assert line_of(decode_notes(values)) == [0, 1, 0, 1]
+
+
+def test_onset_cost_holds_the_line_with_the_best_total():
+    # hold pitch 0: 1.3 - 0.5 = 0.8; hold pitch 1: 1.2 - 0.5 = 0.7; 0,0,1,1: 1.2 - 1.0; alternate: 1.8 - 2.0
+    values = one_voice([0.5, 0.1, 0.5, 0.2], [0.1, 0.5, 0.1, 0.5])
+    assert line_of(decode_notes(values, onset_cost=0.5)) == [0, 0, 0, 0]
+    # a cost of 0.3 keeps two notes: 0,0 then 1,1 scores 0.6 + 0.6 - 0.6 = 0.6 < 0.8 - no: 1.3 - 0.3 = 1.0 wins
+    assert line_of(decode_notes(values, onset_cost=0.3)) == [0, 0, 0, 0]
+    # but a tiny cost still splits: 0,1,0,1 scores 2.0 - 0.4 = 1.6 > 1.3 - 0.1
+    assert line_of(decode_notes(values, onset_cost=0.1)) == [0, 1, 0, 1]
+
+
+def test_rests_where_every_value_is_below_the_threshold_unless_the_melody_sounds():
+    values = one_voice([-0.5, 0.4, -0.5], [-0.2, 0.1, -0.9])
+    assert line_of(decode_notes(values)) == [-1, 0, -1]
+    melody = np.zeros((3, 2, 1), bool)
+    melody[:, 1, 0] = True  # the melody sounds throughout
+    assert line_of(decode_notes(values, melody=melody, sing_with_melody=True)) == [1, 0, 0]
+    # the threshold moves the bar: at 0.2, step 1 sounds still; at 0.5 it rests
+    assert line_of(decode_notes(values, threshold=0.5)) == [-1, -1, -1]
+
+
+def test_order_voices_keeps_the_tenor_at_or_above_the_bass():
+    # voices (alto, tenor, bass) over pitches 0..3; the tenor prefers pitch 0, the bass pitch 2
+    values = np.full((2, 4, 3), -1.0)
+    values[:, 3, 0] = 0.9  # alto at 3
+    values[:, 0, 1], values[:, 2, 1] = 0.9, 0.2  # tenor best 0, second 2
+    values[:, 2, 2] = 0.8  # bass at 2
+    free = decode_notes(values)
+    assert [line_of(free, v) for v in range(3)] == [[3, 3], [0, 0], [2, 2]]
+    ordered = decode_notes(values, order_voices=True)
+    assert [line_of(ordered, v) for v in range(3)] == [[3, 3], [2, 2], [2, 2]]
+    # and the alto stays at or below the melody while it sounds (step 0 only)
+    melody = np.zeros((2, 4, 1), bool)
+    melody[0, 2, 0] = True
+    under = decode_notes(values, order_voices=True, melody=melody)
+    assert [line_of(under, v) for v in range(3)] == [[-1, 3], [2, 2], [2, 2]]  # only pitch 2 fits, rated -1
+    singing = decode_notes(values, order_voices=True, melody=melody, sing_with_melody=True)
+    assert [line_of(singing, v) for v in range(3)] == [[2, 3], [2, 2], [2, 2]]
+
+
+def test_parallel_cost_avoids_parallel_octaves_with_the_melody():
+    # melody: pitch 12 for beat 1 (steps 0-3), pitch 14 for beat 2 (steps 4-7); one voice over 15 pitches
+    melody = np.zeros((8, 15, 1), bool)
+    melody[:4, 12, 0] = True
+    melody[4:, 14, 0] = True
+    values = np.full((8, 15, 1), -1.0)
+    values[:4, 0, 0] = 0.5  # C an octave below the melody
+    values[4:, 2, 0] = 0.6  # then D an octave below: parallel octaves
+    values[4:, 5, 0] = 0.5  # F: the alternative
+    assert line_of(decode_notes(values, melody=melody, onset_cost=0.4)) == [0] * 4 + [2] * 4
+    # D costs 0.5 more at the beat: F (4 x 0.5) beats D (4 x 0.6 - 0.5); the check is at beats only,
+    # so without an onset cost the line could step to D just after the beat
+    fixed = decode_notes(values, melody=melody, onset_cost=0.4, parallel_cost=0.5)
+    assert line_of(fixed) == [0] * 4 + [5] * 4
+
+
+def test_batch_and_single_give_the_same_and_voices_sing_one_pitch():
+    rng = np.random.default_rng(0)
+    values = rng.uniform(-1, 1, (2, 12, 6, 3))
+    batch = decode_notes(values, onset_cost=0.4)
+    assert batch.shape == values.shape and batch.sum(axis=2).max() <= 1
+    assert np.array_equal(batch[1], decode_notes(values[1], onset_cost=0.4))
+
+
+def test_decode_dispatches_on_the_config_and_checks_it():
+    cfg = preset("default").replace(generation={"decode": "notes", "onset_cost": 0.5})
+    values = one_voice([0.5, 0.1, 0.5, 0.2], [0.1, 0.5, 0.1, 0.5])
+    assert line_of(decode(values[None], cfg.generation)[0]) == [0, 0, 0, 0]
+    with pytest.raises(ConfigError, match="notes"):
+        preset("default").replace(generation={"decode": "voice", "onset_cost": 1.0})
+    with pytest.raises(ConfigError, match="onset_cost"):
+        preset("default").replace(generation={"decode": "notes", "onset_cost": -1.0})
+    with pytest.raises(ConfigError, match="melody"):
+        decode_notes(values, sing_with_melody=True)

@@ -1,0 +1,410 @@
+"""The studio's HTTP API through the framework's test client: the page and its assets,
+generation from MIDI bytes and from a JSON note list, and every error path (4xx JSON
+with the library's message), the server staying up after failures, the one-model queue."""
+
+from __future__ import annotations
+
+import base64
+import io
+import threading
+import time
+import warnings
+
+import pretty_midi
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
+with warnings.catch_warnings():  # starlette >= 1 prefers httpx2 but works with httpx
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from deepaccomp import Accompanist
+from deepaccomp.studio import create_app, limits
+from deepaccomp.studio import app as studio_app
+
+BASE = "http://127.0.0.1"
+EXAMPLE = "deepaccomp/assets/examples/twinkle.mid"
+
+
+def midi_file(notes, *, ts=(4, 4), tempo=100.0, drum=False, program=0) -> bytes:
+    """A one-instrument MIDI file; ``notes`` are (pitch, start_beat, beats)."""
+    pm = pretty_midi.PrettyMIDI(initial_tempo=tempo)
+    pm.time_signature_changes.append(pretty_midi.TimeSignature(ts[0], ts[1], 0))
+    inst = pretty_midi.Instrument(program=program, is_drum=drum, name="melody")
+    spb = 60.0 / tempo
+    for pitch, start, beats in notes:
+        inst.notes.append(pretty_midi.Note(velocity=90, pitch=pitch, start=start * spb, end=(start + beats) * spb))
+    pm.instruments.append(inst)
+    buf = io.BytesIO()
+    pm.write(buf)
+    return buf.getvalue()
+
+
+SCALE = [(60 + p, i, 1) for i, p in enumerate([0, 2, 4, 5, 7, 9, 11, 12])]
+EDITOR_NOTES = [{"pitch": p, "start": 4 * i, "length": 4} for i, p in enumerate([60, 62, 64, 65, 67, 65, 64, 62])]
+
+
+@pytest.fixture(scope="module")
+def accompanist():
+    return Accompanist()
+
+
+@pytest.fixture(scope="module")
+def client(accompanist):
+    app = create_app(accompanist=accompanist)
+    with TestClient(app, base_url=BASE) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def twinkle():
+    with open(EXAMPLE, "rb") as fh:
+        return fh.read()
+
+
+def error_of(r, status, type_):
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error"} and body["error"]["type"] == type_, body
+    assert body["error"]["message"]
+    return body["error"]["message"]
+
+
+# ------------------------------------------------------------------ page and assets
+def test_page_and_assets_are_served_offline(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "/static/studio.js" in page.text and "/static/studio.css" in page.text
+    for src in ("/static/studio.js", "/static/studio.css", "/static/vendor/spessasynth_lib.min.js",
+                "/static/vendor/spessasynth_processor.min.js", "/static/vendor/LICENSE-spessasynth.txt"):
+        r = client.get(src)
+        assert r.status_code == 200 and len(r.content) > 1000, src
+    js = client.get("/static/studio.js").text
+    assert "./vendor/spessasynth_lib.min.js" in js
+    # nothing is loaded from another host
+    for text in (page.text, js, client.get("/static/studio.css").text):
+        assert "http://" not in text.replace("http://127.0.0.1", "") and "https://" not in text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+
+
+def test_soundfont_comes_from_pretty_midi(client):
+    path = studio_app.soundfont_path()
+    assert path.parent.name == "pretty_midi"
+    r = client.get("/soundfont.sf2")
+    assert r.status_code == 200 and r.content[:4] == b"RIFF" and len(r.content) == path.stat().st_size
+
+
+def test_info_and_openapi(client):
+    info = client.get("/api/info").json()
+    assert info["limits"] == limits.as_dict()
+    assert info["limits"]["max_upload_bytes"] == 2 * 1024 * 1024 and info["limits"]["max_bars"] == 512
+    assert info["limits"]["meters"] == ["3/4", "4/4"]
+    assert "choir" in info["presets"] and len(info["gm_programs"]) == 128
+    spec = client.get("/openapi.json").json()
+    assert {"/api/info", "/api/melody", "/api/generate", "/api/generate/midi"} <= set(spec["paths"])
+    assert client.get("/docs").status_code == 404  # its page would load scripts from a CDN
+
+
+def test_unknown_host_header_is_refused(accompanist):
+    app = create_app(accompanist=accompanist)
+    with TestClient(app, base_url="http://attacker.example") as c:
+        assert c.get("/api/info").status_code == 400
+
+
+# ------------------------------------------------------------------ generation from MIDI bytes
+def test_generate_from_midi_bytes(client, twinkle, accompanist):
+    r = client.post("/api/generate/midi?seed=7&programs=strings", content=twinkle)
+    assert r.status_code == 200, r.text
+    res = r.json()
+    assert res["seed"] == 7 and res["programs"] == "strings" and res["meter"] == "4/4"
+    assert [t["name"] for t in res["tracks"]] == ["melody", "alto", "tenor", "bass"]
+    assert [t["program"] for t in res["tracks"][1:]] == [41, 42, 43]
+    assert all(t["notes"] for t in res["tracks"])
+    # the melody comes back unchanged, on the editor's grid
+    src = pretty_midi.PrettyMIDI(io.BytesIO(twinkle)).instruments[0].notes
+    assert [n["pitch"] for n in res["tracks"][0]["notes"]] == [n.pitch for n in src]
+    assert res["tracks"][0]["notes"][0]["start"] == 0
+    # the MIDI in the JSON is the library's result: same as Accompanist.generate with the same arguments
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(base64.b64decode(res["midi_base64"])))
+    direct = accompanist.generate(twinkle, seed=7, programs="strings")
+    for got, want in zip(pm.instruments, direct.instruments):
+        assert [(n.pitch, round(n.start, 3)) for n in got.notes] == [(n.pitch, round(n.start, 3)) for n in want.notes]
+
+
+def test_generate_midi_download_and_seeds(client, twinkle):
+    a = client.post("/api/generate/midi?seed=11&format=midi", content=twinkle)
+    assert a.status_code == 200 and a.headers["content-type"] == "audio/midi"
+    assert 'filename="deepaccomp-seed11.mid"' in a.headers["content-disposition"]
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(a.content))
+    assert len(pm.instruments) == 4
+    again = client.post("/api/generate/midi?seed=11&format=midi", content=twinkle)
+    assert again.content == a.content
+    fresh = client.post("/api/generate/midi", content=twinkle).json()  # no seed: one is drawn and returned
+    assert limits.SEED_RANGE[0] <= fresh["seed"] <= limits.SEED_RANGE[1]
+    custom = client.post("/api/generate/midi?seed=1&programs=40,41,42&noise_scale=0.5", content=twinkle).json()
+    assert [t["program"] for t in custom["tracks"][1:]] == [40, 41, 42] and custom["noise_scale"] == 0.5
+
+
+def test_melody_endpoint_fills_the_editor(client, twinkle):
+    m = client.post("/api/melody", content=twinkle).json()
+    assert m["meter"] == "4/4" and m["tempo"] == 100 and m["melody_track"] == 0
+    assert len(m["notes"]) == 43 and m["notes"][0] == {"pitch": 60, "start": 0, "length": 4, "velocity": 90}
+    # the editor's notes, sent back as a note list, give the same accompaniment as the file
+    body = {"notes": m["notes"], "tempo": m["tempo"], "meter": m["meter"], "seed": 3,
+            "melody_program": m["melody_program"]}
+    from_notes = client.post("/api/generate", json=body).json()
+    from_file = client.post("/api/generate/midi?seed=3", content=twinkle).json()
+    assert [(n["pitch"], n["start"]) for n in from_notes["tracks"][0]["notes"]] == \
+        [(n["pitch"], n["start"]) for n in from_file["tracks"][0]["notes"]]  # the file's notes are a bit shorter
+    for a, b in zip(from_notes["tracks"][1:], from_file["tracks"][1:]):
+        assert [(n["pitch"], n["start"], n["end"]) for n in a["notes"]] == \
+            [(n["pitch"], n["start"], n["end"]) for n in b["notes"]]
+
+
+# ------------------------------------------------------------------ generation from a note list
+def test_generate_from_note_list_with_meter_and_pickup(client):
+    body = {"notes": EDITOR_NOTES, "tempo": 90, "meter": "3/4", "pickup_steps": 4, "seed": 5,
+            "programs": [40, 41, 42], "melody_program": 73}
+    res = client.post("/api/generate", json=body).json()
+    assert res["meter"] == "3/4" and res["steps_per_bar"] == 12 and res["pickup_steps"] == 4
+    assert res["tempo"] == 90 and [t["program"] for t in res["tracks"]] == [73, 40, 41, 42]
+    mel = res["tracks"][0]["notes"]
+    assert [(n["pitch"], n["start"], n["end"]) for n in mel] == \
+        [(n["pitch"], n["start"], n["start"] + n["length"]) for n in EDITOR_NOTES]
+    assert mel[1]["time"] == pytest.approx(4 * 60 / 90 / 4, abs=1e-3)
+    assert all(t["notes"] for t in res["tracks"][1:])
+    # the pickup sits at the end of an otherwise empty first bar of the MIDI file
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(base64.b64decode(res["midi_base64"])))
+    assert pm.time_signature_changes[0].numerator == 3
+    assert pm.time_to_tick(pm.instruments[0].notes[0].start) == 8 * pm.resolution // 4
+    midi = client.post("/api/generate", json={**body, "format": "midi"})
+    assert midi.status_code == 200 and midi.content[:4] == b"MThd"
+
+
+# ------------------------------------------------------------------ errors: MIDI bytes
+@pytest.mark.parametrize("data, type_", [
+    (b"", "InvalidMidiError"),
+    (b"RIFF0000WAVEfmt ", "InvalidMidiError"),
+    (b"MThd\x00\x00\x00\x06\x00", "InvalidMidiError"),
+])
+def test_bad_midi_is_422(client, data, type_):
+    for path in ("/api/generate/midi", "/api/melody"):
+        msg = error_of(client.post(path, content=data), 422, type_)
+        assert "MIDI" in msg
+
+
+def test_no_melody_meter_length_and_note_count_limits(client):
+    drums = midi_file(SCALE, drum=True)
+    assert "no pitched" in error_of(client.post("/api/generate/midi", content=drums), 422, "NoMelodyError")
+    five = midi_file(SCALE, ts=(5, 4))
+    msg = error_of(client.post("/api/generate/midi", content=five), 422, "UnsupportedMeterError")
+    assert "5/4" in msg and "4/4" in msg
+    error_of(client.post("/api/melody", content=five), 422, "UnsupportedMeterError")
+    long = midi_file([(60, 0, 1), (62, 4 * limits.MAX_BARS + 4, 1)])
+    # the library refuses it first, with the same limit (InputTooLargeError, an InvalidMidiError)
+    msg = error_of(client.post("/api/generate/midi", content=long), 422, "InputTooLargeError")
+    assert f"{limits.MAX_BARS} bars" in msg
+    # two notes a step: within the library's 512 bars, beyond the studio's note count
+    many = midi_file([(60 + i % 12, (i // 2) * 0.25, 0.25) for i in range(limits.MAX_NOTES + 1)])
+    assert len(many) < limits.MAX_UPLOAD_BYTES
+    msg = error_of(client.post("/api/generate/midi", content=many), 422, "InvalidMidiError")
+    assert f"at most {limits.MAX_NOTES}" in msg
+
+
+def test_upload_size_limit(client):
+    big = b"MThd" + b"\x00" * limits.MAX_UPLOAD_BYTES
+    for path in ("/api/generate/midi", "/api/melody", "/api/generate"):
+        msg = error_of(client.post(path, content=big), 413, "RequestTooLargeError")
+        assert str(limits.MAX_UPLOAD_BYTES) in msg
+
+    def chunks():  # no Content-Length: the limit holds on the streamed body too
+        for _ in range(5):
+            yield b"\x00" * (limits.MAX_UPLOAD_BYTES // 4)
+
+    error_of(client.post("/api/generate/midi", content=chunks()), 413, "RequestTooLargeError")
+
+
+@pytest.mark.parametrize("query, needle", [
+    ("seed=-1", "seed"), ("seed=abc", "seed"), (f"seed={2**32}", "seed"),
+    ("programs=kazoo", "preset"), ("programs=1,2", "programs"), ("programs=1,2,300", "0..127"),
+    ("programs=1,x,3", "programs"),
+    ("noise_scale=0", "noise_scale"), ("noise_scale=nan", "noise_scale"), ("noise_scale=x", "noise_scale"),
+    ("noise_scale=100", "noise_scale"),
+    ("format=wav", "format"), ("path=/etc/passwd", "unknown query"), ("pickup=x", "pickup"),
+])
+def test_bad_query_parameters_are_400(client, twinkle, query, needle):
+    msg = error_of(client.post(f"/api/generate/midi?{query}", content=twinkle), 400, "ConfigError")
+    assert needle in msg
+
+
+def test_pickup_is_passed_to_the_library(client, twinkle):
+    with_pickup = client.post("/api/generate/midi?pickup=1&seed=1", content=twinkle)
+    assert with_pickup.status_code == 200
+    assert with_pickup.json() != client.post("/api/generate/midi?pickup=0&seed=1", content=twinkle).json()
+
+
+# ------------------------------------------------------------------ errors: note list
+@pytest.mark.parametrize("body, status, type_, needle", [
+    ({"notes": []}, 422, "NoMelodyError", "empty"),
+    ({"notes": "C D E"}, 400, "ConfigError", "list"),
+    ({"notes": [[60, 0, 4]]}, 400, "ConfigError", "notes[0]"),
+    ({"notes": [{"pitch": 128, "start": 0, "length": 4}]}, 400, "ConfigError", "pitch"),
+    ({"notes": [{"pitch": 60.5, "start": 0, "length": 4}]}, 400, "ConfigError", "pitch"),
+    ({"notes": [{"pitch": 60, "start": -1, "length": 4}]}, 400, "ConfigError", "start"),
+    ({"notes": [{"pitch": 60, "start": 0, "length": 0}]}, 400, "ConfigError", "length"),
+    ({"notes": [{"pitch": 60, "start": 0, "length": 4, "velocity": 0}]}, 400, "ConfigError", "velocity"),
+    ({"notes": [{"pitch": 60, "start": 0, "length": 4, "path": "/tmp"}]}, 400, "ConfigError", "unknown"),
+    ({"notes": [{"pitch": 60, "start": 16 * 512 - 2, "length": 4}]}, 400, "ConfigError", "512 bars"),
+    ({"notes": [{"pitch": 60, "start": i, "length": 1} for i in range(limits.MAX_NOTES + 1)]},
+     400, "ConfigError", "at most"),
+    ({"notes": EDITOR_NOTES, "meter": "6/8"}, 422, "UnsupportedMeterError", "6/8"),
+    ({"notes": EDITOR_NOTES, "tempo": 5}, 400, "ConfigError", "tempo"),
+    ({"notes": EDITOR_NOTES, "tempo": "fast"}, 400, "ConfigError", "tempo"),
+    ({"notes": EDITOR_NOTES, "pickup_steps": 16}, 400, "ConfigError", "pickup"),
+    ({"notes": EDITOR_NOTES, "melody_program": 128}, 400, "ConfigError", "melody_program"),
+    ({"notes": EDITOR_NOTES, "seed": "x"}, 400, "ConfigError", "seed"),
+    ({"notes": EDITOR_NOTES, "seed": True}, 400, "ConfigError", "seed"),
+    ({"notes": EDITOR_NOTES, "programs": [1, 2]}, 400, "ConfigError", "programs"),
+    ({"notes": EDITOR_NOTES, "programs": {"alto": 1}}, 400, "ConfigError", "programs"),
+    ({"notes": EDITOR_NOTES, "noise_scale": -1}, 400, "ConfigError", "noise_scale"),
+    ({"notes": EDITOR_NOTES, "format": "wav"}, 400, "ConfigError", "format"),
+    ({"notes": EDITOR_NOTES, "model": "/etc/passwd"}, 400, "ConfigError", "unknown fields"),
+    ([1, 2, 3], 400, "ConfigError", "JSON object"),
+])
+def test_bad_note_lists(client, body, status, type_, needle):
+    assert needle in error_of(client.post("/api/generate", json=body), status, type_)
+
+
+def test_body_that_is_not_json(client):
+    assert "not valid JSON" in error_of(client.post("/api/generate", content=b"{notes:"), 400, "ConfigError")
+    error_of(client.post("/api/generate", content=b"\xff\xfe"), 400, "ConfigError")
+
+
+# ------------------------------------------------------------------ steady under failure and load
+def test_unexpected_failure_is_500_json_and_the_server_goes_on(accompanist, twinkle, monkeypatch):
+    app = create_app(accompanist=accompanist)
+    studio = app.state.studio
+    with TestClient(app, base_url=BASE, raise_server_exceptions=False) as c:
+        real = studio.generate
+
+        def broken(*a, **k):
+            raise RuntimeError("boom")
+
+        monkeypatch.setattr(studio, "generate", broken)
+        r = c.post("/api/generate/midi?seed=1", content=twinkle)
+        assert r.status_code == 500 and r.json()["error"]["type"] == "InternalError"
+        assert "boom" not in r.text  # no internals to the client
+        monkeypatch.setattr(studio, "generate", real)
+        assert c.post("/api/generate/midi?seed=1", content=twinkle).status_code == 200
+
+
+def test_busy_server_answers_503(client, twinkle, monkeypatch):
+    monkeypatch.setattr(limits, "MAX_PENDING", 0)
+    assert "waiting" in error_of(client.post("/api/generate/midi", content=twinkle), 503, "ServerBusyError")
+
+
+def test_generation_runs_off_the_event_loop_on_one_model(accompanist, twinkle, monkeypatch):
+    app = create_app(accompanist=accompanist)
+    studio = app.state.studio
+    active, peak = [0], [0]
+    real = accompanist.generate
+
+    def slow(*a, **k):
+        active[0] += 1
+        peak[0] = max(peak[0], active[0])
+        try:
+            time.sleep(0.3)
+            return real(*a, **k)
+        finally:
+            active[0] -= 1
+
+    monkeypatch.setattr(accompanist, "generate", slow)
+    with TestClient(app, base_url=BASE) as c:
+        results = {}
+
+        def worker(i):
+            results[i] = c.post(f"/api/generate/midi?seed={i % 2}&format=midi", content=twinkle)
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        assert c.get("/api/info").status_code == 200  # the loop answers while the model works
+        assert time.monotonic() - t0 < 0.25
+        for t in threads:
+            t.join(60)
+    assert all(r.status_code == 200 for r in results.values()) and len(results) == 6
+    assert peak[0] == 1  # one generation at a time on the one model
+    assert results[0].content == results[2].content == results[4].content  # same seed, same answer
+    assert studio.served == 6 and studio.pending == 0
+
+
+# ------------------------------------------------------------------ command line
+def test_cli_studio(monkeypatch, capsys, accompanist):
+    import uvicorn
+
+    from deepaccomp import cli
+
+    started = {}
+    monkeypatch.setattr(studio_app, "create_app", lambda model_path=None, **kw: started.update(kw) or "app")
+
+    class FakeServer:  # uvicorn's own Config would point logging at the captured (then closed) stderr
+        def __init__(self, config):
+            started["config"] = config
+
+        def run(self, sockets=None):
+            started["sockets"] = sockets
+
+    monkeypatch.setattr(uvicorn, "Config", lambda app, **kw: (app, kw))
+    monkeypatch.setattr(uvicorn, "Server", FakeServer)
+    opened = []
+    monkeypatch.setattr("webbrowser.open", opened.append)
+    assert cli.main(["studio", "--port", "0"]) == 0
+    out, err = capsys.readouterr()
+    port = started["sockets"][0].getsockname()[1]
+    started["sockets"][0].close()
+    assert f"http://127.0.0.1:{port}/" in out and "warning" not in err
+    assert "127.0.0.1" in started["allowed_hosts"]
+    assert cli.main(["studio", "--host", "0.0.0.0", "--port", "0", "--open"]) == 0
+    out, err = capsys.readouterr()
+    started["sockets"][0].close()
+    assert "warning" in err and "0.0.0.0" in err
+    time.sleep(0.8)
+    assert opened and opened[0].startswith("http://127.0.0.1:")
+    assert cli.main(["studio", "--port", "70000"]) == 1
+    assert "--port" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ conversions at the limits
+def test_note_list_at_the_limits_converts_in_linear_time():
+    from deepaccomp.studio.notes import midi_bytes, note_list_to_midi, read_upload, upload_to_editor
+
+    notes = [{"pitch": 60 + i % 12, "start": 4 * i, "length": 4}
+             for i in range(limits.MAX_BARS * 16 // 4)]  # 512 bars of quarter notes
+    t0 = time.perf_counter()
+    pm, origin = note_list_to_midi(notes, tempo=97, meter="4/4")
+    assert time.perf_counter() - t0 < 2.0
+    assert origin == 0 and len(pm.instruments[0].notes) == len(notes)
+    back = upload_to_editor(*read_upload(midi_bytes(pm)))
+    assert [(n["pitch"], n["start"], n["length"]) for n in back["notes"]] == \
+        [(n["pitch"], n["start"], n["length"]) for n in notes]
+
+
+def test_tempo_changes_keep_the_grid(client, tmp_path):
+    from conftest import midi_with_tempo_change
+
+    from deepaccomp.studio.notes import seconds_to_ticks
+
+    path = midi_with_tempo_change(tmp_path, [(60 + i, i, i + 1) for i in range(8)], bpm0=120, bpm1=60)
+    pm = pretty_midi.PrettyMIDI(str(path))
+    times = [0.0, 0.3, 1.9, 2.0, 2.5, 5.0, 7.25]
+    assert seconds_to_ticks(pm, times) == pytest.approx([pm.time_to_tick(t) for t in times], abs=0.51)
+    m = client.post("/api/melody", content=path.read_bytes()).json()
+    assert m["tempo_changes"] == 2 and [n["start"] for n in m["notes"]] == [4 * i for i in range(8)]
+    res = client.post("/api/generate/midi?seed=1", content=path.read_bytes()).json()
+    mel = res["tracks"][0]["notes"]
+    assert [n["start"] for n in mel] == [4 * i for i in range(8)]
+    assert mel[5]["time"] == pytest.approx(2.0 + 1.0, abs=1e-3)  # 4 beats at 120 bpm, then 1 s per beat

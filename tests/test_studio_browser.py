@@ -1,0 +1,275 @@
+"""``deepaccomp studio`` used as a person uses it, in a real headless Chromium.
+
+Starts the real command on a free 127.0.0.1 port, opens the page, uploads the
+bundled example, generates, checks that the piano roll shows the melody and
+three voices, plays it and checks that the synthesiser produces sound (the
+audio clock advances and the output level is above silence), downloads the
+MIDI and reads it back with pretty_midi, renders a WAV in the browser and
+reads it back, edits notes with the mouse, then enters a melody with the
+on-screen and the computer keyboard and generates from it.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` packages and selenium
+(the ``test`` extra); skipped with the reason otherwise. Marked ``slow``
+(deselected by ``-m "not slow"``); the README's plain ``pytest`` runs it. Nothing downloads a
+browser. Set ``DEEPACCOMP_STUDIO_SCREENSHOT=docs/images/studio.png`` to save
+the page's screenshot there (always saved under the test's tmp_path).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "deepaccomp" / "assets" / "examples" / "twinkle.mid"
+SERVER_START_S = 120
+WAIT_S = 60
+
+
+def _find(*names):
+    for name in names:
+        path = shutil.which(name) or (f"/usr/bin/{name}" if os.path.exists(f"/usr/bin/{name}") else None)
+        if path:
+            return path
+    return None
+
+
+CHROMIUM = _find("chromium", "chromium-browser")
+CHROMEDRIVER = _find("chromedriver") or ("/usr/lib/chromium/chromedriver"
+                                         if os.path.exists("/usr/lib/chromium/chromedriver") else None)
+
+try:
+    import selenium  # noqa: F401
+
+    HAVE_SELENIUM = True
+except ImportError:
+    HAVE_SELENIUM = False
+
+pytestmark = [
+    pytest.mark.slow,  # 18 s on an idle 2-core machine, up to 36 s when it is busy (server start, browser)
+    pytest.mark.skipif(not HAVE_SELENIUM, reason="selenium is not installed (pip install '.[test]')"),
+    pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None,
+                       reason="no Chromium: install Debian's chromium and chromium-driver packages "
+                              "(apt-get install chromium chromium-driver)"),
+]
+
+
+@pytest.fixture(scope="module")
+def server():
+    """The real ``deepaccomp studio`` command on a free 127.0.0.1 port; yields its URL."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+               PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "deepaccomp.cli", "studio", "--port", "0"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url, lines, deadline = None, [], time.monotonic() + SERVER_START_S
+    try:
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            m = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
+            if m:
+                url = m.group(1)
+                break
+        if url is None:
+            pytest.fail("deepaccomp studio did not print its URL:\n" + "".join(lines))
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    downloads = tmp_path_factory.mktemp("downloads")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1400,1500", "--autoplay-policy=no-user-gesture-required",
+                # no traffic beyond 127.0.0.1
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", "--disable-default-apps", "--disable-domain-reliability",
+                f"--user-data-dir={tmp_path_factory.mktemp('profile')}"):
+        opts.add_argument(arg)
+    opts.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                           "download.prompt_for_download": False})
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver.set_page_load_timeout(30)
+    driver.set_script_timeout(30)
+    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    driver.downloads = downloads
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait_for(driver, script, timeout=WAIT_S, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = driver.execute_script(script)
+        if value:
+            return value
+        time.sleep(0.1)
+    status = driver.execute_script("return document.getElementById('status').textContent")
+    pytest.fail(f"timed out waiting for {what} (status line: {status!r})")
+
+
+COLOUR_COUNT = """
+const c = document.getElementById('result'), g = c.getContext('2d');
+const d = g.getImageData(0, 0, c.width, c.height).data;
+const want = {melody: [214, 39, 40], alto: [31, 119, 180], tenor: [44, 160, 44], bass: [148, 103, 189]};
+const out = {melody: 0, alto: 0, tenor: 0, bass: 0};
+for (let i = 0; i < d.length; i += 4)
+  for (const [k, [r, gg, b]] of Object.entries(want))
+    if (d[i] === r && d[i + 1] === gg && d[i + 2] === b) out[k]++;
+return out;
+"""
+
+
+def generate_and_wait(driver, button="generate"):
+    from selenium.webdriver.common.by import By
+
+    driver.execute_script("window.__before = window.studio.state.result")
+    driver.find_element(By.ID, button).click()
+    wait_for(driver, "return window.studio.state.result !== window.__before && "
+                     "!document.getElementById('generate').disabled", what="a generated result")
+    return driver.execute_script("return window.studio.trackCounts()")
+
+
+def test_studio_in_a_real_browser(server, browser, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    d = browser
+    d.get(server)
+    wait_for(d, "return document.body.dataset.ready === '1' && window.studio.state.info !== null",
+             what="the page to load")
+    assert d.title == "deepaccomp studio"
+
+    # upload the bundled example: it fills the editor
+    d.find_element(By.ID, "upload").send_keys(str(EXAMPLE))
+    wait_for(d, "return window.studio.state.notes.length > 0 && window.studio.state.file !== null",
+             what="the upload to fill the editor")
+    assert d.execute_script("return window.studio.state.notes.length") == 43
+    assert d.find_element(By.ID, "tempo").get_attribute("value") == "100"
+
+    # generate: the roll shows the melody and three voices
+    d.find_element(By.ID, "seed").clear()
+    d.find_element(By.ID, "seed").send_keys("1")
+    counts = dict(generate_and_wait(d))
+    assert counts["melody"] == 43 and all(counts[v] > 0 for v in ("alto", "tenor", "bass")), counts
+    pixels = d.execute_script(COLOUR_COUNT)
+    assert all(n > 50 for n in pixels.values()), pixels
+    assert "seed 1" in d.find_element(By.ID, "status").text
+
+    # play: the synthesiser's clock advances and its output is not silent
+    d.find_element(By.ID, "play").click()
+    wait_for(d, "const s = window.studio.audioStats(); return s.playing && s.position > 1.5", timeout=30,
+             what="playback to advance")
+    stats = d.execute_script("return window.studio.audioStats()")
+    assert stats["contextState"] == "running" and stats["peak"] > 0.01, stats
+    assert d.find_element(By.ID, "clock").text != "0:00.0"
+    shot = tmp_path / "studio.png"
+    d.save_screenshot(str(shot))
+    target = os.environ.get("DEEPACCOMP_STUDIO_SCREENSHOT")
+    if target:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, target)
+    # solo the bass, then stop
+    d.find_element(By.CSS_SELECTOR, "#mixer .voice[data-voice=bass] .solo").click()
+    assert d.execute_script("return window.studio.state.solo") == [False, False, False, True]
+    d.find_element(By.CSS_SELECTOR, "#mixer .voice[data-voice=bass] .solo").click()
+    d.find_element(By.ID, "stop").click()
+    assert d.execute_script("return window.studio.audioStats().playing") is False
+
+    # download the MIDI and read it back
+    d.find_element(By.ID, "download").click()
+    deadline = time.monotonic() + 20
+    files = []
+    while time.monotonic() < deadline:
+        files = [f for f in d.downloads.iterdir() if f.suffix == ".mid"]
+        if files:
+            break
+        time.sleep(0.1)
+    assert files, "no MIDI file was downloaded"
+    time.sleep(0.3)
+    pm = pretty_midi.PrettyMIDI(str(files[0]))
+    assert files[0].name == "deepaccomp-seed1.mid"
+    assert [len(i.notes) for i in pm.instruments] == [counts[v] for v in ("melody", "alto", "tenor", "bass")]
+
+    # render a WAV in the browser and read it back: the result's length, and sound in it
+    d.find_element(By.ID, "wav").click()
+    deadline = time.monotonic() + WAIT_S
+    wavs = []
+    while time.monotonic() < deadline:
+        wavs = [f for f in d.downloads.iterdir() if f.suffix == ".wav"]
+        if wavs and "WAV rendered" in d.find_element(By.ID, "status").text:
+            break
+        time.sleep(0.2)
+    assert wavs, "no WAV file was downloaded: " + d.find_element(By.ID, "status").text
+    time.sleep(0.5)
+    with wave.open(str(wavs[0])) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (2, 2, 44100)
+        seconds = w.getnframes() / w.getframerate()
+        samples = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+    assert pm.get_end_time() <= seconds <= pm.get_end_time() + 5
+    assert np.abs(samples).max() > 1000
+
+    # a new melody from the on-screen keyboard (C4 E4 G4 C5) and the computer keyboard (A S D F = C D E F)
+    d.find_element(By.ID, "clear").click()
+    assert d.execute_script("return window.studio.state.notes.length") == 0
+    for pitch in (60, 64, 67, 72):
+        d.find_element(By.CSS_SELECTOR, f"#keyboard .key[data-pitch='{pitch}']").click()
+    d.find_element(By.TAG_NAME, "body").send_keys("asdf")
+    notes = d.execute_script("return window.studio.state.notes")
+    assert [n["pitch"] for n in notes] == [60, 64, 67, 72, 60, 62, 64, 65]
+    assert [n["start"] for n in notes] == [0, 4, 8, 12, 16, 20, 24, 28]
+    assert d.execute_script("return window.studio.state.file") is None
+
+    # the piano-roll editor: add, move, lengthen, delete with the mouse
+    canvas = d.find_element(By.ID, "editor")
+    geo = d.execute_script("return window.studio.editorGeometry()")
+
+    def at(step, pitch, dx=0.5):  # offset from the canvas centre (selenium 4) of a cell
+        x = geo["labelWidth"] + (step + dx) * geo["cell"]
+        y = (geo["highestPitch"] - pitch + 0.5) * geo["row"]
+        return x - canvas.size["width"] / 2, y - canvas.size["height"] / 2
+
+    def melody():
+        return [(n["pitch"], n["start"], n["length"]) for n in d.execute_script("return window.studio.state.notes")]
+
+    ActionChains(d).move_to_element_with_offset(canvas, *at(36, 67)).click().perform()
+    assert (67, 36, 4) in melody()
+    ActionChains(d).move_to_element_with_offset(canvas, *at(37, 67)).click_and_hold() \
+        .move_to_element_with_offset(canvas, *at(41, 69)).release().perform()
+    assert (69, 40, 4) in melody() and (67, 36, 4) not in melody()
+    ActionChains(d).move_to_element_with_offset(canvas, *at(43, 69, dx=0.9)).click_and_hold() \
+        .move_to_element_with_offset(canvas, *at(47, 69, dx=0.9)).release().perform()
+    assert (69, 40, 8) in melody()
+    ActionChains(d).move_to_element_with_offset(canvas, *at(41, 69)).context_click().perform()
+    assert melody() == [(60, 0, 4), (64, 4, 4), (67, 8, 4), (72, 12, 4), (60, 16, 4), (62, 20, 4), (64, 24, 4),
+                        (65, 28, 4)]
+    counts = dict(generate_and_wait(d, "new-take"))
+    assert counts["melody"] == 8 and all(counts[v] > 0 for v in ("alto", "tenor", "bass")), counts
+    errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, errors

@@ -1,0 +1,195 @@
+"""Note lengths and voice leading (deepaccomp.metrics) against hand-computed answers."""
+
+import numpy as np
+import pytest
+
+from conftest import voice_roll
+from deepaccomp import metrics as M
+from deepaccomp.errors import ConfigError, InvalidRollError
+from deepaccomp.representation import to_model_range
+
+nan = np.nan
+
+
+# ------------------------------------------------------------------ note lengths
+def lengths_roll():
+    return voice_roll(
+        [(60, 1), (62, 1), (64, 2), (65, 4), (67, 8)],   # notes of 1, 1, 2, 4, 8 steps
+        [(48, 3), (None, 1), (48, 12)],                  # same pitch after a rest: 3 and 12
+        [])                                              # silent
+
+
+def test_note_lengths_histogram_per_voice():
+    r = lengths_roll()
+    np.testing.assert_allclose(M.note_lengths(r, max_length=4, normalize=False),
+                               [[2, 0, 0], [1, 0, 0], [0, 1, 0], [2, 1, 0]])
+    frac = M.note_lengths(r, max_length=4)
+    np.testing.assert_allclose(frac[:, :2], [[0.4, 0], [0.2, 0], [0, 0.5], [0.4, 0.5]])
+    assert np.all(np.isnan(frac[:, 2]))
+    assert M.note_lengths(r).shape == (16, 3)
+
+
+def test_fragment_rate_and_long_note_ratio():
+    r = lengths_roll()
+    np.testing.assert_allclose(M.fragment_rate(r), [2 / 5, 0.0, nan])
+    np.testing.assert_allclose(M.long_note_ratio(r), [2 / 5, 1 / 2, nan])
+    np.testing.assert_allclose(M.long_note_ratio(r, min_length=3), [2 / 5, 2 / 2, nan])
+    np.testing.assert_allclose(M.fragment_rate(to_model_range(r)), M.fragment_rate(r))
+    with pytest.raises(InvalidRollError):
+        M.long_note_ratio(r, min_length=0)
+
+
+def test_a_repeated_pitch_is_one_note_but_pieces_of_a_batch_never_join():
+    merged = voice_roll([(55, 2), (55, 2)])
+    np.testing.assert_allclose(M.note_lengths(merged, max_length=4, normalize=False)[:, 0],
+                               [0, 0, 0, 1])
+    whole = voice_roll([(55, 16)])
+    batch = np.stack([whole, whole, voice_roll([(57, 1), (None, 15)])])
+    np.testing.assert_allclose(M.note_lengths(batch, max_length=32, normalize=False)[[0, 15, 31], 0],
+                               [1, 2, 0])
+    np.testing.assert_allclose(M.fragment_rate(batch), [1 / 3])
+
+
+# ------------------------------------------------------------------ rests under the melody
+def test_rest_under_melody_per_accompaniment_voice():
+    r = voice_roll(
+        [(72, 4), (None, 4), (74, 8)],       # melody sounds at steps 0-3 and 8-15 (12 steps)
+        [(60, 6), (None, 6), (62, 4)],       # silent at 6-11: 8-11 are under the melody
+        [],                                  # silent throughout
+        [(40, 16)])
+    np.testing.assert_allclose(M.rest_under_melody(r), [4 / 12, 1.0, 0.0])
+    # tracks reversed, the alto line (sounds at 0-5 and 12-15) as the melody: the
+    # former melody is silent at its steps 4-5
+    np.testing.assert_allclose(M.rest_under_melody(r[..., ::-1], melody_track=-2),
+                               [0.0, 10 / 10, 2 / 10])
+    assert np.all(np.isnan(M.rest_under_melody(voice_roll([], [(60, 4)]))))
+    with pytest.raises(InvalidRollError):
+        M.rest_under_melody(r, melody_track=4)
+
+
+# ------------------------------------------------------------------ parallel fifths and octaves
+def parallels_roll():
+    # one pitch per beat (4 steps); the soprano's passing 16th between beats is not an onset
+    return voice_roll(
+        [(72, 2), (73, 2), (74, 4), (76, 4), (77, 4)],   # C5 (C#5) D5 E5 F5
+        [(65, 4), (67, 4), (69, 8)],                      # F4 G4 A4 A4 (holds at the last beat)
+        [(60, 4), (62, 4), (60, 4), (62, 4)])             # C4 D4 C4 D4
+
+
+def test_parallel_perfects_by_hand():
+    r = parallels_roll()
+    # S-A: fifths 7,7,7 then 8; both move on beats 1->2 and 2->3: 2 parallels of 2
+    # S-B: octaves 0,0 then 4, 3; all three transitions move: 1 parallel of 3
+    # A-B: 5, 5, 9, 7; both move on the first two: 0 of 2
+    np.testing.assert_allclose(M.parallel_perfects(r), [3 / 5, 2 / 4, 1 / 5])
+    np.testing.assert_allclose(M.parallel_perfects(r, per="all"), [3 / 7])
+    np.testing.assert_allclose(M.parallel_perfects(r, per="pair"),
+                               [[nan, 1, 1 / 3], [1, nan, 0], [1 / 3, 0, nan]])
+    np.testing.assert_allclose(M.parallel_perfects(to_model_range(r)), [3 / 5, 2 / 4, 1 / 5])
+    with pytest.raises(ConfigError):
+        M.parallel_perfects(r, per="voice")
+
+
+def test_parallel_perfects_needs_both_voices_to_move_and_sound():
+    held = voice_roll([(72, 4), (74, 4)], [(60, 8)])          # octave to ninth, bass holds
+    rest = voice_roll([(72, 4), (74, 4)], [(60, 4), (None, 4)])
+    contrary = voice_roll([(72, 4), (67, 4)], [(48, 4), (55, 4)])  # octaves by contrary motion
+    assert np.all(np.isnan(M.parallel_perfects(held)))
+    assert np.all(np.isnan(M.parallel_perfects(rest)))
+    np.testing.assert_allclose(M.parallel_perfects(contrary), [0.0, 0.0])
+    np.testing.assert_allclose(M.parallel_perfects(contrary, contrary=True), [1.0, 1.0])
+    # fifth to octave is no parallel: the interval class changes
+    np.testing.assert_allclose(M.parallel_perfects(voice_roll([(67, 4), (72, 4)], [(60, 4), (60 - 12 + 2, 4)])),
+                               [0.0, 0.0])
+
+
+# ------------------------------------------------------------------ voice crossing
+def test_voice_crossing_by_hand():
+    r = voice_roll(
+        [(72, 8)],
+        [(67, 4), (74, 2), (None, 2)],          # above the soprano at steps 4-5: 2 of 6 steps
+        [(60, 1), (69, 5), (62, 2)])            # above the alto at steps 1-3: 3 of 6 (alto rests at 6-7)
+    np.testing.assert_allclose(M.voice_crossing(r), [nan, 2 / 6, 3 / 6])
+    unison = voice_roll([(67, 4)], [(67, 4)])
+    np.testing.assert_allclose(M.voice_crossing(unison), [nan, 0.0])
+    assert np.all(np.isnan(M.voice_crossing(voice_roll([(72, 4)], [(None, 4)]))))
+
+
+# ------------------------------------------------------------------ ranges
+def test_out_of_range_against_satb_ranges():
+    r = voice_roll(
+        [(60, 4), (81, 4)],        # A5 above the soprano's G5: half the note-steps
+        [(55, 8)],                 # G3, the alto's lowest
+        [(47, 2), (48, 6)],        # B2 under the tenor's C3: 2 of 8
+        [])
+    np.testing.assert_allclose(M.out_of_range(r), [0.5, 0.0, 0.25, nan])
+    compact = r[:, 28:92]
+    np.testing.assert_allclose(M.out_of_range(compact, lowest_pitch=28), [0.5, 0.0, 0.25, nan])
+    np.testing.assert_allclose(M.out_of_range(r[..., :2], ranges=[(60, 72), (56, 60)]), [0.5, 1.0])
+    with pytest.raises(InvalidRollError):
+        M.out_of_range(r[..., :3])
+    assert M.SATB_RANGES[0] == (60, 79) and len(M.SATB_RANGES) == 4
+
+
+# ------------------------------------------------------------------ evaluate
+def test_evaluate_includes_voice_leading():
+    r = voice_roll(
+        [(72, 4), (74, 4), (76, 8)],
+        [(65, 4), (67, 4), (None, 8)],
+        [(57, 1), (59, 15)],
+        [(48, 16)])
+    out = M.evaluate(r, key="C major")
+    np.testing.assert_allclose(out["rest_under_melody"], [nan, 0.5, 0.0, 0.0])
+    np.testing.assert_allclose(out["fragment_rate"], M.fragment_rate(r))
+    np.testing.assert_allclose(out["voice_crossing"], M.voice_crossing(r))
+    np.testing.assert_allclose(out["parallel_perfects"], M.parallel_perfects(r))
+    np.testing.assert_allclose(out["out_of_range"], M.out_of_range(r))
+    assert out["note_lengths"].shape == (16, 4)
+    assert np.all(np.isnan(M.evaluate(r[..., :3], key="C major")["out_of_range"]))
+
+
+# ------------------------------------------------------------------ evaluation
+def _bach_like_dataset():
+    from deepaccomp.data import Dataset
+
+    satb = voice_roll(
+        [(72, 4), (74, 4), (76, 8)],
+        [(67, 1), (65, 3), (67, 4), (None, 8)],
+        [(60, 8), (59, 8)],
+        [(48, 16)])
+    pieces = [{"id": "p", "split": "test", "shift": 0, "key": "C major"},
+              {"id": "q", "split": "excluded", "shift": 0, "key": "C major"}]
+    return Dataset([satb, satb], pieces), satb
+
+
+def test_baseline_reports_the_voice_leading_of_the_accompaniment():
+    from deepaccomp.evaluation import evaluate_baseline
+
+    ds, satb = _bach_like_dataset()
+    r = evaluate_baseline("bach", ds)
+    assert r["n_pieces"] == 1  # the excluded piece is not evaluated
+    np.testing.assert_allclose(r["fragment_rate"], [1 / 3, 0, 0])
+    np.testing.assert_allclose(r["long_note_ratio"], [1 / 3, 1, 1])
+    np.testing.assert_allclose(r["rest_under_melody"], [0.5, 0, 0])
+    np.testing.assert_allclose(r["parallel_perfects"], M.parallel_perfects(satb)[1:])
+    np.testing.assert_allclose(r["voice_crossing"], [0, 0, 0])
+    np.testing.assert_allclose(r["out_of_range"], M.out_of_range(satb)[1:])
+    with pytest.raises(ConfigError):
+        evaluate_baseline("silence", ds)
+
+
+def test_check_quality_bar_takes_the_musical_targets():
+    from deepaccomp.evaluation import MUSICAL_TARGETS, QUALITY_BAR, check_quality_bar
+
+    result = {"harmonic_agreement": np.array([0.72, 0.74, 0.66]), "fragment_rate": np.array([0.05, 0.07, 0.0]),
+              "long_note_ratio": np.array([0.5, 0.6, 0.7]), "polyphony": np.array([1.0, 1.0, 1.0])}
+    musical = check_quality_bar(result, MUSICAL_TARGETS)
+    assert musical == {"harmonic_agreement": ([0.72, 0.74, 0.66], True),
+                       "fragment_rate": ([0.05, 0.07, 0.0], False),
+                       "long_note_ratio": ([0.5, 0.6, 0.7], True)}
+    low = dict(result, harmonic_agreement=np.array([0.9, 0.9, 0.64]))  # mean 0.81, one voice under 0.65
+    assert check_quality_bar(low, MUSICAL_TARGETS)["harmonic_agreement"][1] is False
+    assert set(check_quality_bar(result)) == {"harmonic_agreement", "polyphony"}
+    assert "fragment_rate" not in QUALITY_BAR
+    with pytest.raises(ConfigError):
+        check_quality_bar(result, {"polyphony": ("==", 1.0)})
