@@ -102,6 +102,8 @@ def read(path) -> tuple[Config, list]:
         mismatch, or NaN/infinite weights.
     """
     path = _file(path)
+    if os.path.exists(path) and not os.path.isfile(path):  # a FIFO would block, a device never end
+        raise ModelFileError(f"{path}: not a regular file (a pipe, socket or device); give a model file")
     if not os.path.isfile(path):
         raise ModelFileError(f"{path}: model file not found")
     size = os.path.getsize(path)

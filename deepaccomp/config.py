@@ -296,6 +296,8 @@ class Config:
     @classmethod
     def load(cls, path) -> "Config":
         """Read a config JSON file (see :meth:`from_dict`); unreadable or invalid files give :class:`ConfigError`."""
+        if os.path.exists(path) and not os.path.isfile(path):  # a FIFO would block open()
+            raise ConfigError(f"{path}: not a regular file (a directory, pipe or device); give a JSON config file")
         try:
             with open(path, encoding="utf-8") as fh:
                 d = json.load(fh)

@@ -286,3 +286,11 @@ def test_a_weight_member_cut_short(tmp_path, tiny_model):
             zf.writestr(name + ".npy", data[:-8] if name == "w004" else data)
     with pytest.raises(ModelFileError, match="w004' is truncated"):
         artifact.read(path)
+
+
+def test_a_model_path_that_is_a_fifo(tmp_path):
+    os.mkfifo(tmp_path / "generator.npz")
+    with pytest.raises(ModelFileError, match="not a regular file"):
+        artifact.read(tmp_path / "generator.npz")
+    with pytest.raises(ModelFileError, match="not a regular file"):
+        artifact.read(tmp_path)  # a folder whose generator.npz is a FIFO

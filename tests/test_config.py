@@ -132,3 +132,13 @@ def test_generator_weight_shapes_match_the_network():
         generator = build_generator(cfg)
         assert cfg.generator_weight_shapes() == [tuple(w.shape) for w in generator.weights]
         assert cfg.generator_params == generator.count_params()
+
+
+def test_a_config_path_that_is_not_a_regular_file(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "config.json")
+    with pytest.raises(ConfigError, match="not a regular file"):
+        Config.load(tmp_path / "config.json")
+    with pytest.raises(ConfigError, match="not a regular file"):
+        Config.load(tmp_path)
