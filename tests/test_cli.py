@@ -316,6 +316,7 @@ def test_prepare_summary_prints_the_reason_not_the_path(tmp_path, capsys, monkey
     assert str(tmp_path) not in out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("delay", [0.4, 1.0, 2.5])
 def test_ctrl_c_at_any_moment_is_one_line_and_exit_130(tmp_path, melody, tiny_model, delay):
     """While the modules load (0.4 s), TensorFlow loads (1 s) or the model runs: the
