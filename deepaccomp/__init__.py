@@ -11,12 +11,19 @@ from __future__ import annotations
 
 import importlib
 
-from .config import Config, DataConfig, GenerationConfig, ModelConfig, TrainConfig, preset
 from .errors import DeepAccompError
 
 __version__ = "0.1.0"
 
+# Everything else is imported on first use: ``import deepaccomp`` stays instant, so the
+# command line (``python -m deepaccomp``) handles Ctrl-C from its first moment.
 _LAZY = {
+    "Config": ("deepaccomp.config", "Config"),
+    "DataConfig": ("deepaccomp.config", "DataConfig"),
+    "GenerationConfig": ("deepaccomp.config", "GenerationConfig"),
+    "ModelConfig": ("deepaccomp.config", "ModelConfig"),
+    "TrainConfig": ("deepaccomp.config", "TrainConfig"),
+    "preset": ("deepaccomp.config", "preset"),
     "Accompanist": ("deepaccomp.accompanist", "Accompanist"),
     "train": ("deepaccomp.training", "train"),
     "evaluate_generator": ("deepaccomp.evaluation", "evaluate_generator"),

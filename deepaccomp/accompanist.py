@@ -19,8 +19,9 @@ import pypianoroll
 
 from . import artifact
 from .compat import multitrack_to_pretty_midi
+from .config import check_seed
 from .errors import ConfigError, DeepAccompError, InvalidMidiError, UnsupportedMeterError
-from .generation import ForwardPass, from_model_space, to_model_space
+from .generation import ForwardPass, check_melodies, from_model_space, to_model_space
 from .meter import add_lead_in, remove_lead_in
 from .midi import PROGRAM_PRESETS, bar_alignment, midi_to_roll, read_midi, resolve_programs, roll_to_notes
 from .representation import STEPS_PER_BAR, TRACK_NAMES
@@ -149,10 +150,12 @@ class Accompanist:
         _check_velocity(velocity)
         progs = _accompaniment_programs(programs)
         self.forward.settings(noise_scale=noise_scale)  # bad values fail before any MIDI is read
+        check_seed(seed)
         prepared = [_read_melody(m, melody_track) for m in melodies]
         bars = [bar_alignment(roll, info, pickup=pickup) for roll, _, info in prepared]
         rolls = [add_lead_in(roll, bar.offset) for (roll, _, _), bar in zip(prepared, bars)]
-        accomps = self._accompany_by_meter(rolls, [bar.steps_per_bar for bar in bars], seed, noise_scale)
+        accomps = self._accompany_by_meter(check_melodies(rolls), [bar.steps_per_bar for bar in bars], seed,
+                                           noise_scale)
         return [_render(pm, info, _from_melody_onset(remove_lead_in(acc, bar.offset, roll.shape[0]), roll),
                         progs, velocity)
                 for (roll, pm, info), acc, bar in zip(prepared, accomps, bars)]

@@ -6,7 +6,9 @@ generator's weights as float32 arrays ``w000``, ``w001``, ... in Keras
 version, the full :class:`~deepaccomp.config.Config`, the number of weights
 and a sha256 digest over the config and every weight's shape and bytes. No
 code and no pickle: loading never executes anything from the file. The
-digest detects damage, not tampering (anyone can recompute it).
+digest detects damage, not tampering (anyone can recompute it), so a model
+file is validated data: :func:`read` checks every size, the config's bounds
+and every weight's shape before it reads the weights.
 
 :func:`save` writes it (atomically), :func:`read` checks and returns
 ``(config, weights)`` without building a network, :func:`load` builds the
@@ -19,20 +21,32 @@ import hashlib
 import io
 import json
 import os
+import zipfile
 
 import numpy as np
 
-from .config import Config
+from .config import MAX_GENERATOR_PARAMS, Config
 from .errors import ModelFileError
 from .io_utils import atomic_write_bytes
 from .models import build_generator
 
-__all__ = ["FILE_NAME", "FORMAT", "save", "read", "load", "weights_digest"]
+__all__ = ["FILE_NAME", "FORMAT", "MAX_FILE_BYTES", "MAX_MEMBERS", "MAX_META_BYTES", "save", "read", "load",
+           "weights_digest"]
 
 FILE_NAME = "generator.npz"
 """The model file's name inside a run or model folder."""
 
 FORMAT = "deepaccomp-generator"
+
+MAX_META_BYTES = 1024 * 1024
+"""Largest metadata (JSON) member of a model file: 1 MiB (the shipped model's is under 2 KiB)."""
+
+MAX_MEMBERS = 256
+"""Most members of a model file's archive (a 6-level generator has 65: 64 weights and the metadata)."""
+
+MAX_FILE_BYTES = 4 * MAX_GENERATOR_PARAMS + 16 * 1024 * 1024
+"""Largest model file, and largest total its members may declare decompressed: the largest
+generator's float32 weights plus 16 MiB (144 MiB)."""
 
 
 def weights_digest(weights, config: dict | None) -> str:
@@ -65,35 +79,163 @@ def _file(path) -> str:
 def read(path) -> tuple[Config, list]:
     """Read and verify a model file (or a folder holding ``generator.npz``): ``(config, weights)``.
 
-    Raises :class:`~deepaccomp.errors.ModelFileError` for a missing,
-    truncated, damaged or foreign file. Never unpickles.
+    A model file is validated data, wherever it comes from. Before anything
+    is decompressed beyond the array headers: the file size
+    (:data:`MAX_FILE_BYTES`), the number of archive members
+    (:data:`MAX_MEMBERS`), their declared decompressed total
+    (:data:`MAX_FILE_BYTES`) and the metadata size (:data:`MAX_META_BYTES`);
+    then the config against its documented bounds
+    (:meth:`~deepaccomp.config.Config.validate`: levels, filters, noise
+    channels, kernel, at most :data:`~deepaccomp.config.MAX_GENERATOR_PARAMS`
+    parameters) and every weight's ``.npy`` header (float32, the shape the
+    config's architecture needs, :meth:`~deepaccomp.config.Config.generator_weight_shapes`).
+    Only then are the weights read, their checksum verified (it detects
+    damage, not tampering: anyone can recompute it) and their values checked
+    to be finite. Never unpickles: the arrays are read from their headers and
+    bytes, not with ``np.load``.
+
+    Raises
+    ------
+    ModelFileError
+        A missing, truncated, damaged, foreign or oversized file, a config
+        beyond the bounds, weights of the wrong shape or dtype, a checksum
+        mismatch, or NaN/infinite weights.
     """
     path = _file(path)
+    if os.path.exists(path) and not os.path.isfile(path):  # a FIFO would block, a device never end
+        raise ModelFileError(f"{path}: not a regular file (a pipe, socket or device); give a model file")
     if not os.path.isfile(path):
         raise ModelFileError(f"{path}: model file not found")
+    size = os.path.getsize(path)
+    if size > MAX_FILE_BYTES:
+        raise ModelFileError(f"{path}: {size} bytes, larger than any deepaccomp model (limit {MAX_FILE_BYTES})")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(bytes(z["meta"]).decode())
-            weights = [z[f"w{i:03d}"] for i in range(int(meta["n_weights"]))]
-    except Exception as exc:
-        reason = "not a .npz archive" if "pickle" in str(exc) else f"{type(exc).__name__}: {exc}"
-        raise ModelFileError(f"{path}: not a readable deepaccomp model ({reason})") from exc
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ModelFileError(f"{path}: not a deepaccomp generator artifact")
+        with open(path, "rb") as fh:
+            _check_member_count(fh, path)
+            with zipfile.ZipFile(fh) as zf:
+                _check_member_sizes(zf, path)
+                meta = _read_meta(zf, path)
+                config = _config(meta, path)
+                weights = _read_weights(zf, path, config, meta)
+    except ModelFileError:
+        raise
+    except Exception as exc:  # zipfile, numpy headers, truncated data: report one kind
+        raise ModelFileError(f"{path}: not a readable deepaccomp model ({type(exc).__name__}: {exc})") from exc
     if weights_digest(weights, meta.get("config")) != meta.get("sha256"):
         raise ModelFileError(f"{path}: weights or config do not match the checksum (file damaged or modified)")
-    try:
-        config = Config.from_dict(meta["config"])
-    except Exception as exc:  # a foreign or edited config: never a raw TypeError
-        raise ModelFileError(f"{path}: its config is invalid ({exc})") from exc
+    bad = [f"w{i:03d}" for i, w in enumerate(weights) if not np.isfinite(w).all()]
+    if bad:
+        raise ModelFileError(f"{path}: weights {', '.join(bad[:5])} hold NaN or infinite values; "
+                             "the model is unusable (a diverged training run or a damaged export)")
     return config, weights
 
 
+def _check_member_count(fh, path: str) -> None:
+    """Refuse an archive whose end record announces more than :data:`MAX_MEMBERS` members.
+
+    Read from the zip's end-of-central-directory record before ``zipfile``
+    builds an object per member; a zip64 archive (more than 65,535 members,
+    or gigabytes) announces 0xFFFF and is refused too.
+    """
+    fh.seek(0, os.SEEK_END)
+    size = fh.tell()
+    fh.seek(max(0, size - (22 + 65535)))
+    tail = fh.read()
+    fh.seek(0)
+    end = tail.rfind(b"PK\x05\x06")
+    if end >= 0 and end + 12 <= len(tail):
+        members = int.from_bytes(tail[end + 10: end + 12], "little")
+        if members > MAX_MEMBERS:
+            raise ModelFileError(f"{path}: the archive holds {members} members; a deepaccomp model holds at "
+                                 f"most {MAX_MEMBERS}")
+
+
+def _check_member_sizes(zf, path: str) -> None:
+    """Refuse an archive whose members declare more than :data:`MAX_FILE_BYTES` decompressed in all.
+
+    Declared sizes can lie; :func:`_read_array` reads no more than each
+    header's shape needs whatever they say.
+    """
+    total = sum(info.file_size for info in zf.infolist())
+    if total > MAX_FILE_BYTES:
+        raise ModelFileError(f"{path}: its members decompress to {total} bytes, more than any deepaccomp "
+                             f"model (limit {MAX_FILE_BYTES})")
+
+
+def _array_header(zf, name: str, path: str):
+    """``(open member, shape, dtype)`` of ``name.npy``, from its header alone."""
+    try:
+        member = zf.open(name + ".npy")
+    except KeyError:
+        raise ModelFileError(f"{path}: not a deepaccomp generator artifact (no {name!r} array)") from None
+    version = np.lib.format.read_magic(member)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+    else:
+        raise ModelFileError(f"{path}: array {name!r} has an unsupported .npy version {version}")
+    return member, tuple(shape), dtype, fortran
+
+
+def _read_array(member, shape, dtype, fortran, path: str, name: str) -> np.ndarray:
+    """Exactly the bytes of an array of ``shape`` and ``dtype``: never more is decompressed."""
+    out = np.empty(shape[::-1] if fortran else shape, dtype=dtype)
+    buf, done = memoryview(out.reshape(-1).view(np.uint8)), 0
+    while done < len(buf):
+        n = member.readinto(buf[done:])
+        if not n:
+            raise ModelFileError(f"{path}: not a readable deepaccomp model (array {name!r} is truncated)")
+        done += n
+    return out.T if fortran else out
+
+
+def _read_meta(zf, path: str) -> dict:
+    member, shape, dtype, fortran = _array_header(zf, "meta", path)
+    if dtype != np.uint8 or len(shape) != 1 or shape[0] > MAX_META_BYTES:
+        raise ModelFileError(f"{path}: not a deepaccomp generator artifact (metadata of dtype {dtype}, "
+                             f"shape {shape}; at most {MAX_META_BYTES} bytes of JSON)")
+    text = _read_array(member, shape, dtype, fortran, path, "meta").tobytes()
+    try:
+        meta = json.loads(text.decode())
+    except RecursionError:
+        raise ModelFileError(f"{path}: not a deepaccomp generator artifact (metadata nested too deeply)") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not a deepaccomp generator artifact")
+    return meta
+
+
+def _config(meta: dict, path: str) -> Config:
+    try:
+        return Config.from_dict(meta["config"])
+    except Exception as exc:  # a foreign or edited config: never a raw TypeError
+        raise ModelFileError(f"{path}: its config is invalid ({exc})") from exc
+
+
+def _read_weights(zf, path: str, config: Config, meta: dict) -> list:
+    """The weights, each header checked against the config's architecture before its data is read."""
+    expected = config.generator_weight_shapes()
+    if meta.get("n_weights") != len(expected):
+        raise ModelFileError(f"{path}: weight shapes do not match the architecture in its config "
+                             f"({meta.get('n_weights')!r} weights in the file, {len(expected)} needed)")
+    headers = []
+    for i, want in enumerate(expected):
+        name = f"w{i:03d}"
+        member, shape, dtype, fortran = _array_header(zf, name, path)
+        if shape != want or dtype != np.float32:
+            raise ModelFileError(f"{path}: weight shapes do not match the architecture in its config "
+                                 f"({name}: {dtype} {shape} in the file, float32 {want} needed)")
+        headers.append((member, shape, dtype, fortran, name))
+    return [_read_array(member, shape, dtype, fortran, path, name)
+            for member, shape, dtype, fortran, name in headers]
+
+
 def load(path):
-    """``(generator, config)`` from a model file: the config's generator with the file's weights."""
+    """``(generator, config)`` from a model file: the config's generator with the file's weights.
+
+    Everything :func:`read` checks is checked before the network is built.
+    """
     config, weights = read(path)
     generator = build_generator(config)
-    if [tuple(w.shape) for w in weights] != [tuple(w.shape) for w in generator.weights]:
-        raise ModelFileError(f"{_file(path)}: weight shapes do not match the architecture in its config")
     generator.set_weights(weights)
     return generator, config

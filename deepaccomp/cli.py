@@ -13,10 +13,10 @@ import sys
 import traceback
 from dataclasses import fields
 
-from .config import PRESETS, SECTIONS, Config, check_noise_scale, field_docs, preset
+from .config import PRESETS, SECTIONS, Config, check_noise_scale, check_seed, field_docs, preset
 from .errors import ConfigError, DeepAccompError
-from .io_utils import check_output_path
-from .midi import read_midi, resolve_programs, write_midi
+from .io_utils import check_not_inputs, check_output_path
+from .midi import midi_to_roll, read_midi, resolve_programs, write_midi
 
 __all__ = ["main", "make_parser", "build_train_config"]
 
@@ -49,7 +49,7 @@ def cmd_prepare(args):
               f"same tune = similarity >= {cleaning['threshold']}")
     reasons = {}
     for s in ds.skipped:
-        reasons.setdefault(s["reason"].split(":")[0] if os.sep in s["reason"] else s["reason"], []).append(s["id"])
+        reasons.setdefault(str(s["reason"]).removeprefix(f"{s['id']}: "), []).append(s["id"])
     for reason, ids in sorted(reasons.items(), key=lambda kv: -len(kv[1])):
         print(f"  skipped {len(ids)}: {reason}")
     return 0
@@ -135,9 +135,15 @@ def _add_generate(sub):
 def cmd_generate(args):
     # Fail fast, before TensorFlow and the model load: unwritable outputs, bad input file.
     check_output_path(args.output)
+    check_not_inputs(args.output, [args.melody, args.model])
     if args.png:
-        check_output_path(args.png)
+        from .visualization import check_image_path
+
+        check_not_inputs(args.png, [args.melody, args.model, args.output])
+        check_image_path(args.png)
+    check_seed(args.seed, "--seed")
     melody = read_midi(args.melody)
+    midi_to_roll(melody, melody_track=args.melody_track)  # the melody's limits (notes, bars), before TensorFlow
     programs = args.programs
     if "," in programs or programs.isdigit():
         try:
@@ -147,6 +153,8 @@ def cmd_generate(args):
     resolve_programs(programs, 4 if isinstance(programs, str) else 3)  # a preset name, or 3 programs
     if args.noise_scale is not None:
         check_noise_scale(args.noise_scale, "--noise-scale")
+    if not args.verbose:  # only now, after the checks: a refused input takes no TensorFlow start-up
+        _import_tensorflow_quietly()
     from .accompanist import Accompanist
 
     acc = Accompanist.load(args.model) if args.model else Accompanist()
@@ -200,11 +208,24 @@ def _import_tensorflow_quietly() -> None:
 
 
 def main(argv=None) -> int:
+    """Run the command line; return the exit status (0, 1 for a deepaccomp error, 130 for Ctrl-C).
+
+    Ctrl-C at any moment (parsing, importing TensorFlow, working) prints one
+    line, never a traceback.
+    """
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("deepaccomp: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
     if not args.verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        if args.command in ("train", "generate", "studio"):
+        if args.command in ("train", "studio"):  # generate imports it after its checks
             _import_tensorflow_quietly()
     try:
         return args.func(args)
@@ -213,9 +234,6 @@ def main(argv=None) -> int:
             traceback.print_exc()
         print(f"deepaccomp: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("deepaccomp: interrupted", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

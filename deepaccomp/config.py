@@ -18,6 +18,7 @@ import ast
 import inspect
 import json
 import math
+import numbers
 import os
 from dataclasses import asdict, dataclass, field, fields
 
@@ -25,6 +26,34 @@ from .errors import ConfigError
 from .io_utils import atomic_write_bytes
 from .decoding import DECODE_METHODS
 from .representation import POSITION_CHANNELS, STEPS_PER_BAR, PitchWindow, get_window
+
+MAX_LEVELS = 6
+"""Most encoder levels (and critic levels): each halves time and pitch, and 2**6 = 64 is the
+compact window's size, so the bottleneck keeps at least one pitch cell."""
+
+MAX_FILTERS = 1024
+"""Most filters of any generator or critic layer (the lab's largest is 512)."""
+
+MAX_NOISE_CHANNELS = 1024
+"""Most noise channels at the bottleneck (the lab uses 512)."""
+
+MAX_KERNEL_SIZE = 8
+"""Largest convolution kernel (both presets use 4)."""
+
+MAX_PHRASE_BARS = 32
+"""Longest training phrase and hop, in bars."""
+
+MAX_GENERATOR_PARAMS = 2**25
+"""Most generator parameters (33,554,432, 128 MiB as float32): four times the lab's 8.27 million."""
+
+MAX_NOISE_SCALE = 1000.0
+"""Largest ``generation.noise_scale``: far beyond any useful value (training uses 1, the shipped model 3)."""
+
+MAX_TRAIN_INTEGER = 2**31 - 1
+"""Largest value of an integer training setting (iterations, batch size, buffer...)."""
+
+SEED_LIMIT = 2**32
+"""Seeds are integers ``0 <= seed < 2**32``."""
 
 
 @dataclass
@@ -150,7 +179,10 @@ class GenerationConfig:
         """Raise :class:`ConfigError` naming the first setting out of its range."""
         if self.decode not in DECODE_METHODS:
             raise ConfigError(f"generation.decode must be one of {list(DECODE_METHODS)}, got {self.decode!r}")
-        for name in ("decode_threshold", "onset_cost", "parallel_cost"):
+        if not -1.0 < self.decode_threshold < 1.0:  # also refuses NaN
+            raise ConfigError(f"generation.decode_threshold must be finite and in (-1, 1), the generator's "
+                              f"tanh range (beyond it nothing or everything sounds), got {self.decode_threshold!r}")
+        for name in ("onset_cost", "parallel_cost"):
             if not math.isfinite(getattr(self, name)):
                 raise ConfigError(f"generation.{name} must be finite, got {getattr(self, name)!r}")
         if self.onset_cost < 0 or self.parallel_cost < 0:
@@ -197,6 +229,28 @@ class Config:
         """Steps a fully convolutional generator's input length must be a multiple of (``2 ** levels``)."""
         return 2**self.levels
 
+    def generator_weight_shapes(self) -> list[tuple]:
+        """Shapes of the generator's weights in Keras ``get_weights`` order, computed without Keras.
+
+        The model file's weights are checked against these before any
+        network is built (:func:`deepaccomp.artifact.read`).
+        """
+        m, k = self.model, self.model.kernel_size
+        shapes, channels = [], self.melody_channels
+        for i, f in enumerate(m.encoder_filters):
+            shapes += [(k, k, channels, f), (f,)] + ([(f,)] * 4 if i > 0 else [])
+            channels = f
+        channels += m.noise_channels
+        for i, f in enumerate(m.decoder_filters):
+            shapes += [(k, k, channels, f), (f,)] + [(f,)] * 4
+            channels = f + m.encoder_filters[-2 - i]
+        return shapes + [(k, k, channels, m.output_tracks), (m.output_tracks,)]
+
+    @property
+    def generator_params(self) -> int:
+        """Number of generator parameters (see :meth:`generator_weight_shapes`)."""
+        return sum(math.prod(shape) for shape in self.generator_weight_shapes())
+
     @property
     def model_steps(self) -> int | None:
         """Fixed input length of the generator in steps, or ``None`` when it takes any multiple of :attr:`time_unit`."""
@@ -242,11 +296,15 @@ class Config:
     @classmethod
     def load(cls, path) -> "Config":
         """Read a config JSON file (see :meth:`from_dict`); unreadable or invalid files give :class:`ConfigError`."""
+        if os.path.exists(path) and not os.path.isfile(path):  # a FIFO would block open()
+            raise ConfigError(f"{path}: not a regular file (a directory, pipe or device); give a JSON config file")
         try:
             with open(path, encoding="utf-8") as fh:
                 d = json.load(fh)
         except FileNotFoundError:
             raise ConfigError(f"{path}: config file not found") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: not a readable JSON config (nested too deeply)") from None
         except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: not a readable JSON config ({exc})") from exc
         return cls.from_dict(d)
@@ -268,10 +326,21 @@ class Config:
             raise ConfigError(f"data.pitch_window must be 'compact' or 'full', got {dta.pitch_window!r}")
         if dta.phrase_bars < 1 or dta.hop_bars < 1:
             raise ConfigError("data.phrase_bars and data.hop_bars must be >= 1")
+        if dta.phrase_bars > MAX_PHRASE_BARS or dta.hop_bars > MAX_PHRASE_BARS:
+            raise ConfigError(f"data.phrase_bars and data.hop_bars must be <= {MAX_PHRASE_BARS}")
         if self.levels < 1 or len(m.decoder_filters) != self.levels - 1:
             raise ConfigError(
                 "model.decoder_filters must have one entry fewer than model.encoder_filters"
             )
+        if self.levels > MAX_LEVELS or len(m.critic_filters) > MAX_LEVELS:
+            raise ConfigError(f"model.encoder_filters and model.critic_filters may have at most {MAX_LEVELS} "
+                              f"levels, got {self.levels} and {len(m.critic_filters)}")
+        for name in ("encoder_filters", "decoder_filters", "critic_filters"):
+            if max(getattr(m, name), default=0) > MAX_FILTERS:
+                raise ConfigError(f"model.{name} must be <= {MAX_FILTERS}, got {list(getattr(m, name))}")
+        if m.noise_channels > MAX_NOISE_CHANNELS or m.kernel_size > MAX_KERNEL_SIZE:
+            raise ConfigError(f"model.noise_channels must be <= {MAX_NOISE_CHANNELS} and model.kernel_size "
+                              f"<= {MAX_KERNEL_SIZE}, got {m.noise_channels} and {m.kernel_size}")
         if self.phrase_steps % self.time_unit:
             raise ConfigError(
                 f"a phrase of {self.phrase_steps} steps is not divisible by 2**{self.levels} "
@@ -279,6 +348,9 @@ class Config:
             )
         if m.kernel_size < 1 or m.noise_channels < 1:
             raise ConfigError("model.kernel_size and model.noise_channels must be >= 1")
+        if self.generator_params > MAX_GENERATOR_PARAMS:
+            raise ConfigError(f"the generator would have {self.generator_params:,} parameters, more than "
+                              f"the limit of {MAX_GENERATOR_PARAMS:,}")
         if not 0.0 <= m.batch_norm_momentum < 1.0:
             raise ConfigError("model.batch_norm_momentum must be in [0, 1)")
         if m.output_tracks not in (3, 4):
@@ -286,9 +358,10 @@ class Config:
         if m.critic_norm not in ("none", "layer"):
             raise ConfigError("model.critic_norm must be 'none' or 'layer' (no batch norm in a WGAN-GP critic)")
         for name in ("iterations", "batch_size", "critic_updates", "eval_every",
-                     "checkpoint_every", "keep_checkpoints", "n_eval_melodies"):
-            if getattr(t, name) < 1:
-                raise ConfigError(f"train.{name} must be >= 1, got {getattr(t, name)}")
+                     "checkpoint_every", "keep_checkpoints", "n_eval_melodies", "shuffle_buffer"):
+            if not 1 <= getattr(t, name) <= MAX_TRAIN_INTEGER:
+                raise ConfigError(f"train.{name} must be in 1..{MAX_TRAIN_INTEGER}, got {getattr(t, name)}")
+        check_seed(t.seed, "train.seed")
         for name in ("generator_lr", "critic_lr"):
             if not getattr(t, name) > 0:
                 raise ConfigError(f"train.{name} must be > 0")
@@ -302,10 +375,19 @@ class Config:
 
 
 def check_noise_scale(value, name: str = "noise_scale") -> float:
-    """A finite number > 0, else :class:`ConfigError`."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{name} must be a finite number > 0, got {value!r}")
+    """A number in ``(0, MAX_NOISE_SCALE]``, else :class:`ConfigError` (NaN, inf and 1e300 included)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_NOISE_SCALE:
+        raise ConfigError(f"{name} must be a number > 0 and <= {MAX_NOISE_SCALE:g}, got {value!r}")
     return float(value)
+
+
+def check_seed(value, name: str = "seed") -> int | None:
+    """``None`` or an integer ``0 <= seed < 2**32``, else :class:`ConfigError`."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value < SEED_LIMIT:
+        raise ConfigError(f"{name} must be an integer 0..{SEED_LIMIT - 1}, got {value!r}")
+    return int(value)
 
 
 def _move_legacy_generation_keys(d: dict) -> dict:
@@ -434,4 +516,6 @@ def config_path(folder) -> str:
 
 __all__ = ["Config", "DataConfig", "ModelConfig", "TrainConfig", "GenerationConfig", "SECTIONS",
            "field_docs", "preset", "PRESETS", "deepcomposer", "default", "config_path",
-           "check_noise_scale"]
+           "check_noise_scale", "check_seed", "MAX_LEVELS", "MAX_FILTERS", "MAX_NOISE_CHANNELS",
+           "MAX_KERNEL_SIZE", "MAX_PHRASE_BARS", "MAX_GENERATOR_PARAMS", "MAX_NOISE_SCALE",
+           "MAX_TRAIN_INTEGER", "SEED_LIMIT"]

@@ -16,6 +16,14 @@ class InvalidMidiError(DeepAccompError, ValueError):
     """The input is not a readable MIDI file (wrong format, truncated, empty...)."""
 
 
+class InputTooLargeError(InvalidMidiError):
+    """A melody beyond a documented limit (file bytes, MIDI events, notes, bars, steps).
+
+    Refused before anything of its size is allocated; see the "Limits" section
+    of docs/errors.md.
+    """
+
+
 class NoMelodyError(DeepAccompError, ValueError):
     """The MIDI file holds no usable (pitched, non-empty) melody."""
 
@@ -56,9 +64,14 @@ class TrainingError(DeepAccompError):
     """Training cannot continue (e.g. a non-finite loss)."""
 
 
+class GenerationError(DeepAccompError):
+    """The generator produced values that are not finite (NaN or infinite): nothing is decoded."""
+
+
 __all__ = [
     "DeepAccompError",
     "InvalidMidiError",
+    "InputTooLargeError",
     "NoMelodyError",
     "UnsupportedMeterError",
     "InputFileError",
@@ -69,4 +82,5 @@ __all__ = [
     "CheckpointError",
     "ModelFileError",
     "TrainingError",
+    "GenerationError",
 ]

@@ -10,8 +10,12 @@ validation phrases and noise), the evaluation and the studio. The steps:
    model's pitch window (notes outside fold in by octaves);
 2. :meth:`ForwardPass.accompany`: padded to the generator's time unit (or cut
    into phrases for a fixed-length generator), noise drawn, the generator run
-   once per batch, a regenerated melody channel dropped, values decoded to
-   notes (``config.generation``);
+   once per batch, a regenerated melody channel dropped, values checked to be
+   finite and decoded to notes (``config.generation``). Memory is bounded:
+   a batch above :data:`MAX_CALL_CELLS` time x pitch cells is split into calls
+   of :data:`SPLIT_CALL_CELLS`, and a melody longer than :data:`CHUNK_STEPS`
+   goes through a fully convolutional generator in overlapping chunks;
+   ordinary melodies and batches take one call, as before;
 3. :func:`from_model_space`: back to 128 pitches with the shifts undone.
 
 Rolls are boolean, ``(time, pitch, tracks)``; 16th-note steps.
@@ -21,9 +25,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import Config, GenerationConfig
+from .config import Config, GenerationConfig, check_seed
 from .decoding import decode
+from .errors import ConfigError, GenerationError, InputTooLargeError, InvalidRollError
 from .metrics import estimate_key
+from .midi import MAX_BAR_STEPS, MAX_ROLL_STEPS
 from .representation import (
     STEPS_PER_BAR,
     crop_pitches,
@@ -35,11 +41,61 @@ from .representation import (
     uncrop_pitches,
 )
 
-__all__ = ["ForwardPass", "SOPRANO_CENTER", "draw_noise", "model_input", "model_input_planes",
+__all__ = ["ForwardPass", "SOPRANO_CENTER", "CHUNK_STEPS", "CHUNK_CONTEXT", "MAX_CALL_CELLS", "SPLIT_CALL_CELLS",
+           "MAX_INPUT_STEPS", "check_melodies", "draw_noise", "model_input", "model_input_planes",
            "to_model_space", "from_model_space"]
 
 SOPRANO_CENTER = 67
 """Mean soprano pitch of the key-normalised chorales (G4), where melodies are moved by octaves."""
+
+CHUNK_STEPS = 2048
+"""A melody longer than this (128 bars of 4/4) goes through a fully convolutional
+generator in chunks of this many steps, each seen with :data:`CHUNK_CONTEXT` steps
+of the melody on either side, so memory does not grow with the length."""
+
+CHUNK_CONTEXT = 128
+"""Steps of melody (8 bars of 4/4) each chunk sees beyond its own on either side."""
+
+MAX_CALL_CELLS = 2**20
+"""A batch of up to this many time x pitch cells (melodies x padded steps x window
+pitches) goes through the generator in one call, as it always has (the 35 test
+chorales of the evaluation are 1,003,520 cells: about 1.1 GB above the model's own
+memory with the shipped model). Larger batches are split into calls of at most
+:data:`SPLIT_CALL_CELLS`."""
+
+SPLIT_CALL_CELLS = 2**19
+"""Most cells per generator call once a batch is split (see :data:`MAX_CALL_CELLS`)."""
+
+MAX_INPUT_STEPS = MAX_ROLL_STEPS + MAX_BAR_STEPS
+"""Longest melody roll the forward pass takes: the longest melody read from a file
+(:data:`deepaccomp.midi.MAX_ROLL_STEPS`) plus a lead-in of up to one bar."""
+
+
+def check_melodies(melodies) -> list:
+    """Melody rolls given to the forward pass: a non-empty list of ``(time, pitch, 1)`` rolls,
+    each of 1 to :data:`MAX_INPUT_STEPS` steps.
+
+    Raises
+    ------
+    ConfigError
+        No melody at all.
+    InvalidRollError
+        A roll that is not 3-dimensional or has no time step.
+    InputTooLargeError
+        A roll longer than :data:`MAX_INPUT_STEPS`.
+    """
+    melodies = list(melodies)
+    if not melodies:
+        raise ConfigError("no melody given: pass a melody or a non-empty list of melodies")
+    for i, m in enumerate(melodies):
+        shape = np.shape(m)
+        if len(shape) != 3 or shape[0] < 1:
+            raise InvalidRollError(f"melody {i}: expected a roll (time, pitch, 1) with at least one step, "
+                                   f"got shape {shape}")
+        if shape[0] > MAX_INPUT_STEPS:
+            raise InputTooLargeError(f"melody {i}: {shape[0]} steps, more than the limit of {MAX_INPUT_STEPS} "
+                                     "(see docs/errors.md)")
+    return melodies
 
 
 def model_input_planes(config: Config, steps: int, steps_per_bar: int = STEPS_PER_BAR) -> np.ndarray | None:
@@ -95,12 +151,27 @@ class ForwardPass:
         """One batch: melody ``(n, time, window, 1)`` bool (step 0 a downbeat) and noise
         -> accompaniment ``(n, time, window, 3)`` bool."""
         settings = settings or self.config.generation
-        x = model_input(melody, self.config, steps_per_bar)
+        values = self.values(model_input(melody, self.config, steps_per_bar), noise)
+        return decode(values, settings, melody)
+
+    def values(self, x: np.ndarray, noise: np.ndarray) -> np.ndarray:
+        """The generator's output for one batch of model inputs (:func:`model_input`),
+        ``(n, time, window, 3)`` float32 in tanh range.
+
+        Raises
+        ------
+        GenerationError
+            A value is NaN or infinite (nothing would sound, or everything).
+        """
         # an eager call: no tf.function tracing, so the first call is as fast as the next
         values = np.asarray(self.generator([x, noise], training=False))
         if values.shape[-1] == 4:  # the lab's generator regenerates the melody too: drop it
             values = values[..., 1:]
-        return decode(values, settings, melody)
+        if not np.isfinite(values).all():
+            raise GenerationError(
+                "the generator produced NaN or infinite values; its weights are unusable (a diverged "
+                "training run or a damaged model) or the noise scale is far too large")
+        return values
 
     def accompany(self, melodies, *, seed: int | None = None, noise_scale: float | None = None,
                   steps_per_bar: int = STEPS_PER_BAR) -> list:
@@ -109,17 +180,84 @@ class ForwardPass:
         All melodies go through the generator in one batch (one noise draw
         from ``seed``); a fixed-length generator gets them cut into phrases.
         Step 0 of every melody is a downbeat of bars of ``steps_per_bar`` steps.
+        Beyond :data:`MAX_CALL_CELLS` the batch is split into calls of
+        :data:`SPLIT_CALL_CELLS` cells, and a melody longer than
+        :data:`CHUNK_STEPS` is cut into overlapping chunks (noise drawn per
+        call, in order, from the same ``seed``).
+
+        Raises
+        ------
+        ConfigError
+            No melody, a bad ``seed`` or ``noise_scale``.
+        InvalidRollError, InputTooLargeError
+            See :func:`check_melodies`.
+        GenerationError
+            The generator's output is not finite.
         """
         settings = self.settings(noise_scale=noise_scale)
-        rng = np.random.default_rng(seed)
+        melodies = check_melodies(melodies)
+        rng = np.random.default_rng(check_seed(seed))
         if self.config.model.fixed_length:
             return self._accompany_phrases(melodies, rng, settings, steps_per_bar)
         lengths = [m.shape[0] for m in melodies]
         longest = max(lengths) + (-max(lengths)) % self.config.time_unit
+        if longest > CHUNK_STEPS or len(melodies) * longest * self.config.window.size > MAX_CALL_CELLS:
+            return self._accompany_bounded(melodies, rng, settings, steps_per_bar)
         batch = np.stack([np.pad(m, ((0, longest - m.shape[0]), (0, 0), (0, 0))) for m in melodies])
         noise = draw_noise(self.config, rng, len(batch), longest, settings.noise_scale)
         values = self(batch, noise, settings, steps_per_bar)
         return [values[i, :n] for i, n in enumerate(lengths)]
+
+    def _accompany_bounded(self, melodies, rng, settings, steps_per_bar) -> list:
+        """Consecutive melodies grouped into calls of at most :data:`SPLIT_CALL_CELLS` cells; long ones chunked."""
+        unit, size = self.config.time_unit, self.config.window.size
+        out, group = [None] * len(melodies), []
+
+        def padded(i):
+            return melodies[i].shape[0] + (-melodies[i].shape[0]) % unit
+
+        def run_group():
+            if group:
+                longest = max(padded(i) for i in group)
+                batch = np.stack([np.pad(melodies[i], ((0, longest - melodies[i].shape[0]), (0, 0), (0, 0)))
+                                  for i in group])
+                noise = draw_noise(self.config, rng, len(group), longest, settings.noise_scale)
+                values = self(batch, noise, settings, steps_per_bar)
+                for j, i in enumerate(group):
+                    out[i] = values[j, :melodies[i].shape[0]]
+                group.clear()
+
+        for i in range(len(melodies)):
+            if padded(i) > CHUNK_STEPS:
+                run_group()
+                out[i] = self._accompany_chunked(melodies[i], rng, settings, steps_per_bar)
+                continue
+            if (len(group) + 1) * max(padded(j) for j in group + [i]) * size > SPLIT_CALL_CELLS:
+                run_group()
+            group.append(i)
+        run_group()
+        return out
+
+    def _accompany_chunked(self, melody, rng, settings, steps_per_bar) -> np.ndarray:
+        """One long melody in chunks of :data:`CHUNK_STEPS` steps with :data:`CHUNK_CONTEXT` on each side.
+
+        The model input (with its bar-position channels) and the noise are
+        made once for the whole melody and sliced with it; the generator's
+        values are stitched from each chunk's middle and decoded once, as if
+        the melody had gone through in one call.
+        """
+        unit = self.config.time_unit
+        steps = melody.shape[0] + (-melody.shape[0]) % unit
+        padded = np.pad(melody, ((0, steps - melody.shape[0]), (0, 0), (0, 0)))[None]
+        x = model_input(padded, self.config, steps_per_bar)
+        noise = draw_noise(self.config, rng, 1, steps, settings.noise_scale)
+        parts = []
+        for start in range(0, steps, CHUNK_STEPS):
+            stop = min(steps, start + CHUNK_STEPS)
+            lo, hi = max(0, start - CHUNK_CONTEXT), min(steps, stop + CHUNK_CONTEXT)
+            values = self.values(x[:, lo:hi], noise[:, lo // unit: hi // unit])
+            parts.append(values[:, start - lo: stop - lo])
+        return decode(np.concatenate(parts, axis=1), settings, padded)[0, :melody.shape[0]]
 
     def _accompany_phrases(self, melodies, rng, settings, steps_per_bar):
         steps = self.config.phrase_steps
@@ -130,14 +268,17 @@ class ForwardPass:
                 chunks.append(padded[s: s + steps])
                 owners.append(i)
         noise = draw_noise(self.config, rng, len(chunks), steps, settings.noise_scale)
-        values = self(np.stack(chunks), noise, settings, steps_per_bar)
+        cells = steps * self.config.window.size
+        per_call = max(1, (MAX_CALL_CELLS if len(chunks) * cells <= MAX_CALL_CELLS else SPLIT_CALL_CELLS) // cells)
+        values = np.concatenate([self(np.stack(chunks[s: s + per_call]), noise[s: s + per_call], settings,
+                                      steps_per_bar) for s in range(0, len(chunks), per_call)])
         owners = np.asarray(owners)
         return [np.concatenate(values[owners == i])[: m.shape[0]] for i, m in enumerate(melodies)]
 
     def accompany_full(self, melodies, *, seed: int | None = None, noise_scale: float | None = None,
                        steps_per_bar: int = STEPS_PER_BAR) -> list:
         """Melodies ``[(time, 128, 1)]`` in any key and octave -> accompaniments ``[(time, 128, 3)]`` in the melody's key."""
-        prepared = [to_model_space(m, self.config) for m in melodies]
+        prepared = [to_model_space(m, self.config) for m in check_melodies(melodies)]
         accomp = self.accompany([p[0] for p in prepared], seed=seed, noise_scale=noise_scale,
                                 steps_per_bar=steps_per_bar)
         return [from_model_space(a, shift, self.config) for a, (_, shift) in zip(accomp, prepared)]
@@ -151,9 +292,9 @@ def to_model_space(melody: np.ndarray, config: Config) -> tuple[np.ndarray, int]
     chorale sopranos'; notes still outside the window fold in by octaves.
     """
     shift = estimate_key(melody).shift_to_c()
-    shifted = transpose_roll(melody, shift) if shift else melody
-    octave = _octave_shift(shifted)
-    return _fold_into_window(transpose_roll(shifted, octave), config), shift + octave
+    octave = _octave_shift(melody, shift)
+    # one transposition by the total: a melody near pitch 0 or 127 loses no note on the way
+    return _fold_into_window(transpose_roll(melody, shift + octave), config), shift + octave
 
 
 def from_model_space(accomp: np.ndarray, total_shift: int, config: Config) -> np.ndarray:
@@ -161,10 +302,11 @@ def from_model_space(accomp: np.ndarray, total_shift: int, config: Config) -> np
     return transpose_roll(uncrop_pitches(accomp, config.window), -total_shift)
 
 
-def _octave_shift(melody: np.ndarray) -> int:
+def _octave_shift(melody: np.ndarray, shift: int = 0) -> int:
+    """Whole octaves that bring the mean pitch of ``melody`` moved by ``shift`` semitones nearest the sopranos'."""
     pitches = np.nonzero(melody[..., 0].any(axis=0))[0]
     weights = melody[..., 0].sum(axis=0)[pitches]
-    mean = float(np.average(pitches, weights=weights))
+    mean = float(np.average(pitches, weights=weights)) + shift
     return 12 * int(round((SOPRANO_CENTER - mean) / 12))
 
 

@@ -13,6 +13,7 @@ from .errors import OutputFileError
 __all__ = [
     "check_writable_dir",
     "check_output_path",
+    "check_not_inputs",
     "atomic_path",
     "atomic_write_bytes",
 ]
@@ -31,8 +32,11 @@ def check_writable_dir(folder: str) -> None:
 def check_output_path(path) -> str:
     """Check early that ``path`` can be created as a file; return it as a ``str``.
 
-    Raises :class:`OutputFileError` if the name is empty, names a directory, or
-    its folder does not exist or is not writable. Nothing is created.
+    Raises :class:`OutputFileError` if the name is empty, names a directory
+    or another non-regular file (a device, a pipe), or its folder does not
+    exist or does not accept a new file: not writable, a read-only or a
+    virtual file system such as ``/proc`` or ``/sys`` (an empty probe file is
+    created and removed to find out). Nothing is left behind.
     """
     path = os.fspath(path)
     if not path:
@@ -41,8 +45,41 @@ def check_output_path(path) -> str:
         raise OutputFileError(f"{path}: is a directory, give a file name")
     if path.endswith(("/", os.sep)):
         raise OutputFileError(f"{path}: ends with a path separator, give a file name")
-    check_writable_dir(os.path.dirname(os.path.abspath(path)))
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise OutputFileError(f"{path}: not a regular file (a device, pipe or socket); give a file name")
+    folder = os.path.dirname(os.path.abspath(path))
+    check_writable_dir(folder)
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".probe-", dir=folder)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:  # the folder exists but takes no new file: /proc
+            raise OutputFileError(f"{path}: files cannot be created in {folder} (a virtual file system "
+                                  "such as /proc?); choose another folder") from exc
+        raise _output_error(path, exc) from exc
+    os.close(fd)
+    _remove(probe)
     return path
+
+
+def check_not_inputs(path, inputs) -> None:
+    """Refuse an output ``path`` that is one of ``inputs``: the same file, also through another path or a link.
+
+    Raises
+    ------
+    OutputFileError
+        Writing ``path`` would replace an input (or two outputs are one file).
+    """
+    path = os.fspath(path)
+    for other in inputs:
+        if other is None:
+            continue
+        other = os.fspath(other)
+        same = os.path.realpath(path) == os.path.realpath(other)
+        if not same and os.path.exists(path) and os.path.exists(other):
+            same = os.path.samefile(path, other)  # hard links
+        if same:
+            raise OutputFileError(f"{path}: is the same file as {other}; writing it would replace it, "
+                                  "choose another output name")
 
 
 def _output_error(path: str, exc: OSError) -> OutputFileError:

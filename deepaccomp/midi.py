@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import io
+import math
 import os
 import re
 import warnings
@@ -24,7 +25,14 @@ from typing import Sequence
 import numpy as np
 import pretty_midi
 
-from .errors import ConfigError, InputFileError, InvalidMidiError, InvalidRollError, NoMelodyError
+from .errors import (
+    ConfigError,
+    InputFileError,
+    InputTooLargeError,
+    InvalidMidiError,
+    InvalidRollError,
+    NoMelodyError,
+)
 from .io_utils import atomic_write_bytes
 from .meter import estimate_pickup, lead_in
 from .representation import N_MIDI_PITCHES, STEPS_PER_BEAT, TRACK_NAMES, as_bool, note_runs
@@ -34,7 +42,11 @@ __all__ = [
     "PROGRAM_PRESETS",
     "MELODY_NAME_PATTERN",
     "MAX_MIDI_BYTES",
+    "MAX_MIDI_EVENTS",
+    "MAX_MELODY_NOTES",
+    "MAX_MELODY_BARS",
     "MAX_ROLL_STEPS",
+    "max_melody_steps",
     "MidiInfo",
     "ticks_to_seconds",
     "read_midi",
@@ -43,6 +55,8 @@ __all__ = [
     "ticks_to_steps",
     "notes_to_roll",
     "top_line",
+    "check_midi_bytes",
+    "check_notes",
     "midi_to_roll",
     "multitrack_midi_to_roll",
     "timing_template",
@@ -68,13 +82,53 @@ PROGRAM_PRESETS = {
 
 MELODY_NAME_PATTERN = re.compile(r"melod|soprano|lead|vocal|voice|tune|sopran|canto|cantus", re.I)
 
-MAX_MIDI_BYTES = 64 * 1024 * 1024
+MAX_MIDI_BYTES = 16 * 1024 * 1024
+"""Largest MIDI file read (16 MiB); larger files are refused before they are parsed."""
 
-MAX_ROLL_STEPS = 2**18
-"""Longest roll :func:`notes_to_roll` builds (about 4.5 hours at 240 bpm in 16th notes).
+MAX_MIDI_EVENTS = 500_000
+"""Most MIDI events (notes on and off, controllers, meta events...) in one file, each track chunk
+counting as one more.
+
+Counted in the raw bytes before the file is parsed: the parser holds every
+event as a Python object (hundreds of bytes each) and takes about 15 s per
+500,000 events on a slow 2-core machine. A 512-bar piece for 16 instruments
+playing 16th notes has about 260,000."""
+
+MAX_MELODY_NOTES = 100_000
+"""Most notes in the melody instrument (512 bars of 16th notes are 8,192)."""
+
+MAX_MELODY_BARS = 512
+"""Longest melody, in bars of its meter (about 17 minutes of 4/4 at 120 bpm).
+
+The generator's memory and time grow with the length; a note far beyond the
+others in a damaged file would otherwise mean hours of accompaniment."""
+
+MAX_BAR_STEPS = 24
+"""Longest bar counted by :func:`max_melody_steps`: 6/4 or 3/2 at 4 steps per beat."""
+
+MAX_ROLL_STEPS = MAX_MELODY_BARS * MAX_BAR_STEPS
+"""Longest roll :func:`notes_to_roll` builds: 12,288 steps (512 bars of 6/4), whatever the meter.
 
 Damaged files can put a note millions of ticks away; without this bound the
 roll would need gigabytes of memory."""
+
+
+def max_melody_steps(steps_per_bar: float) -> int:
+    """Longest melody roll accepted, in steps: :data:`MAX_MELODY_BARS` bars of ``steps_per_bar``.
+
+    Parameters
+    ----------
+    steps_per_bar : float
+        Bar length in grid steps of the melody's meter (16 for 4/4 in 16th notes).
+
+    Returns
+    -------
+    int
+        ``MAX_MELODY_BARS * steps_per_bar``, at most :data:`MAX_ROLL_STEPS`
+        (bars longer than :data:`MAX_BAR_STEPS` count as that long).
+    """
+    bar = steps_per_bar if math.isfinite(steps_per_bar) and steps_per_bar >= 1 else 1
+    return int(min(MAX_ROLL_STEPS, MAX_MELODY_BARS * round(bar)))
 
 
 @dataclass
@@ -161,15 +215,22 @@ def read_midi(source) -> pretty_midi.PrettyMIDI:
     Raises
     ------
     InputFileError
-        The path does not exist, is a directory or cannot be read.
+        The path does not exist, is a directory, is not a regular file or cannot be read.
     InvalidMidiError
-        The data is not a valid Standard MIDI File.
+        The data is not a valid Standard MIDI File, uses SMPTE timing, or
+        (a ``PrettyMIDI``) holds a note MIDI cannot store.
+    InputTooLargeError
+        More than :data:`MAX_MIDI_BYTES` bytes or :data:`MAX_MIDI_EVENTS` events.
     """
     if isinstance(source, pretty_midi.PrettyMIDI):
+        for inst in source.instruments:
+            check_notes(inst.notes)
         return source
     if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
         name = "<bytes>"
+        if len(source) > MAX_MIDI_BYTES:
+            raise InputTooLargeError(f"{name}: more than {MAX_MIDI_BYTES} bytes, too large for a MIDI file")
+        data = bytes(source)
     elif isinstance(source, (str, os.PathLike)):
         name = os.fspath(source)
         data = _read_file_bytes(name)
@@ -182,7 +243,7 @@ def read_midi(source) -> pretty_midi.PrettyMIDI:
         if isinstance(data, str):
             raise InvalidMidiError(f"{name}: opened in text mode; open MIDI files with mode 'rb'")
         if len(data) > MAX_MIDI_BYTES:
-            raise InvalidMidiError(f"{name}: more than {MAX_MIDI_BYTES} bytes, too large for a MIDI file")
+            raise InputTooLargeError(f"{name}: more than {MAX_MIDI_BYTES} bytes, too large for a MIDI file")
     else:
         raise InvalidMidiError(
             f"cannot read MIDI from a {type(source).__name__}: pass a path, bytes, "
@@ -195,6 +256,7 @@ def read_midi(source) -> pretty_midi.PrettyMIDI:
             f"{name}: not a MIDI file (a Standard MIDI File starts with 'MThd'); "
             "export the melody as .mid from your notation program or DAW"
         )
+    check_midi_bytes(data, name)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -205,11 +267,81 @@ def read_midi(source) -> pretty_midi.PrettyMIDI:
         raise InvalidMidiError(f"{name}: the MIDI file is damaged or truncated ({reason})") from exc
 
 
+def check_midi_bytes(data: bytes, name: str) -> None:
+    """Refuse, before parsing, a MIDI file with SMPTE timing or more than :data:`MAX_MIDI_EVENTS` events.
+
+    Parameters
+    ----------
+    data : bytes
+        The file, starting with its ``MThd`` header.
+    name : str
+        How messages name the file.
+
+    Raises
+    ------
+    InvalidMidiError
+        The header asks for SMPTE (frames per second) timing.
+    InputTooLargeError
+        The track chunks hold more than :data:`MAX_MIDI_EVENTS` events (each chunk counting as one).
+
+    Notes
+    -----
+    Events are counted by walking the track chunks (delta time, status,
+    length) without decoding them; damaged data ends the walk and is left to
+    the parser to report.
+    """
+    if len(data) >= 14 and data[12] & 0x80:
+        raise InvalidMidiError(
+            f"{name}: SMPTE timing (frames per second) is not supported; export the file with "
+            "musical timing (ticks per quarter note) from your notation program or DAW")
+    events, pos, n = 0, 8 + int.from_bytes(data[4:8], "big"), len(data)
+    while pos + 8 <= n:
+        length = int.from_bytes(data[pos + 4: pos + 8], "big")
+        if data[pos: pos + 4] == b"MTrk":  # a track counts as one event too: a million empty ones are costly
+            events += 1 + _count_track_events(data, pos + 8, min(n, pos + 8 + length), MAX_MIDI_EVENTS - events)
+            if events > MAX_MIDI_EVENTS:
+                raise InputTooLargeError(
+                    f"{name}: more than {MAX_MIDI_EVENTS} MIDI events, too many for a melody file "
+                    "(see the limits in docs/errors.md)")
+        pos += 8 + length
+
+
+def _count_track_events(data: bytes, pos: int, end: int, limit: int) -> int:
+    """Events of one track chunk ``data[pos:end]``, counting stops at ``limit``."""
+    count, status = 0, 0
+    while pos < end and count < limit:
+        while pos < end and data[pos] & 0x80:  # delta time: a variable-length quantity
+            pos += 1
+        pos += 1
+        if pos >= end:
+            break
+        byte = data[pos]
+        if byte in (0xFF, 0xF0, 0xF7):  # meta or sysex: skip its data by its length
+            pos += 2 if byte == 0xFF else 1
+            length = 0
+            while pos < end and data[pos] & 0x80:
+                length = (length << 7) | (data[pos] & 0x7F)
+                pos += 1
+            if pos >= end:
+                break
+            pos += 1 + ((length << 7) | data[pos])
+        else:
+            if byte & 0x80:
+                status, pos = byte, pos + 1
+            elif not status:
+                break  # data without a status byte: damaged, the parser reports it
+            pos += 1 if 0xC0 <= status < 0xE0 else 2
+        count += 1
+    return count
+
+
 def _read_file_bytes(path: str) -> bytes:
     if not os.path.exists(path):
         raise InputFileError(f"{path}: no such file")
     if os.path.isdir(path):
         raise InputFileError(f"{path}: is a directory, expected a MIDI file")
+    if not os.path.isfile(path):  # a FIFO would block open() until a writer comes; a device never ends
+        raise InputFileError(f"{path}: not a regular file (a pipe, socket or device); give a MIDI file")
     try:
         with open(path, "rb") as fh:
             # bounded read: a huge file, or a device like /dev/zero, must not fill the memory
@@ -219,7 +351,7 @@ def _read_file_bytes(path: str) -> bytes:
     except OSError as exc:
         raise InputFileError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
     if len(data) > MAX_MIDI_BYTES:
-        raise InvalidMidiError(f"{path}: more than {MAX_MIDI_BYTES} bytes, too large for a MIDI file")
+        raise InputTooLargeError(f"{path}: more than {MAX_MIDI_BYTES} bytes, too large for a MIDI file")
     return data
 
 
@@ -279,6 +411,12 @@ def _downbeat_at_or_before(pm: pretty_midi.PrettyMIDI, tick: int) -> int:
     beat of the file in Python, which takes tens of seconds on a damaged file
     whose last event lies millions of ticks away.
     """
+    origin, bar = _bar_at(pm, tick)
+    return int(origin + (tick - origin) // bar * bar)
+
+
+def _bar_at(pm: pretty_midi.PrettyMIDI, tick: int) -> tuple[int, float]:
+    """``(tick where the bars in force at tick start, bar length in ticks)``."""
     changes = sorted(
         (pm.time_to_tick(ts.time), ts.numerator, ts.denominator) for ts in pm.time_signature_changes
     )
@@ -290,7 +428,7 @@ def _downbeat_at_or_before(pm: pretty_midi.PrettyMIDI, tick: int) -> int:
     bar = numerator * pm.resolution * 4 / denominator
     if not (np.isfinite(bar) and bar > 0):
         raise InvalidMidiError(f"time signature {numerator}/{denominator} gives bars of no length")
-    return int(origin + (tick - origin) // bar * bar)
+    return origin, bar
 
 
 def ticks_to_steps(ticks, ticks_per_step: float) -> np.ndarray:
@@ -303,12 +441,35 @@ def ticks_to_steps(ticks, ticks_per_step: float) -> np.ndarray:
     return np.floor(np.asarray(ticks, dtype=np.float64) / ticks_per_step + 0.5).astype(np.int64)
 
 
-def notes_to_roll(notes, pm, start_tick, ticks_per_step, n_steps=None) -> np.ndarray:
+def check_notes(notes) -> None:
+    """Refuse notes MIDI cannot hold: a pitch outside 0..127, a time that is negative or not finite.
+
+    Files read from bytes always pass; a ``pretty_midi.PrettyMIDI`` built or
+    edited in memory may not (:func:`read_midi` checks those).
+
+    Raises
+    ------
+    InvalidMidiError
+        The first bad note, named by its index.
+    """
+    for i, n in enumerate(notes):
+        pitch, start, end = n.pitch, n.start, n.end
+        if isinstance(pitch, bool) or not isinstance(pitch, (int, np.integer)) or not 0 <= pitch <= 127:
+            raise InvalidMidiError(f"note {i} has pitch {pitch!r}; MIDI pitches are integers 0..127")
+        for what, t in (("start", start), ("end", end)):
+            if isinstance(t, bool) or not isinstance(t, (int, float, np.integer, np.floating)) \
+                    or not math.isfinite(t) or t < 0:
+                raise InvalidMidiError(f"note {i} has {what} time {t!r}; times are finite seconds >= 0")
+
+
+def notes_to_roll(notes, pm, start_tick, ticks_per_step, n_steps=None,
+                  max_steps: int = MAX_ROLL_STEPS) -> np.ndarray:
     """Quantise ``pretty_midi.Note`` objects to a roll ``(time, 128)`` (bool).
 
     Onsets and offsets snap to the nearest step; every note lasts at least one step.
-    Without ``n_steps``, raises :class:`InvalidMidiError` if the notes span more
-    than :data:`MAX_ROLL_STEPS` steps.
+    Without ``n_steps``, raises :class:`InputTooLargeError` (an
+    :class:`InvalidMidiError`) if the notes span more than ``max_steps``
+    steps, before the roll is allocated.
     """
     if not notes:
         return np.zeros((n_steps or 0, N_MIDI_PITCHES), dtype=bool)
@@ -321,10 +482,10 @@ def notes_to_roll(notes, pm, start_tick, ticks_per_step, n_steps=None) -> np.nda
     keep = on >= 0
     on, off, pitches = on[keep], off[keep], pitches[keep]
     length = int(off.max()) if n_steps is None and len(off) else (n_steps or 0)
-    if n_steps is None and length > MAX_ROLL_STEPS:
-        raise InvalidMidiError(
-            f"the notes span {length} steps (more than {MAX_ROLL_STEPS}); the file is too long "
-            "or damaged (a note far beyond the others)"
+    if n_steps is None and length > max_steps:
+        raise InputTooLargeError(
+            f"the notes span {length} steps, more than {max_steps} ({MAX_MELODY_BARS} bars of the meter, the "
+            "most a melody may have); the file is too long or damaged (a note far beyond the others)"
         )
     # Paint each note with a difference array: +1 at onset, -1 at offset.
     diff = np.zeros((length + 1, N_MIDI_PITCHES), dtype=np.int32)
@@ -379,17 +540,22 @@ def midi_to_roll(
     pm = read_midi(source)
     if melody_track is None:
         melody_track = choose_melody_track(pm)
+    elif isinstance(melody_track, bool) or not isinstance(melody_track, (int, np.integer)):
+        raise ConfigError(f"melody_track must be an instrument index (an integer), got {melody_track!r}")
     elif not 0 <= melody_track < len(pm.instruments):
         raise NoMelodyError(
             f"melody_track={melody_track} but the file has {len(pm.instruments)} instruments "
             f"(0..{len(pm.instruments) - 1})"
         )
     inst = pm.instruments[melody_track]
+    if len(inst.notes) > MAX_MELODY_NOTES:
+        raise InputTooLargeError(f"the melody holds {len(inst.notes)} notes, more than the limit of "
+                                 f"{MAX_MELODY_NOTES} (see docs/errors.md)")
     notes = [n for n in inst.notes if n.end > n.start]
     if inst.is_drum or not notes:
         raise NoMelodyError(f"instrument {melody_track} ({inst.name!r}) holds no pitched notes")
     start_tick, tps = _grid(pm, min(n.start for n in notes), steps_per_beat)
-    roll = notes_to_roll(notes, pm, start_tick, tps)
+    roll = notes_to_roll(notes, pm, start_tick, tps, max_steps=max_melody_steps(_bar_at(pm, start_tick)[1] / tps))
     if monophonic:
         roll = top_line(roll)
     info = MidiInfo(
@@ -543,6 +709,10 @@ def resolve_programs(programs, n_tracks: int) -> list[int]:
             )
         preset = PROGRAM_PRESETS[programs]
         return [preset[min(i, len(preset) - 1)] for i in range(n_tracks)]
+    if not isinstance(programs, (list, tuple, np.ndarray)) or not all(
+            isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in programs):
+        raise ConfigError(f"programs must be a preset name or a list of General MIDI program numbers "
+                          f"(integers 0..127), got {programs!r}")
     programs = [int(p) for p in programs]
     if len(programs) != n_tracks:
         raise ConfigError(f"{len(programs)} programs given for {n_tracks} tracks")

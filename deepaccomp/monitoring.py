@@ -163,9 +163,11 @@ class Monitor(keras.callbacks.Callback):
         bad = {k: v for k, v in values.items() if not math.isfinite(v)}
         if bad:
             self.model.stop_training = True
+            latest = self.manager.latest_checkpoint
+            kept = (f"the last good checkpoint ({latest}) is kept" if latest else
+                    "no checkpoint was saved yet (a new run starts from the beginning)")
             raise TrainingError(
-                f"non-finite loss at iteration {it}: {bad}; the last good checkpoint "
-                f"({self.manager.latest_checkpoint}) is kept. Lower the learning rates or "
+                f"non-finite loss at iteration {it}: {bad}; {kept}. Lower the learning rates or "
                 "raise the gradient-penalty weight and resume.")
         if it % self.log_every == 0 or it == 1:
             with self.writer.as_default():

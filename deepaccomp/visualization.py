@@ -23,12 +23,12 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .errors import ConfigError, InvalidRollError
-from .io_utils import atomic_write_bytes
+from .io_utils import atomic_write_bytes, check_output_path
 from .midi import multitrack_midi_to_roll, pitched_instruments, read_midi
 from .representation import STEPS_PER_BAR, TRACK_NAMES, as_bool, note_runs
 
 __all__ = ["plot_roll", "plot_comparison", "plot_midi", "plot_losses", "plot_run_metrics",
-           "figure_to_png_bytes", "save_figure"]
+           "figure_to_png_bytes", "check_image_path", "save_figure"]
 
 TRACK_COLORS = (
     "#d62728",  # soprano (melody): red
@@ -282,6 +282,29 @@ def figure_to_png_bytes(fig, *, dpi: int = 100) -> bytes:
     return buf.getvalue()
 
 
+def check_image_path(path) -> str:
+    """Check, before any work, that a picture can be written at ``path``; return its format.
+
+    The format follows the suffix (PNG if none) and must be one matplotlib
+    writes; the path must be creatable (:func:`deepaccomp.io_utils.check_output_path`).
+
+    Raises
+    ------
+    ConfigError
+        The suffix names an image format matplotlib cannot write.
+    OutputFileError
+        The path cannot be written.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    path = check_output_path(path)
+    fmt = os.path.splitext(path)[1][1:].lower() or "png"
+    supported = FigureCanvasAgg.get_supported_filetypes()
+    if fmt not in supported:
+        raise ConfigError(f"{path}: cannot write .{fmt} images; use one of {sorted(supported)}")
+    return fmt
+
+
 def save_figure(fig, path, *, dpi: int = 100) -> None:
     """Write ``fig`` to ``path`` atomically; the format follows the suffix (PNG if none).
 
@@ -296,10 +319,7 @@ def save_figure(fig, path, *, dpi: int = 100) -> None:
         The folder does not exist or is not writable, or the disk is full.
     """
     path = os.fspath(path)
-    fmt = os.path.splitext(path)[1][1:].lower() or "png"
-    supported = fig.canvas.get_supported_filetypes()
-    if fmt not in supported:
-        raise ConfigError(f"{path}: cannot write .{fmt} images; use one of {sorted(supported)}")
+    fmt = check_image_path(path)
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, dpi=dpi)
     atomic_write_bytes(path, buf.getvalue())

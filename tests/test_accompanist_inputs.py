@@ -88,3 +88,110 @@ def test_accompanist_bad_options(accompanist):
 def test_accompanist_rejects_a_bad_velocity(accompanist):
     with pytest.raises(DeepAccompError):
         accompanist.generate(make_midi(SIMPLE), velocity=300)
+
+
+# ---------------------------------------------------------------------- every bad argument is a library error
+
+
+@pytest.mark.parametrize("kwargs, err, match", [
+    ({"seed": 1.5}, ConfigError, "seed must be an integer"),
+    ({"seed": -1}, ConfigError, "seed must be an integer"),
+    ({"seed": 2**32}, ConfigError, "seed must be an integer"),
+    ({"programs": ["a", "b", "c"]}, ConfigError, "programs must be"),
+    ({"programs": 123}, ConfigError, "programs must be"),
+    ({"programs": [40.5, 41, 42]}, ConfigError, "programs must be"),
+    ({"melody_track": "0"}, ConfigError, "melody_track must be an instrument index"),
+    ({"noise_scale": 1e300}, ConfigError, "noise_scale"),
+    ({"noise_scale": 1e30}, ConfigError, "noise_scale"),
+])
+def test_bad_arguments_are_config_errors(accompanist, kwargs, err, match):
+    with pytest.raises(err, match=match):
+        accompanist.generate(make_midi(SIMPLE), **kwargs)
+
+
+def test_no_melody_at_all(accompanist):
+    for call in (lambda: accompanist.generate([]), lambda: accompanist.accompany([]),
+                 lambda: accompanist.forward.accompany([])):
+        with pytest.raises(ConfigError, match="no melody given"):
+            call()
+    with pytest.warns(DeprecationWarning), pytest.raises(ConfigError, match="no melody given"):
+        accompanist.generate_batch([])
+
+
+@pytest.mark.parametrize("field, value", [("pitch", 200), ("end", float("inf")), ("start", float("nan"))])
+def test_pretty_midi_with_impossible_notes(accompanist, field, value):
+    pm = make_midi(SIMPLE)
+    setattr(pm.instruments[0].notes[0], field, value)
+    with pytest.raises(InvalidMidiError, match="note 0 has"):
+        accompanist.generate(pm, seed=0)
+
+
+@pytest.mark.parametrize("pitch", [127, 126, 0, 1])
+def test_a_melody_at_the_edge_of_the_midi_range_is_accompanied(accompanist, pitch):
+    # pitch 127: the key shift moved it past 127 and the octave shift divided by zero
+    out = accompanist.generate(make_midi([("melody", 0, [(pitch, i, i + 1) for i in range(8)])]), seed=0)
+    assert [n.pitch for n in out.instruments[0].notes] == [pitch] * 8
+    assert len(out.instruments) == 4
+
+
+def test_a_generator_with_non_finite_output_is_a_generation_error(tiny_model):
+    from deepaccomp import artifact
+    from deepaccomp.accompanist import Accompanist
+    from deepaccomp.errors import GenerationError
+
+    generator, config = artifact.load(tiny_model)
+    weights = generator.get_weights()
+    weights[-2] = np.full_like(weights[-2], np.nan)  # as a diverged training run leaves them
+    generator.set_weights(weights)
+    with pytest.raises(GenerationError, match="NaN or infinite"):
+        Accompanist.from_generator(generator, config).generate(make_midi(SIMPLE), seed=0)
+
+
+def test_roll_inputs_beyond_the_limits(accompanist):
+    from deepaccomp.errors import InputTooLargeError, InvalidRollError
+    from deepaccomp.generation import MAX_INPUT_STEPS
+
+    with pytest.raises(InputTooLargeError, match="more than the limit"):
+        accompanist.accompany([np.zeros((MAX_INPUT_STEPS + 1, 128, 1), bool)])
+    with pytest.raises(InvalidRollError, match="at least one step"):
+        accompanist.forward.accompany([np.zeros((0, 64, 1), bool)])
+
+
+# ---------------------------------------------------------------------- long melodies and big batches, bounded
+
+
+def test_a_long_melody_is_chunked_like_one_pass(accompanist, monkeypatch):
+    from deepaccomp import generation
+
+    rng = np.random.default_rng(0)
+    melody = np.zeros((300, accompanist.config.window.size, 1), bool)
+    melody[np.arange(300), rng.integers(20, 40, 300), 0] = True
+    one_pass = accompanist.forward.accompany([melody], seed=3)[0]
+    calls = []
+    values = accompanist.forward.values
+    monkeypatch.setattr(accompanist.forward, "values", lambda m, z: calls.append(m.shape) or values(m, z))
+    monkeypatch.setattr(generation, "CHUNK_STEPS", 64)
+    monkeypatch.setattr(generation, "CHUNK_CONTEXT", 32)  # beyond the tiny U-Net's receptive field
+    chunked = accompanist.forward.accompany([melody], seed=3)[0]
+    assert [c[1] for c in calls] == [96, 128, 128, 128, 76]  # 300 steps: 5 chunks with their context
+    assert chunked.shape == one_pass.shape == (300, accompanist.config.window.size, 3)
+    assert (chunked == one_pass).mean() > 0.999
+
+
+def test_a_big_batch_is_split_into_bounded_calls(accompanist, monkeypatch):
+    from deepaccomp import generation
+
+    size = accompanist.config.window.size
+    melodies = [np.eye(size, dtype=bool)[None, 10 + i % 5].repeat(n, 0)[..., None] for i, n in
+                enumerate([40, 16, 70, 33, 16])]
+    calls = []
+    values = accompanist.forward.values
+    monkeypatch.setattr(accompanist.forward, "values", lambda m, z: calls.append(m.shape) or values(m, z))
+    monkeypatch.setattr(generation, "MAX_CALL_CELLS", 200 * size)
+    monkeypatch.setattr(generation, "SPLIT_CALL_CELLS", 100 * size)
+    out = accompanist.forward.accompany(melodies, seed=1)
+    assert [o.shape[0] for o in out] == [40, 16, 70, 33, 16]
+    assert all(n * t * size <= 100 * size for n, t, _, _ in calls) and len(calls) > 1
+    calls.clear()
+    accompanist.forward.accompany(melodies[:2], seed=1)  # 2 x 40 steps: within MAX_CALL_CELLS, one call
+    assert [c[:2] for c in calls] == [(2, 40)]

@@ -134,17 +134,21 @@ def test_pickled_object_array_is_refused_and_never_run(tmp_path, tiny_model, whe
 
 
 def test_config_edited_without_matching_weights(tmp_path, tiny_model):
-    """The sha256 covers the weights and the config: an edited config is caught."""
+    """The sha256 covers the weights and the config: an edited config is caught, by the
+    architecture's shapes before the weights are read, else by the checksum."""
     import json
 
     arrays = npz_members(tiny_model)
     meta = json.loads(bytes(arrays["meta"]).decode())
-    meta["config"]["model"]["noise_channels"] = 3
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    path = tmp_path / "generator.npz"
-    np.savez(path, **arrays)
-    with pytest.raises(ModelFileError, match="checksum"):
-        artifact.load(path)
+    for section, key, value, match in (("model", "noise_channels", 3, "do not match the architecture"),
+                                       ("generation", "decode_threshold", 0.5, "checksum")):
+        edited = json.loads(json.dumps(meta))
+        edited["config"][section][key] = value
+        arrays["meta"] = np.frombuffer(json.dumps(edited).encode(), dtype=np.uint8)
+        path = tmp_path / "generator.npz"
+        np.savez(path, **arrays)
+        with pytest.raises(ModelFileError, match=match):
+            artifact.load(path)
 
 
 def test_artifact_with_malformed_config_is_a_model_file_error(tmp_path, tiny_model):
@@ -158,3 +162,135 @@ def test_artifact_with_malformed_config_is_a_model_file_error(tmp_path, tiny_mod
     np.savez(path, **arrays)
     with pytest.raises(ModelFileError):
         artifact.read(path)
+
+
+# ---------------------------------------------------------------------- a model file is validated data
+
+
+def rewrite(source, path, *, config_edit=None, weights_edit=None, meta_edit=None):
+    """Copy a model file with its config or weights changed and the checksum recomputed,
+    as anyone can: the checksum detects damage, not tampering."""
+    import json
+
+    arrays = npz_members(source)
+    meta = json.loads(bytes(arrays["meta"]).decode())
+    weights = [arrays[f"w{i:03d}"] for i in range(meta["n_weights"])]
+    if config_edit:
+        config_edit(meta["config"])
+    if weights_edit:
+        weights = weights_edit(weights)
+    meta["n_weights"] = len(weights)
+    meta["sha256"] = artifact.weights_digest(weights, meta["config"])
+    if meta_edit:
+        meta_edit(meta)
+    arrays = {f"w{i:03d}": w for i, w in enumerate(weights)}
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+def test_an_enormous_network_in_the_config_is_refused_before_building(tmp_path, tiny_model, monkeypatch):
+    def huge(config):
+        config["model"].update(encoder_filters=[4096] * 4, decoder_filters=[4096] * 3, noise_channels=4096)
+
+    path = rewrite(tiny_model, tmp_path / "generator.npz", config_edit=huge)
+    monkeypatch.setattr(artifact, "build_generator", lambda cfg: pytest.fail("the network was built"))
+    with pytest.raises(ModelFileError, match="config is invalid .*must be <= 1024"):
+        artifact.load(path)
+
+
+def test_weight_headers_are_checked_before_the_weights_are_read(tmp_path, tiny_model, monkeypatch):
+    def bigger(weights):
+        return [np.zeros((4, 4, 1, 4096), np.float32)] + weights[1:]
+
+    path = rewrite(tiny_model, tmp_path / "generator.npz", weights_edit=bigger)
+    read_array = artifact._read_array
+
+    def no_big_read(member, shape, *args):
+        assert shape[-1] != 4096, "the oversized weight was read"
+        return read_array(member, shape, *args)
+
+    monkeypatch.setattr(artifact, "_read_array", no_big_read)
+    with pytest.raises(ModelFileError, match=r"w000: float32 \(4, 4, 1, 4096\) in the file, float32 \(4, 4, 1, 4\)"):
+        artifact.read(path)
+
+
+def test_weights_of_another_dtype_or_count(tmp_path, tiny_model):
+    path = rewrite(tiny_model, tmp_path / "a.npz", weights_edit=lambda w: [w[0].astype(np.float64)] + w[1:])
+    with pytest.raises(ModelFileError, match="float64"):
+        artifact.read(path)
+    path = rewrite(tiny_model, tmp_path / "b.npz", weights_edit=lambda w: w[:-1])
+    with pytest.raises(ModelFileError, match="weights in the file"):
+        artifact.read(path)
+
+
+def test_nan_or_infinite_weights_are_refused(tmp_path, tiny_model):
+    def poison(value):
+        def edit(weights):
+            w = weights[2].copy()
+            w.reshape(-1)[0] = value
+            return weights[:2] + [w] + weights[3:]
+        return edit
+
+    for value in (np.nan, np.inf):
+        path = rewrite(tiny_model, tmp_path / "generator.npz", weights_edit=poison(value))
+        with pytest.raises(ModelFileError, match="w002 hold NaN or infinite values"):
+            artifact.read(path)
+
+
+def test_archive_size_members_and_metadata_bounds(tmp_path, tiny_model, monkeypatch):
+    import json
+
+    monkeypatch.setattr(artifact, "MAX_FILE_BYTES", 1000)
+    with pytest.raises(ModelFileError, match="larger than any deepaccomp model"):
+        artifact.read(tiny_model)
+    monkeypatch.undo()
+
+    arrays = npz_members(tiny_model)
+    arrays.update({f"junk{i}": np.zeros(1) for i in range(300)})
+    np.savez(tmp_path / "many.npz", **arrays)
+    with pytest.raises(ModelFileError, match="holds 3.. members"):
+        artifact.read(tmp_path / "many.npz")
+
+    arrays = npz_members(tiny_model)
+    np.savez_compressed(tmp_path / "padded.npz", junk=np.zeros(2**20, np.uint8), **arrays)
+    assert (tmp_path / "padded.npz").stat().st_size < 2**19
+    monkeypatch.setattr(artifact, "MAX_FILE_BYTES", 2**19)  # the file is small, its members are not
+    with pytest.raises(ModelFileError, match="members decompress to 10"):
+        artifact.read(tmp_path / "padded.npz")
+    monkeypatch.undo()
+
+    monkeypatch.setattr(artifact, "MAX_META_BYTES", 100)
+    with pytest.raises(ModelFileError, match="at most 100 bytes of JSON"):
+        artifact.read(tiny_model)
+    monkeypatch.undo()
+
+    arrays = npz_members(tiny_model)
+    arrays["meta"] = np.frombuffer(("[" * 100_000 + "]" * 100_000).encode(), dtype=np.uint8)
+    np.savez(tmp_path / "nested.npz", **arrays)
+    with pytest.raises(ModelFileError, match="nested too deeply"):
+        artifact.read(tmp_path / "nested.npz")
+    json.loads("[]")
+
+
+def test_a_weight_member_cut_short(tmp_path, tiny_model):
+    import zipfile
+
+    arrays = npz_members(tiny_model)
+    path = tmp_path / "generator.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, array in arrays.items():
+            buf = io.BytesIO()
+            np.save(buf, array)
+            data = buf.getvalue()
+            zf.writestr(name + ".npy", data[:-8] if name == "w004" else data)
+    with pytest.raises(ModelFileError, match="w004' is truncated"):
+        artifact.read(path)
+
+
+def test_a_model_path_that_is_a_fifo(tmp_path):
+    os.mkfifo(tmp_path / "generator.npz")
+    with pytest.raises(ModelFileError, match="not a regular file"):
+        artifact.read(tmp_path / "generator.npz")
+    with pytest.raises(ModelFileError, match="not a regular file"):
+        artifact.read(tmp_path)  # a folder whose generator.npz is a FIFO

@@ -226,3 +226,110 @@ def test_subprocess_error_is_one_line_and_exit_1(tmp_path):
     assert "Traceback (most recent call last)" in proc.stderr
     assert "InvalidMidiError" in proc.stderr
     assert error_lines(proc.stderr)[-1].startswith("deepaccomp: error: ")
+
+
+# ---------------------------------------------------------------------- bad paths and arguments, before any work
+
+
+@pytest.fixture
+def no_model(monkeypatch):
+    """Fail the test if the model is loaded: the error must come before any work."""
+    import deepaccomp.accompanist
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(deepaccomp.accompanist.Accompanist, "__init__", fail)
+
+
+def test_generate_bad_seed_before_the_model_loads(tmp_path, melody, capsys, no_model):
+    rc = main(["generate", str(melody), "-o", str(tmp_path / "out.mid"), "--seed", "-1"])
+    assert_one_error_line(capsys, rc, "--seed must be an integer")
+
+
+def test_generate_refuses_to_write_over_its_input(tmp_path, melody, capsys, no_model):
+    before = melody.read_bytes()
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.mid").symlink_to(melody)
+    os.link(melody, tmp_path / "hard.mid")
+    for output in (melody, tmp_path / "sub" / ".." / "melody.mid", tmp_path / "link.mid", tmp_path / "hard.mid"):
+        rc = main(["generate", str(melody), "-o", str(output)])
+        assert_one_error_line(capsys, rc, "is the same file as", "choose another output name")
+    rc = main(["generate", str(melody), "-o", str(tmp_path / "out.mid"), "--png", str(melody)])
+    assert_one_error_line(capsys, rc, "is the same file as")
+    rc = main(["generate", str(melody), "-o", str(tmp_path / "out.png"), "--png", str(tmp_path / "out.png")])
+    assert_one_error_line(capsys, rc, "is the same file as")
+    assert melody.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hard.mid", "link.mid", "melody.mid", "sub"]
+
+
+def test_generate_checks_the_picture_format_before_any_work(tmp_path, melody, capsys, no_model):
+    rc = main(["generate", str(melody), "-o", str(tmp_path / "a.mid"), "--png", str(tmp_path / "a.xyz")])
+    assert_one_error_line(capsys, rc, "cannot write .xyz images")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["melody.mid"]
+
+
+@pytest.mark.parametrize("output, fragment", [
+    ("/proc/out.mid", "cannot be created"),
+    ("/sys/out.mid", ""),
+    ("/dev/null", "not a regular file"),
+])
+def test_generate_output_on_a_virtual_file_system_fails_before_any_work(melody, capsys, no_model, output, fragment):
+    if not os.path.isdir(os.path.dirname(output)):
+        pytest.skip(f"no {os.path.dirname(output)} here")
+    rc = main(["generate", str(melody), "-o", output])
+    assert_one_error_line(capsys, rc, output, fragment)
+    rc = main(["generate", str(melody), "-o", "/tmp/ok.mid", "--png", output.replace(".mid", ".png")])
+    assert_one_error_line(capsys, rc)
+
+
+def test_generate_from_a_fifo_does_not_hang(tmp_path, capsys, no_model):
+    fifo = tmp_path / "melody.mid"
+    os.mkfifo(fifo)
+    rc = main(["generate", str(fifo), "-o", str(tmp_path / "out.mid")])
+    assert_one_error_line(capsys, rc, "not a regular file")
+
+
+def test_prepare_with_a_fifo_in_the_folder_does_not_hang(tmp_path, capsys):
+    (tmp_path / "src").mkdir()
+    os.mkfifo(tmp_path / "src" / "song.mid")
+    proc = run_cli("prepare", "--source", str(tmp_path / "src"), "--dataset-dir", str(tmp_path / "ds"),
+                   "--workers", "1", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "not a regular file" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_prepare_summary_prints_the_reason_not_the_path(tmp_path, capsys, monkeypatch):
+    import types
+
+    import deepaccomp.data
+
+    skipped = [{"id": str(tmp_path / f"s{i}.mid"), "reason": f"{tmp_path / f's{i}.mid'}: the MIDI file is damaged"}
+               for i in range(2)] + [{"id": "bwv1.6", "reason": "not 4 parts"}]
+    ds = types.SimpleNamespace(info={"n_pieces": 5, "splits": {}, "n_skipped": 3, "pitch_min": 30,
+                                     "pitch_max": 80}, skipped=skipped)
+    monkeypatch.setattr(deepaccomp.data, "prepare", lambda *a, **k: (ds, "datasets/x.npz"))
+    assert main(["prepare", "--source", str(tmp_path)]) == 0
+    out, _ = capsys.readouterr()
+    assert "  skipped 2: the MIDI file is damaged" in out.splitlines()
+    assert "  skipped 1: not 4 parts" in out.splitlines()
+    assert str(tmp_path) not in out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.4, 1.0, 2.5])
+def test_ctrl_c_at_any_moment_is_one_line_and_exit_130(tmp_path, melody, tiny_model, delay):
+    """While the modules load (0.4 s), TensorFlow loads (1 s) or the model runs: the
+    ``deepaccomp`` command is ``deepaccomp.__main__:run``, as ``python -m deepaccomp``."""
+    import signal
+    import time
+
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
+    proc = subprocess.Popen([sys.executable, "-m", "deepaccomp", "generate", str(melody), "-o",
+                             str(tmp_path / "out.mid"), "--model", str(tiny_model)],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (out, err)
+    assert error_lines(err) == ["deepaccomp: interrupted"], err

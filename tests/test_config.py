@@ -66,3 +66,79 @@ def test_derived_sizes_of_the_default_preset():
     assert (cfg.levels, cfg.time_unit, cfg.phrase_steps, cfg.model_steps) == (4, 16, 32, None)
     assert cfg.noise_shape(48) == (3, 4, 16)
     assert preset("deepcomposer").model_steps == 32
+
+
+@pytest.mark.parametrize("section, values, match", [
+    ("train", {"shuffle_buffer": 0}, "shuffle_buffer"),
+    ("train", {"seed": -1}, "train.seed"),
+    ("train", {"seed": 2**32}, "train.seed"),
+    ("train", {"iterations": 1e30}, "train.iterations"),
+    ("train", {"batch_size": 2**31}, "train.batch_size"),
+    ("model", {"encoder_filters": [8] * 7, "decoder_filters": [8] * 6}, "at most 6 levels"),
+    ("model", {"critic_filters": [8] * 7}, "at most 6 levels"),
+    ("model", {"encoder_filters": [4096, 8, 8, 8]}, "encoder_filters must be <= 1024"),
+    ("model", {"critic_filters": [8, 8, 8, 5000]}, "critic_filters must be <= 1024"),
+    ("model", {"noise_channels": 100_000}, "noise_channels"),
+    ("model", {"kernel_size": 99}, "kernel_size"),
+    ("model", {"encoder_filters": [1024] * 4, "decoder_filters": [1024] * 3}, "parameters, more than"),
+    ("data", {"phrase_bars": 1000}, "phrase_bars"),
+    ("generation", {"noise_scale": 1e300}, "noise_scale"),
+    ("generation", {"noise_scale": float("inf")}, "noise_scale"),
+    ("generation", {"decode_threshold": float("nan")}, "decode_threshold"),
+    ("generation", {"decode_threshold": float("-inf")}, "decode_threshold"),
+    ("generation", {"decode_threshold": 1.0}, "decode_threshold"),
+])
+def test_values_beyond_the_documented_bounds_are_config_errors(section, values, match):
+    with pytest.raises(ConfigError, match=match):
+        preset("default").replace(**{section: values})
+
+
+def test_seven_levels_on_the_full_window():
+    with pytest.raises(ConfigError, match="at most 6 levels"):
+        preset("deepcomposer").replace(model={"encoder_filters": [8] * 7, "decoder_filters": [8] * 6},
+                                       data={"phrase_bars": 8})
+    preset("default").replace(model={"encoder_filters": [8] * 6, "decoder_filters": [8] * 5},
+                              data={"phrase_bars": 4})  # 6 levels: the compact window's 64 pitches down to 1
+
+
+def test_deeply_nested_json_is_a_config_error(tmp_path):
+    path = tmp_path / "nested.json"
+    path.write_text('{"train": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        Config.load(path)
+
+
+def test_check_seed():
+    import numpy as np
+
+    from deepaccomp.config import check_seed
+
+    assert check_seed(None) is None and check_seed(0) == 0 and check_seed(np.int64(2**32 - 1)) == 2**32 - 1
+    for bad in (-1, 2**32, 1.5, "3", True):
+        with pytest.raises(ConfigError, match="seed must be an integer"):
+            check_seed(bad)
+
+
+def test_generator_weight_shapes_match_the_network():
+    from conftest import TINY_MODEL
+    from deepaccomp.models import build_generator
+
+    for cfg in (preset("default"), preset("deepcomposer"),
+                preset("default").replace(model=TINY_MODEL, data={"phrase_bars": 1}),
+                preset("default").replace(model={"encoder_filters": [8] * 6, "decoder_filters": [8, 16, 8, 8, 8],
+                                                 "kernel_size": 3, "output_tracks": 4},
+                                          data={"phrase_bars": 4}),
+                preset("default").replace(model={"position_channels": True})):
+        generator = build_generator(cfg)
+        assert cfg.generator_weight_shapes() == [tuple(w.shape) for w in generator.weights]
+        assert cfg.generator_params == generator.count_params()
+
+
+def test_a_config_path_that_is_not_a_regular_file(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "config.json")
+    with pytest.raises(ConfigError, match="not a regular file"):
+        Config.load(tmp_path / "config.json")
+    with pytest.raises(ConfigError, match="not a regular file"):
+        Config.load(tmp_path)

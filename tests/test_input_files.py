@@ -18,6 +18,7 @@ from deepaccomp.errors import (
     ConfigError,
     DeepAccompError,
     InputFileError,
+    InputTooLargeError,
     InvalidMidiError,
     ModelFileError,
     NoMelodyError,
@@ -244,3 +245,122 @@ def test_too_large_file_is_refused_without_reading_it_all(tmp_path, monkeypatch,
         midi.read_midi(path)
     with pytest.raises(InvalidMidiError, match="too large"):
         midi.read_midi(io.BytesIO(path.read_bytes()))
+
+
+# ---------------------------------------------------------------------- limits, before allocating
+
+
+def test_a_note_two_hours_after_the_first_is_refused_before_the_roll_is_built(monkeypatch):
+    # 51 bytes: a note at 0 and one two hours later at 240 bpm (115,200 steps)
+    data = mido_bytes([(60, 0, 1), (62, 28_800, 28_801)], [tempo(0, 240)], resolution=1)
+    assert len(data) < 64
+    built = []
+    monkeypatch.setattr(midi.np, "cumsum", lambda *a, **k: built.append(a) or np.cumsum(*a, **k))
+    t0 = time.perf_counter()
+    with pytest.raises(InputTooLargeError, match="too long or damaged"):
+        midi.midi_to_roll(data)
+    assert time.perf_counter() - t0 < 10 and not built
+
+
+@pytest.mark.parametrize("num, den, steps_per_bar", [(4, 4, 16), (3, 4, 12), (6, 4, 24), (2, 2, 16)])
+def test_the_melody_limit_is_in_bars_of_its_meter(num, den, steps_per_bar):
+    beats_per_bar = num * 4 / den
+    bars = midi.MAX_MELODY_BARS
+    last = (bars - 1) * beats_per_bar  # a note on the downbeat of the last bar allowed
+    roll, _ = midi.midi_to_roll(mido_bytes([(60, 0, 1), (62, last, last + beats_per_bar)], [meter(0, num, den)]))
+    assert roll.shape[0] == bars * steps_per_bar == midi.max_melody_steps(steps_per_bar)
+    with pytest.raises(InputTooLargeError, match=f"more than {bars * steps_per_bar}"):
+        midi.midi_to_roll(mido_bytes([(60, 0, 1), (62, last + beats_per_bar, last + 2 * beats_per_bar)],
+                                     [meter(0, num, den)]))
+
+
+def test_max_melody_steps_is_capped_for_long_or_odd_bars():
+    assert midi.max_melody_steps(16) == 512 * 16
+    assert midi.max_melody_steps(255 * 16) == midi.MAX_ROLL_STEPS == 512 * 24
+    assert midi.max_melody_steps(float("nan")) == midi.max_melody_steps(0) == 512
+
+
+def test_too_many_midi_events_are_refused_before_parsing(monkeypatch):
+    notes = [(60 + i % 5, i, i + 1) for i in range(50)]
+    data = mido_bytes(notes, [tempo(0, 90), meter(0, 3, 4)])
+    tracks = mido.MidiFile(file=io.BytesIO(data)).tracks
+    events = sum(len(t) for t in tracks) + len(tracks)  # each track chunk counts as one
+    monkeypatch.setattr(midi, "MAX_MIDI_EVENTS", events)
+    midi.read_midi(data)  # exactly at the limit
+    monkeypatch.setattr(midi, "MAX_MIDI_EVENTS", events - 1)
+    parsed = []
+
+    class Recording(pretty_midi.PrettyMIDI):
+        def __init__(self, *args, **kwargs):
+            parsed.append(args)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(midi.pretty_midi, "PrettyMIDI", Recording)
+    with pytest.raises(InputTooLargeError, match="MIDI events"):
+        midi.read_midi(data)
+    assert not parsed
+
+
+def test_a_dense_file_is_refused_quickly():
+    # 10 MB of notes (3.3M events): minutes and gigabytes in the parser before the event count
+    track = bytearray()
+    block = bytes([0, 0x90, 40, 80]) + b"".join(bytes([0, p, 80]) for p in range(41, 80)) + \
+        bytes([0x60, 40, 0]) + b"".join(bytes([0, p, 0]) for p in range(41, 80))
+    while len(track) < 10_000_000:
+        track += block
+    data = (b"MThd" + (6).to_bytes(4, "big") + b"\x00\x00\x00\x01\x01\xe0"
+            + b"MTrk" + len(track).to_bytes(4, "big") + bytes(track))
+    t0 = time.perf_counter()
+    with pytest.raises(InputTooLargeError, match="MIDI events"):
+        midi.read_midi(data)
+    assert time.perf_counter() - t0 < 10
+
+
+def test_too_many_melody_notes(monkeypatch):
+    monkeypatch.setattr(midi, "MAX_MELODY_NOTES", 7)
+    midi.midi_to_roll(make_midi([("melody", 0, [(60, i, i + 1) for i in range(7)])]))
+    with pytest.raises(InputTooLargeError, match="8 notes"):
+        midi.midi_to_roll(make_midi(SIMPLE))
+
+
+def test_smpte_timing_is_named():
+    data = bytearray(mido_bytes([(60, 0, 1), (62, 1, 2)], [meter(0, 4, 4)]))
+    data[12:14] = bytes([0xE7, 40])  # -25 frames per second, 40 ticks per frame
+    with pytest.raises(InvalidMidiError, match="SMPTE timing .* not supported"):
+        midi.midi_to_roll(bytes(data))
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("pitch", 200, "pitch 200"), ("pitch", -5, "pitch -5"), ("pitch", 60.5, "pitch 60.5"),
+    ("end", float("inf"), "end time inf"), ("start", float("nan"), "start time nan"),
+    ("start", -1.0, "start time -1.0"),
+])
+def test_a_pretty_midi_object_with_impossible_notes(field, value, match):
+    pm = make_midi(SIMPLE)
+    setattr(pm.instruments[0].notes[3], field, value)
+    with pytest.raises(InvalidMidiError, match=f"note 3 has {match}"):
+        midi.midi_to_roll(pm)
+
+
+def test_melody_track_of_the_wrong_type():
+    with pytest.raises(ConfigError, match="melody_track must be an instrument index"):
+        midi.midi_to_roll(make_midi(SIMPLE), melody_track="0")
+    with pytest.raises(ConfigError):
+        midi.midi_to_roll(make_midi(SIMPLE), melody_track=True)
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "melody.mid"
+    os.mkfifo(fifo)
+    t0 = time.perf_counter()
+    with pytest.raises(InputFileError, match="not a regular file"):
+        midi.read_midi(fifo)
+    assert time.perf_counter() - t0 < 5
+
+
+def test_a_million_empty_tracks_are_refused_before_parsing():
+    data = b"MThd" + (6).to_bytes(4, "big") + b"\x00\x01\xff\xff\x01\xe0" + b"MTrk\x00\x00\x00\x00" * 1_000_000
+    t0 = time.perf_counter()
+    with pytest.raises(InputTooLargeError, match="MIDI events"):
+        midi.read_midi(data)
+    assert time.perf_counter() - t0 < 10
