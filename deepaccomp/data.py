@@ -471,7 +471,7 @@ def make_tf_dataset(phrases: np.ndarray, batch_size: int, *, shuffle: bool = Tru
     ``melody_only``. Shuffles (per epoch), repeats, batches and prefetches.
     ``skip_batches`` drops that many batches first (resuming a run where it stopped).
     """
-    import tensorflow as tf
+    from ._tf import tf
 
     if len(phrases) == 0:
         raise DatasetError("no phrases to feed: the split is empty")
