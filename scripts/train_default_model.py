@@ -155,7 +155,7 @@ def write_model_card(result, cfg, logdir, path=os.path.join(ROOT, "docs", "model
         lines.append(f"- {k}: {v['value']} -> {'PASS' if v['passed'] else 'FAIL'}")
     lines += ["", "Harmonic agreement uses Bach's alto, tenor and bass as the reference, not the soprano:",
               "the soprano is the input, so a generator that doubles it would score 1.0 against all",
-              "four voices. Against A/T/B the baselines score as in shared/anchors.md.",
+              "four voices. Against A/T/B the two baselines score as in the table above (random in-key, melody doubled).",
               "", "## Decoding threshold search (valid split, 2 seeds)", "",
               "| threshold | mean agreement | max empty-bar rate |", "|---|---|---|"]
     for row in result["threshold_search_valid"]:
