@@ -87,7 +87,7 @@ def _average(rows: list[dict]) -> dict:
 
 
 def score_table(columns: dict, voices=("alto", "tenor", "bass")) -> str:
-    """A plain-text table of :func:`evaluate_generator` / :func:`evaluate_baseline` results, one row per metric and source.
+    """A text table of :func:`evaluate_generator` and :func:`evaluate_baseline` results, by metric and source.
 
     Parameters
     ----------

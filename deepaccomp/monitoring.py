@@ -218,7 +218,7 @@ class Monitor(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def finish(self, status: str = "finished"):
-        """End the run: record it in ``timing.json``; unless it failed, evaluate its last iteration and checkpoint it.
+        """End the run: record it in ``timing.json``; unless it failed, evaluate and checkpoint its last iteration.
 
         Parameters
         ----------

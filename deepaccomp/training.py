@@ -463,7 +463,7 @@ class _RunGuard(keras.callbacks.Callback):
         self.verbose = verbose
         self.bar = tqdm(total=total, initial=start, unit="it", desc="training", file=sys.stderr,
                         dynamic_ncols=True, disable=not (bar and verbose), mininterval=0.5)
-        self.t0 = self.last_save = self.last_beat = time.monotonic()
+        self.t0 = self.last_beat = time.monotonic()
         self.timed_from = None  # (time, iteration) after the first (tracing) iteration
 
     def on_train_batch_end(self, batch, logs=None):
@@ -622,10 +622,10 @@ def _train_locked(cfg, logdir, lock, *, dataset, strategy, progress, dataset_dir
             monitor.finish(status="failed")
             raise
         guard.close()
-        status = "interrupted" if stop.received else "finished"
-        monitor.finish(status=status)
-    it = monitor.iteration()
-    if stop.received:
+        it = monitor.iteration()
+        interrupted = stop.received is not None and it < t.iterations  # a late signal changes nothing
+        monitor.finish(status="interrupted" if interrupted else "finished")
+    if interrupted:
         message = (f"{stop.received} at iteration {it}: checkpoint saved in {ckpt_dir}; "
                    "run the same command again to resume")
         if stop.received == "SIGINT":

@@ -4,6 +4,7 @@ the same logdir, SIGINT/SIGTERM, wall-time checkpoints, leftovers of a kill, a f
 import glob
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -40,6 +41,21 @@ def small():
     return data.build_chorales(limit=12, workers=1, progress=False)
 
 
+@pytest.fixture(scope="module")
+def finished(small, tmp_path_factory):
+    """A finished 4-iteration run (checkpoints 2 and 4), trained once for the module."""
+    logdir = tmp_path_factory.mktemp("finished") / "run"
+    gan = train(tiny(), str(logdir), dataset=small, progress=False, verbose=0)
+    return logdir, [w.copy() for w in weights(gan)]
+
+
+@pytest.fixture
+def done(finished, tmp_path):
+    """A copy of the finished run in this test's own folder."""
+    shutil.copytree(finished[0], tmp_path / "run")
+    return tmp_path / "run"
+
+
 def run(cfg, logdir, small, **kw):
     kw.setdefault("verbose", 0)
     return train(cfg, str(logdir), dataset=small, progress=False, **kw)
@@ -72,29 +88,27 @@ def timing(logdir):
 
 # ---------------------------------------------------------------------- the checkpoint index
 @pytest.mark.parametrize("content", [b"\x00\xff garbage {{{", b"", b'model_checkpoint_path: "ckpt-77"\n'])
-def test_a_damaged_checkpoint_index_stops_and_touches_nothing(small, tmp_path, content):
-    run(tiny(), tmp_path, small)
-    state = tmp_path / "checkpoints" / "checkpoint"
+def test_a_damaged_checkpoint_index_stops_and_touches_nothing(small, done, content):
+    state = done / "checkpoints" / "checkpoint"
     state.write_bytes(content)
-    before = snapshot(tmp_path)
+    before = snapshot(done)
     with pytest.raises(CheckpointError) as err:
-        run(tiny(iterations=6), tmp_path, small)
+        run(tiny(iterations=6), done, small)
     message = str(err.value)
     assert str(state) in message and "ckpt-2, ckpt-4" in message and 'model_checkpoint_path: "ckpt-4"' in message
     assert "\n" not in message
-    assert snapshot(tmp_path) == before  # no restart from zero, nothing overwritten
-    # the recovery the message gives works and resumes from iteration 4
+    assert snapshot(done) == before  # no restart from zero, nothing overwritten
+    # the recovery the message gives works: the run is back at iteration 4
     state.write_text('model_checkpoint_path: "ckpt-4"\n')
-    assert int(run(tiny(iterations=6), tmp_path, small).g_optimizer.iterations.numpy()) == 6
+    assert int(run(tiny(), done, small).g_optimizer.iterations.numpy()) == 4
 
 
-def test_checkpoints_without_their_index_are_not_overwritten(small, tmp_path):
-    run(tiny(), tmp_path, small)
-    os.remove(tmp_path / "checkpoints" / "checkpoint")
-    before = snapshot(tmp_path)
+def test_checkpoints_without_their_index_are_not_overwritten(small, done):
+    os.remove(done / "checkpoints" / "checkpoint")
+    before = snapshot(done)
     with pytest.raises(CheckpointError, match="is missing"):
-        run(tiny(), tmp_path, small)
-    assert snapshot(tmp_path) == before
+        run(tiny(), done, small)
+    assert snapshot(done) == before
 
 
 # ---------------------------------------------------------------------- the logdir lock
@@ -104,24 +118,24 @@ def write_lock(logdir, pid, host=None, **info):
         json.dump({"pid": pid, "host": host or socket.gethostname(), "started": time.time(), **info}, fh)
 
 
-def test_a_second_run_on_a_locked_logdir_is_refused(small, tmp_path):
-    run(tiny(iterations=2), tmp_path, small)
-    before = snapshot(tmp_path)
+def test_a_second_run_on_a_locked_logdir_is_refused(small, done):
+    before = snapshot(done)
     alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        write_lock(tmp_path, alive.pid)
+        write_lock(done, alive.pid)
         with pytest.raises(TrainingError, match=f"in use by another training run \\(pid {alive.pid}"):
-            run(tiny(), tmp_path, small)
+            run(tiny(iterations=6), done, small)
     finally:
         alive.kill()
         alive.wait()
-    write_lock(tmp_path, 1, host="another-machine")  # cannot be checked from here: refused too
+    write_lock(done, 1, host="another-machine")  # cannot be checked from here: refused too
     with pytest.raises(TrainingError, match="another-machine"):
-        run(tiny(), tmp_path, small)
-    os.remove(tmp_path / LOCK_NAME)
-    assert snapshot(tmp_path) == before
+        run(tiny(iterations=6), done, small)
+    os.remove(done / LOCK_NAME)
+    assert snapshot(done) == before
 
 
+@pytest.mark.slow
 def test_a_stale_lock_is_taken_over_and_its_killed_run_recorded(small, tmp_path, capsys):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -136,6 +150,7 @@ def test_a_stale_lock_is_taken_over_and_its_killed_run_recorded(small, tmp_path,
     assert not (tmp_path / LOCK_NAME).exists()  # released at the end
 
 
+@pytest.mark.slow
 def test_the_lock_is_released_after_an_error(small, tmp_path):
     with pytest.raises(TrainingError, match="non-finite"):
         run(tiny(gp_weight=1e39), tmp_path, small)
@@ -157,6 +172,7 @@ def signal_after_first_checkpoint(logdir, signum):
     return thread
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum, raised", [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, SystemExit)])
 def test_a_signal_saves_a_checkpoint_and_the_run_resumes_bit_for_bit(small, tmp_path, signum, raised):
     logdir = tmp_path / "stopped"
@@ -181,6 +197,7 @@ def test_a_signal_saves_a_checkpoint_and_the_run_resumes_bit_for_bit(small, tmp_
     assert all(np.array_equal(a, b) for a, b in zip(weights(whole), weights(resumed)))
 
 
+@pytest.mark.slow
 def test_wall_time_checkpoints_change_nothing_in_the_run(small, tmp_path):
     often = tiny(iterations=3, checkpoint_every=100, checkpoint_minutes=1e-9)  # a save after every iteration
     run(often, tmp_path / "often", small)
@@ -200,16 +217,16 @@ def test_checkpoint_minutes_is_validated():
 
 
 # ---------------------------------------------------------------------- leftovers and restarts
-def test_temp_folders_of_a_killed_save_are_removed(small, tmp_path):
-    run(tiny(iterations=2), tmp_path, small)
-    (tmp_path / "checkpoints" / "ckpt-3_temp").mkdir()
-    (tmp_path / "checkpoints" / "ckpt-4_temp").mkdir()
-    (tmp_path / "checkpoints" / "ckpt-4_temp" / "part-00000-of-00001.index").write_bytes(b"x")
-    run(tiny(), tmp_path, small)
-    assert not glob.glob(str(tmp_path / "checkpoints" / "*_temp"))
-    assert numbers(tmp_path) == [2, 4]
+def test_temp_folders_of_a_killed_save_are_removed(small, done):
+    (done / "checkpoints" / "ckpt-5_temp").mkdir()
+    (done / "checkpoints" / "ckpt-6_temp").mkdir()
+    (done / "checkpoints" / "ckpt-6_temp" / "part-00000-of-00001.index").write_bytes(b"x")
+    run(tiny(), done, small)
+    assert not glob.glob(str(done / "checkpoints" / "*_temp"))
+    assert numbers(done) == [2, 4]
 
 
+@pytest.mark.slow
 def test_a_failed_start_leaves_no_config_that_blocks_the_corrected_one(small, tmp_path):
     with pytest.raises(DatasetError):
         train(tiny().replace(data={"source": str(tmp_path / "no-such-folder")}), str(tmp_path / "run"),
@@ -221,6 +238,7 @@ def test_a_failed_start_leaves_no_config_that_blocks_the_corrected_one(small, tm
     assert int(gan.g_optimizer.iterations.numpy()) == 2
 
 
+@pytest.mark.slow
 def test_a_stale_config_without_checkpoints_is_replaced(small, tmp_path):
     tiny().replace(model={"noise_channels": 5}).save(str(tmp_path / "config.json"))
     run(tiny(iterations=2), tmp_path, small)
@@ -229,24 +247,23 @@ def test_a_stale_config_without_checkpoints_is_replaced(small, tmp_path):
     assert Config.load(str(tmp_path / "config.json")) == tiny(iterations=2)
 
 
-def test_a_finished_run_says_so_and_is_not_trained_again(small, tmp_path, capsys):
-    first = run(tiny(), tmp_path, small)
-    saved = [w.copy() for w in weights(first)]
-    before = {k: v for k, v in snapshot(tmp_path / "checkpoints").items()}
-    capsys.readouterr()
-    again = run(tiny(), tmp_path, small, verbose=1)
+def test_a_finished_run_says_so_and_is_not_trained_again(small, finished, done, capsys):
+    before = snapshot(done / "checkpoints")
+    again = run(tiny(), done, small, verbose=1)
     err = capsys.readouterr().err
     assert "already trained to iteration 4" in err and "nothing to do" in err and "tensorboard" not in err
-    assert all(np.array_equal(a, b) for a, b in zip(saved, weights(again)))
-    assert snapshot(tmp_path / "checkpoints") == before
+    assert all(np.array_equal(a, b) for a, b in zip(finished[1], weights(again)))
+    assert snapshot(done / "checkpoints") == before
 
 
+@pytest.mark.slow
 def test_every_run_ends_with_an_evaluation(small, tmp_path):
     run(tiny(iterations=3, eval_every=2, checkpoint_every=2), tmp_path, small)
     assert sorted(os.path.basename(p) for p in glob.glob(str(tmp_path / "samples" / "*.mid"))) == [
         "iter_000000.mid", "iter_000002.mid", "iter_000003.mid"]
 
 
+@pytest.mark.slow
 def test_progress_counts_the_iterations_asked_for_and_estimates_the_time(small, tmp_path, capsys):
     train(tiny(iterations=13, eval_every=100, checkpoint_every=100), str(tmp_path), dataset=small,
           progress=True, verbose=1)
