@@ -31,8 +31,6 @@ import threading
 import time
 import warnings
 
-from google.protobuf import text_format
-from tensorflow.python.training.checkpoint_state_pb2 import CheckpointState
 from tqdm import tqdm
 
 from . import artifact
@@ -52,6 +50,9 @@ CHECKPOINT_DIR = "checkpoints"
 EXPORT_NAME = artifact.FILE_NAME
 LOCK_NAME = "train.lock"
 """The logdir's lock file: pid, host and progress of the run training there."""
+STATE_LINE = re.compile(r'\s*(?:#.*|(model_checkpoint_path|all_model_checkpoint_paths|'
+                        r'all_model_checkpoint_timestamps|last_preserved_timestamp)\s*:\s*("[^"\\]*"|[-+.\deE]+))?\s*')
+"""A line of the ``checkpoint`` index as ``tf.train.CheckpointManager`` writes it (protobuf text format)."""
 HEARTBEAT_SECONDS = 30.0
 ESTIMATE_AFTER = 10
 """Timed iterations (after the first, which traces the graph) before the time estimate is printed."""
@@ -266,15 +267,20 @@ def _check_checkpoint_state(ckpt_dir: str) -> None:
     if not os.path.exists(path):
         problem = "is missing" if numbers else None
     else:
+        problem = None
         try:
             with open(path, encoding="utf-8") as fh:
-                state = text_format.Parse(fh.read(), CheckpointState())
-            target = state.model_checkpoint_path
-            problem = None if target else "names no checkpoint"
-            if target and not os.path.exists(os.path.join(ckpt_dir, target) + ".index"):
-                problem = f"names {target}, which is not there"
-        except (OSError, UnicodeDecodeError, text_format.ParseError) as exc:
+                lines = [STATE_LINE.fullmatch(line) for line in fh.read().splitlines()]
+        except (OSError, UnicodeDecodeError) as exc:
             problem = f"is unreadable ({type(exc).__name__})"
+        else:
+            targets = [m.group(2).strip('"') for m in lines if m and m.group(1) == "model_checkpoint_path"]
+            if not all(lines):
+                problem = "is unreadable (not a checkpoint index)"
+            elif len(targets) != 1 or not targets[0]:
+                problem = "names no checkpoint"
+            elif not os.path.exists(os.path.join(ckpt_dir, targets[0]) + ".index"):
+                problem = f"names {targets[0]}, which is not there"
     if problem is None:
         return
     if numbers:
