@@ -92,18 +92,21 @@ def score_table(columns: dict, voices=("alto", "tenor", "bass")) -> str:
     Parameters
     ----------
     columns : dict of str to dict
-        ``{label: result}``, e.g. ``{"generated": gen, "Bach": bach}``.
+        ``{label: result}``, e.g. ``{"generated": gen, "Bach": bach}``; also
+        a dataset's ``info["reference_metrics"]`` (entries that are not one
+        value per voice, such as the pitch-class histogram, are left out).
     voices : sequence of str
         Column titles of the per-voice values.
 
     Returns
     -------
     str
-        A value that could not be measured (a voice silent in every piece) is
-        shown as ``-`` (never ``nan``); a note under the table says so.
+        A value that has none (a voice silent in every piece, or a metric
+        that does not apply, such as the melody's consonance with itself) is
+        shown as ``-``, never ``nan``; a note under the table says so.
     """
     first = next(iter(columns.values()))
-    metrics_ = [k for k in first if k not in ("n_pieces", "seed_difference")]
+    metrics_ = [k for k in first if k not in ("n_pieces", "seed_difference") and np.ndim(first[k]) <= 1]
     lines = [f"{'metric':<24}{'':>10}" + "".join(f"{v:>8}" for v in voices)]
     missing = False
     for metric in metrics_:
@@ -115,7 +118,7 @@ def score_table(columns: dict, voices=("alto", "tenor", "bass")) -> str:
                 cells.append(f"{v:8.3f}" if np.isfinite(v) else f"{'-':>8}")
             lines.append(f"{metric if i == 0 else '':<24}{label:>10}" + "".join(cells))
     if missing:
-        lines.append("- : not measurable (the voice is silent in every piece)")
+        lines.append("- : no value (the voice is silent in every piece, or the metric does not apply to it)")
     return "\n".join(lines)
 
 

@@ -69,7 +69,7 @@ def test_score_table_shows_a_silent_voice_as_a_dash_not_nan():
     bach = {"harmonic_agreement": np.ones(3), "n_pieces": 2}
     table = score_table({"generated": generated, "Bach": bach})
     assert "nan" not in table.lower()
-    assert "0.500       -   0.250" in table and "not measurable" in table
+    assert "0.500       -   0.250" in table and "no value" in table
 
 
 def test_project_path_is_the_checkout_not_the_current_folder(tmp_path, monkeypatch):
