@@ -13,6 +13,7 @@ import sys
 import traceback
 from dataclasses import fields
 
+from . import __version__
 from .config import PRESETS, SECTIONS, Config, check_noise_scale, check_seed, field_docs, preset
 from .errors import ConfigError, DeepAccompError
 from .io_utils import check_not_inputs, check_output_path
@@ -31,16 +32,26 @@ def _add_prepare(sub):
     p.set_defaults(func=cmd_prepare)
 
 
-def cmd_prepare(args):
-    from .data import prepare
+def _mtime(path):
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
 
+
+def cmd_prepare(args):
+    from .data import dataset_path, prepare
+
+    cached = _mtime(dataset_path(args.source, key_normalize=not args.no_key_normalize,
+                                 dataset_dir=args.dataset_dir)) if not args.force else None
     ds, path = prepare(args.source, key_normalize=not args.no_key_normalize,
                        dataset_dir=args.dataset_dir, force=args.force, workers=args.workers)
     info = ds.info
-    print(f"dataset: {path}")
-    print(f"pieces: {info['n_pieces']} usable ({info['splits']}), {info['n_skipped']} skipped; "
-          f"pitches {info['pitch_min']}..{info['pitch_max']} after key normalisation; "
-          f"built in {info.get('build_seconds', 0)} s")
+    used_cache = cached is not None and _mtime(path) == cached
+    print(f"dataset: {path}" + (" (the cached build, reused; --force rebuilds it)" if used_cache else ""))
+    print(f"pieces: {info['n_pieces']} kept ({info['splits']}), {info['n_skipped']} skipped; "
+          f"pitches {info['pitch_min']}..{info['pitch_max']} after key normalisation"
+          + ("" if used_cache else f"; built in {info.get('build_seconds', 0)} s"))
     cleaning = info.get("split_cleaning")
     if cleaning:
         print(f"held-out split: {cleaning['excluded']} train/valid pieces excluded (tune or "
@@ -107,8 +118,7 @@ def build_train_config(args):
 
 def cmd_train(args):
     cfg = build_train_config(args)
-    print(f"tensorboard --logdir {args.logdir}")
-    from .training import train
+    from .training import train  # prints the TensorBoard hint once the run really starts
 
     train(cfg, args.logdir, progress=not args.no_progress, dataset_dir=args.dataset_dir)
     return 0
@@ -153,9 +163,7 @@ def cmd_generate(args):
     resolve_programs(programs, 4 if isinstance(programs, str) else 3)  # a preset name, or 3 programs
     if args.noise_scale is not None:
         check_noise_scale(args.noise_scale, "--noise-scale")
-    if not args.verbose:  # only now, after the checks: a refused input takes no TensorFlow start-up
-        _import_tensorflow_quietly()
-    from .accompanist import Accompanist
+    from .accompanist import Accompanist  # TensorFlow only now, after the checks
 
     acc = Accompanist.load(args.model) if args.model else Accompanist()
     result = acc.generate(melody, seed=args.seed, programs=programs, melody_track=args.melody_track,
@@ -175,36 +183,13 @@ def make_parser():
         prog="deepaccomp",
         description="Add a GAN accompaniment (alto, tenor, bass) to a melody: prepare data, train, generate.")
     parser.add_argument("--verbose", action="store_true", help="print tracebacks of errors")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_prepare(sub)
     _add_train(sub)
     _add_generate(sub)
     __import__("deepaccomp.studio.cli", fromlist=["add_studio_parser"]).add_studio_parser(sub)
     return parser
-
-
-def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow with the C++ start-up chatter (oneDNN, CUDA probes) hidden.
-
-    Those lines are printed before TF_CPP_MIN_LOG_LEVEL is read, so stderr's
-    file descriptor is pointed at /dev/null for the duration of the import.
-    """
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):  # no real stderr (e.g. captured)
-        return
-    sys.stderr.flush()
-    saved, devnull = os.dup(fd), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, fd)
-    try:
-        import keras  # noqa: F401
-        import tensorflow  # noqa: F401
-    except ImportError:
-        pass  # reported properly by the code that needs it
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
-        os.close(devnull)
 
 
 def main(argv=None) -> int:
@@ -223,10 +208,13 @@ def main(argv=None) -> int:
 def _main(argv) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
-    if not args.verbose:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        if args.command in ("train", "studio"):  # generate imports it after its checks
-            _import_tensorflow_quietly()
+    if args.command is None:
+        # bare `deepaccomp`: the whole help, on stdout; status 2 as for any other usage
+        # error, so a script that forgot its subcommand does not pass for a success
+        parser.print_help()
+        return 2
+    # deepaccomp._tf hides TensorFlow's start-up chatter unless the level is 0 (--verbose shows it)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if args.verbose else "3")
     try:
         return args.func(args)
     except DeepAccompError as exc:
@@ -234,6 +222,9 @@ def _main(argv) -> int:
             traceback.print_exc()
         print(f"deepaccomp: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as exc:
+        print(f"deepaccomp: interrupted{f' by {exc}' if str(exc) else ''}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

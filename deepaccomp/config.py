@@ -131,6 +131,9 @@ class TrainConfig:
     """Iterations between evaluations of the fixed validation melodies (TensorBoard metrics, sample MIDI)."""
     checkpoint_every: int = 50
     """Iterations between checkpoints."""
+    checkpoint_minutes: float = 5.0
+    """Also checkpoint when this many minutes of wall time have passed since the last
+    checkpoint (a killed run loses at most that much work; the data order and noise are unchanged)."""
     keep_checkpoints: int = 5
     """Checkpoints kept on disk (the oldest are deleted)."""
     n_eval_melodies: int = 10
@@ -362,6 +365,8 @@ class Config:
             if not 1 <= getattr(t, name) <= MAX_TRAIN_INTEGER:
                 raise ConfigError(f"train.{name} must be in 1..{MAX_TRAIN_INTEGER}, got {getattr(t, name)}")
         check_seed(t.seed, "train.seed")
+        if not (math.isfinite(t.checkpoint_minutes) and t.checkpoint_minutes > 0):
+            raise ConfigError(f"train.checkpoint_minutes must be a finite number > 0, got {t.checkpoint_minutes!r}")
         for name in ("generator_lr", "critic_lr"):
             if not getattr(t, name) > 0:
                 raise ConfigError(f"train.{name} must be > 0")

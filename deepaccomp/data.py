@@ -632,7 +632,7 @@ def make_tf_dataset(phrases: np.ndarray, batch_size: int, *, shuffle: bool = Tru
     ``positions``, float32 ``(time, pitch, k)``, is appended to every melody's
     channels (:func:`deepaccomp.generation.model_input_planes`; phrases start on a downbeat).
     """
-    import tensorflow as tf
+    from ._tf import tf
 
     if len(phrases) == 0:
         raise DatasetError("no phrases to feed: the split is empty")

@@ -10,8 +10,8 @@ undone). The generated alto/tenor/bass are measured with
   sounds in Bach's own **alto, tenor and bass** at that step. Bach's soprano
   is left out of the reference on purpose: it is the input, so with it a
   generator that only doubles the melody would score 1.0. With alto, tenor and
-  bass, doubling the melody scores ~0.36 and random in-key notes ~0.32, the
-  baseline figures of ``shared/anchors.md``.
+  bass, doubling the melody scores ~0.35 and random in-key notes ~0.29-0.33,
+  the baseline columns of docs/model_card.md (test split).
 * ``consonance_with_melody``, ``in_scale_ratio`` (key estimated from Bach's
   four voices), ``empty_bar_rate``, ``polyphony``, ``pitches_used`` (per bar);
 * ``seed_difference``: 1 - |A and B| / |A or B| over accompaniment note-steps
@@ -35,6 +35,8 @@ the voice's range) and ``melody_doubled`` (the melody 1, 2 and 3 octaves down).
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -118,7 +120,45 @@ def seed_difference(a, b) -> float:
 
 def _average(rows: list[dict]) -> dict:
     keys = rows[0].keys()
-    return {k: np.nanmean(np.stack([np.asarray(r[k], float) for r in rows]), axis=0) for k in keys}
+    with warnings.catch_warnings():  # a voice silent in every piece has no value: NaN, without a warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return {k: np.nanmean(np.stack([np.asarray(r[k], float) for r in rows]), axis=0) for k in keys}
+
+
+def score_table(columns: dict, voices=("alto", "tenor", "bass")) -> str:
+    """A text table of :func:`evaluate_generator` and :func:`evaluate_baseline` results, by metric and source.
+
+    Parameters
+    ----------
+    columns : dict of str to dict
+        ``{label: result}``, e.g. ``{"generated": gen, "Bach": bach}``; also
+        a dataset's ``info["reference_metrics"]`` (entries that are not one
+        value per voice, such as the pitch-class histogram, are left out).
+    voices : sequence of str
+        Column titles of the per-voice values.
+
+    Returns
+    -------
+    str
+        A value that has none (a voice silent in every piece, or a metric
+        that does not apply, such as the melody's consonance with itself) is
+        shown as ``-``, never ``nan``; a note under the table says so.
+    """
+    first = next(iter(columns.values()))
+    metrics_ = [k for k in first if k not in ("n_pieces", "seed_difference") and np.ndim(first[k]) <= 1]
+    lines = [f"{'metric':<24}{'':>10}" + "".join(f"{v:>8}" for v in voices)]
+    missing = False
+    for metric in metrics_:
+        for i, (label, result) in enumerate(columns.items()):
+            values = np.atleast_1d(np.asarray(result.get(metric, np.nan), float))
+            cells = []
+            for v in values:
+                missing |= not np.isfinite(v)
+                cells.append(f"{v:8.3f}" if np.isfinite(v) else f"{'-':>8}")
+            lines.append(f"{metric if i == 0 else '':<24}{label:>10}" + "".join(cells))
+    if missing:
+        lines.append("- : no value (the voice is silent in every piece, or the metric does not apply to it)")
+    return "\n".join(lines)
 
 
 def evaluate_generator(accompanist, dataset, *, split: str = "test", seeds=(0, 1, 2),

@@ -16,6 +16,7 @@ __all__ = [
     "check_not_inputs",
     "atomic_path",
     "atomic_write_bytes",
+    "project_path",
 ]
 
 def check_writable_dir(folder: str) -> None:
@@ -138,3 +139,27 @@ def _remove(path: str) -> None:
         os.remove(path)
     except OSError:
         pass
+
+
+def project_path(*parts: str) -> str:
+    """A path in the deepaccomp project folder, whatever the current directory.
+
+    Parameters
+    ----------
+    *parts : str
+        Path components, e.g. ``"datasets"`` or ``"runs", "notebooks"``.
+
+    Returns
+    -------
+    str
+        ``<checkout>/<parts>`` when deepaccomp is imported from a source
+        checkout (the folder holding ``setup.cfg`` next to the package), else
+        ``~/.cache/deepaccomp/<parts>`` (``$XDG_CACHE_HOME`` if set). A
+        notebook started in ``notebooks/`` thus writes into the project's
+        ``datasets/`` and ``runs/``, never beside itself.
+    """
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if not os.path.isfile(os.path.join(root, "setup.cfg")):
+        cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        root = os.path.join(cache, "deepaccomp")
+    return os.path.join(root, *parts)

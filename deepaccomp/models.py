@@ -17,7 +17,7 @@ Dense(1): an unnormalised score. No batch norm (it breaks the gradient penalty).
 
 from __future__ import annotations
 
-import keras
+from ._tf import keras  # first: TensorFlow imported without its start-up chatter
 from keras import layers
 
 from .config import Config

@@ -24,11 +24,11 @@ import os
 import sys
 import time
 
-import keras
 import numpy as np
-import tensorflow as tf
+from tqdm import tqdm
 
 from . import metrics
+from ._tf import keras, tf
 from .errors import InputFileError, TrainingError
 from .generation import ForwardPass, draw_noise
 from .io_utils import atomic_write_bytes
@@ -36,7 +36,8 @@ from .midi import roll_to_midi, write_midi
 from .representation import TRACK_NAMES
 from .visualization import figure_to_png_bytes, plot_comparison
 
-__all__ = ["Monitor", "EVAL_METRICS", "eval_phrases", "tagged_metrics", "record_time", "read_scalars"]
+__all__ = ["Monitor", "EVAL_METRICS", "RUN_STATUSES", "eval_phrases", "tagged_metrics", "record_time",
+           "read_scalars"]
 
 LOG_EVERY = 10
 EVAL_METRICS = ("empty_bar_rate", "pitches_used", "in_scale_ratio", "polyphony",
@@ -69,8 +70,28 @@ def tagged_metrics(accomp, real, lowest_pitch: int) -> dict:
     return out
 
 
-def record_time(logdir, seconds: float, iterations: int) -> None:
-    """Add one invocation's wall time and iterations to ``LOGDIR/timing.json`` (summed over resumes)."""
+RUN_STATUSES = ("finished", "interrupted", "failed", "killed")
+"""How an invocation of ``train`` ended, as counted in ``timing.json``."""
+
+
+def record_time(logdir, seconds: float, iterations: int, status: str = "finished") -> None:
+    """Add one invocation's wall time and iterations to ``LOGDIR/timing.json`` (summed over resumes).
+
+    Parameters
+    ----------
+    logdir : str or os.PathLike
+    seconds : float
+        Wall time of the invocation.
+    iterations : int
+        Iterations it trained (a killed run's last recorded progress).
+    status : str
+        One of :data:`RUN_STATUSES`: ``"finished"`` (reached its iterations),
+        ``"interrupted"`` (SIGINT/SIGTERM, checkpoint saved), ``"failed"``
+        (stopped by an error) or ``"killed"`` (found dead on the next start).
+        Each is counted under its own key; ``invocations`` counts them all.
+    """
+    if status not in RUN_STATUSES:
+        raise ValueError(f"status must be one of {RUN_STATUSES}, got {status!r}")
     path = os.path.join(logdir, "timing.json")
     timing = {"training_seconds": 0.0, "iterations": 0, "invocations": 0}
     if os.path.exists(path):
@@ -82,7 +103,13 @@ def record_time(logdir, seconds: float, iterations: int) -> None:
     timing["training_seconds"] = round(timing["training_seconds"] + seconds, 1)
     timing["iterations"] = timing["iterations"] + iterations
     timing["invocations"] += 1
+    timing[status] = timing.get(status, 0) + 1
     atomic_write_bytes(path, json.dumps(timing, indent=2).encode())
+
+
+def _shown(value) -> str:
+    """A metric for the evaluation line: two decimals, or ``silent`` where the voice played nothing."""
+    return "silent" if value is None else f"{value:.2f}"
 
 
 class Monitor(keras.callbacks.Callback):
@@ -103,6 +130,8 @@ class Monitor(keras.callbacks.Callback):
         rng = np.random.default_rng(cfg.train.seed + 12345)
         self.eval_noise = draw_noise(cfg, rng, len(self.eval_real), self.eval_real.shape[1])
         self.history = []
+        self.last_save_time = time.monotonic()
+        self._t0, self._it0 = time.perf_counter(), self.iteration()
         self.reference = tagged_metrics(self.eval_real[..., 1:], self.eval_real, cfg.window.lowest)
         self._write_reference_and_config()
 
@@ -130,10 +159,10 @@ class Monitor(keras.callbacks.Callback):
                    os.path.join(samples, f"iter_{iteration:06d}.mid"))
         self.history.append({"iteration": iteration, **scores})
         if self.verbose:
-            parts = [f"{v}: in-scale {scores.get(f'metrics/{v}/in_scale_ratio', float('nan')):.2f}"
-                     f" agree {scores.get(f'metrics/{v}/harmonic_agreement', float('nan')):.2f}"
+            parts = [f"{v}: in-scale {_shown(scores.get(f'metrics/{v}/in_scale_ratio'))}"
+                     f" agree {_shown(scores.get(f'metrics/{v}/harmonic_agreement'))}"
                      for v in TRACK_NAMES[1:]]
-            print(f"\n[eval] iter {iteration}: " + " | ".join(parts), file=sys.stderr)
+            tqdm.write(f"[eval] iter {iteration}: " + " | ".join(parts), file=sys.stderr)
         return scores
 
     def _write_scores(self, iteration, scores, full_fake):
@@ -147,18 +176,28 @@ class Monitor(keras.callbacks.Callback):
         self.writer.flush()
 
     # ------------------------------------------------------------------ callbacks
-    def _iteration(self) -> int:
+    def iteration(self) -> int:
+        """The generator iterations trained so far (the optimiser's counter)."""
         return int(self.gan.g_optimizer.iterations.numpy())
+
+    def save(self) -> None:
+        """Checkpoint the current iteration (once: a second call at the same iteration does nothing)."""
+        it = self.iteration()
+        latest = self.manager.latest_checkpoint
+        if latest is None or not latest.endswith(f"-{it}"):
+            self.manager.save(checkpoint_number=it)
+        self.last_save_time = time.monotonic()
 
     def on_train_begin(self, logs=None):
         """Start the wall clock; a fresh run logs its untrained state as iteration 0."""
-        self._t0, self._it0 = time.perf_counter(), self._iteration()
-        if self._iteration() == 0:
+        self._t0, self._it0 = time.perf_counter(), self.iteration()
+        self.last_save_time = time.monotonic()
+        if self.iteration() == 0:
             self.evaluate(0)
 
     def on_train_batch_end(self, batch, logs=None):
-        """Log losses, stop on a non-finite loss (:class:`TrainingError`), evaluate on schedule."""
-        it = self._iteration()
+        """Log losses, stop on a non-finite loss (:class:`TrainingError`), evaluate and checkpoint on schedule."""
+        it = self.iteration()
         values = {k: float(np.asarray(v)) for k, v in (logs or {}).items()}
         bad = {k: v for k, v in values.items() if not math.isfinite(v)}
         if bad:
@@ -176,19 +215,27 @@ class Monitor(keras.callbacks.Callback):
                         tf.summary.scalar(f"losses/{tag}", values[k], step=it)
         if it % self.cfg.train.eval_every == 0:
             self.evaluate(it)
+        if it % self.cfg.train.checkpoint_every == 0:
+            self.save()
         if it >= self.cfg.train.iterations:
             self.model.stop_training = True
 
-    def on_epoch_end(self, epoch, logs=None):
-        """Checkpoint (one Keras epoch = ``checkpoint_every`` iterations)."""
-        self.manager.save(checkpoint_number=self._iteration())
+    def finish(self, status: str = "finished"):
+        """End the run: record it in ``timing.json``; unless it failed, evaluate and checkpoint its last iteration.
 
-    def finish(self):
-        """Record wall time in ``timing.json``, save a final checkpoint if needed, flush the logs."""
-        it = self._iteration()
-        record_time(self.logdir, time.perf_counter() - self._t0, it - self._it0)
-        if self.manager.latest_checkpoint is None or not self.manager.latest_checkpoint.endswith(f"-{it}"):
-            self.manager.save(checkpoint_number=it)
+        Parameters
+        ----------
+        status : str
+            ``"finished"``: evaluate the last iteration (if its evaluation is
+            not already logged) and checkpoint it. ``"interrupted"``:
+            checkpoint only. ``"failed"``: neither (the state may be bad).
+        """
+        it = self.iteration()
+        record_time(self.logdir, time.perf_counter() - self._t0, it - self._it0, status=status)
+        if status == "finished" and (not self.history or self.history[-1]["iteration"] != it):
+            self.evaluate(it)
+        if status != "failed":
+            self.save()
         self.writer.flush()
         self.ref_writer.flush()
 

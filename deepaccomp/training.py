@@ -20,29 +20,43 @@ Losses (per minibatch):
 from __future__ import annotations
 
 import contextlib
-import math
+import json
 import os
+import re
+import shutil
+import signal
+import socket
 import sys
+import threading
 import time
 import warnings
 
-import keras
-import tensorflow as tf
+from tqdm import tqdm
 
 from . import artifact
+from ._tf import keras, tf
 from . import config as config_mod
 from .config import Config
 from .data import make_tf_dataset, prepare
+from .errors import CheckpointError, ConfigError, OutputFileError, TrainingError
 from .generation import model_input_planes
-from .errors import CheckpointError, ConfigError, OutputFileError
+from .io_utils import atomic_write_bytes
 from .models import build_critic, build_generator
-from .monitoring import Monitor
+from .monitoring import Monitor, record_time
 
 __all__ = ["WGANGP", "build_gan", "train", "gradient_penalty", "reconstruction_loss",
-           "CHECKPOINT_DIR", "EXPORT_NAME", "export_generator", "load_generator", "read_artifact"]
+           "CHECKPOINT_DIR", "EXPORT_NAME", "LOCK_NAME", "export_generator", "load_generator", "read_artifact"]
 
 CHECKPOINT_DIR = "checkpoints"
 EXPORT_NAME = artifact.FILE_NAME
+LOCK_NAME = "train.lock"
+"""The logdir's lock file: pid, host and progress of the run training there."""
+STATE_LINE = re.compile(r'\s*(?:#.*|(model_checkpoint_path|all_model_checkpoint_paths|'
+                        r'all_model_checkpoint_timestamps|last_preserved_timestamp)\s*:\s*("[^"\\]*"|[-+.\deE]+))?\s*')
+"""A line of the ``checkpoint`` index as ``tf.train.CheckpointManager`` writes it (protobuf text format)."""
+HEARTBEAT_SECONDS = 30.0
+ESTIMATE_AFTER = 10
+"""Timed iterations (after the first, which traces the graph) before the time estimate is printed."""
 
 
 # ---------------------------------------------------------------------- core maths
@@ -232,6 +246,63 @@ def _check_logdir(logdir: str) -> None:
             "choose a writable --logdir with free space") from exc
 
 
+def _checkpoint_numbers(ckpt_dir: str) -> list:
+    """Numbers ``N`` of the complete-looking checkpoints ``ckpt-N.index`` in ``ckpt_dir``, ascending."""
+    try:
+        names = os.listdir(ckpt_dir)
+    except OSError:
+        return []
+    return sorted(int(m.group(1)) for m in map(re.compile(r"ckpt-(\d+)\.index$").match, names) if m)
+
+
+def _check_checkpoint_state(ckpt_dir: str) -> None:
+    """Refuse a damaged ``checkpoint`` state file (the CheckpointManager's index) before anything is written.
+
+    TensorFlow ignores an unreadable state file and starts again from zero,
+    overwriting the checkpoints it no longer sees; here it is a
+    :class:`CheckpointError` that names the checkpoints still on disk and how
+    to point the state file back at one of them.
+    """
+    path = os.path.join(ckpt_dir, "checkpoint")
+    numbers = _checkpoint_numbers(ckpt_dir)
+    if not os.path.exists(path):
+        problem = "is missing" if numbers else None
+    else:
+        problem = None
+        try:
+            with open(path, encoding="utf-8") as fh:
+                lines = [STATE_LINE.fullmatch(line) for line in fh.read().splitlines()]
+        except (OSError, UnicodeDecodeError) as exc:
+            problem = f"is unreadable ({type(exc).__name__})"
+        else:
+            targets = [m.group(2).strip('"') for m in lines if m and m.group(1) == "model_checkpoint_path"]
+            if not all(lines):
+                problem = "is unreadable (not a checkpoint index)"
+            elif len(targets) != 1 or not targets[0]:
+                problem = "names no checkpoint"
+            elif not os.path.exists(os.path.join(ckpt_dir, targets[0]) + ".index"):
+                problem = f"names {targets[0]}, which is not there"
+    if problem is None:
+        return
+    if numbers:
+        have = ", ".join(f"ckpt-{n}" for n in numbers)
+        fix = (f"checkpoints still here: {have}; to resume from the newest, write the line "
+               f"model_checkpoint_path: \"ckpt-{numbers[-1]}\" into {path}, or train in a new --logdir")
+    else:
+        fix = f"no checkpoint files are left: delete {path} to start again from zero"
+    raise CheckpointError(f"{path}: the checkpoint index {problem}; nothing was changed. {fix}")
+
+
+def _remove_temp_folders(ckpt_dir: str) -> None:
+    """Delete the ``ckpt-N_temp`` folders a save killed half-way leaves behind."""
+    if not os.path.isdir(ckpt_dir):
+        return
+    for name in os.listdir(ckpt_dir):
+        full = os.path.join(ckpt_dir, name)
+        if re.fullmatch(r"ckpt-\d+_temp", name) and os.path.isdir(full) and not os.path.islink(full):
+            shutil.rmtree(full, ignore_errors=True)
+
+
 def _check_resume_config(logdir: str, cfg: Config) -> None:
     path = config_mod.config_path(logdir)
     if not os.path.exists(path):
@@ -247,6 +318,201 @@ def _check_resume_config(logdir: str, cfg: Config) -> None:
             "use a new --logdir or the same config to resume")
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0  # another user's process, or a pid this system cannot hold
+    return True
+
+
+class _LogdirLock:
+    """``LOGDIR/train.lock``: one training run per logdir.
+
+    The file holds the owner's pid, host, start time and progress (updated
+    every :data:`HEARTBEAT_SECONDS`). A lock whose process is gone (same host,
+    dead pid, or unreadable and older than a minute) is stale: it is taken over
+    and the killed run is added to ``timing.json``. A live one is a
+    :class:`TrainingError`.
+    """
+
+    def __init__(self, logdir: str, verbose: int = 1):
+        self.logdir, self.verbose = logdir, verbose
+        self.path = os.path.join(logdir, LOCK_NAME)
+        self.info = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
+                     "start_iteration": None, "iteration": None, "seconds": 0.0}
+        self.held = False
+
+    def __enter__(self):
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                self._take_over_if_stale()
+                continue
+            except OSError as exc:
+                raise OutputFileError(f"{self.path}: cannot create the lock file ({exc.strerror or exc})") from exc
+            with os.fdopen(fd, "w") as fh:
+                json.dump(self.info, fh)
+            self.held = True
+            return self
+        raise TrainingError(f"{self.path}: cannot take the lock; another run keeps taking it")
+
+    def _read(self):
+        try:
+            with open(self.path, encoding="utf-8") as fh:
+                info = json.load(fh)
+            return info if isinstance(info, dict) and isinstance(info.get("pid"), int) else None
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, UnicodeDecodeError):
+            return None
+
+    def _take_over_if_stale(self) -> None:
+        info = self._read()
+        if info == {}:
+            return  # released meanwhile: try again
+        if info is None:
+            try:
+                age = time.time() - os.path.getmtime(self.path)
+            except OSError:
+                return
+            if age < 60:
+                raise TrainingError(f"{self.logdir} is being locked by another training run right now; "
+                                    "wait for it to finish or use another --logdir")
+            why = "it is unreadable"
+        else:
+            here = info.get("host") == self.info["host"]
+            if not here or _process_alive(info["pid"]):
+                raise TrainingError(
+                    f"{self.logdir} is in use by another training run (pid {info['pid']} on "
+                    f"{info.get('host', '?')}); wait for it to finish or use another --logdir "
+                    f"(if no run is there any more, delete {self.path})")
+            why = f"its process {info['pid']} is gone"
+        stale = f"{self.path}.stale-{os.getpid()}"
+        try:
+            os.replace(self.path, stale)  # atomic: of two runs taking over, one gets the file
+        except FileNotFoundError:
+            return
+        os.remove(stale)
+        if info and info.get("iteration") is not None and info.get("start_iteration") is not None:
+            record_time(self.logdir, float(info.get("seconds", 0.0)),
+                        int(info["iteration"]) - int(info["start_iteration"]), status="killed")
+        if self.verbose:
+            print(f"deepaccomp: took over the stale lock {self.path} ({why}; "
+                  "that run was killed and is recorded in timing.json)", file=sys.stderr)
+
+    def beat(self, start_iteration: int, iteration: int, seconds: float) -> None:
+        """Record the run's progress in the lock file (read back if this process is killed)."""
+        self.info.update(start_iteration=start_iteration, iteration=iteration, seconds=round(seconds, 1))
+        if self.held:
+            atomic_write_bytes(self.path, json.dumps(self.info).encode())
+
+    def __exit__(self, *exc):
+        if self.held:
+            info = self._read()
+            if info and info.get("pid") == os.getpid():
+                with contextlib.suppress(OSError):
+                    os.remove(self.path)
+            self.held = False
+        return False
+
+
+class _StopSignals:
+    """SIGINT and SIGTERM ask the run to checkpoint and stop after the current iteration.
+
+    Only where Python's default handling is in place (a handler set by the
+    caller is left alone) and only in the main thread. A second signal stops
+    at once.
+    """
+
+    SIGNALS = ("SIGINT", "SIGTERM")
+
+    def __init__(self):
+        self.received = None
+        self.previous = {}
+
+    def _handle(self, signum, frame):
+        if self.received is not None:  # second signal: stop now
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            raise SystemExit(128 + signum)
+        self.received = signal.Signals(signum).name
+
+    def __enter__(self):
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        defaults = {"SIGINT": signal.default_int_handler, "SIGTERM": signal.SIG_DFL}
+        for name in self.SIGNALS:
+            sig = getattr(signal, name, None)
+            if sig is not None and signal.getsignal(sig) is defaults[name]:
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        return False
+
+
+class _RunGuard(keras.callbacks.Callback):
+    """Per iteration: the progress bar, the time estimate, wall-time and signal checkpoints, and the
+    lock's heartbeat (after each checkpoint and every :data:`HEARTBEAT_SECONDS`)."""
+
+    def __init__(self, monitor, lock, stop, start: int, total: int, checkpoint_minutes: float,
+                 bar: bool, verbose: int):
+        super().__init__()
+        self.monitor, self.lock, self.stop = monitor, lock, stop
+        self.start, self.total = start, total
+        self.checkpoint_seconds = 60.0 * checkpoint_minutes
+        self.verbose = verbose
+        self.bar = tqdm(total=total, initial=start, unit="it", desc="training", file=sys.stderr,
+                        dynamic_ncols=True, disable=not (bar and verbose), mininterval=0.5)
+        self.t0 = self.last_beat = time.monotonic()
+        self.timed_from = None  # (time, iteration) after the first (tracing) iteration
+
+    def on_train_batch_end(self, batch, logs=None):
+        """Advance the bar; checkpoint when the wall-time interval is up or a stop signal came."""
+        now = time.monotonic()
+        it = self.monitor.iteration()
+        self.bar.update(it - self.bar.n)
+        if logs and (it % 5 == 0 or it == self.total):
+            self.bar.set_postfix({k: f"{float(logs[k]):.3g}" for k in ("d_loss", "g_loss", "recon")
+                                  if k in logs}, refresh=False)
+        self._estimate(now, it)
+        if self.stop.received is not None:
+            self.monitor.save()
+            self.model.stop_training = True
+        elif now - self.monitor.last_save_time >= self.checkpoint_seconds:
+            self.monitor.save()
+        saved = self.monitor.last_save_time > self.last_beat
+        if saved or now - self.last_beat >= HEARTBEAT_SECONDS or self.model.stop_training:
+            self.lock.beat(self.start, it, now - self.t0)
+            self.last_beat = now
+
+    def _estimate(self, now: float, it: int) -> None:
+        if self.timed_from is None:
+            self.timed_from = (now, it)
+            return
+        t_first, it_first = self.timed_from
+        if it - it_first != ESTIMATE_AFTER or not self.verbose:
+            return
+        per_it = (now - t_first) / ESTIMATE_AFTER
+        left = per_it * (self.total - it)
+        tqdm.write(f"deepaccomp: {per_it:.2f} s per iteration here; the {self.total - it} iterations left "
+                   f"take about {_minutes(0.9 * left)} to {_minutes(1.3 * left)}", file=sys.stderr)
+
+    def close(self):
+        """Close the progress bar."""
+        self.bar.close()
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
 def train(cfg: Config | None = None, logdir: str = "runs/default", *, dataset=None,
           strategy=None, progress: bool = True, dataset_dir: str = "datasets", verbose: int = 1):
     """Train (or resume) a run in ``logdir``; returns the trained :class:`WGANGP`.
@@ -256,21 +522,62 @@ def train(cfg: Config | None = None, logdir: str = "runs/default", *, dataset=No
     cfg : Config
         Defaults to the ``default`` preset.
     logdir : str
-        Checkpoints, TensorBoard events, samples, ``config.json`` and the
-        exported ``generator.npz`` go here. Re-running on the same logdir
-        resumes from the last checkpoint.
+        Checkpoints, TensorBoard events, samples, ``config.json``,
+        ``timing.json`` and the exported ``generator.npz`` go here. Re-running
+        on the same logdir resumes from the last checkpoint; a run already at
+        ``cfg.train.iterations`` is not trained again.
     dataset : deepaccomp.data.Dataset, optional
         Defaults to ``prepare(cfg.data.source)``.
     strategy : tf.distribute.Strategy, optional
         Default: the default strategy. MirroredStrategy and
         MultiWorkerMirroredStrategy work unchanged.
+    progress : bool
+        Show a progress bar of the iterations (with ``verbose``).
+    dataset_dir : str
+        Where :func:`~deepaccomp.data.prepare` finds or builds the dataset.
+    verbose : int
+        0: print nothing; 1: the start line, the time estimate, evaluations
+        and the end.
+
+    Returns
+    -------
+    WGANGP
+
+    Raises
+    ------
+    CheckpointError
+        The checkpoints' index is damaged, a checkpoint cannot be restored, or
+        the logdir holds a run with another model or data config. Nothing in
+        the logdir is changed.
+    TrainingError
+        Another run is training in ``logdir`` (its lock is held), or a loss
+        became non-finite.
+    KeyboardInterrupt
+        On SIGINT (Ctrl-C): a checkpoint of the current iteration is saved
+        first. SIGTERM saves the same way, then raises ``SystemExit(143)``.
+
+    The logdir is locked (``train.lock``) while the run lasts. A checkpoint
+    is saved every ``train.checkpoint_every`` iterations, at least every
+    ``train.checkpoint_minutes`` of wall time, at the end, and on
+    SIGINT/SIGTERM; none of them changes the data order or the noise, so a
+    resumed run still ends bit for bit where an uninterrupted one ends.
+    ``config.json`` is written once the run starts training.
     """
     cfg = cfg or config_mod.default()
     cfg.validate()
     logdir = os.fspath(logdir)
     _check_logdir(logdir)
-    _check_resume_config(logdir, cfg)
-    cfg.save(config_mod.config_path(logdir))
+    with _LogdirLock(logdir, verbose) as lock:
+        return _train_locked(cfg, logdir, lock, dataset=dataset, strategy=strategy, progress=progress,
+                             dataset_dir=dataset_dir, verbose=verbose)
+
+
+def _train_locked(cfg, logdir, lock, *, dataset, strategy, progress, dataset_dir, verbose):
+    ckpt_dir = os.path.join(logdir, CHECKPOINT_DIR)
+    _check_checkpoint_state(ckpt_dir)
+    if _checkpoint_numbers(ckpt_dir):
+        _check_resume_config(logdir, cfg)  # without a checkpoint, a config.json left by a failed start is replaced
+    _remove_temp_folders(ckpt_dir)
     if dataset is None:
         dataset, _ = prepare(cfg.data.source, key_normalize=cfg.data.key_normalize,
                              dataset_dir=dataset_dir, progress=progress)
@@ -283,8 +590,7 @@ def train(cfg: Config | None = None, logdir: str = "runs/default", *, dataset=No
     ckpt = tf.train.Checkpoint(generator=gan.generator, critic=gan.critic,
                                g_optimizer=gan.g_optimizer, d_optimizer=gan.d_optimizer,
                                seed=gan.seed_generator.state, critic_steps=gan.critic_steps)
-    manager = tf.train.CheckpointManager(ckpt, os.path.join(logdir, CHECKPOINT_DIR),
-                                         max_to_keep=t.keep_checkpoints)
+    manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=t.keep_checkpoints)
     if manager.latest_checkpoint:
         try:
             ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
@@ -293,6 +599,14 @@ def train(cfg: Config | None = None, logdir: str = "runs/default", *, dataset=No
                 f"{manager.latest_checkpoint}: cannot restore ({type(exc).__name__}: {exc}); "
                 "the checkpoint is damaged or from another config: use a new --logdir") from exc
     start = int(gan.g_optimizer.iterations.numpy())
+    export = os.path.join(logdir, EXPORT_NAME)
+    if start >= t.iterations:
+        artifact.save(gan.generator, cfg, export)
+        if verbose:
+            print(f"deepaccomp: {logdir} is already trained to iteration {start} (asked: {t.iterations}); "
+                  f"nothing to do. Model: {export}; raise --iterations to train further", file=sys.stderr)
+        return gan
+    cfg.save(config_mod.config_path(logdir))  # the run starts: from now on it is this config's run
     # Built after build_gan (which sets the global seed, so the shuffle order does not
     # depend on what ran before in this process) and skipping the batches already
     # trained on: a resumed run sees exactly the batches an uninterrupted one would.
@@ -303,21 +617,33 @@ def train(cfg: Config | None = None, logdir: str = "runs/default", *, dataset=No
         print(f"deepaccomp: training {cfg.preset} in {logdir} from iteration {start} to {t.iterations}"
               f" ({len(train_phr)} train phrases); watch it with: tensorboard --logdir {logdir}",
               file=sys.stderr)
-    if start >= t.iterations:
-        artifact.save(gan.generator, cfg, os.path.join(logdir, EXPORT_NAME))
-        return gan
     monitor = Monitor(gan, cfg, dataset, logdir, manager, verbose=verbose)
-    steps = t.checkpoint_every
-    epochs = math.ceil(t.iterations / steps)
-    t0 = time.perf_counter()
-    gan.fit(tfds, epochs=epochs, steps_per_epoch=steps, initial_epoch=start // steps,
-            callbacks=[monitor], verbose=1 if (progress and verbose) else 0,
-            shuffle=False)  # tf.data shuffles; Keras must not try
-    monitor.finish()
-    artifact.save(gan.generator, cfg, os.path.join(logdir, EXPORT_NAME))
+    lock.beat(start, start, 0.0)
+    with _StopSignals() as stop:
+        guard = _RunGuard(monitor, lock, stop, start, t.iterations, t.checkpoint_minutes, progress, verbose)
+        try:
+            # one Keras epoch of exactly the iterations left: checkpoints are the Monitor's job
+            gan.fit(tfds, epochs=1, steps_per_epoch=t.iterations - start, callbacks=[monitor, guard],
+                    verbose=0, shuffle=False)  # tf.data shuffles; Keras must not try
+        except BaseException:
+            guard.close()
+            monitor.finish(status="failed")
+            raise
+        guard.close()
+        it = monitor.iteration()
+        interrupted = stop.received is not None and it < t.iterations  # a late signal changes nothing
+        monitor.finish(status="interrupted" if interrupted else "finished")
+    if interrupted:
+        message = (f"{stop.received} at iteration {it}: checkpoint saved in {ckpt_dir}; "
+                   "run the same command again to resume")
+        if stop.received == "SIGINT":
+            raise KeyboardInterrupt(message)
+        print(f"deepaccomp: stopped by {message}", file=sys.stderr)
+        raise SystemExit(128 + signal.SIGTERM)
+    artifact.save(gan.generator, cfg, export)
     if verbose:
-        print(f"deepaccomp: done in {time.perf_counter() - t0:.0f} s; model exported to "
-              f"{os.path.join(logdir, EXPORT_NAME)}", file=sys.stderr)
+        print(f"deepaccomp: done in {guard.bar.format_interval(time.monotonic() - guard.t0)}; "
+              f"model exported to {export}", file=sys.stderr)
     return gan
 
 

@@ -332,7 +332,7 @@ def write_model_card(result, cfg, path=os.path.join(ROOT, "docs", "model_card.md
         lines += [f"- {k}: {v['value']} -> {'PASS' if v['passed'] else 'FAIL'}" for k, v in result[key].items()]
     lines += ["", "Harmonic agreement uses Bach's alto, tenor and bass as the reference, not the soprano:",
               "the soprano is the input, so a generator that doubles it would score 1.0 against all",
-              "four voices. Against A/T/B the baselines score as in shared/anchors.md.",
+              "four voices. Against A/T/B the two baselines score as in the table above (random in-key, melody doubled).",
               "", "## Decoding ablation (same weights, same noise scale, test split, 3 seeds)", "",
               "Each row adds one step of the decoding; means over the three voices.", "",
               "| decoding | agreement | quarter or longer | fragments | silent under melody | parallels "

@@ -160,3 +160,19 @@ def test_public_names_detects_an_undocumented_function(tmp_path, monkeypatch):
 def test_every_public_function_class_and_method_has_a_docstring():
     _, undocumented = _gen_api_docs().render()
     assert not undocumented, "public names without a docstring: " + ", ".join(undocumented)
+
+
+@pytest.mark.parametrize("page", markdown_files(), ids=lambda p: os.path.relpath(p, ROOT))
+def test_tables_are_whole(page):
+    """Every Markdown table row belongs to a table: it follows a row, or starts a table (header + ``|---|``)."""
+    with open(page, encoding="utf-8") as fh:
+        lines = _strip_code(fh.read()).splitlines()
+    stray = []
+    for i, line in enumerate(lines):
+        if not line.startswith("|"):
+            continue
+        follows_row = i > 0 and lines[i - 1].startswith("|")
+        starts_table = i + 1 < len(lines) and re.match(r"^\|\s*:?-+", lines[i + 1])
+        if not (follows_row or starts_table):
+            stray.append(f"line {i + 1}: {line[:60]}")
+    assert not stray, f"{os.path.relpath(page, ROOT)}: table rows outside a table:\n  " + "\n  ".join(stray)

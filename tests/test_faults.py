@@ -2,6 +2,7 @@
 and finish exactly where an uninterrupted run finishes."""
 
 import glob
+import json
 import os
 import random
 import signal
@@ -85,6 +86,10 @@ def test_sigkill_then_resume_from_last_complete_checkpoint(tmp_path, trial):
                "checkpoint_every": 2, "n_eval_melodies": 2, "keep_checkpoints": 3})
     gan = train(cfg, logdir, dataset=ds, progress=False, verbose=0)
     assert int(gan.g_optimizer.iterations.numpy()) == stopped_at
+    # the killed run's lock was found stale and taken over; the kill is on record
+    assert not os.path.exists(os.path.join(logdir, "train.lock"))
+    with open(os.path.join(logdir, "timing.json")) as fh:
+        assert json.load(fh)["killed"] == 1
     assert int(gan.critic_steps.numpy()) == 2 * stopped_at
     restored = sorted(np.asarray(w).tobytes() for w in gan.generator.weights)
     assert sorted(v.tobytes() for v in saved.values()) == restored

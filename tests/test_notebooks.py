@@ -7,6 +7,7 @@ error and show at least one PNG figure. The committed files must hold no outputs
 
 import os
 import pathlib
+import re
 
 import pytest
 
@@ -52,11 +53,35 @@ def test_notebooks_are_committed_without_outputs(name):
     assert 'os.environ.get("DEEPACCOMP_NOTEBOOK_SMALL", "0") == "1"' in code[0].source
 
 
+def text_outputs(nb) -> str:
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.output_type == "stream":
+                parts.append(out.text)
+            elif "text/plain" in out.get("data", {}):
+                parts.append(out["data"]["text/plain"])
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebooks_write_into_the_project_not_beside_themselves(name):
+    """Datasets and runs go through ``project_path`` (the project's datasets/ and runs/), never a path relative to the notebook."""
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert 'dataset_dir="datasets"' not in code and 'os.path.join("runs"' not in code
+    if "prepare(" in code:
+        assert 'prepare(dataset_dir=project_path("datasets"))' in code
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["01_data.ipynb", "02_train.ipynb"])
 def test_notebook_runs_in_its_small_setting(name, small_env):
+    before = sorted(p.name for p in NOTEBOOKS.iterdir())
     nb = run_notebook(name)
     assert png_outputs(nb), f"{name} showed no figure"
+    assert sorted(p.name for p in NOTEBOOKS.iterdir()) == before, "the notebook wrote into notebooks/"
+    assert not re.search(r"\bnan\b", text_outputs(nb), re.I), f"{name} shows nan"
 
 
 @pytest.mark.slow

@@ -105,6 +105,7 @@ def test_deepcomposer_preset_trains_a_few_iterations(small, tmp_path):
 
 
 # ---------------------------------------------------------------------- training runs
+@pytest.mark.slow
 def test_critic_ratio_tensorboard_samples_and_export(small, tmp_path):
     cfg = tiny()
     gan = train(cfg, str(tmp_path), dataset=small, progress=False, verbose=0)
@@ -125,6 +126,7 @@ def test_critic_ratio_tensorboard_samples_and_export(small, tmp_path):
     assert np.array_equal(gen.predict_on_batch([x, z]), gan.generator.predict_on_batch([x, z]))
 
 
+@pytest.mark.slow
 def test_resume_restores_identical_state_and_continues(small, tmp_path):
     logdir = str(tmp_path)
     first = train(tiny(iterations=2), logdir, dataset=small, progress=False, verbose=0)
@@ -144,6 +146,7 @@ def test_resume_restores_identical_state_and_continues(small, tmp_path):
     assert [os.path.basename(c) for c in ckpts] == ["ckpt-2.index", "ckpt-4.index"]
 
 
+@pytest.mark.slow
 def test_resume_with_another_config_is_refused(small, tmp_path):
     train(tiny(iterations=2), str(tmp_path), dataset=small, progress=False, verbose=0)
     other = tiny(iterations=4).replace(model={"noise_channels": 3})
@@ -151,6 +154,7 @@ def test_resume_with_another_config_is_refused(small, tmp_path):
         train(other, str(tmp_path), dataset=small, progress=False, verbose=0)
 
 
+@pytest.mark.slow
 def test_damaged_checkpoint_gives_a_clear_error(small, tmp_path):
     train(tiny(iterations=2), str(tmp_path), dataset=small, progress=False, verbose=0)
     for f in glob.glob(str(tmp_path / "checkpoints" / "ckpt-2.data-*")):
@@ -160,6 +164,7 @@ def test_damaged_checkpoint_gives_a_clear_error(small, tmp_path):
         train(tiny(iterations=4), str(tmp_path), dataset=small, progress=False, verbose=0)
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_with_the_iteration_and_keeps_the_checkpoint(small, tmp_path):
     cfg = tiny(iterations=4, gp_weight=1e39)  # overflows float32: the critic loss is inf
     with pytest.raises(TrainingError, match="iteration 1"):
@@ -167,6 +172,7 @@ def test_non_finite_loss_stops_with_the_iteration_and_keeps_the_checkpoint(small
     assert not glob.glob(str(tmp_path / "checkpoints" / "ckpt-*.index"))
 
 
+@pytest.mark.slow
 def test_noise_changes_the_accompaniment_once_trained_a_little(small, tmp_path):
     from deepaccomp.representation import decode
 
@@ -193,6 +199,7 @@ def test_export_is_checked_on_load(tmp_path):
         artifact.load(path)
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus_runs_a_step(tmp_path):
     script = textwrap.dedent("""
         import os, numpy as np, tensorflow as tf
@@ -230,6 +237,7 @@ def test_unwritable_logdir_fails_at_start(small, tmp_path):
         train(tiny(), str(blocker / "run"), dataset=small, progress=False, verbose=0)
 
 
+@pytest.mark.slow
 def test_bfloat16_mixed_precision_trains_and_exports_float32(small, tmp_path):
     import keras
 
@@ -256,6 +264,7 @@ def test_mixed_precision_setting_is_validated():
         tiny(mixed_precision="float16")
 
 
+@pytest.mark.slow
 def test_a_float32_run_resumes_in_bfloat16(small, tmp_path):
     first = train(tiny(iterations=2), str(tmp_path), dataset=small, progress=False, verbose=0)
     saved = [w.copy() for w in first.generator.get_weights()]
@@ -267,6 +276,7 @@ def test_a_float32_run_resumes_in_bfloat16(small, tmp_path):
     assert int(more.g_optimizer.iterations.numpy()) == 3
 
 
+@pytest.mark.slow
 def test_a_resumed_run_ends_exactly_where_an_uninterrupted_one_does(small, tmp_path):
     """Same batches (the input skips what was trained on), same noise (seed state in the
     checkpoint), same weights, bit for bit; and runs earlier in the process change nothing."""
