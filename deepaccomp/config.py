@@ -479,7 +479,8 @@ def default() -> Config:
             eval_every=250,
             checkpoint_every=250,
         ),
-        generation=GenerationConfig(decode="voice"),
+        generation=GenerationConfig(decode="notes", decode_threshold=-0.5, onset_cost=0.1, sing_with_melody=True,
+                                    order_voices=True, parallel_cost=4.0),
         preset="default",
     )
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from deepaccomp import preset
+from deepaccomp.config import GenerationConfig
 from deepaccomp.decoding import decode, decode_notes
 from deepaccomp.errors import ConfigError
 
@@ -88,9 +89,9 @@ def test_batch_and_single_give_the_same_and_voices_sing_one_pitch():
 
 
 def test_decode_dispatches_on_the_config_and_checks_it():
-    cfg = preset("default").replace(generation={"decode": "notes", "onset_cost": 0.5})
+    settings = GenerationConfig(decode="notes", onset_cost=0.5)
     values = one_voice([0.5, 0.1, 0.5, 0.2], [0.1, 0.5, 0.1, 0.5])
-    assert line_of(decode(values[None], cfg.generation)[0]) == [0, 0, 0, 0]
+    assert line_of(decode(values[None], settings)[0]) == [0, 0, 0, 0]
     with pytest.raises(ConfigError, match="notes"):
         preset("default").replace(generation={"decode": "voice", "onset_cost": 1.0})
     with pytest.raises(ConfigError, match="onset_cost"):

@@ -14,7 +14,7 @@ from deepaccomp.errors import TrainingError
 def test_non_finite_loss_names_the_checkpoint_or_says_there_is_none(latest, fragment):
     from deepaccomp.monitoring import Monitor
 
-    monitor = types.SimpleNamespace(_iteration=lambda: 1, model=types.SimpleNamespace(stop_training=False),
+    monitor = types.SimpleNamespace(iteration=lambda: 1, model=types.SimpleNamespace(stop_training=False),
                                     manager=types.SimpleNamespace(latest_checkpoint=latest))
     with pytest.raises(TrainingError) as exc:
         Monitor.on_train_batch_end(monitor, 0, {"d_loss": float("nan")})

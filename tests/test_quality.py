@@ -19,20 +19,36 @@ def first_test_chorales():
     return ds
 
 
+@pytest.fixture(scope="module")
+def shipped_figures(first_test_chorales):
+    return evaluation.evaluate_generator(Accompanist(), first_test_chorales, split="test", seeds=(0, 1))
+
+
 @pytest.mark.slow
-def test_shipped_model_meets_the_bar_on_a_few_test_chorales(first_test_chorales):
-    acc = Accompanist()
-    r = evaluation.evaluate_generator(acc, first_test_chorales, split="test", seeds=(0, 1))
-    assert np.all(r["consonance_with_melody"] >= 0.85), r
+def test_shipped_model_meets_the_bar_on_a_few_test_chorales(shipped_figures):
+    r = shipped_figures
+    assert np.all(r["consonance_with_melody"] >= 0.82), r
     assert np.all(r["in_scale_ratio"] >= 0.88), r
-    assert np.all(r["polyphony"] <= 1.2), r
+    assert np.all(r["polyphony"] <= 1.0), r
     assert np.all((r["pitches_used"] >= 2.5) & (r["pitches_used"] <= 5.0)), r
-    assert np.all(r["empty_bar_rate"] <= 0.05), r
-    assert r["seed_difference"] >= 0.10, r
+    assert np.all(r["empty_bar_rate"] <= 0.02), r
+    assert r["seed_difference"] >= 0.15, r
     # harmonic agreement on 6-9 chorales varies by a few points around the
-    # 35-chorale figure of the model card; this floor still sits far above the
-    # baselines (random in-key notes 0.32, melody doubled 0.35)
-    assert np.mean(r["harmonic_agreement"]) >= 0.55, r
+    # 35-chorale figure of the model card (0.56, on tunes never trained on);
+    # this floor still sits far above the baselines (random in-key notes 0.32,
+    # melody doubled 0.35)
+    assert np.mean(r["harmonic_agreement"]) >= 0.50, r
+
+
+@pytest.mark.slow
+def test_shipped_model_meets_the_voice_leading_targets_on_a_few_test_chorales(shipped_figures):
+    # the musical targets of the model card that the shipped model meets on all 35 test chorales
+    r = shipped_figures
+    assert np.all(r["fragment_rate"] <= 0.06), r
+    assert np.all((r["long_note_ratio"] >= 0.45) & (r["long_note_ratio"] <= 0.75)), r
+    assert np.all(r["rest_under_melody"] <= 0.03), r
+    assert np.all(r["voice_crossing"] <= 0.01), r
+    assert np.all(r["parallel_perfects"] <= 0.02), r
 
 
 @pytest.mark.slow
