@@ -7,11 +7,13 @@ default of the library itself.
 
 from __future__ import annotations
 
+from ..midi import MAX_MELODY_BARS
+
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 """Largest request body (a MIDI upload or a JSON note list), in bytes."""
 
-MAX_BARS = 512
-"""Longest melody, in bars of its own meter."""
+MAX_BARS = MAX_MELODY_BARS
+"""Longest melody, in bars of its own meter: the library's own limit (docs/errors.md)."""
 
 MAX_NOTES = 8192
 """Most melody notes in one request (a JSON note list or the melody track of an upload)."""
