@@ -330,6 +330,8 @@ def write_model_card(result, cfg, path=os.path.join(ROOT, "docs", "model_card.md
     for title, key in (("First quality bar", "quality_bar"), ("Musical targets (issue 12)", "musical_targets")):
         lines += ["", f"{title}, pass/fail (all voices must pass):", ""]
         lines += [f"- {k}: {v['value']} -> {'PASS' if v['passed'] else 'FAIL'}" for k, v in result[key].items()]
+    lines += ["", "Bach above, the model below, for the same held-out chorale (the first 8 bars; redraw with",
+              "`python scripts/plot_bach_vs_model.py`):", "", "![Bach and the model](images/bach_vs_model.png)"]
     lines += ["", "Harmonic agreement uses Bach's alto, tenor and bass as the reference, not the soprano:",
               "the soprano is the input, so a generator that doubles it would score 1.0 against all",
               "four voices. Against A/T/B the two baselines score as in the table above (random in-key, melody doubled).",
