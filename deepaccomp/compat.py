@@ -82,9 +82,7 @@ Everything here returns new objects and leaves its input unchanged.
 from __future__ import annotations
 
 import copy
-import io
 import math
-import os
 from typing import Optional
 
 import numpy as np
@@ -93,7 +91,7 @@ import pypianoroll
 from pypianoroll import BinaryTrack, Multitrack, StandardTrack, Track
 
 from . import metrics
-from .errors import ConfigError, InputFileError, InvalidMidiError, InvalidRollError
+from .errors import ConfigError, InvalidRollError
 from .midi import read_midi, ticks_to_steps
 from .representation import note_runs
 from .visualization import plot_roll

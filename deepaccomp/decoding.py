@@ -14,8 +14,9 @@ turns them into a boolean accompaniment roll ``(time, pitch, voices)``:
 
   - ``sing_with_melody``: a voice does not rest while the melody sounds;
   - ``order_voices``: the bass is decoded first, then the tenor at or above
-    it, then the alto at or above the tenor and, while the melody sounds, at
-    or below it (no voice crossing);
+    it, then the alto at or above the tenor; while the melody sounds, every
+    voice stays at or below it (no voice crossing, and the alto always has
+    room between the tenor and the melody);
   - ``parallel_cost``: charged for every perfect fifth or octave (unison)
     reached from the same interval at the previous beat onset while both
     voices move (in parallel or contrary motion), against the melody and the
@@ -105,7 +106,7 @@ def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, mel
     lines = {}
     for v in order:
         floor = lines.get(v + 1) if order_voices else None
-        ceiling = mel_line if (order_voices and v == 0) else None
+        ceiling = mel_line if order_voices else None
         others = [line for line in lines.values()] + ([mel_line] if mel_line is not None else [])
         sounding = mel_line >= 0 if (sing_with_melody and mel_line is not None) else None
         lines[v] = _best_line(values[..., v] - threshold, onset_cost, sounding, floor, ceiling,

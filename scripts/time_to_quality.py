@@ -16,7 +16,6 @@ import json
 import os
 import sys
 
-import numpy as np
 
 
 def main(argv=None):

@@ -107,9 +107,12 @@ TINY_MODEL = {"encoder_filters": [4, 4], "decoder_filters": [4], "noise_channels
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     """Path of a tiny untrained generator exported with :func:`deepaccomp.artifact.save`."""
+    import keras
+
     from deepaccomp import artifact, preset
     from deepaccomp.models import build_generator
 
+    keras.utils.set_random_seed(0)  # the same untrained weights in every run
     cfg = preset("default").replace(model=TINY_MODEL, data={"phrase_bars": 1})
     path = tmp_path_factory.mktemp("model") / "generator.npz"
     artifact.save(build_generator(cfg), cfg, path)

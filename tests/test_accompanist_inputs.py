@@ -1,18 +1,13 @@
 """Accompanist on hard or bad inputs and options: results or clear errors (tiny untrained model)."""
 
-import errno
 import io
-import os
-import time
-import zipfile
 
-import mido
 import numpy as np
 import pretty_midi
 import pytest
 
-from conftest import SIMPLE, active, make_midi, meter, mido_bytes, tempo, to_bytes
-from deepaccomp import io_utils, midi
+from conftest import SIMPLE, make_midi, meter, mido_bytes, tempo
+from deepaccomp import midi
 from deepaccomp.errors import (
     ConfigError,
     DeepAccompError,
@@ -20,7 +15,6 @@ from deepaccomp.errors import (
     InvalidMidiError,
     ModelFileError,
     NoMelodyError,
-    OutputFileError,
     UnsupportedMeterError,
 )
 

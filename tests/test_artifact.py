@@ -1,31 +1,18 @@
 """The model file (deepaccomp.artifact): reads back, and every damaged, foreign or
 hostile file is a ModelFileError; nothing is ever unpickled."""
 
-import errno
 import io
 import os
-import time
 import zipfile
 
-import mido
 import numpy as np
-import pretty_midi
 import pytest
 
-from conftest import SIMPLE, active, make_midi, meter, mido_bytes, tempo, to_bytes
-from deepaccomp import artifact, io_utils, midi
-from deepaccomp.errors import (
-    ConfigError,
-    DeepAccompError,
-    InputFileError,
-    InvalidMidiError,
-    ModelFileError,
-    NoMelodyError,
-    OutputFileError,
-    UnsupportedMeterError,
-)
+from deepaccomp import artifact
+from deepaccomp.errors import ModelFileError
 
 # ---------------------------------------------------------------------- model artifacts
+
 
 def npz_members(path):
     with np.load(path, allow_pickle=False) as z:

@@ -51,7 +51,7 @@ def test_replace_and_bad_values(tmp_path):
 def test_legacy_generation_settings_in_train_are_read():
     # configs (and model files) written by 0.1 kept decoding and noise settings under "train"
     d = preset("default").to_dict()
-    gen = d.pop("generation")
+    d.pop("generation")
     d["train"].update({"decode": "voice", "decode_threshold": -0.25, "noise_scale": 3.0})
     cfg = Config.from_dict(d)
     assert (cfg.generation.decode, cfg.generation.decode_threshold, cfg.generation.noise_scale) == ("voice", -0.25, 3.0)

@@ -5,7 +5,6 @@ import errno
 import io
 import os
 import time
-import zipfile
 
 import mido
 import numpy as np
@@ -13,17 +12,13 @@ import pretty_midi
 import pytest
 
 from conftest import SIMPLE, active, make_midi, meter, mido_bytes, tempo, to_bytes
-from deepaccomp import io_utils, midi
+from deepaccomp import midi
 from deepaccomp.errors import (
     ConfigError,
-    DeepAccompError,
     InputFileError,
     InputTooLargeError,
     InvalidMidiError,
-    ModelFileError,
     NoMelodyError,
-    OutputFileError,
-    UnsupportedMeterError,
 )
 
 # ---------------------------------------------------------------------- input files

@@ -1,27 +1,16 @@
 """Output files: clear errors, never a partial or temporary file left behind."""
 
 import errno
-import io
 import os
-import time
-import zipfile
 
-import mido
 import numpy as np
-import pretty_midi
 import pytest
 
-from conftest import SIMPLE, active, make_midi, meter, mido_bytes, tempo, to_bytes
 from deepaccomp import io_utils, midi
 from deepaccomp.errors import (
     ConfigError,
-    DeepAccompError,
-    InputFileError,
     InvalidMidiError,
-    ModelFileError,
-    NoMelodyError,
     OutputFileError,
-    UnsupportedMeterError,
 )
 
 # ---------------------------------------------------------------------- output files
