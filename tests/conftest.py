@@ -149,3 +149,30 @@ def voice_roll(*voices, n_pitches=128, lowest=0):
                 r[t:t + n, pitch - lowest, k] = True
             t += n
     return r
+
+
+TINY_RUN = dict(
+    model={"encoder_filters": [4, 8], "decoder_filters": [4], "noise_channels": 2,
+           "critic_filters": [4, 8]},
+    data={"phrase_bars": 1},
+    train={"iterations": 4, "batch_size": 8, "critic_updates": 3, "eval_every": 2,
+           "checkpoint_every": 2, "n_eval_melodies": 3, "reconstruction_weight": 1.0},
+)
+"""A training run of a few seconds: tiny networks, 1-bar phrases, 4 iterations."""
+
+
+def tiny(**train_overrides):
+    """The default preset shrunk to :data:`TINY_RUN`, with ``train`` settings overridden."""
+    from deepaccomp import preset
+
+    over = {k: dict(v) for k, v in TINY_RUN.items()}
+    over["train"].update(train_overrides)
+    return preset("default").replace(**over)
+
+
+@pytest.fixture(scope="module")
+def small():
+    """The first 12 chorales of music21 (a few of each split), built in one process."""
+    from deepaccomp import data
+
+    return data.build_chorales(limit=12, workers=1, progress=False)

@@ -8,36 +8,18 @@ import textwrap
 
 import numpy as np
 import pytest
+from conftest import tiny
 
 tf = pytest.importorskip("tensorflow")
 
-from deepaccomp import artifact, data, preset  # noqa: E402
+from deepaccomp import artifact, preset  # noqa: E402
 from deepaccomp.errors import CheckpointError, ConfigError, ModelFileError, TrainingError  # noqa: E402
 from deepaccomp.training import (  # noqa: E402
-    build_gan,
     gradient_penalty,
     reconstruction_loss,
     train,
 )
 
-TINY = dict(
-    model={"encoder_filters": [4, 8], "decoder_filters": [4], "noise_channels": 2,
-           "critic_filters": [4, 8]},
-    data={"phrase_bars": 1},
-    train={"iterations": 4, "batch_size": 8, "critic_updates": 3, "eval_every": 2,
-           "checkpoint_every": 2, "n_eval_melodies": 3, "reconstruction_weight": 1.0},
-)
-
-
-def tiny(**train_overrides):
-    over = {k: dict(v) for k, v in TINY.items()}
-    over["train"].update(train_overrides)
-    return preset("default").replace(**over)
-
-
-@pytest.fixture(scope="module")
-def small():
-    return data.build_chorales(limit=12, workers=1, progress=False)
 
 
 def read_tags(logdir):

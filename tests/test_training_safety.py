@@ -14,31 +14,15 @@ import time
 
 import numpy as np
 import pytest
+from conftest import tiny as shared_tiny
 
 tf = pytest.importorskip("tensorflow")
 
-from deepaccomp import data, preset  # noqa: E402
 from deepaccomp.errors import CheckpointError, DatasetError, TrainingError  # noqa: E402
 from deepaccomp.training import LOCK_NAME, train  # noqa: E402
 
-TINY = dict(
-    model={"encoder_filters": [4, 8], "decoder_filters": [4], "noise_channels": 2,
-           "critic_filters": [4, 8]},
-    data={"phrase_bars": 1},
-    train={"iterations": 4, "batch_size": 8, "critic_updates": 2, "eval_every": 2,
-           "checkpoint_every": 2, "n_eval_melodies": 2, "reconstruction_weight": 1.0},
-)
-
-
 def tiny(**train_overrides):
-    over = {k: dict(v) for k, v in TINY.items()}
-    over["train"].update(train_overrides)
-    return preset("default").replace(**over)
-
-
-@pytest.fixture(scope="module")
-def small():
-    return data.build_chorales(limit=12, workers=1, progress=False)
+    return shared_tiny(**{"critic_updates": 2, "n_eval_melodies": 2, **train_overrides})
 
 
 @pytest.fixture(scope="module")
