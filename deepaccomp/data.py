@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import sys
 import time
@@ -46,6 +47,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
+from tqdm import tqdm
 
 from .errors import DatasetError, DeepAccompError, NoMelodyError, OutputFileError, UnsupportedMeterError
 from .io_utils import atomic_path
@@ -441,13 +443,13 @@ def build_chorales(*, key_normalize: bool = True, workers: int | None = None,
 
 
 def _run_jobs(fn, jobs, workers, progress, desc):
-    from tqdm import tqdm
-
     bar = tqdm(total=len(jobs), desc=f"building {desc}", unit="piece", disable=not progress,
                file=sys.stderr)
     results = []
     if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # "spawn", never fork: a process that has TensorFlow's (or any) threads running can fork
+        # children that hold a copied, locked mutex forever (seen as a hung build inside pytest)
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             for r in pool.map(fn, jobs, chunksize=4):
                 results.append(r)
                 bar.update()
