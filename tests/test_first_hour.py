@@ -42,13 +42,19 @@ def test_version(capsys):
     assert capsys.readouterr().out.strip() == f"deepaccomp {__version__}"
 
 
-def test_a_cached_prepare_says_it_used_the_cache(tmp_path, capsys):
-    src = tmp_path / "src"
-    src.mkdir()
-    for k in range(3):  # three different tunes: a tune in both splits would be left out of train
+
+def satb_folder(folder):
+    """Three short SATB pieces of three different tunes (a tune in both splits would be left out of train)."""
+    folder.mkdir()
+    for k in range(3):
         satb = [(name, 52, [(p + (i * (k + 2)) % 7, i, i + 1) for i in range(32)])
                 for name, p in (("Soprano", 72), ("Alto", 65), ("Tenor", 57), ("Bass", 45))]
-        make_midi(satb).write(str(src / f"piece{k}.mid"))
+        make_midi(satb).write(str(folder / f"piece{k}.mid"))
+    return folder
+
+
+def test_a_cached_prepare_says_it_used_the_cache(tmp_path, capsys):
+    src = satb_folder(tmp_path / "src")
     args = ["prepare", "--source", str(src), "--dataset-dir", str(tmp_path / "ds"), "--workers", "1"]
     assert main(args) == 0
     first = capsys.readouterr().out
@@ -128,12 +134,7 @@ def test_sigint_saves_exits_130_and_a_second_run_is_refused_meanwhile(tmp_path, 
     import signal
     import time
 
-    src = tmp_path / "src"
-    src.mkdir()
-    for k in range(3):  # three different tunes: a tune in both splits would be left out of train
-        satb = [(name, 52, [(p + (i * (k + 2)) % 7, i, i + 1) for i in range(32)])
-                for name, p in (("Soprano", 72), ("Alto", 65), ("Tenor", 57), ("Bass", 45))]
-        make_midi(satb).write(str(src / f"piece{k}.mid"))
+    src = satb_folder(tmp_path / "src")
     cfg = tmp_path / "tiny.json"
     cfg.write_text(json.dumps({**TINY, "data": {"phrase_bars": 1, "source": str(src)}}))
     logdir = tmp_path / "run"
