@@ -203,7 +203,7 @@ class ForwardPass:
         longest = max(lengths) + (-max(lengths)) % self.config.time_unit
         if longest > CHUNK_STEPS or len(melodies) * longest * self.config.window.size > MAX_CALL_CELLS:
             return self._accompany_bounded(melodies, rng, settings, steps_per_bar)
-        batch = np.stack([np.pad(m, ((0, longest - m.shape[0]), (0, 0), (0, 0))) for m in melodies])
+        batch = _stack_padded(melodies, longest)
         noise = draw_noise(self.config, rng, len(batch), longest, settings.noise_scale)
         values = self(batch, noise, settings, steps_per_bar)
         return [values[i, :n] for i, n in enumerate(lengths)]
@@ -219,8 +219,7 @@ class ForwardPass:
         def run_group():
             if group:
                 longest = max(padded(i) for i in group)
-                batch = np.stack([np.pad(melodies[i], ((0, longest - melodies[i].shape[0]), (0, 0), (0, 0)))
-                                  for i in group])
+                batch = _stack_padded([melodies[i] for i in group], longest)
                 noise = draw_noise(self.config, rng, len(group), longest, settings.noise_scale)
                 values = self(batch, noise, settings, steps_per_bar)
                 for j, i in enumerate(group):
@@ -248,7 +247,7 @@ class ForwardPass:
         """
         unit = self.config.time_unit
         steps = melody.shape[0] + (-melody.shape[0]) % unit
-        padded = np.pad(melody, ((0, steps - melody.shape[0]), (0, 0), (0, 0)))[None]
+        padded = _stack_padded([melody], steps)
         x = model_input(padded, self.config, steps_per_bar)
         noise = draw_noise(self.config, rng, 1, steps, settings.noise_scale)
         parts = []
@@ -282,6 +281,11 @@ class ForwardPass:
         accomp = self.accompany([p[0] for p in prepared], seed=seed, noise_scale=noise_scale,
                                 steps_per_bar=steps_per_bar)
         return [from_model_space(a, shift, self.config) for a, (_, shift) in zip(accomp, prepared)]
+
+
+def _stack_padded(melodies, steps: int) -> np.ndarray:
+    """Rolls ``[(time, pitch, 1)]`` padded with silence to ``steps`` and stacked: ``(n, steps, pitch, 1)``."""
+    return np.stack([np.pad(m, ((0, steps - m.shape[0]), (0, 0), (0, 0))) for m in melodies])
 
 
 def to_model_space(melody: np.ndarray, config: Config) -> tuple[np.ndarray, int]:
