@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import os
 import warnings
-from importlib import resources
 
 import numpy as np
 import pretty_midi
@@ -23,8 +22,8 @@ from .config import check_seed
 from .errors import ConfigError, DeepAccompError, InvalidMidiError, UnsupportedMeterError
 from .generation import ForwardPass, check_melodies, from_model_space, to_model_space
 from .meter import add_lead_in, remove_lead_in
-from .midi import PROGRAM_PRESETS, bar_alignment, midi_to_roll, read_midi, resolve_programs, roll_to_notes
-from .representation import STEPS_PER_BAR, TRACK_NAMES
+from .midi import bar_alignment, hits_to_notes, midi_to_roll, read_midi, roll_to_notes
+from .representation import STEPS_PER_BAR
 
 __all__ = ["Accompanist", "default_model_path", "SUPPORTED_METERS"]
 
@@ -34,11 +33,12 @@ SUPPORTED_METERS = {(4, 4), (2, 4), (3, 4), (2, 2), (6, 4), (3, 2)}
 
 def default_model_path() -> str:
     """Path of the generator shipped inside the package."""
-    return str(resources.files("deepaccomp") / "assets" / "default_model" / artifact.FILE_NAME)
+    return artifact.shipped_model_path()
 
 
 class Accompanist:
-    """Adds alto, tenor and bass parts to a melody.
+    """Adds the accompaniment tracks of its model's layout to a melody (alto, tenor and bass
+    for the shipped model; ``accompanist.layout`` names them).
 
     ``Accompanist()`` loads the model shipped in the package (offline);
     ``Accompanist.load(path)`` loads any exported ``generator.npz``;
@@ -52,6 +52,7 @@ class Accompanist:
     def _set_model(self, generator, config):
         self.generator, self.config = generator, config
         self.forward = ForwardPass(generator, config)
+        self.layout = config.track_layout
 
     @classmethod
     def load(cls, path) -> "Accompanist":
@@ -67,7 +68,7 @@ class Accompanist:
         return self
 
     # ------------------------------------------------------------------ public API
-    def generate(self, melody, *, seed: int | None = None, programs="choir",
+    def generate(self, melody, *, seed: int | None = None, programs=None,
                  melody_track: int | None = None, velocity: int = 70,
                  noise_scale: float | None = None, pickup: float | None = None):
         """Accompany one melody, or a list of melodies in one batched pass.
@@ -79,9 +80,11 @@ class Accompanist:
             :func:`deepaccomp.midi.choose_melody_track` unless ``melody_track`` is given.
         seed : int, optional
             Same seed, same accompaniment; ``None`` draws a fresh one.
-        programs : str or sequence of 3 int
-            A preset (choir, piano, strings, organ, winds, brass) or General
-            MIDI programs for alto, tenor and bass.
+        programs : None, str or sequence of int
+            ``None``: the layout's default programs (choir for satb). A preset
+            (choir, piano, strings, organ, winds, brass) for a voice layout,
+            or one General MIDI program per accompaniment track
+            (:meth:`deepaccomp.layout.Layout.resolve_programs`).
         melody_track : int, optional
             Index of the melody instrument in the file.
         velocity : int
@@ -102,8 +105,10 @@ class Accompanist:
         Returns
         -------
         pretty_midi.PrettyMIDI, or a list of them for a list of melodies
-            The input's melody instrument unchanged, then alto, tenor and
-            bass, on the input's tempo map and time signatures.
+            The input's melody instrument unchanged, then one instrument per
+            accompaniment track named after it (alto, tenor and bass for
+            satb; drums on channel 10), on the input's tempo map and time
+            signatures.
         """
         many = isinstance(melody, (list, tuple))
         out = self._generate_many(list(melody) if many else [melody], seed=seed, programs=programs,
@@ -114,7 +119,7 @@ class Accompanist:
     def accompany(self, melodies, *, seed: int | None = None, noise_scale: float | None = None,
                   steps_per_bar: int = STEPS_PER_BAR) -> list:
         """Research entry point on rolls: melodies ``[(time, 128, 1)]`` bool, any key and octave, step 0 a
-        downbeat of bars of ``steps_per_bar`` steps -> accompaniments ``[(time, 128, 3)]`` bool in the
+        downbeat of bars of ``steps_per_bar`` steps -> accompaniments ``[(time, 128, N)]`` bool in the
         melody's own key (one batched pass)."""
         return self.forward.accompany_full(list(melodies), seed=seed, noise_scale=noise_scale,
                                            steps_per_bar=steps_per_bar)
@@ -148,7 +153,7 @@ class Accompanist:
     # ------------------------------------------------------------------ internals
     def _generate_many(self, melodies, *, seed, programs, melody_track, velocity, noise_scale, pickup) -> list:
         _check_velocity(velocity)
-        progs = _accompaniment_programs(programs)
+        progs = self.layout.resolve_programs(programs)
         self.forward.settings(noise_scale=noise_scale)  # bad values fail before any MIDI is read
         check_seed(seed)
         prepared = [_read_melody(m, melody_track) for m in melodies]
@@ -157,7 +162,7 @@ class Accompanist:
         accomps = self._accompany_by_meter(check_melodies(rolls), [bar.steps_per_bar for bar in bars], seed,
                                            noise_scale)
         return [_render(pm, info, _from_melody_onset(remove_lead_in(acc, bar.offset, roll.shape[0]), roll),
-                        progs, velocity)
+                        progs, velocity, self.layout)
                 for (roll, pm, info), acc, bar in zip(prepared, accomps, bars)]
 
     def _accompany_by_meter(self, rolls, bar_steps, seed, noise_scale) -> list:
@@ -195,28 +200,25 @@ def _read_melody(melody, melody_track):
 
 
 def _from_melody_onset(accomp, melody):
-    """Silence the accompaniment ``(time, 128, 3)`` before the melody's first note."""
+    """Silence the accompaniment ``(time, 128, N)`` before the melody's first note."""
     first = int(np.argmax(melody.any(axis=(1, 2))))
     accomp = accomp.copy()
     accomp[:first] = False
     return accomp
 
 
-def _render(pm, info, accomp, programs, velocity) -> pretty_midi.PrettyMIDI:
+def _render(pm, info, accomp, programs, velocity, layout) -> pretty_midi.PrettyMIDI:
+    """The melody instrument, then one instrument per accompaniment track (drums: hits on channel 10)."""
     out = copy.deepcopy(info.template)
     out.instruments.append(copy.deepcopy(pm.instruments[info.melody_index]))
     times = info.step_times(accomp.shape[0])
-    for k, name in enumerate(TRACK_NAMES[1:]):
-        inst = pretty_midi.Instrument(program=programs[k], name=name)
-        inst.notes = roll_to_notes(accomp[:, :, k], times, velocity=velocity)
+    for k, track in enumerate(layout.accompaniment):
+        inst = pretty_midi.Instrument(program=0 if track.drums else programs[k], name=track.name,
+                                      is_drum=track.drums)
+        to_notes = hits_to_notes if track.drums else roll_to_notes
+        inst.notes = to_notes(accomp[:, :, k], times, velocity=velocity)
         out.instruments.append(inst)
     return out
-
-
-def _accompaniment_programs(programs):
-    if isinstance(programs, str):
-        return resolve_programs(programs, 4)[1:] if programs in PROGRAM_PRESETS else resolve_programs(programs, 3)
-    return resolve_programs(programs, 3)
 
 
 def _as_pretty_midi(melody) -> pretty_midi.PrettyMIDI:

@@ -22,6 +22,7 @@ import io
 import json
 import os
 import zipfile
+from importlib import resources
 
 import numpy as np
 
@@ -31,7 +32,7 @@ from .io_utils import atomic_write_bytes
 from .models import build_generator
 
 __all__ = ["FILE_NAME", "FORMAT", "MAX_FILE_BYTES", "MAX_MEMBERS", "MAX_META_BYTES", "save", "read", "load",
-           "weights_digest"]
+           "weights_digest", "shipped_model_path"]
 
 FILE_NAME = "generator.npz"
 """The model file's name inside a run or model folder."""
@@ -47,6 +48,11 @@ MAX_MEMBERS = 256
 MAX_FILE_BYTES = 4 * MAX_GENERATOR_PARAMS + 16 * 1024 * 1024
 """Largest model file, and largest total its members may declare decompressed: the largest
 generator's float32 weights plus 16 MiB (144 MiB)."""
+
+
+def shipped_model_path() -> str:
+    """Path of the generator shipped inside the package (without importing TensorFlow)."""
+    return str(resources.files("deepaccomp") / "assets" / "default_model" / FILE_NAME)
 
 
 def weights_digest(weights, config: dict | None) -> str:

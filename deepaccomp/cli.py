@@ -17,7 +17,8 @@ from . import __version__
 from .config import PRESETS, SECTIONS, Config, check_noise_scale, check_seed, field_docs, preset
 from .errors import ConfigError, DeepAccompError
 from .io_utils import check_not_inputs, check_output_path
-from .midi import midi_to_roll, read_midi, resolve_programs, write_midi
+from .layout import LAYOUTS
+from .midi import midi_to_roll, read_midi, write_midi
 
 __all__ = ["main", "make_parser", "build_train_config"]
 
@@ -29,6 +30,8 @@ def _add_prepare(sub):
     p.add_argument("--no-key-normalize", action="store_true", help="keep the original keys")
     p.add_argument("--force", action="store_true", help="rebuild even if a cached build exists")
     p.add_argument("--workers", type=int, default=None, help="processes (default: up to 2)")
+    p.add_argument("--layout", choices=sorted(LAYOUTS), default="satb",
+                   help="track layout to build (docs/layouts.md); the chorales give satb only")
     p.set_defaults(func=cmd_prepare)
 
 
@@ -43,9 +46,9 @@ def cmd_prepare(args):
     from .data import dataset_path, prepare
 
     cached = _mtime(dataset_path(args.source, key_normalize=not args.no_key_normalize,
-                                 dataset_dir=args.dataset_dir)) if not args.force else None
+                                 dataset_dir=args.dataset_dir, layout=args.layout)) if not args.force else None
     ds, path = prepare(args.source, key_normalize=not args.no_key_normalize,
-                       dataset_dir=args.dataset_dir, force=args.force, workers=args.workers)
+                       dataset_dir=args.dataset_dir, force=args.force, workers=args.workers, layout=args.layout)
     info = ds.info
     used_cache = cached is not None and _mtime(path) == cached
     print(f"dataset: {path}" + (" (the cached build, reused; --force rebuilds it)" if used_cache else ""))
@@ -58,6 +61,8 @@ def cmd_prepare(args):
               f"harmonisation of a test piece), {cleaning['moved_valid_to_train']} valid pieces "
               f"moved to train (tune of a train piece); before: {cleaning['splits_before']}; "
               f"same tune = similarity >= {cleaning['threshold']}")
+    for name, counts in info.get("track_summary", {}).items():
+        print(f"  track {name}: {counts['pieces']} pieces, {counts['bars']} bars with notes")
     reasons = {}
     for s in ds.skipped:
         reasons.setdefault(str(s["reason"]).removeprefix(f"{s['id']}: "), []).append(s["id"])
@@ -89,6 +94,9 @@ def _add_train(sub):
     p.add_argument("--preset", choices=sorted(PRESETS), default=None)
     p.add_argument("--logdir", default="runs/default")
     p.add_argument("--dataset-dir", default="datasets")
+    p.add_argument("--layout", choices=sorted(LAYOUTS), default=None,
+                   help="data.layout: track layout (default: the preset's or --config's); sizes the generator's "
+                        "output to its tracks")
     p.add_argument("--no-progress", action="store_true")
     group = p.add_argument_group("settings", "override the config's train and generation sections "
                                              "(default: the preset's or --config's value)")
@@ -113,7 +121,8 @@ def build_train_config(args):
         value = getattr(args, name)
         if value is not None:
             overrides.setdefault(section, {})[name] = value
-    return cfg.replace(**overrides) if overrides else cfg
+    cfg = cfg.replace(**overrides) if overrides else cfg
+    return cfg.with_layout(args.layout) if getattr(args, "layout", None) else cfg
 
 
 def cmd_train(args):
@@ -130,9 +139,10 @@ def _add_generate(sub):
     p.add_argument("-o", "--output", required=True, help="output MIDI file")
     p.add_argument("--seed", type=int, default=None, help="make the result reproducible")
     p.add_argument("--model", default=None, help="an exported generator.npz (default: the shipped model)")
-    p.add_argument("--programs", default="choir",
-                   help="instrument preset (choir, piano, strings, organ, winds, brass) or "
-                        "three General MIDI programs for alto,tenor,bass, e.g. 40,41,42")
+    p.add_argument("--programs", default=None,
+                   help="instrument preset for voice layouts (choir, piano, strings, organ, winds, brass) or one "
+                        "General MIDI program per accompaniment track, e.g. 40,41,42 for alto,tenor,bass "
+                        "(default: the model layout's programs; choir for satb)")
     p.add_argument("--melody-track", type=int, default=None, help="instrument index of the melody")
     p.add_argument("--noise-scale", type=float, default=None,
                    help="spread of the generator's noise (default: the model's); larger = more varied")
@@ -155,12 +165,14 @@ def cmd_generate(args):
     melody = read_midi(args.melody)
     midi_to_roll(melody, melody_track=args.melody_track)  # the melody's limits (notes, bars), before TensorFlow
     programs = args.programs
-    if "," in programs or programs.isdigit():
+    if programs is not None and ("," in programs or programs.isdigit()):
         try:
             programs = [int(p) for p in programs.split(",")]
         except ValueError:
             raise ConfigError(f"--programs {args.programs!r}: give a preset name or numbers like 40,41,42") from None
-    resolve_programs(programs, 4 if isinstance(programs, str) else 3)  # a preset name, or 3 programs
+    from . import artifact  # numpy only: the model's layout, to check --programs before TensorFlow loads
+
+    artifact.read(args.model or artifact.shipped_model_path())[0].track_layout.resolve_programs(programs)
     if args.noise_scale is not None:
         check_noise_scale(args.noise_scale, "--noise-scale")
     from .accompanist import Accompanist  # TensorFlow only now, after the checks
@@ -169,7 +181,8 @@ def cmd_generate(args):
     result = acc.generate(melody, seed=args.seed, programs=programs, melody_track=args.melody_track,
                           noise_scale=args.noise_scale, pickup=args.pickup)
     write_midi(result, args.output)
-    print(f"wrote {args.output}: melody + {len(result.instruments) - 1} accompaniment parts")
+    print(f"wrote {args.output}: melody + {len(result.instruments) - 1} accompaniment parts "
+          f"({', '.join(acc.layout.accompaniment_names)})")
     if args.png:
         from .visualization import plot_midi, save_figure
 
@@ -181,7 +194,8 @@ def cmd_generate(args):
 def make_parser():
     parser = argparse.ArgumentParser(
         prog="deepaccomp",
-        description="Add a GAN accompaniment (alto, tenor, bass) to a melody: prepare data, train, generate.")
+        description="Add a GAN accompaniment (alto, tenor, bass, or the tracks of another layout) to a melody: "
+                    "prepare data, train, generate.")
     parser.add_argument("--verbose", action="store_true", help="print tracebacks of errors")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

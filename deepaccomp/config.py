@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field, fields
 from .errors import ConfigError
 from .io_utils import atomic_write_bytes
 from .decoding import DECODE_METHODS
+from .layout import LAYOUTS, Layout, get_layout
 from .representation import POSITION_CHANNELS, STEPS_PER_BAR, PitchWindow, get_window
 
 MAX_LEVELS = 6
@@ -70,6 +71,9 @@ class DataConfig:
     """Hop between consecutive training phrases, in bars."""
     key_normalize: bool = True
     """Transpose every piece to C major / A minor."""
+    layout: str = "satb"
+    """Track layout (docs/layouts.md): "satb" (soprano melody + alto, tenor, bass), "lpd5" (melody + drums,
+    piano, guitar, bass, strings) or "ssatb" (five Renaissance voices)."""
 
 
 @dataclass
@@ -83,8 +87,8 @@ class ModelConfig:
     """Channels of the noise joined at the bottleneck; its time and pitch
     size follow the bottleneck's (``(2, 8, 512)`` for 32 x 128 inputs)."""
     output_tracks: int = 3
-    """3 = alto, tenor, bass. 4 = also regenerate the melody (the lab does;
-    the regenerated melody is then replaced by the given one)."""
+    """Generator output channels: the layout's accompaniment tracks (3 for satb: alto, tenor, bass), or one
+    more to also regenerate the melody (the lab does; the regenerated melody is then replaced by the given one)."""
     batch_norm_momentum: float = 0.8
     critic_filters: tuple = (64, 128, 256, 512)
     critic_norm: str = "none"
@@ -260,6 +264,23 @@ class Config:
         return self.phrase_steps if self.model.fixed_length else None
 
     @property
+    def track_layout(self) -> Layout:
+        """The :class:`~deepaccomp.layout.Layout` named by ``data.layout``."""
+        return get_layout(self.data.layout)
+
+    @property
+    def regenerates_melody(self) -> bool:
+        """Whether the generator also outputs the melody (first channel, dropped at generation)."""
+        return self.model.output_tracks == self.track_layout.n_accompaniment + 1
+
+    def with_layout(self, name: str) -> "Config":
+        """Copy for another layout: ``data.layout`` set and ``model.output_tracks`` sized to its
+        accompaniment (plus the melody if this config regenerates it)."""
+        extra = 1 if self.regenerates_melody else 0
+        return self.replace(data={"layout": name},
+                            model={"output_tracks": get_layout(name).n_accompaniment + extra})
+
+    @property
     def melody_channels(self) -> int:
         """Channels of the generator's and critic's melody input: 1, plus the position planes if on."""
         return 1 + (POSITION_CHANNELS if self.model.position_channels else 0)
@@ -356,8 +377,12 @@ class Config:
                               f"the limit of {MAX_GENERATOR_PARAMS:,}")
         if not 0.0 <= m.batch_norm_momentum < 1.0:
             raise ConfigError("model.batch_norm_momentum must be in [0, 1)")
-        if m.output_tracks not in (3, 4):
-            raise ConfigError("model.output_tracks must be 3 (A, T, B) or 4 (S, A, T, B)")
+        if dta.layout not in LAYOUTS:
+            raise ConfigError(f"data.layout must be one of {sorted(LAYOUTS)}, got {dta.layout!r}")
+        n = self.track_layout.n_accompaniment
+        if m.output_tracks not in (n, n + 1):
+            raise ConfigError(f"model.output_tracks must be {n} (the {dta.layout} layout's "
+                              f"{', '.join(self.track_layout.accompaniment_names)}) or {n + 1} (the melody too)")
         if m.critic_norm not in ("none", "layer"):
             raise ConfigError("model.critic_norm must be 'none' or 'layer' (no batch norm in a WGAN-GP critic)")
         for name in ("iterations", "batch_size", "critic_updates", "eval_every",

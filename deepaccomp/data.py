@@ -51,8 +51,9 @@ from tqdm import tqdm
 
 from .errors import DatasetError, DeepAccompError, NoMelodyError, OutputFileError, UnsupportedMeterError
 from .io_utils import atomic_path
+from .layout import DEFAULT_LAYOUT, get_layout, select_instruments
 from .metrics import estimate_key, evaluate
-from .midi import multitrack_midi_to_roll, pitched_instruments, read_midi
+from .midi import multitrack_midi_to_roll, read_midi
 from .representation import (
     to_model_range,
     N_MIDI_PITCHES,
@@ -64,13 +65,14 @@ from .representation import (
     crop_pitches,
     cut_phrases,
     get_window,
-    transpose_roll,
+    transpose_tracks,
 )
 
 __all__ = ["DATASET_VERSION", "TUNE_MATCH_THRESHOLD", "SPLITS", "PART_NAMES", "DEFAULT_DATASET_DIR",
            "MIDI_SUFFIXES", "split_of", "melody_line", "tune_similarity", "clean_splits", "Dataset",
            "chorale_ids", "score_to_roll", "build_chorales", "reference_metrics", "folder_piece_roll",
-           "build_folder", "dataset_path", "prepare", "split_model_inputs", "make_tf_dataset"]
+           "build_folder", "track_summary", "FOLDER_METERS", "dataset_path", "prepare", "split_model_inputs",
+           "make_tf_dataset"]
 
 DATASET_VERSION = 4
 TUNE_MATCH_THRESHOLD = 0.5
@@ -243,7 +245,8 @@ def clean_splits(rolls, pieces, threshold: float = TUNE_MATCH_THRESHOLD) -> dict
 
 @dataclass
 class Dataset:
-    """Whole pieces as rolls ``(time, 128, 4)`` (bool, SATB, key-normalised).
+    """Whole pieces as rolls ``(time, 128, tracks)`` (bool, key-normalised; the tracks of
+    ``info["layout"]``, SATB for the chorales, melody first).
 
     Attributes
     ----------
@@ -292,9 +295,19 @@ class Dataset:
         chunks = [cut_phrases(crop_pitches(r, w), steps, hop) for r in self.split_rolls(split)]
         chunks = [c for c in chunks if len(c)]
         if not chunks:
-            return np.zeros((0, steps, w.size, len(TRACK_NAMES)), dtype=bool)
+            return np.zeros((0, steps, w.size, self.n_tracks), dtype=bool)
         out = np.concatenate(chunks)
         return out[out[..., 0].any(axis=(1, 2))]
+
+    @property
+    def layout(self) -> str:
+        """Name of the track layout of the rolls (datasets built before layouts: ``"satb"``)."""
+        return self.info.get("layout", DEFAULT_LAYOUT)
+
+    @property
+    def n_tracks(self) -> int:
+        """Tracks of every roll: the melody and the layout's accompaniment tracks."""
+        return len(get_layout(self.layout).tracks)
 
     # ------------------------------------------------------------------ save/load
     def save(self, path) -> None:
@@ -313,7 +326,8 @@ class Dataset:
         try:
             with np.load(path, allow_pickle=False) as z:
                 meta = json.loads(bytes(z["meta"]).decode())
-                rolls = _decode(z["cells"], z["offsets"], z["lengths"])
+                n_tracks = len(get_layout(meta["info"].get("layout", DEFAULT_LAYOUT)).tracks)
+                rolls = _decode(z["cells"], z["offsets"], z["lengths"], n_tracks)
         except FileNotFoundError:
             raise DatasetError(f"{path}: dataset file not found; run `deepaccomp prepare`") from None
         except Exception as exc:
@@ -335,11 +349,11 @@ def _encode(rolls):
     return cells, np.array(offsets, np.int64), np.array(lengths, np.int64)
 
 
-def _decode(cells, offsets, lengths):
+def _decode(cells, offsets, lengths, n_tracks: int = len(TRACK_NAMES)):
     rolls = []
     for i, n in enumerate(lengths):
         c = cells[offsets[i]: offsets[i + 1]]
-        r = np.zeros((int(n), N_MIDI_PITCHES, len(TRACK_NAMES)), dtype=bool)
+        r = np.zeros((int(n), N_MIDI_PITCHES, n_tracks), dtype=bool)
         r[c[:, 0], c[:, 1], c[:, 2]] = True
         rolls.append(r)
     return rolls
@@ -472,17 +486,21 @@ def _assemble(results, settings: dict) -> Dataset:
     if not rolls:
         raise DatasetError("no usable piece: " + "; ".join(f"{s['id']}: {s['reason']}" for s in skipped[:5]))
     cleaning = clean_splits(rolls, pieces)
-    active = [np.nonzero(r.any(axis=(0, 2)))[0] for r in rolls]
+    layout = get_layout(settings.get("layout", DEFAULT_LAYOUT))
+    pitched = ~layout.drum_mask
+    active = [np.nonzero(r[..., pitched].any(axis=(0, 2)))[0] for r in rolls]
     info = dict(settings)
     info.update({
         "n_pieces": len(rolls), "n_skipped": len(skipped),
         "pitch_min": int(min(a.min() for a in active)),
         "pitch_max": int(max(a.max() for a in active)),
         "steps_per_beat": STEPS_PER_BEAT, "steps_per_bar": STEPS_PER_BAR,
-        "tracks": list(TRACK_NAMES),
+        "tracks": list(layout.track_names),
         "splits": {s: sum(p["split"] == s for p in pieces) for s in SPLITS},
         "split_cleaning": cleaning,
     })
+    if "layout" in settings:
+        info["track_summary"] = track_summary(rolls, layout)
     ds = Dataset(rolls, pieces, skipped, info)
     ds.info["reference_metrics"] = reference_metrics(ds, "train")
     return ds
@@ -491,14 +509,18 @@ def _assemble(results, settings: dict) -> Dataset:
 def reference_metrics(ds: Dataset, split: str = "train") -> dict:
     """Every metric of :func:`deepaccomp.metrics.evaluate` on whole pieces of a split.
 
-    Values are per track (SATB) as lists; in-scale ratio in C major (the data is
-    key-normalised).
+    Values are per track (the dataset's layout, melody first) as lists; in-scale
+    ratio in C major (the data is key-normalised). A layout other than satb
+    measures ``out_of_range`` against its own track windows and adds
+    ``drum_pattern_rate`` (nan for pitched tracks).
     """
     rolls = ds.split_rolls(split)
     if not rolls:
         return {}
     roll = np.concatenate(rolls)  # time is a multiple of 16: bars never cross pieces
-    values = evaluate(roll, key="C major")
+    layout = get_layout(ds.layout)
+    values = evaluate(roll, key="C major", **({} if layout.name == DEFAULT_LAYOUT else {
+        "ranges": layout.ranges, "drum_tracks": np.nonzero(layout.drum_mask)[0]}))
     return {k: np.asarray(v, dtype=float).round(4).tolist() for k, v in values.items()}
 
 
@@ -506,12 +528,20 @@ def reference_metrics(ds: Dataset, split: str = "train") -> dict:
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
 
 
+FOLDER_METERS = {(4, 4): STEPS_PER_BEAT, (2, 2): STEPS_PER_BEAT, (4, 2): STEPS_PER_BEAT // 2}
+"""Meters a training file may have, with the grid steps per quarter note that make one of its bars
+a 16-step bar: 4/4 as is, 2/2 (the same bar) as is, 4/2 (the alla-breve bar of Renaissance
+music) with its note values halved, so that its half-note beat becomes the grid's quarter.
+Any other meter is skipped with the reason."""
+
+
 def _folder_one(args):
-    position, path, key_normalize, split = args
+    position, path, key_normalize, split, *rest = args
+    layout = get_layout(rest[0] if rest else DEFAULT_LAYOUT)
     try:
-        roll = folder_piece_roll(path)
+        roll = folder_piece_roll(path, layout=layout)
         key, shift = _normalising_shift(roll, key_normalize)
-        roll = transpose_roll(roll, shift)
+        roll = transpose_tracks(roll, shift, layout.drum_mask)
         meta = {"id": path, "title": os.path.basename(path), "position": position,
                 "split": split, "key": key.name, "shift": int(shift)}
         return position, path, roll, meta
@@ -522,45 +552,76 @@ def _folder_one(args):
                                       "reason": f"{type(exc).__name__}: {exc}"}
 
 
-def folder_piece_roll(path) -> np.ndarray:
-    """A user's MIDI file -> ``(time, 128, 4)`` SATB roll.
+def folder_piece_roll(path, *, layout=DEFAULT_LAYOUT) -> np.ndarray:
+    """A user's MIDI file -> roll ``(time, 128, 1 + N)`` of ``layout`` (melody first).
 
-    Tracks are mapped by instrument name (soprano/alto/tenor/bass, or
-    melody/lead for soprano), else by order of mean pitch (highest =
-    soprano) over the four busiest pitched instruments. Needs >= 4 pitched
-    instruments and 4/4 throughout.
+    Instruments are chosen by :func:`deepaccomp.layout.select_instruments`
+    (for ``satb``: by name soprano/alto/tenor/bass or melody/lead, else the
+    four busiest pitched instruments by mean pitch, highest = soprano);
+    several instruments of one track are merged. Drum tracks hold one-step
+    hits at the note onsets. The meter must be one of :data:`FOLDER_METERS`
+    throughout.
+
+    Raises
+    ------
+    UnsupportedMeterError
+        Another meter, or several.
+    NoMelodyError
+        A track of the layout that the file does not give (named, with its rule).
     """
+    layout = get_layout(layout)
     pm = read_midi(path)
     sigs = {(t.numerator, t.denominator) for t in pm.time_signature_changes} or {(4, 4)}
-    if sigs != {(4, 4)}:
-        raise UnsupportedMeterError(f"time signatures {sorted(sigs)}: only 4/4 pieces are used for training")
-    cands = pitched_instruments(pm)
-    if len(cands) < 4:
-        raise NoMelodyError(f"{len(cands)} pitched tracks; a training piece needs 4 (S, A, T, B)")
-    by_name = {}
-    for i in cands:
-        name = (pm.instruments[i].name or "").lower()
-        for part, k in list(PART_NAMES.items()) + [("melody", 0), ("lead", 0)]:
-            if part in name and k not in by_name:
-                by_name[k] = i
-    if len(by_name) == 4:
-        order = [by_name[k] for k in range(4)]
-    else:
-        busiest = sorted(cands, key=lambda i: -len(pm.instruments[i].notes))[:4]
-        order = sorted(busiest, key=lambda i: -np.mean([n.pitch for n in pm.instruments[i].notes]))
-    roll, _ = multitrack_midi_to_roll(pm, tracks=order)
-    length = roll.shape[0] + (-roll.shape[0]) % STEPS_PER_BAR
-    return np.pad(roll, ((0, length - roll.shape[0]), (0, 0), (0, 0)))
+    if len(sigs) != 1 or not sigs <= set(FOLDER_METERS):
+        raise UnsupportedMeterError(f"time signatures {sorted(sigs)}: only one of "
+                                    f"{sorted(f'{n}/{d}' for n, d in FOLDER_METERS)} throughout is used for training")
+    groups = select_tracks_or_skip(pm, layout)
+    order = [i for g in groups for i in g]
+    for i in order:
+        if pm.instruments[i].is_drum:  # a hit lasts one step, however the file holds it
+            for n in pm.instruments[i].notes:
+                n.end = n.start + 1e-6  # rounds to the onset's step; every note lasts one step at least
+    roll, _ = multitrack_midi_to_roll(pm, tracks=order, steps_per_beat=FOLDER_METERS[sigs.pop()])
+    merged = np.zeros(roll.shape[:2] + (len(groups),), dtype=bool)
+    k = 0
+    for t, g in enumerate(groups):
+        merged[..., t] = roll[..., k: k + len(g)].any(axis=-1)
+        k += len(g)
+    length = merged.shape[0] + (-merged.shape[0]) % STEPS_PER_BAR
+    return np.pad(merged, ((0, length - merged.shape[0]), (0, 0), (0, 0)))
 
 
-def build_folder(folder, *, key_normalize: bool = True, workers: int | None = None,
+def select_tracks_or_skip(pm, layout) -> list:
+    """:func:`deepaccomp.layout.select_instruments`, or :class:`NoMelodyError` naming the first
+    track of the layout the file does not give."""
+    groups = select_instruments(pm, layout)
+    for track, g in zip(layout.tracks, groups):
+        if not g:
+            raise NoMelodyError(f"no instrument for track {track.name!r} of layout {layout.name!r} "
+                                f"({track.rule})")
+    return groups
+
+
+def track_summary(rolls, layout) -> dict:
+    """``{track: {"pieces": n, "bars": n}}``: in how many pieces and bars (16 steps) each track sounds."""
+    out = {}
+    for k, name in enumerate(get_layout(layout).track_names):
+        bars = [r[..., k].reshape(-1, STEPS_PER_BAR, r.shape[1]).any(axis=(1, 2)) for r in rolls]
+        out[name] = {"pieces": int(sum(b.any() for b in bars)), "bars": int(sum(b.sum() for b in bars))}
+    return out
+
+
+def build_folder(folder, *, layout=DEFAULT_LAYOUT, key_normalize: bool = True, workers: int | None = None,
                  progress: bool = True) -> Dataset:
-    """Build a dataset from a folder of multi-track MIDI files (recursively).
+    """Build a dataset of ``layout`` from a folder of multi-track MIDI files (recursively).
 
-    Files that cannot be used are skipped and listed with the reason in
-    ``Dataset.skipped``; the build never aborts for one bad file. The split
-    uses the same rule as the chorales over the sorted file list.
+    Files that cannot be used (a track of the layout missing, another meter,
+    a damaged file) are skipped and listed with the reason in
+    ``Dataset.skipped``; the build never aborts for one bad file.
+    ``info["track_summary"]`` counts the pieces and bars of every track. The
+    split uses the same rule as the chorales over the sorted file list.
     """
+    layout = get_layout(layout)
     folder = os.fspath(folder)
     if not os.path.isdir(folder):
         raise DatasetError(f"{folder}: not a folder of MIDI files")
@@ -572,27 +633,40 @@ def build_folder(folder, *, key_normalize: bool = True, workers: int | None = No
     )
     if not paths:
         raise DatasetError(f"{folder}: no .mid/.midi files found")
-    jobs = [(i, p, key_normalize, split_of(i)) for i, p in enumerate(paths)]
+    jobs = [(i, p, key_normalize, split_of(i), layout.name) for i, p in enumerate(paths)]
     results = _run_jobs(_folder_one, jobs, workers or min(2, os.cpu_count() or 1), progress, "MIDI files")
-    return _assemble(results, {"source": folder, "key_normalize": key_normalize})
+    return _assemble(results, {"source": folder, "key_normalize": key_normalize, "layout": layout.name})
 
 
 # ---------------------------------------------------------------------- cache
 def dataset_path(source: str = "chorales", *, key_normalize: bool = True,
-                 dataset_dir: str = DEFAULT_DATASET_DIR) -> str:
-    """Cache file for a build: the name carries a hash of the build settings."""
+                 dataset_dir: str = DEFAULT_DATASET_DIR, layout: str = DEFAULT_LAYOUT) -> str:
+    """Cache file for a build: the name carries a hash of the build settings (the layout's
+    name among them, except for ``satb`` whose builds keep the names they always had)."""
     settings = {"source": os.path.abspath(source) if source != "chorales" else source,
                 "key_normalize": key_normalize, "version": DATASET_VERSION}
+    if get_layout(layout).name != DEFAULT_LAYOUT:
+        settings["layout"] = get_layout(layout).name
     digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
     stem = "jsb_chorales" if source == "chorales" else os.path.basename(os.path.normpath(source))
+    if get_layout(layout).name != DEFAULT_LAYOUT:
+        stem += f"-{get_layout(layout).name}"
     return os.path.join(dataset_dir, f"{stem}-{digest}.npz")
 
 
 def prepare(source: str = "chorales", *, key_normalize: bool = True,
             dataset_dir: str = DEFAULT_DATASET_DIR, force: bool = False,
-            progress: bool = True, workers: int | None = None) -> tuple[Dataset, str]:
-    """Build (or reuse the cached build of) a dataset; returns ``(dataset, path)``."""
-    path = dataset_path(source, key_normalize=key_normalize, dataset_dir=dataset_dir)
+            progress: bool = True, workers: int | None = None,
+            layout: str = DEFAULT_LAYOUT) -> tuple[Dataset, str]:
+    """Build (or reuse the cached build of) a dataset of ``layout``; returns ``(dataset, path)``.
+
+    The chorales give the ``satb`` layout only; a folder gives any layout.
+    """
+    layout = get_layout(layout).name
+    if source == "chorales" and layout != DEFAULT_LAYOUT:
+        raise DatasetError(f"the chorales are four voices (layout 'satb'); layout {layout!r} needs a folder "
+                           "of MIDI files (--source FOLDER)")
+    path = dataset_path(source, key_normalize=key_normalize, dataset_dir=dataset_dir, layout=layout)
     if os.path.exists(path) and not force:
         try:
             return Dataset.load(path), path
@@ -608,7 +682,7 @@ def prepare(source: str = "chorales", *, key_normalize: bool = True,
     if source == "chorales":
         ds = build_chorales(key_normalize=key_normalize, progress=progress, workers=workers)
     else:
-        ds = build_folder(source, key_normalize=key_normalize, progress=progress, workers=workers)
+        ds = build_folder(source, layout=layout, key_normalize=key_normalize, progress=progress, workers=workers)
     ds.info["build_seconds"] = round(time.perf_counter() - t0, 2)
     ds.save(path)
     return ds, path
@@ -616,7 +690,7 @@ def prepare(source: str = "chorales", *, key_normalize: bool = True,
 
 # ---------------------------------------------------------------------- tf.data
 def split_model_inputs(phrases: np.ndarray):
-    """Bool phrases ``(n, time, pitch, 4)`` -> ``(melody (n,t,p,1), accomp (n,t,p,3))`` in [-1, 1]."""
+    """Bool phrases ``(n, time, pitch, 1 + N)`` -> ``(melody (n,t,p,1), accomp (n,t,p,N))`` in [-1, 1]."""
     x = to_model_range(phrases)
     return x[..., :1], x[..., 1:]
 

@@ -26,6 +26,14 @@ turns them into a boolean accompaniment roll ``(time, pitch, voices)``:
   The decoding never looks at real music: it cannot add harmony the values
   do not hold (docs/model_card.md measures it on random and trivial input).
 
+With a track layout (:mod:`deepaccomp.layout`) the method above applies to
+the monophonic pitched tracks (voices, a bass line), in layout order, which
+the ``order_voices`` rule reads as highest first; polyphonic tracks (piano,
+guitar, strings) sound every cell above 0 (the model's on/off boundary; above
+``decode_threshold`` when the method is ``"threshold"``); drum tracks become
+hits (:func:`decode_hits`). The satb layout has only voices: its decoding is
+the method alone, unchanged.
+
 Pure numpy; rolls are ``(batch, time, pitch, voices)`` or ``(time, pitch, voices)``.
 """
 
@@ -36,7 +44,7 @@ import numpy as np
 from .errors import ConfigError
 from .representation import STEPS_PER_BEAT, decode_voices, from_model_range
 
-__all__ = ["DECODE_METHODS", "decode", "decode_notes"]
+__all__ = ["DECODE_METHODS", "decode", "decode_notes", "decode_hits"]
 
 DECODE_METHODS = ("threshold", "voice", "notes")
 """The decodings :func:`decode` knows (``generation.decode``)."""
@@ -44,7 +52,7 @@ DECODE_METHODS = ("threshold", "voice", "notes")
 _PERFECT = (0, 7)  # interval classes of unisons/octaves and fifths
 
 
-def decode(values: np.ndarray, settings, melody: np.ndarray | None = None) -> np.ndarray:
+def decode(values: np.ndarray, settings, melody: np.ndarray | None = None, layout=None) -> np.ndarray:
     """Generator values -> bool roll with the decoding of ``settings`` (a :class:`~deepaccomp.config.GenerationConfig`).
 
     Parameters
@@ -55,7 +63,43 @@ def decode(values: np.ndarray, settings, melody: np.ndarray | None = None) -> np
     melody : ndarray of bool, shape (batch, time, pitch, 1), optional
         The melody on the same pitch axis; needed by ``"notes"`` when
         ``sing_with_melody`` or ``parallel_cost`` is set.
+    layout : Layout, optional
+        The tracks of ``values`` (:attr:`Layout.accompaniment`, one per
+        channel); ``None`` or a layout of voices only = every channel a voice.
     """
+    tracks = () if layout is None else layout.accompaniment
+    if any(t.drums or t.polyphonic for t in tracks):
+        return _decode_by_kind(values, settings, melody, tracks)
+    return _decode_voices(values, settings, melody)
+
+
+def _decode_by_kind(values, settings, melody, tracks) -> np.ndarray:
+    """Voices by the method, polyphonic tracks by threshold, drums as hits (see the module docstring)."""
+    values = np.asarray(values)
+    out = np.zeros(values.shape, dtype=bool)
+    voices = [k for k, t in enumerate(tracks) if not (t.drums or t.polyphonic)]
+    if voices:
+        out[..., voices] = _decode_voices(values[..., voices], settings, melody)
+    poly = [k for k, t in enumerate(tracks) if t.polyphonic and not t.drums]
+    poly_threshold = settings.decode_threshold if settings.decode == "threshold" else 0.0
+    out[..., poly] = from_model_range(values[..., poly], poly_threshold)
+    drums = [k for k, t in enumerate(tracks) if t.drums]
+    out[..., drums] = decode_hits(values[..., drums])
+    return out
+
+
+def decode_hits(values, threshold: float = 0.0) -> np.ndarray:
+    """Drum values ``(..., time, pitch, tracks)`` -> one-step hits: the first step of every run above ``threshold``.
+
+    A drum is struck, not held: a run of steps above the threshold at one
+    pitch is one hit at its first step.
+    """
+    on = from_model_range(values, threshold)
+    before = np.concatenate([np.zeros_like(on[..., :1, :, :]), on[..., :-1, :, :]], axis=-3)
+    return on & ~before
+
+
+def _decode_voices(values, settings, melody) -> np.ndarray:
     method = settings.decode
     if method == "threshold":
         return from_model_range(values, settings.decode_threshold)

@@ -43,7 +43,8 @@ import numpy as np
 from . import metrics
 from .errors import ConfigError
 from .decoding import decode
-from .representation import STEPS_PER_BEAT, to_model_range, transpose_roll
+from .layout import DEFAULT_LAYOUT, get_layout
+from .representation import STEPS_PER_BEAT, to_model_range, transpose_roll, transpose_tracks
 
 __all__ = ["QUALITY_BAR", "MUSICAL_TARGETS", "VOICE_RANGES", "held_out_pieces", "piece_metrics",
            "seed_difference", "evaluate_generator", "evaluate_baseline", "BASELINES", "baseline_roll", "random_in_key", "check_quality_bar"]
@@ -82,17 +83,21 @@ VOICE_RANGES = {1: (53, 74), 2: (48, 69), 3: (36, 62)}
 
 
 def held_out_pieces(dataset, split: str = "test", limit: int | None = None):
-    """``[(original-key roll (time, 128, 4), key)]`` for the 4/4 chorales of a split."""
+    """``[(original-key roll (time, 128, 1 + N), key)]`` for the pieces of a split (drum tracks never move)."""
     out = []
+    drums = get_layout(dataset.layout).drum_mask
     for i in dataset.indices(split)[:limit]:
         meta = dataset.pieces[i]
-        roll = transpose_roll(dataset.rolls[i], -int(meta["shift"]))
+        roll = transpose_tracks(dataset.rolls[i], -int(meta["shift"]), drums)
         out.append((roll, metrics.Key.parse(meta["key"])))
     return out
 
 
-def piece_metrics(melody, accomp, bach, key) -> dict:
-    """Metrics of one accompaniment ``(time, 128, 3)`` against Bach's roll ``(time, 128, 4)``."""
+def piece_metrics(melody, accomp, bach, key, ranges=None) -> dict:
+    """Metrics of one accompaniment ``(time, 128, N)`` against the real roll ``(time, 128, 1 + N)``.
+
+    ``ranges``: the tracks' windows for ``out_of_range`` (melody first); ``None`` = SATB's.
+    """
     full = np.concatenate([melody, accomp], axis=-1)
     return {
         "harmonic_agreement": metrics.harmonic_agreement(accomp, bach[..., 1:]),
@@ -107,7 +112,7 @@ def piece_metrics(melody, accomp, bach, key) -> dict:
         "rest_under_melody": metrics.rest_under_melody(full),
         "parallel_perfects": metrics.parallel_perfects(full)[1:],
         "voice_crossing": metrics.voice_crossing(full)[1:],
-        "out_of_range": metrics.out_of_range(full)[1:],
+        "out_of_range": metrics.out_of_range(full, ranges)[1:],
     }
 
 
@@ -165,9 +170,14 @@ def evaluate_generator(accompanist, dataset, *, split: str = "test", seeds=(0, 1
                        limit: int | None = None) -> dict:
     """Quality-bar figures of an :class:`~deepaccomp.Accompanist` on a split.
 
-    Returns per-voice arrays (alto, tenor, bass) averaged over chorales and
-    seeds, plus ``seed_difference`` (mean over chorales, seeds 0 vs 1).
+    Returns per-track arrays (alto, tenor, bass for satb; the accompanist's
+    layout's tracks otherwise) averaged over pieces and seeds, plus
+    ``seed_difference`` (mean over pieces, seeds 0 vs 1).
     """
+    layout = accompanist.layout
+    if dataset.layout != layout.name:
+        raise ConfigError(f"the model plays layout {layout.name!r}, the dataset holds {dataset.layout!r}")
+    ranges = None if layout.name == DEFAULT_LAYOUT else layout.ranges
     pieces = held_out_pieces(dataset, split, limit)
     melodies = [r[..., :1] for r, _ in pieces]
     rows, outputs = [], []
@@ -175,7 +185,7 @@ def evaluate_generator(accompanist, dataset, *, split: str = "test", seeds=(0, 1
         accs = accompanist.accompany(melodies, seed=seed)
         outputs.append(accs)
         for (bach, key), acc in zip(pieces, accs):
-            rows.append(piece_metrics(bach[..., :1], acc, bach, key))
+            rows.append(piece_metrics(bach[..., :1], acc, bach, key, ranges))
     result = _average(rows)
     if len(seeds) > 1:
         result["seed_difference"] = float(np.mean(

@@ -37,6 +37,7 @@ from .representation import (
     position_planes,
     to_model_range,
     transpose_roll,
+    transpose_tracks,
     truncated_normal,
     uncrop_pitches,
 )
@@ -149,14 +150,14 @@ class ForwardPass:
     def __call__(self, melody: np.ndarray, noise: np.ndarray, settings: GenerationConfig | None = None,
                  steps_per_bar: int = STEPS_PER_BAR) -> np.ndarray:
         """One batch: melody ``(n, time, window, 1)`` bool (step 0 a downbeat) and noise
-        -> accompaniment ``(n, time, window, 3)`` bool."""
+        -> accompaniment ``(n, time, window, N)`` bool (N accompaniment tracks of the layout)."""
         settings = settings or self.config.generation
         values = self.values(model_input(melody, self.config, steps_per_bar), noise)
-        return decode(values, settings, melody)
+        return decode(values, settings, melody, self.config.track_layout)
 
     def values(self, x: np.ndarray, noise: np.ndarray) -> np.ndarray:
         """The generator's output for one batch of model inputs (:func:`model_input`),
-        ``(n, time, window, 3)`` float32 in tanh range.
+        ``(n, time, window, N)`` float32 in tanh range (N accompaniment tracks).
 
         Raises
         ------
@@ -165,7 +166,7 @@ class ForwardPass:
         """
         # an eager call: no tf.function tracing, so the first call is as fast as the next
         values = np.asarray(self.generator([x, noise], training=False))
-        if values.shape[-1] == 4:  # the lab's generator regenerates the melody too: drop it
+        if self.config.regenerates_melody:  # the lab's generator regenerates the melody too: drop it
             values = values[..., 1:]
         if not np.isfinite(values).all():
             raise GenerationError(
@@ -175,7 +176,7 @@ class ForwardPass:
 
     def accompany(self, melodies, *, seed: int | None = None, noise_scale: float | None = None,
                   steps_per_bar: int = STEPS_PER_BAR) -> list:
-        """Model-space melodies ``[(time, window, 1)]`` bool -> accompaniments ``[(time, window, 3)]`` bool.
+        """Model-space melodies ``[(time, window, 1)]`` bool -> accompaniments ``[(time, window, N)]`` bool.
 
         All melodies go through the generator in one batch (one noise draw
         from ``seed``); a fixed-length generator gets them cut into phrases.
@@ -256,7 +257,8 @@ class ForwardPass:
             lo, hi = max(0, start - CHUNK_CONTEXT), min(steps, stop + CHUNK_CONTEXT)
             values = self.values(x[:, lo:hi], noise[:, lo // unit: hi // unit])
             parts.append(values[:, start - lo: stop - lo])
-        return decode(np.concatenate(parts, axis=1), settings, padded)[0, :melody.shape[0]]
+        return decode(np.concatenate(parts, axis=1), settings, padded,
+                      self.config.track_layout)[0, :melody.shape[0]]
 
     def _accompany_phrases(self, melodies, rng, settings, steps_per_bar):
         steps = self.config.phrase_steps
@@ -276,7 +278,7 @@ class ForwardPass:
 
     def accompany_full(self, melodies, *, seed: int | None = None, noise_scale: float | None = None,
                        steps_per_bar: int = STEPS_PER_BAR) -> list:
-        """Melodies ``[(time, 128, 1)]`` in any key and octave -> accompaniments ``[(time, 128, 3)]`` in the melody's key."""
+        """Melodies ``[(time, 128, 1)]`` in any key and octave -> accompaniments ``[(time, 128, N)]`` in the melody's key."""
         prepared = [to_model_space(m, self.config) for m in check_melodies(melodies)]
         accomp = self.accompany([p[0] for p in prepared], seed=seed, noise_scale=noise_scale,
                                 steps_per_bar=steps_per_bar)
@@ -302,8 +304,10 @@ def to_model_space(melody: np.ndarray, config: Config) -> tuple[np.ndarray, int]
 
 
 def from_model_space(accomp: np.ndarray, total_shift: int, config: Config) -> np.ndarray:
-    """Accompaniment ``(time, window, 3)`` -> ``(time, 128, 3)`` with the shifts of :func:`to_model_space` undone."""
-    return transpose_roll(uncrop_pitches(accomp, config.window), -total_shift)
+    """Accompaniment ``(time, window, N)`` -> ``(time, 128, N)`` with the shifts of :func:`to_model_space`
+    undone (on the pitched tracks: drum tracks never move)."""
+    return transpose_tracks(uncrop_pitches(accomp, config.window), -total_shift,
+                            config.track_layout.drum_mask[1:])
 
 
 def _octave_shift(melody: np.ndarray, shift: int = 0) -> int:

@@ -50,6 +50,7 @@ __all__ = [
     "parallel_perfects",
     "voice_crossing",
     "out_of_range",
+    "drum_pattern_rate",
     "estimate_key",
     "estimate_key_from_histogram",
     "evaluate",
@@ -842,10 +843,38 @@ def out_of_range(roll, ranges=None, lowest_pitch: int = 0) -> np.ndarray:
     return _ratio((counts * outside).sum(axis=0), counts.sum(axis=0))
 
 
+def drum_pattern_rate(roll, grid: int = STEPS_PER_BEAT // 2) -> np.ndarray:
+    """Share of drum hits that fall on the eighth-note grid (MuseGAN's drum-pattern metric on our grid).
+
+    MuseGAN's DP counts the drum notes that lie in an 8- or 16-beat pattern
+    (on the 8th- or 16th-note positions of the bar). Every onset of our
+    16th-note grid is on a 16th position, so only the 8-beat pattern tells
+    anything here: a hit counts when its step is a multiple of ``grid``
+    steps (2 = eighth notes; bars start at step 0, a multiple of 16).
+
+    Parameters
+    ----------
+    roll : array_like, shape (time, pitch, tracks) or (batch, time, pitch, tracks)
+        Boolean or model-range roll; a hit is a note onset (a held note counts once).
+    grid : int
+        Grid spacing in steps (>= 1).
+
+    Returns
+    -------
+    ndarray, shape (tracks,)
+        Onsets on the grid / all onsets, in [0, 1]; nan for a track without any.
+    """
+    grid = _positive_int(grid, "grid")
+    r = _batch(roll)
+    onsets = r & ~np.concatenate([np.zeros_like(r[:, :1]), r[:, :-1]], axis=1)
+    on_grid = (np.arange(r.shape[1]) % grid == 0)[None, :, None, None]
+    return _ratio(np.count_nonzero(onsets & on_grid, axis=(0, 1, 2)), np.count_nonzero(onsets, axis=(0, 1, 2)))
+
+
 # ---------------------------------------------------------------------- all at once
 def evaluate(roll, *, lowest_pitch: int = 0, key=None, melody_track: int = 0,
              steps_per_bar: int = STEPS_PER_BAR, reference=None,
-             reference_lowest_pitch: int | None = None) -> dict:
+             reference_lowest_pitch: int | None = None, ranges=None, drum_tracks=None) -> dict:
     """Every metric of a roll, per track.
 
     Parameters
@@ -866,6 +895,11 @@ def evaluate(roll, *, lowest_pitch: int = 0, key=None, melody_track: int = 0,
         If given, ``harmonic_agreement`` of ``roll`` against it is included.
     reference_lowest_pitch : int or None
         Lowest pitch of ``reference``; ``None`` = ``lowest_pitch``.
+    ranges : sequence of (int, int) or None
+        Track windows for ``out_of_range`` (:attr:`deepaccomp.layout.Layout.ranges`);
+        ``None`` = :data:`SATB_RANGES` for a 4-track roll.
+    drum_tracks : sequence of int or None
+        Drum tracks: if given, ``drum_pattern_rate`` is added (nan for the other tracks).
 
     Returns
     -------
@@ -905,14 +939,19 @@ def evaluate(roll, *, lowest_pitch: int = 0, key=None, melody_track: int = 0,
     aligned = np.full(n_tracks, np.nan)
     aligned[[k for k in range(n_tracks) if k != melody_track % n_tracks]] = cons
     out["consonance_with_melody"] = aligned
-    out.update(_voice_leading(r, lowest_pitch, melody_track % n_tracks))
+    out.update(_voice_leading(r, lowest_pitch, melody_track % n_tracks, ranges))
+    if drum_tracks is not None:
+        drums = np.full(n_tracks, np.nan)
+        idx = np.asarray(drum_tracks, dtype=int)
+        drums[idx] = drum_pattern_rate(r[..., idx])
+        out["drum_pattern_rate"] = drums
     if reference is not None:
         out["harmonic_agreement"] = harmonic_agreement(r, reference, lowest_pitch,
                                                        reference_lowest_pitch)
     return out
 
 
-def _voice_leading(r: np.ndarray, lowest_pitch: int, melody_track: int) -> dict:
+def _voice_leading(r: np.ndarray, lowest_pitch: int, melody_track: int, ranges=None) -> dict:
     """The note-length and voice-leading entries of :func:`evaluate`."""
     n_tracks = r.shape[-1]
     rests = np.full(n_tracks, np.nan)
@@ -924,6 +963,6 @@ def _voice_leading(r: np.ndarray, lowest_pitch: int, melody_track: int) -> dict:
         "rest_under_melody": rests,
         "parallel_perfects": parallel_perfects(r),
         "voice_crossing": voice_crossing(r),
-        "out_of_range": (out_of_range(r, lowest_pitch=lowest_pitch) if n_tracks == len(SATB_RANGES)
-                         else np.full(n_tracks, np.nan)),
+        "out_of_range": (out_of_range(r, ranges, lowest_pitch=lowest_pitch)
+                         if ranges is not None or n_tracks == len(SATB_RANGES) else np.full(n_tracks, np.nan)),
     }

@@ -61,6 +61,7 @@ __all__ = [
     "multitrack_midi_to_roll",
     "timing_template",
     "roll_to_notes",
+    "hits_to_notes",
     "roll_to_midi",
     "default_track_names",
     "resolve_programs",
@@ -622,6 +623,21 @@ def roll_to_notes(roll: np.ndarray, step_times: np.ndarray, *, lowest_pitch: int
     notes = [pretty_midi.Note(velocity=int(velocity), pitch=int(p + lowest_pitch),
                               start=float(step_times[s]), end=float(step_times[s + n]))
              for p, s, n in zip(pitches, starts, lengths)]
+    notes.sort(key=lambda n: (n.start, n.pitch))
+    return notes
+
+
+def hits_to_notes(roll: np.ndarray, step_times: np.ndarray, *, lowest_pitch: int = 0,
+                  velocity: int = 80) -> list[pretty_midi.Note]:
+    """Drum hits: one note of one step for every active cell of a roll ``(time, pitch)``.
+
+    Unlike :func:`roll_to_notes`, consecutive active steps of one pitch stay separate strokes.
+    ``step_times`` has ``time + 1`` entries: the start of each step and the end of the last.
+    """
+    steps, pitches = np.nonzero(np.asarray(roll, dtype=bool))
+    notes = [pretty_midi.Note(velocity=int(velocity), pitch=int(p + lowest_pitch),
+                              start=float(step_times[t]), end=float(step_times[t + 1]))
+             for t, p in zip(steps, pitches)]
     notes.sort(key=lambda n: (n.start, n.pitch))
     return notes
 

@@ -33,16 +33,18 @@ from .errors import InputFileError, TrainingError
 from .generation import ForwardPass, draw_noise
 from .io_utils import atomic_write_bytes
 from .midi import roll_to_midi, write_midi
-from .representation import TRACK_NAMES
+from .layout import DEFAULT_LAYOUT, get_layout
 from .visualization import figure_to_png_bytes, plot_comparison
 
-__all__ = ["Monitor", "EVAL_METRICS", "RUN_STATUSES", "eval_phrases", "tagged_metrics", "record_time",
+__all__ = ["Monitor", "EVAL_METRICS", "DRUM_METRICS", "RUN_STATUSES", "eval_phrases", "tagged_metrics", "record_time",
            "read_scalars"]
 
 LOG_EVERY = 10
 EVAL_METRICS = ("empty_bar_rate", "pitches_used", "in_scale_ratio", "polyphony",
                 "consonance_with_melody", "harmonic_agreement", "fragment_rate", "long_note_ratio",
                 "rest_under_melody", "parallel_perfects", "voice_crossing", "out_of_range")
+DRUM_METRICS = ("empty_bar_rate", "pitches_used", "drum_pattern_rate")
+"""What is logged for a drum track: pitch metrics (scale, consonance, voice leading) do not apply to it."""
 LOSS_TAGS = {"d_loss": "critic", "g_loss": "generator", "gp": "gradient_penalty",
              "wasserstein": "wasserstein", "recon": "reconstruction", "diversity": "diversity"}
 """``train_step`` output -> TensorBoard tag under ``losses/``."""
@@ -57,16 +59,24 @@ def eval_phrases(dataset, cfg) -> np.ndarray:
     return phr[idx]
 
 
-def tagged_metrics(accomp, real, lowest_pitch: int) -> dict:
-    """``{metrics/<voice>/<name>: value}`` of accompaniment ``(n, t, p, 3)`` against real phrases ``(n, t, p, 4)``."""
+def tagged_metrics(accomp, real, lowest_pitch: int, layout=DEFAULT_LAYOUT) -> dict:
+    """``{metrics/<track>/<name>: value}`` of accompaniment ``(n, t, p, N)`` against real phrases ``(n, t, p, 1 + N)``.
+
+    Tracks are named by ``layout`` (alto, tenor, bass for satb); a drum track
+    logs :data:`DRUM_METRICS` only, and a layout other than satb measures
+    ``out_of_range`` against its own track windows.
+    """
+    layout = get_layout(layout)
     full = np.concatenate([real[..., :1], accomp], axis=-1)
-    values = metrics.evaluate(full, lowest_pitch=lowest_pitch, key="C major", reference=real[..., 1:])
+    extra = {} if layout.name == DEFAULT_LAYOUT else {"ranges": layout.ranges,
+                                                      "drum_tracks": np.nonzero(layout.drum_mask)[0]}
+    values = metrics.evaluate(full, lowest_pitch=lowest_pitch, key="C major", reference=real[..., 1:], **extra)
     out = {}
-    for name in EVAL_METRICS:
+    for name in EVAL_METRICS + (("drum_pattern_rate",) if layout.has_drums else ()):
         v = np.asarray(values[name], dtype=float)
-        for voice, x in zip(TRACK_NAMES[1:], v[-3:] if len(v) >= 3 else v):
-            if np.isfinite(x):
-                out[f"metrics/{voice}/{name}"] = float(x)
+        for track, x in zip(layout.accompaniment, v[1:]):
+            if np.isfinite(x) and (name in DRUM_METRICS or not track.drums):
+                out[f"metrics/{track.name}/{name}"] = float(x)
     return out
 
 
@@ -132,7 +142,8 @@ class Monitor(keras.callbacks.Callback):
         self.history = []
         self.last_save_time = time.monotonic()
         self._t0, self._it0 = time.perf_counter(), self.iteration()
-        self.reference = tagged_metrics(self.eval_real[..., 1:], self.eval_real, cfg.window.lowest)
+        self.layout = cfg.track_layout
+        self.reference = tagged_metrics(self.eval_real[..., 1:], self.eval_real, cfg.window.lowest, self.layout)
         self._write_reference_and_config()
 
     def _write_reference_and_config(self):
@@ -144,24 +155,25 @@ class Monitor(keras.callbacks.Callback):
             tf.summary.text("config", "```\n" + self.cfg.to_json() + "\n```", step=0)
 
     def generate_eval(self):
-        """Accompaniments ``(n_eval, time, pitch, 3)`` bool of the fixed validation melodies and noise."""
+        """Accompaniments ``(n_eval, time, pitch, N)`` bool of the fixed validation melodies and noise."""
         return self.forward(self.eval_real[..., :1], self.eval_noise)
 
     def evaluate(self, iteration: int):
         """Log metrics per voice, a piano-roll image and a MIDI sample for ``iteration``."""
         fake = self.generate_eval()
-        scores = tagged_metrics(fake, self.eval_real, self.cfg.window.lowest)
+        scores = tagged_metrics(fake, self.eval_real, self.cfg.window.lowest, self.layout)
         full_fake = np.concatenate([self.eval_real[..., :1], fake], axis=-1)
         self._write_scores(iteration, scores, full_fake[0])
         samples = os.path.join(self.logdir, "samples")
         os.makedirs(samples, exist_ok=True)
-        write_midi(roll_to_midi(full_fake[0], lowest_pitch=self.cfg.window.lowest),
+        write_midi(roll_to_midi(full_fake[0], lowest_pitch=self.cfg.window.lowest,
+                                track_names=list(self.layout.track_names)),
                    os.path.join(samples, f"iter_{iteration:06d}.mid"))
         self.history.append({"iteration": iteration, **scores})
         if self.verbose:
             parts = [f"{v}: in-scale {_shown(scores.get(f'metrics/{v}/in_scale_ratio'))}"
                      f" agree {_shown(scores.get(f'metrics/{v}/harmonic_agreement'))}"
-                     for v in TRACK_NAMES[1:]]
+                     for v in self.layout.accompaniment_names]
             tqdm.write(f"[eval] iter {iteration}: " + " | ".join(parts), file=sys.stderr)
         return scores
 

@@ -45,6 +45,7 @@ __all__ = [
     "cut_phrases",
     "pad_time",
     "transpose_roll",
+    "transpose_tracks",
     "note_runs",
     "POSITION_CHANNELS",
     "position_planes",
@@ -210,6 +211,18 @@ def transpose_roll(roll: np.ndarray, semitones: int) -> np.ndarray:
         out[..., semitones:, :] = roll[..., :-semitones, :]
     else:
         out[..., :semitones, :] = roll[..., -semitones:, :]
+    return out
+
+
+def transpose_tracks(roll: np.ndarray, semitones: int, drums=None) -> np.ndarray:
+    """:func:`transpose_roll` on the pitched tracks only.
+
+    ``drums``: bool mask over the track axis (:attr:`deepaccomp.layout.Layout.drum_mask`);
+    a drum track's "pitches" are drum sounds (General MIDI key map) and never move.
+    """
+    out = transpose_roll(roll, semitones)
+    if drums is not None and np.any(drums):
+        out[..., np.asarray(drums, bool)] = roll[..., np.asarray(drums, bool)]
     return out
 
 

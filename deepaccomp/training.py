@@ -135,8 +135,8 @@ class WGANGP(keras.Model):
         return seed + tf.stack([tf.cast(replica, tf.int32), 0])
 
     def _target(self, melody, accomp):
-        # the lab's generator regenerates all 4 tracks, so its "real" is S+A+T+B
-        if self.cfg.model.output_tracks == 4:
+        # the lab's generator regenerates every track, so its "real" is the melody too
+        if self.cfg.regenerates_melody:
             return tf.concat([melody[..., :1], accomp], axis=-1)
         return accomp
 
@@ -580,7 +580,11 @@ def _train_locked(cfg, logdir, lock, *, dataset, strategy, progress, dataset_dir
     _remove_temp_folders(ckpt_dir)
     if dataset is None:
         dataset, _ = prepare(cfg.data.source, key_normalize=cfg.data.key_normalize,
-                             dataset_dir=dataset_dir, progress=progress)
+                             dataset_dir=dataset_dir, progress=progress, layout=cfg.data.layout)
+    if dataset.layout != cfg.data.layout:
+        raise ConfigError(f"the dataset holds layout {dataset.layout!r} but the config asks for "
+                          f"{cfg.data.layout!r}; prepare the data with --layout {cfg.data.layout} or train with "
+                          f"--layout {dataset.layout}")
     t = cfg.train
     train_phr = dataset.phrases("train", window=cfg.data.pitch_window,
                                 phrase_bars=cfg.data.phrase_bars, hop_bars=cfg.data.hop_bars)

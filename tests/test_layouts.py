@@ -1,0 +1,270 @@
+"""Track layouts: selection rules, merging, drums, skip reasons, summaries, decoding and the band pipeline."""
+
+import numpy as np
+import pretty_midi
+import pytest
+
+from deepaccomp import DeepAccompError
+from deepaccomp.config import Config, preset
+from deepaccomp.data import build_folder, folder_piece_roll, track_summary
+from deepaccomp.decoding import decode, decode_hits
+from deepaccomp.errors import ConfigError, NoMelodyError, UnsupportedMeterError
+from deepaccomp.layout import LAYOUTS, Layout, family_of, get_layout, select_instruments
+from deepaccomp.metrics import drum_pattern_rate, evaluate
+
+BEAT = 0.5  # seconds per quarter note at 120 bpm
+KICK, SNARE, HAT = 36, 38, 42
+
+
+def band_midi(seed=0, bars=4, *, parts=("melody", "drums", "piano", "organ", "guitar", "bass", "strings"),
+              meter=(4, 4)):
+    """A small 4/4 band piece from simple generators: the tracks named in ``parts``.
+
+    Melody: a random walk of quarter notes on C major (flute, program 73);
+    drums: kick on beats 1 and 3, snare on 2 and 4, hi-hat on every eighth;
+    piano (program 0) and organ (program 16): half-note C and G triads;
+    guitar (program 25, named "rhythm"): offbeat eighth chords; bass
+    (program 33): quarter-note roots; strings (program 48): whole-note fifths.
+    """
+    rng = np.random.default_rng(seed)
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+    pm.time_signature_changes.append(pretty_midi.TimeSignature(*meter, 0.0))
+    scale = [60, 62, 64, 65, 67, 69, 71, 72, 74, 76]
+    beats = bars * 4
+
+    def inst(name, program, notes, drum=False):
+        i = pretty_midi.Instrument(program=program, name=name, is_drum=drum)
+        i.notes = [pretty_midi.Note(90, int(p), b0 * BEAT, b1 * BEAT) for p, b0, b1 in notes]
+        pm.instruments.append(i)
+
+    walk = np.clip(np.cumsum(rng.integers(-2, 3, beats)) + 4, 0, len(scale) - 1)
+    roots = [48 if (b // 4) % 2 == 0 else 55 for b in range(beats)]
+    makers = {
+        "melody": lambda: inst("melody", 73, [(scale[w] + 12, b, b + 1) for b, w in enumerate(walk)]),
+        "drums": lambda: inst("kit", 0, [(KICK, b, b + 0.25) for b in range(0, beats, 2)]
+                              + [(SNARE, b, b + 0.25) for b in range(1, beats, 2)]
+                              + [(HAT, h / 2, h / 2 + 0.5) for h in range(beats * 2)], drum=True),
+        "piano": lambda: inst("keys 1", 0, [(roots[b] + 12 + i, b, b + 2) for b in range(0, beats, 2)
+                                             for i in (0, 4, 7)]),
+        "organ": lambda: inst("", 16, [(roots[b] + 24, b, b + 2) for b in range(0, beats, 2)]),
+        "guitar": lambda: inst("rhythm", 25, [(roots[b] + 12 + i, b + 0.5, b + 1) for b in range(beats)
+                                              for i in (0, 7)]),
+        "bass": lambda: inst("", 33, [(roots[b] - 12, b, b + 1) for b in range(beats)]),
+        "strings": lambda: inst("", 48, [(roots[b] + i, b, b + 4) for b in range(0, beats, 4) for i in (12, 19)]),
+    }
+    for part in parts:
+        makers[part]()
+    return pm
+
+
+def write_band(folder, n, **kw):
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in range(n):
+        band_midi(k, **kw).write(str(folder / f"band{k:02d}.mid"))
+    return folder
+
+
+# ---------------------------------------------------------------------- layouts and selection
+def test_presets_and_their_tracks():
+    assert get_layout("satb").track_names == ("soprano", "alto", "tenor", "bass")
+    lpd5 = get_layout("lpd5")
+    assert lpd5.accompaniment_names == ("drums", "piano", "guitar", "bass", "strings")
+    assert lpd5.drum_mask.tolist() == [False, True, False, False, False, False]
+    assert [t.polyphonic for t in lpd5.accompaniment] == [False, True, True, False, True]
+    assert get_layout("ssatb").n_accompaniment == 4
+    assert set(LAYOUTS) == {"satb", "lpd5", "ssatb"}
+    assert family_of(0) == "piano" and family_of(33) == "bass" and family_of(127) == "sound_effects"
+    with pytest.raises(ConfigError, match="unknown layout 'polka'"):
+        get_layout("polka")
+
+
+def test_band_selection_by_drums_name_and_family_merges_one_family():
+    pm = band_midi()
+    # file order: melody, kit, keys 1 (piano), organ, rhythm (guitar), bass, strings
+    assert select_instruments(pm, "lpd5") == [[0], [1], [2, 3], [4], [5], [6]]
+    # a name beats a family: an organ called "bass synth" goes to the bass
+    pm.instruments[3].name = "bass synth"
+    assert select_instruments(pm, "lpd5")[4] == [3, 5]
+
+
+def test_voice_selection_by_name_else_by_mean_pitch():
+    pm = band_midi(parts=("bass", "melody", "strings", "guitar", "piano"))
+    names = ["Bassus", "Cantus", "Tenor", "Quintus", "Altus"]
+    for inst, name in zip(pm.instruments, names):
+        inst.name = name
+    assert select_instruments(pm, "ssatb") == [[1], [3], [4], [2], [0]]
+    pm.instruments[3].name = "Tenor 2"  # two tenors: not every track named -> busiest five by mean pitch
+    order = select_instruments(pm, "ssatb")
+    means = [np.mean([n.pitch for n in pm.instruments[g[0]].notes]) for g in order]
+    assert means == sorted(means, reverse=True)
+    with pytest.raises(NoMelodyError, match="needs 5"):
+        select_instruments(band_midi(parts=("melody", "bass")), "ssatb")
+
+
+# ---------------------------------------------------------------------- one file -> one roll
+def test_folder_piece_roll_lpd5_merges_and_keeps_drums_as_hits(tmp_path):
+    path = tmp_path / "band.mid"
+    band_midi(bars=2).write(str(path))
+    roll = folder_piece_roll(str(path), layout="lpd5")
+    assert roll.shape == (32, 128, 6)
+    drums = roll[..., 1]
+    assert np.nonzero(drums[:, KICK])[0].tolist() == [0, 8, 16, 24]  # one step per hit, beats 1 and 3
+    assert np.nonzero(drums[:, HAT])[0].tolist() == list(range(0, 32, 2))  # eighths, each one step
+    piano = roll[..., 2]
+    assert piano[0, [60, 64, 67, 72]].all()  # the piano triad and the organ's root merged
+    assert piano[:8].sum(axis=1).tolist() == [4] * 8
+    assert np.nonzero(roll[2, :, 3])[0].tolist() == [60, 67]  # guitar offbeat chord
+    assert roll[..., 4].sum(axis=1).max() == 1  # bass: one note per step
+
+
+def test_default_layout_is_satb_and_keyword_only(tmp_path):
+    pm = band_midi(parts=("melody", "piano", "guitar", "bass"))
+    path = tmp_path / "four.mid"
+    pm.write(str(path))
+    assert np.array_equal(folder_piece_roll(str(path)), folder_piece_roll(str(path), layout="satb"))
+    with pytest.raises(TypeError):
+        folder_piece_roll(str(path), "satb")
+
+
+def test_half_note_meter_is_converted_and_others_refused(tmp_path):
+    # a 4/2 bar of four half notes becomes one 4/4 bar: note values halved
+    pm = band_midi(bars=2, meter=(4, 2))
+    path = tmp_path / "alla_breve.mid"
+    pm.write(str(path))
+    roll = folder_piece_roll(str(path), layout="lpd5")
+    assert roll.shape[0] == 16  # 8 quarter beats of 4/2 = one 16-step bar
+    assert np.nonzero(roll[:, KICK, 1])[0].tolist() == [0, 4, 8, 12]
+    path3 = tmp_path / "waltz.mid"
+    band_midi(meter=(3, 4)).write(str(path3))
+    with pytest.raises(UnsupportedMeterError, match="3, 4"):
+        folder_piece_roll(str(path3), layout="lpd5")
+
+
+def test_missing_track_is_named_in_the_reason(tmp_path):
+    path = tmp_path / "no_guitar.mid"
+    band_midi(parts=("melody", "drums", "piano", "bass", "strings")).write(str(path))
+    with pytest.raises(NoMelodyError, match="no instrument for track 'guitar' of layout 'lpd5'"):
+        folder_piece_roll(str(path), layout="lpd5")
+
+
+def test_build_folder_skips_with_reasons_and_summarises_tracks(tmp_path):
+    folder = write_band(tmp_path / "band", 4, bars=2)
+    band_midi(parts=("melody", "drums", "piano", "bass", "strings")).write(str(folder / "x_no_guitar.mid"))
+    band_midi(meter=(3, 4)).write(str(folder / "y_waltz.mid"))
+    ds = build_folder(folder, layout="lpd5", workers=1, progress=False)
+    assert ds.layout == "lpd5" and ds.n_tracks == 6 and len(ds.rolls) == 4
+    reasons = {s["id"].rsplit("/", 1)[-1]: s["reason"] for s in ds.skipped}
+    assert "guitar" in reasons["x_no_guitar.mid"] and "time signatures" in reasons["y_waltz.mid"]
+    summary = ds.info["track_summary"]
+    assert summary["drums"] == {"pieces": 4, "bars": 8} and summary["guitar"] == {"pieces": 4, "bars": 8}
+    assert ds.info["tracks"] == ["melody", "drums", "piano", "guitar", "bass", "strings"]
+    # the drums are never transposed by the key normalisation
+    assert all(r[:, KICK, 1].any() and r[:, SNARE, 1].any() for r in ds.rolls)
+    assert "drum_pattern_rate" in ds.info["reference_metrics"]
+    path = tmp_path / "ds.npz"
+    ds.save(path)
+    back = type(ds).load(path)
+    assert back.rolls[0].shape[-1] == 6 and np.array_equal(back.rolls[0], ds.rolls[0])
+    assert back.phrases("train").shape[-1] == 6
+
+
+def test_track_summary_counts_by_hand():
+    a = np.zeros((32, 128, 3), bool)
+    a[3, 60, 0] = a[20, 60, 0] = a[17, 40, 2] = True
+    b = np.zeros((16, 128, 3), bool)
+    b[0, 50, 0] = True
+    satb = get_layout("satb")
+    three = Layout("three", satb.melody, satb.accompaniment[:2], voices=True)
+    assert track_summary([a, b], three) == {
+        "soprano": {"pieces": 2, "bars": 3}, "alto": {"pieces": 0, "bars": 0}, "tenor": {"pieces": 1, "bars": 1}}
+
+
+# ---------------------------------------------------------------------- metrics and decoding
+def test_drum_pattern_rate_by_hand():
+    r = np.zeros((16, 4, 2), bool)
+    r[[0, 2, 3, 5], 1, 0] = True     # onsets at 0, 2, 5 (3 continues 2): 2 of 3 on the 8th grid
+    r[[1, 7], 2, 1] = True            # both off the grid
+    assert np.allclose(drum_pattern_rate(r), [2 / 3, 0.0])
+    assert np.isnan(drum_pattern_rate(np.zeros((16, 4, 1), bool)))[0]
+    out = evaluate(np.concatenate([r[..., :1], r], -1), drum_tracks=[2])
+    assert np.isnan(out["drum_pattern_rate"][:2]).all() and out["drum_pattern_rate"][2] == 0.0
+
+
+def test_decoding_by_track_kind():
+    lpd5 = get_layout("lpd5")
+    values = -np.ones((1, 4, 8, 5))
+    values[0, :3, 2, 0] = 0.9        # drums: one run of three steps -> one hit
+    values[0, 1, [1, 5], 1] = 0.5    # piano: a two-note chord
+    values[0, 1, [1, 5], 3] = [0.2, 0.6]  # bass: only the better note
+    cfg = preset("default")
+    out = decode(values, cfg.generation, np.ones((1, 4, 8, 1), bool), lpd5)[0]
+    assert np.nonzero(out[..., 0])[0].tolist() == [0]
+    assert out[1, [1, 5], 1].all() and out[..., 1].sum() == 2
+    assert out[1, 5, 3] and out[1, :, 3].sum() == 1
+    assert decode_hits(values[..., :1])[0, :, 2, 0].tolist() == [True, False, False, False]
+
+
+# ---------------------------------------------------------------------- config and programs
+def test_config_layout_sizes_the_generator_and_is_validated():
+    cfg = preset("default")
+    assert cfg.data.layout == "satb" and cfg.model.output_tracks == 3
+    band = cfg.with_layout("lpd5")
+    assert band.model.output_tracks == 5 and band.generator_weight_shapes()[-1] == (5,)
+    assert preset("deepcomposer").with_layout("ssatb").model.output_tracks == 5  # melody regenerated too
+    with pytest.raises(ConfigError, match="data.layout"):
+        cfg.replace(data={"layout": "polka"})
+    with pytest.raises(ConfigError, match="output_tracks must be 5"):
+        cfg.replace(data={"layout": "lpd5"})
+    old = cfg.to_dict()
+    del old["data"]["layout"]
+    assert Config.from_dict(old).data.layout == "satb"
+
+
+def test_programs_per_track():
+    lpd5, satb, ssatb = get_layout("lpd5"), get_layout("satb"), get_layout("ssatb")
+    assert lpd5.resolve_programs(None) == [0, 0, 25, 33, 48]
+    assert lpd5.resolve_programs([0, 1, 2, 3, 4]) == [0, 1, 2, 3, 4]
+    assert satb.resolve_programs(None) == [52, 52, 52] and satb.resolve_programs("strings") == [41, 42, 43]
+    assert ssatb.resolve_programs("strings") == [41, 42, 42, 43]
+    with pytest.raises(ConfigError, match="3 programs given for 5 tracks"):
+        lpd5.resolve_programs([1, 2, 3])
+    with pytest.raises(ConfigError, match="one program per track"):
+        lpd5.resolve_programs("choir")
+    with pytest.raises(DeepAccompError, match="unknown instrument preset"):
+        lpd5.resolve_programs("kazoo")
+
+
+# ---------------------------------------------------------------------- end to end
+@pytest.mark.slow
+def test_band_corpus_prepare_train_generate_through_the_cli(tmp_path, capsys):
+    import json
+
+    from conftest import TINY_RUN
+
+    from deepaccomp.cli import main
+
+    folder = write_band(tmp_path / "band", 24, bars=4)
+    datasets, run = tmp_path / "datasets", tmp_path / "run"
+    assert main(["prepare", "--source", str(folder), "--layout", "lpd5", "--dataset-dir", str(datasets),
+                 "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "track drums: 24 pieces, 96 bars" in out and "track guitar: 24 pieces" in out
+    config = tmp_path / "tiny.json"
+    cfg = preset("default").replace(**{k: dict(v) for k, v in TINY_RUN.items()})
+    config.write_text(json.dumps(dict(cfg.to_dict(), data=dict(cfg.to_dict()["data"], source=str(folder)))))
+    assert main(["train", "--config", str(config), "--layout", "lpd5", "--logdir", str(run),
+                 "--dataset-dir", str(datasets), "--no-progress"]) == 0
+    melody = tmp_path / "melody.mid"
+    pm = band_midi(99, parts=("melody",))
+    pm.write(str(melody))
+    result = tmp_path / "out.mid"
+    assert main(["generate", str(melody), "-o", str(result), "--model", str(run / "generator.npz"),
+                 "--seed", "0"]) == 0
+    assert "drums, piano, guitar, bass, strings" in capsys.readouterr().out
+    back = pretty_midi.PrettyMIDI(str(result))
+    assert [i.name for i in back.instruments] == ["melody", "drums", "piano", "guitar", "bass", "strings"]
+    assert [i.is_drum for i in back.instruments] == [False, True, False, False, False, False]
+    assert [i.program for i in back.instruments[2:]] == [0, 25, 33, 48]
+    assert main(["generate", str(melody), "-o", str(tmp_path / "bad.mid"), "--model",
+                 str(run / "generator.npz"), "--programs", "40,41,42"]) == 1
+    assert "3 programs given for 5 tracks" in capsys.readouterr().err
