@@ -65,6 +65,7 @@ from .representation import (
     crop_pitches,
     cut_phrases,
     get_window,
+    transpose_roll,
     transpose_tracks,
 )
 
@@ -575,7 +576,7 @@ def folder_piece_roll(path, *, layout=DEFAULT_LAYOUT) -> np.ndarray:
     if len(sigs) != 1 or not sigs <= set(FOLDER_METERS):
         raise UnsupportedMeterError(f"time signatures {sorted(sigs)}: only one of "
                                     f"{sorted(f'{n}/{d}' for n, d in FOLDER_METERS)} throughout is used for training")
-    groups = select_tracks_or_skip(pm, layout)
+    groups = _select_tracks_or_skip(pm, layout)
     order = [i for g in groups for i in g]
     for i in order:
         if pm.instruments[i].is_drum:  # a hit lasts one step, however the file holds it
@@ -591,7 +592,7 @@ def folder_piece_roll(path, *, layout=DEFAULT_LAYOUT) -> np.ndarray:
     return np.pad(merged, ((0, length - merged.shape[0]), (0, 0), (0, 0)))
 
 
-def select_tracks_or_skip(pm, layout) -> list:
+def _select_tracks_or_skip(pm, layout) -> list:
     """:func:`deepaccomp.layout.select_instruments`, or :class:`NoMelodyError` naming the first
     track of the layout the file does not give."""
     groups = select_instruments(pm, layout)

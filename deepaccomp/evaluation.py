@@ -219,13 +219,18 @@ def evaluate_baseline(name: str, dataset, *, split: str = "test", seed: int = 0,
     quality bar by itself on random or trivial input.
     """
     rng = np.random.default_rng(seed)
+    layout = get_layout(dataset.layout)
+    if layout.name != DEFAULT_LAYOUT and name != "bach":
+        raise ConfigError(f"baseline {name!r} is made for satb's three voices; layout {layout.name!r} has the "
+                          "'bach' baseline (its real tracks) only")
+    ranges = None if layout.name == DEFAULT_LAYOUT else layout.ranges
     rows = []
     for bach, key in held_out_pieces(dataset, split, limit):
         melody = bach[..., :1]
         acc = baseline_roll(name, bach, key, rng)
         if decoding is not None:
-            acc = decode(to_model_range(acc)[None], decoding, melody[None])[0]
-        rows.append(piece_metrics(melody, acc, bach, key))
+            acc = decode(to_model_range(acc)[None], decoding, melody[None], layout)[0]
+        rows.append(piece_metrics(melody, acc, bach, key, ranges))
     result = _average(rows)
     result["n_pieces"] = len(rows)
     return result

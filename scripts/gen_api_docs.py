@@ -32,6 +32,7 @@ API_MD = os.path.join(ROOT, "docs", "api.md")
 
 MODULES = (
     "representation",
+    "layout",
     "midi",
     "meter",
     "data",
