@@ -1,5 +1,7 @@
 """Track layouts: selection rules, merging, drums, skip reasons, summaries, decoding and the band pipeline."""
 
+import tempfile
+
 import numpy as np
 import pretty_midi
 import pytest
@@ -268,3 +270,68 @@ def test_band_corpus_prepare_train_generate_through_the_cli(tmp_path, capsys):
     assert main(["generate", str(melody), "-o", str(tmp_path / "bad.mid"), "--model",
                  str(run / "generator.npz"), "--programs", "40,41,42"]) == 1
     assert "3 programs given for 5 tracks" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- generation with a band model
+@pytest.fixture(scope="module")
+def band_model(tmp_path_factory):
+    """A tiny untrained lpd5 generator exported with :func:`deepaccomp.artifact.save`."""
+    import keras
+    from conftest import TINY_MODEL
+
+    from deepaccomp import artifact
+    from deepaccomp.models import build_generator
+
+    keras.utils.set_random_seed(0)
+    cfg = preset("default").with_layout("lpd5").replace(model=TINY_MODEL, data={"phrase_bars": 1})
+    path = tmp_path_factory.mktemp("band_model") / "generator.npz"
+    artifact.save(build_generator(cfg), cfg, path)
+    return path
+
+
+def test_band_model_writes_every_track_and_drums_on_channel_10(band_model, tmp_path):
+    from deepaccomp import Accompanist
+
+    acc = Accompanist.load(band_model)
+    assert acc.layout.name == "lpd5" and acc.config.model.output_tracks == 5
+    song = acc.generate(band_midi(3, parts=("melody",)), seed=0, programs=[1, 2, 26, 34, 49])
+    assert [i.name for i in song.instruments] == ["melody", "drums", "piano", "guitar", "bass", "strings"]
+    drums = song.instruments[1]
+    assert drums.is_drum and [i.is_drum for i in song.instruments].count(True) == 1
+    assert [i.program for i in song.instruments[2:]] == [2, 26, 34, 49]
+    step = 0.125  # a 16th at 120 bpm
+    assert drums.notes and all(abs((n.end - n.start) - step) < 1e-6 for n in drums.notes)
+    assert max(len({n.pitch for n in song.instruments[4].notes if n.start <= t < n.end})
+               for t in np.arange(0, 8, step / 2)) <= 1  # the bass: one note at a time
+    with pytest.raises(ConfigError, match="4 programs given for 5 tracks"):
+        acc.generate(band_midi(3, parts=("melody",)), programs=[1, 2, 3, 4])
+
+
+def test_drums_are_not_moved_back_by_the_melody_shift():
+    from deepaccomp.generation import from_model_space
+
+    cfg = preset("default").with_layout("lpd5")
+    accomp = np.zeros((4, cfg.window.size, 5), bool)
+    accomp[0, 36 - cfg.window.lowest, :] = True
+    back = from_model_space(accomp, 5, cfg)
+    assert np.nonzero(back[0, :, 0])[0].tolist() == [36]  # drums: the kick stays the kick
+    assert np.nonzero(back[0, :, 1])[0].tolist() == [31]  # piano: moved back down by 5
+
+
+def test_monitor_tags_are_per_track_and_drums_get_drum_metrics():
+    from deepaccomp.monitoring import tagged_metrics
+
+    roll = folder_piece_roll_from(band_midi(bars=2))
+    real = roll[None, :16]
+    tags = tagged_metrics(real[..., 1:], real, 0, "lpd5")
+    assert tags["metrics/drums/drum_pattern_rate"] == 1.0
+    assert "metrics/drums/in_scale_ratio" not in tags and "metrics/piano/in_scale_ratio" in tags
+    assert {t.split("/")[1] for t in tags} == {"drums", "piano", "guitar", "bass", "strings"}
+
+
+def folder_piece_roll_from(pm):
+    """:func:`folder_piece_roll` (lpd5) of an in-memory file."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = f"{folder}/piece.mid"
+        pm.write(path)
+        return folder_piece_roll(path, layout="lpd5")
