@@ -166,9 +166,11 @@ class Monitor(keras.callbacks.Callback):
         self._write_scores(iteration, scores, full_fake[0])
         samples = os.path.join(self.logdir, "samples")
         os.makedirs(samples, exist_ok=True)
-        write_midi(roll_to_midi(full_fake[0], lowest_pitch=self.cfg.window.lowest,
-                                track_names=list(self.layout.track_names)),
-                   os.path.join(samples, f"iter_{iteration:06d}.mid"))
+        sample = roll_to_midi(full_fake[0], lowest_pitch=self.cfg.window.lowest,
+                              track_names=list(self.layout.track_names))
+        for inst, track in zip(sample.instruments, self.layout.tracks):
+            inst.is_drum = track.drums  # channel 10
+        write_midi(sample, os.path.join(samples, f"iter_{iteration:06d}.mid"))
         self.history.append({"iteration": iteration, **scores})
         if self.verbose:
             parts = [f"{v}: in-scale {_shown(scores.get(f'metrics/{v}/in_scale_ratio'))}"

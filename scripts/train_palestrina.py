@@ -74,6 +74,7 @@ def main(argv=None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="most movements to export (default: all)")
     parser.add_argument("--iterations", type=int, default=600)
     parser.add_argument("--skip-export", action="store_true", help="use the MIDI files already in WORK_DIR/midi")
+    parser.add_argument("--eval-limit", type=int, default=None, help="most test pieces to measure (default: all)")
     args = parser.parse_args(argv)
 
     from deepaccomp import Accompanist, train
@@ -93,8 +94,8 @@ def main(argv=None) -> int:
     train(cfg, logdir, dataset=ds, progress=False)
     acc = Accompanist.load(logdir)
     names = acc.layout.accompaniment_names
-    generated = evaluate_generator(acc, ds, split="test")
-    real = evaluate_baseline("bach", ds, split="test")
+    generated = evaluate_generator(acc, ds, split="test", limit=args.eval_limit)
+    real = evaluate_baseline("bach", ds, split="test", limit=args.eval_limit)
     print(score_table({"model": generated, "real": real}, voices=names))
     figures = {"n_test_pieces": generated["n_pieces"], "tracks": list(names),
                "model": {k: np.asarray(v, float).round(4).tolist() for k, v in generated.items()},

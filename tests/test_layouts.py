@@ -256,6 +256,8 @@ def test_band_corpus_prepare_train_generate_through_the_cli(tmp_path, capsys):
     config.write_text(json.dumps(dict(cfg.to_dict(), data=dict(cfg.to_dict()["data"], source=str(folder)))))
     assert main(["train", "--config", str(config), "--layout", "lpd5", "--logdir", str(run),
                  "--dataset-dir", str(datasets), "--no-progress"]) == 0
+    sample = pretty_midi.PrettyMIDI(str(sorted((run / "samples").glob("iter_*.mid"))[-1]))
+    assert [i.name for i in sample.instruments][1] == "drums" and sample.instruments[1].is_drum
     melody = tmp_path / "melody.mid"
     pm = band_midi(99, parts=("melody",))
     pm.write(str(melody))
