@@ -476,7 +476,7 @@ def _run_jobs(fn, jobs, workers, progress, desc):
     return sorted(results, key=lambda r: r[0])
 
 
-def _assemble(results, settings: dict) -> Dataset:
+def _assemble(results, settings: dict, clean_tunes: bool = True) -> Dataset:
     rolls, pieces, skipped = [], [], []
     for _, _, roll, meta in results:
         if roll is None:
@@ -486,7 +486,7 @@ def _assemble(results, settings: dict) -> Dataset:
             pieces.append(meta)
     if not rolls:
         raise DatasetError("no usable piece: " + "; ".join(f"{s['id']}: {s['reason']}" for s in skipped[:5]))
-    cleaning = clean_splits(rolls, pieces)
+    cleaning = clean_splits(rolls, pieces) if clean_tunes else None
     layout = get_layout(settings.get("layout", DEFAULT_LAYOUT))
     pitched = ~layout.drum_mask
     active = [np.nonzero(r[..., pitched].any(axis=(0, 2)))[0] for r in rolls]
@@ -511,17 +511,15 @@ def reference_metrics(ds: Dataset, split: str = "train") -> dict:
     """Every metric of :func:`deepaccomp.metrics.evaluate` on whole pieces of a split.
 
     Values are per track (the dataset's layout, melody first) as lists; in-scale
-    ratio in C major (the data is key-normalised). A layout other than satb
-    measures ``out_of_range`` against its own track windows and adds
-    ``drum_pattern_rate`` (nan for pitched tracks).
+    ratio in C major (the data is key-normalised); ``out_of_range`` against the
+    layout's track windows, and ``drum_pattern_rate`` for a layout with drums
+    (:attr:`deepaccomp.layout.Layout.metric_options`).
     """
     rolls = ds.split_rolls(split)
     if not rolls:
         return {}
     roll = np.concatenate(rolls)  # time is a multiple of 16: bars never cross pieces
-    layout = get_layout(ds.layout)
-    values = evaluate(roll, key="C major", **({} if layout.name == DEFAULT_LAYOUT else {
-        "ranges": layout.ranges, "drum_tracks": np.nonzero(layout.drum_mask)[0]}))
+    values = evaluate(roll, key="C major", **get_layout(ds.layout).metric_options)
     return {k: np.asarray(v, dtype=float).round(4).tolist() for k, v in values.items()}
 
 
@@ -613,14 +611,17 @@ def track_summary(rolls, layout) -> dict:
 
 
 def build_folder(folder, *, layout=DEFAULT_LAYOUT, key_normalize: bool = True, workers: int | None = None,
-                 progress: bool = True) -> Dataset:
+                 progress: bool = True, clean_tunes: bool = True) -> Dataset:
     """Build a dataset of ``layout`` from a folder of multi-track MIDI files (recursively).
 
     Files that cannot be used (a track of the layout missing, another meter,
     a damaged file) are skipped and listed with the reason in
     ``Dataset.skipped``; the build never aborts for one bad file.
     ``info["track_summary"]`` counts the pieces and bars of every track. The
-    split uses the same rule as the chorales over the sorted file list.
+    split uses the same rule as the chorales over the sorted file list, then
+    :func:`clean_splits` unless ``clean_tunes`` is False (its tune comparison
+    grows with the square of the number of pieces and with their length: hours
+    for hundreds of long pieces; ``info["split_cleaning"]`` is then ``None``).
     """
     layout = get_layout(layout)
     folder = os.fspath(folder)
@@ -636,7 +637,8 @@ def build_folder(folder, *, layout=DEFAULT_LAYOUT, key_normalize: bool = True, w
         raise DatasetError(f"{folder}: no .mid/.midi files found")
     jobs = [(i, p, key_normalize, split_of(i), layout.name) for i, p in enumerate(paths)]
     results = _run_jobs(_folder_one, jobs, workers or min(2, os.cpu_count() or 1), progress, "MIDI files")
-    return _assemble(results, {"source": folder, "key_normalize": key_normalize, "layout": layout.name})
+    return _assemble(results, {"source": folder, "key_normalize": key_normalize, "layout": layout.name},
+                     clean_tunes)
 
 
 # ---------------------------------------------------------------------- cache

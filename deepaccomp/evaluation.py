@@ -177,7 +177,7 @@ def evaluate_generator(accompanist, dataset, *, split: str = "test", seeds=(0, 1
     layout = accompanist.layout
     if dataset.layout != layout.name:
         raise ConfigError(f"the model plays layout {layout.name!r}, the dataset holds {dataset.layout!r}")
-    ranges = None if layout.name == DEFAULT_LAYOUT else layout.ranges
+    ranges = layout.ranges
     pieces = held_out_pieces(dataset, split, limit)
     melodies = [r[..., :1] for r, _ in pieces]
     rows, outputs = [], []
@@ -223,7 +223,7 @@ def evaluate_baseline(name: str, dataset, *, split: str = "test", seed: int = 0,
     if layout.name != DEFAULT_LAYOUT and name != "bach":
         raise ConfigError(f"baseline {name!r} is made for satb's three voices; layout {layout.name!r} has the "
                           "'bach' baseline (its real tracks) only")
-    ranges = None if layout.name == DEFAULT_LAYOUT else layout.ranges
+    ranges = layout.ranges
     rows = []
     for bach, key in held_out_pieces(dataset, split, limit):
         melody = bach[..., :1]

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ConfigError, NoMelodyError
+from .metrics import SATB_RANGES
 from .midi import PROGRAM_PRESETS, pitched_instruments, resolve_programs
 
 __all__ = ["GM_FAMILIES", "Track", "Layout", "LAYOUTS", "DEFAULT_LAYOUT", "get_layout", "family_of",
@@ -170,6 +171,16 @@ class Layout:
         return np.array([t.drums for t in self.tracks])
 
     @property
+    def metric_options(self) -> dict:
+        """Keyword arguments of :func:`deepaccomp.metrics.evaluate` for this layout's rolls: the
+        track windows (``ranges``, satb's are :data:`deepaccomp.metrics.SATB_RANGES`) and, if
+        it has drums, the drum tracks (``drum_tracks``, adds ``drum_pattern_rate``)."""
+        options = {"ranges": self.ranges}
+        if self.has_drums:
+            options["drum_tracks"] = [int(k) for k in np.nonzero(self.drum_mask)[0]]
+        return options
+
+    @property
     def has_drums(self) -> bool:
         """Whether any accompaniment track is the drum kit."""
         return bool(self.drum_mask.any())
@@ -217,10 +228,11 @@ class Layout:
 
 _VOICE = dict(polyphonic=False, program=52)
 
-SATB = Layout("satb", Track("soprano", r"soprano|melody|lead", lowest=60, highest=79, **_VOICE), (
-    Track("alto", "alto", lowest=55, highest=74, **_VOICE),
-    Track("tenor", "tenor", lowest=48, highest=67, **_VOICE),
-    Track("bass", "bass", lowest=40, highest=60, **_VOICE)), voices=True)
+_S, _A, _T, _B = SATB_RANGES
+SATB = Layout("satb", Track("soprano", r"soprano|melody|lead", lowest=_S[0], highest=_S[1], **_VOICE), (
+    Track("alto", "alto", lowest=_A[0], highest=_A[1], **_VOICE),
+    Track("tenor", "tenor", lowest=_T[0], highest=_T[1], **_VOICE),
+    Track("bass", "bass", lowest=_B[0], highest=_B[1], **_VOICE)), voices=True)
 """Today's four-voice choir: soprano (melody), alto, tenor, bass; ranges of
 :data:`deepaccomp.metrics.SATB_RANGES`; Choir Aahs (52)."""
 

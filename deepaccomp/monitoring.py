@@ -63,14 +63,13 @@ def tagged_metrics(accomp, real, lowest_pitch: int, layout=DEFAULT_LAYOUT) -> di
     """``{metrics/<track>/<name>: value}`` of accompaniment ``(n, t, p, N)`` against real phrases ``(n, t, p, 1 + N)``.
 
     Tracks are named by ``layout`` (alto, tenor, bass for satb); a drum track
-    logs :data:`DRUM_METRICS` only, and a layout other than satb measures
-    ``out_of_range`` against its own track windows.
+    logs :data:`DRUM_METRICS` only; ``out_of_range`` is measured against the
+    layout's track windows (:attr:`deepaccomp.layout.Layout.metric_options`).
     """
     layout = get_layout(layout)
     full = np.concatenate([real[..., :1], accomp], axis=-1)
-    extra = {} if layout.name == DEFAULT_LAYOUT else {"ranges": layout.ranges,
-                                                      "drum_tracks": np.nonzero(layout.drum_mask)[0]}
-    values = metrics.evaluate(full, lowest_pitch=lowest_pitch, key="C major", reference=real[..., 1:], **extra)
+    values = metrics.evaluate(full, lowest_pitch=lowest_pitch, key="C major", reference=real[..., 1:],
+                              **layout.metric_options)
     out = {}
     for name in EVAL_METRICS + (("drum_pattern_rate",) if layout.has_drums else ()):
         v = np.asarray(values[name], dtype=float)

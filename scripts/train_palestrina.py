@@ -7,9 +7,12 @@ Steps, each reusing what an earlier run left in WORK_DIR:
 1. export: every five-voice ``.krn`` mass movement of ``music21.corpus.getComposer("palestrina")``
    (477 of 1,318 files; 442 of them in 4/2) is written as a MIDI file to
    ``WORK_DIR/midi`` by music21, in a fixed shuffled order, at most ``--limit`` files;
-2. prepare: :func:`deepaccomp.data.prepare` on that folder with ``layout="ssatb"``,
+2. build: :func:`deepaccomp.data.build_folder` on that folder with ``layout="ssatb"``,
    the path any user's folder takes (4/2 bars are read with halved note values,
-   3/2 movements are skipped with the reason);
+   3/2 movements are skipped with the reason), saved to ``WORK_DIR/palestrina-ssatb.npz``.
+   The split is the position rule over the sorted file names without the chorales'
+   tune cleaning (``clean_tunes=False``: comparing the tunes of hundreds of long
+   movements pairwise takes far longer than the training);
 3. train: the ``default`` preset with smaller networks, ``ssatb`` layout,
    ``sing_with_melody`` off (Renaissance voices rest between their entries);
 4. measure: :func:`deepaccomp.evaluation.evaluate_generator` (seeds 0, 1, 2) and the real
@@ -78,7 +81,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from deepaccomp import Accompanist, train
-    from deepaccomp.data import prepare
+    from deepaccomp.data import Dataset, build_folder
     from deepaccomp.evaluation import evaluate_baseline, evaluate_generator, score_table
 
     midi_dir = os.path.join(args.work_dir, "midi")
@@ -86,7 +89,12 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         n = export(midi_dir, args.limit)
         print(f"export: {n} five-voice movements in {midi_dir} ({time.perf_counter() - t0:.0f} s)")
-    ds, path = prepare(midi_dir, layout="ssatb", dataset_dir=os.path.join(args.work_dir, "datasets"))
+    path = os.path.join(args.work_dir, "palestrina-ssatb.npz")
+    if os.path.exists(path):
+        ds = Dataset.load(path)
+    else:
+        ds = build_folder(midi_dir, layout="ssatb", clean_tunes=False, progress=False)
+        ds.save(path)
     print(f"dataset {path}: {ds.info['n_pieces']} pieces {ds.info['splits']}, {ds.info['n_skipped']} skipped; "
           f"tracks {ds.info['track_summary']}")
     cfg = config(args.iterations).replace(data={"source": midi_dir})
