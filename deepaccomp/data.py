@@ -535,6 +535,8 @@ Any other meter is skipped with the reason."""
 
 
 def _folder_one(args):
+    """One file of a folder build: ``args = (position, path, key_normalize, split[, layout name])`` ->
+    ``(position, path, roll or None, metadata or skip reason)`` (the layout defaults to satb)."""
     position, path, key_normalize, split, *rest = args
     layout = get_layout(rest[0] if rest else DEFAULT_LAYOUT)
     try:

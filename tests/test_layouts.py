@@ -168,6 +168,8 @@ def test_build_folder_skips_with_reasons_and_summarises_tracks(tmp_path):
     back = type(ds).load(path)
     assert back.rolls[0].shape[-1] == 6 and np.array_equal(back.rolls[0], ds.rolls[0])
     assert back.phrases("train").shape[-1] == 6
+    quick = build_folder(folder, layout="lpd5", workers=1, progress=False, clean_tunes=False)
+    assert quick.info["split_cleaning"] is None and [len(r) for r in quick.rolls] == [len(r) for r in ds.rolls]
 
 
 def test_track_summary_counts_by_hand():
