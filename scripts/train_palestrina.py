@@ -66,8 +66,7 @@ def config(iterations: int):
     return preset("default").with_layout("ssatb").replace(
         model={"encoder_filters": [16, 32, 64, 128], "decoder_filters": [64, 32, 16], "noise_channels": 8,
                "critic_filters": [8, 16, 32, 64]},
-        train={"iterations": iterations, "batch_size": 32, "eval_every": max(1, iterations // 4),
-               "checkpoint_every": max(1, iterations // 4)},
+        train={"iterations": iterations, "batch_size": 32, "eval_every": 250, "checkpoint_every": 250},
         generation={"sing_with_melody": False})
 
 
@@ -75,7 +74,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("work_dir")
     parser.add_argument("--limit", type=int, default=None, help="most movements to export (default: all)")
-    parser.add_argument("--iterations", type=int, default=600)
+    parser.add_argument("--iterations", type=int, default=2000)
     parser.add_argument("--skip-export", action="store_true", help="use the MIDI files already in WORK_DIR/midi")
     parser.add_argument("--eval-limit", type=int, default=None, help="most test pieces to measure (default: all)")
     args = parser.parse_args(argv)
