@@ -7,7 +7,8 @@ A piece is a boolean piano roll of shape ``(time, pitch, tracks)``:
   is MIDI pitch ``lowest + i``. ``FULL_WINDOW`` is all 128 MIDI pitches (the
   DeepComposer lab); ``COMPACT_WINDOW`` covers every note of the chorales
   after key normalisation (see docs/representation.md).
-* tracks: SATB order, soprano (the melody) first.
+* tracks: the tracks of a layout (:mod:`deepaccomp.layout`), the melody first;
+  SATB order for the default ``satb`` layout (the chorales).
 
 Batches add a leading axis: ``(batch, time, pitch, tracks)``. The model sees
 values in [-1, 1] (-1 = off, +1 = on); :func:`to_model_range` and
@@ -66,7 +67,8 @@ STEPS_PER_BAR = STEPS_PER_BEAT * BEATS_PER_BAR
 N_MIDI_PITCHES = 128
 
 TRACK_NAMES = ("soprano", "alto", "tenor", "bass")
-"""Track order of every roll: the melody (soprano) first."""
+"""Track order of every ``satb`` roll (the default layout): the melody (soprano) first.
+Other layouts name their tracks in :attr:`deepaccomp.layout.Layout.track_names`."""
 
 MELODY_TRACK = 0
 ACCOMPANIMENT_TRACKS = (1, 2, 3)

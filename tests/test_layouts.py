@@ -339,3 +339,15 @@ def folder_piece_roll_from(pm):
         path = f"{folder}/piece.mid"
         pm.write(path)
         return folder_piece_roll(path, layout="lpd5")
+
+
+def test_the_chorales_are_satb_only_and_layouts_have_their_own_cache(tmp_path):
+    from deepaccomp.data import dataset_path, prepare
+    from deepaccomp.errors import DatasetError
+
+    with pytest.raises(DatasetError, match="layout 'lpd5' needs a folder"):
+        prepare("chorales", layout="lpd5", dataset_dir=str(tmp_path))
+    folder = str(tmp_path / "band")
+    satb, band = dataset_path(folder), dataset_path(folder, layout="lpd5")
+    assert satb != band and "lpd5" in band and "lpd5" not in satb
+    assert dataset_path("chorales") == dataset_path("chorales", layout="satb")
