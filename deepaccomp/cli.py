@@ -29,6 +29,11 @@ def _add_prepare(sub):
     p.add_argument("--no-key-normalize", action="store_true", help="keep the original keys")
     p.add_argument("--force", action="store_true", help="rebuild even if a cached build exists")
     p.add_argument("--workers", type=int, default=None, help="processes (default: up to 2)")
+    p.add_argument("--shards", metavar="OUT", default=None,
+                   help="write the MIDI folder --source as shards in the folder OUT, for corpora larger than "
+                        "memory (resumes an interrupted build; train with --source OUT); see docs/scaling.md")
+    p.add_argument("--shard-size", type=int, default=None,
+                   help="MIDI files per shard with --shards (default: 256)")
     p.set_defaults(func=cmd_prepare)
 
 
@@ -40,6 +45,10 @@ def _mtime(path):
 
 
 def cmd_prepare(args):
+    if args.shards is not None:
+        return _prepare_shards(args)
+    if args.shard_size is not None:
+        raise ConfigError("--shard-size goes with --shards OUT")
     from .data import dataset_path, prepare
 
     cached = _mtime(dataset_path(args.source, key_normalize=not args.no_key_normalize,
@@ -66,6 +75,22 @@ def cmd_prepare(args):
     return 0
 
 
+def _prepare_shards(args):
+    from .shards import DEFAULT_SHARD_SIZE, build_shards
+
+    if args.source == "chorales":
+        raise ConfigError("--shards builds a folder of MIDI files: give it as --source FOLDER "
+                          "(the chorales fit in memory: leave out --shards)")
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    index = build_shards(args.source, args.shards, key_normalize=not args.no_key_normalize,
+                         shard_size=DEFAULT_SHARD_SIZE if args.shard_size is None else args.shard_size,
+                         workers=args.workers, force=args.force)
+    print(f"shards: {len(index['shards'])} in {args.shards} ({index['files']} files: {index['pieces']} pieces "
+          f"{index['splits']}, {index['skipped']} skipped); train on them with --source {args.shards}")
+    return 0
+
+
 TRAIN_FLAG_SECTIONS = ("train", "generation")
 """Config sections whose every field is a ``deepaccomp train`` option (``--field-name``)."""
 
@@ -89,6 +114,8 @@ def _add_train(sub):
     p.add_argument("--preset", choices=sorted(PRESETS), default=None)
     p.add_argument("--logdir", default="runs/default")
     p.add_argument("--dataset-dir", default="datasets")
+    p.add_argument("--source", default=None,
+                   help='data.source: "chorales", a MIDI folder, or a shard folder written by prepare --shards')
     p.add_argument("--no-progress", action="store_true")
     group = p.add_argument_group("settings", "override the config's train and generation sections "
                                              "(default: the preset's or --config's value)")
@@ -113,6 +140,8 @@ def build_train_config(args):
         value = getattr(args, name)
         if value is not None:
             overrides.setdefault(section, {})[name] = value
+    if getattr(args, "source", None) is not None:
+        overrides["data"] = {"source": args.source}
     return cfg.replace(**overrides) if overrides else cfg
 
 

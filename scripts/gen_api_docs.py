@@ -35,6 +35,7 @@ MODULES = (
     "midi",
     "meter",
     "data",
+    "shards",
     "metrics",
     "config",
     "models",
