@@ -109,7 +109,8 @@ class TrainConfig:
     iterations: int = 1000
     """Generator updates."""
     batch_size: int = 64
-    """Examples per minibatch (per critic update and per generator update)."""
+    """Examples per minibatch (per critic update and per generator update), over all replicas:
+    each of N replicas gets batch_size / N."""
     critic_updates: int = 5
     """Critic updates per generator update, each on its own minibatch."""
     gp_weight: float = 10.0

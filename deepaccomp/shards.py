@@ -52,7 +52,9 @@ __all__ = ["INDEX_NAME", "PLAN_NAME", "SHARD_FORMAT", "DEFAULT_SHARD_SIZE", "EVA
            "read_eval_dataset"]
 
 INDEX_NAME = "shards.json"
+"""The index of a finished shard folder, written last."""
 PLAN_NAME = "build.json"
+"""The plan of a shard build (settings and file-list digest), written first."""
 SHARD_FORMAT = 1
 """Version of the shard folder layout (in ``build.json`` and ``shards.json``)."""
 DEFAULT_SHARD_SIZE = 256

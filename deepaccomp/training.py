@@ -47,7 +47,8 @@ from .models import build_critic, build_generator
 from .monitoring import Monitor, record_time
 
 __all__ = ["WGANGP", "build_gan", "train", "gradient_penalty", "reconstruction_loss", "make_strategy",
-           "read_tf_config", "is_chief", "strategy_task", "CHECKPOINT_DIR", "EXPORT_NAME", "LOCK_NAME", "export_generator", "load_generator", "read_artifact"]
+           "read_tf_config", "is_chief", "strategy_task", "CHECKPOINT_DIR", "EXPORT_NAME", "LOCK_NAME",
+           "export_generator", "load_generator", "read_artifact"]
 
 CHECKPOINT_DIR = "checkpoints"
 EXPORT_NAME = artifact.FILE_NAME
@@ -118,7 +119,7 @@ class WGANGP(keras.Model):
         # Keras 3 builds here from a first batch averaged over replicas, which fails for the
         # (melody, accompaniment) pair of a multi-worker run; build_gan has built every network
         # and optimiser already, so there the step's first trace builds what is left, as without a strategy
-        if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        if _multi_worker(self.distribute_strategy):
             return None
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
@@ -160,7 +161,7 @@ class WGANGP(keras.Model):
             real = self._target(melody, accomp_all[i * size:(i + 1) * size])
             d_loss, gp, wasserstein = self.critic_step(melody, real)
         logs = {"d_loss": d_loss, "gp": gp, "wasserstein": wasserstein, **self.generator_step(melody, real)}
-        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+        if _multi_worker(self.distribute_strategy):
             # Keras averages a multi-worker step's outputs over replicas along axis 0: give each one
             logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
         return logs
@@ -362,8 +363,9 @@ def _check_replicas(cfg: Config, strategy) -> None:
 def _worker_lost(exc, ckpt_dir: str) -> TrainingError:
     """The error of a multi-worker run whose collectives failed (a worker died or cannot be reached)."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    at = next((i for i, line in enumerate(lines) if re.search(r"unhealthy|abort|unavailable|connect", line, re.I)), None)
-    first = type(exc).__name__ if at is None else " ".join(lines[at:at + 2] if lines[at].endswith(":") else lines[at:at + 1])
+    at = next((i for i, line in enumerate(lines) if re.search(r"unhealthy|abort|unavailable|connect", line, re.I)),
+              None)
+    first = type(exc).__name__ if at is None else " ".join(lines[at:at + 2 if lines[at].endswith(":") else at + 1])
     latest = tf.train.latest_checkpoint(ckpt_dir)
     resume = f"the last checkpoint ({latest})" if latest else "the beginning (no checkpoint was saved yet)"
     return TrainingError(f"the multi-worker run stopped: {first[:300]}; start every worker again with the "
@@ -744,13 +746,13 @@ def train(cfg: Config | None = None, logdir: str = "runs/default", *, dataset=No
     logdir = os.fspath(logdir)
     run = dict(dataset=dataset, strategy=strategy, progress=progress, dataset_dir=dataset_dir)
     if not is_chief(strategy):
-        return _train_worker(cfg, logdir, run)
+        return _train_worker(cfg, logdir, run, verbose)
     _check_logdir(logdir)
     with _LogdirLock(logdir, verbose) as lock:
         return _train_locked(cfg, logdir, lock, verbose=verbose, **run)
 
 
-def _train_worker(cfg, logdir, run):
+def _train_worker(cfg, logdir, run, verbose):
     """A non-chief worker: restores from the chief's ``logdir``, writes everything to a temporary folder.
 
     It saves when the chief does (saving involves every worker), but to its
@@ -758,8 +760,9 @@ def _train_worker(cfg, logdir, run):
     """
     task = strategy_task(run["strategy"])
     scratch = tempfile.mkdtemp(prefix=f"deepaccomp-{task.replace(' ', '')}-")
-    print(f"deepaccomp: {task} of a multi-worker run: reading {logdir}, writing to {scratch} (deleted at the end)",
-          file=sys.stderr)
+    if verbose:
+        print(f"deepaccomp: {task} of a multi-worker run: reading {logdir}, writing to {scratch} "
+              "(deleted at the end)", file=sys.stderr)
     try:
         with _LogdirLock(scratch, 0) as lock:
             return _train_locked(cfg, scratch, lock, restore_dir=logdir, verbose=0,
@@ -800,8 +803,8 @@ def _train_locked(cfg, logdir, lock, *, dataset, strategy, progress, dataset_dir
     ckpt_dir = os.path.join(logdir, CHECKPOINT_DIR)
     read_dir = os.path.join(restore_dir or logdir, CHECKPOINT_DIR)  # a non-chief worker reads the chief's
     _check_checkpoint_state(read_dir)
-    if _checkpoint_numbers(read_dir):
-        _check_resume_config(restore_dir or logdir, cfg)  # without a checkpoint, a config.json left by a failed start is replaced
+    if _checkpoint_numbers(read_dir):  # without a checkpoint, a config.json left by a failed start is replaced
+        _check_resume_config(restore_dir or logdir, cfg)
     _remove_temp_folders(ckpt_dir)
     _check_replicas(cfg, strategy)
     dataset, train_phr, about = _training_data(cfg, dataset, dataset_dir, progress)
