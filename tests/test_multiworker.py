@@ -3,8 +3,10 @@
 Each test starts two workers (``tf.distribute.MultiWorkerMirroredStrategy``
 over gRPC on two free local ports), waits for them with a hard deadline and
 kills them if it passes, so a hung collective fails the test instead of
-hanging it. The workers train a tiny config on 12 chorales, saved where
-``prepare`` finds its cache.
+hanging it. The workers train a tiny config: through the Python API on 12
+chorales saved where ``prepare`` finds its cache, and through the command line on
+a shard folder of 20 small pieces. The fast tests at the end check the settings
+and messages without starting a cluster.
 """
 
 from __future__ import annotations
@@ -56,12 +58,18 @@ def tf_config(ports, index: int) -> str:
 
 @pytest.fixture(scope="module")
 def cluster_files(small, tmp_path_factory):
-    """A dataset folder holding the 12 chorales as ``prepare``'s cache, and a folder for runs."""
-    from deepaccomp import data
+    """``datasets/``: the 12 chorales as ``prepare``'s cache; ``shards/``: 20 two-bar four-part pieces as shards."""
+    from deepaccomp import data, shards
 
     root = tmp_path_factory.mktemp("cluster")
     (root / "datasets").mkdir()
     small.save(data.dataset_path("chorales", dataset_dir=str(root / "datasets")))
+    (root / "midi").mkdir()
+    for i in range(20):
+        satb = [(name, 52, [(p + (i * k) % 7, k, k + 1) for k in range(8)])
+                for name, p in (("Soprano", 72), ("Alto", 65), ("Tenor", 57), ("Bass", 45))]
+        make_midi(satb).write(str(root / "midi" / f"piece{i:02d}.mid"))
+    shards.build_shards(root / "midi", root / "shards", shard_size=6, workers=1, progress=False)
     return root
 
 
@@ -110,7 +118,7 @@ def test_two_workers_train_the_same_weights_and_the_chief_exports(cluster_files,
         assert all(np.array_equal(a[k], b[k]) for k in a.files)
     timing = json.loads((logdir / "timing.json").read_text())
     assert (timing["iterations"], timing["finished"]) == (4, 1)
-    assert sorted(os.listdir(logdir / "checkpoints"))[0].startswith("checkpoint")
+    assert (logdir / "checkpoints" / "ckpt-4.index").exists() and (logdir / "samples").is_dir()
     assert not (logdir / "train.lock").exists()
     scratch = re.search(r"writing to (\S+) \(deleted at the end\)", text(logs[1])).group(1)
     assert not os.path.exists(scratch)  # the other worker's checkpoints and logs are gone
@@ -125,8 +133,9 @@ def test_two_workers_train_the_same_weights_and_the_chief_exports(cluster_files,
 def test_a_killed_worker_restarts_and_the_job_completes_from_the_checkpoint(cluster_files, tmp_path):
     cfg_path, logdir = tmp_path / "config.json", tmp_path / "run"
     tiny(iterations=12, eval_every=12, checkpoint_every=2).save(cfg_path)
+    # the command line, reading shards
     command = ["-m", "deepaccomp", "train", "--config", str(cfg_path), "--logdir", str(logdir),
-               "--dataset-dir", str(cluster_files / "datasets"), "--no-progress", "--distribute", "multi-worker"]
+               "--source", str(cluster_files / "shards"), "--no-progress", "--distribute", "multi-worker"]
 
     ports, logs = free_ports(), [tmp_path / "first0.log", tmp_path / "first1.log"]
     procs = [start(command, ports, i, logs[i].open("w")) for i in range(2)]
@@ -150,7 +159,7 @@ def test_a_killed_worker_restarts_and_the_job_completes_from_the_checkpoint(clus
     ports, logs = free_ports(), [tmp_path / "again0.log", tmp_path / "again1.log"]
     codes = wait_all([start(command, ports, i, logs[i].open("w")) for i in range(2)])
     assert codes == [0, 0], "\n\n".join(text(p)[-3000:] for p in logs)
-    assert f"from iteration {killed_at} to 12" in text(logs[0])
+    assert f"from iteration {killed_at} to 12 (16 train pieces streamed from 4 shards" in text(logs[0])
     assert (ckpt / "ckpt-12.index").exists() and (logdir / "generator.npz").exists()
     timing = json.loads((logdir / "timing.json").read_text())
     assert timing["finished"] == 1 and timing["invocations"] == 2
