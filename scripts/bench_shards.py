@@ -1,7 +1,7 @@
 """Benchmark the sharded build and the streamed training input on a synthetic MIDI corpus.
 
     python scripts/bench_shards.py [--files 20000] [--work DIR] [--shard-size 256]
-                                   [--workers 1 2] [--batches 400] [--json out.json]
+                                   [--workers 1 2] [--batches 400] [--steps build read] [--json out.json]
 
 1. Writes ``--files`` small four-part MIDI files (4 bars of 4/4, voices named
    Soprano, Alto, Tenor, Bass, a random key and chord progression each) into
@@ -10,10 +10,11 @@
    time, files/s, and the peak resident memory of the process tree (the
    builder and its worker processes, sampled every 0.2 s), with the peak of
    the first and of the last quarter of the build (equal = flat memory).
-3. Streams the train split through ``shards.read_phrases`` and
-   ``data.make_tf_dataset`` (batch 128, shuffle buffer 10,000: the default
+3. Streams the train split of the last build through ``shards.read_phrases``
+   and ``data.make_tf_dataset`` (batch 128, shuffle buffer 10,000: the default
    preset's input) in a fresh process: examples/s and peak memory, again with
-   the first- and last-quarter peaks.
+   the first- and last-quarter peaks, and the memory after each eighth of the
+   batches.
 
 Prints a Markdown table and the load average; writes JSON with ``--json``. Not
 a test: nothing is asserted.
@@ -154,11 +155,14 @@ def child_read(out: str, batches: int) -> dict:
         ds = make_tf_dataset(stream, 128, seed=0, shuffle_buffer=10000)
         it = iter(ds)
         next(it)  # the shuffle buffer's first fill is not delivery
-        t0 = time.perf_counter()
-        for _ in range(batches):
+        t0, series = time.perf_counter(), []
+        for i in range(1, batches + 1):
             next(it)
+            if i % max(1, batches // 8) == 0:  # memory after each eighth of the batches
+                series.append((i * 128, round(mem.samples[-1][1]) if mem.samples else None))
         seconds = time.perf_counter() - t0
-    return {"batches": batches, "examples_per_s": round(batches * 128 / seconds), **mem.summary()}
+    return {"batches": batches, "examples_per_s": round(batches * 128 / seconds), **mem.summary(),
+            "mib_after_examples": series}
 
 
 def in_child(kind: str, *args) -> dict:
@@ -177,6 +181,8 @@ def main(argv=None) -> int:
     p.add_argument("--shard-size", type=int, default=256)
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     p.add_argument("--batches", type=int, default=400, help="batches of 128 read to time the input")
+    p.add_argument("--steps", nargs="+", choices=("build", "read"), default=["build", "read"],
+                   help="what to measure (read alone streams the shards an earlier build left in --work)")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     work = args.work or tempfile.mkdtemp(prefix="bench-shards-")
@@ -184,12 +190,13 @@ def main(argv=None) -> int:
     result["corpus_seconds"] = round(write_corpus(corpus, args.files), 1)
     print(f"corpus: {args.files} files in {corpus} ({result['corpus_seconds']} s)", flush=True)
     result["build"] = []
-    for workers in args.workers:
+    for workers in args.workers if "build" in args.steps else []:
         row = in_child("build", corpus, os.path.join(work, f"shards-{workers}"), workers, args.shard_size)
         result["build"].append(row)
         print("build", json.dumps(row), flush=True)
-    result["read"] = in_child("read", os.path.join(work, f"shards-{args.workers[-1]}"), args.batches)
-    print("read", json.dumps(result["read"]), flush=True)
+    if "read" in args.steps:
+        result["read"] = in_child("read", os.path.join(work, f"shards-{args.workers[-1]}"), args.batches)
+        print("read", json.dumps(result["read"]), flush=True)
     result["load_after"] = os.getloadavg()
     print(f"\n{args.files} files, load average {result['load_before'][0]:.1f} before, "
           f"{result['load_after'][0]:.1f} after\n")
@@ -198,9 +205,11 @@ def main(argv=None) -> int:
     for row in result["build"]:
         print(f"| build | {row['workers']} | {row['seconds']} | {row['files_per_s']} files/s | {row['peak_mib']} | "
               f"{row['first_quarter_peak_mib']} / {row['last_quarter_peak_mib']} |")
-    r = result["read"]
-    print(f"| training input | 1 | - | {r['examples_per_s']} examples/s | {r['peak_mib']} | "
-          f"{r['first_quarter_peak_mib']} / {r['last_quarter_peak_mib']} |")
+    r = result.get("read")
+    if r:
+        print(f"| training input | 1 | - | {r['examples_per_s']} examples/s | {r['peak_mib']} | "
+              f"{r['first_quarter_peak_mib']} / {r['last_quarter_peak_mib']} |")
+        print("\nMiB after examples read:", ", ".join(f"{n:,}: {m}" for n, m in r["mib_after_examples"]))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=2)
