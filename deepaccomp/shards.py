@@ -320,6 +320,12 @@ def read_phrases(folder, split: str = "train", *, window="compact", phrase_bars:
     shards are read at once and their pieces interleaved, in a fixed order.
     Phrases are cut as :meth:`deepaccomp.data.Dataset.phrases` cuts them.
     Memory: ``cycle_length`` decoded shards at most, whatever the corpus.
+
+    Raises
+    ------
+    DatasetError
+        Not a finished shard folder, an unknown split, or no whole phrase in
+        the split (its pieces are all shorter than ``phrase_bars``).
     """
     from ._tf import tf
 
@@ -341,7 +347,11 @@ def read_phrases(folder, split: str = "train", *, window="compact", phrase_bars:
     options = tf.data.Options()
     # every worker of a multi-worker run reads the same stream and keeps its part of each global batch
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return stream.unbatch().with_options(options)
+    stream = stream.unbatch().with_options(options)
+    if not any(True for _ in stream.take(1)):  # else an endless repeat() would never yield a batch
+        raise DatasetError(f"{folder}: no {split} piece is {phrase_bars} bars long or longer; no phrases to feed "
+                           "(use shorter phrases, data.phrase_bars)")
+    return stream
 
 
 def read_eval_dataset(folder, n_melodies: int = 10) -> data.Dataset:

@@ -115,6 +115,8 @@ def test_bad_inputs_give_clear_errors(corpus, built, tmp_path):
         shards.read_index(out, key_normalize=False)
     with pytest.raises(DatasetError, match="unknown split"):
         shards.read_phrases(out, "everything")
+    with pytest.raises(DatasetError, match="no train piece is 4 bars long"):  # the pieces have 2
+        shards.read_phrases(out, "train", phrase_bars=4)
     bad = write_corpus(tmp_path / "bad", 0)  # only unusable files
     with pytest.raises(DatasetError, match="no usable piece"):
         shards.build_shards(bad, tmp_path / "o2", progress=False)
