@@ -32,6 +32,11 @@ def _add_prepare(sub):
     p.add_argument("--workers", type=int, default=None, help="processes (default: up to 2)")
     p.add_argument("--layout", choices=sorted(LAYOUTS), default="satb",
                    help="track layout to build (docs/layouts.md); the chorales give satb only")
+    p.add_argument("--shards", metavar="OUT", default=None,
+                   help="write the MIDI folder --source as shards in the folder OUT, for corpora larger than "
+                        "memory (resumes an interrupted build; train with --source OUT); see docs/scaling.md")
+    p.add_argument("--shard-size", type=int, default=None,
+                   help="MIDI files per shard with --shards (default: 256)")
     p.set_defaults(func=cmd_prepare)
 
 
@@ -43,6 +48,10 @@ def _mtime(path):
 
 
 def cmd_prepare(args):
+    if args.shards is not None:
+        return _prepare_shards(args)
+    if args.shard_size is not None:
+        raise ConfigError("--shard-size goes with --shards OUT")
     from .data import dataset_path, prepare
 
     cached = _mtime(dataset_path(args.source, key_normalize=not args.no_key_normalize,
@@ -68,6 +77,22 @@ def cmd_prepare(args):
         reasons.setdefault(str(s["reason"]).removeprefix(f"{s['id']}: "), []).append(s["id"])
     for reason, ids in sorted(reasons.items(), key=lambda kv: -len(kv[1])):
         print(f"  skipped {len(ids)}: {reason}")
+    return 0
+
+
+def _prepare_shards(args):
+    from .shards import DEFAULT_SHARD_SIZE, build_shards
+
+    if args.source == "chorales":
+        raise ConfigError("--shards builds a folder of MIDI files: give it as --source FOLDER "
+                          "(the chorales fit in memory: leave out --shards)")
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    index = build_shards(args.source, args.shards, key_normalize=not args.no_key_normalize,
+                         shard_size=DEFAULT_SHARD_SIZE if args.shard_size is None else args.shard_size,
+                         workers=args.workers, force=args.force, layout=args.layout)
+    print(f"shards: {len(index['shards'])} in {args.shards} ({index['files']} files: {index['pieces']} pieces "
+          f"{index['splits']}, {index['skipped']} skipped); train on them with --source {args.shards}")
     return 0
 
 
@@ -97,6 +122,8 @@ def _add_train(sub):
     p.add_argument("--layout", choices=sorted(LAYOUTS), default=None,
                    help="data.layout: track layout (default: the preset's or --config's); sizes the generator's "
                         "output to its tracks")
+    p.add_argument("--source", default=None,
+                   help='data.source: "chorales", a MIDI folder, or a shard folder written by prepare --shards')
     p.add_argument("--no-progress", action="store_true")
     group = p.add_argument_group("settings", "override the config's train and generation sections "
                                              "(default: the preset's or --config's value)")
@@ -121,6 +148,8 @@ def build_train_config(args):
         value = getattr(args, name)
         if value is not None:
             overrides.setdefault(section, {})[name] = value
+    if getattr(args, "source", None) is not None:
+        overrides["data"] = {"source": args.source}
     cfg = cfg.replace(**overrides) if overrides else cfg
     return cfg.with_layout(args.layout) if getattr(args, "layout", None) else cfg
 

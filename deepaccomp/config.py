@@ -56,13 +56,17 @@ MAX_TRAIN_INTEGER = 2**31 - 1
 SEED_LIMIT = 2**32
 """Seeds are integers ``0 <= seed < 2**32``."""
 
+DISTRIBUTE_CHOICES = ("default", "mirrored", "multi-worker")
+"""Values of ``train.distribute`` (see :func:`deepaccomp.training.make_strategy`)."""
+
 
 @dataclass
 class DataConfig:
     """How the training data is built (see docs/representation.md)."""
 
     source: str = "chorales"
-    """"chorales" (music21's Bach chorales) or a folder of MIDI files."""
+    """"chorales" (music21's Bach chorales), a folder of MIDI files, or a shard folder written by
+    ``deepaccomp prepare --source FOLDER --shards OUT`` (streamed: corpora larger than memory)."""
     pitch_window: str = "compact"
     """"compact" (MIDI 28..91) or "full" (all 128 pitches)."""
     phrase_bars: int = 2
@@ -109,7 +113,8 @@ class TrainConfig:
     iterations: int = 1000
     """Generator updates."""
     batch_size: int = 64
-    """Examples per minibatch (per critic update and per generator update)."""
+    """Examples per minibatch (per critic update and per generator update), over all replicas:
+    each of N replicas gets batch_size / N."""
     critic_updates: int = 5
     """Critic updates per generator update, each on its own minibatch."""
     gp_weight: float = 10.0
@@ -155,6 +160,11 @@ class TrainConfig:
     underflow."""
     shuffle_buffer: int = 10000
     """Phrases in the tf.data shuffle buffer."""
+    distribute: str = "default"
+    """How training is spread over devices: "default" (one device), "mirrored" (every GPU or the CPU of this
+    machine, tf.distribute.MirroredStrategy) or "multi-worker" (the machines listed in the TF_CONFIG environment
+    variable, tf.distribute.MultiWorkerMirroredStrategy; see docs/scaling.md). batch_size stays the global
+    minibatch and must divide evenly by the number of replicas."""
 
 
 @dataclass
@@ -399,6 +409,8 @@ class Config:
             raise ConfigError("train.gp_weight, reconstruction_weight and diversity_weight must be >= 0")
         if t.reconstruction_loss not in ("bce", "l1"):
             raise ConfigError("train.reconstruction_loss must be 'bce' or 'l1'")
+        if t.distribute not in DISTRIBUTE_CHOICES:
+            raise ConfigError(f"train.distribute must be one of {list(DISTRIBUTE_CHOICES)}, got {t.distribute!r}")
         if t.mixed_precision not in ("off", "bfloat16"):
             raise ConfigError(f"train.mixed_precision must be 'off' or 'bfloat16', got {t.mixed_precision!r}")
         self.generation.validate()
@@ -549,4 +561,4 @@ __all__ = ["Config", "DataConfig", "ModelConfig", "TrainConfig", "GenerationConf
            "field_docs", "preset", "PRESETS", "deepcomposer", "default", "config_path",
            "check_noise_scale", "check_seed", "MAX_LEVELS", "MAX_FILTERS", "MAX_NOISE_CHANNELS",
            "MAX_KERNEL_SIZE", "MAX_PHRASE_BARS", "MAX_GENERATOR_PARAMS", "MAX_NOISE_SCALE",
-           "MAX_TRAIN_INTEGER", "SEED_LIMIT"]
+           "MAX_TRAIN_INTEGER", "SEED_LIMIT", "DISTRIBUTE_CHOICES"]

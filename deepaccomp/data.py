@@ -704,7 +704,8 @@ def make_tf_dataset(phrases: np.ndarray, batch_size: int, *, shuffle: bool = Tru
                     repeat: bool = True, seed: int = 0, melody_only: bool = False,
                     shuffle_buffer: int = 10000, drop_remainder: bool = True,
                     skip_batches: int = 0, positions: np.ndarray | None = None):
-    """A ``tf.data.Dataset`` of model-range batches from bool phrases ``(n, time, pitch, 4)``.
+    """A ``tf.data.Dataset`` of model-range batches from bool phrases ``(n, time, pitch, 4)``
+    (an array, or a ``tf.data.Dataset`` of single phrases streamed from shards: :mod:`deepaccomp.shards`).
 
     Yields ``(melody, accompaniment)`` of shapes ``(batch, time, pitch, 1)`` and
     ``(batch, time, pitch, 3)`` (float32, -1/+1), or only the melody when
@@ -715,11 +716,13 @@ def make_tf_dataset(phrases: np.ndarray, batch_size: int, *, shuffle: bool = Tru
     """
     from ._tf import tf
 
-    if len(phrases) == 0:
+    streamed = isinstance(phrases, tf.data.Dataset)
+    if not streamed and len(phrases) == 0:
         raise DatasetError("no phrases to feed: the split is empty")
-    ds = tf.data.Dataset.from_tensor_slices(phrases)
+    ds = phrases if streamed else tf.data.Dataset.from_tensor_slices(phrases)
     if shuffle:
-        ds = ds.shuffle(min(shuffle_buffer, len(phrases)), seed=seed, reshuffle_each_iteration=True)
+        size = shuffle_buffer if streamed else min(shuffle_buffer, len(phrases))
+        ds = ds.shuffle(size, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)

@@ -21,19 +21,21 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 import warnings
 
 from tqdm import tqdm
 
-from . import artifact
+from . import artifact, shards
 from ._tf import keras, tf
 from . import config as config_mod
 from .config import Config
@@ -44,8 +46,9 @@ from .io_utils import atomic_write_bytes
 from .models import build_critic, build_generator
 from .monitoring import Monitor, record_time
 
-__all__ = ["WGANGP", "build_gan", "train", "gradient_penalty", "reconstruction_loss",
-           "CHECKPOINT_DIR", "EXPORT_NAME", "LOCK_NAME", "export_generator", "load_generator", "read_artifact"]
+__all__ = ["WGANGP", "build_gan", "train", "gradient_penalty", "reconstruction_loss", "make_strategy",
+           "read_tf_config", "is_chief", "strategy_task", "CHECKPOINT_DIR", "EXPORT_NAME", "LOCK_NAME",
+           "export_generator", "load_generator", "read_artifact"]
 
 CHECKPOINT_DIR = "checkpoints"
 EXPORT_NAME = artifact.FILE_NAME
@@ -112,6 +115,14 @@ class WGANGP(keras.Model):
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras 3 builds here from a first batch averaged over replicas, which fails for the
+        # (melody, accompaniment) pair of a multi-worker run; build_gan has built every network
+        # and optimiser already, so there the step's first trace builds what is left, as without a strategy
+        if _multi_worker(self.distribute_strategy):
+            return None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def call(self, inputs, training=False):
         """``[melody, noise]`` or just ``melody`` (fresh noise) -> accompaniment."""
         if isinstance(inputs, (list, tuple)):
@@ -149,8 +160,11 @@ class WGANGP(keras.Model):
             melody = melody_all[i * size:(i + 1) * size]
             real = self._target(melody, accomp_all[i * size:(i + 1) * size])
             d_loss, gp, wasserstein = self.critic_step(melody, real)
-        return {"d_loss": d_loss, "gp": gp, "wasserstein": wasserstein,
-                **self.generator_step(melody, real)}
+        logs = {"d_loss": d_loss, "gp": gp, "wasserstein": wasserstein, **self.generator_step(melody, real)}
+        if _multi_worker(self.distribute_strategy):
+            # Keras averages a multi-worker step's outputs over replicas along axis 0: give each one
+            logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
+        return logs
 
     def critic_step(self, melody, real):
         """One critic update on a minibatch; returns ``(loss, gradient penalty, D(real) - D(fake))``."""
@@ -212,6 +226,18 @@ def _dtype_policy(name: str | None):
         keras.config.set_dtype_policy(previous)
 
 
+def _synchronize_batch_norm(model) -> None:
+    """Batch statistics over the global batch, all-reduced across replicas (Keras ``synchronized``).
+
+    Without it each replica normalises by its own slice of the batch and keeps its own
+    moving averages, so the workers' generators would drift apart; with it every
+    replica normalises as a single device would at the same global batch.
+    """
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.synchronized = True
+
+
 def build_gan(cfg: Config, strategy=None):
     """Generator, critic, optimisers and the compiled :class:`WGANGP` under ``strategy``."""
     strategy = strategy or tf.distribute.get_strategy()
@@ -220,6 +246,8 @@ def build_gan(cfg: Config, strategy=None):
         keras.utils.set_random_seed(t.seed)
         gen = build_generator(cfg)
         critic = build_critic(cfg)
+        if strategy.num_replicas_in_sync > 1:
+            _synchronize_batch_norm(gen)
         gan = WGANGP(gen, critic, cfg)
         g_opt = keras.optimizers.Adam(t.generator_lr, beta_1=t.beta_1, beta_2=t.beta_2)
         d_opt = keras.optimizers.Adam(t.critic_lr, beta_1=t.beta_1, beta_2=t.beta_2)
@@ -227,6 +255,141 @@ def build_gan(cfg: Config, strategy=None):
         g_opt.build(gen.trainable_variables)
         d_opt.build(critic.trainable_variables)
     return gan
+
+
+# ---------------------------------------------------------------------- strategies
+def read_tf_config() -> dict:
+    """The cluster of a multi-worker run: the ``TF_CONFIG`` environment variable, checked.
+
+    Returns
+    -------
+    dict
+        ``{"cluster": {"chief": [...], "worker": ["host:port", ...]}, "task": {"type": ..., "index": ...}}``
+        as TensorFlow reads it (training operators and managed services set it).
+
+    Raises
+    ------
+    ConfigError
+        ``TF_CONFIG`` is missing, not JSON, lists no worker, or names a task
+        that is not in its cluster.
+    """
+    text = os.environ.get("TF_CONFIG", "").strip()
+    example = ('e.g. TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+               '"task": {"type": "worker", "index": 0}}\' (docs/scaling.md)')
+    if not text:
+        raise ConfigError(f"train.distribute = 'multi-worker' needs the TF_CONFIG environment variable; {example}")
+    try:
+        spec = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"TF_CONFIG is not valid JSON ({exc}); {example}") from None
+    cluster = spec.get("cluster") if isinstance(spec, dict) else None
+    task = spec.get("task") if isinstance(spec, dict) else None
+    if not isinstance(cluster, dict) or not cluster or not isinstance(task, dict):
+        raise ConfigError(f"TF_CONFIG needs a 'cluster' object and a 'task' object; {example}")
+    for role, addresses in cluster.items():
+        if role not in ("chief", "worker") or not isinstance(addresses, list) or not addresses or not all(
+                isinstance(a, str) and re.fullmatch(r"[^\s:]+:\d{1,5}|\[[0-9a-fA-F:]+\]:\d{1,5}", a)
+                for a in addresses):
+            raise ConfigError(f"TF_CONFIG cluster.{role}: expected 'chief' or 'worker' with a list of "
+                              f"'host:port' addresses, got {addresses!r}")
+    if len(cluster.get("chief", [])) > 1:
+        raise ConfigError("TF_CONFIG lists more than one chief")
+    kind, index = task.get("type"), task.get("index")
+    if kind not in cluster or isinstance(index, bool) or not isinstance(index, int) \
+            or not 0 <= index < len(cluster[kind]):
+        raise ConfigError(f"TF_CONFIG task {task!r} is not in its cluster {sorted(cluster)} "
+                          "(task.type must be one of them, task.index a position in its list)")
+    return spec
+
+
+def make_strategy(distribute: str = "default"):
+    """The ``tf.distribute`` strategy of ``train.distribute``.
+
+    Parameters
+    ----------
+    distribute : str
+        ``"default"``: TensorFlow's default strategy (one device).
+        ``"mirrored"``: ``MirroredStrategy`` over every GPU of this machine
+        (the CPU without one). ``"multi-worker"``: ``MultiWorkerMirroredStrategy``
+        over the cluster in ``TF_CONFIG`` (:func:`read_tf_config`); every worker
+        runs the same command.
+
+    Raises
+    ------
+    ConfigError
+        Unknown value, or a missing or bad ``TF_CONFIG``.
+    TrainingError
+        The multi-worker strategy was asked for after TensorFlow already ran
+        an operation in this process (it must come first).
+    """
+    if distribute == "default":
+        return tf.distribute.get_strategy()
+    if distribute == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if distribute != "multi-worker":
+        raise ConfigError(f"train.distribute must be one of {list(config_mod.DISTRIBUTE_CHOICES)}, "
+                          f"got {distribute!r}")
+    read_tf_config()
+    options = tf.distribute.experimental.CommunicationOptions(
+        implementation=tf.distribute.experimental.CommunicationImplementation.AUTO)  # NCCL on GPUs, ring on CPUs
+    try:
+        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    except (RuntimeError, ValueError) as exc:
+        raise TrainingError(
+            f"cannot start the multi-worker strategy ({exc}); it must be created before TensorFlow runs "
+            "anything else in the process: start each worker as a fresh `deepaccomp train --distribute "
+            "multi-worker` (or call train() first thing in a new Python process)") from exc
+
+
+def is_chief(strategy) -> bool:
+    """Whether this process writes the run (TensorBoard, checkpoints, export): always, except on a
+    multi-worker run's non-chief workers."""
+    return bool(strategy.extended.should_checkpoint)
+
+
+def _multi_worker(strategy) -> bool:
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def _check_replicas(cfg: Config, strategy) -> None:
+    replicas = strategy.num_replicas_in_sync
+    if cfg.train.batch_size % replicas:
+        raise TrainingError(
+            f"train.batch_size {cfg.train.batch_size} (the global minibatch) does not divide evenly by the "
+            f"{replicas} replicas of this run; use a multiple of {replicas} (each replica gets batch_size / "
+            f"{replicas} examples)")
+
+
+def _worker_lost(exc, ckpt_dir: str) -> TrainingError:
+    """The error of a multi-worker run whose collectives failed (a worker died or cannot be reached)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    at = next((i for i, line in enumerate(lines) if re.search(r"unhealthy|abort|unavailable|connect", line, re.I)),
+              None)
+    first = type(exc).__name__ if at is None else " ".join(lines[at:at + 2 if lines[at].endswith(":") else at + 1])
+    latest = tf.train.latest_checkpoint(ckpt_dir)
+    resume = f"the last checkpoint ({latest})" if latest else "the beginning (no checkpoint was saved yet)"
+    return TrainingError(f"the multi-worker run stopped: {first[:300]}; start every worker again with the "
+                         f"same command: the run resumes from {resume}")
+
+
+def _check_same_start(strategy, start: int) -> None:
+    """All workers of a multi-worker run restored the same iteration (else their collectives would mismatch)."""
+    if not _multi_worker(strategy):
+        return
+    @tf.function  # eager collectives are slow and warn
+    def summed(x):
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(tf.identity, (x,)), axis=None)
+
+    def total(x):  # the sum over every replica of the cluster
+        return int(summed(tf.constant(x, tf.int64)).numpy())
+
+    replicas = strategy.num_replicas_in_sync
+    mean = total(start) / replicas
+    if total(abs(start - round(mean))) != 0:  # the same on every worker, so all of them raise
+        raise TrainingError(
+            f"the workers restored different iterations (on average {mean:g}, this one {start}): every worker "
+            "must read the chief's checkpoints, so the --logdir must be one folder on a file system all "
+            "workers share")
 
 
 # ---------------------------------------------------------------------- training run
@@ -430,9 +593,10 @@ class _StopSignals:
 
     SIGNALS = ("SIGINT", "SIGTERM")
 
-    def __init__(self):
+    def __init__(self, enabled: bool = True):
         self.received = None
         self.previous = {}
+        self.enabled = enabled
 
     def _handle(self, signum, frame):
         if self.received is not None:  # second signal: stop now
@@ -442,7 +606,7 @@ class _StopSignals:
         self.received = signal.Signals(signum).name
 
     def __enter__(self):
-        if threading.current_thread() is not threading.main_thread():
+        if not self.enabled or threading.current_thread() is not threading.main_thread():
             return self
         defaults = {"SIGINT": signal.default_int_handler, "SIGTERM": signal.SIG_DFL}
         for name in self.SIGNALS:
@@ -527,10 +691,15 @@ def train(cfg: Config | None = None, logdir: str = "runs/default", *, dataset=No
         on the same logdir resumes from the last checkpoint; a run already at
         ``cfg.train.iterations`` is not trained again.
     dataset : deepaccomp.data.Dataset, optional
-        Defaults to ``prepare(cfg.data.source)``.
+        Defaults to ``prepare(cfg.data.source)``, or, where ``cfg.data.source``
+        is a shard folder written by :func:`deepaccomp.shards.build_shards`,
+        its shards streamed by :func:`deepaccomp.shards.read_phrases`.
     strategy : tf.distribute.Strategy, optional
-        Default: the default strategy. MirroredStrategy and
-        MultiWorkerMirroredStrategy work unchanged.
+        Default: :func:`make_strategy` of ``cfg.train.distribute``. On a
+        multi-worker run (``MultiWorkerMirroredStrategy``) every worker calls
+        ``train`` with the same ``logdir`` on a shared file system: the chief
+        writes the run there, the other workers read its checkpoints and write
+        theirs to a temporary folder that is deleted at the end.
     progress : bool
         Show a progress bar of the iterations (with ``verbose``).
     dataset_dir : str
@@ -549,35 +718,80 @@ def train(cfg: Config | None = None, logdir: str = "runs/default", *, dataset=No
         The checkpoints' index is damaged, a checkpoint cannot be restored, or
         the logdir holds a run with another model or data config. Nothing in
         the logdir is changed.
+    ConfigError
+        ``train.distribute = "multi-worker"`` without a valid ``TF_CONFIG``.
     TrainingError
-        Another run is training in ``logdir`` (its lock is held), or a loss
-        became non-finite.
+        Another run is training in ``logdir`` (its lock is held), a loss
+        became non-finite, ``batch_size`` does not divide by the number of
+        replicas, or the workers of a multi-worker run restored different
+        iterations.
     KeyboardInterrupt
         On SIGINT (Ctrl-C): a checkpoint of the current iteration is saved
         first. SIGTERM saves the same way, then raises ``SystemExit(143)``.
+        (Multi-worker runs leave both signals to Python: a save needs every
+        worker, so a killed run resumes from its last regular checkpoint.)
 
     The logdir is locked (``train.lock``) while the run lasts. A checkpoint
     is saved every ``train.checkpoint_every`` iterations, at least every
-    ``train.checkpoint_minutes`` of wall time, at the end, and on
+    ``train.checkpoint_minutes`` of wall time (not on multi-worker runs, whose
+    workers must save together), at the end, and on
     SIGINT/SIGTERM; none of them changes the data order or the noise, so a
     resumed run still ends bit for bit where an uninterrupted one ends.
     ``config.json`` is written once the run starts training.
     """
     cfg = cfg or config_mod.default()
     cfg.validate()
+    if strategy is None:  # first: the multi-worker strategy must exist before any TensorFlow op
+        strategy = make_strategy(cfg.train.distribute)
     logdir = os.fspath(logdir)
+    run = dict(dataset=dataset, strategy=strategy, progress=progress, dataset_dir=dataset_dir)
+    if not is_chief(strategy):
+        return _train_worker(cfg, logdir, run, verbose)
     _check_logdir(logdir)
     with _LogdirLock(logdir, verbose) as lock:
-        return _train_locked(cfg, logdir, lock, dataset=dataset, strategy=strategy, progress=progress,
-                             dataset_dir=dataset_dir, verbose=verbose)
+        return _train_locked(cfg, logdir, lock, verbose=verbose, **run)
 
 
-def _train_locked(cfg, logdir, lock, *, dataset, strategy, progress, dataset_dir, verbose):
-    ckpt_dir = os.path.join(logdir, CHECKPOINT_DIR)
-    _check_checkpoint_state(ckpt_dir)
-    if _checkpoint_numbers(ckpt_dir):
-        _check_resume_config(logdir, cfg)  # without a checkpoint, a config.json left by a failed start is replaced
-    _remove_temp_folders(ckpt_dir)
+def _train_worker(cfg, logdir, run, verbose):
+    """A non-chief worker: restores from the chief's ``logdir``, writes everything to a temporary folder.
+
+    It saves when the chief does (saving involves every worker), but to its
+    own folder, which is deleted at the end, as TensorFlow's multi-worker guide prescribes.
+    """
+    task = strategy_task(run["strategy"])
+    scratch = tempfile.mkdtemp(prefix=f"deepaccomp-{task.replace(' ', '')}-")
+    if verbose:
+        print(f"deepaccomp: {task} of a multi-worker run: reading {logdir}, writing to {scratch} "
+              "(deleted at the end)", file=sys.stderr)
+    try:
+        with _LogdirLock(scratch, 0) as lock:
+            return _train_locked(cfg, scratch, lock, restore_dir=logdir, verbose=0,
+                                 **dict(run, progress=False))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def strategy_task(strategy) -> str:
+    """``"worker 1"``, ``"chief 0"``... of a multi-worker strategy (``"local"`` for the others)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return "local"
+    return f"{resolver.task_type} {resolver.task_id}"
+
+
+def _training_data(cfg, dataset, dataset_dir, progress):
+    """``(dataset for the monitor, train phrases, description)``: an in-memory build, or streamed shards.
+
+    The train phrases are a bool array ``(n, time, pitch, 4)`` or, for a
+    shard folder, a ``tf.data.Dataset`` of single phrases.
+    """
+    kw = dict(window=cfg.data.pitch_window, phrase_bars=cfg.data.phrase_bars, hop_bars=cfg.data.hop_bars)
+    if dataset is None and shards.is_shard_folder(cfg.data.source):
+        index = shards.read_index(cfg.data.source, key_normalize=cfg.data.key_normalize, layout=cfg.data.layout)
+        stream = shards.read_phrases(cfg.data.source, "train", seed=cfg.train.seed, **kw)
+        about = (f"{index['splits']['train']} train pieces streamed from {len(index['shards'])} shards "
+                 f"in {cfg.data.source}")
+        return shards.read_eval_dataset(cfg.data.source, cfg.train.n_eval_melodies), stream, about
     if dataset is None:
         dataset, _ = prepare(cfg.data.source, key_normalize=cfg.data.key_normalize,
                              dataset_dir=dataset_dir, progress=progress, layout=cfg.data.layout)
@@ -585,24 +799,36 @@ def _train_locked(cfg, logdir, lock, *, dataset, strategy, progress, dataset_dir
         raise ConfigError(f"the dataset holds layout {dataset.layout!r} but the config asks for "
                           f"{cfg.data.layout!r}; prepare the data with --layout {cfg.data.layout} or train with "
                           f"--layout {dataset.layout}")
+    phrases = dataset.phrases("train", **kw)
+    return dataset, phrases, f"{len(phrases)} train phrases"
+
+
+def _train_locked(cfg, logdir, lock, *, dataset, strategy, progress, dataset_dir, verbose, restore_dir=None):
+    ckpt_dir = os.path.join(logdir, CHECKPOINT_DIR)
+    read_dir = os.path.join(restore_dir or logdir, CHECKPOINT_DIR)  # a non-chief worker reads the chief's
+    _check_checkpoint_state(read_dir)
+    if _checkpoint_numbers(read_dir):  # without a checkpoint, a config.json left by a failed start is replaced
+        _check_resume_config(restore_dir or logdir, cfg)
+    _remove_temp_folders(ckpt_dir)
+    _check_replicas(cfg, strategy)
+    dataset, train_phr, about = _training_data(cfg, dataset, dataset_dir, progress)
     t = cfg.train
-    train_phr = dataset.phrases("train", window=cfg.data.pitch_window,
-                                phrase_bars=cfg.data.phrase_bars, hop_bars=cfg.data.hop_bars)
-    strategy = strategy or tf.distribute.get_strategy()
     gan = build_gan(cfg, strategy)
 
     ckpt = tf.train.Checkpoint(generator=gan.generator, critic=gan.critic,
                                g_optimizer=gan.g_optimizer, d_optimizer=gan.d_optimizer,
                                seed=gan.seed_generator.state, critic_steps=gan.critic_steps)
     manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=t.keep_checkpoints)
-    if manager.latest_checkpoint:
+    latest = tf.train.latest_checkpoint(read_dir)
+    if latest:
         try:
-            ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            ckpt.restore(latest).assert_existing_objects_matched()
         except Exception as exc:
             raise CheckpointError(
-                f"{manager.latest_checkpoint}: cannot restore ({type(exc).__name__}: {exc}); "
+                f"{latest}: cannot restore ({type(exc).__name__}: {exc}); "
                 "the checkpoint is damaged or from another config: use a new --logdir") from exc
     start = int(gan.g_optimizer.iterations.numpy())
+    _check_same_start(strategy, start)
     export = os.path.join(logdir, EXPORT_NAME)
     if start >= t.iterations:
         artifact.save(gan.generator, cfg, export)
@@ -617,21 +843,25 @@ def _train_locked(cfg, logdir, lock, *, dataset, strategy, progress, dataset_dir
     tfds = make_tf_dataset(train_phr, t.batch_size * t.critic_updates, seed=t.seed,
                            shuffle_buffer=t.shuffle_buffer, skip_batches=start,
                            positions=model_input_planes(cfg, cfg.phrase_steps))
+    multi = _multi_worker(strategy)
     if verbose:
+        where = f" on {strategy.num_replicas_in_sync} replicas" if strategy.num_replicas_in_sync > 1 else ""
         print(f"deepaccomp: training {cfg.preset} in {logdir} from iteration {start} to {t.iterations}"
-              f" ({len(train_phr)} train phrases); watch it with: tensorboard --logdir {logdir}",
-              file=sys.stderr)
+              f" ({about}){where}; watch it with: tensorboard --logdir {logdir}", file=sys.stderr)
     monitor = Monitor(gan, cfg, dataset, logdir, manager, verbose=verbose)
     lock.beat(start, start, 0.0)
-    with _StopSignals() as stop:
-        guard = _RunGuard(monitor, lock, stop, start, t.iterations, t.checkpoint_minutes, progress, verbose)
+    with _StopSignals(enabled=not multi) as stop:
+        guard = _RunGuard(monitor, lock, stop, start, t.iterations,
+                          math.inf if multi else t.checkpoint_minutes, progress, verbose)
         try:
             # one Keras epoch of exactly the iterations left: checkpoints are the Monitor's job
             gan.fit(tfds, epochs=1, steps_per_epoch=t.iterations - start, callbacks=[monitor, guard],
                     verbose=0, shuffle=False)  # tf.data shuffles; Keras must not try
-        except BaseException:
+        except BaseException as exc:
             guard.close()
             monitor.finish(status="failed")
+            if multi and isinstance(exc, tf.errors.OpError):
+                raise _worker_lost(exc, read_dir) from exc
             raise
         guard.close()
         it = monitor.iteration()

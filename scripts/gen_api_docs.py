@@ -36,6 +36,7 @@ MODULES = (
     "midi",
     "meter",
     "data",
+    "shards",
     "metrics",
     "config",
     "models",

@@ -351,3 +351,19 @@ def test_the_chorales_are_satb_only_and_layouts_have_their_own_cache(tmp_path):
     satb, band = dataset_path(folder), dataset_path(folder, layout="lpd5")
     assert satb != band and "lpd5" in band and "lpd5" not in satb
     assert dataset_path("chorales") == dataset_path("chorales", layout="satb")
+
+
+def test_band_corpus_as_shards_keeps_its_layout(tmp_path):
+    from deepaccomp import shards
+    from deepaccomp.errors import DatasetError
+
+    write_band(tmp_path / "band", 12)
+    index = shards.build_shards(tmp_path / "band", tmp_path / "out", layout="lpd5", shard_size=5,
+                                workers=1, progress=False)
+    assert index["layout"] == "lpd5" and index["pieces"] > 0
+    assert shards.read_shard(tmp_path / "out", index["shards"][0]).layout == "lpd5"
+    with pytest.raises(DatasetError, match="lpd5"):
+        shards.read_index(tmp_path / "out", layout="satb")
+    phrases = shards.read_phrases(tmp_path / "out", "train", phrase_bars=1)
+    first = next(iter(phrases))
+    assert tuple(first.shape)[-1] == 6  # melody + drums, piano, guitar, bass, strings
