@@ -1,6 +1,7 @@
 """Shared test helpers: MIDI files built by the tests themselves with pretty_midi."""
 
 import os
+import signal
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -176,3 +177,9 @@ def small():
     from deepaccomp import data
 
     return data.build_chorales(limit=12, workers=1, progress=False)
+
+
+def default_sigint():
+    """``preexec_fn`` for a child that must receive Ctrl-C: a suite started in the background
+    (``cmd &`` in a non-interactive shell) ignores SIGINT, and children inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

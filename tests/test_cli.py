@@ -10,7 +10,7 @@ import sys
 import pretty_midi
 import pytest
 
-from conftest import make_midi
+from conftest import default_sigint, make_midi
 from deepaccomp.cli import main
 
 
@@ -325,7 +325,8 @@ def test_ctrl_c_at_any_moment_is_one_line_and_exit_130(tmp_path, melody, tiny_mo
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
     proc = subprocess.Popen([sys.executable, "-m", "deepaccomp", "generate", str(melody), "-o",
                              str(tmp_path / "out.mid"), "--model", str(tiny_model)],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)

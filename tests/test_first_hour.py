@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import make_midi
+from conftest import default_sigint, make_midi
 from deepaccomp import __version__
 from deepaccomp.cli import main
 
@@ -141,7 +141,7 @@ def test_sigint_saves_exits_130_and_a_second_run_is_refused_meanwhile(tmp_path, 
     args = ["train", "--config", str(cfg), "--logdir", str(logdir), "--dataset-dir", str(tmp_path / "ds"),
             "--iterations", "100000", "--eval-every", "1000", "--no-progress"]
     proc = subprocess.Popen([sys.executable, "-m", "deepaccomp.cli", *args], cwd=tmp_path, env=clean_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     try:
         deadline = time.time() + 240
         while not list((logdir / "checkpoints").glob("ckpt-*.index")):
