@@ -72,7 +72,7 @@ from .representation import (
 __all__ = ["DATASET_VERSION", "TUNE_MATCH_THRESHOLD", "SPLITS", "PART_NAMES", "DEFAULT_DATASET_DIR",
            "MIDI_SUFFIXES", "split_of", "melody_line", "tune_similarity", "clean_splits", "Dataset",
            "chorale_ids", "score_to_roll", "build_chorales", "reference_metrics", "folder_piece_roll",
-           "build_folder", "track_summary", "FOLDER_METERS", "dataset_path", "prepare", "split_model_inputs",
+           "build_folder", "track_summary", "n_tracks_of", "FOLDER_METERS", "dataset_path", "prepare", "split_model_inputs",
            "make_tf_dataset"]
 
 DATASET_VERSION = 4
@@ -244,6 +244,11 @@ def clean_splits(rolls, pieces, threshold: float = TUNE_MATCH_THRESHOLD) -> dict
     return report
 
 
+def n_tracks_of(info: dict) -> int:
+    """Tracks of every roll of a build whose ``info`` is given: its layout's (``satb`` when none is named)."""
+    return len(get_layout(info.get("layout", DEFAULT_LAYOUT)).tracks)
+
+
 @dataclass
 class Dataset:
     """Whole pieces as rolls ``(time, 128, tracks)`` (bool, key-normalised; the tracks of
@@ -308,7 +313,7 @@ class Dataset:
     @property
     def n_tracks(self) -> int:
         """Tracks of every roll: the melody and the layout's accompaniment tracks."""
-        return len(get_layout(self.layout).tracks)
+        return n_tracks_of(self.info)
 
     # ------------------------------------------------------------------ save/load
     def save(self, path) -> None:
@@ -327,7 +332,7 @@ class Dataset:
         try:
             with np.load(path, allow_pickle=False) as z:
                 meta = json.loads(bytes(z["meta"]).decode())
-                n_tracks = len(get_layout(meta["info"].get("layout", DEFAULT_LAYOUT)).tracks)
+                n_tracks = n_tracks_of(meta["info"])
                 rolls = _decode(z["cells"], z["offsets"], z["lengths"], n_tracks)
         except FileNotFoundError:
             raise DatasetError(f"{path}: dataset file not found; run `deepaccomp prepare`") from None
@@ -650,12 +655,13 @@ def dataset_path(source: str = "chorales", *, key_normalize: bool = True,
     name among them, except for ``satb`` whose builds keep the names they always had)."""
     settings = {"source": os.path.abspath(source) if source != "chorales" else source,
                 "key_normalize": key_normalize, "version": DATASET_VERSION}
-    if get_layout(layout).name != DEFAULT_LAYOUT:
-        settings["layout"] = get_layout(layout).name
+    name = get_layout(layout).name
+    if name != DEFAULT_LAYOUT:
+        settings["layout"] = name
     digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
     stem = "jsb_chorales" if source == "chorales" else os.path.basename(os.path.normpath(source))
-    if get_layout(layout).name != DEFAULT_LAYOUT:
-        stem += f"-{get_layout(layout).name}"
+    if name != DEFAULT_LAYOUT:
+        stem += f"-{name}"
     return os.path.join(dataset_dir, f"{stem}-{digest}.npz")
 
 

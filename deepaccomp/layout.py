@@ -212,11 +212,11 @@ class Layout:
                                   f"takes one program per track ({', '.join(self.accompaniment_names)})")
             _, alto, tenor, bass = resolve_programs(programs, 4)
             return [alto] + [tenor] * (n - 2) + [bass] if n >= 2 else [alto]
-        if isinstance(programs, str):
-            resolve_programs(programs, n)  # the one message for an unknown preset
         try:
             return resolve_programs(programs, n)
         except ConfigError as exc:
+            if isinstance(programs, str):
+                raise  # an unknown preset: the one message for it
             raise ConfigError(f"{exc} (layout {self.name!r}: {', '.join(self.accompaniment_names)})") from None
 
     def to_dict(self) -> dict:

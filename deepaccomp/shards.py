@@ -344,8 +344,7 @@ def read_phrases(folder, split: str = "train", *, window="compact", phrase_bars:
     if not names:
         raise DatasetError(f"{folder}: no piece in the {split} split; no phrases to feed")
     steps, size = phrase_bars * STEPS_PER_BAR, get_window(window).size
-    n_tracks = len(get_layout(index.get("layout", DEFAULT_LAYOUT)).tracks)
-    spec = tf.TensorSpec((None, steps, size, n_tracks), tf.bool)
+    spec = tf.TensorSpec((None, steps, size, data.n_tracks_of(index)), tf.bool)
     pieces = _piece_phrases(folder, split, window, phrase_bars, hop_bars)
     files = tf.data.Dataset.from_tensor_slices(names).shuffle(len(names), seed=seed, reshuffle_each_iteration=True)
     stream = files.interleave(
