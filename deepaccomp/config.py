@@ -132,6 +132,9 @@ class TrainConfig:
     accompaniment (0 reproduces the lab)."""
     reconstruction_loss: str = "bce"
     """"bce" (cross-entropy on (x+1)/2) or "l1"."""
+    pitch_weight: float = 0.0
+    """Weight of a per-track softmax cross-entropy over pitch at the steps where the real
+    track sounds (:func:`deepaccomp.training.pitch_cross_entropy`); 0 = off (the lab)."""
     diversity_weight: float = 0.0
     """Weight of the mode-seeking term (Mao et al., MSGAN 2019): the generator is
     rewarded for ``mean|G(m, z1) - G(m, z2)| / mean|z1 - z2|``, so different
@@ -405,8 +408,9 @@ class Config:
         for name in ("generator_lr", "critic_lr"):
             if not getattr(t, name) > 0:
                 raise ConfigError(f"train.{name} must be > 0")
-        if t.gp_weight < 0 or t.reconstruction_weight < 0 or t.diversity_weight < 0:
-            raise ConfigError("train.gp_weight, reconstruction_weight and diversity_weight must be >= 0")
+        for name in ("gp_weight", "reconstruction_weight", "pitch_weight", "diversity_weight"):
+            if not getattr(t, name) >= 0:
+                raise ConfigError(f"train.{name} must be >= 0, got {getattr(t, name)!r}")
         if t.reconstruction_loss not in ("bce", "l1"):
             raise ConfigError("train.reconstruction_loss must be 'bce' or 'l1'")
         if t.distribute not in DISTRIBUTE_CHOICES:

@@ -46,7 +46,8 @@ EVAL_METRICS = ("empty_bar_rate", "pitches_used", "in_scale_ratio", "polyphony",
 DRUM_METRICS = ("empty_bar_rate", "pitches_used", "drum_pattern_rate")
 """What is logged for a drum track: pitch metrics (scale, consonance, voice leading) do not apply to it."""
 LOSS_TAGS = {"d_loss": "critic", "g_loss": "generator", "gp": "gradient_penalty",
-             "wasserstein": "wasserstein", "recon": "reconstruction", "diversity": "diversity"}
+             "wasserstein": "wasserstein", "recon": "reconstruction", "pitch": "pitch",
+             "diversity": "diversity"}
 """``train_step`` output -> TensorBoard tag under ``losses/``."""
 
 

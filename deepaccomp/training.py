@@ -12,9 +12,10 @@ Losses (per minibatch):
   ``eps * real + (1 - eps) * fake`` with ``eps ~ U[0, 1]`` per example, the
   melody ``m`` held fixed as the condition;
 * generator: ``-mean(D(m, fake)) + reconstruction_weight * R(fake, real)
-  - diversity_weight * MS``, R = binary cross-entropy on ``(x + 1) / 2`` or L1,
-  MS = the mode-seeking ratio ``mean|G(m,z1) - G(m,z2)| / mean|z1 - z2|``
-  (both weights 0 = the lab).
+  + pitch_weight * P - diversity_weight * MS``, R = binary cross-entropy on
+  ``(x + 1) / 2`` or L1, P = :func:`pitch_cross_entropy` (each sounding track's
+  real pitch against a softmax over pitch), MS = the mode-seeking ratio
+  ``mean|G(m,z1) - G(m,z2)| / mean|z1 - z2|`` (all three weights 0 = the lab).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from .io_utils import atomic_write_bytes
 from .models import build_critic, build_generator
 from .monitoring import Monitor, record_time
 
-__all__ = ["WGANGP", "build_gan", "train", "gradient_penalty", "reconstruction_loss", "make_strategy",
+__all__ = ["WGANGP", "build_gan", "train", "gradient_penalty", "reconstruction_loss", "pitch_cross_entropy", "make_strategy",
            "read_tf_config", "is_chief", "strategy_task", "CHECKPOINT_DIR", "EXPORT_NAME", "LOCK_NAME",
            "export_generator", "load_generator", "read_artifact"]
 
@@ -91,6 +92,36 @@ def reconstruction_loss(fake, real, kind: str):
     p = tf.clip_by_value((fake + 1.0) / 2.0, 1e-6, 1.0 - 1e-6)
     y = (real + 1.0) / 2.0
     return -tf.reduce_mean(y * tf.math.log(p) + (1.0 - y) * tf.math.log(1.0 - p))
+
+
+PITCH_LOGIT_SCALE = 5.0
+"""Logit scale of :func:`pitch_cross_entropy`: tanh outputs in [-1, 1] become logits in [-5, 5]."""
+
+
+def pitch_cross_entropy(fake, real):
+    """Cross-entropy of each sounding track's real pitch under a softmax over the pitch axis.
+
+    Per-cell BCE scores every pitch on its own; this term asks the right pitch to rank
+    first among the track's pitches, which is what a one-note-per-voice decoding reads.
+
+    Parameters
+    ----------
+    fake, real : tensors, shape (batch, time, pitch, tracks), model range [-1, 1]
+        Generated and real accompaniment; a real cell sounds where it is > 0.
+
+    Returns
+    -------
+    scalar tensor
+        Mean over the (example, step, track) where the real track sounds of
+        ``-sum_p target_p * log softmax(PITCH_LOGIT_SCALE * fake)_p``, the target spread
+        evenly over the real pitches sounding there; 0 when no real track sounds.
+    """
+    target = tf.cast(real > 0, fake.dtype)
+    counts = tf.reduce_sum(target, axis=2, keepdims=True)
+    sounding = tf.cast(counts > 0, fake.dtype)
+    log_p = tf.nn.log_softmax(PITCH_LOGIT_SCALE * fake, axis=2)
+    per_step = -tf.reduce_sum(target / tf.maximum(counts, 1.0) * log_p, axis=2, keepdims=True)
+    return tf.reduce_sum(per_step * sounding) / tf.maximum(tf.reduce_sum(sounding), 1.0)
 
 
 class WGANGP(keras.Model):
@@ -194,6 +225,10 @@ class WGANGP(keras.Model):
             if t.reconstruction_weight > 0:
                 recon = reconstruction_loss(fake, real, t.reconstruction_loss)
                 g_loss = g_loss + t.reconstruction_weight * recon
+            pitch = tf.constant(0.0)
+            if t.pitch_weight > 0:
+                pitch = pitch_cross_entropy(fake, real)
+                g_loss = g_loss + t.pitch_weight * pitch
             diversity = tf.constant(0.0)
             if t.diversity_weight > 0:
                 diversity = self._mode_seeking(melody, fake, noise)
@@ -201,7 +236,7 @@ class WGANGP(keras.Model):
             scaled = g_loss / _replicas()
         grads = tape.gradient(scaled, self.generator.trainable_variables)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
-        return {"g_loss": g_loss, "recon": recon, "diversity": diversity}
+        return {"g_loss": g_loss, "recon": recon, "pitch": pitch, "diversity": diversity}
 
     def _mode_seeking(self, melody, fake, noise):
         """MSGAN's ratio ``mean|G(m, z1) - G(m, z2)| / mean|z1 - z2|`` with a second noise draw."""

@@ -16,6 +16,7 @@ from deepaccomp import artifact, preset  # noqa: E402
 from deepaccomp.errors import CheckpointError, ConfigError, ModelFileError, TrainingError  # noqa: E402
 from deepaccomp.training import (  # noqa: E402
     gradient_penalty,
+    pitch_cross_entropy,
     reconstruction_loss,
     train,
 )
@@ -63,6 +64,33 @@ def test_reconstruction_losses():
     # BCE of p = 0.75 for y = 1 and p = 0.25 for y = 0: -log(0.75)
     fake = tf.constant([[0.5, -0.5]])
     assert float(reconstruction_loss(fake, real, "bce")) == pytest.approx(-np.log(0.75), rel=1e-4)
+
+
+def test_pitch_cross_entropy_by_hand():
+    # (batch 1, time 3, pitch 3, tracks 2); logits are 5 * value
+    fake = np.full((1, 3, 3, 2), -1.0, np.float32)
+    real = np.full((1, 3, 3, 2), -1.0, np.float32)
+    fake[0, 0, 1, 0] = 1.0
+    real[0, 0, 1, 0] = 1.0          # right pitch ranked first
+    fake[0, 1, 0, 0] = 0.5
+    real[0, 1, 2, 0] = 1.0          # a wrong pitch ranked first
+    real[0, 2, [0, 2], 1] = 1.0     # two real pitches, every generated value -1
+    right = -np.log(np.exp(5) / (np.exp(5) + 2 * np.exp(-5)))
+    wrong = -np.log(np.exp(-5) / (np.exp(2.5) + 2 * np.exp(-5)))
+    spread = np.log(3)              # target 1/2 on two of three equal logits
+    # the three silent (step, track) pairs do not count
+    assert float(pitch_cross_entropy(tf.constant(fake), tf.constant(real))) == pytest.approx(
+        (right + wrong + spread) / 3, rel=1e-5)
+    assert float(pitch_cross_entropy(tf.constant(fake), tf.constant(-np.ones_like(real)))) == 0.0
+
+
+def test_pitch_weight_is_validated_and_logged(tmp_path, small):
+    from deepaccomp.monitoring import read_scalars
+
+    with pytest.raises(ConfigError, match="pitch_weight"):
+        preset("default").replace(train={"pitch_weight": -1.0}).validate()
+    train(tiny(iterations=2, pitch_weight=5.0), str(tmp_path), dataset=small, progress=False, verbose=0)
+    assert read_scalars(tmp_path)["losses/pitch"][0][1] > 0
 
 
 # ---------------------------------------------------------------------- presets
