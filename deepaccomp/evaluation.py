@@ -32,6 +32,8 @@ met by the shipped model; :func:`check_quality_bar` takes it as ``bar``).
 
 Baselines: ``random_in_key`` (one random scale note per beat per voice in
 the voice's range) and ``melody_doubled`` (the melody 1, 2 and 3 octaves down).
+:func:`evaluate_second_harmonisation` measures the other end of the scale: how far
+Bach agrees with himself when he harmonised the same tune twice.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ from .layout import DEFAULT_LAYOUT, get_layout
 from .representation import STEPS_PER_BEAT, to_model_range, transpose_roll, transpose_tracks
 
 __all__ = ["QUALITY_BAR", "MUSICAL_TARGETS", "VOICE_RANGES", "held_out_pieces", "piece_metrics",
-           "seed_difference", "evaluate_generator", "evaluate_baseline", "BASELINES", "baseline_roll", "random_in_key", "check_quality_bar"]
+           "seed_difference", "evaluate_generator", "evaluate_baseline", "BASELINES",
+           "second_harmonisations", "evaluate_second_harmonisation", "baseline_roll", "random_in_key", "check_quality_bar"]
 
 QUALITY_BAR = {
     "harmonic_agreement": (">=", 0.60),
@@ -234,6 +237,59 @@ def evaluate_baseline(name: str, dataset, *, split: str = "test", seed: int = 0,
     result = _average(rows)
     result["n_pieces"] = len(rows)
     return result
+
+
+def second_harmonisations(dataset, min_same_melody: float = 0.95) -> list[tuple[int, int]]:
+    """Pairs of pieces in which Bach harmonised the same melody twice.
+
+    Candidates are the pairs that the split cleaning linked (``same_tune_as``,
+    :func:`deepaccomp.data.clean_splits`); a pair is kept when both pieces have
+    the same length, their melody tracks are identical at ``min_same_melody`` of
+    the steps or more (so that step ``t`` of one is step ``t`` of the other) and
+    their accompaniments differ (not the same harmonisation twice).
+
+    Returns
+    -------
+    list of (int, int)
+        Positions in ``dataset.rolls``, each pair once.
+    """
+    ids = {p["id"]: i for i, p in enumerate(dataset.pieces)}
+    pairs = set()
+    for i, piece in enumerate(dataset.pieces):
+        j = ids.get(piece.get("same_tune_as"))
+        if j is None or piece.get("match") == "duplicate":
+            continue
+        a, b = (np.asarray(dataset.rolls[k], bool) for k in (i, j))
+        if a.shape != b.shape or np.array_equal(a[..., 1:], b[..., 1:]):
+            continue
+        if (a[..., 0] == b[..., 0]).all(axis=1).mean() >= min_same_melody:
+            pairs.add((min(i, j), max(i, j)))
+    return sorted(pairs)
+
+
+def evaluate_second_harmonisation(dataset, min_same_melody: float = 0.95) -> dict:
+    """Bach against Bach: harmonic agreement of one harmonisation's accompaniment with the other's.
+
+    For each pair of :func:`second_harmonisations`, each piece's accompaniment
+    tracks are scored against the other's (:func:`deepaccomp.metrics.harmonic_agreement`,
+    both directions). It tells what a harmonisation as good as Bach's, but not
+    the one in the file, scores against the file.
+
+    Returns
+    -------
+    dict
+        ``harmonic_agreement`` per accompaniment track (mean over pairs and
+        directions; nan with no pair), ``n_pairs`` and ``pairs`` (the pieces' ids).
+    """
+    pairs = second_harmonisations(dataset, min_same_melody)
+    rows = []
+    for i, j in pairs:
+        a, b = (np.asarray(dataset.rolls[k], bool)[None, ..., 1:] for k in (i, j))
+        rows += [metrics.harmonic_agreement(a, b), metrics.harmonic_agreement(b, a)]
+    n_tracks = dataset.n_tracks - 1
+    agreement = np.nanmean(rows, axis=0) if rows else np.full(n_tracks, np.nan)
+    return {"harmonic_agreement": agreement, "n_pairs": len(pairs),
+            "pairs": [(dataset.pieces[i]["id"], dataset.pieces[j]["id"]) for i, j in pairs]}
 
 
 def random_in_key(melody, key, rng) -> np.ndarray:

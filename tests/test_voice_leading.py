@@ -178,6 +178,32 @@ def test_baseline_reports_the_voice_leading_of_the_accompaniment():
         evaluate_baseline("silence", ds)
 
 
+def test_second_harmonisation_scores_bach_against_bach_by_hand():
+    from deepaccomp.data import Dataset
+    from deepaccomp.evaluation import evaluate_second_harmonisation, second_harmonisations
+
+    soprano = [(72, 8), (76, 8)]
+    p = voice_roll(soprano, [(67, 16)], [(64, 16)], [(48, 16)])
+    q = voice_roll(soprano, [(65, 4), (None, 4), (67, 8)], [(62, 8), (64, 8)], [(47, 8), (48, 8)])
+    longer = np.concatenate([q, q])
+    pieces = [{"id": "p", "split": "test"},
+              {"id": "q", "split": "excluded", "same_tune_as": "p", "match": "tune"},
+              {"id": "dup", "split": "excluded", "same_tune_as": "p", "match": "duplicate"},
+              {"id": "long", "split": "excluded", "same_tune_as": "p", "match": "tune"},
+              {"id": "other", "split": "train"}]
+    ds = Dataset([p, q, p.copy(), longer, q], pieces)
+    assert second_harmonisations(ds) == [(0, 1)]
+    r = evaluate_second_harmonisation(ds)
+    # q against p's {G, E, C}: alto sounds 12 steps, G agrees on 8; tenor E and bass C on 8 of 16.
+    # p against q's {F, D, B} / {D, B} / {G, E, C}: each voice agrees on the last 8 of 16 steps.
+    np.testing.assert_allclose(r["harmonic_agreement"], [(8 / 12 + 0.5) / 2, 0.5, 0.5])
+    assert r["n_pairs"] == 1 and r["pairs"] == [("p", "q")]
+    q_other_tune = q.copy()
+    q_other_tune[:, :, 0] = np.roll(q[:, :, 0], 2, axis=1)
+    ds.rolls[1] = q_other_tune  # a melody that differs at every step is not the same tune
+    assert evaluate_second_harmonisation(ds)["n_pairs"] == 0
+
+
 def test_check_quality_bar_takes_the_musical_targets():
     from deepaccomp.evaluation import MUSICAL_TARGETS, QUALITY_BAR, check_quality_bar
 
