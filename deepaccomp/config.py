@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 from .errors import ConfigError
 from .io_utils import atomic_write_bytes
-from .decoding import DECODE_METHODS
+from .decoding import DECODE_METHODS, NOTE_SCORES
 from .layout import LAYOUTS, Layout, get_layout
 from .representation import POSITION_CHANNELS, STEPS_PER_BAR, PitchWindow, get_window
 
@@ -100,6 +100,10 @@ class ModelConfig:
     position_channels: bool = False
     """Give the generator and the critic the position in the bar (bar, beat and eighth starts) as
     three extra input channels beside the melody; False = the melody alone (the lab)."""
+    melody_octaves: bool = False
+    """Give the generator the melody's pitch class in every octave as one more channel
+    (:class:`deepaccomp.models.OctaveFold`), so that a low voice sees the melody's note
+    in its own register; False = the melody alone (the lab)."""
     fixed_length: bool = True
     """True: the generator only takes phrases of exactly the training length
     (the lab). False: fully convolutional in time, so a whole piece is
@@ -181,8 +185,12 @@ class GenerationConfig:
     once, paying onset_cost per note: see deepaccomp.decoding)."""
     decode_threshold: float = 0.0
     """A cell (threshold), a voice's best pitch (voice) or a step of a note (notes: scores value - threshold) sounds above this value."""
+    note_score: str = "value"
+    """"notes" decoding: what a sounding step scores, "value" (value - threshold) or "log_odds"
+    (the log-odds of the probability (value + 1) / 2 the reconstruction term trains, minus the
+    threshold's): the costs below are in the same units."""
     onset_cost: float = 0.0
-    """"notes" decoding: cost of starting a note, in units of generator value; higher gives longer notes."""
+    """"notes" decoding: cost of starting a note, in units of the note score; higher gives longer notes."""
     sing_with_melody: bool = False
     """"notes" decoding: a voice does not rest while the melody sounds."""
     order_voices: bool = False
@@ -202,14 +210,16 @@ class GenerationConfig:
         if not -1.0 < self.decode_threshold < 1.0:  # also refuses NaN
             raise ConfigError(f"generation.decode_threshold must be finite and in (-1, 1), the generator's "
                               f"tanh range (beyond it nothing or everything sounds), got {self.decode_threshold!r}")
+        if self.note_score not in NOTE_SCORES:
+            raise ConfigError(f"generation.note_score must be one of {list(NOTE_SCORES)}, got {self.note_score!r}")
         for name in ("onset_cost", "parallel_cost"):
             if not math.isfinite(getattr(self, name)):
                 raise ConfigError(f"generation.{name} must be finite, got {getattr(self, name)!r}")
         if self.onset_cost < 0 or self.parallel_cost < 0:
             raise ConfigError("generation.onset_cost and generation.parallel_cost must be >= 0")
         if self.decode != "notes" and (self.onset_cost or self.sing_with_melody or self.order_voices
-                                       or self.parallel_cost):
-            raise ConfigError("generation.onset_cost, sing_with_melody, order_voices and parallel_cost "
+                                       or self.parallel_cost or self.note_score != "value"):
+            raise ConfigError("generation.note_score, onset_cost, sing_with_melody, order_voices and parallel_cost "
                               "apply to decode='notes' only")
         check_noise_scale(self.noise_scale, "generation.noise_scale")
 

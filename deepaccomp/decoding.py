@@ -9,7 +9,11 @@ turns them into a boolean accompaniment roll ``(time, pitch, voices)``:
 * ``"notes"``: each voice's whole line is chosen at once, by dynamic
   programming, to maximise ``sum over sounding steps of (value - threshold)``
   minus ``onset_cost`` for every note it starts (a held pitch costs nothing;
-  a change of pitch starts a note). Optional structural costs, each of which
+  a change of pitch starts a note). With ``note_score="log_odds"`` a step scores
+  ``logit((value + 1) / 2) - logit((threshold + 1) / 2)`` instead: the value read as
+  the probability the reconstruction term trains it to be, so that where the model
+  is unsure (every value near -1) its ranking still counts and is not drowned by
+  the onset cost. Optional structural costs, each of which
   only ever removes options and never adds a pitch the model did not rate:
 
   - ``sing_with_melody``: a voice does not rest while the melody sounds;
@@ -44,10 +48,14 @@ import numpy as np
 from .errors import ConfigError
 from .representation import STEPS_PER_BEAT, decode_voices, from_model_range
 
-__all__ = ["DECODE_METHODS", "decode", "decode_notes", "decode_hits"]
+__all__ = ["DECODE_METHODS", "NOTE_SCORES", "decode", "decode_notes", "decode_hits", "log_odds"]
 
 DECODE_METHODS = ("threshold", "voice", "notes")
 """The decodings :func:`decode` knows (``generation.decode``)."""
+NOTE_SCORES = ("value", "log_odds")
+"""What a sounding step scores in the ``"notes"`` decoding (``generation.note_score``)."""
+LOG_ODDS_EPS = 1e-6
+"""Probabilities are clipped to [eps, 1 - eps] before the log-odds (at most about +-13.8)."""
 
 _PERFECT = (0, 7)  # interval classes of unisons/octaves and fifths
 
@@ -107,12 +115,18 @@ def _decode_voices(values, settings, melody) -> np.ndarray:
         return decode_voices(values, settings.decode_threshold)
     if method == "notes":
         return decode_notes(values, threshold=settings.decode_threshold, onset_cost=settings.onset_cost,
-                            melody=melody, sing_with_melody=settings.sing_with_melody,
+                            score=settings.note_score, melody=melody, sing_with_melody=settings.sing_with_melody,
                             order_voices=settings.order_voices, parallel_cost=settings.parallel_cost)
     raise ConfigError(f"unknown decode method {method!r}; use one of {list(DECODE_METHODS)}")
 
 
-def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, melody=None,
+def log_odds(values) -> np.ndarray:
+    """``log(p / (1 - p))`` of ``p = (values + 1) / 2``, ``p`` clipped to ``[LOG_ODDS_EPS, 1 - LOG_ODDS_EPS]``; float64."""
+    p = np.clip((np.asarray(values, dtype=np.float64) + 1.0) / 2.0, LOG_ODDS_EPS, 1.0 - LOG_ODDS_EPS)
+    return np.log(p) - np.log1p(-p)
+
+
+def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, score: str = "value", melody=None,
                  sing_with_melody: bool = False, order_voices: bool = False,
                  parallel_cost: float = 0.0, steps_per_beat: int = STEPS_PER_BEAT) -> np.ndarray:
     """Each voice's best line under a cost per note start (and the optional structural costs).
@@ -124,7 +138,9 @@ def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, mel
     threshold : float
         A sounding step scores ``value - threshold``; a rest scores 0.
     onset_cost : float
-        Charged for every note start (>= 0).
+        Charged for every note start (>= 0), in units of the score.
+    score : {"value", "log_odds"}
+        ``"log_odds"``: a step scores ``log_odds(value) - log_odds(threshold)`` (:func:`log_odds`).
     melody : ndarray of bool, shape (..., time, pitch, 1), optional
         Needed for ``sing_with_melody`` and ``parallel_cost``.
     sing_with_melody, order_voices, parallel_cost
@@ -137,7 +153,11 @@ def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, mel
     ndarray of bool, the shape of ``values``
         At most one pitch per voice and step.
     """
+    if score not in NOTE_SCORES:
+        raise ConfigError(f"unknown note score {score!r}; use one of {list(NOTE_SCORES)}")
     values = np.asarray(values, dtype=np.float64)
+    if score == "log_odds":
+        values, threshold = log_odds(values), float(log_odds(threshold))
     single = values.ndim == 3
     if single:
         values = values[None]

@@ -7,6 +7,8 @@ Conv2D(k x k, stride 2) -> LeakyReLU(0.2) -> BatchNorm (none on the first
 level); the noise is concatenated at the bottleneck; decoder levels:
 UpSampling2D(2) -> Conv2D(k x k) -> BatchNorm -> ReLU -> concatenate the
 matching encoder level; last: UpSampling2D(2) -> Conv2D(tracks, k x k, tanh).
+With ``model.melody_octaves`` the melody's pitch classes, repeated in every octave
+(:class:`OctaveFold`), join the input as one more channel.
 With ``fixed_length=False`` the time axis is ``None``: the same weights
 accompany a phrase or a whole piece (time padded to a multiple of 2^L).
 
@@ -18,11 +20,35 @@ Dense(1): an unnormalised score. No batch norm (it breaks the gradient penalty).
 from __future__ import annotations
 
 from ._tf import keras  # first: TensorFlow imported without its start-up chatter
-from keras import layers
+from keras import layers, ops
+import numpy as np
 
 from .config import Config
 
-__all__ = ["input_shapes", "build_generator", "build_critic"]
+__all__ = ["input_shapes", "build_generator", "build_critic", "OctaveFold"]
+
+
+class OctaveFold(layers.Layer):
+    """The melody's pitch classes in every octave of the window.
+
+    Input ``(batch, time, pitch, channels)`` in model range, channel 0 the melody;
+    output ``(batch, time, pitch, 1)``: +1 at every pitch whose pitch class the
+    melody sounds at that step (in any octave), -1 elsewhere. No weights.
+    """
+
+    def __init__(self, pitches: int, **kw):
+        super().__init__(**kw)
+        self.pitches = pitches
+        i = np.arange(pitches)
+        self._fold = (i[:, None] - i[None, :]) % 12 == 0  # (pitch, pitch): same pitch class
+
+    def call(self, x):
+        on = ops.cast(x[..., 0] > 0, self.compute_dtype)
+        classes = ops.minimum(ops.matmul(on, ops.cast(self._fold, self.compute_dtype)), 1.0)
+        return ops.expand_dims(2.0 * classes - 1.0, -1)
+
+    def get_config(self):
+        return {**super().get_config(), "pitches": self.pitches}
 
 
 def input_shapes(cfg: Config):
@@ -39,6 +65,8 @@ def build_generator(cfg: Config) -> keras.Model:
     noise = keras.Input(noise_shape, name="noise")
     k = m.kernel_size
     x = melody
+    if m.melody_octaves:
+        x = layers.Concatenate(name="melody_octaves")([melody, OctaveFold(cfg.window.size, name="octave_fold")(melody)])
     skips = []
     for i, f in enumerate(m.encoder_filters):
         x = layers.Conv2D(f, k, strides=2, padding="same", name=f"enc{i}_conv")(x)

@@ -32,6 +32,7 @@ def main(argv=None) -> int:
     p.add_argument("--split", default="test", choices=["valid", "test"],
                    help="choose between runs on valid; report the chosen one's ablation on test")
     p.add_argument("--json", default=None)
+    p.add_argument("--labels", default=None, help="comma-separated names of the models, in order (default: their paths)")
     args = p.parse_args(argv)
 
     from deepaccomp import artifact, data
@@ -42,15 +43,18 @@ def main(argv=None) -> int:
     ds, _ = data.prepare(dataset_dir=os.path.join(ROOT, "datasets"), progress=False)
     generation = Config.load(args.generation).to_dict()["generation"]
     seeds = tuple(int(s) for s in args.seeds.split(","))
+    labels = args.labels.split(",") if args.labels else list(args.models)
+    if len(labels) != len(args.models):
+        p.error(f"--labels names {len(labels)} models, {len(args.models)} were given")
     print("| model | " + " | ".join(COLUMNS) + " | lowest agreement | seed difference |")
     print("|---|" + "---|" * (len(COLUMNS) + 2))
     out = {}
-    for path in args.models:
+    for path, label in zip(args.models, labels):
         generator, cfg = artifact.load(path)
         acc = Accompanist.from_generator(generator, cfg.replace(generation=generation))
         r = evaluate_generator(acc, ds, split=args.split, seeds=seeds)
-        out[path] = {k: np.asarray(v, float).round(4).tolist() for k, v in r.items()}
-        print(f"| {path} | " + " | ".join(f"{np.mean(r[k]):.3f}" for k in COLUMNS)
+        out[label] = {k: np.asarray(v, float).round(4).tolist() for k, v in r.items()}
+        print(f"| {label} | " + " | ".join(f"{np.mean(r[k]):.3f}" for k in COLUMNS)
               + f" | {np.min(r['harmonic_agreement']):.3f} | {r['seed_difference']:.3f} |", flush=True)
     if args.json:
         with open(args.json, "w") as fh:

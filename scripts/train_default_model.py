@@ -13,10 +13,11 @@ Steps (each resumable: re-run the same command after an interruption):
 3. choose the generation settings on the **valid** split, one after the other:
    the threshold of the per-step ``voice`` decoding (highest mean agreement
    with every voice's empty-bar rate <= 0.02); then the ``notes`` decoding
-   (voices that sing while the melody sounds and do not cross) with the
+   (scoring ``--note-score``, log-odds by default; voices that sing while the
+   melody sounds and do not cross) with the
    smallest ``--parallel-costs`` value that brings parallel fifths/octaves
    to <= 0.01 in every voice (else the fewest at <= ``--max-agreement-cost`` of agreement;
-   at onset cost 1), then the onset cost in ``--onset-costs`` whose share of
+   at the largest onset cost), then the onset cost in ``--onset-costs`` whose share of
    quarter-or-longer notes is closest to Bach's own on valid (fragments
    <= 0.06); and the
    largest noise scale in ``--noise-scales`` that costs at most
@@ -24,7 +25,7 @@ Steps (each resumable: re-run the same command after an interruption):
 4. export the generator into ``deepaccomp/assets/default_model/`` (weights +
    config, a few MB) and measure on the **test** split: the model (3 seeds),
    Bach and the naive baselines, the same weights under each decoding step
-   (the ablation), and the decoding alone applied to the naive baselines (it
+   and under the same search with ``value`` scoring (the ablation), and the decoding alone applied to the naive baselines (it
    must not reach the targets by itself); write ``evaluation.json`` beside
    the model and docs/model_card.md from it.
 """
@@ -45,6 +46,13 @@ ROOT = os.path.dirname(HERE)
 ASSET_DIR = os.path.join(ROOT, "deepaccomp", "assets", "default_model")
 
 
+NOTE_SCORE_GRIDS = {
+    "value": {"onset_costs": "0,0.05,0.1,0.25,0.5,0.75,1", "parallel_costs": "0,2,4,8"},
+    "log_odds": {"onset_costs": "0.25,0.5,1,2,4", "parallel_costs": "0,5,10,20,40"},
+}
+"""Default search grids of onset and parallel cost, in the units of each note score."""
+
+
 def _floats(text):
     return [float(x) for x in text.split(",")]
 
@@ -55,18 +63,26 @@ def main(argv=None):
     p.add_argument("--config", default=None, help="a config.json to train (default: the default preset)")
     p.add_argument("--iterations", type=int, default=None)
     p.add_argument("--thresholds", default="0.0,-0.25,-0.5,-0.75")
-    p.add_argument("--onset-costs", default="0,0.05,0.1,0.25,0.5,0.75,1")
-    p.add_argument("--parallel-costs", default="0,2,4,8")
+    p.add_argument("--note-score", default="log_odds", choices=sorted(NOTE_SCORE_GRIDS),
+                   help="the `notes` decoding's score (generation.note_score); the ablation also runs `value`")
+    p.add_argument("--onset-costs", default=None, help="default: by note score, NOTE_SCORE_GRIDS")
+    p.add_argument("--parallel-costs", default=None, help="default: by note score, NOTE_SCORE_GRIDS")
     p.add_argument("--noise-scales", default="1,1.5,2,3")
     p.add_argument("--max-agreement-cost", type=float, default=0.005)
     p.add_argument("--reuse", default=None, help="an already trained generator.npz: skip training")
     p.add_argument("--out", default=ASSET_DIR)
+    p.add_argument("--training-ablation", default=None,
+                   help="a `scripts/compare_runs.py --split test --json` file: its table goes into the model card")
     args = p.parse_args(argv)
+    grids = NOTE_SCORE_GRIDS[args.note_score]
+    args.onset_costs = args.onset_costs or grids["onset_costs"]
+    args.parallel_costs = args.parallel_costs or grids["parallel_costs"]
 
     from deepaccomp import artifact, config, data
     from deepaccomp.accompanist import Accompanist
     from deepaccomp.training import train
 
+    gflops = matmul_gflops()
     t0 = time.perf_counter()
     ds, _ = data.prepare(dataset_dir=os.path.join(ROOT, "datasets"))
     cfg = config.Config.load(args.config) if args.config else config.default()
@@ -83,6 +99,9 @@ def main(argv=None):
 
     trained = Accompanist.load(model_path)
     search = choose_generation(trained, ds, args)
+    if args.note_score != "value":  # the ablation's "before": the same search with value scoring
+        before = argparse.Namespace(**{**vars(args), "note_score": "value", **NOTE_SCORE_GRIDS["value"]})
+        search["value_scoring"] = choose_generation(trained, ds, before)
     cfg = trained.config.replace(generation=search["chosen"])
     os.makedirs(args.out, exist_ok=True)
     artifact.save(trained.generator, cfg, os.path.join(args.out, "generator.npz"))
@@ -96,12 +115,30 @@ def main(argv=None):
         with open(timing_path) as fh:
             result["training_timing"] = json.load(fh)
     result["hardware"] = {"machine": platform.machine(), "cpus": os.cpu_count(),
-                          "python": platform.python_version()}
+                          "python": platform.python_version(), "matmul_gflops": gflops}
+    if args.training_ablation:
+        with open(args.training_ablation) as fh:
+            ablation = json.load(fh)
+        if ablation.get("split") != "test":
+            raise SystemExit(f"{args.training_ablation}: the training ablation must be measured on the test split")
+        result["training_ablation"] = ablation
     with open(os.path.join(args.out, "evaluation.json"), "w") as fh:
         json.dump(result, fh, indent=2)
     write_model_card(result, cfg)
     print(json.dumps({k: result[k] for k in ("quality_bar", "musical_targets")}, indent=2))
     return 0
+
+
+def matmul_gflops(n: int = 4096, repeats: int = 5) -> float:
+    """This machine's float32 matrix-multiply rate (the README's one-line measurement), GFLOP/s."""
+    import tensorflow as tf
+
+    a = tf.random.normal((n, n))
+    tf.matmul(a, a).numpy()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        tf.matmul(a, a).numpy()
+    return round(2 * n ** 3 * repeats / (time.perf_counter() - start) / 1e9, 1)
 
 
 def to_jsonable(result: dict) -> dict:
@@ -148,9 +185,10 @@ def choose_generation(acc, dataset, args) -> dict:
     ok = [r for r in rows if r["max_empty_bar_rate"] <= empty_limit] or rows
     voice = max(ok, key=lambda r: r["harmonic_agreement"])
     out["voice_threshold"] = rows
-    base = {"decode": "notes", "decode_threshold": voice["decode_threshold"], "noise_scale": 1.0,
-            "sing_with_melody": True, "order_voices": True, "onset_cost": 1.0}
-    # b. parallel cost (at onset cost 1): the smallest that reaches the target, else the fewest at little cost
+    base = {"decode": "notes", "note_score": args.note_score, "decode_threshold": voice["decode_threshold"],
+            "noise_scale": 1.0, "sing_with_melody": True, "order_voices": True,
+            "onset_cost": max(_floats(args.onset_costs))}
+    # b. parallel cost (at the largest onset cost): the smallest that reaches the target, else the fewest at little cost
     rows = [_row(g, r) for g, r in zip(*_run(acc, dataset, [
         {**base, "parallel_cost": c} for c in sorted(_floats(args.parallel_costs))]))]
     reach = [r for r in rows if r["max_parallel_perfects"] <= 0.01]
@@ -196,6 +234,7 @@ ABLATION_STEPS = (
     ("+ cost of parallel fifths/octaves (the shipped decoding)", ("onset_cost", "sing_with_melody", "order_voices",
                                                                   "parallel_cost")),
 )
+VALUE_SCORING_LABEL = "the same rules and search, scoring values instead of log-odds (as shipped before)"
 
 
 def ablation_settings(search) -> list:
@@ -206,9 +245,12 @@ def ablation_settings(search) -> list:
         if keep is None:
             rows.append((label, dict(search["voice_decoding"])))
             continue
-        g = {"decode": "notes", "decode_threshold": chosen["decode_threshold"], "noise_scale": chosen["noise_scale"]}
+        g = {"decode": "notes", "decode_threshold": chosen["decode_threshold"], "noise_scale": chosen["noise_scale"],
+             "note_score": chosen.get("note_score", "value")}
         g.update({k: chosen[k] for k in keep})
         rows.append((label, g))
+    if "value_scoring" in search:
+        rows.append((VALUE_SCORING_LABEL, dict(search["value_scoring"]["chosen"])))
     return rows
 
 
@@ -277,6 +319,27 @@ def _mean(v):
     return f"{float(np.mean(v)):.3f}"
 
 
+ABLATION_COLUMNS = (("harmonic_agreement", "agreement"), ("consonance_with_melody", "consonance"),
+                    ("in_scale_ratio", "in-scale"), ("long_note_ratio", "quarter or longer"),
+                    ("fragment_rate", "fragments"), ("parallel_perfects", "parallels"))
+
+
+def _training_ablation_lines(ablation) -> list:
+    """The model card's training ablation: ``compare_runs.py`` figures, one row per run."""
+    if not ablation:
+        return []
+    lines = ["", "## Training ablation (same generation settings, test split, "
+             f"{len(ablation['seeds'])} seeds)", "",
+             "Each run changes one training setting of the recipe (`python scripts/compare_runs.py ... --split test`;",
+             "chosen between on valid, see docs/training.md); means over the three voices, lowest voice's agreement.", "",
+             "| run | " + " | ".join(label for _, label in ABLATION_COLUMNS) + " | lowest agreement | seed difference |",
+             "|---|" + "---|" * (len(ABLATION_COLUMNS) + 2)]
+    for name, f in ablation["results"].items():
+        lines.append(f"| {name} | " + " | ".join(_mean(f[k]) for k, _ in ABLATION_COLUMNS)
+                     + f" | {np.min(f['harmonic_agreement']):.3f} | {f['seed_difference']:.3f} |")
+    return lines
+
+
 def write_model_card(result, cfg, path=os.path.join(ROOT, "docs", "model_card.md")):
     """Render docs/model_card.md from the evaluation (so the card never drifts from the numbers)."""
     m = result["model"]
@@ -311,14 +374,17 @@ def write_model_card(result, cfg, path=os.path.join(ROOT, "docs", "model_card.md
         f"  reconstruction ({cfg.train.reconstruction_loss}) weight {cfg.train.reconstruction_weight:g},"
         f" pitch cross-entropy weight {cfg.train.pitch_weight:g},",
         f"  mode-seeking diversity weight {cfg.train.diversity_weight:g}, mixed precision `{cfg.train.mixed_precision}`.",
-        f"- Generation (chosen on valid, below): decoding `{g.decode}`, threshold {g.decode_threshold:g},",
+        f"- Generation (chosen on valid, below): decoding `{g.decode}` scoring `{g.note_score}`,"
+        f" threshold {g.decode_threshold:g},",
         f"  onset cost {g.onset_cost:g}, voices sing with the melody: {g.sing_with_melody}, no crossing:",
         f"  {g.order_voices}, parallel cost {g.parallel_cost:g}, noise scale {g.noise_scale:g}.",
         "- Full config: `deepaccomp/assets/default_model/config.json`.",
         f"- Hardware: {result['hardware']['cpus']}-core {result['hardware']['machine']} CPU, no GPU,"
-        f" Python {result['hardware']['python']}. Training wall time: {timing.get('training_seconds', 'n/a')} s",
-        f"  for {timing.get('iterations', 'n/a')} iterations (`timing.json`, summed over resumes; other jobs shared",
-        "  the 2 cores, see docs/training.md for the time on an idle machine).",
+        f" Python {result['hardware']['python']}, float32 matmul rate {result['hardware'].get('matmul_gflops', 'n/a')}"
+        " GFLOP/s (measured by the script).",
+        f"  Training wall time: {timing.get('training_seconds', 'n/a')} s for {timing.get('iterations', 'n/a')}"
+        " iterations (`timing.json`, summed over resumes;",
+        "  docs/training.md gives the time on other machines).",
         "",
         "## Figures on the test split",
         f"Whole test chorales ({m['n_pieces']} pieces), soprano fed through the user path (key estimated",
@@ -359,6 +425,7 @@ def write_model_card(result, cfg, path=os.path.join(ROOT, "docs", "model_card.md
         lines.append(f"| {row['label']} | " + " | ".join(_mean(f[k]) for k in (
             "harmonic_agreement", "long_note_ratio", "fragment_rate", "rest_under_melody", "parallel_perfects",
             "voice_crossing", "empty_bar_rate")) + f" | {f['seed_difference']:.3f} |")
+    lines += _training_ablation_lines(result.get("training_ablation"))
     lines += ["", "## The decoding alone cannot reach the targets", "",
               "The shipped decoding applied to the naive baselines' notes (as generator values: +1 where",
               "a baseline sounds, -1 elsewhere), test split:", "",

@@ -5,7 +5,7 @@ import pytest
 
 from deepaccomp import preset
 from deepaccomp.config import GenerationConfig
-from deepaccomp.decoding import decode, decode_notes
+from deepaccomp.decoding import decode, decode_notes, log_odds
 from deepaccomp.errors import ConfigError
 
 
@@ -98,3 +98,21 @@ def test_decode_dispatches_on_the_config_and_checks_it():
         preset("default").replace(generation={"decode": "notes", "onset_cost": -1.0})
     with pytest.raises(ConfigError, match="melody"):
         decode_notes(values, sing_with_melody=True)
+
+
+def test_log_odds_score_keeps_the_models_ranking_where_it_is_unsure():
+    # pitch 0 is sure at step 0 (0.98) and unsure at step 1 (-0.9); pitch 1 is 0.0 at step 1.
+    # value - threshold: moving to pitch 1 gains 0.99 - 0.09 = 0.90 < onset 1.5, so the note is held;
+    # log-odds: p = 0.05 vs 0.5 is 0 - logit(0.05) = 2.944 > 1.5 more, so pitch 1 starts.
+    values = one_voice([0.98, -0.9], [-0.98, 0.0])
+    assert line_of(decode_notes(values, threshold=-0.99, onset_cost=1.5)) == [0, 0]
+    assert line_of(decode_notes(values, threshold=-0.99, onset_cost=1.5, score="log_odds")) == [0, 1]
+    # by hand: logit((0.98 + 1) / 2) = log(0.99 / 0.01)
+    assert log_odds(0.98) == pytest.approx(np.log(99.0))
+    assert log_odds(-1.0) == pytest.approx(np.log(1e-6 / (1 - 1e-6)))
+    settings = GenerationConfig(decode="notes", note_score="log_odds", decode_threshold=-0.99, onset_cost=1.5)
+    assert line_of(decode(values[None], settings)[0]) == [0, 1]
+    with pytest.raises(ConfigError, match="note_score"):
+        preset("default").replace(generation={"decode": "voice", "note_score": "log_odds"})
+    with pytest.raises(ConfigError, match="note_score"):
+        preset("default").replace(generation={"note_score": "probability"})

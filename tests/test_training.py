@@ -93,6 +93,23 @@ def test_pitch_weight_is_validated_and_logged(tmp_path, small):
     assert read_scalars(tmp_path)["losses/pitch"][0][1] > 0
 
 
+def test_octave_fold_marks_the_melodys_pitch_class_in_every_octave():
+    from deepaccomp.models import OctaveFold, build_generator
+
+    x = -np.ones((1, 3, 30, 1), np.float32)
+    x[0, 0, 14, 0] = 1.0                     # one pitch at step 0
+    x[0, 2, [3, 5], 0] = 1.0                 # two pitches at step 2, step 1 silent
+    out = np.asarray(OctaveFold(30)(x))
+    assert out.shape == (1, 3, 30, 1)
+    on = [np.flatnonzero(out[0, t, :, 0] > 0).tolist() for t in range(3)]
+    assert on == [[2, 14, 26], [], [3, 5, 15, 17, 27, 29]]
+    assert set(np.unique(out)) == {-1.0, 1.0}
+    plain = build_generator(preset("default"))
+    folded = build_generator(preset("default").replace(model={"melody_octaves": True}))
+    # one more input channel for the first 4 x 4 convolution of 32 filters, nothing else
+    assert folded.count_params() - plain.count_params() == 4 * 4 * 32
+
+
 # ---------------------------------------------------------------------- presets
 def test_deepcomposer_preset_has_the_labs_parameter_counts():
     from deepaccomp.models import build_critic, build_generator
