@@ -43,11 +43,13 @@ class OctaveFold(layers.Layer):
         self._fold = (i[:, None] - i[None, :]) % 12 == 0  # (pitch, pitch): same pitch class
 
     def call(self, x):
+        """``(batch, time, pitch, channels)`` -> ``(batch, time, pitch, 1)``, see the class docstring."""
         on = ops.cast(x[..., 0] > 0, self.compute_dtype)
         classes = ops.minimum(ops.matmul(on, ops.cast(self._fold, self.compute_dtype)), 1.0)
         return ops.expand_dims(2.0 * classes - 1.0, -1)
 
     def get_config(self):
+        """Keras layer config, with ``pitches``."""
         return {**super().get_config(), "pitches": self.pitches}
 
 
