@@ -266,7 +266,7 @@ class Config:
         network is built (:func:`deepaccomp.artifact.read`).
         """
         m, k = self.model, self.model.kernel_size
-        shapes, channels = [], self.melody_channels
+        shapes, channels = [], self.melody_channels + (1 if m.melody_octaves else 0)
         for i, f in enumerate(m.encoder_filters):
             shapes += [(k, k, channels, f), (f,)] + ([(f,)] * 4 if i > 0 else [])
             channels = f

@@ -35,10 +35,8 @@ def main(argv=None) -> int:
     p.add_argument("--labels", default=None, help="comma-separated names of the models, in order (default: their paths)")
     args = p.parse_args(argv)
 
-    from deepaccomp import artifact, data
-    from deepaccomp.accompanist import Accompanist
+    from deepaccomp import data
     from deepaccomp.config import Config
-    from deepaccomp.evaluation import evaluate_generator
 
     ds, _ = data.prepare(dataset_dir=os.path.join(ROOT, "datasets"), progress=False)
     generation = Config.load(args.generation).to_dict()["generation"]
@@ -48,18 +46,32 @@ def main(argv=None) -> int:
         p.error(f"--labels names {len(labels)} models, {len(args.models)} were given")
     print("| model | " + " | ".join(COLUMNS) + " | lowest agreement | seed difference |")
     print("|---|" + "---|" * (len(COLUMNS) + 2))
-    out = {}
-    for path, label in zip(args.models, labels):
-        generator, cfg = artifact.load(path)
-        acc = Accompanist.from_generator(generator, cfg.replace(generation=generation))
-        r = evaluate_generator(acc, ds, split=args.split, seeds=seeds)
-        out[label] = {k: np.asarray(v, float).round(4).tolist() for k, v in r.items()}
-        print(f"| {label} | " + " | ".join(f"{np.mean(r[k]):.3f}" for k in COLUMNS)
-              + f" | {np.min(r['harmonic_agreement']):.3f} | {r['seed_difference']:.3f} |", flush=True)
+    out = compare(dict(zip(labels, args.models)), ds, generation, split=args.split, seeds=seeds, report=print)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"generation": generation, "seeds": seeds, "split": args.split, "results": out}, fh, indent=2)
     return 0
+
+
+def compare(models: dict, dataset, generation: dict, *, split: str = "test", seeds=(0, 1, 2), report=None) -> dict:
+    """``{label: figures}`` of each ``{label: generator.npz}`` on ``split`` with the same ``generation`` settings.
+
+    ``report``, if given, is called with one Markdown table row per model as it is measured.
+    """
+    from deepaccomp import artifact
+    from deepaccomp.accompanist import Accompanist
+    from deepaccomp.evaluation import evaluate_generator
+
+    out = {}
+    for label, path in models.items():
+        generator, cfg = artifact.load(path)
+        acc = Accompanist.from_generator(generator, cfg.replace(generation=generation))
+        r = evaluate_generator(acc, dataset, split=split, seeds=seeds)
+        out[label] = {k: np.asarray(v, float).round(4).tolist() for k, v in r.items()}
+        if report:
+            report(f"| {label} | " + " | ".join(f"{np.mean(r[k]):.3f}" for k in COLUMNS)
+                   + f" | {np.min(r['harmonic_agreement']):.3f} | {r['seed_difference']:.3f} |")
+    return out
 
 
 if __name__ == "__main__":

@@ -71,9 +71,12 @@ def main(argv=None):
     p.add_argument("--max-agreement-cost", type=float, default=0.005)
     p.add_argument("--reuse", default=None, help="an already trained generator.npz: skip training")
     p.add_argument("--out", default=ASSET_DIR)
-    p.add_argument("--training-ablation", default=None,
-                   help="a `scripts/compare_runs.py --split test --json` file: its table goes into the model card")
+    p.add_argument("--ablate", action="append", default=[], metavar="LABEL=MODEL",
+                   help="another trained generator.npz for the model card's training ablation (repeatable): "
+                        "measured on test with the chosen generation settings, beside this model")
     args = p.parse_args(argv)
+    if any("=" not in entry for entry in args.ablate):
+        p.error("--ablate takes LABEL=PATH/generator.npz")
     grids = NOTE_SCORE_GRIDS[args.note_score]
     args.onset_costs = args.onset_costs or grids["onset_costs"]
     args.parallel_costs = args.parallel_costs or grids["parallel_costs"]
@@ -116,12 +119,13 @@ def main(argv=None):
             result["training_timing"] = json.load(fh)
     result["hardware"] = {"machine": platform.machine(), "cpus": os.cpu_count(),
                           "python": platform.python_version(), "matmul_gflops": gflops}
-    if args.training_ablation:
-        with open(args.training_ablation) as fh:
-            ablation = json.load(fh)
-        if ablation.get("split") != "test":
-            raise SystemExit(f"{args.training_ablation}: the training ablation must be measured on the test split")
-        result["training_ablation"] = ablation
+    if args.ablate:
+        from compare_runs import compare
+
+        runs = {"this model": os.path.join(args.out, "generator.npz")}
+        runs.update(entry.split("=", 1) for entry in args.ablate)
+        result["training_ablation"] = {"seeds": [0, 1, 2], "split": "test",
+                                       "results": compare(runs, ds, search["chosen"], report=print)}
     with open(os.path.join(args.out, "evaluation.json"), "w") as fh:
         json.dump(result, fh, indent=2)
     write_model_card(result, cfg)

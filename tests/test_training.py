@@ -108,6 +108,8 @@ def test_octave_fold_marks_the_melodys_pitch_class_in_every_octave():
     folded = build_generator(preset("default").replace(model={"melody_octaves": True}))
     # one more input channel for the first 4 x 4 convolution of 32 filters, nothing else
     assert folded.count_params() - plain.count_params() == 4 * 4 * 32
+    folded_cfg = preset("default").replace(model={"melody_octaves": True})
+    assert [w.shape for w in folded.get_weights()] == [tuple(s) for s in folded_cfg.generator_weight_shapes()]
 
 
 # ---------------------------------------------------------------------- presets
