@@ -518,6 +518,7 @@ def default() -> Config:
             critic_filters=(16, 32, 64, 128),
             critic_norm="none",
             fixed_length=False,
+            melody_octaves=True,
         ),
         train=TrainConfig(
             iterations=1500,
@@ -530,8 +531,8 @@ def default() -> Config:
             eval_every=250,
             checkpoint_every=250,
         ),
-        generation=GenerationConfig(decode="notes", decode_threshold=-0.5, onset_cost=0.1, sing_with_melody=True,
-                                    order_voices=True, parallel_cost=4.0),
+        generation=GenerationConfig(decode="notes", note_score="log_odds", decode_threshold=-0.75, onset_cost=0.5,
+                                    sing_with_melody=True, order_voices=True, parallel_cost=20.0, noise_scale=3.0),
         preset="default",
     )
 
