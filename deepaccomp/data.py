@@ -466,7 +466,7 @@ def _run_jobs(fn, jobs, workers, progress, desc):
     bar = tqdm(total=len(jobs), desc=f"building {desc}", unit="piece", disable=not progress,
                file=sys.stderr)
     results = []
-    if workers > 1 and len(jobs) > 1:
+    if workers > 1 and len(jobs) > 1 and _can_spawn():
         # "spawn", never fork: a process that has TensorFlow's (or any) threads running can fork
         # children that hold a copied, locked mutex forever (seen as a hung build inside pytest)
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -479,6 +479,13 @@ def _run_jobs(fn, jobs, workers, progress, desc):
             bar.update()
     bar.close()
     return sorted(results, key=lambda r: r[0])
+
+
+def _can_spawn() -> bool:
+    """Whether "spawn" children can start: each re-imports the parent's main script,
+    which fails when that script has no file (a program piped to ``python -``)."""
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    return main_file is None or os.path.exists(main_file)
 
 
 def _assemble(results, settings: dict, clean_tunes: bool = True) -> Dataset:

@@ -187,8 +187,11 @@ def test_an_enormous_network_in_the_config_is_refused_before_building(tmp_path, 
 
 
 def test_weight_headers_are_checked_before_the_weights_are_read(tmp_path, tiny_model, monkeypatch):
+    needed = []
+
     def bigger(weights):
-        return [np.zeros((4, 4, 1, 4096), np.float32)] + weights[1:]
+        needed.append(weights[0].shape)  # (4, 4, input channels, 4)
+        return [np.zeros(weights[0].shape[:-1] + (4096,), np.float32)] + weights[1:]
 
     path = rewrite(tiny_model, tmp_path / "generator.npz", weights_edit=bigger)
     read_array = artifact._read_array
@@ -198,7 +201,9 @@ def test_weight_headers_are_checked_before_the_weights_are_read(tmp_path, tiny_m
         return read_array(member, shape, *args)
 
     monkeypatch.setattr(artifact, "_read_array", no_big_read)
-    with pytest.raises(ModelFileError, match=r"w000: float32 \(4, 4, 1, 4096\) in the file, float32 \(4, 4, 1, 4\)"):
+    kh, kw, channels, filters = needed[0]
+    with pytest.raises(ModelFileError, match=rf"w000: float32 \({kh}, {kw}, {channels}, 4096\) in the file, "
+                                             rf"float32 \({kh}, {kw}, {channels}, {filters}\)"):
         artifact.read(path)
 
 

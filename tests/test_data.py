@@ -1,5 +1,8 @@
 """Dataset building (music21 chorales, user folders), caching and the tf.data pipeline."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -213,3 +216,16 @@ def test_bach_agrees_with_his_second_harmonisations_about_two_thirds():
     # docs/metrics.md: 18 pairs, 0.666 / 0.680 / 0.671; far above random in-key notes (about 0.31)
     assert r["n_pairs"] == 18, r["pairs"]
     np.testing.assert_allclose(r["harmonic_agreement"], [0.666, 0.680, 0.671], atol=0.001)
+
+
+def test_parallel_build_from_a_script_without_a_file(tmp_path):
+    # "spawn" workers re-import the parent's main script; a program piped to `python -`
+    # has none, so the build must fall back to one process instead of a BrokenProcessPool
+    program = ("from deepaccomp import data\n"
+               "two = data.build_chorales(limit=3, workers=2, progress=False)\n"
+               "one = data.build_chorales(limit=3, workers=1, progress=False)\n"
+               "print([p['id'] for p in two.pieces] == [p['id'] for p in one.pieces], len(two.pieces))\n")
+    out = subprocess.run([sys.executable, "-"], input=program, capture_output=True, text=True,
+                         cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "True 2"  # the build skips one of the first three

@@ -27,19 +27,19 @@ def shipped_figures(first_test_chorales):
 @pytest.mark.slow
 def test_shipped_model_meets_the_bar_on_a_few_test_chorales(shipped_figures):
     r = shipped_figures
-    # the shipped bass sits at 0.83 on all 35 test chorales (model card), under the 0.85 of the
-    # first bar; this floor catches a regression and stays far above random in-key notes (0.69)
-    assert np.all(r["consonance_with_melody"] >= 0.80), r
+    # the shipped model sits at 0.88-0.91 per voice on all 35 test chorales (model card);
+    # this floor allows a few chorales' spread and stays far above random in-key notes (0.69)
+    assert np.all(r["consonance_with_melody"] >= 0.85), r
     assert np.all(r["in_scale_ratio"] >= 0.88), r
     assert np.all(r["polyphony"] <= 1.0), r
     assert np.all((r["pitches_used"] >= 2.5) & (r["pitches_used"] <= 5.0)), r
     assert np.all(r["empty_bar_rate"] <= 0.02), r
     assert r["seed_difference"] >= 0.15, r
     # harmonic agreement on 6-9 chorales varies by a few points around the
-    # 35-chorale figure of the model card (0.56, on tunes never trained on);
+    # 35-chorale figure of the model card (0.59, on tunes never trained on);
     # this floor still sits far above the baselines (random in-key notes 0.32,
     # melody doubled 0.35)
-    assert np.mean(r["harmonic_agreement"]) >= 0.50, r
+    assert np.mean(r["harmonic_agreement"]) >= 0.55, r
 
 
 @pytest.mark.slow
@@ -47,10 +47,10 @@ def test_shipped_model_meets_the_voice_leading_targets_on_a_few_test_chorales(sh
     # the musical targets of the model card that the shipped model meets on all 35 test chorales
     r = shipped_figures
     assert np.all(r["fragment_rate"] <= 0.06), r
-    assert np.all((r["long_note_ratio"] >= 0.45) & (r["long_note_ratio"] <= 0.75)), r
+    assert np.all((r["long_note_ratio"] >= 0.45) & (r["long_note_ratio"] <= 0.70)), r
     assert np.all(r["rest_under_melody"] <= 0.03), r
     assert np.all(r["voice_crossing"] <= 0.01), r
-    assert np.all(r["parallel_perfects"] <= 0.02), r
+    assert np.all(r["parallel_perfects"] <= 0.01), r
 
 
 @pytest.mark.slow

@@ -104,7 +104,7 @@ def test_octave_fold_marks_the_melodys_pitch_class_in_every_octave():
     on = [np.flatnonzero(out[0, t, :, 0] > 0).tolist() for t in range(3)]
     assert on == [[2, 14, 26], [], [3, 5, 15, 17, 27, 29]]
     assert set(np.unique(out)) == {-1.0, 1.0}
-    plain = build_generator(preset("default"))
+    plain = build_generator(preset("default").replace(model={"melody_octaves": False}))
     folded = build_generator(preset("default").replace(model={"melody_octaves": True}))
     # one more input channel for the first 4 x 4 convolution of 32 filters, nothing else
     assert folded.count_params() - plain.count_params() == 4 * 4 * 32
