@@ -11,7 +11,7 @@ marked pickup reads) and the script reports
 * how often ``estimate_pickup`` finds the true pickup, exactly and modulo
   half a bar;
 * the shipped model's harmonic agreement with Bach's alto/tenor/bass
-  (``Accompanist().accompany_full_rolls``, per seed) for (a) the melody on
+  (``Accompanist().accompany``, per seed) for (a) the melody on
   its true bar grid, (b) the unmarked melody taken naively (first note =
   downbeat), (c) the unmarked melody moved onto the bar grid by the estimate,
   and, to show what a half-bar error costs, (d) the melody put half a bar
@@ -108,7 +108,7 @@ def agreement(accompanist, pieces, inputs, seeds):
     """Harmonic agreement per voice (alto, tenor, bass), mean over pieces and seeds."""
     rows = []
     for seed in seeds:
-        accs = accompanist.accompany_full_rolls([m for m, _, _ in inputs], seed=seed)
+        accs = accompanist.accompany([m for m, _, _ in inputs], seed=seed)
         for (bach, key, _, unmarked, _), (_, lead, first), acc in zip(pieces, inputs, accs):
             acc = to_reference_grid(acc, lead, first, unmarked.shape[0], bach.shape[0])
             rows.append(piece_metrics(bach[..., :1], acc, bach, key)["harmonic_agreement"])
