@@ -84,11 +84,15 @@ def test_pitch_cross_entropy_by_hand():
     assert float(pitch_cross_entropy(tf.constant(fake), tf.constant(-np.ones_like(real)))) == 0.0
 
 
-def test_pitch_weight_is_validated_and_logged(tmp_path, small):
-    from deepaccomp.monitoring import read_scalars
-
+def test_pitch_weight_is_validated():
     with pytest.raises(ConfigError, match="pitch_weight"):
         preset("default").replace(train={"pitch_weight": -1.0}).validate()
+
+
+@pytest.mark.slow
+def test_pitch_weight_is_logged(tmp_path, small):
+    from deepaccomp.monitoring import read_scalars
+
     train(tiny(iterations=2, pitch_weight=5.0), str(tmp_path), dataset=small, progress=False, verbose=0)
     assert read_scalars(tmp_path)["losses/pitch"][0][1] > 0
 
@@ -320,6 +324,7 @@ def test_a_resumed_run_ends_exactly_where_an_uninterrupted_one_does(small, tmp_p
     assert all(np.array_equal(a, b) for a, b in zip(whole, resumed))
 
 
+@pytest.mark.slow
 def test_position_channels_train_export_and_generate(small, tmp_path):
     from deepaccomp import Accompanist
 
