@@ -232,7 +232,7 @@ def build_shards(source, out, *, key_normalize: bool = True, shard_size: int = D
 
 def _run(jobs, workers):
     """Yield each shard's index entry as its task finishes (in worker processes when ``workers > 1``)."""
-    if workers <= 1 or len(jobs) <= 1:
+    if workers <= 1 or len(jobs) <= 1 or not data._can_spawn():
         for job in jobs:
             yield _build_shard(job)
         return

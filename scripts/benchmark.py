@@ -175,7 +175,7 @@ def generation(repeats):
         m = melody(bars)
         out[f"generate_{bars}_bars_s"] = median_time(lambda: acc.generate(m, seed=0), repeats)
     batch = [melody(16, seed=i) for i in range(64)]
-    t = median_time(lambda: acc.generate(list(batch), seed=0), max(1, repeats // 2))
+    t = median_time(lambda: acc.generate(batch, seed=0), max(1, repeats // 2))
     out["batch_64x16_bars_melodies_per_s"] = 64 / t
     return out
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -89,6 +91,18 @@ def test_two_processes_build_the_same_shards(corpus, built, tmp_path):
     a, _ = all_pieces(out, index)
     b, _ = all_pieces(tmp_path / "p", parallel)
     assert a.keys() == b.keys() and all(np.array_equal(a[k][1], b[k][1]) for k in a)
+
+
+def test_parallel_build_from_a_script_without_a_file(corpus, built, tmp_path):
+    # as data.build_chorales: a program piped to `python -` cannot start "spawn" workers
+    _, index = built
+    program = ("import sys\nfrom deepaccomp import shards\n"
+               "index = shards.build_shards(sys.argv[1], sys.argv[2], shard_size=3, workers=2, progress=False)\n"
+               "print(index['pieces'])\n")
+    out = subprocess.run([sys.executable, "-", str(corpus), str(tmp_path / "p")], input=program,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == str(index["pieces"])
 
 
 def test_another_build_in_the_folder_is_refused_unless_forced(corpus, tmp_path):

@@ -108,11 +108,11 @@ def test_octave_fold_marks_the_melodys_pitch_class_in_every_octave():
     on = [np.flatnonzero(out[0, t, :, 0] > 0).tolist() for t in range(3)]
     assert on == [[2, 14, 26], [], [3, 5, 15, 17, 27, 29]]
     assert set(np.unique(out)) == {-1.0, 1.0}
+    folded_cfg = preset("default").replace(model={"melody_octaves": True})
     plain = build_generator(preset("default").replace(model={"melody_octaves": False}))
-    folded = build_generator(preset("default").replace(model={"melody_octaves": True}))
+    folded = build_generator(folded_cfg)
     # one more input channel for the first 4 x 4 convolution of 32 filters, nothing else
     assert folded.count_params() - plain.count_params() == 4 * 4 * 32
-    folded_cfg = preset("default").replace(model={"melody_octaves": True})
     assert [w.shape for w in folded.get_weights()] == [tuple(s) for s in folded_cfg.generator_weight_shapes()]
 
 
