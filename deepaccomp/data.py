@@ -452,7 +452,8 @@ def _build_one(args):
 
 def build_chorales(*, key_normalize: bool = True, workers: int | None = None,
                    progress: bool = True, limit: int | None = None) -> Dataset:
-    """Build the chorale dataset from music21 (uses ``workers`` processes)."""
+    """Build the chorale dataset from music21 (uses ``workers`` processes; one where worker
+    processes cannot start, as for a program piped to ``python -``)."""
     ids = chorale_ids()
     if limit is not None:
         ids = ids[:limit]

@@ -182,7 +182,8 @@ def build_shards(source, out, *, key_normalize: bool = True, shard_size: int = D
     shard_size : int
         Files per shard (the last shard holds the rest).
     workers : int, optional
-        Processes (default: up to 2); each builds whole shards.
+        Processes (default: up to 2); each builds whole shards. One where worker
+        processes cannot start (a program piped to ``python -``).
     progress : bool
         Show a progress bar of the files.
     force : bool
