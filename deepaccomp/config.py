@@ -143,6 +143,12 @@ class TrainConfig:
     """Weight of the mode-seeking term (Mao et al., MSGAN 2019): the generator is
     rewarded for ``mean|G(m, z1) - G(m, z2)| / mean|z1 - z2|``, so different
     noise gives different accompaniments (0 = off, the lab)."""
+    average_decay: float = 0.0
+    """Keep an exponential moving average of the generator's weights (Yazici et al. 2019,
+    "The unusual effectiveness of averaging in GAN training"), updated after every
+    generator update with decay ``min(average_decay, (1 + n) / (10 + n))`` at iteration
+    ``n``; the average is what is evaluated and exported (the last weights go to
+    ``generator_last.npz``). It does not change the training itself. 0 = off (the lab)."""
     eval_every: int = 50
     """Iterations between evaluations of the fixed validation melodies (TensorBoard metrics, sample MIDI)."""
     checkpoint_every: int = 50
@@ -421,6 +427,8 @@ class Config:
         for name in ("gp_weight", "reconstruction_weight", "pitch_weight", "diversity_weight"):
             if not getattr(t, name) >= 0:
                 raise ConfigError(f"train.{name} must be >= 0, got {getattr(t, name)!r}")
+        if not 0.0 <= t.average_decay < 1.0:  # also refuses NaN
+            raise ConfigError(f"train.average_decay must be in [0, 1) (0 = off), got {t.average_decay!r}")
         if t.reconstruction_loss not in ("bce", "l1"):
             raise ConfigError("train.reconstruction_loss must be 'bce' or 'l1'")
         if t.distribute not in DISTRIBUTE_CHOICES:

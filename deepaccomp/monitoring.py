@@ -135,7 +135,7 @@ class Monitor(keras.callbacks.Callback):
         self.verbose, self.log_every = verbose, log_every
         self.writer = tf.summary.create_file_writer(os.path.join(logdir, "train"))
         self.ref_writer = tf.summary.create_file_writer(os.path.join(logdir, "reference"))
-        self.forward = ForwardPass(gan.generator, cfg)
+        self.forward = ForwardPass(gan.exported_generator, cfg)
         self.eval_real = eval_phrases(dataset, cfg)
         rng = np.random.default_rng(cfg.train.seed + 12345)
         self.eval_noise = draw_noise(cfg, rng, len(self.eval_real), self.eval_real.shape[1])

@@ -47,12 +47,14 @@ from .io_utils import atomic_write_bytes
 from .models import build_critic, build_generator
 from .monitoring import Monitor, record_time
 
-__all__ = ["WGANGP", "build_gan", "train", "gradient_penalty", "reconstruction_loss", "pitch_cross_entropy", "make_strategy",
+__all__ = ["WGANGP", "GeneratorAverage", "average_decay_at", "build_gan", "train", "gradient_penalty", "reconstruction_loss", "pitch_cross_entropy", "make_strategy",
            "read_tf_config", "is_chief", "strategy_task", "CHECKPOINT_DIR", "EXPORT_NAME", "LOCK_NAME",
            "export_generator", "load_generator", "read_artifact"]
 
 CHECKPOINT_DIR = "checkpoints"
 EXPORT_NAME = artifact.FILE_NAME
+LAST_EXPORT_NAME = "generator_last.npz"
+"""With ``train.average_decay``: the last iteration's weights, beside the averaged ``generator.npz``."""
 LOCK_NAME = "train.lock"
 """The logdir's lock file: pid, host and progress of the run training there."""
 STATE_LINE = re.compile(r'\s*(?:#.*|(model_checkpoint_path|all_model_checkpoint_paths|'
@@ -132,10 +134,11 @@ class WGANGP(keras.Model):
     on each, then one generator update on the last, with fresh noise.
     """
 
-    def __init__(self, generator, critic, cfg: Config, **kw):
+    def __init__(self, generator, critic, cfg: Config, generator_average=None, **kw):
         super().__init__(**kw)
         self.generator = generator
         self.critic = critic
+        self.generator_average = generator_average
         self.cfg = cfg
         self.seed_generator = keras.random.SeedGenerator(cfg.train.seed)
         self.critic_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="critic_steps")
@@ -145,6 +148,11 @@ class WGANGP(keras.Model):
         super().compile(**kw)
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
+
+    @property
+    def exported_generator(self):
+        """The generator that is evaluated and exported: the weight average where there is one."""
+        return self.generator if self.generator_average is None else self.generator_average
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras 3 builds here from a first batch averaged over replicas, which fails for the
@@ -245,6 +253,36 @@ class WGANGP(keras.Model):
         return tf.reduce_mean(tf.abs(fake - fake2)) / (tf.reduce_mean(tf.abs(noise - noise2)) + 1e-5)
 
 
+def average_decay_at(iteration: int, decay: float) -> float:
+    """Decay of the weight average after generator update ``iteration`` (1, 2, ...).
+
+    ``min(decay, (1 + iteration) / (10 + iteration))``: early in a run the average
+    follows the weights closely, so the random initial weights fade out quickly.
+    """
+    return min(decay, (1.0 + iteration) / (10.0 + iteration))
+
+
+class GeneratorAverage(keras.callbacks.Callback):
+    """Keeps ``average``'s weights an exponential moving average of ``source``'s.
+
+    After each batch (one generator update), every weight (moving batch-norm
+    statistics included) becomes ``d * average + (1 - d) * source`` with
+    ``d = average_decay_at(iterations, decay)``; ``iterations`` is the generator
+    optimiser's counter, so a resumed run continues the same schedule.
+    Runs outside the compiled step, where assigning a mirrored variable updates every replica.
+    """
+
+    def __init__(self, source, average, iterations, decay: float):
+        super().__init__()
+        self.source, self.average, self.iterations, self.decay = source, average, iterations, decay
+
+    def on_train_batch_end(self, batch, logs=None):
+        """Fold the weights after this batch's generator update into the average."""
+        d = average_decay_at(int(self.iterations.numpy()), self.decay)
+        for a, w in zip(self.average.weights, self.source.weights):
+            a.assign(d * a + (1.0 - d) * w)
+
+
 def _replicas():
     return tf.distribute.get_strategy().num_replicas_in_sync
 
@@ -281,9 +319,13 @@ def build_gan(cfg: Config, strategy=None):
         keras.utils.set_random_seed(t.seed)
         gen = build_generator(cfg)
         critic = build_critic(cfg)
+        average = None
+        if t.average_decay > 0:  # built last: the other networks' initial weights stay those of a run without
+            average = build_generator(cfg)
+            average.set_weights(gen.get_weights())
         if strategy.num_replicas_in_sync > 1:
             _synchronize_batch_norm(gen)
-        gan = WGANGP(gen, critic, cfg)
+        gan = WGANGP(gen, critic, cfg, generator_average=average)
         g_opt = keras.optimizers.Adam(t.generator_lr, beta_1=t.beta_1, beta_2=t.beta_2)
         d_opt = keras.optimizers.Adam(t.critic_lr, beta_1=t.beta_1, beta_2=t.beta_2)
         gan.compile(g_opt, d_opt, jit_compile=t.jit_compile)
@@ -850,9 +892,11 @@ def _train_locked(cfg, logdir, lock, *, dataset, strategy, progress, dataset_dir
     t = cfg.train
     gan = build_gan(cfg, strategy)
 
-    ckpt = tf.train.Checkpoint(generator=gan.generator, critic=gan.critic,
-                               g_optimizer=gan.g_optimizer, d_optimizer=gan.d_optimizer,
-                               seed=gan.seed_generator.state, critic_steps=gan.critic_steps)
+    tracked = dict(generator=gan.generator, critic=gan.critic, g_optimizer=gan.g_optimizer,
+                   d_optimizer=gan.d_optimizer, seed=gan.seed_generator.state, critic_steps=gan.critic_steps)
+    if gan.generator_average is not None:
+        tracked["generator_average"] = gan.generator_average
+    ckpt = tf.train.Checkpoint(**tracked)
     manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=t.keep_checkpoints)
     latest = tf.train.latest_checkpoint(read_dir)
     if latest:
@@ -862,11 +906,12 @@ def _train_locked(cfg, logdir, lock, *, dataset, strategy, progress, dataset_dir
             raise CheckpointError(
                 f"{latest}: cannot restore ({type(exc).__name__}: {exc}); "
                 "the checkpoint is damaged or from another config: use a new --logdir") from exc
+        _start_average_if_new(gan, latest)
     start = int(gan.g_optimizer.iterations.numpy())
     _check_same_start(strategy, start)
     export = os.path.join(logdir, EXPORT_NAME)
     if start >= t.iterations:
-        artifact.save(gan.generator, cfg, export)
+        _export(gan, cfg, logdir)
         if verbose:
             print(f"deepaccomp: {logdir} is already trained to iteration {start} (asked: {t.iterations}); "
                   f"nothing to do. Model: {export}; raise --iterations to train further", file=sys.stderr)
@@ -884,13 +929,17 @@ def _train_locked(cfg, logdir, lock, *, dataset, strategy, progress, dataset_dir
         print(f"deepaccomp: training {cfg.preset} in {logdir} from iteration {start} to {t.iterations}"
               f" ({about}){where}; watch it with: tensorboard --logdir {logdir}", file=sys.stderr)
     monitor = Monitor(gan, cfg, dataset, logdir, manager, verbose=verbose)
+    callbacks = [monitor]
+    if gan.generator_average is not None:  # first: a checkpoint of this iteration holds its average
+        callbacks.insert(0, GeneratorAverage(gan.generator, gan.generator_average,
+                                             gan.g_optimizer.iterations, t.average_decay))
     lock.beat(start, start, 0.0)
     with _StopSignals(enabled=not multi) as stop:
         guard = _RunGuard(monitor, lock, stop, start, t.iterations,
                           math.inf if multi else t.checkpoint_minutes, progress, verbose)
         try:
             # one Keras epoch of exactly the iterations left: checkpoints are the Monitor's job
-            gan.fit(tfds, epochs=1, steps_per_epoch=t.iterations - start, callbacks=[monitor, guard],
+            gan.fit(tfds, epochs=1, steps_per_epoch=t.iterations - start, callbacks=callbacks + [guard],
                     verbose=0, shuffle=False)  # tf.data shuffles; Keras must not try
         except BaseException as exc:
             guard.close()
@@ -909,11 +958,27 @@ def _train_locked(cfg, logdir, lock, *, dataset, strategy, progress, dataset_dir
             raise KeyboardInterrupt(message)
         print(f"deepaccomp: stopped by {message}", file=sys.stderr)
         raise SystemExit(128 + signal.SIGTERM)
-    artifact.save(gan.generator, cfg, export)
+    _export(gan, cfg, logdir)
     if verbose:
         print(f"deepaccomp: done in {guard.bar.format_interval(time.monotonic() - guard.t0)}; "
               f"model exported to {export}", file=sys.stderr)
     return gan
+
+
+def _start_average_if_new(gan, checkpoint: str) -> None:
+    """A run resumed with ``average_decay`` from a checkpoint without an average starts it at the weights."""
+    if gan.generator_average is None:
+        return
+    names = [name for name, _ in tf.train.list_variables(checkpoint)]
+    if not any(name.startswith("generator_average/") for name in names):
+        gan.generator_average.set_weights(gan.generator.get_weights())
+
+
+def _export(gan, cfg: Config, logdir: str) -> None:
+    """``generator.npz`` (the average, where kept) and, with an average, ``generator_last.npz``."""
+    artifact.save(gan.exported_generator, cfg, os.path.join(logdir, EXPORT_NAME))
+    if gan.generator_average is not None:
+        artifact.save(gan.generator, cfg, os.path.join(logdir, LAST_EXPORT_NAME))
 
 
 # ---------------------------------------------------------------------- 0.1 names

@@ -15,6 +15,8 @@ tf = pytest.importorskip("tensorflow")
 from deepaccomp import artifact, preset  # noqa: E402
 from deepaccomp.errors import CheckpointError, ConfigError, ModelFileError, TrainingError  # noqa: E402
 from deepaccomp.training import (  # noqa: E402
+    GeneratorAverage,
+    average_decay_at,
     gradient_penalty,
     pitch_cross_entropy,
     reconstruction_loss,
@@ -87,6 +89,71 @@ def test_pitch_cross_entropy_by_hand():
 def test_pitch_weight_is_validated():
     with pytest.raises(ConfigError, match="pitch_weight"):
         preset("default").replace(train={"pitch_weight": -1.0}).validate()
+
+
+@pytest.mark.parametrize("decay", [-0.1, 1.0, float("nan")])
+def test_average_decay_is_validated(decay):
+    with pytest.raises(ConfigError, match="average_decay"):
+        preset("default").replace(train={"average_decay": decay}).validate()
+
+
+def test_average_decay_schedule():
+    assert average_decay_at(1, 0.999) == pytest.approx(2 / 11)
+    assert average_decay_at(90, 0.9) == pytest.approx(0.9)  # 91 / 100 > 0.9: the cap
+    assert average_decay_at(80, 0.9) == pytest.approx(81 / 90)
+
+
+def test_generator_average_by_hand():
+    import keras
+
+    def dense(bias):
+        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(2)])
+        model.set_weights([np.array([[1.0, -2.0]], np.float32), np.array(bias, np.float32)])
+        return model
+
+    source, average = dense([3.0, 0.5]), dense([0.0, 0.0])
+    iterations = tf.Variable(1, dtype=tf.int64)
+    callback = GeneratorAverage(source, average, iterations, decay=0.9)
+    callback.on_train_batch_end(0)  # d = 2/11
+    d = 2 / 11
+    np.testing.assert_allclose(average.get_weights()[1], [(1 - d) * 3.0, (1 - d) * 0.5], rtol=1e-6)
+    np.testing.assert_allclose(average.get_weights()[0], [[1.0, -2.0]], rtol=1e-6)  # equal weights stay
+    source.set_weights([np.array([[0.0, 0.0]], np.float32), np.array([1.0, 1.0], np.float32)])
+    iterations.assign(2)
+    callback.on_train_batch_end(1)  # d = 3/12
+    e = 3 / 12
+    np.testing.assert_allclose(average.get_weights()[1],
+                               [e * (1 - d) * 3.0 + (1 - e), e * (1 - d) * 0.5 + (1 - e)], rtol=1e-6)
+    np.testing.assert_allclose(average.get_weights()[0], [[e * 1.0, e * -2.0]], rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_averaging_exports_the_average_and_leaves_training_unchanged(small, tmp_path):
+    plain = train(tiny(iterations=3), str(tmp_path / "plain"), dataset=small, progress=False, verbose=0)
+    averaged = train(tiny(iterations=3, average_decay=0.9), str(tmp_path / "avg"), dataset=small,
+                     progress=False, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(plain.generator.get_weights(),
+                                                     averaged.generator.get_weights()))
+    _, last = artifact.read(tmp_path / "avg" / "generator_last.npz")
+    _, exported = artifact.read(tmp_path / "avg" / "generator.npz")
+    assert all(np.array_equal(a, b) for a, b in zip(last, plain.generator.get_weights()))
+    assert all(np.array_equal(a, b) for a, b in zip(exported, averaged.generator_average.get_weights()))
+    assert not all(np.array_equal(a, b) for a, b in zip(exported, last))
+    assert not (tmp_path / "plain" / "generator_last.npz").exists()
+    # resumed in two parts, the average ends bit for bit where the uninterrupted one does
+    train(tiny(iterations=2, average_decay=0.9), str(tmp_path / "split"), dataset=small, progress=False, verbose=0)
+    resumed = train(tiny(iterations=3, average_decay=0.9), str(tmp_path / "split"), dataset=small,
+                    progress=False, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(resumed.generator_average.get_weights(),
+                                                     averaged.generator_average.get_weights()))
+
+
+@pytest.mark.slow
+def test_averaging_switched_on_when_resuming_starts_from_the_weights(small, tmp_path):
+    first = train(tiny(iterations=2), str(tmp_path), dataset=small, progress=False, verbose=0)
+    at_two = [w.copy() for w in first.generator.get_weights()]
+    resumed = train(tiny(iterations=2, average_decay=0.9), str(tmp_path), dataset=small, progress=False, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(resumed.generator_average.get_weights(), at_two))
 
 
 @pytest.mark.slow
