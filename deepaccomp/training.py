@@ -47,7 +47,7 @@ from .io_utils import atomic_write_bytes
 from .models import build_critic, build_generator
 from .monitoring import Monitor, record_time
 
-__all__ = ["WGANGP", "GeneratorAverage", "average_decay_at", "build_gan", "train", "gradient_penalty", "reconstruction_loss", "pitch_cross_entropy", "make_strategy",
+__all__ = ["WGANGP", "GeneratorAverage", "average_decay_at", "build_gan", "train", "export_checkpoint", "gradient_penalty", "reconstruction_loss", "pitch_cross_entropy", "make_strategy",
            "read_tf_config", "is_chief", "strategy_task", "CHECKPOINT_DIR", "EXPORT_NAME", "LOCK_NAME",
            "export_generator", "load_generator", "read_artifact"]
 
@@ -892,11 +892,7 @@ def _train_locked(cfg, logdir, lock, *, dataset, strategy, progress, dataset_dir
     t = cfg.train
     gan = build_gan(cfg, strategy)
 
-    tracked = dict(generator=gan.generator, critic=gan.critic, g_optimizer=gan.g_optimizer,
-                   d_optimizer=gan.d_optimizer, seed=gan.seed_generator.state, critic_steps=gan.critic_steps)
-    if gan.generator_average is not None:
-        tracked["generator_average"] = gan.generator_average
-    ckpt = tf.train.Checkpoint(**tracked)
+    ckpt = _checkpoint(gan)
     manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=t.keep_checkpoints)
     latest = tf.train.latest_checkpoint(read_dir)
     if latest:
@@ -963,6 +959,47 @@ def _train_locked(cfg, logdir, lock, *, dataset, strategy, progress, dataset_dir
         print(f"deepaccomp: done in {guard.bar.format_interval(time.monotonic() - guard.t0)}; "
               f"model exported to {export}", file=sys.stderr)
     return gan
+
+
+def _checkpoint(gan) -> tf.train.Checkpoint:
+    """Everything a run's checkpoint holds: networks, optimisers, noise seed state, the weight average."""
+    tracked = dict(generator=gan.generator, critic=gan.critic, g_optimizer=gan.g_optimizer,
+                   d_optimizer=gan.d_optimizer, seed=gan.seed_generator.state, critic_steps=gan.critic_steps)
+    if gan.generator_average is not None:
+        tracked["generator_average"] = gan.generator_average
+    return tf.train.Checkpoint(**tracked)
+
+
+def export_checkpoint(logdir, iteration: int, out) -> str:
+    """Export the generator of checkpoint ``iteration`` of the run in ``logdir`` to the folder ``out``.
+
+    Writes ``out/generator.npz`` (the weight average where the run keeps one, as
+    at the end of a run) and, with an average, ``out/generator_last.npz``; for
+    comparing a run's checkpoints. Returns the path of ``generator.npz``.
+
+    Raises
+    ------
+    CheckpointError
+        ``logdir`` holds no run config or no checkpoint of that iteration, or it cannot be restored.
+    """
+    logdir = os.fspath(logdir)
+    config_file = config_mod.config_path(logdir)
+    if not os.path.isfile(config_file):
+        raise CheckpointError(f"{logdir}: no config.json, so not a training run")
+    cfg = Config.load(config_file)
+    path = os.path.join(logdir, CHECKPOINT_DIR, f"ckpt-{int(iteration)}")
+    if not os.path.isfile(path + ".index"):
+        raise CheckpointError(f"{logdir} has no checkpoint of iteration {iteration} "
+                              f"(it has: {_checkpoint_numbers(os.path.join(logdir, CHECKPOINT_DIR))})")
+    gan = build_gan(cfg)
+    try:
+        _checkpoint(gan).restore(path).assert_existing_objects_matched()
+    except Exception as exc:
+        raise CheckpointError(f"{path}: cannot restore ({type(exc).__name__}: {exc})") from exc
+    _start_average_if_new(gan, path)
+    os.makedirs(out, exist_ok=True)
+    _export(gan, cfg, os.fspath(out))
+    return os.path.join(os.fspath(out), EXPORT_NAME)
 
 
 def _start_average_if_new(gan, checkpoint: str) -> None:

@@ -17,6 +17,7 @@ from deepaccomp.errors import CheckpointError, ConfigError, ModelFileError, Trai
 from deepaccomp.training import (  # noqa: E402
     GeneratorAverage,
     average_decay_at,
+    export_checkpoint,
     gradient_penalty,
     pitch_cross_entropy,
     reconstruction_loss,
@@ -154,6 +155,22 @@ def test_averaging_switched_on_when_resuming_starts_from_the_weights(small, tmp_
     at_two = [w.copy() for w in first.generator.get_weights()]
     resumed = train(tiny(iterations=2, average_decay=0.9), str(tmp_path), dataset=small, progress=False, verbose=0)
     assert all(np.array_equal(a, b) for a, b in zip(resumed.generator_average.get_weights(), at_two))
+
+
+@pytest.mark.slow
+def test_an_earlier_checkpoint_exports_what_a_shorter_run_exports(small, tmp_path):
+    train(tiny(iterations=2, average_decay=0.9), str(tmp_path / "short"), dataset=small, progress=False, verbose=0)
+    train(tiny(iterations=4, average_decay=0.9), str(tmp_path / "long"), dataset=small, progress=False, verbose=0)
+    path = export_checkpoint(tmp_path / "long", 2, tmp_path / "at2")
+    for name in ("generator.npz", "generator_last.npz"):
+        _, short = artifact.read(tmp_path / "short" / name)
+        _, exported = artifact.read(tmp_path / "at2" / name)
+        assert all(np.array_equal(a, b) for a, b in zip(short, exported))
+    assert str(path).endswith("generator.npz")
+    with pytest.raises(CheckpointError, match="no checkpoint of iteration 3"):
+        export_checkpoint(tmp_path / "long", 3, tmp_path / "at3")
+    with pytest.raises(CheckpointError, match="not a training run"):
+        export_checkpoint(tmp_path / "at2", 2, tmp_path / "x")
 
 
 @pytest.mark.slow
