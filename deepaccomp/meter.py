@@ -67,18 +67,18 @@ DURATION_EDGES = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
 """Edges, in beats, of the 7 duration classes ``<1/2, [1/2,1), [1,3/2), [3/2,2), [2,3), [3,4), >=4``."""
 
 NOTE_WEIGHTS = np.array([
-    [-1.42, -1.42, -1.02, 0.48, 0.04],
-    [0.66, 0.58, 0.70, 0.72, -6.93],
-    [1.31, 1.37, 1.43, -5.41, -6.10],
-    [1.75, 1.78, 0.09, -0.69, -4.16],
-    [1.92, 1.88, -0.04, -1.86, -4.92],
-    [2.22, 0.86, 0.62, -1.79, -5.04],
-    [2.27, 1.24, 0.15, -2.12, -4.61],
+    [-1.34, -1.34, -0.78, 0.43, 0.05],
+    [0.72, 0.55, 0.69, 0.72, -6.84],
+    [1.30, 1.38, 1.42, -5.30, -5.99],
+    [1.69, 1.84, -0.03, -0.55, -4.71],
+    [1.94, 1.87, -0.02, -2.00, -4.94],
+    [2.10, 1.02, 0.76, -1.71, -4.80],
+    [2.29, 1.24, 0.06, -2.20, -4.51],
 ])
 """Score of a note starting at one position of a level, ``(duration class, level)``, in nats:
 ``log(P(position | duration class) / (1 / steps_per_bar))`` on the train-split chorale sopranos."""
 
-LAST_NOTE_WEIGHTS = np.array([1.64, 2.22, -1.55, -1.36, -3.78])
+LAST_NOTE_WEIGHTS = np.array([1.48, 2.29, -1.59, -1.30, -3.67])
 """Score of the last note starting at one position of a level, ``(level,)``, in nats (same fit)."""
 
 LAST_NOTE_WEIGHT = 2.0
