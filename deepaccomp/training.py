@@ -897,12 +897,11 @@ def _train_locked(cfg, logdir, lock, *, dataset, strategy, progress, dataset_dir
     latest = tf.train.latest_checkpoint(read_dir)
     if latest:
         try:
-            ckpt.restore(latest).assert_existing_objects_matched()
+            _restore(gan, latest)
         except Exception as exc:
             raise CheckpointError(
                 f"{latest}: cannot restore ({type(exc).__name__}: {exc}); "
                 "the checkpoint is damaged or from another config: use a new --logdir") from exc
-        _start_average_if_new(gan, latest)
     start = int(gan.g_optimizer.iterations.numpy())
     _check_same_start(strategy, start)
     export = os.path.join(logdir, EXPORT_NAME)
@@ -961,13 +960,26 @@ def _train_locked(cfg, logdir, lock, *, dataset, strategy, progress, dataset_dir
     return gan
 
 
-def _checkpoint(gan) -> tf.train.Checkpoint:
+def _checkpoint(gan, average: bool = True) -> tf.train.Checkpoint:
     """Everything a run's checkpoint holds: networks, optimisers, noise seed state, the weight average."""
     tracked = dict(generator=gan.generator, critic=gan.critic, g_optimizer=gan.g_optimizer,
                    d_optimizer=gan.d_optimizer, seed=gan.seed_generator.state, critic_steps=gan.critic_steps)
-    if gan.generator_average is not None:
+    if average and gan.generator_average is not None:
         tracked["generator_average"] = gan.generator_average
     return tf.train.Checkpoint(**tracked)
+
+
+def _restore(gan, path: str) -> None:
+    """Restore checkpoint ``path`` into ``gan``, every object of the run matched.
+
+    A run resumed with ``average_decay`` from a checkpoint without an average
+    starts its average at the restored weights.
+    """
+    names = [name for name, _ in tf.train.list_variables(path)]
+    saved_average = any(name.startswith("generator_average/") for name in names)
+    _checkpoint(gan, average=saved_average).restore(path).assert_existing_objects_matched()
+    if gan.generator_average is not None and not saved_average:
+        gan.generator_average.set_weights(gan.generator.get_weights())
 
 
 def export_checkpoint(logdir, iteration: int, out) -> str:
@@ -993,22 +1005,12 @@ def export_checkpoint(logdir, iteration: int, out) -> str:
                               f"(it has: {_checkpoint_numbers(os.path.join(logdir, CHECKPOINT_DIR))})")
     gan = build_gan(cfg)
     try:
-        _checkpoint(gan).restore(path).assert_existing_objects_matched()
+        _restore(gan, path)
     except Exception as exc:
         raise CheckpointError(f"{path}: cannot restore ({type(exc).__name__}: {exc})") from exc
-    _start_average_if_new(gan, path)
     os.makedirs(out, exist_ok=True)
     _export(gan, cfg, os.fspath(out))
     return os.path.join(os.fspath(out), EXPORT_NAME)
-
-
-def _start_average_if_new(gan, checkpoint: str) -> None:
-    """A run resumed with ``average_decay`` from a checkpoint without an average starts it at the weights."""
-    if gan.generator_average is None:
-        return
-    names = [name for name, _ in tf.train.list_variables(checkpoint)]
-    if not any(name.startswith("generator_average/") for name in names):
-        gan.generator_average.set_weights(gan.generator.get_weights())
 
 
 def _export(gan, cfg: Config, logdir: str) -> None:
