@@ -896,12 +896,7 @@ def _train_locked(cfg, logdir, lock, *, dataset, strategy, progress, dataset_dir
     manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=t.keep_checkpoints)
     latest = tf.train.latest_checkpoint(read_dir)
     if latest:
-        try:
-            _restore(gan, latest)
-        except Exception as exc:
-            raise CheckpointError(
-                f"{latest}: cannot restore ({type(exc).__name__}: {exc}); "
-                "the checkpoint is damaged or from another config: use a new --logdir") from exc
+        _restore(gan, latest, advice="the checkpoint is damaged or from another config: use a new --logdir")
     start = int(gan.g_optimizer.iterations.numpy())
     _check_same_start(strategy, start)
     export = os.path.join(logdir, EXPORT_NAME)
@@ -969,15 +964,20 @@ def _checkpoint(gan, average: bool = True) -> tf.train.Checkpoint:
     return tf.train.Checkpoint(**tracked)
 
 
-def _restore(gan, path: str) -> None:
+def _restore(gan, path: str, advice: str = "") -> None:
     """Restore checkpoint ``path`` into ``gan``, every object of the run matched.
 
     A run resumed with ``average_decay`` from a checkpoint without an average
-    starts its average at the restored weights.
+    starts its average at the restored weights. Any failure is a
+    :class:`CheckpointError` naming the checkpoint, the cause and ``advice``.
     """
-    names = [name for name, _ in tf.train.list_variables(path)]
-    saved_average = any(name.startswith("generator_average/") for name in names)
-    _checkpoint(gan, average=saved_average).restore(path).assert_existing_objects_matched()
+    try:
+        names = [name for name, _ in tf.train.list_variables(path)]
+        saved_average = any(name.startswith("generator_average/") for name in names)
+        _checkpoint(gan, average=saved_average).restore(path).assert_existing_objects_matched()
+    except Exception as exc:
+        raise CheckpointError(f"{path}: cannot restore ({type(exc).__name__}: {exc})"
+                              + (f"; {advice}" if advice else "")) from exc
     if gan.generator_average is not None and not saved_average:
         gan.generator_average.set_weights(gan.generator.get_weights())
 
@@ -1004,10 +1004,7 @@ def export_checkpoint(logdir, iteration: int, out) -> str:
         raise CheckpointError(f"{logdir} has no checkpoint of iteration {iteration} "
                               f"(it has: {_checkpoint_numbers(os.path.join(logdir, CHECKPOINT_DIR))})")
     gan = build_gan(cfg)
-    try:
-        _restore(gan, path)
-    except Exception as exc:
-        raise CheckpointError(f"{path}: cannot restore ({type(exc).__name__}: {exc})") from exc
+    _restore(gan, path)
     os.makedirs(out, exist_ok=True)
     _export(gan, cfg, os.fspath(out))
     return os.path.join(os.fspath(out), EXPORT_NAME)

@@ -4,7 +4,11 @@
     python scripts/train_default_model.py --reuse runs/default_model/generator.npz
 
 ``--reuse`` skips training and redoes steps 3-4 for an already trained generator
-(the training timing is read from its log dir's ``timing.json``).
+(the training timing is read from its log dir's ``timing.json``). ``--ablate
+LABEL=generator.npz`` adds a run to the model card's training ablation;
+``--carry-ablation OLD/evaluation.json`` copies an earlier card's ablation rows
+instead of re-training their runs, when the generation settings chosen now are
+the ones they were measured with.
 
 Steps (each resumable: re-run the same command after an interruption):
 
@@ -74,6 +78,10 @@ def main(argv=None):
     p.add_argument("--ablate", action="append", default=[], metavar="LABEL=MODEL",
                    help="another trained generator.npz for the model card's training ablation (repeatable): "
                         "measured on test with the chosen generation settings, beside this model")
+    p.add_argument("--carry-ablation", default=None, metavar="EVALUATION.json",
+                   help="copy the training-ablation rows (all but 'this model') of an earlier evaluation.json "
+                        "instead of re-training their runs; allowed only where its generation settings, seeds "
+                        "and split are the ones chosen now (the rows would then measure the same)")
     args = p.parse_args(argv)
     if any("=" not in entry for entry in args.ablate):
         p.error("--ablate takes LABEL=PATH/generator.npz")
@@ -85,6 +93,10 @@ def main(argv=None):
     from deepaccomp.accompanist import Accompanist
     from deepaccomp.training import train
 
+    previous = None
+    if args.carry_ablation:  # read before anything is overwritten (it may be the file this run replaces)
+        with open(args.carry_ablation) as fh:
+            previous = json.load(fh)
     gflops = matmul_gflops()
     t0 = time.perf_counter()
     ds, _ = data.prepare(dataset_dir=os.path.join(ROOT, "datasets"))
@@ -119,18 +131,45 @@ def main(argv=None):
             result["training_timing"] = json.load(fh)
     result["hardware"] = {"machine": platform.machine(), "cpus": os.cpu_count(),
                           "python": platform.python_version(), "matmul_gflops": gflops}
-    if args.ablate:
+    carried = carried_ablation(previous, search["chosen"]) if previous else {}
+    if args.ablate or carried:
         from compare_runs import compare
 
         runs = {"this model": os.path.join(args.out, "generator.npz")}
         runs.update(entry.split("=", 1) for entry in args.ablate)
-        result["training_ablation"] = {"seeds": [0, 1, 2], "split": "test",
-                                       "results": compare(runs, ds, search["chosen"], report=print)}
+        results = compare(runs, ds, search["chosen"], report=print)
+        result["training_ablation"] = {"seeds": list(ABLATION_SEEDS), "split": "test",
+                                       "results": {**results, **carried}, "carried": list(carried)}
     with open(os.path.join(args.out, "evaluation.json"), "w") as fh:
         json.dump(result, fh, indent=2)
     write_model_card(result, cfg)
     print(json.dumps({k: result[k] for k in ("quality_bar", "musical_targets")}, indent=2))
     return 0
+
+
+ABLATION_SEEDS = (0, 1, 2)
+
+
+def carried_ablation(previous: dict, chosen: dict, report=print) -> dict:
+    """The training-ablation rows of an earlier ``evaluation.json`` that stay valid for ``chosen`` settings.
+
+    A row is ``compare_runs.compare``'s figures for one generator on test with the
+    generation settings chosen then; they are the same numbers now only if the
+    settings, seeds and split are. Otherwise no row is carried and ``report`` is
+    told what differs (the search is not thrown away for it).
+    """
+    ablation = previous.get("training_ablation")
+    if not ablation:
+        report("--carry-ablation: that evaluation.json has no training ablation; nothing carried")
+        return {}
+    before = previous["valid_search"]["chosen"]
+    differ = {k: (before.get(k), chosen.get(k)) for k in sorted(set(before) | set(chosen))
+              if before.get(k) != chosen.get(k)}
+    if differ or tuple(ablation["seeds"]) != ABLATION_SEEDS or ablation["split"] != "test":
+        report(f"--carry-ablation: nothing carried; its rows were measured with other settings (then, now): "
+               f"{differ}, seeds {ablation['seeds']}, split {ablation['split']}; re-measure them with --ablate")
+        return {}
+    return {label: figures for label, figures in ablation["results"].items() if label != "this model"}
 
 
 def matmul_gflops(n: int = 4096, repeats: int = 5) -> float:
@@ -338,9 +377,14 @@ def _training_ablation_lines(ablation) -> list:
              "chosen between on valid, see docs/training.md); means over the three voices, lowest voice's agreement.", "",
              "| run | " + " | ".join(label for _, label in ABLATION_COLUMNS) + " | lowest agreement | seed difference |",
              "|---|" + "---|" * (len(ABLATION_COLUMNS) + 2)]
+    carried = ablation.get("carried", [])
     for name, f in ablation["results"].items():
-        lines.append(f"| {name} | " + " | ".join(_mean(f[k]) for k, _ in ABLATION_COLUMNS)
+        lines.append(f"| {name}{' *' if name in carried else ''} | "
+                     + " | ".join(_mean(f[k]) for k, _ in ABLATION_COLUMNS)
                      + f" | {np.min(f['harmonic_agreement']):.3f} | {f['seed_difference']:.3f} |")
+    if carried:
+        lines += ["", "\\* measured for an earlier shipped model with the same generation settings, seeds and split",
+                  "(`--carry-ablation`): these runs' figures do not depend on which model is shipped."]
     return lines
 
 
