@@ -46,10 +46,12 @@ from . import metrics
 from .errors import ConfigError
 from .decoding import decode
 from .layout import DEFAULT_LAYOUT, get_layout
-from .representation import STEPS_PER_BEAT, to_model_range, transpose_roll, transpose_tracks
+from .meter import add_lead_in
+from .midi import bar_alignment, midi_to_roll, multitrack_midi_to_roll
+from .representation import STEPS_PER_BAR, STEPS_PER_BEAT, pad_time, to_model_range, transpose_roll, transpose_tracks
 
 __all__ = ["QUALITY_BAR", "MUSICAL_TARGETS", "VOICE_RANGES", "held_out_pieces", "piece_metrics",
-           "seed_difference", "evaluate_generator", "evaluate_baseline", "BASELINES",
+           "seed_difference", "evaluate_generator", "evaluate_melodies", "evaluate_baseline", "BASELINES",
            "second_harmonisations", "evaluate_second_harmonisation", "baseline_roll", "random_in_key", "check_quality_bar"]
 
 QUALITY_BAR = {
@@ -96,19 +98,23 @@ def held_out_pieces(dataset, split: str = "test", limit: int | None = None):
     return out
 
 
-def piece_metrics(melody, accomp, bach, key, ranges=None) -> dict:
+def piece_metrics(melody, accomp, bach, key, ranges=None, steps_per_bar: int = STEPS_PER_BAR) -> dict:
     """Metrics of one accompaniment ``(time, 128, N)`` against the real roll ``(time, 128, 1 + N)``.
 
-    ``ranges``: the tracks' windows for ``out_of_range`` (melody first); ``None`` = SATB's.
+    ``bach``: ``None`` for a melody without a reference harmonisation (no
+    ``harmonic_agreement`` then). ``ranges``: the tracks' windows for
+    ``out_of_range`` (melody first); ``None`` = SATB's. ``steps_per_bar``: bar
+    length in steps for the per-bar figures (step 0 a downbeat).
     """
     full = np.concatenate([melody, accomp], axis=-1)
+    out = {} if bach is None else {"harmonic_agreement": metrics.harmonic_agreement(accomp, bach[..., 1:])}
     return {
-        "harmonic_agreement": metrics.harmonic_agreement(accomp, bach[..., 1:]),
+        **out,
         "consonance_with_melody": metrics.consonance_with_melody(full),
         "in_scale_ratio": metrics.in_scale_ratio(accomp, key),
-        "empty_bar_rate": metrics.empty_bar_rate(accomp),
+        "empty_bar_rate": metrics.empty_bar_rate(accomp, steps_per_bar),
         "polyphony": metrics.polyphony(accomp),
-        "pitches_used": metrics.pitches_used(accomp),
+        "pitches_used": metrics.pitches_used(accomp, steps_per_bar),
         "active_step_ratio": accomp.any(axis=1).mean(axis=0),
         "fragment_rate": metrics.fragment_rate(accomp),
         "long_note_ratio": metrics.long_note_ratio(accomp),
@@ -195,6 +201,70 @@ def evaluate_generator(accompanist, dataset, *, split: str = "test", seeds=(0, 1
             [seed_difference(a, b) for a, b in zip(outputs[0], outputs[1])]))
     result["n_pieces"] = len(pieces)
     return result
+
+
+def evaluate_melodies(accompanist, melodies, *, seeds=(0, 1, 2), pickups=None) -> dict:
+    """Figures of melodies without a reference harmonisation, through the user path (``generate``).
+
+    For tunes with nothing to compare with (folk tunes, a user's own): every
+    :func:`piece_metrics` figure but ``harmonic_agreement``, measured on what
+    :meth:`~deepaccomp.Accompanist.generate` returns (read back from its MIDI),
+    averaged over melodies and seeds, plus ``seed_difference`` (seeds 0 vs 1).
+
+    Parameters
+    ----------
+    accompanist : Accompanist
+    melodies : sequence of str, os.PathLike, bytes or pretty_midi.PrettyMIDI
+        Melody files, as ``generate`` takes them.
+    seeds : sequence of int
+    pickups : sequence of float or None, optional
+        Per melody, ``generate``'s ``pickup`` (quarter-note beats from the first
+        note to the first downbeat; ``None``: the file's marks, else the
+        estimate). The per-bar figures use the same bar lines as the model.
+
+    Returns
+    -------
+    dict
+        Per-track arrays (alto, tenor, bass for satb), ``seed_difference`` and ``n_pieces``.
+        ``in_scale_ratio`` is against the key estimated from the melody alone.
+    """
+    melodies = list(melodies)
+    pickups = [None] * len(melodies) if pickups is None else list(pickups)
+    if len(pickups) != len(melodies):
+        raise ConfigError(f"pickups names {len(pickups)} melodies, {len(melodies)} were given")
+    groups = {}
+    for i, pickup in enumerate(pickups):  # one batched pass per pickup value
+        groups.setdefault(pickup, []).append(i)
+    rows, outputs = [], []
+    for seed in seeds:
+        outs = [None] * len(melodies)
+        for pickup, idx in groups.items():
+            for i, out in zip(idx, accompanist.generate([melodies[i] for i in idx], seed=seed, pickup=pickup)):
+                outs[i] = out
+        accs = []
+        for out, pickup in zip(outs, pickups):
+            full, steps_per_bar = _on_bar_grid(out, pickup)
+            melody, acc = full[..., :1], full[..., 1:]
+            accs.append(acc)
+            rows.append(piece_metrics(melody, acc, None, metrics.estimate_key(melody), accompanist.layout.ranges,
+                                      steps_per_bar))
+        outputs.append(accs)
+    result = _average(rows)
+    if len(seeds) > 1:
+        result["seed_difference"] = float(np.mean([seed_difference(a, b) for a, b in zip(*outputs[:2])]))
+    result["n_pieces"] = len(melodies)
+    return result
+
+
+def _on_bar_grid(out, pickup) -> tuple[np.ndarray, int]:
+    """``generate``'s MIDI as a roll ``(time, 128, 1 + N)`` (melody's top line first) with step 0 a
+    downbeat where the model put one, padded with silence to whole bars, and the bar length in steps."""
+    melody, info = midi_to_roll(out, melody_track=0)
+    full, _ = multitrack_midi_to_roll(out, tracks=range(len(out.instruments)))
+    full[:, :, 0] = False
+    full[: melody.shape[0], :, 0] = melody[..., 0]  # both grids start at the downbeat before the first note
+    bar = bar_alignment(melody, info, pickup=pickup)
+    return pad_time(add_lead_in(full, bar.offset), bar.steps_per_bar), bar.steps_per_bar
 
 
 BASELINES = ("bach", "random_in_key", "melody_doubled")

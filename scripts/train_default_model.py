@@ -44,6 +44,7 @@ import sys
 import time
 
 import numpy as np
+from measure_folk import folk_report
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -78,6 +79,9 @@ def main(argv=None):
     p.add_argument("--ablate", action="append", default=[], metavar="LABEL=MODEL",
                    help="another trained generator.npz for the model card's training ablation (repeatable): "
                         "measured on test with the chosen generation settings, beside this model")
+    p.add_argument("--update-folk", action="store_true",
+                   help="only re-measure the folk tunes (scripts/measure_folk.py) for the model already in --out, "
+                        "add them to its evaluation.json and re-render docs/model_card.md")
     p.add_argument("--carry-ablation", default=None, metavar="EVALUATION.json",
                    help="copy the training-ablation rows (all but 'this model') of an earlier evaluation.json "
                         "instead of re-training their runs; allowed only where its generation settings, seeds "
@@ -85,6 +89,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     if any("=" not in entry for entry in args.ablate):
         p.error("--ablate takes LABEL=PATH/generator.npz")
+    if args.update_folk:
+        return update_folk(args.out)
     grids = NOTE_SCORE_GRIDS[args.note_score]
     args.onset_costs = args.onset_costs or grids["onset_costs"]
     args.parallel_costs = args.parallel_costs or grids["parallel_costs"]
@@ -124,6 +130,7 @@ def main(argv=None):
 
     result = evaluate_on_test(Accompanist.load(os.path.join(args.out, "generator.npz")), ds, search)
     result["valid_search"] = search
+    result["folk_tunes"] = folk_report(Accompanist.load(os.path.join(args.out, "generator.npz")))
     result["timing_seconds"] = {"dataset": round(t1 - t0, 1), "training_this_invocation": round(t2 - t1, 1)}
     timing_path = os.path.join(logdir, "timing.json")
     if os.path.exists(timing_path):
@@ -148,6 +155,21 @@ def main(argv=None):
 
 
 ABLATION_SEEDS = (0, 1, 2)
+
+
+def update_folk(out: str) -> int:
+    """``--update-folk``: the folk-tune figures of the model in ``out``, into its evaluation.json and the card."""
+    from deepaccomp.accompanist import Accompanist
+    from deepaccomp.config import Config
+
+    path = os.path.join(out, "evaluation.json")
+    with open(path) as fh:
+        result = json.load(fh)
+    result["folk_tunes"] = folk_report(Accompanist.load(os.path.join(out, "generator.npz")))
+    with open(path, "w") as fh:
+        json.dump(result, fh, indent=2)
+    write_model_card(result, Config.load(os.path.join(out, "config.json")))
+    return 0
 
 
 def carried_ablation(previous: dict, chosen: dict, report=print) -> dict:
@@ -388,6 +410,36 @@ def _training_ablation_lines(ablation) -> list:
     return lines
 
 
+def _folk_lines(folk) -> list:
+    """The model card's folk-tune section (``scripts/measure_folk.py``'s report)."""
+    if not folk:
+        return []
+    lines = ["", f"## Folk tunes: another style, no reference harmonisation ({folk['n_tunes']} tunes)", "",
+             f"`{folk['source']}` in music21: every tune in one meter, 4/4 or 3/4, written to MIDI from time 0",
+             "(an upbeat is not marked in the file), through `generate` (`evaluation.evaluate_melodies`,",
+             f"`python scripts/measure_folk.py`), {len(folk['seeds'])} seeds. Bar lines found by the estimate:", ""]
+    for m, a in folk["bar_lines"].items():
+        half = f", {a['exact_or_half_bar']} up to half a bar" if a.get("exact_or_half_bar") is not None else ""
+        lines.append(f"- {m}: {a['tunes']} tunes, {a['with_upbeat']} with an upbeat; the estimate is exact for "
+                     f"{a['exact']}{half}.")
+    labels = list(folk["figures"])
+    lines += ["", "| metric | target | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(labels)]
+    first = folk["figures"][labels[0]]["figures"]
+    for key, label in METRIC_LABELS.items():
+        if key in first:
+            lines.append(f"| {label} | {TARGET_TEXT[key]} | "
+                         + " | ".join(_fmt(folk["figures"][k]["figures"][key]) for k in labels) + " |")
+    lines.append("| two seeds differ (note-steps) | >= 0.15 | "
+                 + " | ".join(f"{folk['figures'][k]['figures']['seed_difference']:.3f}" for k in labels) + " |")
+    failed = sorted({name for k in labels for name, v in folk["figures"][k]["musical_targets"].items()
+                     if not v["passed"]})
+    lines += ["", "Musical targets other than agreement: "
+              + ("all met." if not failed else "missed: " + ", ".join(failed) + "."),
+              "`note-steps outside the voice's range` counts against SATB ranges: a tune written low is",
+              "accompanied in its own octave, so its whole arrangement sits low."]
+    return lines
+
+
 def write_model_card(result, cfg, path=os.path.join(ROOT, "docs", "model_card.md")):
     """Render docs/model_card.md from the evaluation (so the card never drifts from the numbers)."""
     m = result["model"]
@@ -484,6 +536,7 @@ def write_model_card(result, cfg, path=os.path.join(ROOT, "docs", "model_card.md
         lines.append(f"| {name.replace('_', ' ')} | {_fmt(f['harmonic_agreement'])} | "
                      f"{_fmt(f['consonance_with_melody'])} | {_fmt(f['parallel_perfects'])} | "
                      f"{_fmt(f['voice_crossing'])} | {'yes' if f['musical_targets_passed'] else 'no'} |")
+    lines += _folk_lines(result.get("folk_tunes"))
     lines += ["", "## Generation settings search (valid split, 2 seeds)", "",
               f"Bach's own share of quarter-or-longer notes on valid: {search['bach_long_note_ratio_valid']:.3f}.", ""]
     for step, knob in (("voice_threshold", "decode_threshold"), ("parallel_cost", "parallel_cost"),
