@@ -435,8 +435,10 @@ def _folk_lines(folk) -> list:
                      if not v["passed"]})
     lines += ["", "Musical targets other than agreement: "
               + ("all met." if not failed else "missed: " + ", ".join(failed) + "."),
-              "`note-steps outside the voice's range` counts against SATB ranges: a tune written low is",
-              "accompanied in its own octave, so its whole arrangement sits low."]
+              "The in-scale ratio is against the key estimated from the melody (there are no other voices);",
+              "a voice is never silent under the melody because the decoding does not allow it",
+              "(`sing_with_melody`); `note-steps outside the voice's range` counts against SATB ranges: a",
+              "tune written low is accompanied in its own octave, so its whole arrangement sits low."]
     return lines
 
 
