@@ -536,11 +536,12 @@ def default() -> Config:
             reconstruction_weight=50.0,
             reconstruction_loss="bce",
             diversity_weight=5.0,
+            average_decay=0.999,
             eval_every=250,
             checkpoint_every=250,
         ),
         generation=GenerationConfig(decode="notes", note_score="log_odds", decode_threshold=-0.75, onset_cost=0.5,
-                                    sing_with_melody=True, order_voices=True, parallel_cost=20.0, noise_scale=3.0),
+                                    sing_with_melody=True, order_voices=True, parallel_cost=20.0, noise_scale=2.0),
         preset="default",
     )
 

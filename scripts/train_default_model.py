@@ -407,6 +407,9 @@ def _training_ablation_lines(ablation) -> list:
     if carried:
         lines += ["", "\\* measured for an earlier shipped model with the same generation settings, seeds and split",
                   "(`--carry-ablation`): these runs' figures do not depend on which model is shipped."]
+    lines += ["", "Training changes measured for earlier shipped models (melody octaves, a pitch cross-entropy",
+              "term, a larger model, the position in the bar, weight averaging on a second seed) are in",
+              "docs/training.md, each with the generation settings of its time."]
     return lines
 
 
@@ -436,8 +439,9 @@ def _folk_lines(folk) -> list:
     lines += ["", "Musical targets other than agreement: "
               + ("all met." if not failed else "missed: " + ", ".join(failed) + "."),
               "The in-scale ratio is against the key estimated from the melody (there are no other voices);",
-              "a voice is never silent under the melody because the decoding does not allow it",
-              "(`sing_with_melody`); `note-steps outside the voice's range` counts against SATB ranges: a",
+              "a voice is silent under the melody only where the decoding (`sing_with_melody`, no crossing)",
+              "leaves it no pitch between the voice below and the melody; `note-steps outside the voice's",
+              "range` counts against SATB ranges: a",
               "tune written low is accompanied in its own octave, so its whole arrangement sits low."]
     return lines
 
@@ -476,6 +480,9 @@ def write_model_card(result, cfg, path=os.path.join(ROOT, "docs", "model_card.md
         f"  reconstruction ({cfg.train.reconstruction_loss}) weight {cfg.train.reconstruction_weight:g},"
         f" pitch cross-entropy weight {cfg.train.pitch_weight:g},",
         f"  mode-seeking diversity weight {cfg.train.diversity_weight:g}, mixed precision `{cfg.train.mixed_precision}`.",
+        (f"- The shipped weights are the run's exponential weight average (decay {cfg.train.average_decay:g},"
+         " `train.average_decay`); the last iteration's weights are the ablation's \"without averaging\" row."
+         if cfg.train.average_decay else "- The shipped weights are the last iteration's (no weight averaging)."),
         f"- Generation (chosen on valid, below): decoding `{g.decode}` scoring `{g.note_score}`,"
         f" threshold {g.decode_threshold:g},",
         f"  onset cost {g.onset_cost:g}, voices sing with the melody: {g.sing_with_melody}, no crossing:",
