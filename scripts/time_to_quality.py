@@ -3,7 +3,8 @@
     python scripts/time_to_quality.py LOGDIR [--threshold T] [--noise-scale S] [--json out.json]
 
 For each checkpoint in ``LOGDIR/checkpoints`` (the last ``keep_checkpoints``),
-restore the generator, accompany every valid chorale (2 seeds) and check the
+export the generator as the run would (the weight average where it keeps one),
+accompany every valid chorale (2 seeds) and check the
 quality bar of the Accompanist issue. The generator is evaluated in float32
 (as exported), whatever ``mixed_precision`` the run trained with. With ``LOGDIR/timing.json`` (or
 ``--seconds-per-iteration``) the iteration is turned into wall time.
@@ -27,20 +28,22 @@ def main(argv=None):
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
 
+    import dataclasses
+    import tempfile
+
     import tensorflow as tf
 
     from deepaccomp.accompanist import Accompanist
     from deepaccomp.config import Config
     from deepaccomp.data import prepare
     from deepaccomp.evaluation import check_quality_bar, evaluate_generator
-    from deepaccomp.training import build_gan
+    from deepaccomp.training import export_checkpoint
 
     cfg = Config.load(os.path.join(args.logdir, "config.json"))
     if args.threshold is not None:
         cfg = cfg.replace(generation={"decode_threshold": args.threshold})
     if args.noise_scale is not None:
         cfg = cfg.replace(generation={"noise_scale": args.noise_scale})
-    cfg = cfg.replace(train={"mixed_precision": "off"})  # float32 weights either way
     spi = args.seconds_per_iteration
     timing = os.path.join(args.logdir, "timing.json")
     if spi is None and os.path.exists(timing):
@@ -48,15 +51,15 @@ def main(argv=None):
             t = json.load(fh)
         spi = t["training_seconds"] / max(1, t["iterations"])
     ds, _ = prepare(progress=False)
-    gan = build_gan(cfg)
-    ckpt = tf.train.Checkpoint(generator=gan.generator, critic=gan.critic, g_optimizer=gan.g_optimizer,
-                               d_optimizer=gan.d_optimizer)
     state = tf.train.get_checkpoint_state(os.path.join(args.logdir, "checkpoints"))
     rows = []
     for path in state.all_model_checkpoint_paths:
-        ckpt.restore(path).expect_partial()
-        it = int(gan.g_optimizer.iterations.numpy())
-        r = evaluate_generator(Accompanist.from_generator(gan.generator, cfg), ds, split="valid", seeds=(0, 1))
+        it = int(path.rsplit("-", 1)[1])
+        with tempfile.TemporaryDirectory() as out:
+            # the exported generator (the weight average where the run keeps one), in float32
+            acc = Accompanist.load(export_checkpoint(args.logdir, it, out))
+        acc = Accompanist.from_generator(acc.generator, acc.config.replace(generation=dataclasses.asdict(cfg.generation)))
+        r = evaluate_generator(acc, ds, split="valid", seeds=(0, 1))
         bar = check_quality_bar(r)
         row = {"iteration": it, "passes": all(ok for _, ok in bar.values()),
                "wall_seconds": round(it * spi, 1) if spi else None,
