@@ -34,9 +34,9 @@ import sys
 import numpy as np
 from deepaccomp import Config, train
 gan = train(Config.load(sys.argv[1]), sys.argv[2], dataset_dir=sys.argv[3], progress=False)
-np.savez(sys.argv[4], *gan.generator.get_weights(), *gan.critic.get_weights())
+np.savez(sys.argv[4], *gan.generator.get_weights(), *gan.critic.get_weights(), *gan.exported_generator.get_weights())
 """
-"""A worker through the Python API: trains, then writes every weight it ends with."""
+"""A worker through the Python API: trains, then writes every weight it ends with (and the weight average it exports)."""
 
 
 def free_ports(n: int = 2) -> list:
