@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 
 
 
@@ -28,22 +29,15 @@ def main(argv=None):
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
 
-    import dataclasses
-    import tempfile
-
     import tensorflow as tf
 
     from deepaccomp.accompanist import Accompanist
-    from deepaccomp.config import Config
     from deepaccomp.data import prepare
     from deepaccomp.evaluation import check_quality_bar, evaluate_generator
     from deepaccomp.training import export_checkpoint
 
-    cfg = Config.load(os.path.join(args.logdir, "config.json"))
-    if args.threshold is not None:
-        cfg = cfg.replace(generation={"decode_threshold": args.threshold})
-    if args.noise_scale is not None:
-        cfg = cfg.replace(generation={"noise_scale": args.noise_scale})
+    generation = {key: value for key, value in (("decode_threshold", args.threshold), ("noise_scale", args.noise_scale))
+                  if value is not None}
     spi = args.seconds_per_iteration
     timing = os.path.join(args.logdir, "timing.json")
     if spi is None and os.path.exists(timing):
@@ -58,7 +52,7 @@ def main(argv=None):
         with tempfile.TemporaryDirectory() as out:
             # the exported generator (the weight average where the run keeps one), in float32
             acc = Accompanist.load(export_checkpoint(args.logdir, it, out))
-        acc = Accompanist.from_generator(acc.generator, acc.config.replace(generation=dataclasses.asdict(cfg.generation)))
+        acc = Accompanist.from_generator(acc.generator, acc.config.replace(generation=generation))
         r = evaluate_generator(acc, ds, split="valid", seeds=(0, 1))
         bar = check_quality_bar(r)
         row = {"iteration": it, "passes": all(ok for _, ok in bar.values()),

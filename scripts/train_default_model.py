@@ -481,7 +481,7 @@ def write_model_card(result, cfg, path=os.path.join(ROOT, "docs", "model_card.md
         f" pitch cross-entropy weight {cfg.train.pitch_weight:g},",
         f"  mode-seeking diversity weight {cfg.train.diversity_weight:g}, mixed precision `{cfg.train.mixed_precision}`.",
         (f"- The shipped weights are the run's exponential weight average (decay {cfg.train.average_decay:g},"
-         " `train.average_decay`); the last iteration's weights are the ablation's \"without averaging\" row."
+         " `train.average_decay`); the last iteration's weights are the run's `generator_last.npz`."
          if cfg.train.average_decay else "- The shipped weights are the last iteration's (no weight averaging)."),
         f"- Generation (chosen on valid, below): decoding `{g.decode}` scoring `{g.note_score}`,"
         f" threshold {g.decode_threshold:g},",
