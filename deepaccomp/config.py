@@ -104,6 +104,11 @@ class ModelConfig:
     """Give the generator the melody's pitch class in every octave as one more channel
     (:class:`deepaccomp.models.OctaveFold`), so that a low voice sees the melody's note
     in its own register; False = the melody alone (the lab)."""
+    critic_octaves: bool = False
+    """Give the critic every track (melody and accompaniment) in every octave as well
+    (:class:`deepaccomp.models.OctaveFold`, ``soft=True``), so that its first convolution
+    sees how each voice sits against the others' pitch classes; False = the tracks as
+    they are (the lab)."""
     fixed_length: bool = True
     """True: the generator only takes phrases of exactly the training length
     (the lab). False: fully convolutional in time, so a whole piece is

@@ -21,7 +21,8 @@ undone). The generated alto/tenor/bass are measured with
   rests are not note-steps);
 * voice leading (docs/metrics.md): ``fragment_rate`` and ``long_note_ratio``
   (shares of notes one step long / a quarter or longer), ``rest_under_melody``
-  (steps where the voice is silent while the melody sounds),
+  (steps where the voice is silent while the melody sounds), ``unison_with_melody``
+  (steps where it sings the melody's own pitch, among those where both sound; no target),
   ``parallel_perfects`` (parallel fifths/octaves with any other voice, the
   melody included, per beat where both move), ``voice_crossing`` (alto above
   soprano, tenor above alto, bass above tenor, per step) and ``out_of_range``
@@ -119,6 +120,7 @@ def piece_metrics(melody, accomp, bach, key, ranges=None, steps_per_bar: int = S
         "fragment_rate": metrics.fragment_rate(accomp),
         "long_note_ratio": metrics.long_note_ratio(accomp),
         "rest_under_melody": metrics.rest_under_melody(full),
+        "unison_with_melody": metrics.unison_with_melody(full),
         "parallel_perfects": metrics.parallel_perfects(full)[1:],
         "voice_crossing": metrics.voice_crossing(full)[1:],
         "out_of_range": metrics.out_of_range(full, ranges)[1:],

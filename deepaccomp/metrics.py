@@ -47,6 +47,7 @@ __all__ = [
     "fragment_rate",
     "long_note_ratio",
     "rest_under_melody",
+    "unison_with_melody",
     "parallel_perfects",
     "voice_crossing",
     "out_of_range",
@@ -681,6 +682,12 @@ def long_note_ratio(roll, min_length: int = STEPS_PER_BEAT) -> np.ndarray:
     return _ratio(counts[-1], counts.sum(axis=0))
 
 
+def _with_melody(roll, melody_track: int):
+    """``(roll (batch, time, pitch, tracks), melody index, sounding (batch, time, tracks))``."""
+    r = _batch(roll)
+    return r, _track_index(melody_track, r.shape[-1], "melody_track"), r.any(axis=2)
+
+
 def rest_under_melody(roll, melody_track: int = 0) -> np.ndarray:
     """Share of the melody's steps in which an accompaniment voice is silent.
 
@@ -698,13 +705,30 @@ def rest_under_melody(roll, melody_track: int = 0) -> np.ndarray:
         steps where the melody sounds and the track does not / steps where the
         melody sounds, in [0, 1]; nan if the melody never sounds.
     """
-    r = _batch(roll)
-    m = _track_index(melody_track, r.shape[-1], "melody_track")
-    sounding = r.any(axis=2)  # (batch, time, tracks)
+    _, m, sounding = _with_melody(roll, melody_track)
     mel = sounding[..., m]
     acc = np.delete(sounding, m, axis=-1)
     silent = np.count_nonzero(mel[..., None] & ~acc, axis=(0, 1))
     return _ratio(silent, np.full(acc.shape[-1], np.count_nonzero(mel)))
+
+
+def unison_with_melody(roll, melody_track: int = 0) -> np.ndarray:
+    """Share of the steps shared with the melody in which a voice sings the melody's own pitch.
+
+    A voice that doubles the melody at the unison adds nothing to the harmony (four
+    parts sound as three); Bach's alto, tenor and bass do it rarely.
+
+    Parameters and the shape of the result as in :func:`rest_under_melody`; the value
+    per accompaniment track is steps where the track sounds a pitch the melody sounds
+    / steps where both sound, in [0, 1]; nan where the two never sound together.
+    Octave doublings do not count (they are ``parallel_perfects``' concern when they
+    move).
+    """
+    r, m, sounding = _with_melody(roll, melody_track)
+    same = (r & r[..., m:m + 1]).any(axis=2)  # (batch, time, tracks): a pitch shared with the melody
+    keep = [k for k in range(r.shape[-1]) if k != m]
+    both = sounding[..., keep] & sounding[..., m:m + 1]
+    return _ratio(np.count_nonzero(same[..., keep] & both, axis=(0, 1)), np.count_nonzero(both, axis=(0, 1)))
 
 
 def _parallel_counts(r: np.ndarray, steps_per_beat: int, contrary: bool):
@@ -911,8 +935,8 @@ def evaluate(roll, *, lowest_pitch: int = 0, key=None, melody_track: int = 0,
         ``consonance_with_melody`` is aligned to the tracks here: nan at
         ``melody_track``, the accompaniment values elsewhere.
         Voice leading, each shape ``(tracks,)``: ``fragment_rate``,
-        ``long_note_ratio``, ``rest_under_melody`` (aligned like
-        ``consonance_with_melody``), ``parallel_perfects`` (per track),
+        ``long_note_ratio``, ``rest_under_melody`` and ``unison_with_melody``
+        (aligned like ``consonance_with_melody``), ``parallel_perfects`` (per track),
         ``voice_crossing`` (nan for track 0) and ``out_of_range`` (against
         :data:`SATB_RANGES`; nan unless the roll has 4 tracks);
         ``note_lengths``: shape ``(16, tracks)`` (normalised).
@@ -954,13 +978,16 @@ def evaluate(roll, *, lowest_pitch: int = 0, key=None, melody_track: int = 0,
 def _voice_leading(r: np.ndarray, lowest_pitch: int, melody_track: int, ranges=None) -> dict:
     """The note-length and voice-leading entries of :func:`evaluate`."""
     n_tracks = r.shape[-1]
-    rests = np.full(n_tracks, np.nan)
-    rests[[k for k in range(n_tracks) if k != melody_track]] = rest_under_melody(r, melody_track)
+    accomp = [k for k in range(n_tracks) if k != melody_track]
+    rests, unisons = np.full(n_tracks, np.nan), np.full(n_tracks, np.nan)
+    rests[accomp] = rest_under_melody(r, melody_track)
+    unisons[accomp] = unison_with_melody(r, melody_track)
     return {
         "note_lengths": note_lengths(r),
         "fragment_rate": fragment_rate(r),
         "long_note_ratio": long_note_ratio(r),
         "rest_under_melody": rests,
+        "unison_with_melody": unisons,
         "parallel_perfects": parallel_perfects(r),
         "voice_crossing": voice_crossing(r),
         "out_of_range": (out_of_range(r, ranges, lowest_pitch=lowest_pitch)

@@ -15,6 +15,10 @@ accompany a phrase or a whole piece (time padded to a multiple of 2^L).
 Critic: input melody and accompaniment concatenated on the track axis;
 Conv2D(k x k, stride 2) -> [LayerNorm] -> LeakyReLU(0.2) per level; Flatten;
 Dense(1): an unnormalised score. No batch norm (it breaks the gradient penalty).
+With ``model.critic_octaves`` every track (each accompaniment track and the melody)
+also joins in every octave (:class:`OctaveFold` with ``soft=True``), so the first
+convolution sees each voice's pitch class beside every other voice, whatever their
+distance in pitch.
 """
 
 from __future__ import annotations
@@ -29,28 +33,41 @@ __all__ = ["input_shapes", "build_generator", "build_critic", "OctaveFold"]
 
 
 class OctaveFold(layers.Layer):
-    """The melody's pitch classes in every octave of the window.
+    """Pitch classes in every octave of the window.
 
-    Input ``(batch, time, pitch, channels)`` in model range, channel 0 the melody;
-    output ``(batch, time, pitch, 1)``: +1 at every pitch whose pitch class the
-    melody sounds at that step (in any octave), -1 elsewhere. No weights.
+    ``soft=False`` (the generator's melody channel): input ``(batch, time, pitch,
+    channels)`` in model range, channel 0 the melody; output ``(batch, time, pitch,
+    1)``: +1 at every pitch whose pitch class the melody sounds at that step (in any
+    octave), -1 elsewhere.
+
+    ``soft=True`` (the critic's tracks): every channel is folded and the fold stays
+    differentiable, so the critic's gradient penalty reaches the generator's values:
+    ``2 * sum_octaves((x + 1) / 2) - 1`` per channel, output ``(batch, time, pitch,
+    channels)``. For a track that sounds one pitch at a time in model range
+    (+1 / -1) it equals the hard fold; values between -1 and +1 add up over octaves.
+    No weights in either case.
     """
 
-    def __init__(self, pitches: int, **kw):
+    def __init__(self, pitches: int, soft: bool = False, **kw):
         super().__init__(**kw)
         self.pitches = pitches
+        self.soft = soft
         i = np.arange(pitches)
         self._fold = (i[:, None] - i[None, :]) % 12 == 0  # (pitch, pitch): same pitch class
 
     def call(self, x):
-        """``(batch, time, pitch, channels)`` -> ``(batch, time, pitch, 1)``, see the class docstring."""
+        """``(batch, time, pitch, channels)`` -> ``(batch, time, pitch, 1 or channels)``, see the class docstring."""
+        fold = ops.cast(self._fold, self.compute_dtype)
+        if self.soft:
+            on = (ops.cast(x, self.compute_dtype) + 1.0) / 2.0
+            return 2.0 * ops.einsum("btpc,pq->btqc", on, fold) - 1.0
         on = ops.cast(x[..., 0] > 0, self.compute_dtype)
-        classes = ops.minimum(ops.matmul(on, ops.cast(self._fold, self.compute_dtype)), 1.0)
+        classes = ops.minimum(ops.matmul(on, fold), 1.0)
         return ops.expand_dims(2.0 * classes - 1.0, -1)
 
     def get_config(self):
-        """Keras layer config, with ``pitches``."""
-        return {**super().get_config(), "pitches": self.pitches}
+        """Keras layer config, with ``pitches`` and ``soft``."""
+        return {**super().get_config(), "pitches": self.pitches, "soft": self.soft}
 
 
 def input_shapes(cfg: Config):
@@ -96,6 +113,9 @@ def build_critic(cfg: Config) -> keras.Model:
     melody = keras.Input((steps, size, cfg.melody_channels), name="melody")
     accomp = keras.Input((steps, size, m.output_tracks), name="accompaniment")
     x = layers.Concatenate(name="condition")([accomp, melody])
+    if m.critic_octaves:
+        tracks = layers.Concatenate(name="tracks")([accomp, melody[..., :1]])  # the music, not position channels
+        x = layers.Concatenate(name="critic_octaves")([x, OctaveFold(size, soft=True, name="octave_fold")(tracks)])
     for i, f in enumerate(m.critic_filters):
         x = layers.Conv2D(f, m.kernel_size, strides=2, padding="same", name=f"conv{i}")(x)
         if m.critic_norm == "layer":

@@ -357,6 +357,7 @@ TARGET_TEXT = {"harmonic_agreement": ">= 0.70 mean, each >= 0.65", "consonance_w
                "in_scale_ratio": ">= 0.90", "empty_bar_rate": "<= 0.02", "fragment_rate": "<= 0.06",
                "long_note_ratio": "0.45 to 0.70", "rest_under_melody": "<= 0.03",
                "parallel_perfects": "<= 0.01", "voice_crossing": "<= 0.01", "out_of_range": "(none)",
+               "unison_with_melody": "(none)",
                "polyphony": "<= 1.2", "pitches_used": "2.5 to 5", "active_step_ratio": "(none)"}
 METRIC_LABELS = {
     "harmonic_agreement": "harmonic agreement with Bach's A/T/B",
@@ -366,6 +367,7 @@ METRIC_LABELS = {
     "fragment_rate": "notes one 16th long (fragments)",
     "long_note_ratio": "notes a quarter or longer",
     "rest_under_melody": "silent while the melody sounds",
+    "unison_with_melody": "sings the melody's own pitch (unison), while both sound",
     "parallel_perfects": "parallel fifths/octaves per beat where both move",
     "voice_crossing": "voice crossing per step",
     "out_of_range": "note-steps outside the voice's range",
@@ -504,6 +506,8 @@ def write_model_card(result, cfg, path=os.path.join(ROOT, "docs", "model_card.md
         "|---|---|---|---|---|---|",
     ]
     for key, label in METRIC_LABELS.items():
+        if key not in m:  # an evaluation.json written before the metric existed
+            continue
         lines.append(f"| {label} | {TARGET_TEXT[key]} | {_fmt(m[key])} | "
                      + " | ".join(_fmt(result[c][key]) for c in cols) + " |")
     lines.append(f"| two seeds differ (note-steps) | >= 0.15 | {m['seed_difference']:.3f} | - | - | - |")

@@ -200,6 +200,39 @@ def test_octave_fold_marks_the_melodys_pitch_class_in_every_octave():
     assert [w.shape for w in folded.get_weights()] == [tuple(s) for s in folded_cfg.generator_weight_shapes()]
 
 
+def test_soft_octave_fold_adds_each_channel_over_octaves_and_feeds_the_critic():
+    import tensorflow as tf
+
+    from deepaccomp.models import OctaveFold, build_critic
+
+    x = -np.ones((1, 2, 26, 2), np.float32)
+    x[0, 0, 3, 0] = 1.0                      # channel 0: pitch 3 at step 0
+    x[0, 1, 1, 1] = 0.0                      # channel 1: half on at pitch 1 and at pitch 25
+    x[0, 1, 25, 1] = 0.5
+    out = np.asarray(OctaveFold(26, soft=True)(x))
+    assert out.shape == (1, 2, 26, 2)
+    # pitch 3's class (3, 15) at step 0, channel 0; nothing at step 1
+    assert np.flatnonzero(out[0, 0, :, 0] > -1).tolist() == [3, 15]
+    np.testing.assert_allclose(out[0, 0, [3, 15], 0], 1.0)
+    assert np.all(out[0, 1, :, 0] == -1)
+    # class 1 = pitches 1, 13, 25: 0.5 + 0.75 on -> 2 * 1.25 - 1 = 1.5 at each; elsewhere -1
+    np.testing.assert_allclose(out[0, 1, [1, 13, 25], 1], 1.5)
+    assert np.all(np.delete(out[0, 1, :, 1], [1, 13, 25]) == -1)
+    assert np.all(out[0, 0, :, 1] == -1)
+    # differentiable: each input value reaches its octave copies
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        y = OctaveFold(26, soft=True)(xt)[0, 1, 13, 1]
+    grad = tape.gradient(y, xt).numpy()
+    assert np.flatnonzero(grad[0, 1, :, 1]).tolist() == [1, 13, 25] and np.allclose(grad[0, 1, [1, 13, 25], 1], 1.0)
+
+    cfg = preset("default")
+    plain, folded = build_critic(cfg), build_critic(cfg.replace(model={"critic_octaves": True}))
+    # the 4 tracks join a second time, folded: 4 more input channels for the first convolution of 16 filters
+    assert folded.count_params() - plain.count_params() == 4 * 4 * 4 * 16
+
+
 # ---------------------------------------------------------------------- presets
 def test_deepcomposer_preset_has_the_labs_parameter_counts():
     from deepaccomp.models import build_critic, build_generator

@@ -67,6 +67,25 @@ def test_rest_under_melody_per_accompaniment_voice():
         M.rest_under_melody(r, melody_track=4)
 
 
+# ------------------------------------------------------------------ unisons with the melody
+def test_unison_with_melody_counts_the_melodys_own_pitch_only():
+    r = voice_roll(
+        [(72, 4), (None, 4), (74, 8)],       # melody sounds at steps 0-3 and 8-15
+        [(72, 6), (74, 2), (74, 3), (71, 5)],  # unison at 0-3 and 8-10; 4-7 melody silent
+        [(60, 16)],                          # an octave below C5 (C4): never a unison
+        [(62, 10)])                          # shares 8-9 with the melody (D4 against D5): no unison
+    # alto: sounds with the melody at 0-3 and 8-15 (12 steps), unison at 0-3 and 8-10 (7)
+    np.testing.assert_allclose(M.unison_with_melody(r), [7 / 12, 0.0, 0.0])
+    # the alto as the melody: the soprano shares 12 steps with it, 7 in unison; the tenor 16 steps, none
+    np.testing.assert_allclose(M.unison_with_melody(r, melody_track=1), [7 / 12, 0.0, 0.0])
+    np.testing.assert_allclose(M.unison_with_melody(to_model_range(r)), M.unison_with_melody(r))
+    assert np.all(np.isnan(M.unison_with_melody(voice_roll([], [(60, 4)]))))
+    out = M.evaluate(r, key="C major")
+    np.testing.assert_allclose(out["unison_with_melody"], [nan, 7 / 12, 0.0, 0.0])
+    with pytest.raises(InvalidRollError):
+        M.unison_with_melody(r, melody_track=-5)
+
+
 # ------------------------------------------------------------------ parallel fifths and octaves
 def parallels_roll():
     # one pitch per beat (4 steps); the soprano's passing 16th between beats is not an onset
