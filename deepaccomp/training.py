@@ -47,7 +47,7 @@ from .io_utils import atomic_write_bytes
 from .models import build_critic, build_generator
 from .monitoring import Monitor, record_time
 
-__all__ = ["WGANGP", "GeneratorAverage", "average_decay_at", "build_gan", "train", "export_checkpoint", "gradient_penalty", "reconstruction_loss", "pitch_cross_entropy", "make_strategy",
+__all__ = ["WGANGP", "GeneratorAverage", "average_decay_at", "build_gan", "train", "export_checkpoint", "checkpoint_iterations", "gradient_penalty", "reconstruction_loss", "pitch_cross_entropy", "make_strategy",
            "read_tf_config", "is_chief", "strategy_task", "CHECKPOINT_DIR", "EXPORT_NAME", "LOCK_NAME",
            "export_generator", "load_generator", "read_artifact"]
 
@@ -982,6 +982,14 @@ def _restore(gan, path: str, advice: str = "") -> None:
         gan.generator_average.set_weights(gan.generator.get_weights())
 
 
+def checkpoint_iterations(logdir) -> list:
+    """Iterations of the checkpoints kept in the run folder ``logdir``, ascending (empty if none).
+
+    Each can be exported with :func:`export_checkpoint`.
+    """
+    return _checkpoint_numbers(os.path.join(os.fspath(logdir), CHECKPOINT_DIR))
+
+
 def export_checkpoint(logdir, iteration: int, out) -> str:
     """Export the generator of checkpoint ``iteration`` of the run in ``logdir`` to the folder ``out``.
 
@@ -1002,7 +1010,7 @@ def export_checkpoint(logdir, iteration: int, out) -> str:
     path = os.path.join(logdir, CHECKPOINT_DIR, f"ckpt-{int(iteration)}")
     if not os.path.isfile(path + ".index"):
         raise CheckpointError(f"{logdir} has no checkpoint of iteration {iteration} "
-                              f"(it has: {_checkpoint_numbers(os.path.join(logdir, CHECKPOINT_DIR))})")
+                              f"(it has: {checkpoint_iterations(logdir)})")
     gan = build_gan(cfg)
     _restore(gan, path)
     os.makedirs(out, exist_ok=True)

@@ -29,12 +29,11 @@ def main(argv=None):
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
 
-    import tensorflow as tf
 
     from deepaccomp.accompanist import Accompanist
     from deepaccomp.data import prepare
     from deepaccomp.evaluation import check_quality_bar, evaluate_generator
-    from deepaccomp.training import export_checkpoint
+    from deepaccomp.training import checkpoint_iterations, export_checkpoint
 
     generation = {key: value for key, value in (("decode_threshold", args.threshold), ("noise_scale", args.noise_scale))
                   if value is not None}
@@ -45,10 +44,8 @@ def main(argv=None):
             t = json.load(fh)
         spi = t["training_seconds"] / max(1, t["iterations"])
     ds, _ = prepare(progress=False)
-    state = tf.train.get_checkpoint_state(os.path.join(args.logdir, "checkpoints"))
     rows = []
-    for path in state.all_model_checkpoint_paths:
-        it = int(path.rsplit("-", 1)[1])
+    for it in checkpoint_iterations(args.logdir):
         with tempfile.TemporaryDirectory() as out:
             # the exported generator (the weight average where the run keeps one), in float32
             acc = Accompanist.load(export_checkpoint(args.logdir, it, out))

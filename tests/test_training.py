@@ -17,6 +17,7 @@ from deepaccomp.errors import CheckpointError, ConfigError, ModelFileError, Trai
 from deepaccomp.training import (  # noqa: E402
     GeneratorAverage,
     average_decay_at,
+    checkpoint_iterations,
     export_checkpoint,
     gradient_penalty,
     pitch_cross_entropy,
@@ -161,6 +162,7 @@ def test_averaging_switched_on_when_resuming_starts_from_the_weights(small, tmp_
 def test_an_earlier_checkpoint_exports_what_a_shorter_run_exports(small, tmp_path):
     train(tiny(iterations=2, average_decay=0.9), str(tmp_path / "short"), dataset=small, progress=False, verbose=0)
     train(tiny(iterations=4, average_decay=0.9), str(tmp_path / "long"), dataset=small, progress=False, verbose=0)
+    assert checkpoint_iterations(tmp_path / "long") == [2, 4]  # every 2 iterations
     path = export_checkpoint(tmp_path / "long", 2, tmp_path / "at2")
     for name in ("generator.npz", "generator_last.npz"):
         _, short = artifact.read(tmp_path / "short" / name)
@@ -171,6 +173,7 @@ def test_an_earlier_checkpoint_exports_what_a_shorter_run_exports(small, tmp_pat
         export_checkpoint(tmp_path / "long", 3, tmp_path / "at3")
     with pytest.raises(CheckpointError, match="not a training run"):
         export_checkpoint(tmp_path / "at2", 2, tmp_path / "x")
+    assert checkpoint_iterations(tmp_path / "at2") == [] and checkpoint_iterations(tmp_path / "none") == []
 
 
 @pytest.mark.slow
