@@ -522,7 +522,7 @@ def deepcomposer() -> Config:
 def default() -> Config:
     """Our default: small, fast, and meant to harmonise (see docs/training.md)."""
     return Config(
-        data=DataConfig(pitch_window="compact", phrase_bars=2, hop_bars=1),
+        data=DataConfig(pitch_window="compact", phrase_bars=4, hop_bars=1),
         model=ModelConfig(
             encoder_filters=(32, 64, 128, 256),
             decoder_filters=(128, 64, 32),
@@ -535,6 +535,7 @@ def default() -> Config:
         ),
         train=TrainConfig(
             iterations=1500,
+            batch_size=32,  # 4-bar phrases: the same steps per minibatch as 64 two-bar ones
             critic_updates=2,
             generator_lr=5e-4,
             critic_lr=5e-4,
@@ -546,7 +547,7 @@ def default() -> Config:
             checkpoint_every=250,
         ),
         generation=GenerationConfig(decode="notes", note_score="log_odds", decode_threshold=-0.75, onset_cost=0.5,
-                                    sing_with_melody=True, order_voices=True, parallel_cost=20.0, noise_scale=2.0),
+                                    sing_with_melody=True, order_voices=True, parallel_cost=20.0, noise_scale=3.0),
         preset="default",
     )
 
