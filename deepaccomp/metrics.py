@@ -725,10 +725,9 @@ def unison_with_melody(roll, melody_track: int = 0) -> np.ndarray:
     move).
     """
     r, m, sounding = _with_melody(roll, melody_track)
-    same = (r & r[..., m:m + 1]).any(axis=2)  # (batch, time, tracks): a pitch shared with the melody
-    keep = [k for k in range(r.shape[-1]) if k != m]
-    both = sounding[..., keep] & sounding[..., m:m + 1]
-    return _ratio(np.count_nonzero(same[..., keep] & both, axis=(0, 1)), np.count_nonzero(both, axis=(0, 1)))
+    unison = np.delete((r & r[..., m:m + 1]).any(axis=2), m, axis=-1)  # a pitch shared with the melody
+    both = np.delete(sounding & sounding[..., m:m + 1], m, axis=-1)
+    return _ratio(np.count_nonzero(unison, axis=(0, 1)), np.count_nonzero(both, axis=(0, 1)))
 
 
 def _parallel_counts(r: np.ndarray, steps_per_beat: int, contrary: bool):
@@ -959,10 +958,8 @@ def evaluate(roll, *, lowest_pitch: int = 0, key=None, melody_track: int = 0,
                              else in_scale_ratio(r, key, lowest_pitch))
     out["polyphony"] = polyphony(r)
     out["pitch_class_histogram"] = pitch_class_histogram(r, lowest_pitch)
-    cons = consonance_with_melody(r, melody_track, lowest_pitch)
-    aligned = np.full(n_tracks, np.nan)
-    aligned[[k for k in range(n_tracks) if k != melody_track % n_tracks]] = cons
-    out["consonance_with_melody"] = aligned
+    out["consonance_with_melody"] = _to_tracks(consonance_with_melody(r, melody_track, lowest_pitch),
+                                               melody_track % n_tracks)
     out.update(_voice_leading(r, lowest_pitch, melody_track % n_tracks, ranges))
     if drum_tracks is not None:
         drums = np.full(n_tracks, np.nan)
@@ -975,19 +972,20 @@ def evaluate(roll, *, lowest_pitch: int = 0, key=None, melody_track: int = 0,
     return out
 
 
+def _to_tracks(values: np.ndarray, melody_track: int) -> np.ndarray:
+    """Per-accompaniment-track values ``(tracks - 1,)`` -> ``(tracks,)`` with nan at ``melody_track`` (>= 0)."""
+    return np.insert(np.asarray(values, dtype=float), melody_track, np.nan)
+
+
 def _voice_leading(r: np.ndarray, lowest_pitch: int, melody_track: int, ranges=None) -> dict:
     """The note-length and voice-leading entries of :func:`evaluate`."""
     n_tracks = r.shape[-1]
-    accomp = [k for k in range(n_tracks) if k != melody_track]
-    rests, unisons = np.full(n_tracks, np.nan), np.full(n_tracks, np.nan)
-    rests[accomp] = rest_under_melody(r, melody_track)
-    unisons[accomp] = unison_with_melody(r, melody_track)
     return {
         "note_lengths": note_lengths(r),
         "fragment_rate": fragment_rate(r),
         "long_note_ratio": long_note_ratio(r),
-        "rest_under_melody": rests,
-        "unison_with_melody": unisons,
+        "rest_under_melody": _to_tracks(rest_under_melody(r, melody_track), melody_track),
+        "unison_with_melody": _to_tracks(unison_with_melody(r, melody_track), melody_track),
         "parallel_perfects": parallel_perfects(r),
         "voice_crossing": voice_crossing(r),
         "out_of_range": (out_of_range(r, ranges, lowest_pitch=lowest_pitch)

@@ -29,7 +29,6 @@ def main(argv=None):
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
 
-
     from deepaccomp.accompanist import Accompanist
     from deepaccomp.data import prepare
     from deepaccomp.evaluation import check_quality_bar, evaluate_generator
