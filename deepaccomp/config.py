@@ -522,7 +522,7 @@ def deepcomposer() -> Config:
 def default() -> Config:
     """Our default: small, fast, and meant to harmonise (see docs/training.md)."""
     return Config(
-        data=DataConfig(pitch_window="compact", phrase_bars=4, hop_bars=1),
+        data=DataConfig(pitch_window="compact", phrase_bars=2, hop_bars=1),
         model=ModelConfig(
             encoder_filters=(32, 64, 128, 256),
             decoder_filters=(128, 64, 32),
@@ -535,7 +535,7 @@ def default() -> Config:
         ),
         train=TrainConfig(
             iterations=1500,
-            batch_size=32,  # 4-bar phrases: the same steps per minibatch as 64 two-bar ones
+            batch_size=32,  # beat 64 (and 4-bar phrases) at half the cost: docs/training.md
             critic_updates=2,
             generator_lr=5e-4,
             critic_lr=5e-4,

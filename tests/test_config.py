@@ -36,7 +36,7 @@ def test_replace_and_bad_values(tmp_path):
         with pytest.raises(ConfigError, match="noise_scale"):
             preset("default").replace(generation={"noise_scale": scale})
     with pytest.raises(ConfigError, match="divisible"):
-        preset("default").replace(data={"phrase_bars": 2}, model={"encoder_filters": [8] * 6, "decoder_filters": [8] * 5})
+        preset("default").replace(model={"encoder_filters": [8] * 6, "decoder_filters": [8] * 5})
     with pytest.raises(ConfigError):
         preset("nope")
     bad = tmp_path / "bad.json"
@@ -63,7 +63,7 @@ def test_legacy_generation_settings_in_train_are_read():
 def test_derived_sizes_of_the_default_preset():
     cfg = preset("default")
     assert (cfg.window.lowest, cfg.window.size) == (28, 64)
-    assert (cfg.levels, cfg.time_unit, cfg.phrase_steps, cfg.model_steps) == (4, 16, 64, None)
+    assert (cfg.levels, cfg.time_unit, cfg.phrase_steps, cfg.model_steps) == (4, 16, 32, None)
     assert cfg.noise_shape(48) == (3, 4, 16)
     assert preset("deepcomposer").model_steps == 32
 
