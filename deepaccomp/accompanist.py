@@ -120,7 +120,7 @@ class Accompanist:
                   steps_per_bar: int = STEPS_PER_BAR) -> list:
         """Research entry point on rolls: melodies ``[(time, 128, 1)]`` bool, any key and octave, step 0 a
         downbeat of bars of ``steps_per_bar`` steps -> accompaniments ``[(time, 128, N)]`` bool in the
-        melody's own key (one batched pass)."""
+        melody's own key (one batched pass), silent before each melody's first note as in :meth:`generate`."""
         return self.forward.accompany_full(list(melodies), seed=seed, noise_scale=noise_scale,
                                            steps_per_bar=steps_per_bar)
 
@@ -161,7 +161,7 @@ class Accompanist:
         rolls = [add_lead_in(roll, bar.offset) for (roll, _, _), bar in zip(prepared, bars)]
         accomps = self._accompany_by_meter(check_melodies(rolls), [bar.steps_per_bar for bar in bars], seed,
                                            noise_scale)
-        return [_render(pm, info, _from_melody_onset(remove_lead_in(acc, bar.offset, roll.shape[0]), roll),
+        return [_render(pm, info, remove_lead_in(acc, bar.offset, roll.shape[0]),
                         progs, velocity, self.layout)
                 for (roll, pm, info), acc, bar in zip(prepared, accomps, bars)]
 
@@ -197,14 +197,6 @@ def _read_melody(melody, melody_track):
             f"time signature(s) {sorted(f'{n}/{d}' for n, d in bad)} are not supported; "
             f"the model handles {sorted(f'{n}/{d}' for n, d in SUPPORTED_METERS)}")
     return roll, pm, info
-
-
-def _from_melody_onset(accomp, melody):
-    """Silence the accompaniment ``(time, 128, N)`` before the melody's first note."""
-    first = int(np.argmax(melody.any(axis=(1, 2))))
-    accomp = accomp.copy()
-    accomp[:first] = False
-    return accomp
 
 
 def _render(pm, info, accomp, programs, velocity, layout) -> pretty_midi.PrettyMIDI:

@@ -278,11 +278,24 @@ class ForwardPass:
 
     def accompany_full(self, melodies, *, seed: int | None = None, noise_scale: float | None = None,
                        steps_per_bar: int = STEPS_PER_BAR) -> list:
-        """Melodies ``[(time, 128, 1)]`` in any key and octave -> accompaniments ``[(time, 128, N)]`` in the melody's key."""
-        prepared = [to_model_space(m, self.config) for m in check_melodies(melodies)]
+        """Melodies ``[(time, 128, 1)]`` in any key and octave -> accompaniments ``[(time, 128, N)]`` in the melody's key.
+
+        The accompaniment starts with the melody's first note, as a musician's
+        would: before it (a leading rest) it is silent.
+        """
+        melodies = check_melodies(melodies)
+        prepared = [to_model_space(m, self.config) for m in melodies]
         accomp = self.accompany([p[0] for p in prepared], seed=seed, noise_scale=noise_scale,
                                 steps_per_bar=steps_per_bar)
-        return [from_model_space(a, shift, self.config) for a, (_, shift) in zip(accomp, prepared)]
+        return [_from_melody_onset(from_model_space(a, shift, self.config), m)
+                for a, (_, shift), m in zip(accomp, prepared, melodies)]
+
+
+def _from_melody_onset(accomp: np.ndarray, melody: np.ndarray) -> np.ndarray:
+    """The accompaniment ``(time, pitch, N)`` silenced before the first note of ``melody`` ``(time, pitch, 1)``."""
+    accomp = accomp.copy()
+    accomp[:int(np.argmax(melody.any(axis=(1, 2))))] = False
+    return accomp
 
 
 def _stack_padded(melodies, steps: int) -> np.ndarray:

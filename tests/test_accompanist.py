@@ -9,7 +9,7 @@ import pytest
 
 from conftest import make_midi
 import deepaccomp
-from deepaccomp import Accompanist
+from deepaccomp import Accompanist, generation
 from deepaccomp.errors import ConfigError, NoMelodyError, UnsupportedMeterError
 from deepaccomp.midi import midi_to_roll, multitrack_midi_to_roll
 
@@ -264,6 +264,18 @@ def test_accompaniment_starts_with_the_melody(acc):
     first_melody = min(n.start for n in out.instruments[0].notes)
     assert first_melody > 0
     assert min(n.start for i in out.instruments[1:] for n in i.notes) >= first_melody
+
+
+def test_rolls_are_accompanied_from_the_melody_onset_like_files(acc, monkeypatch):
+    # a generator that sounds everywhere, so the decoding alone would fill the leading rest
+    monkeypatch.setattr(acc.forward, "values", lambda x, noise: np.full(x.shape[:3] + (3,), 0.9, np.float32))
+    melody = np.zeros((64, 128, 1), bool)
+    for k, step in enumerate(range(12, 64, 4)):
+        melody[step: step + 4, 60 + SCALE[k % 7], 0] = True
+    model_space, _ = generation.to_model_space(melody, acc.config)
+    assert acc.forward.accompany([model_space], seed=0)[0][:12].any()  # what the onset rule removes
+    out = acc.accompany([melody], seed=0)[0]
+    assert not out[:12].any() and out[12].any(axis=0).all()
 
 
 @pytest.mark.parametrize("pickup", [-1, 4, 0.3, float("nan"), "1", True])
