@@ -1,8 +1,10 @@
 import json
+import os
 
 import pytest
 
 from deepaccomp import Config, preset
+from deepaccomp.accompanist import default_model_path
 from deepaccomp.errors import ConfigError
 
 
@@ -12,6 +14,13 @@ def test_presets_validate_and_round_trip(tmp_path):
         path = tmp_path / f"{name}.json"
         cfg.save(path)
         assert Config.load(path) == cfg
+
+
+def test_default_preset_is_the_shipped_models_config():
+    # the generation settings chosen on valid at each re-ship must reach the preset too,
+    # so that `deepaccomp train --preset default` generates as the shipped model does
+    shipped = Config.load(os.path.join(os.path.dirname(default_model_path()), "config.json"))
+    assert shipped == preset("default")
 
 
 def test_deepcomposer_preset_is_the_lab():
