@@ -5,6 +5,7 @@ import pytest
 
 from deepaccomp import Config, preset
 from deepaccomp.accompanist import default_model_path
+from deepaccomp.config import config_path
 from deepaccomp.errors import ConfigError
 
 
@@ -19,7 +20,7 @@ def test_presets_validate_and_round_trip(tmp_path):
 def test_default_preset_is_the_shipped_models_config():
     # the generation settings chosen on valid at each re-ship must reach the preset too,
     # so that `deepaccomp train --preset default` generates as the shipped model does
-    shipped = Config.load(os.path.join(os.path.dirname(default_model_path()), "config.json"))
+    shipped = Config.load(config_path(os.path.dirname(default_model_path())))
     assert shipped == preset("default")
 
 
