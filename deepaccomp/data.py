@@ -71,7 +71,7 @@ from .representation import (
 
 __all__ = ["DATASET_VERSION", "TUNE_MATCH_THRESHOLD", "SPLITS", "PART_NAMES", "DEFAULT_DATASET_DIR",
            "MIDI_SUFFIXES", "split_of", "melody_line", "tune_similarity", "clean_splits", "Dataset",
-           "chorale_ids", "score_to_roll", "build_chorales", "reference_metrics", "folder_piece_roll",
+           "chorale_ids", "SCORE_METERS", "score_to_roll", "build_chorales", "reference_metrics", "folder_piece_roll",
            "build_folder", "track_summary", "n_tracks_of", "FOLDER_METERS", "dataset_path", "prepare", "split_model_inputs",
            "make_tf_dataset"]
 
@@ -373,13 +373,22 @@ def chorale_ids() -> list[str]:
     return list(corpus.chorales.Iterator(returnType="filename"))
 
 
-def score_to_roll(score) -> tuple[np.ndarray, str | None]:
+SCORE_METERS = {"4/4": STEPS_PER_BAR, "3/4": 3 * STEPS_PER_BEAT}
+"""Meters :func:`score_to_roll` reads, and their bar length in steps."""
+
+
+def score_to_roll(score, meter: str = "4/4") -> tuple[np.ndarray, str | None]:
     """A music21 score -> ``(roll (time, 128, 4), None)`` or ``(None, reason)``.
 
     Parts are chosen by name (the first part whose name contains the word
     soprano/alto/tenor/bass; an unnamed four-part score is taken in order);
-    step 0 is the first downbeat (pickups padded).
+    step 0 is the first downbeat (pickups padded). ``meter`` (a key of
+    :data:`SCORE_METERS`) is the only time signature accepted; the roll ends
+    on a bar line of that meter. The dataset reads 4/4 only; the 3/4 chorales
+    are read for :func:`deepaccomp.evaluation.three_four_chorales`.
     """
+    if meter not in SCORE_METERS:
+        raise DatasetError(f"meter {meter!r} is not one of {sorted(SCORE_METERS)}")
     parts = {}
     for part in score.parts:
         name = (part.partName or "").strip().lower()
@@ -392,8 +401,8 @@ def score_to_roll(score) -> tuple[np.ndarray, str | None]:
     if len(parts) != 4:
         return None, f"parts {[p.partName for p in score.parts]} lack one of S/A/T/B"
     sigs = {ts.ratioString for ts in score.recurse().getElementsByClass("TimeSignature")}
-    if sigs != {"4/4"}:
-        return None, f"time signature {sorted(sigs) or 'missing'} is not 4/4"
+    if sigs != {meter}:
+        return None, f"time signature {sorted(sigs) or 'missing'} is not {meter}"
     first = parts[0].getElementsByClass("Measure")
     if not first:
         return None, "no measures"
@@ -410,7 +419,7 @@ def score_to_roll(score) -> tuple[np.ndarray, str | None]:
     if not notes:
         return None, "no notes"
     length = max(n[1] for n in notes)
-    length += (-length) % STEPS_PER_BAR
+    length += (-length) % SCORE_METERS[meter]
     roll = np.zeros((length, N_MIDI_PITCHES, 4), dtype=bool)
     for on, off, p, k in notes:
         if 0 <= p < N_MIDI_PITCHES and on >= 0:

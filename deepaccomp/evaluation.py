@@ -35,6 +35,8 @@ Baselines: ``random_in_key`` (one random scale note per beat per voice in
 the voice's range) and ``melody_doubled`` (the melody 1, 2 and 3 octaves down).
 :func:`evaluate_second_harmonisation` measures the other end of the scale: how far
 Bach agrees with himself when he harmonised the same tune twice.
+:func:`three_four_chorales` gives the chorales in 3/4 that the dataset skips
+(another meter, tunes the model never saw) for :func:`evaluate_pieces`.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ import numpy as np
 
 from . import metrics
 from .errors import ConfigError
+from .data import TUNE_MATCH_THRESHOLD, melody_line, score_to_roll, tune_similarity
 from .decoding import decode
 from .layout import DEFAULT_LAYOUT, get_layout
 from .meter import add_lead_in
@@ -52,8 +55,9 @@ from .midi import bar_alignment, midi_to_roll, multitrack_midi_to_roll
 from .representation import STEPS_PER_BAR, STEPS_PER_BEAT, pad_time, to_model_range, transpose_roll, transpose_tracks
 
 __all__ = ["QUALITY_BAR", "MUSICAL_TARGETS", "VOICE_RANGES", "held_out_pieces", "piece_metrics",
-           "seed_difference", "evaluate_generator", "evaluate_melodies", "evaluate_baseline", "BASELINES",
-           "second_harmonisations", "evaluate_second_harmonisation", "baseline_roll", "random_in_key", "check_quality_bar"]
+           "seed_difference", "evaluate_generator", "evaluate_pieces", "evaluate_melodies", "evaluate_baseline",
+           "evaluate_baseline_pieces", "BASELINES", "second_harmonisations", "evaluate_second_harmonisation",
+           "THREE_FOUR_REASON", "three_four_chorales", "baseline_roll", "random_in_key", "check_quality_bar"]
 
 QUALITY_BAR = {
     "harmonic_agreement": (">=", 0.60),
@@ -188,15 +192,40 @@ def evaluate_generator(accompanist, dataset, *, split: str = "test", seeds=(0, 1
     layout = accompanist.layout
     if dataset.layout != layout.name:
         raise ConfigError(f"the model plays layout {layout.name!r}, the dataset holds {dataset.layout!r}")
-    ranges = layout.ranges
-    pieces = held_out_pieces(dataset, split, limit)
+    return evaluate_pieces(accompanist, held_out_pieces(dataset, split, limit), seeds=seeds)
+
+
+def evaluate_pieces(accompanist, pieces, *, seeds=(0, 1, 2), steps_per_bar: int = STEPS_PER_BAR) -> dict:
+    """Quality-bar figures of an :class:`~deepaccomp.Accompanist` on pieces with reference voices.
+
+    Parameters
+    ----------
+    accompanist : Accompanist
+        Its ``accompany`` is called once per seed with every melody.
+    pieces : list of (np.ndarray, metrics.Key)
+        ``(roll (time, 128, 1 + N), key)`` as :func:`held_out_pieces` gives them:
+        the melody in track 0, the reference voices after it, step 0 a downbeat.
+    seeds : sequence of int
+        Noise seeds; figures are averaged over pieces and seeds.
+    steps_per_bar : int
+        Bar length in steps (16: 4/4, 12: 3/4), for the model's input and the per-bar figures.
+
+    Returns
+    -------
+    dict
+        Per-track arrays, plus ``seed_difference`` (seeds 0 vs 1, mean over
+        pieces) when there are two seeds or more, and ``n_pieces``.
+    """
+    if not pieces:
+        raise ConfigError("no piece to evaluate")
+    ranges = accompanist.layout.ranges
     melodies = [r[..., :1] for r, _ in pieces]
     rows, outputs = [], []
     for seed in seeds:
-        accs = accompanist.accompany(melodies, seed=seed)
+        accs = accompanist.accompany(melodies, seed=seed, steps_per_bar=steps_per_bar)
         outputs.append(accs)
         for (bach, key), acc in zip(pieces, accs):
-            rows.append(piece_metrics(bach[..., :1], acc, bach, key, ranges))
+            rows.append(piece_metrics(bach[..., :1], acc, bach, key, ranges, steps_per_bar))
     result = _average(rows)
     if len(seeds) > 1:
         result["seed_difference"] = float(np.mean(
@@ -293,19 +322,27 @@ def evaluate_baseline(name: str, dataset, *, split: str = "test", seed: int = 0,
     -1 off) first: the honesty check that a decoding cannot reach the
     quality bar by itself on random or trivial input.
     """
+    return evaluate_baseline_pieces(name, held_out_pieces(dataset, split, limit), seed=seed,
+                                    layout=dataset.layout, decoding=decoding)
+
+
+def evaluate_baseline_pieces(name: str, pieces, *, seed: int = 0, layout: str = DEFAULT_LAYOUT, decoding=None,
+                             steps_per_bar: int = STEPS_PER_BAR) -> dict:
+    """:func:`evaluate_baseline` on given ``[(roll (time, 128, 1 + N), key)]`` pieces, bars of ``steps_per_bar`` steps."""
+    if not pieces:
+        raise ConfigError("no piece to evaluate")
     rng = np.random.default_rng(seed)
-    layout = get_layout(dataset.layout)
+    layout = get_layout(layout)
     if layout.name != DEFAULT_LAYOUT and name != "bach":
         raise ConfigError(f"baseline {name!r} is made for satb's three voices; layout {layout.name!r} has the "
                           "'bach' baseline (its real tracks) only")
-    ranges = layout.ranges
     rows = []
-    for bach, key in held_out_pieces(dataset, split, limit):
+    for bach, key in pieces:
         melody = bach[..., :1]
         acc = baseline_roll(name, bach, key, rng)
         if decoding is not None:
             acc = decode(to_model_range(acc)[None], decoding, melody[None], layout)[0]
-        rows.append(piece_metrics(melody, acc, bach, key, ranges))
+        rows.append(piece_metrics(melody, acc, bach, key, layout.ranges, steps_per_bar))
     result = _average(rows)
     result["n_pieces"] = len(rows)
     return result
@@ -362,6 +399,58 @@ def evaluate_second_harmonisation(dataset, min_same_melody: float = 0.95) -> dic
     agreement = np.nanmean(rows, axis=0) if rows else np.full(n_tracks, np.nan)
     return {"harmonic_agreement": agreement, "n_pairs": len(pairs),
             "pairs": [(dataset.pieces[i]["id"], dataset.pieces[j]["id"]) for i, j in pairs]}
+
+
+THREE_FOUR_REASON = "time signature ['3/4'] "
+"""How :func:`deepaccomp.data.score_to_roll`'s skip reason for a chorale in 3/4 begins."""
+
+
+def three_four_chorales(dataset, threshold: float = TUNE_MATCH_THRESHOLD) -> tuple[list, dict]:
+    """The chorales in 3/4 that a chorale dataset skips, with Bach's voices, if their tune is in none of its pieces.
+
+    The model trains on 4/4 only, so these are melodies of another meter that
+    it never saw. A chorale whose tune (:func:`deepaccomp.data.melody_line`) is
+    also a dataset piece's (:func:`deepaccomp.data.tune_similarity` >=
+    ``threshold`` either way) is left out, like a test tune from train.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        A chorale build (:func:`deepaccomp.data.prepare`); its ``skipped`` list names the 3/4 chorales.
+    threshold : float
+        Tune similarity from which a chorale counts as the same tune.
+
+    Returns
+    -------
+    pieces : list of (np.ndarray, metrics.Key)
+        ``(roll (time, 128, 4) in the original key, key of all four voices)``,
+        step 0 a downbeat, 12-step bars: input for :func:`evaluate_pieces`
+        with ``steps_per_bar=12``.
+    report : dict
+        ``ids`` of the pieces, and ``left_out``: ``{id: reason}`` (the
+        dataset piece with the same tune and the score, or why it was not read).
+    """
+    from music21 import corpus
+
+    lines = [melody_line(r) for r in dataset.rolls]
+    pieces, report = [], {"ids": [], "left_out": {}}
+    for skipped in dataset.skipped:
+        if not skipped["reason"].startswith(THREE_FOUR_REASON):
+            continue
+        cid = skipped["id"]
+        roll, reason = score_to_roll(corpus.parse(cid), "3/4")
+        if roll is None:
+            report["left_out"][cid] = reason
+            continue
+        line = melody_line(roll)
+        scores = np.fmax(tune_similarity(line, lines), [tune_similarity(other, [line])[0] for other in lines])
+        best = int(np.nanargmax(scores)) if np.isfinite(scores).any() else None
+        if best is not None and scores[best] >= threshold:
+            report["left_out"][cid] = f"same tune as {dataset.pieces[best]['id']} ({scores[best]:.2f})"
+            continue
+        pieces.append((roll, metrics.estimate_key(roll)))
+        report["ids"].append(cid)
+    return pieces, report
 
 
 def random_in_key(melody, key, rng) -> np.ndarray:

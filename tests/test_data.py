@@ -229,3 +229,41 @@ def test_parallel_build_from_a_script_without_a_file(tmp_path):
                          cwd=tmp_path, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "True 2"  # the build skips one of the first three
+
+
+# ------------------------------------------------------------------ scores in other meters
+def _three_four_score():
+    """Four named parts in 3/4: a one-beat pickup (C5 / E4 / G3 / C3), then a dotted half (D5 / F4 / B3 / G2)."""
+    from music21 import meter as m21meter
+    from music21 import note, stream
+
+    score = stream.Score()
+    for name, (up, down) in {"Soprano": ("C5", "D5"), "Alto": ("E4", "F4"),
+                             "Tenor": ("G3", "B3"), "Bass": ("C3", "G2")}.items():
+        part = stream.Part()
+        part.partName = name
+        pickup = stream.Measure(number=0)
+        pickup.append(m21meter.TimeSignature("3/4"))
+        pickup.append(note.Note(up, quarterLength=1.0))
+        pickup.paddingLeft = 2.0
+        full = stream.Measure(number=1)
+        full.append(note.Note(down, quarterLength=3.0))
+        part.append([pickup, full])
+        score.insert(0, part)
+    return score
+
+
+def test_score_to_roll_reads_three_four_with_its_pickup_on_the_bar_grid():
+    roll, reason = data.score_to_roll(_three_four_score(), "3/4")
+    assert reason is None and roll.shape == (24, 128, 4)  # the padded pickup bar + one bar, 12 steps each
+    assert {(int(t), int(p), int(k)) for t, p, k in zip(*np.nonzero(roll[[8, 12, 23]]))} == {
+        (0, 72, 0), (0, 64, 1), (0, 55, 2), (0, 48, 3),          # step 8: the pickup, beat 3 of bar 0
+        (1, 74, 0), (1, 65, 1), (1, 59, 2), (1, 43, 3),          # step 12: the downbeat
+        (2, 74, 0), (2, 65, 1), (2, 59, 2), (2, 43, 3)}          # step 23: still held
+    assert not roll[:8].any()
+
+
+def test_score_to_roll_keeps_the_dataset_to_four_four():
+    assert data.score_to_roll(_three_four_score()) == (None, "time signature ['3/4'] is not 4/4")
+    with pytest.raises(DatasetError, match="meter '6/8'"):
+        data.score_to_roll(_three_four_score(), "6/8")

@@ -5,7 +5,8 @@ import pytest
 
 from conftest import make_midi
 from deepaccomp.errors import ConfigError
-from deepaccomp.evaluation import evaluate_melodies
+from deepaccomp import data, metrics
+from deepaccomp.evaluation import THREE_FOUR_REASON, evaluate_melodies, evaluate_pieces, three_four_chorales
 from deepaccomp.layout import get_layout
 
 MELODY = [(72, 0, 2), (74, 2, 4), (76, 4, 8)]  # two bars of 4/4: C5 half, D5 half, E5 whole
@@ -61,3 +62,72 @@ def test_one_pass_per_pickup_value_and_results_in_input_order():
 def test_pickups_must_name_every_melody():
     with pytest.raises(ConfigError, match="pickups names 1 melodies, 2 were given"):
         evaluate_melodies(FakeAccompanist(), [make_midi([("melody", 73, MELODY)])] * 2, pickups=[0.0])
+
+
+# ------------------------------------------------------------------ pieces with reference voices
+class RollAccompanist:
+    """``accompany`` as the library's, returning fixed voices and recording the bar length it is told.
+
+    Alto: Bach's alto (C4) for steps 0-13 only; tenor: F#3 throughout (no pitch class of
+    Bach's voices); bass: Bach's bass (C3) throughout.
+    """
+
+    layout = get_layout("satb")
+
+    def __init__(self):
+        self.bars = []
+
+    def accompany(self, melodies, *, seed=None, steps_per_bar=16):
+        self.bars.append(steps_per_bar)
+        out = []
+        for m in melodies:
+            acc = np.zeros((m.shape[0], 128, 3), dtype=bool)
+            acc[:14, 60, 0] = True
+            acc[:, 54, 1] = True
+            acc[:, 48, 2] = True
+            out.append(acc)
+        return out
+
+
+def _chorale(steps=48):
+    """Melody E5, alto C4, tenor G3, bass C3, all held for ``steps`` steps; key C major."""
+    roll = np.zeros((steps, 128, 4), dtype=bool)
+    for k, p in enumerate((76, 60, 55, 48)):
+        roll[:, p, k] = True
+    return roll, metrics.Key.parse("C major")
+
+
+def test_pieces_are_measured_on_the_bar_length_given():
+    fake = RollAccompanist()
+    r = evaluate_pieces(fake, [_chorale()], seeds=(0, 1), steps_per_bar=12)
+    assert fake.bars == [12, 12] and r["n_pieces"] == 1 and r["seed_difference"] == 0.0
+    np.testing.assert_allclose(r["harmonic_agreement"], [1.0, 0.0, 1.0])
+    np.testing.assert_allclose(r["in_scale_ratio"], [1.0, 0.0, 1.0])
+    # the alto sounds in steps 0-13: in 2 of the four 12-step bars, in 1 of the three 16-step bars
+    np.testing.assert_allclose(r["empty_bar_rate"], [0.5, 0.0, 0.0])
+    np.testing.assert_allclose(evaluate_pieces(RollAccompanist(), [_chorale()], seeds=(0,))["empty_bar_rate"],
+                               [2 / 3, 0.0, 0.0])
+    with pytest.raises(ConfigError, match="no piece"):
+        evaluate_pieces(fake, [])
+
+
+class SkippedChorales:
+    """A dataset that holds one chorale and skipped two in 3/4, one of them with the same tune."""
+
+    def __init__(self, same, other):
+        from music21 import corpus
+
+        self.rolls = [data.score_to_roll(corpus.parse(same), "3/4")[0]]
+        self.pieces = [{"id": "held/" + same}]
+        self.skipped = [{"id": same, "reason": THREE_FOUR_REASON + "is not 4/4"},
+                        {"id": other, "reason": THREE_FOUR_REASON + "is not 4/4"},
+                        {"id": "bach/bwv1.6", "reason": "parts [...] lack one of S/A/T/B"}]
+
+
+def test_three_four_chorales_leave_out_tunes_the_dataset_holds():
+    pieces, report = three_four_chorales(SkippedChorales("bach/bwv19.7", "bach/bwv269"))
+    assert report["ids"] == ["bach/bwv269"]
+    assert report["left_out"] == {"bach/bwv19.7": "same tune as held/bach/bwv19.7 (1.00)"}
+    (roll, key), = pieces
+    assert roll.shape[1:] == (128, 4) and roll.shape[0] % 12 == 0 and roll[:12].any()
+    assert isinstance(key, metrics.Key)
