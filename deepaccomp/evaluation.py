@@ -55,9 +55,10 @@ from .midi import bar_alignment, midi_to_roll, multitrack_midi_to_roll
 from .representation import STEPS_PER_BAR, STEPS_PER_BEAT, pad_time, to_model_range, transpose_roll, transpose_tracks
 
 __all__ = ["QUALITY_BAR", "MUSICAL_TARGETS", "VOICE_RANGES", "held_out_pieces", "piece_metrics",
-           "seed_difference", "evaluate_generator", "evaluate_pieces", "evaluate_melodies", "evaluate_baseline",
-           "evaluate_baseline_pieces", "BASELINES", "second_harmonisations", "evaluate_second_harmonisation",
-           "THREE_FOUR_REASON", "three_four_chorales", "baseline_roll", "random_in_key", "check_quality_bar"]
+           "seed_difference", "paired_difference", "evaluate_generator", "evaluate_pieces", "evaluate_melodies",
+           "evaluate_baseline", "evaluate_baseline_pieces", "BASELINES", "second_harmonisations",
+           "evaluate_second_harmonisation", "THREE_FOUR_REASON", "three_four_chorales", "baseline_roll",
+           "random_in_key", "check_quality_bar"]
 
 QUALITY_BAR = {
     "harmonic_agreement": (">=", 0.60),
@@ -131,6 +132,45 @@ def piece_metrics(melody, accomp, bach, key, ranges=None, steps_per_bar: int = S
     }
 
 
+def paired_difference(a, b, *, resamples: int = 10000, seed: int = 0) -> dict:
+    """How far model ``a`` is above model ``b`` on the same pieces, and how sure that is.
+
+    Parameters
+    ----------
+    a, b : array_like, shape (pieces,) or (pieces, tracks)
+        One figure per piece (``evaluate_pieces(..., per_piece=True)["per_piece"][metric]``),
+        the same pieces in the same order; with tracks, a piece's figure is the
+        mean over its tracks (tracks without a value left out).
+    resamples : int
+        Bootstrap resamples of the pieces for the 95% interval.
+    seed : int
+        Seed of the resampling.
+
+    Returns
+    -------
+    dict
+        ``mean`` (of ``a - b`` over pieces), ``standard_error`` (sample standard
+        deviation / sqrt(n); nan for one piece), ``interval_95`` (bootstrap
+        percentiles of the mean), ``better`` / ``worse`` (pieces where ``a`` is
+        above / below ``b``) and ``n``.
+    """
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.shape != b.shape or a.ndim not in (1, 2) or len(a) == 0:
+        raise ConfigError(f"paired_difference needs two equal (pieces,) or (pieces, tracks) arrays, "
+                          f"got shapes {a.shape} and {b.shape}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        d = np.nanmean(a - b, axis=1) if a.ndim == 2 else a - b
+    d = d[np.isfinite(d)]
+    if len(d) == 0:
+        raise ConfigError("paired_difference: no piece has a value for both models")
+    boot = np.random.default_rng(seed).choice(d, (resamples, len(d))).mean(axis=1)
+    return {"mean": float(d.mean()),
+            "standard_error": float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan"),
+            "interval_95": [float(x) for x in np.percentile(boot, [2.5, 97.5])],
+            "better": int(np.sum(d > 0)), "worse": int(np.sum(d < 0)), "n": int(len(d))}
+
+
 def seed_difference(a, b) -> float:
     """Jaccard distance between two accompaniments' active cells."""
     a, b = np.asarray(a, bool), np.asarray(b, bool)
@@ -182,7 +222,7 @@ def score_table(columns: dict, voices=("alto", "tenor", "bass")) -> str:
 
 
 def evaluate_generator(accompanist, dataset, *, split: str = "test", seeds=(0, 1, 2),
-                       limit: int | None = None) -> dict:
+                       limit: int | None = None, per_piece: bool = False) -> dict:
     """Quality-bar figures of an :class:`~deepaccomp.Accompanist` on a split.
 
     Returns per-track arrays (alto, tenor, bass for satb; the accompanist's
@@ -192,10 +232,11 @@ def evaluate_generator(accompanist, dataset, *, split: str = "test", seeds=(0, 1
     layout = accompanist.layout
     if dataset.layout != layout.name:
         raise ConfigError(f"the model plays layout {layout.name!r}, the dataset holds {dataset.layout!r}")
-    return evaluate_pieces(accompanist, held_out_pieces(dataset, split, limit), seeds=seeds)
+    return evaluate_pieces(accompanist, held_out_pieces(dataset, split, limit), seeds=seeds, per_piece=per_piece)
 
 
-def evaluate_pieces(accompanist, pieces, *, seeds=(0, 1, 2), steps_per_bar: int = STEPS_PER_BAR) -> dict:
+def evaluate_pieces(accompanist, pieces, *, seeds=(0, 1, 2), steps_per_bar: int = STEPS_PER_BAR,
+                    per_piece: bool = False) -> dict:
     """Quality-bar figures of an :class:`~deepaccomp.Accompanist` on pieces with reference voices.
 
     Parameters
@@ -209,6 +250,9 @@ def evaluate_pieces(accompanist, pieces, *, seeds=(0, 1, 2), steps_per_bar: int 
         Noise seeds; figures are averaged over pieces and seeds.
     steps_per_bar : int
         Bar length in steps (16: 4/4, 12: 3/4), for the model's input and the per-bar figures.
+    per_piece : bool
+        Also return ``per_piece``: ``{metric: (pieces, tracks) array}`` averaged
+        over the seeds only, for :func:`paired_difference`.
 
     Returns
     -------
@@ -227,6 +271,9 @@ def evaluate_pieces(accompanist, pieces, *, seeds=(0, 1, 2), steps_per_bar: int 
         for (bach, key), acc in zip(pieces, accs):
             rows.append(piece_metrics(bach[..., :1], acc, bach, key, ranges, steps_per_bar))
     result = _average(rows)
+    if per_piece:  # rows run seed by seed: row s * len(pieces) + i is piece i under seed s
+        result["per_piece"] = {k: np.stack([_average(rows[i::len(pieces)])[k] for i in range(len(pieces))])
+                               for k in rows[0]}
     if len(seeds) > 1:
         result["seed_difference"] = float(np.mean(
             [seed_difference(a, b) for a, b in zip(outputs[0], outputs[1])]))

@@ -6,7 +6,8 @@ import pytest
 from conftest import make_midi
 from deepaccomp.errors import ConfigError
 from deepaccomp import data, metrics
-from deepaccomp.evaluation import THREE_FOUR_REASON, evaluate_melodies, evaluate_pieces, three_four_chorales
+from deepaccomp.evaluation import (THREE_FOUR_REASON, evaluate_melodies, evaluate_pieces, paired_difference,
+                                   three_four_chorales)
 from deepaccomp.layout import get_layout
 
 MELODY = [(72, 0, 2), (74, 2, 4), (76, 4, 8)]  # two bars of 4/4: C5 half, D5 half, E5 whole
@@ -131,3 +132,33 @@ def test_three_four_chorales_leave_out_tunes_the_dataset_holds():
     (roll, key), = pieces
     assert roll.shape[1:] == (128, 4) and roll.shape[0] % 12 == 0 and roll[:12].any()
     assert isinstance(key, metrics.Key)
+
+
+def test_per_piece_figures_average_the_seeds_only():
+    short = _chorale(24)
+    r = evaluate_pieces(RollAccompanist(), [_chorale(), short], seeds=(0, 1), steps_per_bar=12, per_piece=True)
+    # the alto sounds in steps 0-13: 2 of 4 bars of the long piece, both bars of the short one
+    np.testing.assert_allclose(r["per_piece"]["empty_bar_rate"], [[0.5, 0, 0], [0, 0, 0]])
+    np.testing.assert_allclose(r["empty_bar_rate"], [0.25, 0, 0])
+    assert r["per_piece"]["harmonic_agreement"].shape == (2, 3)
+    assert "per_piece" not in evaluate_pieces(RollAccompanist(), [short], seeds=(0,), steps_per_bar=12)
+
+
+def test_paired_difference_by_hand():
+    a = [[0.5, 0.75], [0.5, np.nan], [0.75, 0.5]]
+    b = [[0.5, 0.5], [0.75, 0.25], [0.5, 0.75]]
+    d = paired_difference(a, b, resamples=2000)
+    # per piece: (0 + 0.25) / 2 = 0.125; -0.25 (the nan's pair left out); (0.25 - 0.25) / 2 = 0
+    assert d["mean"] == pytest.approx(-0.125 / 3) and d["n"] == 3
+    assert d["better"] == 1 and d["worse"] == 1
+    # deviations 1/6, -5/24, 1/24: squares sum to 0.0729167; / 2, sqrt, / sqrt(3)
+    assert d["standard_error"] == pytest.approx(0.110240, rel=1e-4)
+    lo, hi = d["interval_95"]
+    assert -0.25 <= lo < d["mean"] < hi <= 0.125
+    one_sided = paired_difference([0.75, 0.5, 1.0, 0.875], [0.625, 0.375, 0.875, 0.75])
+    assert one_sided["mean"] == 0.125 and one_sided["standard_error"] == 0.0
+    assert one_sided["interval_95"] == [0.125, 0.125] and one_sided["better"] == 4
+    with pytest.raises(ConfigError, match="equal"):
+        paired_difference([0.1, 0.2], [0.1])
+    with pytest.raises(ConfigError, match="no piece"):
+        paired_difference([np.nan], [0.5])
