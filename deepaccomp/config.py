@@ -154,6 +154,11 @@ class TrainConfig:
     generator update with decay ``min(average_decay, (1 + n) / (10 + n))`` at iteration
     ``n``; the average is what is evaluated and exported (the last weights go to
     ``generator_last.npz``). It does not change the training itself. 0 = off (the lab)."""
+    transpose_range: int = 0
+    """Data augmentation: each training phrase is transposed by a random whole number of
+    semitones in [-transpose_range, transpose_range], all tracks together (notes moved out of
+    the pitch window are dropped); drawn per batch from the seed, so a resumed run sees the same
+    phrases. 0 = off (the lab)."""
     eval_every: int = 50
     """Iterations between evaluations of the fixed validation melodies (TensorBoard metrics, sample MIDI)."""
     checkpoint_every: int = 50
@@ -432,6 +437,10 @@ class Config:
         for name in ("gp_weight", "reconstruction_weight", "pitch_weight", "diversity_weight"):
             if not getattr(t, name) >= 0:
                 raise ConfigError(f"train.{name} must be >= 0, got {getattr(t, name)!r}")
+        if isinstance(t.transpose_range, bool) or not isinstance(t.transpose_range, int) \
+                or not 0 <= t.transpose_range <= 12:
+            raise ConfigError(f"train.transpose_range must be a whole number of semitones 0..12 (0 = off), "
+                              f"got {t.transpose_range!r}")
         if not 0.0 <= t.average_decay < 1.0:  # also refuses NaN
             raise ConfigError(f"train.average_decay must be in [0, 1) (0 = off), got {t.average_decay!r}")
         if t.reconstruction_loss not in ("bce", "l1"):

@@ -726,7 +726,7 @@ def split_model_inputs(phrases: np.ndarray):
 def make_tf_dataset(phrases: np.ndarray, batch_size: int, *, shuffle: bool = True,
                     repeat: bool = True, seed: int = 0, melody_only: bool = False,
                     shuffle_buffer: int = 10000, drop_remainder: bool = True,
-                    skip_batches: int = 0, positions: np.ndarray | None = None):
+                    skip_batches: int = 0, positions: np.ndarray | None = None, transpose_range: int = 0):
     """A ``tf.data.Dataset`` of model-range batches from bool phrases ``(n, time, pitch, 4)``
     (an array, or a ``tf.data.Dataset`` of single phrases streamed from shards: :mod:`deepaccomp.shards`).
 
@@ -736,6 +736,10 @@ def make_tf_dataset(phrases: np.ndarray, batch_size: int, *, shuffle: bool = Tru
     ``skip_batches`` drops that many batches first (resuming a run where it stopped).
     ``positions``, float32 ``(time, pitch, k)``, is appended to every melody's
     channels (:func:`deepaccomp.generation.model_input_planes`; phrases start on a downbeat).
+    ``transpose_range`` > 0 moves every phrase by its own whole number of
+    semitones in ``[-transpose_range, transpose_range]`` (all tracks together;
+    notes moved out of the pitch window are dropped), drawn from ``seed`` and the
+    batch's position in the stream, so ``skip_batches`` resumes the same phrases.
     """
     from ._tf import tf
 
@@ -749,12 +753,23 @@ def make_tf_dataset(phrases: np.ndarray, batch_size: int, *, shuffle: bool = Tru
     if repeat:
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if transpose_range:
+        ds = ds.enumerate()  # before the skip: a batch's shifts depend on its place in the whole stream
     if skip_batches:
         ds = ds.skip(skip_batches)
 
     planes = None if positions is None else tf.constant(positions, dtype=tf.float32)
 
-    def to_model(b):
+    def transposed(index, b):
+        r = transpose_range
+        shifts = tf.random.stateless_uniform(tf.shape(b)[:1], seed=tf.stack([tf.cast(seed, tf.int64), index]),
+                                             minval=-r, maxval=r + 1, dtype=tf.int32)
+        padded = tf.pad(b, [[0, 0], [0, 0], [r, r], [0, 0]])
+        source = r + tf.range(tf.shape(b)[2])[None, :] - shifts[:, None]  # (batch, pitch): where each pitch comes from
+        return tf.gather(padded, source, axis=2, batch_dims=1)
+
+    def to_model(*element):
+        b = transposed(*element) if transpose_range else element[0]
         x = tf.where(b, 1.0, -1.0)
         melody = x[..., :1]
         if planes is not None:

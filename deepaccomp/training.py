@@ -912,7 +912,7 @@ def _train_locked(cfg, logdir, lock, *, dataset, strategy, progress, dataset_dir
     # trained on: a resumed run sees exactly the batches an uninterrupted one would.
     tfds = make_tf_dataset(train_phr, t.batch_size * t.critic_updates, seed=t.seed,
                            shuffle_buffer=t.shuffle_buffer, skip_batches=start,
-                           positions=model_input_planes(cfg, cfg.phrase_steps))
+                           positions=model_input_planes(cfg, cfg.phrase_steps), transpose_range=t.transpose_range)
     multi = _multi_worker(strategy)
     if verbose:
         where = f" on {strategy.num_replicas_in_sync} replicas" if strategy.num_replicas_in_sync > 1 else ""

@@ -108,6 +108,53 @@ def test_tf_pipeline_skip_batches_resumes_the_same_stream(small):
     assert not np.array_equal(full[0], rest[0])
 
 
+def _stacked_phrases():
+    """Ten 2-step phrases of 16 pitches: melody at pitch 4 + i % 8, track k a semitone above track k - 1."""
+    ph = np.zeros((10, 2, 16, 4), dtype=bool)
+    for i in range(10):
+        for k in range(4):
+            ph[i, :, 4 + i % 8 + k, k] = True
+    return ph
+
+
+def test_transposed_phrases_move_every_track_together_within_the_range():
+    ph = _stacked_phrases()
+    plain = [m.numpy() > 0 for m, _ in data.make_tf_dataset(ph, 5, shuffle=False, transpose_range=0).take(2)]
+    seen = set()
+    for b, (melody, accomp) in enumerate(data.make_tf_dataset(ph, 5, shuffle=False, seed=7,
+                                                               transpose_range=2).take(6)):
+        full = np.concatenate([melody.numpy(), accomp.numpy()], axis=-1) > 0
+        for j in range(5):
+            i = (b * 5 + j) % 10
+            (pitch,) = np.nonzero(full[j, 0, :, 0])
+            shift = int(pitch[0]) - (4 + i % 8)
+            assert -2 <= shift <= 2
+            source = np.arange(16) - shift  # where each pitch of the output comes from
+            inside = (source >= 0) & (source < 16)
+            expected = np.zeros_like(ph[i])
+            expected[:, inside] = ph[i][:, source[inside]]
+            np.testing.assert_array_equal(full[j], expected)
+            seen.add(shift)
+    assert seen == {-2, -1, 0, 1, 2}  # 30 draws
+    assert np.array_equal(plain[0][..., 0], ph[:5, ..., 0])  # off: unchanged
+
+
+def test_transposed_stream_resumes_the_same_phrases_and_drops_what_leaves_the_window():
+    ph = _stacked_phrases()
+    full = [m.numpy() for m, _ in data.make_tf_dataset(ph, 5, seed=3, transpose_range=3).take(5)]
+    rest = [m.numpy() for m, _ in data.make_tf_dataset(ph, 5, seed=3, transpose_range=3, skip_batches=2).take(3)]
+    assert all(np.array_equal(a, b) for a, b in zip(full[2:], rest))
+    top = np.zeros((2, 2, 16, 4), dtype=bool)
+    top[:, :, 15, :] = True  # every track on the window's highest pitch
+    silent = 0
+    for melody, accomp in data.make_tf_dataset(top, 2, shuffle=False, seed=0, transpose_range=12).take(8):
+        notes = np.concatenate([melody.numpy(), accomp.numpy()], axis=-1) > 0
+        for example in notes:
+            silent += not example.any()  # moved up: dropped, never wrapped round to the bottom
+            assert example.sum() in (0, 2 * 4)
+    assert silent > 0
+
+
 def test_real_chorales_round_trip_through_midi(small):
     import io
 
