@@ -474,20 +474,27 @@ def three_four_chorales(dataset, threshold: float = TUNE_MATCH_THRESHOLD) -> tup
         step 0 a downbeat, 12-step bars: input for :func:`evaluate_pieces`
         with ``steps_per_bar=12``.
     report : dict
-        ``ids`` of the pieces, and ``left_out``: ``{id: reason}`` (the
-        dataset piece with the same tune and the score, or why it was not read).
+        ``ids`` of the pieces; ``left_out``: ``{id: reason}`` (the dataset
+        piece with the same tune and the score, an earlier 3/4 chorale with the
+        same four voices, or why it was not read); ``listed_again``: ids that the
+        corpus lists more than once (each is read once).
     """
     from music21 import corpus
 
     lines = [melody_line(r) for r in dataset.rolls]
-    pieces, report = [], {"ids": [], "left_out": {}}
+    pieces, report = [], {"ids": [], "left_out": {}, "listed_again": []}
     for skipped in dataset.skipped:
         if not skipped["reason"].startswith(THREE_FOUR_REASON):
             continue
         cid = skipped["id"]
+        if cid in report["ids"] or cid in report["left_out"]:
+            report["listed_again"].append(cid)
+            continue
         roll, reason = score_to_roll(corpus.parse(cid), "3/4")
-        if roll is None:
-            report["left_out"][cid] = reason
+        same = next((other for other, (kept, _) in zip(report["ids"], pieces)
+                     if roll is not None and kept.shape == roll.shape and np.array_equal(kept, roll)), None)
+        if roll is None or same is not None:
+            report["left_out"][cid] = reason or f"same four voices as {same}"
             continue
         line = melody_line(roll)
         scores = np.fmax(tune_similarity(line, lines), [tune_similarity(other, [line])[0] for other in lines])

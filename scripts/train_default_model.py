@@ -468,8 +468,9 @@ def _three_four_lines(three_four, model) -> list:
         return []
     figures = three_four["figures"]
     lines = ["", f"## Chorales in 3/4: a meter it never trained on ({three_four['n_pieces']} chorales)", "",
-             "The chorales in 3/4 that the dataset skips, less the "
-             f"{len(three_four['left_out'])} whose tune is also a dataset piece's",
+             f"The chorales in 3/4 that the dataset skips (each once: the corpus lists "
+             f"{len(three_four.get('listed_again', []))} of them twice),",
+             f"less the {len(three_four['left_out'])} whose tune is also a dataset piece's",
              "(`evaluation.three_four_chorales`, `python scripts/measure_three_four.py`), accompanied with 12-step",
              f"bars, {len(three_four['seeds'])} seeds, beside the 4/4 test split of the tables above. No choice was",
              "made on them.", "",

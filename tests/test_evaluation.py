@@ -113,7 +113,7 @@ def test_pieces_are_measured_on_the_bar_length_given():
 
 
 class SkippedChorales:
-    """A dataset that holds one chorale and skipped two in 3/4, one of them with the same tune."""
+    """A dataset that holds one chorale and skipped two in 3/4 (one of them listed twice), one with the same tune."""
 
     def __init__(self, same, other):
         from music21 import corpus
@@ -122,6 +122,7 @@ class SkippedChorales:
         self.pieces = [{"id": "held/" + same}]
         self.skipped = [{"id": same, "reason": THREE_FOUR_REASON + "is not 4/4"},
                         {"id": other, "reason": THREE_FOUR_REASON + "is not 4/4"},
+                        {"id": other, "reason": THREE_FOUR_REASON + "is not 4/4"},  # the corpus lists some twice
                         {"id": "bach/bwv1.6", "reason": "parts [...] lack one of S/A/T/B"}]
 
 
@@ -129,6 +130,7 @@ def test_three_four_chorales_leave_out_tunes_the_dataset_holds():
     pieces, report = three_four_chorales(SkippedChorales("bach/bwv19.7", "bach/bwv269"))
     assert report["ids"] == ["bach/bwv269"]
     assert report["left_out"] == {"bach/bwv19.7": "same tune as held/bach/bwv19.7 (1.00)"}
+    assert report["listed_again"] == ["bach/bwv269"]
     (roll, key), = pieces
     assert roll.shape[1:] == (128, 4) and roll.shape[0] % 12 == 0 and roll[:12].any()
     assert isinstance(key, metrics.Key)
