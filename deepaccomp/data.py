@@ -69,7 +69,7 @@ from .representation import (
     transpose_tracks,
 )
 
-__all__ = ["DATASET_VERSION", "TUNE_MATCH_THRESHOLD", "SPLITS", "PART_NAMES", "DEFAULT_DATASET_DIR",
+__all__ = ["DATASET_VERSION", "TUNE_MATCH_THRESHOLD", "tune_match_scores", "SPLITS", "PART_NAMES", "DEFAULT_DATASET_DIR",
            "MIDI_SUFFIXES", "split_of", "melody_line", "tune_similarity", "clean_splits", "Dataset",
            "chorale_ids", "SCORE_METERS", "score_to_roll", "build_chorales", "reference_metrics", "folder_piece_roll",
            "build_folder", "track_summary", "n_tracks_of", "FOLDER_METERS", "dataset_path", "prepare", "split_model_inputs",
@@ -161,11 +161,28 @@ def tune_similarity(melody, others) -> np.ndarray:
     return score.max(axis=1) / len(a)
 
 
+def tune_match_scores(tunes, others) -> np.ndarray:
+    """How much two tunes share, for every pair: :func:`tune_similarity` taken both ways, the larger.
+
+    Parameters
+    ----------
+    tunes, others : sequence of array_like of int
+        Pitch sequences (e.g. :func:`melody_line`).
+
+    Returns
+    -------
+    ndarray, shape (len(tunes), len(others))
+        Entry ``[i, j]`` >= :data:`TUNE_MATCH_THRESHOLD` means the same tune
+        (one contains most of the other); nan where neither has two pitches.
+    """
+    fwd = np.array([tune_similarity(t, others) for t in tunes]).reshape(len(tunes), len(others))
+    back = np.array([tune_similarity(o, tunes) for o in others]).reshape(len(others), len(tunes))
+    return np.fmax(fwd, back.T)
+
+
 def _pair_scores(lines, rows, cols) -> np.ndarray:
-    """``(len(rows), len(cols))``: :func:`tune_similarity` of each pair, the larger of both directions."""
-    fwd = np.array([tune_similarity(lines[r], [lines[c] for c in cols]) for r in rows])
-    back = np.array([tune_similarity(lines[c], [lines[r] for r in rows]) for c in cols])
-    scores = np.fmax(fwd, back.T)
+    """``(len(rows), len(cols))``: :func:`tune_match_scores` of the pieces at those positions (nan with itself)."""
+    scores = tune_match_scores([lines[r] for r in rows], [lines[c] for c in cols])
     scores[np.asarray(rows)[:, None] == np.asarray(cols)[None, :]] = np.nan
     return scores
 

@@ -47,7 +47,7 @@ import numpy as np
 
 from . import metrics
 from .errors import ConfigError
-from .data import TUNE_MATCH_THRESHOLD, melody_line, score_to_roll, tune_similarity
+from .data import TUNE_MATCH_THRESHOLD, melody_line, score_to_roll, tune_match_scores
 from .decoding import decode
 from .layout import DEFAULT_LAYOUT, get_layout
 from .meter import add_lead_in
@@ -481,26 +481,27 @@ def three_four_chorales(dataset, threshold: float = TUNE_MATCH_THRESHOLD) -> tup
     """
     from music21 import corpus
 
-    lines = [melody_line(r) for r in dataset.rolls]
-    pieces, report = [], {"ids": [], "left_out": {}, "listed_again": []}
+    read, report = {}, {"ids": [], "left_out": {}, "listed_again": []}
     for skipped in dataset.skipped:
         if not skipped["reason"].startswith(THREE_FOUR_REASON):
             continue
         cid = skipped["id"]
-        if cid in report["ids"] or cid in report["left_out"]:
+        if cid in read or cid in report["left_out"]:
             report["listed_again"].append(cid)
             continue
         roll, reason = score_to_roll(corpus.parse(cid), "3/4")
-        same = next((other for other, (kept, _) in zip(report["ids"], pieces)
+        same = next((other for other, kept in read.items()
                      if roll is not None and kept.shape == roll.shape and np.array_equal(kept, roll)), None)
         if roll is None or same is not None:
             report["left_out"][cid] = reason or f"same four voices as {same}"
-            continue
-        line = melody_line(roll)
-        scores = np.fmax(tune_similarity(line, lines), [tune_similarity(other, [line])[0] for other in lines])
-        best = int(np.nanargmax(scores)) if np.isfinite(scores).any() else None
-        if best is not None and scores[best] >= threshold:
-            report["left_out"][cid] = f"same tune as {dataset.pieces[best]['id']} ({scores[best]:.2f})"
+        else:
+            read[cid] = roll
+    scores = tune_match_scores([melody_line(r) for r in read.values()], [melody_line(r) for r in dataset.rolls])
+    pieces = []
+    for (cid, roll), row in zip(read.items(), scores):
+        best = int(np.nanargmax(row)) if np.isfinite(row).any() else None
+        if best is not None and row[best] >= threshold:
+            report["left_out"][cid] = f"same tune as {dataset.pieces[best]['id']} ({row[best]:.2f})"
             continue
         pieces.append((roll, metrics.estimate_key(roll)))
         report["ids"].append(cid)
