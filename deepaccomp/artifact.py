@@ -5,14 +5,17 @@ generator's weights as float32 arrays ``w000``, ``w001``, ... in Keras
 ``get_weights`` order, and ``meta``, UTF-8 JSON with the format name, the
 version, the full :class:`~deepaccomp.config.Config`, the number of weights
 and a sha256 digest over the config and every weight's shape and bytes. No
-code and no pickle: loading never executes anything from the file. The
+code and no pickle: loading never executes anything from the file. An
+ensemble (``model.ensemble`` = k) stores its k generators' weights one after
+the other, in the same numbering. The
 digest detects damage, not tampering (anyone can recompute it), so a model
 file is validated data: :func:`read` checks every size, the config's bounds
 and every weight's shape before it reads the weights.
 
 :func:`save` writes it (atomically), :func:`read` checks and returns
 ``(config, weights)`` without building a network, :func:`load` builds the
-generator of the config and sets the weights.
+generator of the config and sets the weights, :func:`combine` joins model
+files of separately trained generators into one ensemble.
 """
 
 from __future__ import annotations
@@ -26,13 +29,12 @@ from importlib import resources
 
 import numpy as np
 
-from .config import MAX_GENERATOR_PARAMS, Config
-from .errors import ModelFileError
+from .config import MAX_ENSEMBLE, MAX_GENERATOR_PARAMS, Config
+from .errors import ConfigError, ModelFileError
 from .io_utils import atomic_write_bytes
-from .models import build_generator
 
 __all__ = ["FILE_NAME", "FORMAT", "MAX_FILE_BYTES", "MAX_MEMBERS", "MAX_META_BYTES", "save", "read", "load",
-           "weights_digest", "shipped_model_path"]
+           "combine", "weights_digest", "shipped_model_path"]
 
 FILE_NAME = "generator.npz"
 """The model file's name inside a run or model folder."""
@@ -42,8 +44,9 @@ FORMAT = "deepaccomp-generator"
 MAX_META_BYTES = 1024 * 1024
 """Largest metadata (JSON) member of a model file: 1 MiB (the shipped model's is under 2 KiB)."""
 
-MAX_MEMBERS = 256
-"""Most members of a model file's archive (a 6-level generator has 65: 64 weights and the metadata)."""
+MAX_MEMBERS = MAX_ENSEMBLE * 64 + 1
+"""Most members of a model file's archive (257: a 6-level generator has 64 weights, an ensemble
+of :data:`~deepaccomp.config.MAX_ENSEMBLE` of them 256, plus the metadata)."""
 
 MAX_FILE_BYTES = 4 * MAX_GENERATOR_PARAMS + 16 * 1024 * 1024
 """Largest model file, and largest total its members may declare decompressed: the largest
@@ -67,7 +70,55 @@ def weights_digest(weights, config: dict | None) -> str:
 
 def save(generator, config: Config, path) -> None:
     """Write ``generator``'s weights (as float32) and ``config`` to ``path``, atomically."""
-    weights = [np.asarray(w, dtype=np.float32) for w in generator.get_weights()]
+    _write(generator.get_weights(), config, path)
+
+
+def combine(paths, out, generation: dict | None = None) -> Config:
+    """Join the model files ``paths`` (separately trained generators) into one ensemble at ``out``.
+
+    The generators must share their architecture and layout (their training
+    settings, e.g. the seed, may differ); an ensemble among them counts as its
+    generators. The new model averages their outputs (``model.ensemble`` = the
+    total); its config is the first file's, with ``generation`` settings
+    replaced where given. Pure numpy: no network is built.
+
+    Returns
+    -------
+    Config
+        The ensemble's config, as written.
+
+    Raises
+    ------
+    ModelFileError
+        A file that :func:`read` refuses.
+    ConfigError
+        Fewer than two files, architectures or layouts that differ, or more
+        than :data:`~deepaccomp.config.MAX_ENSEMBLE` generators in all.
+    """
+    paths = list(paths)
+    if len(paths) < 2:
+        raise ConfigError(f"an ensemble needs at least two model files, got {len(paths)}")
+    models = [read(p) for p in paths]
+    first = models[0][0]
+
+    def shape_of(cfg):
+        return {**cfg.to_dict()["model"], "ensemble": 1}, cfg.to_dict()["data"]
+
+    for p, (cfg, _) in zip(paths[1:], models[1:]):
+        if shape_of(cfg) != shape_of(first):
+            raise ConfigError(f"{p}: its model or data settings differ from {paths[0]}'s; an ensemble "
+                              "averages generators of one architecture and layout")
+    total = sum(cfg.model.ensemble for cfg, _ in models)
+    if total > MAX_ENSEMBLE:
+        raise ConfigError(f"{total} generators in all; an ensemble holds at most {MAX_ENSEMBLE}")
+    config = first.replace(model={"ensemble": total}, **({"generation": generation} if generation else {}))
+    config.validate()
+    _write([w for _, weights in models for w in weights], config, out)
+    return config
+
+
+def _write(weights, config: Config, path) -> None:
+    weights = [np.asarray(w, dtype=np.float32) for w in weights]
     meta = {"format": FORMAT, "version": 1, "config": config.to_dict(),
             "n_weights": len(weights), "sha256": weights_digest(weights, config.to_dict())}
     arrays = {f"w{i:03d}": w for i, w in enumerate(weights)}
@@ -241,6 +292,8 @@ def load(path):
 
     Everything :func:`read` checks is checked before the network is built.
     """
+    from .models import build_generator  # TensorFlow only here: read and combine stay numpy
+
     config, weights = read(path)
     generator = build_generator(config)
     generator.set_weights(weights)

@@ -1,4 +1,4 @@
-"""The ``deepaccomp`` command line: ``prepare``, ``train``, ``generate``.
+"""The ``deepaccomp`` command line: ``prepare``, ``train``, ``generate``, ``combine``.
 
 Errors from deepaccomp's own family print one line and exit with status 1
 (``--verbose`` prints the traceback too). TensorFlow is imported only by the
@@ -220,6 +220,26 @@ def cmd_generate(args):
     return 0
 
 
+def _add_combine(sub):
+    p = sub.add_parser("combine", help="join separately trained generators into one model that averages them")
+    p.add_argument("models", nargs="+", help="two or more generator.npz files (or run folders holding one)")
+    p.add_argument("-o", "--output", required=True, help="the ensemble's model file")
+    p.add_argument("--generation", default=None,
+                   help="a config.json whose generation settings the ensemble gets (default: the first model's)")
+    p.set_defaults(func=cmd_combine)
+
+
+def cmd_combine(args):
+    from . import artifact  # numpy only: no network is built
+
+    check_output_path(args.output)
+    check_not_inputs(args.output, args.models + ([args.generation] if args.generation else []))
+    generation = Config.load(args.generation).to_dict()["generation"] if args.generation else None
+    cfg = artifact.combine(args.models, args.output, generation=generation)
+    print(f"wrote {args.output}: an ensemble of {cfg.model.ensemble} generators")
+    return 0
+
+
 def make_parser():
     parser = argparse.ArgumentParser(
         prog="deepaccomp",
@@ -231,6 +251,7 @@ def make_parser():
     _add_prepare(sub)
     _add_train(sub)
     _add_generate(sub)
+    _add_combine(sub)
     __import__("deepaccomp.studio.cli", fromlist=["add_studio_parser"]).add_studio_parser(sub)
     return parser
 

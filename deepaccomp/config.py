@@ -47,6 +47,9 @@ MAX_PHRASE_BARS = 32
 MAX_GENERATOR_PARAMS = 2**25
 """Most generator parameters (33,554,432, 128 MiB as float32): four times the lab's 8.27 million."""
 
+MAX_ENSEMBLE = 4
+"""Most generators one model file may average (``model.ensemble``)."""
+
 MAX_NOISE_SCALE = 1000.0
 """Largest ``generation.noise_scale``: far beyond any useful value (training uses 1, the shipped model 2)."""
 
@@ -113,6 +116,11 @@ class ModelConfig:
     """True: the generator only takes phrases of exactly the training length
     (the lab). False: fully convolutional in time, so a whole piece is
     accompanied in one pass (lengths padded to a multiple of 16 steps)."""
+    ensemble: int = 1
+    """Generators of this architecture whose outputs are averaged, each given the same
+    melody and noise (1..:data:`MAX_ENSEMBLE`). Each is trained in its own run (its own
+    seed, its own critic); :func:`deepaccomp.artifact.combine` joins the runs' model
+    files into one. A run trains one generator, so training needs 1."""
 
 
 @dataclass
@@ -279,8 +287,13 @@ class Config:
         """Shapes of the generator's weights in Keras ``get_weights`` order, computed without Keras.
 
         The model file's weights are checked against these before any
-        network is built (:func:`deepaccomp.artifact.read`).
+        network is built (:func:`deepaccomp.artifact.read`). An ensemble holds
+        one member's shapes after the other's.
         """
+        return self.member_weight_shapes() * self.model.ensemble
+
+    def member_weight_shapes(self) -> list[tuple]:
+        """Shapes of one generator's weights (one member of an ensemble), in ``get_weights`` order."""
         m, k = self.model, self.model.kernel_size
         shapes, channels = [], self.melody_channels + (1 if m.melody_octaves else 0)
         for i, f in enumerate(m.encoder_filters):
@@ -411,6 +424,9 @@ class Config:
             )
         if m.kernel_size < 1 or m.noise_channels < 1:
             raise ConfigError("model.kernel_size and model.noise_channels must be >= 1")
+        if not isinstance(m.ensemble, int) or isinstance(m.ensemble, bool) or not 1 <= m.ensemble <= MAX_ENSEMBLE:
+            raise ConfigError(f"model.ensemble must be a whole number of generators 1..{MAX_ENSEMBLE}, "
+                              f"got {m.ensemble!r}")
         if self.generator_params > MAX_GENERATOR_PARAMS:
             raise ConfigError(f"the generator would have {self.generator_params:,} parameters, more than "
                               f"the limit of {MAX_GENERATOR_PARAMS:,}")
@@ -555,9 +571,10 @@ def default() -> Config:
             eval_every=250,
             checkpoint_every=250,
         ),
-        # chosen on valid by scripts/train_default_model.py; the shipped model's own settings (tested)
-        generation=GenerationConfig(decode="notes", note_score="log_odds", decode_threshold=0.0, onset_cost=0.5,
-                                    sing_with_melody=True, order_voices=True, parallel_cost=20.0, noise_scale=2.0),
+        # chosen on valid by scripts/train_default_model.py; the shipped model's own settings (tested).
+        # The shipped model is an ensemble of two runs of this preset (seeds 0 and 1, model.ensemble = 2)
+        generation=GenerationConfig(decode="notes", note_score="log_odds", decode_threshold=-0.5, onset_cost=0.25,
+                                    sing_with_melody=True, order_voices=True, parallel_cost=20.0, noise_scale=3.0),
         preset="default",
     )
 
@@ -600,5 +617,5 @@ def config_path(folder) -> str:
 __all__ = ["Config", "DataConfig", "ModelConfig", "TrainConfig", "GenerationConfig", "SECTIONS",
            "field_docs", "preset", "PRESETS", "deepcomposer", "default", "config_path",
            "check_noise_scale", "check_seed", "MAX_LEVELS", "MAX_FILTERS", "MAX_NOISE_CHANNELS",
-           "MAX_KERNEL_SIZE", "MAX_PHRASE_BARS", "MAX_GENERATOR_PARAMS", "MAX_NOISE_SCALE",
+           "MAX_KERNEL_SIZE", "MAX_PHRASE_BARS", "MAX_GENERATOR_PARAMS", "MAX_ENSEMBLE", "MAX_NOISE_SCALE",
            "MAX_TRAIN_INTEGER", "SEED_LIMIT", "DISTRIBUTE_CHOICES"]

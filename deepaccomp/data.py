@@ -26,7 +26,10 @@ Build rules (docs/representation.md):
   :func:`tune_similarity` >= :data:`TUNE_MATCH_THRESHOLD` = 0.5, the gap in the
   score distribution) is excluded (kept in the metadata as
   ``split == "excluded"``), and a valid piece with a train piece's tune moves
-  to train: 49 excluded, 17 moved, 231 / 12 / 35 left.
+  to train: 49 excluded, 17 moved. Last, a train or valid piece whose four
+  voices equal an earlier one's of its split is excluded (the corpus lists 13
+  chorales twice or three times, and two harmonisations under two numbers):
+  15 repeats, 216 / 12 / 35 left.
 * Whole pieces are stored; phrases of ``phrase_bars`` bars are cut every
   ``hop_bars`` bars when a run starts (so phrase settings need no rebuild).
 
@@ -75,7 +78,7 @@ __all__ = ["DATASET_VERSION", "TUNE_MATCH_THRESHOLD", "tune_match_scores", "SPLI
            "build_folder", "track_summary", "n_tracks_of", "FOLDER_METERS", "dataset_path", "prepare", "split_model_inputs",
            "make_tf_dataset"]
 
-DATASET_VERSION = 4
+DATASET_VERSION = 5
 TUNE_MATCH_THRESHOLD = 0.5
 """Two pieces share a tune when :func:`tune_similarity` is at least this in
 either direction (see docs/representation.md for the score distribution that
@@ -221,15 +224,18 @@ def clean_splits(rolls, pieces, threshold: float = TUNE_MATCH_THRESHOLD) -> dict
     gets ``split = "excluded"``. Then a valid piece whose tune matches a train
     piece's moves to train, repeated until no valid tune is in train: train
     keeps every piece it had (it is what the model learns from) and valid
-    becomes as tune-disjoint from train as test is. Both record
-    ``original_split``, ``same_tune_as`` (id of the matched piece),
-    ``tune_similarity`` and ``match`` (``"duplicate"`` or ``"tune"``).
+    becomes as tune-disjoint from train as test is. Last, a train or valid
+    piece whose four voices equal an earlier piece's of its split (the corpus
+    lists some chorales twice) is excluded, so that no harmonisation is
+    learned twice. All of these record ``original_split``, ``same_tune_as``
+    (id of the matched piece), ``tune_similarity`` and ``match``
+    (``"duplicate"`` or ``"tune"``).
 
     Returns
     -------
     dict
-        ``threshold``, ``splits_before``, ``excluded`` and
-        ``moved_valid_to_train`` (counts), and ``closest_scores``: the best
+        ``threshold``, ``splits_before``, ``excluded`` (against test),
+        ``moved_valid_to_train`` and ``repeats_excluded`` (counts), and ``closest_scores``: the best
         score of each train/valid piece against the test split and of each
         valid piece against train (before any move), the distribution that
         justifies the threshold.
@@ -258,7 +264,29 @@ def clean_splits(rolls, pieces, threshold: float = TUNE_MATCH_THRESHOLD) -> dict
             _mark(pieces[q], pieces[j], score, kind, "train")
         moved += len(hits)
     report["moved_valid_to_train"] = moved
+    report["repeats_excluded"] = _exclude_repeats(rolls, pieces, ("train", "valid"))
     return report
+
+
+def _exclude_repeats(rolls, pieces, splits) -> int:
+    """Exclude every piece of ``splits`` whose four voices equal an earlier piece's of the same split; the count.
+
+    The corpus lists some chorales twice (and a few harmonisations under two
+    numbers): without this, train would learn those twice as often as the rest.
+    """
+    count = 0
+    for split in splits:
+        first = {}
+        for i, piece in enumerate(pieces):
+            if piece["split"] != split:
+                continue
+            key = (rolls[i].shape, rolls[i].tobytes())
+            if key in first:
+                _mark(piece, pieces[first[key]], 1.0, "duplicate", "excluded")
+                count += 1
+            else:
+                first[key] = i
+    return count
 
 
 def n_tracks_of(info: dict) -> int:

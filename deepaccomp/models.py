@@ -11,6 +11,9 @@ With ``model.melody_octaves`` the melody's pitch classes, repeated in every octa
 (:class:`OctaveFold`), join the input as one more channel.
 With ``fixed_length=False`` the time axis is ``None``: the same weights
 accompany a phrase or a whole piece (time padded to a multiple of 2^L).
+With ``model.ensemble`` = k > 1 the generator is k such U-Nets, each trained in its
+own run, given the same melody and noise, their outputs averaged (weights member
+by member, in the order of :meth:`~deepaccomp.config.Config.generator_weight_shapes`).
 
 Critic: input melody and accompaniment concatenated on the track axis;
 Conv2D(k x k, stride 2) -> [LayerNorm] -> LeakyReLU(0.2) per level; Flatten;
@@ -77,7 +80,17 @@ def input_shapes(cfg: Config):
 
 
 def build_generator(cfg: Config) -> keras.Model:
-    """The U-Net generator of ``cfg`` (see module docstring)."""
+    """The U-Net generator of ``cfg`` (see module docstring); with ``model.ensemble`` = k > 1,
+    k of them given the same inputs and their outputs averaged (weights member by member)."""
+    if cfg.model.ensemble == 1:
+        return _build_unet(cfg, "generator")
+    melody_shape, noise_shape, _ = input_shapes(cfg)
+    inputs = [keras.Input(melody_shape, name="melody"), keras.Input(noise_shape, name="noise")]
+    outputs = [_build_unet(cfg, f"member{i}")(inputs) for i in range(cfg.model.ensemble)]
+    return keras.Model(inputs, layers.Average(name="ensemble_average", dtype="float32")(outputs), name="generator")
+
+
+def _build_unet(cfg: Config, name: str) -> keras.Model:
     m = cfg.model
     melody_shape, noise_shape, _ = input_shapes(cfg)
     melody = keras.Input(melody_shape, name="melody")
@@ -103,7 +116,7 @@ def build_generator(cfg: Config) -> keras.Model:
     x = layers.UpSampling2D(2, name="out_up")(x)
     out = layers.Conv2D(m.output_tracks, k, padding="same", activation="tanh", name="out_conv",
                         dtype="float32")(x)  # float32 output under mixed precision
-    return keras.Model([melody, noise], out, name="generator")
+    return keras.Model([melody, noise], out, name=name)
 
 
 def build_critic(cfg: Config) -> keras.Model:

@@ -796,7 +796,9 @@ def train(cfg: Config | None = None, logdir: str = "runs/default", *, dataset=No
         the logdir holds a run with another model or data config. Nothing in
         the logdir is changed.
     ConfigError
-        ``train.distribute = "multi-worker"`` without a valid ``TF_CONFIG``.
+        ``train.distribute = "multi-worker"`` without a valid ``TF_CONFIG``, or
+        ``model.ensemble`` above 1 (a run trains one generator; join runs with
+        :func:`deepaccomp.artifact.combine`).
     TrainingError
         Another run is training in ``logdir`` (its lock is held), a loss
         became non-finite, ``batch_size`` does not divide by the number of
@@ -818,6 +820,10 @@ def train(cfg: Config | None = None, logdir: str = "runs/default", *, dataset=No
     """
     cfg = cfg or config_mod.default()
     cfg.validate()
+    if cfg.model.ensemble != 1:
+        raise ConfigError(f"model.ensemble is {cfg.model.ensemble}: a run trains one generator against its own "
+                          "critic; train each with its own seed and join their generator.npz files with "
+                          "`deepaccomp combine` (deepaccomp.artifact.combine)")
     if strategy is None:  # first: the multi-worker strategy must exist before any TensorFlow op
         strategy = make_strategy(cfg.train.distribute)
     logdir = os.fspath(logdir)

@@ -1,11 +1,12 @@
 """Reproduce the shipped default model from scratch with one command.
 
     python scripts/train_default_model.py [--logdir runs/default_model] [--config C] [--iterations N]
-    python scripts/train_default_model.py --reuse runs/default_model/generator.npz
+    python scripts/train_default_model.py --reuse runs/default_model/seed0/generator.npz --reuse ...
     python scripts/train_default_model.py --update-folk --update-three-four
 
-``--reuse`` skips training and redoes steps 3-4 for an already trained generator
-(the training timing is read from its log dir's ``timing.json``). ``--ablate
+``--reuse`` (once per generator of the ensemble) skips training and redoes
+steps 3-4 for already trained generators (the training timing is read from
+each log dir's ``timing.json``). ``--ablate
 LABEL=generator.npz`` adds a run to the model card's training ablation;
 ``--carry-ablation OLD/evaluation.json`` copies an earlier card's ablation rows
 instead of re-training their runs, when the generation settings chosen now are
@@ -14,7 +15,10 @@ the ones they were measured with.
 Steps (each resumable: re-run the same command after an interruption):
 
 1. build the chorale dataset from music21 (``deepaccomp prepare``);
-2. train the ``default`` preset on the train split (``deepaccomp.train``);
+2. train the ``default`` preset on the train split (``deepaccomp.train``), once
+   per generator of the ensemble (``--ensemble``, default :data:`ENSEMBLE`: seeds
+   ``train.seed``, ``train.seed + 1``, ... in ``LOGDIR/seed<N>``), and join them
+   (``deepaccomp.artifact.combine``; a single generator is used as it is);
 3. choose the generation settings on the **valid** split, one after the other:
    the threshold of the per-step ``voice`` decoding (highest mean agreement
    with every voice's empty-bar rate <= 0.02); then the ``notes`` decoding
@@ -55,6 +59,9 @@ ROOT = os.path.dirname(HERE)
 ASSET_DIR = os.path.join(ROOT, "deepaccomp", "assets", "default_model")
 
 
+ENSEMBLE = 2
+"""Generators the shipped model averages (docs/training.md: an ensemble of two seeds)."""
+
 NOTE_SCORE_GRIDS = {
     "value": {"onset_costs": "0,0.05,0.1,0.25,0.5,0.75,1", "parallel_costs": "0,2,4,8"},
     "log_odds": {"onset_costs": "0.25,0.5,1,2,4", "parallel_costs": "0,5,10,20,40"},
@@ -78,7 +85,9 @@ def main(argv=None):
     p.add_argument("--parallel-costs", default=None, help="default: by note score, NOTE_SCORE_GRIDS")
     p.add_argument("--noise-scales", default="1,1.5,2,3")
     p.add_argument("--max-agreement-cost", type=float, default=0.005)
-    p.add_argument("--reuse", default=None, help="an already trained generator.npz: skip training")
+    p.add_argument("--ensemble", type=int, default=ENSEMBLE, help="generators to train and average (seeds in a row)")
+    p.add_argument("--reuse", action="append", default=None,
+                   help="an already trained generator.npz: skip training (repeat it for each generator of an ensemble)")
     p.add_argument("--out", default=ASSET_DIR)
     p.add_argument("--ablate", action="append", default=[], metavar="LABEL=MODEL",
                    help="another trained generator.npz for the model card's training ablation (repeatable): "
@@ -118,11 +127,18 @@ def main(argv=None):
         cfg = cfg.replace(train={"iterations": args.iterations})
     t1 = time.perf_counter()
     if args.reuse:
-        model_path = os.path.abspath(args.reuse)
-        logdir = os.path.dirname(model_path)
+        members = [os.path.abspath(path) for path in args.reuse]
     else:
-        train(cfg, args.logdir, dataset=ds)
-        model_path, logdir = os.path.join(args.logdir, "generator.npz"), args.logdir
+        members = []
+        for k in range(args.ensemble):
+            logdir = args.logdir if args.ensemble == 1 else os.path.join(args.logdir, f"seed{cfg.train.seed + k}")
+            train(cfg.replace(train={"seed": cfg.train.seed + k}), logdir, dataset=ds)
+            members.append(os.path.join(logdir, "generator.npz"))
+    model_path = members[0]
+    if len(members) > 1:
+        os.makedirs(args.logdir, exist_ok=True)
+        model_path = os.path.join(args.logdir, "ensemble.npz")
+        artifact.combine(members, model_path)
     t2 = time.perf_counter()
 
     trained = Accompanist.load(model_path)
@@ -137,13 +153,13 @@ def main(argv=None):
 
     result = evaluate_on_test(Accompanist.load(os.path.join(args.out, "generator.npz")), ds, search)
     result["valid_search"] = search
+    result["dataset"] = dataset_summary(ds)
     result["folk_tunes"] = folk_report(Accompanist.load(os.path.join(args.out, "generator.npz")))
     result["three_four_chorales"] = three_four_report(Accompanist.load(os.path.join(args.out, "generator.npz")), ds)
     result["timing_seconds"] = {"dataset": round(t1 - t0, 1), "training_this_invocation": round(t2 - t1, 1)}
-    timing_path = os.path.join(logdir, "timing.json")
-    if os.path.exists(timing_path):
-        with open(timing_path) as fh:
-            result["training_timing"] = json.load(fh)
+    timing = training_timing([os.path.join(os.path.dirname(m), "timing.json") for m in members])
+    if timing:
+        result["training_timing"] = timing
     result["hardware"] = {"machine": platform.machine(), "cpus": os.cpu_count(),
                           "python": platform.python_version(), "matmul_gflops": gflops}
     carried = carried_ablation(previous, search["chosen"]) if previous else {}
@@ -178,12 +194,36 @@ def update_extra(out: str, *, folk: bool, three_four: bool) -> int:
     acc = Accompanist.load(os.path.join(out, "generator.npz"))
     if folk:
         result["folk_tunes"] = folk_report(acc)
+    ds = data.prepare(dataset_dir=os.path.join(ROOT, "datasets"))[0]
     if three_four:
-        result["three_four_chorales"] = three_four_report(acc, data.prepare(dataset_dir=os.path.join(ROOT, "datasets"))[0])
+        result["three_four_chorales"] = three_four_report(acc, ds)
+    result["dataset"] = dataset_summary(ds)
     with open(path, "w") as fh:
         json.dump(result, fh, indent=2)
     write_model_card(result, Config.load(os.path.join(out, "config.json")))
     return 0
+
+
+def training_timing(paths) -> dict:
+    """The ``timing.json`` of every generator's run, summed (``{}`` if one is missing)."""
+    if not all(os.path.exists(p) for p in paths):
+        return {}
+    runs = []
+    for path in paths:
+        with open(path) as fh:
+            runs.append(json.load(fh))
+    out = {k: round(sum(r[k] for r in runs), 1) if k == "training_seconds" else sum(r[k] for r in runs)
+           for k in ("training_seconds", "iterations", "invocations", "finished")}
+    out["generators"] = len(runs)
+    return out
+
+
+def dataset_summary(ds) -> dict:
+    """The split counts the model was trained and measured on, for the card."""
+    cleaning = ds.info.get("split_cleaning") or {}
+    return {"splits": dict(ds.info["splits"]),
+            **{k: cleaning[k] for k in ("splits_before", "excluded", "moved_valid_to_train", "repeats_excluded")
+               if k in cleaning}}
 
 
 def carried_ablation(previous: dict, chosen: dict, report=print) -> dict:
@@ -485,12 +525,29 @@ def _three_four_lines(three_four, model) -> list:
     return lines
 
 
+def _ensemble_lines(cfg) -> list:
+    k = cfg.model.ensemble
+    if k == 1:
+        return []
+    seeds = ", ".join(str(cfg.train.seed + i) for i in range(k))
+    return [f"- An ensemble of {k} such generators (`model.ensemble`), each trained in its own run as below",
+            f"  with seeds {seeds} and its own critic, then joined by `deepaccomp combine`: the model",
+            "  gives each the same melody and noise and averages their outputs before decoding",
+            "  (docs/training.md measures why)."]
+
+
+def _over_generators(timing) -> str:
+    n = timing.get("generators", 1)
+    return f" in all ({n} generators: their runs' times summed)" if n > 1 else ""
+
+
 def write_model_card(result, cfg, path=os.path.join(ROOT, "docs", "model_card.md")):
     """Render docs/model_card.md from the evaluation (so the card never drifts from the numbers)."""
     m = result["model"]
     cols = ("bach", "random_in_key", "melody_doubled")
     search, g = result["valid_search"], cfg.generation
     timing = result.get("training_timing", {})
+    split = result["dataset"]["splits"]
     lines = [
         "# Model card: the shipped default model",
         "",
@@ -504,7 +561,8 @@ def write_model_card(result, cfg, path=os.path.join(ROOT, "docs", "model_card.md
         "- Test: iterator positions `i % 10 == 0` (35 chorales). Train and valid never hold a test",
         "  tune: pieces whose soprano tune matches a test piece's (transposition-invariant, see",
         "  docs/representation.md) are excluded, and a valid piece whose tune is in train moves to",
-        "  train. Train 231, valid 12, test 35. Only train is trained on; every generation",
+        "  train; a harmonisation the corpus lists twice is kept once.",
+        f"  Train {split['train']}, valid {split['valid']}, test {split['test']}. Only train is trained on; every generation",
         "  setting is chosen on valid; the figures below are on test.",
         "",
         "## Model and training",
@@ -513,14 +571,15 @@ def write_model_card(result, cfg, path=os.path.join(ROOT, "docs", "model_card.md
         f"  critic filters {list(cfg.model.critic_filters)}; pitch window `{cfg.data.pitch_window}`,",
         f"  {cfg.data.phrase_bars}-bar phrases (hop {cfg.data.hop_bars} bar); position in the bar as input:",
         f"  {'yes' if cfg.model.position_channels else 'no'}.",
+        *_ensemble_lines(cfg),
         f"- WGAN-GP, {cfg.train.critic_updates} critic updates per generator update,",
         f"  {cfg.train.iterations} generator iterations, batch {cfg.train.batch_size}, Adam",
         f"  {cfg.train.generator_lr:g} ({cfg.train.beta_1}, {cfg.train.beta_2}), GP weight {cfg.train.gp_weight:g},",
         f"  reconstruction ({cfg.train.reconstruction_loss}) weight {cfg.train.reconstruction_weight:g},"
         f" pitch cross-entropy weight {cfg.train.pitch_weight:g},",
         f"  mode-seeking diversity weight {cfg.train.diversity_weight:g}, mixed precision `{cfg.train.mixed_precision}`.",
-        (f"- The shipped weights are the run's exponential weight average (decay {cfg.train.average_decay:g},"
-         " `train.average_decay`); the last iteration's weights are the run's `generator_last.npz`."
+        (f"- The shipped weights are each run's exponential weight average (decay {cfg.train.average_decay:g},"
+         " `train.average_decay`); the last iteration's weights are each run's `generator_last.npz`."
          if cfg.train.average_decay else "- The shipped weights are the last iteration's (no weight averaging)."),
         f"- Generation (chosen on valid, below): decoding `{g.decode}` scoring `{g.note_score}`,"
         f" threshold {g.decode_threshold:g},",
@@ -531,7 +590,7 @@ def write_model_card(result, cfg, path=os.path.join(ROOT, "docs", "model_card.md
         f" Python {result['hardware']['python']}, float32 matmul rate {result['hardware'].get('matmul_gflops', 'n/a')}"
         " GFLOP/s (measured by the script).",
         f"  Training wall time: {timing.get('training_seconds', 'n/a')} s for {timing.get('iterations', 'n/a')}"
-        " iterations (`timing.json`, summed over resumes;",
+        f" iterations{_over_generators(timing)} (`timing.json`, summed over resumes;",
         "  docs/training.md gives the time on other machines).",
         "",
         "## Figures on the test split",
@@ -599,7 +658,7 @@ def write_model_card(result, cfg, path=os.path.join(ROOT, "docs", "model_card.md
                          f"{r['max_fragment_rate']:.3f} | {r['parallel_perfects']:.3f} | {r['voice_crossing']:.3f} | "
                          f"{r['max_empty_bar_rate']:.3f} | {r['seed_difference']:.3f} |")
         lines.append("")
-    lines += ["## Limits", "- Trained on 231 chorales only: the style is Bach's four-part chorale;",
+    lines += ["## Limits", f"- Trained on {split['train']} chorales only: the style is Bach's four-part chorale;",
               "  pop or jazz melodies get chorale-like harmony.",
               "- Each voice sings one pitch at a time; repeated notes of one pitch merge into one.",
               "- Trained on 4/4 only; other meters are accompanied on the same 16th-note grid"

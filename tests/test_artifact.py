@@ -11,12 +11,9 @@ import pytest
 from deepaccomp import artifact
 from deepaccomp.errors import ModelFileError
 
+from conftest import npz_members, rewrite
+
 # ---------------------------------------------------------------------- model artifacts
-
-
-def npz_members(path):
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
 
 
 def test_artifact_reads_back(tiny_model):
@@ -154,34 +151,14 @@ def test_artifact_with_malformed_config_is_a_model_file_error(tmp_path, tiny_mod
 # ---------------------------------------------------------------------- a model file is validated data
 
 
-def rewrite(source, path, *, config_edit=None, weights_edit=None, meta_edit=None):
-    """Copy a model file with its config or weights changed and the checksum recomputed,
-    as anyone can: the checksum detects damage, not tampering."""
-    import json
-
-    arrays = npz_members(source)
-    meta = json.loads(bytes(arrays["meta"]).decode())
-    weights = [arrays[f"w{i:03d}"] for i in range(meta["n_weights"])]
-    if config_edit:
-        config_edit(meta["config"])
-    if weights_edit:
-        weights = weights_edit(weights)
-    meta["n_weights"] = len(weights)
-    meta["sha256"] = artifact.weights_digest(weights, meta["config"])
-    if meta_edit:
-        meta_edit(meta)
-    arrays = {f"w{i:03d}": w for i, w in enumerate(weights)}
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    np.savez_compressed(path, **arrays)
-    return path
-
-
 def test_an_enormous_network_in_the_config_is_refused_before_building(tmp_path, tiny_model, monkeypatch):
     def huge(config):
         config["model"].update(encoder_filters=[4096] * 4, decoder_filters=[4096] * 3, noise_channels=4096)
 
     path = rewrite(tiny_model, tmp_path / "generator.npz", config_edit=huge)
-    monkeypatch.setattr(artifact, "build_generator", lambda cfg: pytest.fail("the network was built"))
+    from deepaccomp import models
+
+    monkeypatch.setattr(models, "build_generator", lambda cfg: pytest.fail("the network was built"))
     with pytest.raises(ModelFileError, match="config is invalid .*must be <= 1024"):
         artifact.load(path)
 

@@ -20,8 +20,10 @@ def test_presets_validate_and_round_trip(tmp_path):
 def test_default_preset_is_the_shipped_models_config():
     # the generation settings chosen on valid at each re-ship must reach the preset too,
     # so that `deepaccomp train --preset default` generates as the shipped model does
+    # (the shipped model averages two runs of the preset: its only other difference is model.ensemble)
     shipped = Config.load(config_path(os.path.dirname(default_model_path())))
-    assert shipped == preset("default")
+    assert shipped.model.ensemble == 2
+    assert shipped.replace(model={"ensemble": 1}) == preset("default")
 
 
 def test_deepcomposer_preset_is_the_lab():

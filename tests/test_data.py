@@ -218,6 +218,28 @@ def test_clean_splits_excludes_test_tunes_and_moves_valid():
     assert report["splits_before"] == {"train": 2, "valid": 2, "test": 1}
     ds = data.Dataset(rolls, pieces)
     assert ds.indices("train") == [2, 3] and ds.indices("valid") == [] and ds.indices("test") == [0]
+    assert report["repeats_excluded"] == 0
+
+
+def test_clean_splits_keeps_one_copy_of_a_repeated_harmonisation():
+    def piece(tune, bass=48):
+        r = np.zeros((len(tune) * 4, 128, 4), dtype=bool)
+        for i, p in enumerate(tune):
+            r[i * 4:(i + 1) * 4, p, 0] = True
+        r[:, bass, 3] = True
+        return r
+
+    # p1 repeats p0 exactly; p2 has p0's tune with another bass (a second harmonisation: kept);
+    # p4 repeats the valid piece p3; the test piece p5 shares no tune with any of them
+    far = [60, 61, 63, 66, 70, 75, 69, 62, 56, 59, 65, 72, 64, 57]
+    rolls = [piece(TUNE), piece(TUNE), piece(TUNE, bass=43), piece(OTHER), piece(OTHER), piece(far)]
+    pieces = [{"id": f"p{i}", "split": s} for i, s in enumerate(["train", "train", "train", "valid", "valid", "test"])]
+    report = data.clean_splits(rolls, pieces)
+    assert [p["split"] for p in pieces] == ["train", "excluded", "train", "valid", "excluded", "test"]
+    assert pieces[1]["same_tune_as"] == "p0" and pieces[1]["match"] == "duplicate"
+    assert pieces[1]["original_split"] == "train"
+    assert pieces[4]["same_tune_as"] == "p3" and pieces[4]["original_split"] == "valid"
+    assert report["repeats_excluded"] == 2 and report["excluded"] == 0
 
 
 def _note_line(roll):
@@ -250,8 +272,13 @@ def test_no_test_tune_in_train_or_valid_on_the_chorales():
             assert share < 0.5, (ds.pieces[t]["id"], ds.pieces[j]["id"], share)
     excluded = [p for p in ds.pieces if p["split"] == "excluded"]
     assert excluded and all(p["same_tune_as"] for p in excluded)
-    assert ds.info["split_cleaning"]["excluded"] == len(excluded)
+    cleaning = ds.info["split_cleaning"]
+    assert cleaning["excluded"] + cleaning["repeats_excluded"] == len(excluded)
     assert sum(ds.info["splits"].values()) + len(excluded) == len(ds.pieces)
+    # no harmonisation twice in a split (the corpus lists some chorales twice)
+    for split in ("train", "valid", "test"):
+        cells = [(ds.rolls[i].shape, ds.rolls[i].tobytes()) for i in ds.indices(split)]
+        assert len(set(cells)) == len(cells), split
 
 
 @pytest.mark.slow
