@@ -221,6 +221,9 @@ class GenerationConfig:
     """"notes" decoding: bass, then tenor at or above it, then alto at or above the tenor (no crossing)."""
     parallel_cost: float = 0.0
     """"notes" decoding: cost of each parallel perfect fifth or octave at a beat (against the melody and the voices below)."""
+    leap_cost: float = 0.0
+    """"notes" decoding: cost of each move of a voice from one pitch straight to another a minor sixth or
+    more away (deepaccomp.metrics.LEAP_INTERVAL semitones); higher gives smoother lines."""
     noise_scale: float = 1.0
     """The generator's noise is a unit truncated normal (|z| <= 2) times this
     factor. Training always uses 1; larger values give more varied
@@ -236,15 +239,15 @@ class GenerationConfig:
                               f"tanh range (beyond it nothing or everything sounds), got {self.decode_threshold!r}")
         if self.note_score not in NOTE_SCORES:
             raise ConfigError(f"generation.note_score must be one of {list(NOTE_SCORES)}, got {self.note_score!r}")
-        for name in ("onset_cost", "parallel_cost"):
+        for name in ("onset_cost", "parallel_cost", "leap_cost"):
             if not math.isfinite(getattr(self, name)):
                 raise ConfigError(f"generation.{name} must be finite, got {getattr(self, name)!r}")
-        if self.onset_cost < 0 or self.parallel_cost < 0:
-            raise ConfigError("generation.onset_cost and generation.parallel_cost must be >= 0")
+        if self.onset_cost < 0 or self.parallel_cost < 0 or self.leap_cost < 0:
+            raise ConfigError("generation.onset_cost, generation.parallel_cost and generation.leap_cost must be >= 0")
         if self.decode != "notes" and (self.onset_cost or self.sing_with_melody or self.order_voices
-                                       or self.parallel_cost or self.note_score != "value"):
-            raise ConfigError("generation.note_score, onset_cost, sing_with_melody, order_voices and parallel_cost "
-                              "apply to decode='notes' only")
+                                       or self.parallel_cost or self.leap_cost or self.note_score != "value"):
+            raise ConfigError("generation.note_score, onset_cost, sing_with_melody, order_voices, parallel_cost "
+                              "and leap_cost apply to decode='notes' only")
         check_noise_scale(self.noise_scale, "generation.noise_scale")
 
 

@@ -25,7 +25,11 @@ turns them into a boolean accompaniment roll ``(time, pitch, voices)``:
     reached from the same interval at the previous beat onset while both
     voices move (in parallel or contrary motion), against the melody and the
     voices already decoded: the pitch at each beat onset (held for the first
-    half of the beat) is chosen first, beat by beat, then the steps between.
+    half of the beat) is chosen first, beat by beat, then the steps between;
+  - ``leap_cost``: charged for every move straight from one pitch to another
+    :data:`~deepaccomp.metrics.LEAP_INTERVAL` (a minor sixth) or more away, at
+    beat onsets and between them (a move over a rest is not charged: the line
+    keeps no memory of a pitch through a rest).
 
   The decoding never looks at real music: it cannot add harmony the values
   do not hold (docs/model_card.md measures it on random and trivial input).
@@ -46,6 +50,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import ConfigError
+from .metrics import LEAP_INTERVAL
 from .representation import STEPS_PER_BEAT, decode_voices, from_model_range
 
 __all__ = ["DECODE_METHODS", "NOTE_SCORES", "decode", "decode_notes", "decode_hits", "log_odds"]
@@ -116,7 +121,8 @@ def _decode_voices(values, settings, melody) -> np.ndarray:
     if method == "notes":
         return decode_notes(values, threshold=settings.decode_threshold, onset_cost=settings.onset_cost,
                             score=settings.note_score, melody=melody, sing_with_melody=settings.sing_with_melody,
-                            order_voices=settings.order_voices, parallel_cost=settings.parallel_cost)
+                            order_voices=settings.order_voices, parallel_cost=settings.parallel_cost,
+                            leap_cost=settings.leap_cost)
     raise ConfigError(f"unknown decode method {method!r}; use one of {list(DECODE_METHODS)}")
 
 
@@ -128,7 +134,8 @@ def log_odds(values) -> np.ndarray:
 
 def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, score: str = "value", melody=None,
                  sing_with_melody: bool = False, order_voices: bool = False,
-                 parallel_cost: float = 0.0, steps_per_beat: int = STEPS_PER_BEAT) -> np.ndarray:
+                 parallel_cost: float = 0.0, leap_cost: float = 0.0,
+                 steps_per_beat: int = STEPS_PER_BEAT) -> np.ndarray:
     """Each voice's best line under a cost per note start (and the optional structural costs).
 
     Parameters
@@ -143,7 +150,7 @@ def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, sco
         ``"log_odds"``: a step scores ``log_odds(value) - log_odds(threshold)`` (:func:`log_odds`).
     melody : ndarray of bool, shape (..., time, pitch, 1), optional
         Needed for ``sing_with_melody`` and ``parallel_cost``.
-    sing_with_melody, order_voices, parallel_cost
+    sing_with_melody, order_voices, parallel_cost, leap_cost
         See the module docstring.
     steps_per_beat : int
         Beat length in steps, for ``parallel_cost``.
@@ -174,7 +181,7 @@ def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, sco
         others = [line for line in lines.values()] + ([mel_line] if mel_line is not None else [])
         sounding = mel_line >= 0 if (sing_with_melody and mel_line is not None) else None
         lines[v] = _best_line(values[..., v] - threshold, onset_cost, sounding, floor, ceiling,
-                              others if parallel_cost > 0 else [], parallel_cost, steps_per_beat)
+                              others if parallel_cost > 0 else [], parallel_cost, steps_per_beat, leap_cost)
     out = np.zeros(values.shape, dtype=bool)
     for v, line in lines.items():
         b, t = np.nonzero(line >= 0)
@@ -188,7 +195,7 @@ def _line(roll: np.ndarray) -> np.ndarray:
     return np.where(roll.any(axis=-1), top, -1)
 
 
-def _best_line(score, onset_cost, must_sound, floor, ceiling, others, parallel_cost, steps_per_beat):
+def _best_line(score, onset_cost, must_sound, floor, ceiling, others, parallel_cost, steps_per_beat, leap_cost=0.0):
     """One voice's line: ``(batch, time)`` pitch index, -1 where it rests.
 
     ``score``: ``(batch, time, pitch)`` reward of sounding each pitch (a rest
@@ -197,13 +204,15 @@ def _best_line(score, onset_cost, must_sound, floor, ceiling, others, parallel_c
     index (-1: none); ``others``: lines ``(batch, time)`` to avoid parallel
     perfects with. With ``others``, the pitches at beat onsets are chosen
     first, beat by beat (where the parallels are counted), then the steps in
-    between with those onsets fixed for half a beat.
+    between with those onsets fixed for half a beat. ``leap_cost`` is
+    charged for every move between two pitches :data:`LEAP_INTERVAL` or more apart.
     """
     emit = _emissions(score, must_sound, floor, ceiling)
     onset = np.full(emit.shape[-1], float(onset_cost))
     onset[0] = 0.0  # starting a rest is free
+    leaps = _leap_costs(emit.shape[-1], leap_cost)
     if others and parallel_cost > 0:
-        beats = _beat_states(emit, onset, others, parallel_cost, steps_per_beat)
+        beats = _beat_states(emit, onset, others, parallel_cost, steps_per_beat, leaps)
         # the chosen state holds for the first half of the beat: no one-step note at a beat onset
         for offset in range(max(1, steps_per_beat // 2)):
             steps = np.arange(offset, emit.shape[1], steps_per_beat)
@@ -211,7 +220,16 @@ def _best_line(score, onset_cost, must_sound, floor, ceiling, others, parallel_c
             keep = np.zeros(emit[:, steps].shape, bool)
             np.put_along_axis(keep, chosen[..., None], True, axis=-1)
             emit[:, steps] = np.where(keep, emit[:, steps], -np.inf)
-    return _viterbi(emit, onset) - 1
+    return (_viterbi(emit, onset) if leaps is None else _viterbi_leaps(emit, onset, leaps)) - 1
+
+
+def _leap_costs(n_states: int, leap_cost: float):
+    """``(states, states)`` cost of moving from state q to state p (0 = rest) for its interval, or ``None`` for no cost."""
+    if not leap_cost:
+        return None
+    pitch = np.arange(n_states) - 1
+    q, p = pitch[:, None], pitch[None, :]
+    return np.where((q >= 0) & (p >= 0) & (np.abs(p - q) >= LEAP_INTERVAL), float(leap_cost), 0.0)
 
 
 def _emissions(score, must_sound, floor, ceiling):
@@ -248,6 +266,19 @@ def _viterbi(emit, onset):
     return _backtrack(best, back)
 
 
+def _viterbi_leaps(emit, onset, leaps):
+    """:func:`_viterbi` with a cost per move between states as well: ``leaps`` ``(states, states)``."""
+    batch, steps, n = emit.shape
+    trans = np.where(np.eye(n, dtype=bool), 0.0, onset[None, :]) + leaps  # staying in a state costs nothing
+    best = emit[:, 0] - onset
+    back = np.zeros((batch, steps, n), dtype=np.int16)
+    for t in range(1, steps):
+        cand = best[:, :, None] - trans[None]
+        back[:, t] = np.argmax(cand, axis=1)
+        best = np.max(cand, axis=1) + emit[:, t]
+    return _backtrack(best, back)
+
+
 def _backtrack(best, back):
     batch, steps, _ = back.shape
     state = np.argmax(best, axis=1)
@@ -258,7 +289,7 @@ def _backtrack(best, back):
     return line
 
 
-def _beat_states(emit, onset, others, parallel_cost, steps_per_beat):
+def _beat_states(emit, onset, others, parallel_cost, steps_per_beat, leaps=None):
     """``(batch, beats)`` state at each beat onset: a Viterbi over beats whose moves pay onsets and parallels.
 
     A state's reward for a beat is its reward at the onset plus, for the other
@@ -274,6 +305,8 @@ def _beat_states(emit, onset, others, parallel_cost, steps_per_beat):
     pitch = (np.arange(n) - 1)
     q, p = pitch[None, :, None], pitch[None, None, :]
     base = np.where(np.eye(n, dtype=bool), 0.0, onset[None, :])[None]
+    if leaps is not None:
+        base = base + leaps[None]
     lines = [line[:, ::steps_per_beat] for line in others]
     best = beat_emit[:, 0] - onset
     back = np.zeros((batch, n_beats, n), dtype=np.int16)

@@ -20,7 +20,8 @@ undone). The generated alto/tenor/bass are measured with
   reported so that a model cannot look better by resting where unsure, since
   rests are not note-steps);
 * voice leading (docs/metrics.md): ``fragment_rate`` and ``long_note_ratio``
-  (shares of notes one step long / a quarter or longer), ``rest_under_melody``
+  (shares of notes one step long / a quarter or longer), ``leap_rate`` (moves of a
+  minor sixth or more from one note to the next; no target), ``rest_under_melody``
   (steps where the voice is silent while the melody sounds), ``unison_with_melody``
   (steps where it sings the melody's own pitch, among those where both sound; no target),
   ``parallel_perfects`` (parallel fifths/octaves with any other voice, the
@@ -124,6 +125,7 @@ def piece_metrics(melody, accomp, bach, key, ranges=None, steps_per_bar: int = S
         "active_step_ratio": accomp.any(axis=1).mean(axis=0),
         "fragment_rate": metrics.fragment_rate(accomp),
         "long_note_ratio": metrics.long_note_ratio(accomp),
+        "leap_rate": metrics.leap_rate(accomp),
         "rest_under_melody": metrics.rest_under_melody(full),
         "unison_with_melody": metrics.unison_with_melody(full),
         "parallel_perfects": metrics.parallel_perfects(full)[1:],

@@ -46,6 +46,8 @@ __all__ = [
     "note_lengths",
     "fragment_rate",
     "long_note_ratio",
+    "leap_rate",
+    "LEAP_INTERVAL",
     "rest_under_melody",
     "unison_with_melody",
     "parallel_perfects",
@@ -56,6 +58,10 @@ __all__ = [
     "estimate_key_from_histogram",
     "evaluate",
 ]
+
+LEAP_INTERVAL = 8
+"""Smallest move counted as a leap by :func:`leap_rate` and charged by the ``leap_cost`` of the
+``notes`` decoding, in semitones (a minor sixth)."""
 
 CONSONANT_INTERVALS = frozenset({0, 3, 4, 5, 7, 8, 9})
 """Interval classes (semitones mod 12) counted as consonant: unison/octave,
@@ -682,6 +688,41 @@ def long_note_ratio(roll, min_length: int = STEPS_PER_BEAT) -> np.ndarray:
     return _ratio(counts[-1], counts.sum(axis=0))
 
 
+def leap_rate(roll, min_interval: int = LEAP_INTERVAL) -> np.ndarray:
+    """Share of a voice's moves from one note to the next that leap ``min_interval`` semitones or more.
+
+    Notes in the order they start (over a rest too; a chord counts its highest
+    note), piece by piece. Bach's inner voices leap a minor sixth or more
+    about once in a hundred moves, his bass about six times (docs/metrics.md).
+
+    Parameters
+    ----------
+    roll : array_like, shape (time, pitch, tracks) or (batch, time, pitch, tracks)
+        Boolean or model-range roll.
+    min_interval : int
+        Smallest interval counted as a leap, in semitones (8 = a minor sixth).
+
+    Returns
+    -------
+    ndarray, shape (tracks,)
+        Moves of ``min_interval`` or more / moves, in [0, 1]; nan for a track
+        with fewer than two notes. A repeated pitch after a rest is a move of 0.
+    """
+    r = _batch(roll)
+    least = _positive_int(min_interval, "min_interval")
+    leaps, moves = np.zeros(r.shape[-1]), np.zeros(r.shape[-1])
+    for k, (piece, pitch, start, _) in enumerate(_notes(r)):
+        order = np.lexsort((-pitch, start, piece))
+        piece, pitch, start = piece[order], pitch[order], start[order]
+        first = np.ones(len(piece), dtype=bool)  # the highest note of each onset
+        first[1:] = (piece[1:] != piece[:-1]) | (start[1:] != start[:-1])
+        piece, pitch = piece[first], pitch[first]
+        same = piece[1:] == piece[:-1]
+        step = np.abs(np.diff(pitch))[same]
+        leaps[k], moves[k] = np.count_nonzero(step >= least), len(step)
+    return _ratio(leaps, moves)
+
+
 def _with_melody(roll, melody_track: int):
     """``(roll (batch, time, pitch, tracks), melody index, sounding (batch, time, tracks))``."""
     r = _batch(roll)
@@ -934,7 +975,7 @@ def evaluate(roll, *, lowest_pitch: int = 0, key=None, melody_track: int = 0,
         ``consonance_with_melody`` is aligned to the tracks here: nan at
         ``melody_track``, the accompaniment values elsewhere.
         Voice leading, each shape ``(tracks,)``: ``fragment_rate``,
-        ``long_note_ratio``, ``rest_under_melody`` and ``unison_with_melody``
+        ``long_note_ratio``, ``leap_rate``, ``rest_under_melody`` and ``unison_with_melody``
         (aligned like ``consonance_with_melody``), ``parallel_perfects`` (per track),
         ``voice_crossing`` (nan for track 0) and ``out_of_range`` (against
         :data:`SATB_RANGES`; nan unless the roll has 4 tracks);
@@ -984,6 +1025,7 @@ def _voice_leading(r: np.ndarray, lowest_pitch: int, melody_track: int, ranges=N
         "note_lengths": note_lengths(r),
         "fragment_rate": fragment_rate(r),
         "long_note_ratio": long_note_ratio(r),
+        "leap_rate": leap_rate(r),
         "rest_under_melody": _to_tracks(rest_under_melody(r, melody_track), melody_track),
         "unison_with_melody": _to_tracks(unison_with_melody(r, melody_track), melody_track),
         "parallel_perfects": parallel_perfects(r),

@@ -42,7 +42,7 @@ __all__ = ["Monitor", "EVAL_METRICS", "DRUM_METRICS", "RUN_STATUSES", "eval_phra
 LOG_EVERY = 10
 EVAL_METRICS = ("empty_bar_rate", "pitches_used", "in_scale_ratio", "polyphony",
                 "consonance_with_melody", "harmonic_agreement", "fragment_rate", "long_note_ratio",
-                "rest_under_melody", "unison_with_melody", "parallel_perfects", "voice_crossing", "out_of_range")
+                "leap_rate", "rest_under_melody", "unison_with_melody", "parallel_perfects", "voice_crossing", "out_of_range")
 DRUM_METRICS = ("empty_bar_rate", "pitches_used", "drum_pattern_rate")
 """What is logged for a drum track: pitch metrics (scale, consonance, voice leading) do not apply to it."""
 LOSS_TAGS = {"d_loss": "critic", "g_loss": "generator", "gp": "gradient_penalty",

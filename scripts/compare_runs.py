@@ -24,7 +24,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED_CONFIG = os.path.join(ROOT, "deepaccomp", "assets", "default_model", "config.json")
 COLUMNS = ("harmonic_agreement", "consonance_with_melody", "in_scale_ratio", "long_note_ratio", "fragment_rate",
-           "rest_under_melody", "unison_with_melody", "parallel_perfects", "voice_crossing", "empty_bar_rate")
+           "leap_rate", "rest_under_melody", "unison_with_melody", "parallel_perfects", "voice_crossing", "empty_bar_rate")
 
 
 def main(argv=None) -> int:

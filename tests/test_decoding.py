@@ -80,6 +80,41 @@ def test_parallel_cost_avoids_parallel_octaves_with_the_melody():
     assert line_of(fixed) == [0] * 4 + [5] * 4
 
 
+def test_leap_cost_prefers_the_nearer_pitch_when_the_leap_costs_more_than_it_gains():
+    # two steps at pitch 0 (0.9), then pitch 10 (0.9, a leap of 10) or pitch 1 (0.5, a step)
+    values = np.full((4, 12, 1), -1.0)
+    values[:2, 0, 0] = 0.9
+    values[2:, 10, 0] = 0.9
+    values[2:, 1, 0] = 0.5
+    # onset cost 0.1 per note: 0,0,10,10 scores 3.6 - 0.2 = 3.4, 0,0,1,1 2.8 - 0.2 = 2.6,
+    # 0,0,1,10 3.2 - 0.3 = 2.9 (1 -> 10 is a leap of 9 too)
+    assert line_of(decode_notes(values, onset_cost=0.1)) == [0, 0, 10, 10]
+    assert line_of(decode_notes(values, onset_cost=0.1, leap_cost=0.5)) == [0, 0, 10, 10]  # 3.4 - 0.5 = 2.9
+    assert line_of(decode_notes(values, onset_cost=0.1, leap_cost=1.0)) == [0, 0, 1, 1]    # 3.4 - 1.0 = 2.4
+    # a move of 7 semitones is no leap: pitch 7 instead of 10 is not charged
+    near = values.copy()
+    near[2:, 7, 0], near[2:, 10, 0] = 0.9, -1.0
+    assert line_of(decode_notes(near, onset_cost=0.1, leap_cost=1.0)) == [0, 0, 7, 7]
+    # over a rest the line forgets its pitch: no leap is charged
+    rest = values.copy()
+    rest[2, :, 0] = -1.0
+    assert line_of(decode_notes(rest, onset_cost=0.1, leap_cost=1.0)) == [0, 0, -1, 10]
+
+
+def test_leap_cost_at_beat_onsets_with_the_parallel_rule():
+    melody = np.zeros((8, 15, 1), bool)
+    melody[:, 14, 0] = True
+    values = np.full((8, 15, 1), -1.0)
+    values[:4, 0, 0] = 0.9
+    values[4:, 9, 0] = 0.9   # a leap of 9 at the second beat
+    values[4:, 4, 0] = 0.6   # a third
+    args = dict(melody=melody, onset_cost=0.1, parallel_cost=1.0)
+    assert line_of(decode_notes(values, **args)) == [0] * 4 + [9] * 4
+    # the beat onset takes the third (no leap), held for half a beat; 4 -> 9 after it is a fourth, no leap
+    assert line_of(decode_notes(values, **args, leap_cost=2.0)) == [0] * 4 + [4, 4, 9, 9]
+    assert decode_notes(values, **args, leap_cost=0.0).tolist() == decode_notes(values, **args).tolist()
+
+
 def test_batch_and_single_give_the_same_and_voices_sing_one_pitch():
     rng = np.random.default_rng(0)
     values = rng.uniform(-1, 1, (2, 12, 6, 3))
@@ -96,6 +131,14 @@ def test_decode_dispatches_on_the_config_and_checks_it():
         preset("default").replace(generation={"decode": "voice", "onset_cost": 1.0})
     with pytest.raises(ConfigError, match="onset_cost"):
         preset("default").replace(generation={"decode": "notes", "onset_cost": -1.0})
+    with pytest.raises(ConfigError, match="leap_cost"):
+        preset("default").replace(generation={"leap_cost": -1.0})
+    with pytest.raises(ConfigError, match="leap_cost"):
+        preset("default").replace(generation={"leap_cost": float("nan")})
+    with pytest.raises(ConfigError, match="notes"):
+        preset("default").replace(generation={"decode": "voice", "onset_cost": 0.0, "parallel_cost": 0.0,
+                                              "sing_with_melody": False, "order_voices": False,
+                                              "note_score": "value", "leap_cost": 1.0})
     with pytest.raises(ConfigError, match="melody"):
         decode_notes(values, sing_with_melody=True)
 

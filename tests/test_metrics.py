@@ -381,7 +381,7 @@ def test_evaluate_reports_every_metric_per_track():
     assert set(out) == {"empty_bar_rate", "pitches_used", "in_scale_ratio", "polyphony",
                         "pitch_class_histogram", "consonance_with_melody",
                         "harmonic_agreement", "note_lengths", "fragment_rate",
-                        "long_note_ratio", "rest_under_melody", "unison_with_melody", "parallel_perfects",
+                        "long_note_ratio", "leap_rate", "rest_under_melody", "unison_with_melody", "parallel_perfects",
                         "voice_crossing", "out_of_range"}
     shapes = {"pitch_class_histogram": (12, 3), "note_lengths": (16, 3)}
     for name, v in out.items():

@@ -29,7 +29,32 @@ def test_note_lengths_histogram_per_voice():
     assert M.note_lengths(r).shape == (16, 3)
 
 
-def test_fragment_rate_and_long_note_ratio():
+def test_leap_rate_counts_moves_from_note_to_note():
+    r = voice_roll(
+        [(60, 2), (62, 2), (70, 1), (58, 3)],   # moves 2, 8, 12: two leaps of a minor sixth or more
+        [(48, 4), (None, 4), (60, 2), (60, 2)],  # 48 -> 60 over a rest (12); 60 held 4 steps is one note
+        [(55, 4), (None, 2), (55, 2)],           # the same pitch after a rest: a move of 0
+        [(40, 8)],                               # one note: no move
+        [])                                      # silent
+    np.testing.assert_allclose(M.leap_rate(r), [2 / 3, 1 / 1, 0 / 1, nan, nan])
+    np.testing.assert_allclose(M.leap_rate(r, min_interval=13), [0, 0, 0, nan, nan])
+    np.testing.assert_allclose(M.leap_rate(r, min_interval=2), [3 / 3, 1, 0, nan, nan])
+    np.testing.assert_allclose(M.leap_rate(to_model_range(r)), M.leap_rate(r))
+    with pytest.raises(InvalidRollError):
+        M.leap_rate(r, min_interval=0)
+
+
+def test_leap_rate_takes_a_chords_top_note_and_never_joins_two_pieces():
+    chord = np.zeros((8, 128, 1), dtype=bool)
+    chord[0:4, [60, 64, 67], 0] = True  # a chord: its top note, 67, moves to 72 (5)
+    chord[4:8, 72, 0] = True
+    np.testing.assert_allclose(M.leap_rate(chord, min_interval=5), [1.0])
+    np.testing.assert_allclose(M.leap_rate(chord, min_interval=6), [0.0])
+    a = voice_roll([(60, 4), (61, 4)])
+    b = voice_roll([(80, 4), (81, 4)])
+    # two pieces in a batch: 60 -> 61 and 80 -> 81, never 61 -> 80
+    np.testing.assert_allclose(M.leap_rate(np.stack([a, b])), [0.0])
+
     r = lengths_roll()
     np.testing.assert_allclose(M.fragment_rate(r), [2 / 5, 0.0, nan])
     np.testing.assert_allclose(M.long_note_ratio(r), [2 / 5, 1 / 2, nan])
