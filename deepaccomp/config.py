@@ -293,9 +293,9 @@ class Config:
         network is built (:func:`deepaccomp.artifact.read`). An ensemble holds
         one member's shapes after the other's.
         """
-        return self.member_weight_shapes() * self.model.ensemble
+        return self._member_weight_shapes() * self.model.ensemble
 
-    def member_weight_shapes(self) -> list[tuple]:
+    def _member_weight_shapes(self) -> list[tuple]:
         """Shapes of one generator's weights (one member of an ensemble), in ``get_weights`` order."""
         m, k = self.model, self.model.kernel_size
         shapes, channels = [], self.melody_channels + (1 if m.melody_octaves else 0)
