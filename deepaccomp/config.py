@@ -224,6 +224,9 @@ class GenerationConfig:
     leap_cost: float = 0.0
     """"notes" decoding: cost of each move of a voice from one pitch straight to another a minor sixth or
     more away (deepaccomp.metrics.LEAP_INTERVAL semitones); higher gives smoother lines."""
+    lowest_min_steps: int = 1
+    """"notes" decoding: every note of the lowest voice (the bass) lasts at least this many steps
+    (1..16; 2 = no 16th notes in the bass)."""
     noise_scale: float = 1.0
     """The generator's noise is a unit truncated normal (|z| <= 2) times this
     factor. Training always uses 1; larger values give more varied
@@ -244,10 +247,14 @@ class GenerationConfig:
                 raise ConfigError(f"generation.{name} must be finite, got {getattr(self, name)!r}")
         if self.onset_cost < 0 or self.parallel_cost < 0 or self.leap_cost < 0:
             raise ConfigError("generation.onset_cost, generation.parallel_cost and generation.leap_cost must be >= 0")
+        m = self.lowest_min_steps
+        if not isinstance(m, int) or isinstance(m, bool) or not 1 <= m <= 16:
+            raise ConfigError(f"generation.lowest_min_steps must be a whole number of steps 1..16, got {m!r}")
         if self.decode != "notes" and (self.onset_cost or self.sing_with_melody or self.order_voices
-                                       or self.parallel_cost or self.leap_cost or self.note_score != "value"):
-            raise ConfigError("generation.note_score, onset_cost, sing_with_melody, order_voices, parallel_cost "
-                              "and leap_cost apply to decode='notes' only")
+                                       or self.parallel_cost or self.leap_cost or self.lowest_min_steps != 1
+                                       or self.note_score != "value"):
+            raise ConfigError("generation.note_score, onset_cost, sing_with_melody, order_voices, parallel_cost, "
+                              "leap_cost and lowest_min_steps apply to decode='notes' only")
         check_noise_scale(self.noise_scale, "generation.noise_scale")
 
 
@@ -577,7 +584,8 @@ def default() -> Config:
         # chosen on valid by scripts/train_default_model.py; the shipped model's own settings (tested).
         # The shipped model is an ensemble of two runs of this preset (seeds 0 and 1, model.ensemble = 2)
         generation=GenerationConfig(decode="notes", note_score="log_odds", decode_threshold=-0.5, onset_cost=0.25,
-                                    sing_with_melody=True, order_voices=True, parallel_cost=20.0, noise_scale=3.0),
+                                    sing_with_melody=True, order_voices=True, parallel_cost=20.0, leap_cost=2.0,
+                                    lowest_min_steps=2, noise_scale=3.0),
         preset="default",
     )
 

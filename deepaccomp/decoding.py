@@ -29,7 +29,10 @@ turns them into a boolean accompaniment roll ``(time, pitch, voices)``:
   - ``leap_cost``: charged for every move straight from one pitch to another
     :data:`~deepaccomp.metrics.LEAP_INTERVAL` (a minor sixth) or more away, at
     beat onsets and between them (a move over a rest is not charged: the line
-    keeps no memory of a pitch through a rest).
+    keeps no memory of a pitch through a rest);
+  - ``lowest_min_steps``: every note of the lowest voice (the bass) lasts at
+    least this many steps (2: no 16th notes; Bach's basses have almost none),
+    so that a cost for leaps is not dodged by a one-step note between two pitches.
 
   The decoding never looks at real music: it cannot add harmony the values
   do not hold (docs/model_card.md measures it on random and trivial input).
@@ -122,7 +125,7 @@ def _decode_voices(values, settings, melody) -> np.ndarray:
         return decode_notes(values, threshold=settings.decode_threshold, onset_cost=settings.onset_cost,
                             score=settings.note_score, melody=melody, sing_with_melody=settings.sing_with_melody,
                             order_voices=settings.order_voices, parallel_cost=settings.parallel_cost,
-                            leap_cost=settings.leap_cost)
+                            leap_cost=settings.leap_cost, lowest_min_steps=settings.lowest_min_steps)
     raise ConfigError(f"unknown decode method {method!r}; use one of {list(DECODE_METHODS)}")
 
 
@@ -134,7 +137,7 @@ def log_odds(values) -> np.ndarray:
 
 def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, score: str = "value", melody=None,
                  sing_with_melody: bool = False, order_voices: bool = False,
-                 parallel_cost: float = 0.0, leap_cost: float = 0.0,
+                 parallel_cost: float = 0.0, leap_cost: float = 0.0, lowest_min_steps: int = 1,
                  steps_per_beat: int = STEPS_PER_BEAT) -> np.ndarray:
     """Each voice's best line under a cost per note start (and the optional structural costs).
 
@@ -150,7 +153,7 @@ def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, sco
         ``"log_odds"``: a step scores ``log_odds(value) - log_odds(threshold)`` (:func:`log_odds`).
     melody : ndarray of bool, shape (..., time, pitch, 1), optional
         Needed for ``sing_with_melody`` and ``parallel_cost``.
-    sing_with_melody, order_voices, parallel_cost, leap_cost
+    sing_with_melody, order_voices, parallel_cost, leap_cost, lowest_min_steps
         See the module docstring.
     steps_per_beat : int
         Beat length in steps, for ``parallel_cost``.
@@ -181,7 +184,8 @@ def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, sco
         others = [line for line in lines.values()] + ([mel_line] if mel_line is not None else [])
         sounding = mel_line >= 0 if (sing_with_melody and mel_line is not None) else None
         lines[v] = _best_line(values[..., v] - threshold, onset_cost, sounding, floor, ceiling,
-                              others if parallel_cost > 0 else [], parallel_cost, steps_per_beat, leap_cost)
+                              others if parallel_cost > 0 else [], parallel_cost, steps_per_beat, leap_cost,
+                              lowest_min_steps if v == n_voices - 1 else 1)
     out = np.zeros(values.shape, dtype=bool)
     for v, line in lines.items():
         b, t = np.nonzero(line >= 0)
@@ -195,7 +199,8 @@ def _line(roll: np.ndarray) -> np.ndarray:
     return np.where(roll.any(axis=-1), top, -1)
 
 
-def _best_line(score, onset_cost, must_sound, floor, ceiling, others, parallel_cost, steps_per_beat, leap_cost=0.0):
+def _best_line(score, onset_cost, must_sound, floor, ceiling, others, parallel_cost, steps_per_beat, leap_cost=0.0,
+               min_steps=1):
     """One voice's line: ``(batch, time)`` pitch index, -1 where it rests.
 
     ``score``: ``(batch, time, pitch)`` reward of sounding each pitch (a rest
@@ -205,7 +210,8 @@ def _best_line(score, onset_cost, must_sound, floor, ceiling, others, parallel_c
     perfects with. With ``others``, the pitches at beat onsets are chosen
     first, beat by beat (where the parallels are counted), then the steps in
     between with those onsets fixed for half a beat. ``leap_cost`` is
-    charged for every move between two pitches :data:`LEAP_INTERVAL` or more apart.
+    charged for every move between two pitches :data:`LEAP_INTERVAL` or more apart;
+    every note lasts at least ``min_steps`` steps.
     """
     emit = _emissions(score, must_sound, floor, ceiling)
     onset = np.full(emit.shape[-1], float(onset_cost))
@@ -220,6 +226,8 @@ def _best_line(score, onset_cost, must_sound, floor, ceiling, others, parallel_c
             keep = np.zeros(emit[:, steps].shape, bool)
             np.put_along_axis(keep, chosen[..., None], True, axis=-1)
             emit[:, steps] = np.where(keep, emit[:, steps], -np.inf)
+    if min_steps > 1:
+        return _viterbi_min_steps(emit, onset, leaps, min_steps) - 1
     return (_viterbi(emit, onset) if leaps is None else _viterbi_leaps(emit, onset, leaps)) - 1
 
 
@@ -277,6 +285,52 @@ def _viterbi_leaps(emit, onset, leaps):
         back[:, t] = np.argmax(cand, axis=1)
         best = np.max(cand, axis=1) + emit[:, t]
     return _backtrack(best, back)
+
+
+FORBIDDEN = -1e9
+"""Reward of a step a note may not take (``-inf`` in the emissions) where a note must last
+``min_steps``: a heavy penalty, not -inf, so that a line always exists."""
+
+
+def _viterbi_min_steps(emit, onset, leaps, min_steps):
+    """:func:`_viterbi_leaps` where every note lasts at least ``min_steps`` steps.
+
+    Each pitch has ``min_steps`` states, its note's age (1, 2, ..., ``min_steps``
+    or more); a note may end (to a rest or another pitch) only from the last.
+    A note cut short by the end of the piece is kept.
+    """
+    batch, steps, n = emit.shape
+    pitches, k = n - 1, int(min_steps)
+    leaps = np.zeros((n, n)) if leaps is None else leaps
+    size = 1 + k * pitches
+
+    def state(p, age):  # p: pitch index 0..pitches-1, age 1..k
+        return 1 + (age - 1) * pitches + p
+
+    trans = np.full((size, size), -np.inf)  # reward of a move from a state (row) to a state (column)
+    trans[0, 0] = 0.0
+    p = np.arange(pitches)
+    trans[0, state(p, 1)] = -onset[1:]
+    for age in range(1, k):
+        trans[state(p, age), state(p, age + 1)] = 0.0
+    old = state(p, k)
+    trans[old, old] = 0.0
+    trans[old, 0] = 0.0
+    change = -(onset[None, 1:] + leaps[1:, 1:])
+    np.fill_diagonal(change, -np.inf)
+    trans[np.ix_(old, state(p, 1))] = change
+    pitched = np.where(np.isfinite(emit[..., 1:]), emit[..., 1:], FORBIDDEN)
+    emit_all = np.concatenate([np.where(np.isfinite(emit[..., :1]), emit[..., :1], FORBIDDEN)] + [pitched] * k, axis=-1)
+    best = np.full((batch, size), -np.inf)
+    best[:, 0] = emit_all[:, 0, 0]
+    best[:, state(p, 1)] = emit_all[:, 0, 1:1 + pitches] - onset[1:]
+    back = np.zeros((batch, steps, size), dtype=np.int16)
+    for t in range(1, steps):
+        cand = best[:, :, None] + trans[None]
+        back[:, t] = np.argmax(cand, axis=1)
+        best = np.max(cand, axis=1) + emit_all[:, t]
+    line = _backtrack(best, back)
+    return np.where(line == 0, 0, (line - 1) % pitches + 1)
 
 
 def _backtrack(best, back):

@@ -28,10 +28,11 @@ Steps (each resumable: re-run the same command after an interruption):
    to <= 0.01 in every voice (else the fewest at <= ``--max-agreement-cost`` of agreement;
    at the largest onset cost), then the onset cost in ``--onset-costs`` whose share of
    quarter-or-longer notes is closest to Bach's own on valid (fragments
-   <= 0.06); then the leap cost in ``--leap-costs`` (default: 0 only) whose mean share of
-   leaps (moves of a minor sixth or more) is closest to Bach's own on valid, among those
-   with fragments <= 0.06 that cost at most ``--max-agreement-cost`` of mean agreement
-   against no leap cost; and the
+   <= 0.06); then, with the bass's notes at least ``--lowest-min-steps`` long (2: no
+   16th notes), the leap cost in ``--leap-costs`` whose mean share of leaps (moves of a
+   minor sixth or more) is closest to Bach's own on valid, among those with fragments
+   <= 0.06 that cost at most ``--max-agreement-cost`` of mean agreement against neither
+   rule (else neither); and the
    largest noise scale in ``--noise-scales`` that costs at most
    ``--max-agreement-cost`` of mean agreement against scale 1;
 4. export the generator into ``deepaccomp/assets/default_model/`` (weights +
@@ -66,12 +67,14 @@ ENSEMBLE = 2
 """Generators the shipped model averages (docs/training.md: an ensemble of two seeds)."""
 
 NOTE_SCORE_GRIDS = {
-    "value": {"onset_costs": "0,0.05,0.1,0.25,0.5,0.75,1", "parallel_costs": "0,2,4,8", "leap_costs": "0"},
-    "log_odds": {"onset_costs": "0.25,0.5,1,2,4", "parallel_costs": "0,5,10,20,40", "leap_costs": "0"},
+    "value": {"onset_costs": "0,0.05,0.1,0.25,0.5,0.75,1", "parallel_costs": "0,2,4,8", "leap_costs": "0",
+              "lowest_min_steps": 1},
+    "log_odds": {"onset_costs": "0.25,0.5,1,2,4", "parallel_costs": "0,5,10,20,40", "leap_costs": "0,1,2,4,8",
+                 "lowest_min_steps": 2},
 }
-"""Default search grids of onset, parallel and leap cost, in the units of each note score. The leap
-cost is not searched by default: ``--leap-costs 0,1,2,4,8`` (log-odds) was tried and not adopted
-(docs/training.md)."""
+"""Default search grids of onset, parallel and leap cost, in the units of each note score, and the
+bass's shortest note searched with the leap cost (value scoring: the decoding as shipped before, no leap
+rules)."""
 
 
 def _floats(text):
@@ -89,6 +92,8 @@ def main(argv=None):
     p.add_argument("--onset-costs", default=None, help="default: by note score, NOTE_SCORE_GRIDS")
     p.add_argument("--parallel-costs", default=None, help="default: by note score, NOTE_SCORE_GRIDS")
     p.add_argument("--leap-costs", default=None, help="default: by note score, NOTE_SCORE_GRIDS")
+    p.add_argument("--lowest-min-steps", type=int, default=None,
+                   help="the bass's shortest note with the leap costs (default: by note score, NOTE_SCORE_GRIDS)")
     p.add_argument("--noise-scales", default="1,1.5,2,3")
     p.add_argument("--max-agreement-cost", type=float, default=0.005)
     p.add_argument("--ensemble", type=int, default=ENSEMBLE, help="generators to train and average (seeds in a row)")
@@ -117,6 +122,7 @@ def main(argv=None):
     args.onset_costs = args.onset_costs or grids["onset_costs"]
     args.parallel_costs = args.parallel_costs or grids["parallel_costs"]
     args.leap_costs = args.leap_costs or grids["leap_costs"]
+    args.lowest_min_steps = args.lowest_min_steps or grids["lowest_min_steps"]
 
     from deepaccomp import artifact, config, data
     from deepaccomp.accompanist import Accompanist
@@ -333,14 +339,16 @@ def choose_generation(acc, dataset, args) -> dict:
     base["onset_cost"] = min(ok, key=lambda r: abs(r["long_note_ratio"] - bach_long))["onset_cost"]
     out["bach_long_note_ratio_valid"] = round(bach_long, 4)
     out["onset_cost"] = rows
-    # d. leap cost: leaps as often as Bach's on valid, at (almost) no cost in harmony
+    # d. leap cost (with the bass's shortest note): leaps as often as Bach's on valid, at (almost) no cost in harmony
     bach_leaps = float(np.mean(evaluate_baseline("bach", dataset, split="valid")["leap_rate"]))
-    rows = [_row(g, r) for g, r in zip(*_run(acc, dataset, [
-        {**base, "leap_cost": c} for c in sorted(set(_floats(args.leap_costs)) | {0.0})]))]
-    free = next(r for r in rows if r["leap_cost"] == 0.0)["harmonic_agreement"]
+    free = next(r for r in rows if r["onset_cost"] == base["onset_cost"])  # neither rule: step c's choice
+    costs = sorted(set(_floats(args.leap_costs)) - {0.0})
+    rows = [{**free, "leap_cost": 0.0, "lowest_min_steps": 1}] + ([_row(g, r) for g, r in zip(*_run(acc, dataset, [
+        {**base, "leap_cost": c, "lowest_min_steps": args.lowest_min_steps} for c in costs]))] if costs else [])
     ok = [r for r in rows if r["max_fragment_rate"] <= 0.06
-          and free - r["harmonic_agreement"] <= args.max_agreement_cost] or rows[:1]
-    base["leap_cost"] = min(ok, key=lambda r: abs(r["leap_rate"] - bach_leaps))["leap_cost"]
+          and free["harmonic_agreement"] - r["harmonic_agreement"] <= args.max_agreement_cost] or rows[:1]
+    best = min(ok, key=lambda r: abs(r["leap_rate"] - bach_leaps))
+    base["leap_cost"], base["lowest_min_steps"] = best["leap_cost"], best["lowest_min_steps"]
     out["bach_leap_rate_valid"] = round(bach_leaps, 4)
     out["leap_cost"] = rows
     # e. noise scale: the most variety at (almost) no cost in harmony
@@ -368,7 +376,8 @@ ABLATION_STEPS = (
     ("+ voices sing while the melody sounds", ("onset_cost", "sing_with_melody")),
     ("+ no voice crossing", ("onset_cost", "sing_with_melody", "order_voices")),
     ("+ cost of parallel fifths/octaves", ("onset_cost", "sing_with_melody", "order_voices", "parallel_cost")),
-    ("+ cost of leaps", ("onset_cost", "sing_with_melody", "order_voices", "parallel_cost", "leap_cost")),
+    ("+ cost of leaps, bass notes of two steps or more", ("onset_cost", "sing_with_melody", "order_voices",
+                                                          "parallel_cost", "leap_cost", "lowest_min_steps")),
 )
 """Rows of the decoding ablation; a rule the search left at 0 gets no row, and the last row is the shipped decoding."""
 VALUE_SCORING_LABEL = "the same rules and search, scoring values instead of log-odds (as shipped before)"
@@ -382,8 +391,8 @@ def ablation_settings(search) -> list:
         if keep is None:
             rows.append((label, dict(search["voice_decoding"])))
             continue
-        if not chosen.get(keep[-1], 0):  # e.g. no leap cost chosen: the row would repeat the one before
-            continue
+        if keep[-1] == "lowest_min_steps" and not chosen.get("leap_cost", 0):
+            continue  # the search left the leap rules off: the row would repeat the one before
         g = {"decode": "notes", "decode_threshold": chosen["decode_threshold"], "noise_scale": chosen["noise_scale"],
              "note_score": chosen.get("note_score", "value")}
         g.update({k: chosen[k] for k in keep})
@@ -610,7 +619,8 @@ def write_model_card(result, cfg, path=os.path.join(ROOT, "docs", "model_card.md
         f"- Generation (chosen on valid, below): decoding `{g.decode}` scoring `{g.note_score}`,"
         f" threshold {g.decode_threshold:g},",
         f"  onset cost {g.onset_cost:g}, voices sing with the melody: {g.sing_with_melody}, no crossing:",
-        f"  {g.order_voices}, parallel cost {g.parallel_cost:g}, leap cost {g.leap_cost:g}, noise scale {g.noise_scale:g}.",
+        f"  {g.order_voices}, parallel cost {g.parallel_cost:g}, leap cost {g.leap_cost:g}, bass notes at least",
+        f"  {g.lowest_min_steps} steps long, noise scale {g.noise_scale:g}.",
         "- Full config: `deepaccomp/assets/default_model/config.json`.",
         f"- Hardware: {result['hardware']['cpus']}-core {result['hardware']['machine']} CPU, no GPU,"
         f" Python {result['hardware']['python']}, float32 matmul rate {result['hardware'].get('matmul_gflops', 'n/a')}"
@@ -681,7 +691,9 @@ def write_model_card(result, cfg, path=os.path.join(ROOT, "docs", "model_card.md
                        ("onset_cost", "onset_cost"), ("leap_cost", "leap_cost"), ("noise_scale", "noise_scale")):
         if step not in search:  # an evaluation.json written before the step existed
             continue
-        lines += [f"`{knob}`:", "", "| value | agreement | quarter or longer | fragments (max) | leaps | parallels | "
+        note = (" (0: neither leap rule; above 0, with the bass's notes at least "
+                f"{max(r.get('lowest_min_steps', 1) for r in search[step])} steps long)") if step == "leap_cost" else ""
+        lines += [f"`{knob}`{note}:", "", "| value | agreement | quarter or longer | fragments (max) | leaps | parallels | "
                   "crossing | max empty bars | seed difference |", "|---|---|---|---|---|---|---|---|---|"]
         for r in search[step]:
             lines.append(f"| {r[knob]:g} | {r['harmonic_agreement']:.3f} | {r['long_note_ratio']:.3f} | "

@@ -115,6 +115,37 @@ def test_leap_cost_at_beat_onsets_with_the_parallel_rule():
     assert decode_notes(values, **args, leap_cost=0.0).tolist() == decode_notes(values, **args).tolist()
 
 
+def test_lowest_min_steps_leaves_no_short_note_in_the_lowest_voice_only():
+    # pitch 0 for two steps, pitch 5 for one step, pitch 0 again (0.9 each; -1 elsewhere)
+    pattern = np.full((4, 8), -1.0)
+    pattern[[0, 1, 3], 0] = 0.9
+    pattern[2, 5] = 0.9
+    # onset cost 0.1: 0,0,5,0 scores 3.6 - 0.3 = 3.3; 0,0,rest,0 2.7 - 0.2 = 2.5; 0,0,5,5 1.7 - 0.2 = 1.5
+    assert line_of(decode_notes(pattern[:, :, None], onset_cost=0.1)) == [0, 0, 5, 0]
+    assert line_of(decode_notes(pattern[:, :, None], onset_cost=0.1, lowest_min_steps=2)) == [0, 0, -1, 0]
+    both = decode_notes(np.stack([pattern, pattern], axis=-1), onset_cost=0.1, lowest_min_steps=2)
+    assert line_of(both, 0) == [0, 0, 5, 0] and line_of(both, 1) == [0, 0, -1, 0]  # only the lowest voice
+
+
+def test_lowest_min_steps_holds_on_random_values_with_every_rule():
+    from deepaccomp.representation import note_runs
+
+    rng = np.random.default_rng(1)
+    values = rng.uniform(-1, 1, (2, 48, 20, 3))
+    melody = np.zeros((2, 48, 20, 1), bool)
+    melody[:, :, 19, 0] = True
+    for k in (2, 3):
+        out = decode_notes(values, onset_cost=0.1, melody=melody, sing_with_melody=True, order_voices=True,
+                           parallel_cost=1.0, leap_cost=0.5, lowest_min_steps=k)
+        assert out.sum(axis=2).max() <= 1
+        for piece in out:
+            _, starts, lengths = note_runs(piece[..., 2])
+            assert all(n >= k for s, n in zip(starts, lengths) if s + n < 48)  # a note cut by the end may be short
+            assert piece[..., 2].any(axis=1).all()  # sings under the melody throughout
+        short = [n for piece in out for n in note_runs(piece[..., 1])[2]]
+        assert min(short) == 1  # the upper voices keep their one-step notes
+
+
 def test_batch_and_single_give_the_same_and_voices_sing_one_pitch():
     rng = np.random.default_rng(0)
     values = rng.uniform(-1, 1, (2, 12, 6, 3))
@@ -135,6 +166,9 @@ def test_decode_dispatches_on_the_config_and_checks_it():
         preset("default").replace(generation={"leap_cost": -1.0})
     with pytest.raises(ConfigError, match="leap_cost"):
         preset("default").replace(generation={"leap_cost": float("nan")})
+    for bad in (0, 17, 1.5, True):
+        with pytest.raises(ConfigError, match="lowest_min_steps"):
+            preset("default").replace(generation={"lowest_min_steps": bad})
     with pytest.raises(ConfigError, match="notes"):
         preset("default").replace(generation={"decode": "voice", "onset_cost": 0.0, "parallel_cost": 0.0,
                                               "sing_with_melody": False, "order_voices": False,
