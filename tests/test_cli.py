@@ -313,6 +313,39 @@ def test_prepare_summary_prints_the_reason_not_the_path(tmp_path, capsys, monkey
     assert str(tmp_path) not in out
 
 
+def test_an_import_error_that_ctrl_c_caused_is_reported_as_the_interruption(monkeypatch, capsys):
+    """Keras turns a Ctrl-C that arrives while it imports optree into an ImportError (seen in CI)."""
+    import signal
+    import time
+
+    from deepaccomp import __main__ as entry
+    from deepaccomp import cli
+
+    def interrupted_import(argv):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)  # the handler raises KeyboardInterrupt here
+        except KeyboardInterrupt:
+            raise ImportError("To use Keras, you need to have `optree` installed") from None
+        raise AssertionError("no SIGINT arrived")
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # a suite run in the background ignores it
+    try:
+        monkeypatch.setattr(cli, "main", interrupted_import)
+        assert entry.run([]) == 130
+        assert capsys.readouterr().err == "deepaccomp: interrupted\n"
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+
+        def broken(argv):
+            raise ImportError("a real missing module")
+
+        monkeypatch.setattr(cli, "main", broken)
+        with pytest.raises(ImportError, match="a real missing module"):  # without a Ctrl-C: a real error
+            entry.run([])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("delay", [0.8, 1.5, 3.0])
 def test_ctrl_c_at_any_moment_is_one_line_and_exit_130(tmp_path, melody, tiny_model, delay):
