@@ -573,7 +573,7 @@ def _opt(row: dict, key: str) -> str:
 
 def _over_generators(timing) -> str:
     n = timing.get("generators", 1)
-    return f" in all ({n} generators: their runs' times summed)" if n > 1 else ""
+    return f" in all ({n} generators: their runs' times summed, on whatever else shared the machine)" if n > 1 else ""
 
 
 def write_model_card(result, cfg, path=os.path.join(ROOT, "docs", "model_card.md")):
@@ -624,7 +624,9 @@ def write_model_card(result, cfg, path=os.path.join(ROOT, "docs", "model_card.md
         "- Full config: `deepaccomp/assets/default_model/config.json`.",
         f"- Hardware: {result['hardware']['cpus']}-core {result['hardware']['machine']} CPU, no GPU,"
         f" Python {result['hardware']['python']}, float32 matmul rate {result['hardware'].get('matmul_gflops', 'n/a')}"
-        " GFLOP/s (measured by the script).",
+        " GFLOP/s (measured by the script"
+        + ("; it evaluated generators trained earlier (`--reuse`), so the rate is the evaluation's, not the"
+           " training's)." if result.get("timing_seconds", {}).get("training_this_invocation", 0) < 60 else ")."),
         f"  Training wall time: {timing.get('training_seconds', 'n/a')} s for {timing.get('iterations', 'n/a')}"
         f" iterations{_over_generators(timing)} (`timing.json`, summed over resumes;",
         "  docs/training.md gives the time on other machines).",
