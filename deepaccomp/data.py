@@ -72,7 +72,7 @@ from .representation import (
     transpose_tracks,
 )
 
-__all__ = ["DATASET_VERSION", "TUNE_MATCH_THRESHOLD", "tune_match_scores", "SPLITS", "PART_NAMES", "DEFAULT_DATASET_DIR",
+__all__ = ["DATASET_VERSION", "TUNE_MATCH_THRESHOLD", "tune_match_scores", "voices_key", "SPLITS", "PART_NAMES", "DEFAULT_DATASET_DIR",
            "MIDI_SUFFIXES", "split_of", "melody_line", "tune_similarity", "clean_splits", "Dataset",
            "chorale_ids", "SCORE_METERS", "score_to_roll", "build_chorales", "reference_metrics", "folder_piece_roll",
            "build_folder", "track_summary", "n_tracks_of", "FOLDER_METERS", "dataset_path", "prepare", "split_model_inputs",
@@ -183,6 +183,13 @@ def tune_match_scores(tunes, others) -> np.ndarray:
     return np.fmax(fwd, back.T)
 
 
+def voices_key(roll) -> tuple:
+    """A hashable key of a roll's notes, ``(time, pitch, tracks)``: two rolls have the same key when
+    every voice is the same (the same harmonisation twice)."""
+    roll = np.ascontiguousarray(roll, dtype=bool)
+    return roll.shape, roll.tobytes()
+
+
 def _pair_scores(lines, rows, cols) -> np.ndarray:
     """``(len(rows), len(cols))``: :func:`tune_match_scores` of the pieces at those positions (nan with itself)."""
     scores = tune_match_scores([lines[r] for r in rows], [lines[c] for c in cols])
@@ -198,10 +205,10 @@ def _closest(rolls, lines, queries, pool):
     if not queries or not pool:
         return {}
     scores = _pair_scores(lines, queries, pool)
+    keys = {j: voices_key(rolls[j]) for j in set(pool) | set(queries)}
     out = {}
     for qi, q in enumerate(queries):
-        dup = next((j for j in pool if j != q and rolls[j].shape == rolls[q].shape
-                    and np.array_equal(rolls[j], rolls[q])), None)
+        dup = next((j for j in pool if j != q and keys[j] == keys[q]), None)
         if dup is not None:
             out[q] = (dup, 1.0, "duplicate")
         elif np.isfinite(scores[qi]).any():
@@ -280,7 +287,7 @@ def _exclude_repeats(rolls, pieces, splits) -> int:
         for i, piece in enumerate(pieces):
             if piece["split"] != split:
                 continue
-            key = (rolls[i].shape, rolls[i].tobytes())
+            key = voices_key(rolls[i])
             if key in first:
                 _mark(piece, pieces[first[key]], 1.0, "duplicate", "excluded")
                 count += 1

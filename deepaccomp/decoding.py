@@ -226,9 +226,9 @@ def _best_line(score, onset_cost, must_sound, floor, ceiling, others, parallel_c
             keep = np.zeros(emit[:, steps].shape, bool)
             np.put_along_axis(keep, chosen[..., None], True, axis=-1)
             emit[:, steps] = np.where(keep, emit[:, steps], -np.inf)
-    if min_steps > 1:
-        return _viterbi_min_steps(emit, onset, leaps, min_steps) - 1
-    return (_viterbi(emit, onset) if leaps is None else _viterbi_leaps(emit, onset, leaps)) - 1
+    if leaps is None and min_steps == 1:
+        return _viterbi(emit, onset) - 1
+    return _viterbi_moves(emit, onset, leaps, min_steps) - 1
 
 
 def _leap_costs(n_states: int, leap_cost: float):
@@ -274,30 +274,19 @@ def _viterbi(emit, onset):
     return _backtrack(best, back)
 
 
-def _viterbi_leaps(emit, onset, leaps):
-    """:func:`_viterbi` with a cost per move between states as well: ``leaps`` ``(states, states)``."""
-    batch, steps, n = emit.shape
-    trans = np.where(np.eye(n, dtype=bool), 0.0, onset[None, :]) + leaps  # staying in a state costs nothing
-    best = emit[:, 0] - onset
-    back = np.zeros((batch, steps, n), dtype=np.int16)
-    for t in range(1, steps):
-        cand = best[:, :, None] - trans[None]
-        back[:, t] = np.argmax(cand, axis=1)
-        best = np.max(cand, axis=1) + emit[:, t]
-    return _backtrack(best, back)
-
-
 FORBIDDEN = -1e9
-"""Reward of a step a note may not take (``-inf`` in the emissions) where a note must last
-``min_steps``: a heavy penalty, not -inf, so that a line always exists."""
+"""Reward of a step a note may not take (``-inf`` in the emissions) in :func:`_viterbi_moves`: a
+heavy penalty, not -inf, so that a line always exists where a note must last ``min_steps``."""
 
 
-def _viterbi_min_steps(emit, onset, leaps, min_steps):
-    """:func:`_viterbi_leaps` where every note lasts at least ``min_steps`` steps.
+def _viterbi_moves(emit, onset, leaps, min_steps):
+    """:func:`_viterbi` with a cost per move between two pitches (``leaps``, ``(states, states)``
+    or ``None``) and every note at least ``min_steps`` steps long.
 
     Each pitch has ``min_steps`` states, its note's age (1, 2, ..., ``min_steps``
     or more); a note may end (to a rest or another pitch) only from the last.
-    A note cut short by the end of the piece is kept.
+    A note cut short by the end of the piece is kept. Every move is scored
+    against every state, so this costs ``states`` times :func:`_viterbi`.
     """
     batch, steps, n = emit.shape
     pitches, k = n - 1, int(min_steps)
@@ -314,11 +303,11 @@ def _viterbi_min_steps(emit, onset, leaps, min_steps):
     for age in range(1, k):
         trans[state(p, age), state(p, age + 1)] = 0.0
     old = state(p, k)
-    trans[old, old] = 0.0
-    trans[old, 0] = 0.0
     change = -(onset[None, 1:] + leaps[1:, 1:])
     np.fill_diagonal(change, -np.inf)
-    trans[np.ix_(old, state(p, 1))] = change
+    trans[np.ix_(old, state(p, 1))] = change  # a new note of another pitch
+    trans[old, old] = 0.0  # held (after the block: with min_steps 1 the first age is the last)
+    trans[old, 0] = 0.0
     pitched = np.where(np.isfinite(emit[..., 1:]), emit[..., 1:], FORBIDDEN)
     emit_all = np.concatenate([np.where(np.isfinite(emit[..., :1]), emit[..., :1], FORBIDDEN)] + [pitched] * k, axis=-1)
     best = np.full((batch, size), -np.inf)

@@ -48,7 +48,7 @@ import numpy as np
 
 from . import metrics
 from .errors import ConfigError
-from .data import TUNE_MATCH_THRESHOLD, melody_line, score_to_roll, tune_match_scores
+from .data import TUNE_MATCH_THRESHOLD, melody_line, score_to_roll, tune_match_scores, voices_key
 from .decoding import decode
 from .layout import DEFAULT_LAYOUT, get_layout
 from .meter import add_lead_in
@@ -484,6 +484,7 @@ def three_four_chorales(dataset, threshold: float = TUNE_MATCH_THRESHOLD) -> tup
     from music21 import corpus
 
     read, report = {}, {"ids": [], "left_out": {}, "listed_again": []}
+    seen = {}  # voices_key -> id of the first chorale read with those four voices
     for skipped in dataset.skipped:
         if not skipped["reason"].startswith(THREE_FOUR_REASON):
             continue
@@ -492,9 +493,8 @@ def three_four_chorales(dataset, threshold: float = TUNE_MATCH_THRESHOLD) -> tup
             report["listed_again"].append(cid)
             continue
         roll, reason = score_to_roll(corpus.parse(cid), "3/4")
-        same = next((other for other, kept in read.items()
-                     if roll is not None and kept.shape == roll.shape and np.array_equal(kept, roll)), None)
-        if roll is None or same is not None:
+        same = None if roll is None else seen.setdefault(voices_key(roll), cid)
+        if roll is None or same != cid:
             report["left_out"][cid] = reason or f"same four voices as {same}"
         else:
             read[cid] = roll

@@ -471,6 +471,11 @@ def _mean(v):
     return f"{float(np.mean(v)):.3f}"
 
 
+def _mean_of(figures: dict, key: str) -> str:
+    """``_mean`` of ``figures[key]``, or "-" where an older evaluation.json has no such figure."""
+    return _mean(figures[key]) if key in figures else "-"
+
+
 ABLATION_COLUMNS = (("harmonic_agreement", "agreement"), ("consonance_with_melody", "consonance"),
                     ("in_scale_ratio", "in-scale"), ("long_note_ratio", "quarter or longer"),
                     ("fragment_rate", "fragments"), ("leap_rate", "leaps"), ("parallel_perfects", "parallels"))
@@ -489,7 +494,7 @@ def _training_ablation_lines(ablation) -> list:
     carried = ablation.get("carried", [])
     for name, f in ablation["results"].items():
         lines.append(f"| {name}{' *' if name in carried else ''} | "
-                     + " | ".join(_mean(f[k]) if k in f else "-" for k, _ in ABLATION_COLUMNS)
+                     + " | ".join(_mean_of(f, k) for k, _ in ABLATION_COLUMNS)
                      + f" | {np.min(f['harmonic_agreement']):.3f} | {f['seed_difference']:.3f} |")
     if carried:
         lines += ["", "\\* measured for an earlier shipped model with the same generation settings, seeds and split",
@@ -565,10 +570,6 @@ def _ensemble_lines(cfg) -> list:
             f"  with seeds {seeds} and its own critic, then joined by `deepaccomp combine`: the model",
             "  gives each the same melody and noise and averages their outputs before decoding",
             "  (docs/training.md measures why)."]
-
-
-def _opt(row: dict, key: str) -> str:
-    return f"{row[key]:.3f}" if key in row else "-"
 
 
 def _over_generators(timing) -> str:
@@ -669,7 +670,7 @@ def write_model_card(result, cfg, path=os.path.join(ROOT, "docs", "model_card.md
               "| crossing | empty bars | seed difference |", "|---|---|---|---|---|---|---|---|---|---|"]
     for row in result["decoding_ablation"]:
         f = row["figures"]
-        lines.append(f"| {row['label']} | " + " | ".join(_mean(f[k]) if k in f else "-" for k in (
+        lines.append(f"| {row['label']} | " + " | ".join(_mean_of(f, k) for k in (
             "harmonic_agreement", "long_note_ratio", "fragment_rate", "leap_rate", "rest_under_melody",
             "parallel_perfects", "voice_crossing", "empty_bar_rate")) + f" | {f['seed_difference']:.3f} |")
     lines += _training_ablation_lines(result.get("training_ablation"))
@@ -699,7 +700,7 @@ def write_model_card(result, cfg, path=os.path.join(ROOT, "docs", "model_card.md
                   "crossing | max empty bars | seed difference |", "|---|---|---|---|---|---|---|---|---|"]
         for r in search[step]:
             lines.append(f"| {r[knob]:g} | {r['harmonic_agreement']:.3f} | {r['long_note_ratio']:.3f} | "
-                         f"{r['max_fragment_rate']:.3f} | {_opt(r, 'leap_rate')} | {r['parallel_perfects']:.3f} | "
+                         f"{r['max_fragment_rate']:.3f} | {_mean_of(r, 'leap_rate')} | {r['parallel_perfects']:.3f} | "
                          f"{r['voice_crossing']:.3f} | {r['max_empty_bar_rate']:.3f} | {r['seed_difference']:.3f} |")
         lines.append("")
     lines += ["## Limits", f"- Trained on {split['train']} chorales only: the style is Bach's four-part chorale;",
