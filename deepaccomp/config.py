@@ -247,9 +247,7 @@ class GenerationConfig:
                 raise ConfigError(f"generation.{name} must be finite, got {getattr(self, name)!r}")
         if self.onset_cost < 0 or self.parallel_cost < 0 or self.leap_cost < 0:
             raise ConfigError("generation.onset_cost, generation.parallel_cost and generation.leap_cost must be >= 0")
-        m = self.lowest_min_steps
-        if not isinstance(m, int) or isinstance(m, bool) or not 1 <= m <= 16:
-            raise ConfigError(f"generation.lowest_min_steps must be a whole number of steps 1..16, got {m!r}")
+        _check_whole(self.lowest_min_steps, "generation.lowest_min_steps", 1, 16, "steps")
         if self.decode != "notes" and (self.onset_cost or self.sing_with_melody or self.order_voices
                                        or self.parallel_cost or self.leap_cost or self.lowest_min_steps != 1
                                        or self.note_score != "value"):
@@ -434,9 +432,7 @@ class Config:
             )
         if m.kernel_size < 1 or m.noise_channels < 1:
             raise ConfigError("model.kernel_size and model.noise_channels must be >= 1")
-        if not isinstance(m.ensemble, int) or isinstance(m.ensemble, bool) or not 1 <= m.ensemble <= MAX_ENSEMBLE:
-            raise ConfigError(f"model.ensemble must be a whole number of generators 1..{MAX_ENSEMBLE}, "
-                              f"got {m.ensemble!r}")
+        _check_whole(m.ensemble, "model.ensemble", 1, MAX_ENSEMBLE, "generators")
         if self.generator_params > MAX_GENERATOR_PARAMS:
             raise ConfigError(f"the generator would have {self.generator_params:,} parameters, more than "
                               f"the limit of {MAX_GENERATOR_PARAMS:,}")
@@ -463,10 +459,7 @@ class Config:
         for name in ("gp_weight", "reconstruction_weight", "pitch_weight", "diversity_weight"):
             if not getattr(t, name) >= 0:
                 raise ConfigError(f"train.{name} must be >= 0, got {getattr(t, name)!r}")
-        if isinstance(t.transpose_range, bool) or not isinstance(t.transpose_range, int) \
-                or not 0 <= t.transpose_range <= 12:
-            raise ConfigError(f"train.transpose_range must be a whole number of semitones 0..12 (0 = off), "
-                              f"got {t.transpose_range!r}")
+        _check_whole(t.transpose_range, "train.transpose_range", 0, 12, "semitones", " (0 = off)")
         if not 0.0 <= t.average_decay < 1.0:  # also refuses NaN
             raise ConfigError(f"train.average_decay must be in [0, 1) (0 = off), got {t.average_decay!r}")
         if t.reconstruction_loss not in ("bce", "l1"):
@@ -476,6 +469,12 @@ class Config:
         if t.mixed_precision not in ("off", "bfloat16"):
             raise ConfigError(f"train.mixed_precision must be 'off' or 'bfloat16', got {t.mixed_precision!r}")
         self.generation.validate()
+
+
+def _check_whole(value, name: str, low: int, high: int, unit: str, note: str = "") -> None:
+    """Refuse ``value`` unless it is an ``int`` (not a bool) in ``low..high``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{name} must be a whole number of {unit} {low}..{high}{note}, got {value!r}")
 
 
 def check_noise_scale(value, name: str = "noise_scale") -> float:
