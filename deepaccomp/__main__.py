@@ -5,7 +5,9 @@ The command line's modules (numpy, pretty_midi...) are imported inside
 it does later (:func:`deepaccomp.cli.main`), never with a traceback. A library
 that turns a Ctrl-C during its own import into an ``ImportError`` (Keras does,
 when it arrives while Keras imports ``optree``) is reported as the interruption
-it was.
+it was. The handler stands in for Python's default one: training's stop-signal
+guard (:class:`deepaccomp.training._StopSignals`) takes it over as it would the
+default, so Ctrl-C through the installed command saves a checkpoint first.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ def run(argv=None) -> int:
         seen.append(signum)
         raise KeyboardInterrupt
 
+    on_sigint.stands_in_for_default = True
     previous = _install(on_sigint)
     try:
         from .cli import main

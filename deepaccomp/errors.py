@@ -68,7 +68,22 @@ class GenerationError(DeepAccompError):
     """The generator produced values that are not finite (NaN or infinite): nothing is decoded."""
 
 
+ECHO_LIMIT = 200
+"""Most characters of an outside value (a path, a name, a setting) that an error message repeats."""
+
+
+def brief(value, limit: int = ECHO_LIMIT) -> str:
+    """``value`` as an error message shows it: ``str`` of it, cut to ``limit`` characters with the count of
+    the rest, so that a 50 MB path or name never becomes a 50 MB message."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit:,} more characters)"
+
+
 __all__ = [
+    "ECHO_LIMIT",
+    "brief",
     "DeepAccompError",
     "InvalidMidiError",
     "InputTooLargeError",

@@ -663,8 +663,8 @@ class _LogdirLock:
 class _StopSignals:
     """SIGINT and SIGTERM ask the run to checkpoint and stop after the current iteration.
 
-    Only where Python's default handling is in place (a handler set by the
-    caller is left alone) and only in the main thread. A second signal stops
+    Only where Python's default handling is in place, or the ``deepaccomp``
+    command's stand-in for it (any other handler set by the caller is left alone) and only in the main thread. A second signal stops
     at once.
     """
 
@@ -688,7 +688,7 @@ class _StopSignals:
         defaults = {"SIGINT": signal.default_int_handler, "SIGTERM": signal.SIG_DFL}
         for name in self.SIGNALS:
             sig = getattr(signal, name, None)
-            if sig is not None and signal.getsignal(sig) is defaults[name]:
+            if sig is not None and _is_default(signal.getsignal(sig), defaults[name]):
                 self.previous[sig] = signal.signal(sig, self._handle)
         return self
 
@@ -696,6 +696,11 @@ class _StopSignals:
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
         return False
+
+
+def _is_default(handler, default) -> bool:
+    """Python's default handler, or one that stands in for it (the ``deepaccomp`` command's Ctrl-C handler)."""
+    return handler is default or getattr(handler, "stands_in_for_default", False)
 
 
 class _RunGuard(keras.callbacks.Callback):

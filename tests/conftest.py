@@ -2,6 +2,7 @@
 
 import os
 import signal
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -183,6 +184,15 @@ def default_sigint():
     """``preexec_fn`` for a child that must receive Ctrl-C: a suite started in the background
     (``cmd &`` in a non-interactive shell) ignores SIGINT, and children inherit that."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def installed_command() -> str:
+    """The ``deepaccomp`` console script installed beside this Python, as a user runs it."""
+    path = os.path.join(os.path.dirname(sys.executable), "deepaccomp")
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"no installed deepaccomp command beside {sys.executable}; install the package first "
+                    "(python3 -m pip install \".[test]\")")
+    return path
 
 
 # ---------------------------------------------------------------------- model files

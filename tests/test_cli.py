@@ -346,6 +346,34 @@ def test_an_import_error_that_ctrl_c_caused_is_reported_as_the_interruption(monk
         signal.signal(signal.SIGINT, previous)
 
 
+def test_training_takes_over_the_commands_ctrl_c_handler(monkeypatch):
+    """The installed command's entry point handles Ctrl-C itself; training must still get it to save
+    a checkpoint first (the slow test in test_first_hour.py runs the real command)."""
+    import signal
+
+    from deepaccomp import __main__ as entry
+    from deepaccomp import cli
+    from deepaccomp.training import _StopSignals
+
+    seen = {}
+
+    def training(argv):
+        outer = signal.getsignal(signal.SIGINT)
+        with _StopSignals() as stop:
+            seen["during"] = signal.getsignal(signal.SIGINT) == stop._handle
+        seen["after"] = signal.getsignal(signal.SIGINT) is outer
+        return 0
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # a suite run in the background ignores it
+    try:
+        monkeypatch.setattr(cli, "main", training)
+        assert entry.run([]) == 0
+        assert seen == {"during": True, "after": True}
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("delay", [0.8, 1.5, 3.0])
 def test_ctrl_c_at_any_moment_is_one_line_and_exit_130(tmp_path, melody, tiny_model, delay):

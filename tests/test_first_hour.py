@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import default_sigint, make_midi
+from conftest import default_sigint, installed_command, make_midi
 from deepaccomp import __version__
 from deepaccomp.cli import main
 
@@ -140,7 +140,8 @@ def test_sigint_saves_exits_130_and_a_second_run_is_refused_meanwhile(tmp_path, 
     logdir = tmp_path / "run"
     args = ["train", "--config", str(cfg), "--logdir", str(logdir), "--dataset-dir", str(tmp_path / "ds"),
             "--iterations", "100000", "--eval-every", "1000", "--no-progress"]
-    proc = subprocess.Popen([sys.executable, "-m", "deepaccomp.cli", *args], cwd=tmp_path, env=clean_env(),
+    # the installed command, as a user runs it: its entry point has a Ctrl-C handler of its own
+    proc = subprocess.Popen([installed_command(), *args], cwd=tmp_path, env=clean_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     try:
         deadline = time.time() + 240
