@@ -4,7 +4,9 @@ TensorFlow prints oneDNN notices and CUDA probes on import, before it reads
 ``TF_CPP_MIN_LOG_LEVEL``; so stderr's file descriptor points at /dev/null for
 the duration of the import. Every deepaccomp module that needs TensorFlow
 imports it from here (``from ._tf import keras, tf``). Set
-``TF_CPP_MIN_LOG_LEVEL=0`` to see the chatter.
+``TF_CPP_MIN_LOG_LEVEL=0`` to see the chatter. Generating needs neither (see
+:mod:`deepaccomp.inference`); without them, the install's ``train`` extra is
+named in a :class:`~deepaccomp.errors.MissingDependencyError`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+
+from .errors import require
 
 __all__ = ["keras", "tf", "stderr_silenced"]
 
@@ -40,5 +44,5 @@ def stderr_silenced(enabled: bool = True):
 
 
 with stderr_silenced(os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "0" and "tensorflow" not in sys.modules):
-    import keras
-    import tensorflow as tf
+    keras = require("keras", "training (and building a Keras model)")
+    tf = require("tensorflow", "training (and building a Keras model)")

@@ -16,7 +16,7 @@ import numpy as np
 import pretty_midi
 import pypianoroll
 
-from . import artifact
+from . import artifact, inference
 from .compat import multitrack_to_pretty_midi
 from .config import check_seed
 from .errors import ConfigError, DeepAccompError, InvalidMidiError, UnsupportedMeterError
@@ -47,7 +47,7 @@ class Accompanist:
 
     def __init__(self, model_path: str | os.PathLike | None = None):
         self.model_path = os.fspath(model_path) if model_path is not None else default_model_path()
-        self._set_model(*artifact.load(self.model_path))
+        self._set_model(*inference.load(self.model_path))  # numpy: no TensorFlow
 
     def _set_model(self, generator, config):
         self.generator, self.config = generator, config

@@ -64,8 +64,30 @@ class TrainingError(DeepAccompError):
     """Training cannot continue (e.g. a non-finite loss)."""
 
 
+class MissingDependencyError(DeepAccompError, ImportError):
+    """A feature needs a package the install left out (training needs the ``train`` extra)."""
+
+
 class GenerationError(DeepAccompError):
     """The generator produced values that are not finite (NaN or infinite): nothing is decoded."""
+
+
+TRAIN_EXTRA_HINT = "python3 -m pip install \"deepaccomp[train]\""
+"""The command that installs what training, data preparation, TensorBoard and the notebooks need."""
+
+
+def require(module: str, feature: str):
+    """Import and return ``module``, or raise :class:`MissingDependencyError` saying that ``feature`` needs
+    the ``train`` extra (the light install generates without TensorFlow, Keras or music21)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.split(".")[0] != module.split(".")[0]:
+            raise  # the package is there but broken: its own error says more
+        raise MissingDependencyError(f"{feature} needs {module.split('.')[0]}, which this install leaves "
+                                     f"out; install it with: {TRAIN_EXTRA_HINT}") from None
 
 
 ECHO_LIMIT = 200
@@ -98,4 +120,7 @@ __all__ = [
     "ModelFileError",
     "TrainingError",
     "GenerationError",
+    "MissingDependencyError",
+    "TRAIN_EXTRA_HINT",
+    "require",
 ]

@@ -1,0 +1,148 @@
+"""The exported generator as numpy: its forward pass without TensorFlow.
+
+:class:`NumpyGenerator` computes what :func:`deepaccomp.models.build_generator`
+computes in inference mode (``training=False``), from the weights a model file
+holds (:func:`deepaccomp.artifact.read`), with numpy alone: the octave fold of
+the melody, the encoder's strided convolutions with LeakyReLU and batch norm in
+its inference form, the noise at the bottleneck, the decoder's nearest-neighbour
+upsampling, convolutions, batch norm, ReLU and skips, the tanh output, and an
+ensemble's average. Convolutions pad as TensorFlow's ``"same"`` does.
+
+Floating-point sums run in another order than TensorFlow's, so values differ
+from the Keras model's in the last bits: at most about 1e-5 in tanh range for
+the shipped model, 1e-4 for random weights of the presets (the tests allow
+3e-4). The shipped model's accompaniments and test-split figures are
+byte-identical either way (``scripts/snapshot_outputs.py --compare``). Memory: the largest temporary is one layer's input, never
+a patch matrix, so a call needs a few times the memory of its largest layer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .artifact import read
+from .config import Config
+
+__all__ = ["BATCH_NORM_EPSILON", "NumpyGenerator", "load"]
+
+BATCH_NORM_EPSILON = 1e-3
+"""Keras's default ``BatchNormalization`` epsilon, which the generator uses."""
+
+LEAKY_SLOPE = np.float32(0.2)
+
+
+class NumpyGenerator:
+    """A generator of ``config`` with ``weights`` (in ``get_weights`` order), called like the Keras model.
+
+    Parameters
+    ----------
+    config : Config
+        The model's config (architecture: filters, kernel, octave fold, ensemble).
+    weights : list of numpy.ndarray
+        float32 arrays of the shapes :meth:`~deepaccomp.config.Config.generator_weight_shapes` lists.
+    """
+
+    def __init__(self, config: Config, weights):
+        expected = config.generator_weight_shapes()
+        if [tuple(np.shape(w)) for w in weights] != [tuple(s) for s in expected]:
+            raise ValueError("weights do not match the config's generator architecture")
+        self.config = config
+        per_member = len(expected) // config.model.ensemble
+        self.members = [_Unet(config, [np.asarray(w, np.float32) for w in weights[i: i + per_member]])
+                        for i in range(0, len(expected), per_member)]
+
+    def __call__(self, inputs, training: bool = False) -> np.ndarray:
+        """``[melody (batch, time, window, channels), noise (batch, time/2^L, window/2^L, noise_channels)]``
+        -> ``(batch, time, window, output_tracks)`` float32 in tanh range. ``training`` must be false
+        (batch norm in its inference form only)."""
+        if training:
+            raise ValueError("the numpy generator runs in inference mode only")
+        melody, noise = (np.asarray(a, np.float32) for a in inputs)
+        out = self.members[0](melody, noise)
+        for member in self.members[1:]:  # as keras.layers.Average: a running sum, then one division
+            out += member(melody, noise)
+        if len(self.members) > 1:
+            out /= np.float32(len(self.members))
+        return out
+
+
+class _Unet:
+    """One U-Net of the ensemble (see :mod:`deepaccomp.models`)."""
+
+    def __init__(self, config: Config, weights: list):
+        m = config.model
+        self.octaves, self.window = m.melody_octaves, config.window.size
+        it = iter(weights)
+        self.encoder = [(next(it), next(it), _batch_norm(it) if i > 0 else None)
+                        for i in range(len(m.encoder_filters))]
+        self.decoder = [(next(it), next(it), _batch_norm(it)) for _ in m.decoder_filters]
+        self.out = (next(it), next(it))
+
+    def __call__(self, melody: np.ndarray, noise: np.ndarray) -> np.ndarray:
+        x = melody
+        if self.octaves:
+            x = np.concatenate([melody, octave_fold(melody)], axis=-1)
+        skips = []
+        for kernel, bias, norm in self.encoder:
+            x = conv2d(x, kernel, bias, stride=2)
+            x = np.maximum(x, LEAKY_SLOPE * x)
+            if norm is not None:
+                x = x * norm[0] + norm[1]
+            skips.append(x)
+        x = np.concatenate([x, noise], axis=-1)
+        for i, (kernel, bias, norm) in enumerate(self.decoder):
+            x = conv2d(upsample(x), kernel, bias, stride=1)
+            x = np.maximum(x * norm[0] + norm[1], 0)
+            x = np.concatenate([x, skips[-2 - i]], axis=-1)
+        return np.tanh(conv2d(upsample(x), *self.out, stride=1))
+
+
+def _batch_norm(weights) -> tuple:
+    """Batch norm's ``gamma, beta, moving_mean, moving_variance`` as one scale and one offset (float32)."""
+    gamma, beta, mean, variance = (next(weights) for _ in range(4))
+    scale = gamma / np.sqrt(variance + np.float32(BATCH_NORM_EPSILON))
+    return scale.astype(np.float32), (beta - mean * scale).astype(np.float32)
+
+
+def octave_fold(melody: np.ndarray) -> np.ndarray:
+    """``(batch, time, pitch, channels)`` -> ``(batch, time, pitch, 1)``: +1 where the melody (channel 0,
+    > 0 where it sounds) sounds the pitch class in any octave, -1 elsewhere (:class:`deepaccomp.models.OctaveFold`)."""
+    pitch = np.arange(melody.shape[2])
+    fold = ((pitch[:, None] - pitch[None, :]) % 12 == 0).astype(np.float32)
+    classes = np.minimum((melody[..., 0] > 0).astype(np.float32) @ fold, 1.0)
+    return (2.0 * classes - 1.0)[..., None].astype(np.float32)
+
+
+def upsample(x: np.ndarray) -> np.ndarray:
+    """Nearest-neighbour upsampling by 2 in time and pitch: ``(b, t, p, c)`` -> ``(b, 2t, 2p, c)``."""
+    return np.repeat(np.repeat(x, 2, axis=1), 2, axis=2)
+
+
+def _same_padding(size: int, k: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's ``"same"`` padding of one axis: ``(before, after)``."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + k - size, 0)
+    return total // 2, total - total // 2
+
+
+def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, stride: int) -> np.ndarray:
+    """A 2-D convolution with ``"same"`` padding: ``(b, t, p, c)`` with kernel ``(k, k, c, f)`` -> ``(b, t', p', f)``,
+    ``t' = ceil(t / stride)``. One matrix product per kernel offset, so no patch matrix is built."""
+    b, t, p, _ = x.shape
+    k = kernel.shape[0]
+    (t0, t1), (p0, p1) = _same_padding(t, k, stride), _same_padding(p, k, stride)
+    xp = np.pad(x, ((0, 0), (t0, t1), (p0, p1), (0, 0)))
+    ot, op = -(-t // stride), -(-p // stride)
+    out = np.empty((b, ot, op, kernel.shape[3]), np.float32)
+    out[...] = bias
+    for i in range(k):
+        for j in range(k):
+            out += xp[:, i: i + stride * ot: stride, j: j + stride * op: stride] @ kernel[i, j]
+    return out
+
+
+def load(path) -> tuple[NumpyGenerator, Config]:
+    """``(generator, config)`` from a model file, read and verified by :func:`deepaccomp.artifact.read`:
+    the numpy generator, no TensorFlow."""
+    config, weights = read(path)
+    return NumpyGenerator(config, weights), config
