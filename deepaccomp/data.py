@@ -40,29 +40,32 @@ the train split. TensorFlow is imported only by :func:`make_tf_dataset`.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import multiprocessing
 import os
+import stat
 import sys
 import time
+import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 from tqdm import tqdm
 
-from .errors import DatasetError, DeepAccompError, NoMelodyError, OutputFileError, UnsupportedMeterError
+from .errors import (ConfigError, DatasetError, DeepAccompError, NoMelodyError, OutputFileError,
+                     UnsupportedMeterError, brief)
 from .io_utils import atomic_path
 from .layout import DEFAULT_LAYOUT, get_layout, select_instruments
 from .metrics import estimate_key, evaluate
-from .midi import multitrack_midi_to_roll, read_midi
+from .midi import MAX_ROLL_STEPS, multitrack_midi_to_roll, read_midi
 from .representation import (
     to_model_range,
     N_MIDI_PITCHES,
     STEPS_PER_BAR,
     STEPS_PER_BEAT,
-    TRACK_NAMES,
     PitchWindow,
     as_bool,
     crop_pitches,
@@ -76,9 +79,23 @@ __all__ = ["DATASET_VERSION", "TUNE_MATCH_THRESHOLD", "tune_match_scores", "voic
            "MIDI_SUFFIXES", "split_of", "melody_line", "tune_similarity", "clean_splits", "Dataset",
            "chorale_ids", "SCORE_METERS", "score_to_roll", "build_chorales", "reference_metrics", "folder_piece_roll",
            "build_folder", "track_summary", "n_tracks_of", "FOLDER_METERS", "dataset_path", "prepare", "split_model_inputs",
-           "make_tf_dataset"]
+           "make_tf_dataset", "MAX_WORKERS", "MAX_DATASET_BYTES", "MAX_DATASET_META_BYTES", "MAX_DATASET_ROLL_BYTES",
+           "check_workers", "midi_files", "read_cells", "decode_piece"]
 
 DATASET_VERSION = 5
+MAX_WORKERS = 32
+"""Most build processes (``workers``, ``--workers``). Each is a Python interpreter with numpy and
+pretty_midi and holds its files (about 50 MiB, a shard build's about 100 MiB): 32 stay within a few GiB,
+and a build gains nothing from more processes than cores, which few machines have more of."""
+MAX_DATASET_BYTES = 1024 ** 3
+"""Most bytes the members of a dataset file (``.npz``, a shard) may hold decompressed, all together
+(and most bytes of the file): about 89 million active cells, hundreds of times a real shard's.
+Checked from the archive's declared sizes and the arrays' headers before anything is decompressed."""
+MAX_DATASET_META_BYTES = 64 * 1024 ** 2
+"""Most bytes of a dataset file's metadata (JSON): about 300,000 pieces' descriptions."""
+MAX_DATASET_ROLL_BYTES = 2 * 1024 ** 3
+"""Most bytes of decoded rolls :meth:`Dataset.load` allocates: a corpus larger than this
+belongs in a shard folder (``prepare --shards``), whose pieces are decoded one at a time."""
 TUNE_MATCH_THRESHOLD = 0.5
 """Two pieces share a tune when :func:`tune_similarity` is at least this in
 either direction (see docs/representation.md for the score distribution that
@@ -380,20 +397,172 @@ class Dataset:
 
     @classmethod
     def load(cls, path) -> "Dataset":
-        """Read a dataset written by :meth:`save`; :class:`DatasetError` if damaged or of another version."""
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                meta = json.loads(bytes(z["meta"]).decode())
-                n_tracks = n_tracks_of(meta["info"])
-                rolls = _decode(z["cells"], z["offsets"], z["lengths"], n_tracks)
-        except FileNotFoundError:
-            raise DatasetError(f"{path}: dataset file not found; run `deepaccomp prepare`") from None
-        except Exception as exc:
-            raise DatasetError(f"{path}: not a readable deepaccomp dataset ({exc}); "
-                               "delete it and run `deepaccomp prepare` again") from exc
-        if meta.get("version") != DATASET_VERSION:
-            raise DatasetError(f"{path}: dataset version {meta.get('version')} != {DATASET_VERSION}; rebuild it")
+        """Read a dataset written by :meth:`save`; :class:`DatasetError` if damaged or of another version.
+
+        The file is data from outside: everything :func:`read_cells` checks is checked, and the decoded
+        rolls are bounded by :data:`MAX_DATASET_ROLL_BYTES` before they are allocated.
+        """
+        cells, offsets, lengths, meta = read_cells(path)
+        n_tracks = n_tracks_of(meta["info"])
+        size = int(lengths.sum()) * N_MIDI_PITCHES * n_tracks
+        if size > MAX_DATASET_ROLL_BYTES:
+            raise DatasetError(f"{brief(os.fspath(path))}: its rolls would take {size:,} bytes decoded, more than "
+                               f"{MAX_DATASET_ROLL_BYTES:,} (data.MAX_DATASET_ROLL_BYTES); build a corpus this "
+                               "large as shards (`deepaccomp prepare --source FOLDER --shards OUT`)")
+        rolls = [decode_piece(cells, offsets, lengths, i, n_tracks) for i in range(len(lengths))]
         return cls(rolls, meta["pieces"], meta["skipped"], meta["info"])
+
+
+_DATASET_ARRAYS = {"cells": (np.int32, 2), "offsets": (np.int64, 1), "lengths": (np.int64, 1), "meta": (np.uint8, 1)}
+"""The members of a dataset file: dtype and number of dimensions of each array."""
+
+
+def read_cells(path, *, with_cells: bool = True) -> tuple:
+    """The validated contents of a dataset file, rolls not decoded: ``(cells, offsets, lengths, meta)``.
+
+    Before anything is decompressed: a regular file (a FIFO is refused, never
+    waited on), at most :data:`MAX_DATASET_BYTES` on disk and declared
+    decompressed, exactly the four members :meth:`Dataset.save` writes, each
+    ``.npy`` header of the dtype and dimensions expected, the metadata at
+    most :data:`MAX_DATASET_META_BYTES`. Then every member is read to its end
+    (the archive's checksums catch damage), the metadata's structure and
+    version are checked, and every cell must lie inside its piece (at most
+    :data:`~deepaccomp.midi.MAX_ROLL_STEPS` steps), pitch and track.
+    ``with_cells=False`` skips the cells (the largest member): ``cells`` is then ``None``.
+
+    Raises
+    ------
+    DatasetError
+        Missing, not a regular file, oversized, damaged, of another version or not a dataset file.
+    """
+    path = os.fspath(path)
+    name = brief(path)
+    try:
+        with _open_regular(path) as fh, zipfile.ZipFile(fh) as zf:
+            arrays = _dataset_members(zf, name, with_cells)
+    except DatasetError:
+        raise
+    except Exception as exc:  # zipfile, zlib, numpy headers, JSON: one kind of report
+        raise DatasetError(f"{name}: not a readable deepaccomp dataset ({type(exc).__name__}: {brief(str(exc))}); "
+                           "delete it and run `deepaccomp prepare` again") from exc
+    meta = _dataset_meta(arrays["meta"], name)
+    _check_cells(arrays.get("cells"), arrays["offsets"], arrays["lengths"], meta, name)
+    return arrays.get("cells"), arrays["offsets"], arrays["lengths"], meta
+
+
+def _open_regular(path: str):
+    """``path`` opened for reading if it is a regular file of at most :data:`MAX_DATASET_BYTES`."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO opens at once, then is refused
+    except FileNotFoundError:
+        raise DatasetError(f"{brief(path)}: dataset file not found; run `deepaccomp prepare`") from None
+    except OSError as exc:
+        raise DatasetError(f"{brief(path)}: cannot be read ({os_reason(exc)})") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_DATASET_BYTES:
+        os.close(fd)
+        what = (f"{info.st_size:,} bytes, more than {MAX_DATASET_BYTES:,} (data.MAX_DATASET_BYTES)"
+                if stat.S_ISREG(info.st_mode) else "not a regular file (a folder, pipe, socket or device)")
+        raise DatasetError(f"{brief(path)}: {what}; not a deepaccomp dataset file")
+    return os.fdopen(fd, "rb")
+
+
+def os_reason(exc: OSError) -> str:
+    """An OS error in words, a symbolic link loop named as one."""
+    if exc.errno == errno.ELOOP:
+        return "a symbolic link loop"
+    return exc.strerror or str(exc)
+
+
+def _dataset_members(zf, name: str, with_cells: bool) -> dict:
+    """The arrays of a dataset archive, headers checked before their data is read."""
+    infos = zf.infolist()
+    names = sorted(i.filename for i in infos)
+    if names != sorted(f"{k}.npy" for k in _DATASET_ARRAYS):
+        raise DatasetError(f"{name}: not a deepaccomp dataset (members {brief(names)})")
+    declared = sum(i.file_size for i in infos)
+    if declared > MAX_DATASET_BYTES:
+        raise DatasetError(f"{name}: its members decompress to {declared:,} bytes, more than "
+                           f"{MAX_DATASET_BYTES:,} (data.MAX_DATASET_BYTES); not a deepaccomp dataset")
+    return {key: _read_member(zf, key, name) for key in _DATASET_ARRAYS if with_cells or key != "cells"}
+
+
+def _read_member(zf, key: str, name: str) -> np.ndarray:
+    """One ``.npy`` member: its header checked, exactly its bytes read, then its end (and checksum)."""
+    dtype, ndim = _DATASET_ARRAYS[key]
+    with zf.open(key + ".npy") as member:
+        version = np.lib.format.read_magic(member)
+        header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+        if version not in header:
+            raise DatasetError(f"{name}: not a deepaccomp dataset (array {key!r} of .npy version {version})")
+        shape, fortran, got = header[version](member)
+        limit = MAX_DATASET_META_BYTES if key == "meta" else MAX_DATASET_BYTES
+        if (got != dtype or len(shape) != ndim or fortran or (key == "cells" and shape[1] != 3)
+                or int(np.prod(shape, dtype=object)) * got.itemsize > limit):
+            raise DatasetError(f"{name}: not a deepaccomp dataset (array {key!r}: {got} {shape})")
+        out = np.empty(shape, dtype=dtype)
+        buf, done = memoryview(out.reshape(-1).view(np.uint8)), 0
+        while done < len(buf):
+            n = member.readinto(buf[done:])
+            if not n:
+                raise DatasetError(f"{name}: not a readable deepaccomp dataset (array {key!r} is truncated); "
+                                   "delete it and run `deepaccomp prepare` again")
+            done += n
+        if member.read(1):  # reaching the end also checks the member's CRC
+            raise DatasetError(f"{name}: not a deepaccomp dataset (array {key!r} has data past its shape)")
+    return out
+
+
+def _dataset_meta(raw: np.ndarray, name: str) -> dict:
+    """The metadata JSON, its structure checked."""
+    try:
+        meta = json.loads(raw.tobytes().decode())
+    except RecursionError:
+        raise DatasetError(f"{name}: not a deepaccomp dataset (metadata nested too deeply)") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise DatasetError(f"{name}: not a deepaccomp dataset (metadata: {brief(str(exc))})") from None
+    if not isinstance(meta, dict):
+        raise DatasetError(f"{name}: not a deepaccomp dataset (metadata is not an object)")
+    if meta.get("version") != DATASET_VERSION:
+        raise DatasetError(f"{name}: dataset version {brief(meta.get('version'))} != {DATASET_VERSION}; rebuild it")
+    pieces, skipped, info = meta.get("pieces"), meta.get("skipped"), meta.get("info")
+    if not (isinstance(pieces, list) and isinstance(skipped, list) and isinstance(info, dict)
+            and all(isinstance(p, dict) and isinstance(p.get("split"), str) for p in pieces)
+            and all(isinstance(p, dict) for p in skipped)):
+        raise DatasetError(f"{name}: not a deepaccomp dataset (metadata without its pieces, skipped files or info)")
+    try:
+        n_tracks_of(info)
+    except (DeepAccompError, TypeError, AttributeError):
+        raise DatasetError(f"{name}: not a deepaccomp dataset (unknown layout "
+                           f"{brief(info.get('layout'))})") from None
+    return meta
+
+
+def _check_cells(cells, offsets, lengths, meta: dict, name: str) -> None:
+    """Every piece at most MAX_ROLL_STEPS long, one per metadata entry; every cell inside its piece."""
+    bad = None
+    if len(lengths) != len(meta["pieces"]) or len(offsets) != len(lengths) + 1:
+        bad = f"{len(lengths)} rolls, {len(meta['pieces'])} pieces described"
+    elif len(lengths) and (lengths.min() < 0 or lengths.max() > MAX_ROLL_STEPS):
+        bad = f"a roll of {int(lengths.min() if lengths.min() < 0 else lengths.max())} steps (0..{MAX_ROLL_STEPS})"
+    elif offsets[0] != 0 or np.any(np.diff(offsets) < 0):
+        bad = "cell offsets out of order"
+    elif cells is not None:
+        ends = np.repeat(lengths, np.diff(offsets)) if offsets[-1] == len(cells) else None
+        limits = (N_MIDI_PITCHES, n_tracks_of(meta["info"]))
+        if ends is None or (len(cells) and (cells.min() < 0 or np.any(cells[:, 0] >= ends)
+                                           or cells[:, 1].max() >= limits[0] or cells[:, 2].max() >= limits[1])):
+            bad = "cells outside their rolls"
+    if bad:
+        raise DatasetError(f"{name}: not a deepaccomp dataset ({bad})")
+
+
+def decode_piece(cells, offsets, lengths, i: int, n_tracks: int) -> np.ndarray:
+    """The roll ``(time, 128, n_tracks)`` of piece ``i`` from :func:`read_cells`'s arrays."""
+    c = cells[offsets[i]: offsets[i + 1]]
+    r = np.zeros((int(lengths[i]), N_MIDI_PITCHES, n_tracks), dtype=bool)
+    r[c[:, 0], c[:, 1], c[:, 2]] = True
+    return r
 
 
 def _encode(rolls):
@@ -405,16 +574,6 @@ def _encode(rolls):
         lengths.append(r.shape[0])
     cells = np.concatenate(cells) if cells else np.zeros((0, 3), np.int32)
     return cells, np.array(offsets, np.int64), np.array(lengths, np.int64)
-
-
-def _decode(cells, offsets, lengths, n_tracks: int = len(TRACK_NAMES)):
-    rolls = []
-    for i, n in enumerate(lengths):
-        c = cells[offsets[i]: offsets[i + 1]]
-        r = np.zeros((int(n), N_MIDI_PITCHES, n_tracks), dtype=bool)
-        r[c[:, 0], c[:, 1], c[:, 2]] = True
-        rolls.append(r)
-    return rolls
 
 
 # ---------------------------------------------------------------------- chorales
@@ -518,8 +677,8 @@ def build_chorales(*, key_normalize: bool = True, workers: int | None = None,
     ids = chorale_ids()
     if limit is not None:
         ids = ids[:limit]
+    workers = check_workers(workers) or min(2, os.cpu_count() or 1)
     jobs = [(i, cid, key_normalize) for i, cid in enumerate(ids)]
-    workers = workers or min(2, os.cpu_count() or 1)
     results = _run_jobs(_build_one, jobs, workers, progress, "chorales")
     return _assemble(results, {"source": "chorales", "key_normalize": key_normalize})
 
@@ -541,6 +700,17 @@ def _run_jobs(fn, jobs, workers, progress, desc):
             bar.update()
     bar.close()
     return sorted(results, key=lambda r: r[0])
+
+
+def check_workers(workers):
+    """``workers`` if it is ``None`` or a whole number 1..:data:`MAX_WORKERS`; else :class:`ConfigError`."""
+    if workers is None:
+        return None
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
+        raise ConfigError(f"workers (--workers) must be a whole number 1..{MAX_WORKERS} (data.MAX_WORKERS), got "
+                          f"{brief(workers)}; each is a process holding its own files, and a build gains nothing "
+                          "from more processes than cores")
+    return workers
 
 
 def _can_spawn() -> bool:
@@ -614,6 +784,10 @@ def _folder_one(args):
     position, path, key_normalize, split, *rest = args
     layout = get_layout(rest[0] if rest else DEFAULT_LAYOUT)
     try:
+        os.stat(path)
+    except OSError as exc:  # a dangling link or a link loop: say which
+        return position, path, None, {"id": path, "position": position, "reason": f"cannot be read ({os_reason(exc)})"}
+    try:
         roll = folder_piece_roll(path, layout=layout)
         key, shift = _normalising_shift(roll, key_normalize)
         roll = transpose_tracks(roll, shift, layout.drum_mask)
@@ -686,6 +860,31 @@ def track_summary(rolls, layout) -> dict:
     return out
 
 
+def midi_files(folder) -> list[str]:
+    """The MIDI files under ``folder`` (recursively), sorted: the order that decides a folder build's splits
+    (and a shard build's shards). A name that is not valid UTF-8 is kept (as Python's file-system encoding
+    gives it); a link that cannot be followed is kept and skipped by the build with its reason.
+
+    Raises
+    ------
+    DatasetError
+        ``folder`` is not a folder (a symbolic link loop is named as one), or holds no MIDI file.
+    """
+    folder = os.fspath(folder)
+    if not os.path.isdir(folder):
+        try:
+            os.stat(folder)
+            why = "not a folder of MIDI files"
+        except OSError as exc:
+            why = f"not a folder of MIDI files ({os_reason(exc)})"
+        raise DatasetError(f"{brief(folder)}: {why}")
+    paths = sorted(os.path.join(root, f) for root, _, files in os.walk(folder)
+                   for f in files if f.lower().endswith(MIDI_SUFFIXES))
+    if not paths:
+        raise DatasetError(f"{brief(folder)}: no .mid/.midi files found")
+    return paths
+
+
 def build_folder(folder, *, layout=DEFAULT_LAYOUT, key_normalize: bool = True, workers: int | None = None,
                  progress: bool = True, clean_tunes: bool = True) -> Dataset:
     """Build a dataset of ``layout`` from a folder of multi-track MIDI files (recursively).
@@ -700,19 +899,11 @@ def build_folder(folder, *, layout=DEFAULT_LAYOUT, key_normalize: bool = True, w
     for hundreds of long pieces; ``info["split_cleaning"]`` is then ``None``).
     """
     layout = get_layout(layout)
+    workers = check_workers(workers) or min(2, os.cpu_count() or 1)
     folder = os.fspath(folder)
-    if not os.path.isdir(folder):
-        raise DatasetError(f"{folder}: not a folder of MIDI files")
-    paths = sorted(
-        os.path.join(root, f)
-        for root, _, files in os.walk(folder)
-        for f in files
-        if f.lower().endswith(MIDI_SUFFIXES)
-    )
-    if not paths:
-        raise DatasetError(f"{folder}: no .mid/.midi files found")
+    paths = midi_files(folder)
     jobs = [(i, p, key_normalize, split_of(i), layout.name) for i, p in enumerate(paths)]
-    results = _run_jobs(_folder_one, jobs, workers or min(2, os.cpu_count() or 1), progress, "MIDI files")
+    results = _run_jobs(_folder_one, jobs, workers, progress, "MIDI files")
     return _assemble(results, {"source": folder, "key_normalize": key_normalize, "layout": layout.name},
                      clean_tunes)
 

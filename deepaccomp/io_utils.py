@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
+import socket
+import stat
 import tempfile
+import time
 from contextlib import contextmanager
 
-from .errors import OutputFileError
+from .errors import OutputFileError, brief
 
 
 __all__ = [
@@ -17,6 +21,8 @@ __all__ = [
     "atomic_path",
     "atomic_write_bytes",
     "project_path",
+    "process_alive",
+    "PidLock",
 ]
 
 def check_writable_dir(folder: str) -> None:
@@ -163,3 +169,106 @@ def project_path(*parts: str) -> str:
         cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         root = os.path.join(cache, "deepaccomp")
     return os.path.join(root, *parts)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine exists (another user's counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0  # another user's process, or a pid this system cannot hold
+    return True
+
+
+class PidLock:
+    """A lock file holding its owner's pid, host and start time, created with ``O_EXCL``.
+
+    A lock whose process is gone (this host, a dead pid; or a file that stays
+    unreadable for :attr:`UNREADABLE_SECONDS`) is stale and taken over; a live
+    one raises ``error(message)``. Used as a context manager; the file is
+    removed on exit if this process still holds it.
+
+    Parameters
+    ----------
+    path : str
+        The lock file.
+    error : type
+        The exception raised when another process holds the lock.
+    what : str
+        The holder, as the message names it ("another shard build").
+    advice : str
+        What to do, appended to the message.
+    """
+
+    UNREADABLE_SECONDS = 60.0
+    MAX_BYTES = 4096
+
+    def __init__(self, path, error, what: str, advice: str):
+        self.path, self.error, self.what, self.advice = os.fspath(path), error, what, advice
+        self.info = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+        self.held = False
+
+    def __enter__(self):
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                self._take_over_if_stale()
+                continue
+            except OSError as exc:
+                raise _output_error(self.path, exc) from exc
+            with os.fdopen(fd, "w") as fh:
+                json.dump(self.info, fh)
+            self.held = True
+            return self
+        raise self.error(f"{brief(self.path)}: cannot take the lock; {self.what} keeps taking it")
+
+    def read(self):
+        """The lock's contents: a dict, ``{}`` if there is no lock, ``None`` if unreadable."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        except FileNotFoundError:
+            return {}
+        except OSError:
+            return None
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                return None
+            raw = fh.read(self.MAX_BYTES + 1)
+        try:
+            info = json.loads(raw.decode()) if len(raw) <= self.MAX_BYTES else None
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return None
+        ok = isinstance(info, dict) and isinstance(info.get("pid"), int) and isinstance(info.get("host"), str)
+        return info if ok else None
+
+    def _take_over_if_stale(self) -> None:
+        info = self.read()
+        if info == {}:
+            return  # released meanwhile: try again
+        if info is None:
+            try:
+                age = time.time() - os.lstat(self.path).st_mtime
+            except OSError:
+                return
+            if age < self.UNREADABLE_SECONDS:
+                raise self.error(f"{brief(self.path)} is being taken by {self.what} right now; {self.advice}")
+        elif info["host"] != self.info["host"] or process_alive(info["pid"]):
+            raise self.error(f"{brief(self.path)}: held by {self.what} (pid {info['pid']} on {brief(info['host'], 80)}); "
+                             f"{self.advice} (if none runs any more, delete {brief(self.path)})")
+        stale = f"{self.path}.stale-{os.getpid()}"
+        try:
+            os.replace(self.path, stale)  # atomic: of two processes taking over, one gets the file
+        except FileNotFoundError:
+            return
+        _remove(stale)
+
+    def __exit__(self, *exc):
+        if self.held:
+            info = self.read()
+            if info and info.get("pid") == os.getpid():
+                _remove(self.path)
+            self.held = False
+        return False

@@ -2,19 +2,32 @@
 
 Layout of a shard folder (``deepaccomp prepare --source MIDI --shards OUT``):
 
+* ``OUT/build.lock``: held while a build runs (its pid and host); a second
+  build into the folder is refused, a lock whose process is gone is taken over;
 * ``OUT/build.json``: the build's plan (source, settings, shard size, the
   digest of the sorted file list), written first;
 * ``OUT/shard-NNNNN.npz``: ``shard_size`` consecutive files of the sorted
   list each (the last one fewer), converted by the same per-file function as
   :func:`deepaccomp.data.build_folder` and saved as a
-  :class:`deepaccomp.data.Dataset` (active cells, metadata, skipped files);
+  :class:`deepaccomp.data.Dataset` (active cells, metadata, skipped files, and
+  a digest of its source files' names, sizes and modification times);
   written atomically, so a file on disk is a finished shard;
-* ``OUT/shards.json``: the index, written last: per shard its file and the
-  counts of files, pieces, skipped files and pieces per split, and the totals.
+* ``OUT/shards.json``: the index, written last: per shard its file, its
+  sha256 and the counts of files, pieces, skipped files and pieces per split,
+  and the totals.
 
 The build runs in worker processes (one shard per task), shows a progress bar
 of files, and resumes: run again after an interruption and only the missing
-shards are built. Memory holds one shard per process, whatever the corpus.
+shards are built, and those whose files changed (size or modification time)
+or that are damaged (every kept shard is read and checked). Memory holds one
+shard per process, whatever the corpus.
+
+Everything a shard folder holds is data from outside: the index and the plan
+are read bounded in size (:data:`MAX_INDEX_BYTES`) and checked in structure
+and types; the index must agree with itself and, before anything is trained,
+every shard with its sha256 and its counts (:func:`read_index`); a shard is
+read bounded (:func:`deepaccomp.data.read_cells`) and decoded one piece at a
+time.
 
 Splits follow :func:`deepaccomp.data.split_of` over the sorted file list, as
 for an in-memory folder build, without :func:`deepaccomp.data.clean_splits`
@@ -33,66 +46,85 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import multiprocessing
 import os
+import re
+import stat
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-import numpy as np
 from tqdm import tqdm
 
 from . import data
-from .errors import DatasetError, OutputFileError
-from .io_utils import atomic_write_bytes, check_writable_dir
-from .layout import DEFAULT_LAYOUT, get_layout
+from .errors import DatasetError, OutputFileError, brief
+from .io_utils import PidLock, atomic_write_bytes, check_writable_dir
+from .layout import DEFAULT_LAYOUT, LAYOUTS, get_layout
 from .representation import STEPS_PER_BAR, get_window
 
-__all__ = ["INDEX_NAME", "PLAN_NAME", "SHARD_FORMAT", "DEFAULT_SHARD_SIZE", "EVAL_PIECES", "CYCLE_LENGTH",
-           "midi_paths", "is_shard_folder", "build_shards", "read_index", "read_shard", "read_phrases",
-           "read_eval_dataset"]
+__all__ = ["INDEX_NAME", "PLAN_NAME", "LOCK_NAME", "SHARD_FORMAT", "DEFAULT_SHARD_SIZE", "EVAL_PIECES",
+           "CYCLE_LENGTH", "MAX_INDEX_BYTES", "midi_paths", "is_shard_folder", "build_shards", "read_index",
+           "verify_shards", "read_shard", "read_phrases", "read_eval_dataset"]
 
 INDEX_NAME = "shards.json"
 """The index of a finished shard folder, written last."""
 PLAN_NAME = "build.json"
 """The plan of a shard build (settings and file-list digest), written first."""
-SHARD_FORMAT = 1
-"""Version of the shard folder layout (in ``build.json`` and ``shards.json``)."""
+LOCK_NAME = "build.lock"
+"""Held while a build writes into the folder: the pid and host of that build."""
+SHARD_FORMAT = 2
+"""Version of the shard folder layout (in ``build.json`` and ``shards.json``); 2 added the digests."""
 DEFAULT_SHARD_SIZE = 256
 """MIDI files per shard."""
 EVAL_PIECES = 32
 """Most valid pieces :func:`read_eval_dataset` keeps for the training monitor."""
 CYCLE_LENGTH = 4
 """Shards read at the same time by :func:`read_phrases`."""
+MAX_INDEX_BYTES = 32 * 1024 ** 2
+"""Most bytes of ``shards.json`` or ``build.json`` read: an index of about 100,000 shards."""
+
+_SHA256 = re.compile(r"[0-9a-f]{64}\Z")
+_COUNTS = ("files", "pieces", "skipped", "steps")
+_VERIFIED: dict = {}
+"""Shards of this process already checked: (path, size, mtime, inode, index digest, entry) -> True."""
 
 
 def midi_paths(folder) -> list[str]:
-    """The MIDI files under ``folder`` (recursively), sorted: the order that decides shards and splits."""
-    folder = os.fspath(folder)
-    if not os.path.isdir(folder):
-        raise DatasetError(f"{folder}: not a folder of MIDI files")
-    paths = sorted(os.path.join(root, f) for root, _, files in os.walk(folder)
-                   for f in files if f.lower().endswith(data.MIDI_SUFFIXES))
-    if not paths:
-        raise DatasetError(f"{folder}: no .mid/.midi files found")
-    return paths
+    """The MIDI files under ``folder`` (recursively), sorted: the order that decides shards and splits
+    (:func:`deepaccomp.data.midi_files`, as for an in-memory folder build)."""
+    return data.midi_files(folder)
 
 
 def is_shard_folder(path) -> bool:
     """Whether ``path`` is a folder written by :func:`build_shards` (finished or not)."""
     path = os.fspath(path)
-    return os.path.isdir(path) and (os.path.exists(os.path.join(path, INDEX_NAME))
-                                    or os.path.exists(os.path.join(path, PLAN_NAME)))
+    return os.path.isdir(path) and (os.path.lexists(os.path.join(path, INDEX_NAME))
+                                    or os.path.lexists(os.path.join(path, PLAN_NAME)))
 
 
 def _shard_name(k: int) -> str:
     return f"shard-{k:05d}.npz"
 
 
+def _sources_digest(source: str, paths: list) -> str:
+    """sha256 of the relative path, size and modification time of each file: an edit changes it."""
+    h = hashlib.sha256()
+    for p in paths:
+        try:
+            st = os.stat(p)
+            size, mtime = st.st_size, st.st_mtime_ns
+        except OSError:
+            size = mtime = -1
+        h.update(os.fsencode(os.path.relpath(p, source)) + f"\0{size}\0{mtime}\n".encode())
+    return h.hexdigest()
+
+
 def _plan(source: str, paths: list, key_normalize: bool, shard_size: int, layout: str) -> dict:
-    listing = hashlib.sha1("\n".join(os.path.relpath(p, source) for p in paths).encode()).hexdigest()
+    names = b"\n".join(os.fsencode(os.path.relpath(p, source)) for p in paths)
     settings = {"format": SHARD_FORMAT, "dataset_version": data.DATASET_VERSION, "source": os.path.abspath(source),
-                "key_normalize": key_normalize, "layout": layout, "shard_size": shard_size, "n_files": len(paths), "files": listing}
+                "key_normalize": key_normalize, "layout": layout, "shard_size": shard_size, "n_files": len(paths),
+                "files": hashlib.sha1(names).hexdigest()}
     return dict(settings, digest=hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16])
 
 
@@ -101,9 +133,24 @@ def _convert(position: int, path: str, key_normalize: bool, layout: str):
     return data._folder_one((position, path, key_normalize, data.split_of(position), layout))
 
 
+def _entry(k: int, pieces: list, skipped: list, lengths) -> dict:
+    """A shard's index entry, counted from its contents."""
+    return {"shard": k, "file": _shard_name(k), "files": len(pieces) + len(skipped), "pieces": len(pieces),
+            "skipped": len(skipped), "splits": {s: sum(p["split"] == s for p in pieces) for s in data.SPLITS},
+            "steps": int(sum(int(n) for n in lengths))}
+
+
+def _file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with data._open_regular(path) as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def _build_shard(job) -> dict:
     """Convert one shard's files and write it atomically; returns its index entry."""
-    k, first, paths, key_normalize, layout, out, digest = job
+    k, first, paths, key_normalize, layout, out, digest, sources = job
     rolls, pieces, skipped = [], [], []
     for position, path in enumerate(paths, start=first):
         _, _, roll, meta = _convert(position, path, key_normalize, layout)
@@ -112,51 +159,85 @@ def _build_shard(job) -> dict:
         else:
             rolls.append(roll)
             pieces.append(meta)
-    entry = {"shard": k, "file": _shard_name(k), "files": len(paths), "pieces": len(pieces), "skipped": len(skipped),
-             "splits": {s: sum(p["split"] == s for p in pieces) for s in data.SPLITS},
-             "steps": int(sum(r.shape[0] for r in rolls))}
-    info = {"shard": k, "digest": digest, "entry": entry, "key_normalize": key_normalize, "layout": layout}
-    data.Dataset(rolls, pieces, skipped, info).save(os.path.join(out, entry["file"]))
-    return entry
-
-
-def _finished_entry(out: str, k: int, digest: str) -> dict | None:
-    """The index entry of shard ``k`` if a complete shard of this build is on disk, else ``None``."""
+    info = {"shard": k, "digest": digest, "sources": sources, "key_normalize": key_normalize, "layout": layout}
     path = os.path.join(out, _shard_name(k))
-    if not os.path.exists(path):
+    data.Dataset(rolls, pieces, skipped, info).save(path)
+    return dict(_entry(k, pieces, skipped, [r.shape[0] for r in rolls]), sources=sources, sha256=_file_sha256(path))
+
+
+def _finished_entry(out: str, k: int, digest: str, sources: str) -> dict | None:
+    """The index entry of shard ``k`` if a whole, undamaged shard of this build and of the files as they are
+    now is on disk (read and checked in full), else ``None``: it is built again."""
+    path = os.path.join(out, _shard_name(k))
+    if not os.path.lexists(path):
         return None
     try:
-        with np.load(path, allow_pickle=False) as z:
-            info = json.loads(bytes(z["meta"]).decode())["info"]
-    except Exception:
+        _, _, lengths, meta = data.read_cells(path)
+        sha = _file_sha256(path)
+    except DatasetError:
         return None  # damaged: built again
-    return info["entry"] if info.get("digest") == digest and info.get("shard") == k else None
+    info = meta["info"]
+    if info.get("digest") != digest or info.get("shard") != k or info.get("sources") != sources:
+        return None
+    return dict(_entry(k, meta["pieces"], meta["skipped"], lengths), sources=sources, sha256=sha)
 
 
-def _check_out(out: str, plan: dict, force: bool) -> None:
+def _read_json(path: str, what: str):
+    """A JSON file of the shard folder, read bounded: a regular file of at most :data:`MAX_INDEX_BYTES`."""
+    name = brief(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO opens at once, then is refused
+    except OSError as exc:
+        raise DatasetError(f"{name}: the {what} cannot be read ({data.os_reason(exc)})") from None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise DatasetError(f"{name}: the {what} is not a regular file (a folder, pipe, socket or device)")
+        raw = fh.read(MAX_INDEX_BYTES + 1)
+    if len(raw) > MAX_INDEX_BYTES:
+        raise DatasetError(f"{name}: the {what} is over {MAX_INDEX_BYTES:,} bytes (shards.MAX_INDEX_BYTES); "
+                           "not written by deepaccomp")
+    try:
+        return json.loads(raw.decode())
+    except RecursionError:
+        raise DatasetError(f"{name}: the {what} is nested too deeply; not written by deepaccomp") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise DatasetError(f"{name}: the {what} is not readable JSON ({brief(str(exc))})") from None
+
+
+def _make_out(out: str) -> None:
     try:
         os.makedirs(out, exist_ok=True)
     except OSError as exc:
-        raise OutputFileError(f"{out}: cannot create the shard folder ({exc.strerror or exc})") from exc
+        raise OutputFileError(f"{brief(out)}: cannot create the shard folder ({data.os_reason(exc)})") from exc
     check_writable_dir(out)
+
+
+def _check_out(out: str, plan: dict, force: bool) -> None:
+    """Refuse (or with ``force`` clear) a folder holding another build; write the plan."""
     plan_path = os.path.join(out, PLAN_NAME)
-    old = None
-    if os.path.exists(plan_path):
+    why = None
+    if os.path.lexists(plan_path):
         try:
-            with open(plan_path, encoding="utf-8") as fh:
-                old = json.load(fh)
-        except (OSError, ValueError, UnicodeDecodeError):
-            old = {}
-    elif any(n.startswith("shard-") for n in os.listdir(out)):
-        old = {}
-    if old is not None and (force or old.get("digest") != plan["digest"]):
-        if not force:
-            raise DatasetError(
-                f"{out} holds shards of another build (other files or settings); "
-                "use another folder, or --force to replace them")
+            old = _read_json(plan_path, "build plan")
+        except DatasetError as exc:
+            why = f"its {PLAN_NAME} is unusable ({exc})"
+        else:
+            changed = [k for k in ("format", "dataset_version", "source", "key_normalize", "layout", "shard_size",
+                                   "n_files", "files") if not isinstance(old, dict) or old.get(k) != plan[k]]
+            if not isinstance(old, dict) or old.get("digest") != plan["digest"]:
+                why = f"holds shards of another build (other files or settings: {', '.join(changed) or 'digest'})"
+    elif any(n.startswith("shard-") or n == INDEX_NAME for n in os.listdir(out)):
+        why = f"holds shards but no {PLAN_NAME} (deleted?), so their build cannot be told"
+    if why and not force:
+        raise DatasetError(f"{brief(out)} {why}; use another folder, or --force to replace them")
+    if why:
         for name in os.listdir(out):
             if name.startswith("shard-") or name in (INDEX_NAME, PLAN_NAME):
-                os.remove(os.path.join(out, name))
+                try:
+                    os.remove(os.path.join(out, name))
+                except OSError as exc:
+                    raise OutputFileError(f"{brief(os.path.join(out, name))}: cannot be removed "
+                                          f"({data.os_reason(exc)})") from exc
     for name in os.listdir(out):  # the temporary file of a shard whose writer was killed
         if name.startswith(".tmp-") and name.endswith(".npz"):
             os.remove(os.path.join(out, name))
@@ -176,14 +257,17 @@ def build_shards(source, out, *, key_normalize: bool = True, shard_size: int = D
     out : str or os.PathLike
         The shard folder. Shards already there from the same build (same
         files, settings and shard size) are kept: an interrupted build
-        continues where it stopped.
+        continues where it stopped. A kept shard is read and checked in
+        full; a damaged one, or one whose files changed since (size or
+        modification time), is built again.
     key_normalize : bool
         Transpose each piece to C major / A minor by its melody's key.
     shard_size : int
         Files per shard (the last shard holds the rest).
     workers : int, optional
-        Processes (default: up to 2); each builds whole shards. One where worker
-        processes cannot start (a program piped to ``python -``).
+        Processes, 1..:data:`deepaccomp.data.MAX_WORKERS` (default: up to 2);
+        each builds whole shards. One where worker processes cannot start (a
+        program piped to ``python -``).
     progress : bool
         Show a progress bar of the files.
     force : bool
@@ -193,37 +277,50 @@ def build_shards(source, out, *, key_normalize: bool = True, shard_size: int = D
     -------
     dict
         The index (also written to ``out/shards.json``): ``shards`` (file,
-        files, pieces, skipped, splits, steps of each), the totals ``pieces``,
-        ``skipped``, ``splits``, and the build settings, ``digest`` and
-        ``build_seconds`` (of this call).
+        sha256, files, pieces, skipped, splits, steps of each), the totals
+        ``files``, ``pieces``, ``skipped``, ``splits``, and the build settings,
+        ``digest`` and ``build_seconds`` (of this call).
 
     Raises
     ------
     DatasetError
         ``source`` is not a folder with MIDI files, ``out`` holds another
-        build (without ``force``), or no file was usable.
+        build (without ``force``) or another build is writing into it now
+        (``out/build.lock``), or no file was usable.
+    ConfigError
+        ``workers`` outside 1..:data:`deepaccomp.data.MAX_WORKERS`.
     OutputFileError
         ``out`` cannot be created or written.
     """
     if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
-        raise DatasetError(f"shard_size must be a whole number >= 1, got {shard_size!r}")
+        raise DatasetError(f"shard_size must be a whole number >= 1, got {brief(shard_size)}")
+    workers = data.check_workers(workers) or min(2, os.cpu_count() or 1)
     source, out = os.fspath(source), os.fspath(out)
     t0 = time.perf_counter()
     paths = midi_paths(source)
     if os.path.realpath(out) == os.path.realpath(source):
-        raise DatasetError(f"{out}: the shard folder must not be the MIDI folder itself")
+        raise DatasetError(f"{brief(out)}: the shard folder must not be the MIDI folder itself")
     layout = get_layout(layout).name
     plan = _plan(source, paths, key_normalize, shard_size, layout)
-    _check_out(out, plan, force)
-    starts = range(0, len(paths), shard_size)
-    entries = {k: _finished_entry(out, k, plan["digest"]) for k in range(len(starts))}
-    jobs = [(k, first, paths[first:first + shard_size], key_normalize, layout, out, plan["digest"])
-            for k, first in enumerate(starts) if entries[k] is None]
+    _make_out(out)
+    with PidLock(os.path.join(out, LOCK_NAME), DatasetError, "another shard build",
+                 "wait for it to finish, or build into another folder"):
+        _check_out(out, plan, force)
+        return _build_locked(source, out, paths, plan, workers, progress, t0)
+
+
+def _build_locked(source, out, paths, plan, workers, progress, t0) -> dict:
+    size, key_normalize, layout = plan["shard_size"], plan["key_normalize"], plan["layout"]
+    parts = [paths[first:first + size] for first in range(0, len(paths), size)]
+    sources = [_sources_digest(source, part) for part in parts]
+    entries = {k: _finished_entry(out, k, plan["digest"], sources[k]) for k in range(len(parts))}
+    jobs = [(k, k * size, part, key_normalize, layout, out, plan["digest"], sources[k])
+            for k, part in enumerate(parts) if entries[k] is None]
     done_files = sum(e["files"] for e in entries.values() if e)
     bar = tqdm(total=len(paths), initial=done_files, desc="building shards", unit="file",
                disable=not progress, file=sys.stderr, dynamic_ncols=True)
     try:
-        for entry in _run(jobs, workers or min(2, os.cpu_count() or 1)):
+        for entry in _run(jobs, workers):
             entries[entry["shard"]] = entry
             bar.update(entry["files"])
     finally:
@@ -251,68 +348,171 @@ def _run(jobs, workers):
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _totals(entries: list) -> dict:
+    return {"files": sum(e["files"] for e in entries), "pieces": sum(e["pieces"] for e in entries),
+            "skipped": sum(e["skipped"] for e in entries),
+            "splits": {s: sum(e["splits"][s] for e in entries) for s in data.SPLITS}}
+
+
 def _write_index(out: str, plan: dict, entries: list, seconds: float) -> dict:
-    totals = {"files": sum(e["files"] for e in entries), "pieces": sum(e["pieces"] for e in entries),
-              "skipped": sum(e["skipped"] for e in entries),
-              "splits": {s: sum(e["splits"][s] for e in entries) for s in data.SPLITS}}
+    totals = _totals(entries)
     if totals["pieces"] == 0:
-        raise DatasetError(f"{plan['source']}: no usable piece in {totals['files']} files "
+        raise DatasetError(f"{brief(plan['source'])}: no usable piece in {totals['files']} files "
                            f"(see the skipped files with deepaccomp.shards.read_shard)")
     index = {**plan, **totals, "shards": entries, "build_seconds": round(seconds, 2)}
     atomic_write_bytes(os.path.join(out, INDEX_NAME), json.dumps(index, indent=1).encode())
     return index
 
 
-def read_index(folder, *, key_normalize: bool | None = None, layout: str | None = None) -> dict:
-    """The index of a finished shard folder (see :func:`build_shards`).
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_index(index, path: str) -> dict:
+    """The index's structure and types, and its agreement with itself: the shards its plan needs, each
+    entry's counts adding up, the totals the sums of the entries."""
+    def bad(what):
+        return DatasetError(f"{brief(path)}: not a valid shard index ({what}); build the shards again")
+
+    if not isinstance(index, dict):
+        raise bad("not a JSON object")
+    if index.get("format") != SHARD_FORMAT or index.get("dataset_version") != data.DATASET_VERSION:
+        raise DatasetError(f"{brief(path)}: shards of another format; build them again with --force")
+    layout = index.get("layout")
+    if not isinstance(layout, str) or layout not in LAYOUTS:
+        raise bad(f"unknown layout {brief(layout)}; the layouts are {', '.join(LAYOUTS)}")
+    types = {"source": str, "key_normalize": bool, "digest": str, "files": int, "pieces": int, "skipped": int,
+             "n_files": int, "shard_size": int, "shards": list, "splits": dict}
+    wrong = [k for k, t in types.items() if not isinstance(index.get(k), t) or (t is int and not _whole(index[k]))]
+    if wrong or index["shard_size"] < 1:
+        raise bad(f"{', '.join(wrong) or 'shard_size'} missing or of the wrong type")
+    shards, size = index["shards"], index["shard_size"]
+    if len(shards) != math.ceil(index["n_files"] / size):
+        raise bad(f"{len(shards)} shards listed for {index['n_files']} files of {size} per shard")
+    for k, e in enumerate(shards):
+        _check_entry(e, k, min(size, index["n_files"] - k * size), bad)
+    totals = _totals(shards)
+    if any(index[key] != value for key, value in totals.items()) or index["files"] != index["n_files"]:
+        raise bad("its totals are not the sums of its shards")
+    return index
+
+
+def _check_entry(e, k: int, files: int, bad) -> None:
+    if not isinstance(e, dict) or e.get("shard") != k or e.get("file") != _shard_name(k):
+        raise bad(f"entry {k} is not shard {k}'s")
+    splits = e.get("splits")
+    ok = (all(_whole(e.get(c)) for c in _COUNTS) and isinstance(splits, dict) and set(splits) == set(data.SPLITS)
+          and all(_whole(v) for v in splits.values()) and isinstance(e.get("sha256"), str)
+          and _SHA256.match(e["sha256"]))
+    if not ok:
+        raise bad(f"entry {k}: counts, splits or sha256 missing or of the wrong type")
+    if e["files"] != files or e["pieces"] + e["skipped"] != files or sum(splits.values()) != e["pieces"]:
+        raise bad(f"entry {k}: its counts do not add up ({files} files in the shard)")
+
+
+def verify_shards(folder, index: dict) -> None:
+    """Check every shard of a checked index against it: its sha256, then its counts, layout and build as the
+    shard itself gives them (its metadata, bounded; cells not decoded). Each shard is read once per
+    process while its size and modification time stay the same.
+
+    Raises
+    ------
+    DatasetError
+        A shard missing, not a regular file, damaged or modified (its sha256), or disagreeing with the index.
+    """
+    folder = os.fspath(folder)
+    for e in index["shards"]:
+        path = os.path.join(folder, e["file"])
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            raise DatasetError(f"{brief(path)}: a shard listed in {INDEX_NAME} cannot be read "
+                               f"({data.os_reason(exc)}); build the shards again") from None
+        key = (os.path.realpath(path), st.st_size, st.st_mtime_ns, st.st_ino, index["digest"],
+               json.dumps(e, sort_keys=True))
+        if key not in _VERIFIED:
+            _verify_shard(path, e, index)
+            _VERIFIED[key] = True
+
+
+def _verify_shard(path: str, e: dict, index: dict) -> None:
+    advice = (f"build the shards again (`deepaccomp prepare --source SOURCE --shards {brief(os.path.dirname(path))}` "
+              "rebuilds the damaged ones)")
+    if _file_sha256(path) != e["sha256"]:
+        raise DatasetError(f"{brief(path)}: the shard does not match its sha256 in {INDEX_NAME} "
+                           f"(damaged or modified); {advice}")
+    _, _, lengths, meta = data.read_cells(path, with_cells=False)
+    info = meta["info"]
+    found = _entry(e["shard"], meta["pieces"], meta["skipped"], lengths)
+    differ = [k for k in (*_COUNTS, "splits") if found[k] != e[k]]
+    differ += [k for k in ("layout", "key_normalize", "digest") if info.get(k) != index[k]]
+    if differ:
+        k = differ[0]
+        raise DatasetError(f"{brief(path)}: {INDEX_NAME} disagrees with the shard ({k}: "
+                           f"{brief(index[k] if k in index and k not in e else e.get(k))} in the index, "
+                           f"{brief(found.get(k, info.get(k)))} in the shard); {advice}")
+
+
+def read_index(folder, *, key_normalize: bool | None = None, layout: str | None = None,
+               verify: bool = True) -> dict:
+    """The index of a finished shard folder (see :func:`build_shards`), checked.
+
+    The index is read bounded (:data:`MAX_INDEX_BYTES`, a regular file) and
+    its structure, types, layout and totals checked; with ``verify`` (the
+    default) every shard is then checked against it (:func:`verify_shards`:
+    reads every shard file once per process).
 
     Raises
     ------
     DatasetError
         No index (the build is unfinished or this is no shard folder), an
-        index of another format, a missing shard, or ``key_normalize`` given
-        and different from the build's, or ``layout`` given and different from the build's.
+        index that is unreadable, malformed or of another format, a shard
+        missing, damaged or disagreeing with the index, or ``key_normalize``
+        or ``layout`` given and different from the build's.
     """
     folder = os.fspath(folder)
     path = os.path.join(folder, INDEX_NAME)
-    if not os.path.exists(path):
-        what = "an unfinished build" if os.path.exists(os.path.join(folder, PLAN_NAME)) else "not a shard folder"
-        raise DatasetError(f"{folder}: {what} (no {INDEX_NAME}); run `deepaccomp prepare --source MIDI_FOLDER "
-                           f"--shards {folder}` (again) to finish it")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            index = json.load(fh)
-        entries = [e["file"] for e in index["shards"]]
-    except (OSError, ValueError, UnicodeDecodeError, KeyError, TypeError) as exc:
-        raise DatasetError(f"{path}: not a readable shard index ({exc}); build the shards again") from exc
-    if index.get("format") != SHARD_FORMAT or index.get("dataset_version") != data.DATASET_VERSION:
-        raise DatasetError(f"{path}: shards of another format; build them again with --force")
-    missing = [f for f in entries if not os.path.exists(os.path.join(folder, f))]
-    if missing:
-        raise DatasetError(f"{folder}: {len(missing)} shards listed in {INDEX_NAME} are missing "
-                           f"({missing[0]}...); build them again")
+    if not os.path.lexists(path):
+        what = "an unfinished build" if os.path.lexists(os.path.join(folder, PLAN_NAME)) else "not a shard folder"
+        raise DatasetError(f"{brief(folder)}: {what} (no {INDEX_NAME}); run `deepaccomp prepare --source MIDI_FOLDER "
+                           f"--shards {brief(folder)}` (again) to finish it")
+    index = _check_index(_read_json(path, "shard index"), path)
     if key_normalize is not None and index["key_normalize"] != key_normalize:
-        raise DatasetError(f"{folder} was built with key_normalize={index['key_normalize']}, the config asks "
+        raise DatasetError(f"{brief(folder)} was built with key_normalize={index['key_normalize']}, the config asks "
                            f"for {key_normalize}; change data.key_normalize or build the shards again")
-    built = index.get("layout", DEFAULT_LAYOUT)
+    built = index["layout"]
     if layout is not None and built != layout:
-        raise DatasetError(f"{folder} holds layout {built!r}, the config asks for {layout!r}; train with "
-                           f"--layout {built} or build the shards again with --layout {layout}")
+        raise DatasetError(f"{brief(folder)} holds layout {built!r}, the config asks for {brief(layout)}; train with "
+                           f"--layout {built} or build the shards again with --layout {brief(layout)}")
+    if verify:
+        verify_shards(folder, index)
     return index
 
 
 def read_shard(folder, entry) -> data.Dataset:
-    """One shard (an entry of the index, or its file name) as a :class:`deepaccomp.data.Dataset`."""
+    """One shard (an entry of the index, or its file name) as a :class:`deepaccomp.data.Dataset`
+    (read bounded: :meth:`deepaccomp.data.Dataset.load`)."""
     name = entry["file"] if isinstance(entry, dict) else entry
     return data.Dataset.load(os.path.join(os.fspath(folder), name))
 
 
+def _split_pieces(path: str, split: str):
+    """``(cells, offsets, lengths, tracks, positions, pieces)``: a shard read bounded, where its ``split``
+    pieces are, and the metadata of its pieces."""
+    cells, offsets, lengths, meta = data.read_cells(path)
+    positions = [i for i, p in enumerate(meta["pieces"]) if p["split"] == split]
+    return cells, offsets, lengths, data.n_tracks_of(meta["info"]), positions, meta["pieces"]
+
+
 def _piece_phrases(folder, split, window, phrase_bars, hop_bars):
-    """A generator function for one shard file: the phrases of each piece of ``split``, one piece at a time."""
+    """A generator function for one shard file: the phrases of each piece of ``split``, one piece decoded
+    at a time."""
     def pieces(name):
-        ds = read_shard(folder, name.decode() if isinstance(name, bytes) else name)
-        for i in ds.indices(split):
-            one = data.Dataset([ds.rolls[i]], [ds.pieces[i]], [], ds.info)
+        path = os.path.join(folder, name.decode() if isinstance(name, bytes) else name)
+        cells, offsets, lengths, tracks, positions, _ = _split_pieces(path, split)
+        for i in positions:
+            roll = data.decode_piece(cells, offsets, lengths, i, tracks)
+            one = data.Dataset([roll], [{"split": split}], [], {})
             phrases = one.phrases(split, window=window, phrase_bars=phrase_bars, hop_bars=hop_bars)
             if len(phrases):
                 yield phrases
@@ -327,23 +527,26 @@ def read_phrases(folder, split: str = "train", *, window="compact", phrase_bars:
     Shard order is shuffled with ``seed`` (again each epoch); ``cycle_length``
     shards are read at once and their pieces interleaved, in a fixed order.
     Phrases are cut as :meth:`deepaccomp.data.Dataset.phrases` cuts them.
-    Memory: ``cycle_length`` decoded shards at most, whatever the corpus.
+    Every shard is checked against the index first (:func:`read_index`), so
+    a damaged shard is a :class:`DatasetError` here, before anything streams.
+    Memory: ``cycle_length`` shards' cells and one decoded piece each, whatever the corpus.
 
     Raises
     ------
     DatasetError
-        Not a finished shard folder, an unknown split, or no whole phrase in
-        the split (its pieces are all shorter than ``phrase_bars``).
+        Not a finished shard folder, a damaged shard or index, an unknown
+        split, or no whole phrase in the split (its pieces are all shorter
+        than ``phrase_bars``).
     """
     from ._tf import tf
 
     folder = os.fspath(folder)
     index = read_index(folder)
     if split not in data.SPLITS:
-        raise DatasetError(f"unknown split {split!r}; use one of {data.SPLITS}")
+        raise DatasetError(f"unknown split {brief(split)}; use one of {data.SPLITS}")
     names = [e["file"] for e in index["shards"] if e["splits"][split]]
     if not names:
-        raise DatasetError(f"{folder}: no piece in the {split} split; no phrases to feed")
+        raise DatasetError(f"{brief(folder)}: no piece in the {split} split; no phrases to feed")
     steps, size = phrase_bars * STEPS_PER_BAR, get_window(window).size
     spec = tf.TensorSpec((None, steps, size, data.n_tracks_of(index)), tf.bool)
     pieces = _piece_phrases(folder, split, window, phrase_bars, hop_bars)
@@ -357,15 +560,15 @@ def read_phrases(folder, split: str = "train", *, window="compact", phrase_bars:
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     stream = stream.unbatch().with_options(options)
     if not any(True for _ in stream.take(1)):  # else an endless repeat() would never yield a batch
-        raise DatasetError(f"{folder}: no {split} piece is {phrase_bars} bars long or longer; no phrases to feed "
-                           "(use shorter phrases, data.phrase_bars)")
+        raise DatasetError(f"{brief(folder)}: no {split} piece is {phrase_bars} bars long or longer; no phrases to "
+                           "feed (use shorter phrases, data.phrase_bars)")
     return stream
 
 
 def read_eval_dataset(folder, n_melodies: int = 10) -> data.Dataset:
     """A small in-memory :class:`deepaccomp.data.Dataset` for the training monitor: valid pieces of the first
     shards (train pieces where there is no valid one), enough for ``n_melodies`` phrases and at most
-    :data:`EVAL_PIECES`."""
+    :data:`EVAL_PIECES`; only those pieces are decoded."""
     folder = os.fspath(folder)
     index = read_index(folder)
     split = "valid" if index["splits"]["valid"] else "train"
@@ -376,8 +579,8 @@ def read_eval_dataset(folder, n_melodies: int = 10) -> data.Dataset:
             break
         if not entry["splits"][split]:
             continue
-        ds = read_shard(folder, entry)
-        for i in ds.indices(split)[:want - len(rolls)]:
-            rolls.append(ds.rolls[i])
-            pieces.append(ds.pieces[i])
-    return data.Dataset(rolls, pieces, [], {"source": folder, "shards": True})
+        cells, offsets, lengths, tracks, positions, metas = _split_pieces(os.path.join(folder, entry["file"]), split)
+        for i in positions[:want - len(rolls)]:
+            rolls.append(data.decode_piece(cells, offsets, lengths, i, tracks))
+            pieces.append(metas[i])
+    return data.Dataset(rolls, pieces, [], {"source": folder, "shards": True, "layout": index["layout"]})
