@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 import warnings
 
 import numpy as np
 import pretty_midi
-import pypianoroll
 
 from . import artifact, inference
-from .compat import multitrack_to_pretty_midi
 from .config import check_seed
 from .errors import ConfigError, DeepAccompError, InvalidMidiError, UnsupportedMeterError
 from .generation import ForwardPass, check_melodies, from_model_space, to_model_space
@@ -214,7 +213,12 @@ def _render(pm, info, accomp, programs, velocity, layout) -> pretty_midi.PrettyM
 
 
 def _as_pretty_midi(melody) -> pretty_midi.PrettyMIDI:
-    if isinstance(melody, pypianoroll.Multitrack):
+    # a Multitrack can only come from a session that imported pypianoroll; importing it here for
+    # the check alone (matplotlib, scipy) would cost the command line most of a second
+    pypianoroll = sys.modules.get("pypianoroll")
+    if pypianoroll is not None and isinstance(melody, pypianoroll.Multitrack):
+        from .compat import multitrack_to_pretty_midi
+
         try:
             return multitrack_to_pretty_midi(melody)
         except DeepAccompError:
