@@ -32,6 +32,7 @@ from .errors import (
     InvalidMidiError,
     InvalidRollError,
     NoMelodyError,
+    brief,
 )
 from .io_utils import atomic_write_bytes
 from .meter import estimate_pickup, lead_in
@@ -233,16 +234,21 @@ def read_midi(source) -> pretty_midi.PrettyMIDI:
             raise InputTooLargeError(f"{name}: more than {MAX_MIDI_BYTES} bytes, too large for a MIDI file")
         data = bytes(source)
     elif isinstance(source, (str, os.PathLike)):
-        name = os.fspath(source)
-        data = _read_file_bytes(name)
+        name = brief(os.fspath(source))
+        data = _read_file_bytes(os.fspath(source))
     elif hasattr(source, "read"):
-        name = getattr(source, "name", "<file object>")
+        name = brief(getattr(source, "name", "<file object>"))
+        text_mode = f"{name}: opened in text mode; open MIDI files with mode 'rb'"
+        if isinstance(source, io.TextIOBase):
+            raise InvalidMidiError(text_mode)
         try:
             data = source.read(MAX_MIDI_BYTES + 1)
+        except UnicodeDecodeError as exc:  # a text-mode file object of another kind, decoding the bytes
+            raise InvalidMidiError(text_mode) from exc
         except OSError as exc:
-            raise InputFileError(f"{name}: cannot be read ({exc.strerror or exc})") from exc
+            raise InputFileError(f"{name}: cannot be read ({brief(exc.strerror or str(exc))})") from exc
         if isinstance(data, str):
-            raise InvalidMidiError(f"{name}: opened in text mode; open MIDI files with mode 'rb'")
+            raise InvalidMidiError(text_mode)
         if len(data) > MAX_MIDI_BYTES:
             raise InputTooLargeError(f"{name}: more than {MAX_MIDI_BYTES} bytes, too large for a MIDI file")
     else:
@@ -263,7 +269,7 @@ def read_midi(source) -> pretty_midi.PrettyMIDI:
             warnings.simplefilter("ignore")
             return pretty_midi.PrettyMIDI(io.BytesIO(data))
     except Exception as exc:  # mido/pretty_midi raise many kinds: report one
-        detail = str(exc) or ("unexpected end of data" if isinstance(exc, EOFError) else "")
+        detail = brief(str(exc)) or ("unexpected end of data" if isinstance(exc, EOFError) else "")
         reason = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
         raise InvalidMidiError(f"{name}: the MIDI file is damaged or truncated ({reason})") from exc
 
@@ -337,22 +343,23 @@ def _count_track_events(data: bytes, pos: int, end: int, limit: int) -> int:
 
 
 def _read_file_bytes(path: str) -> bytes:
+    shown = brief(path)
     if not os.path.exists(path):
-        raise InputFileError(f"{path}: no such file")
+        raise InputFileError(f"{shown}: no such file")
     if os.path.isdir(path):
-        raise InputFileError(f"{path}: is a directory, expected a MIDI file")
+        raise InputFileError(f"{shown}: is a directory, expected a MIDI file")
     if not os.path.isfile(path):  # a FIFO would block open() until a writer comes; a device never ends
-        raise InputFileError(f"{path}: not a regular file (a pipe, socket or device); give a MIDI file")
+        raise InputFileError(f"{shown}: not a regular file (a pipe, socket or device); give a MIDI file")
     try:
         with open(path, "rb") as fh:
             # bounded read: a huge file, or a device like /dev/zero, must not fill the memory
             data = fh.read(MAX_MIDI_BYTES + 1)
     except PermissionError as exc:
-        raise InputFileError(f"{path}: permission denied; check the file's read permission") from exc
+        raise InputFileError(f"{shown}: permission denied; check the file's read permission") from exc
     except OSError as exc:
-        raise InputFileError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+        raise InputFileError(f"{shown}: cannot be read ({brief(exc.strerror or str(exc))})") from exc
     if len(data) > MAX_MIDI_BYTES:
-        raise InputTooLargeError(f"{path}: more than {MAX_MIDI_BYTES} bytes, too large for a MIDI file")
+        raise InputTooLargeError(f"{shown}: more than {MAX_MIDI_BYTES} bytes, too large for a MIDI file")
     return data
 
 
@@ -396,7 +403,7 @@ def choose_melody_track(pm: pretty_midi.PrettyMIDI) -> int:
 def _grid(pm: pretty_midi.PrettyMIDI, first_note_time: float, steps_per_beat: int):
     """Return (start_tick, ticks_per_step): step 0 = the downbeat at or before the first note."""
     if not isinstance(steps_per_beat, (int, np.integer)) or steps_per_beat < 1:
-        raise ConfigError(f"steps_per_beat must be a positive integer, got {steps_per_beat!r}")
+        raise ConfigError(f"steps_per_beat must be a positive integer, got {brief(repr(steps_per_beat))}")
     ticks_per_step = pm.resolution / steps_per_beat
     first_tick = pm.time_to_tick(first_note_time)
     return _downbeat_at_or_before(pm, first_tick), float(ticks_per_step)
@@ -456,11 +463,11 @@ def check_notes(notes) -> None:
     for i, n in enumerate(notes):
         pitch, start, end = n.pitch, n.start, n.end
         if isinstance(pitch, bool) or not isinstance(pitch, (int, np.integer)) or not 0 <= pitch <= 127:
-            raise InvalidMidiError(f"note {i} has pitch {pitch!r}; MIDI pitches are integers 0..127")
+            raise InvalidMidiError(f"note {i} has pitch {brief(repr(pitch))}; MIDI pitches are integers 0..127")
         for what, t in (("start", start), ("end", end)):
             if isinstance(t, bool) or not isinstance(t, (int, float, np.integer, np.floating)) \
                     or not math.isfinite(t) or t < 0:
-                raise InvalidMidiError(f"note {i} has {what} time {t!r}; times are finite seconds >= 0")
+                raise InvalidMidiError(f"note {i} has {what} time {brief(repr(t))}; times are finite seconds >= 0")
 
 
 def notes_to_roll(notes, pm, start_tick, ticks_per_step, n_steps=None,
@@ -542,7 +549,7 @@ def midi_to_roll(
     if melody_track is None:
         melody_track = choose_melody_track(pm)
     elif isinstance(melody_track, bool) or not isinstance(melody_track, (int, np.integer)):
-        raise ConfigError(f"melody_track must be an instrument index (an integer), got {melody_track!r}")
+        raise ConfigError(f"melody_track must be an instrument index (an integer), got {brief(repr(melody_track))}")
     elif not 0 <= melody_track < len(pm.instruments):
         raise NoMelodyError(
             f"melody_track={melody_track} but the file has {len(pm.instruments)} instruments "
@@ -554,7 +561,7 @@ def midi_to_roll(
                                  f"{MAX_MELODY_NOTES} (see docs/errors.md)")
     notes = [n for n in inst.notes if n.end > n.start]
     if inst.is_drum or not notes:
-        raise NoMelodyError(f"instrument {melody_track} ({inst.name!r}) holds no pitched notes")
+        raise NoMelodyError(f"instrument {melody_track} ({brief(repr(inst.name))}) holds no pitched notes")
     start_tick, tps = _grid(pm, min(n.start for n in notes), steps_per_beat)
     roll = notes_to_roll(notes, pm, start_tick, tps, max_steps=max_melody_steps(_bar_at(pm, start_tick)[1] / tps))
     if monophonic:
@@ -720,7 +727,7 @@ def resolve_programs(programs, n_tracks: int) -> list[int]:
     if isinstance(programs, str):
         if programs not in PROGRAM_PRESETS:
             raise ConfigError(
-                f"unknown instrument preset {programs!r}; use one of {sorted(PROGRAM_PRESETS)} "
+                f"unknown instrument preset {brief(repr(programs))}; use one of {sorted(PROGRAM_PRESETS)} "
                 "or a list of General MIDI program numbers"
             )
         preset = PROGRAM_PRESETS[programs]
@@ -728,7 +735,7 @@ def resolve_programs(programs, n_tracks: int) -> list[int]:
     if not isinstance(programs, (list, tuple, np.ndarray)) or not all(
             isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in programs):
         raise ConfigError(f"programs must be a preset name or a list of General MIDI program numbers "
-                          f"(integers 0..127), got {programs!r}")
+                          f"(integers 0..127), got {brief(repr(programs))}")
     programs = [int(p) for p in programs]
     if len(programs) != n_tracks:
         raise ConfigError(f"{len(programs)} programs given for {n_tracks} tracks")
@@ -753,7 +760,7 @@ def write_midi(pm: pretty_midi.PrettyMIDI, path) -> None:
         pm.write(buf)
     except Exception as exc:  # mido rejects out-of-range pitches, velocities, programs...
         raise InvalidMidiError(
-            f"{os.fspath(path)}: the MIDI data cannot be encoded ({type(exc).__name__}: {exc})"
+            f"{brief(os.fspath(path))}: the MIDI data cannot be encoded ({type(exc).__name__}: {brief(str(exc))})"
         ) from exc
     atomic_write_bytes(path, buf.getvalue())
 
@@ -875,11 +882,11 @@ def _file_anchor(info: MidiInfo) -> tuple[int, int]:
 def _pickup_steps(pickup, steps_per_beat: int, steps_per_bar: int) -> int:
     """A pickup given in quarter-note beats -> steps, checked."""
     if isinstance(pickup, bool) or not isinstance(pickup, (int, float, np.integer, np.floating)):
-        raise ConfigError(f"pickup must be a number of beats, got {pickup!r}")
+        raise ConfigError(f"pickup must be a number of beats, got {brief(repr(pickup))}")
     steps = float(pickup) * steps_per_beat
     if not np.isfinite(steps) or not steps.is_integer() or not 0 <= steps < steps_per_bar:
         raise ConfigError(
-            f"pickup={pickup!r} beats must be a whole number of {steps_per_beat}-per-beat steps in "
+            f"pickup={brief(repr(pickup))} beats must be a whole number of {steps_per_beat}-per-beat steps in "
             f"[0, {steps_per_bar / steps_per_beat:g}) beats (less than one bar)")
     return int(steps)
 

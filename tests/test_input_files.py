@@ -359,3 +359,61 @@ def test_a_million_empty_tracks_are_refused_before_parsing():
     with pytest.raises(InputTooLargeError, match="MIDI events"):
         midi.read_midi(data)
     assert time.perf_counter() - t0 < 10
+
+
+# ---------------------------------------------------------------------- text mode and long names
+def test_a_real_midi_file_opened_in_text_mode_is_an_invalid_midi_error(tmp_path, good_bytes):
+    # a real file's bytes are not UTF-8 (0xE0 of its 480 ticks per beat): before, reading it
+    # in text mode raised a raw UnicodeDecodeError from read_midi and midi_to_roll alike
+    path = tmp_path / "good.mid"
+    path.write_bytes(good_bytes)
+    for read in (midi.read_midi, midi.midi_to_roll):
+        with open(path) as fh, pytest.raises(InvalidMidiError, match="opened in text mode.*'rb'"):
+            read(fh)
+
+
+def test_a_text_mode_file_object_decoding_as_it_reads_is_an_invalid_midi_error(good_bytes):
+    class Decoding(io.RawIOBase):  # not a TextIOBase, but decodes what it reads, as a wrapper might
+        name = "wrapped.mid"
+
+        def read(self, n=-1):
+            return good_bytes.decode("utf-8")
+
+    with pytest.raises(InvalidMidiError, match="wrapped.mid: opened in text mode"):
+        midi.read_midi(Decoding())
+
+
+def test_a_50_mb_path_is_not_echoed_whole(tmp_path):
+    name = "x" * 50_000_000
+    with pytest.raises(InputFileError) as info:
+        midi.read_midi(name)
+    assert len(str(info.value)) < 400 and "more characters" in str(info.value)
+    path = tmp_path / "named.mid"
+    path.write_bytes(b"RIFF" + bytes(100))
+
+    class Named(io.BytesIO):
+        pass
+
+    named = Named(path.read_bytes())
+    named.name = "y" * 10_000_000
+    with pytest.raises(InvalidMidiError) as info:
+        midi.read_midi(named)
+    assert len(str(info.value)) < 400
+
+
+def test_a_10_mb_track_name_is_not_echoed_whole():
+    pm = make_midi([("melody", 0, [])])
+    pm.instruments[0].name = "n" * 10_000_000
+    with pytest.raises(NoMelodyError) as info:
+        midi.midi_to_roll(pm, melody_track=0)
+    assert len(str(info.value)) < 400
+
+
+@pytest.mark.slow
+def test_accompanist_generate_refuses_a_text_mode_file(tmp_path, good_bytes, tiny_model):
+    from deepaccomp import Accompanist
+
+    path = tmp_path / "good.mid"
+    path.write_bytes(good_bytes)
+    with open(path) as fh, pytest.raises(InvalidMidiError, match="opened in text mode"):
+        Accompanist.load(tiny_model).generate(fh, seed=0)
