@@ -47,7 +47,7 @@ import warnings
 import numpy as np
 
 from . import metrics
-from .errors import ConfigError
+from .errors import ConfigError, require
 from .data import TUNE_MATCH_THRESHOLD, melody_line, score_to_roll, tune_match_scores, voices_key
 from .decoding import decode
 from .layout import DEFAULT_LAYOUT, get_layout
@@ -481,7 +481,7 @@ def three_four_chorales(dataset, threshold: float = TUNE_MATCH_THRESHOLD) -> tup
         same four voices, or why it was not read); ``listed_again``: ids that the
         corpus lists more than once (each is read once).
     """
-    from music21 import corpus
+    corpus = require("music21.corpus", "reading the 3/4 chorales")
 
     read, report = {}, {"ids": [], "left_out": {}, "listed_again": []}
     seen = {}  # voices_key -> id of the first chorale read with those four voices

@@ -1,6 +1,7 @@
 """Benchmark deepaccomp against the DeepComposer-lab configuration and the machine's limit.
 
     python scripts/benchmark.py [--repeats 3] [--quick] [--json out.json]
+    python scripts/benchmark.py --generation-only    # no TensorFlow needed: the light install
 
 Prints a Markdown table (and writes JSON) of medians over ``--repeats``:
 
@@ -10,10 +11,14 @@ Prints a Markdown table (and writes JSON) of medians over ``--repeats``:
   (see :func:`step_flops`) divided by the time, next to the measured matmul
   rate in the same precision (the practical ceiling);
 * generation: ``Accompanist.generate`` latency for 2-, 16- and 64-bar melodies
-  (after load), model load time, end-to-end ``deepaccomp generate`` CLI time,
+  (after load), model load time, end-to-end ``deepaccomp generate`` CLI time
+  next to a Python that only imports numpy and pretty_midi (measured alternately),
   throughput for a batch of 64 melodies;
 * data: cold chorale dataset build, cached load, tf.data examples/s;
-* peak RSS of a training process and a generation process.
+* peak RSS of a training process, a generation process and the command line's generation
+  (which also checks that TensorFlow stayed out).
+
+The studio's start and its figures under load: ``scripts/studio_load.py``.
 
 Each measurement that needs a fresh process (CLI, RSS, cold build) runs one.
 Not a test: nothing here asserts a time.
@@ -181,10 +186,17 @@ def generation(repeats):
 
 
 def cli_time(repeats):
+    """``deepaccomp generate`` of the bundled example end to end, and the baseline of a Python that
+    only imports numpy and pretty_midi, measured alternately: ``(cli_s, baseline_s)``."""
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [os.path.join(os.path.dirname(sys.executable), "deepaccomp"), "generate", EXAMPLE,
-               "-o", os.path.join(tmp, "out.mid")]
-        return median_time(lambda: subprocess.run(cmd, check=True, capture_output=True), repeats)
+               "-o", os.path.join(tmp, "out.mid"), "--seed", "0"]
+        base = [sys.executable, "-c", "import numpy, pretty_midi"]
+        cli, baseline = [], []
+        for _ in range(repeats):
+            cli.append(median_time(lambda: subprocess.run(cmd, check=True, capture_output=True), 1))
+            baseline.append(median_time(lambda: subprocess.run(base, check=True, capture_output=True), 1))
+        return statistics.median(cli), statistics.median(baseline)
 
 
 def peak_rss(code) -> float:
@@ -209,6 +221,13 @@ train(cfg, tempfile.mkdtemp(), dataset=ds, progress=False, verbose=0)
 GEN_RSS = """
 from deepaccomp import Accompanist
 Accompanist().generate("deepaccomp/assets/examples/twinkle.mid", seed=0)
+"""
+CLI_RSS = """
+import os, sys, tempfile
+from deepaccomp.__main__ import run
+out = os.path.join(tempfile.mkdtemp(), "out.mid")
+assert run(["generate", "deepaccomp/assets/examples/twinkle.mid", "-o", out, "--seed", "0"]) == 0
+assert "tensorflow" not in sys.modules
 """
 
 
@@ -237,10 +256,17 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="skip the deepcomposer preset and XLA runs")
     p.add_argument("--json", default=None)
+    p.add_argument("--generation-only", action="store_true",
+                   help="generation, the command line and their memory only (no TensorFlow needed)")
     args = p.parse_args(argv)
     r = args.repeats
     res = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                        "python": platform.python_version()}}
+    if args.generation_only:
+        res["matmul_gflops"] = numpy_matmul_rate() / 1e9
+        res.update(generation_figures(r))
+        print(render(res))
+        return _write_json(res, args.json)
     import tensorflow as tf
 
     res["machine"]["tensorflow"] = tf.__version__
@@ -259,29 +285,53 @@ def main(argv=None):
             "s_per_iteration": t, "gflop_per_iteration": flops / 1e9,
             "gflops_achieved": flops / t / 1e9,
             "floor_s_at_matmul_rate": flops / (ceiling * 1e9)}
-    res["generation"] = generation(r)
-    res["generation"]["cli_end_to_end_s"] = cli_time(r)
+    res.update(generation_figures(r))
     res["data"] = data_times(r)
-    res["peak_rss_mb"] = {"training": peak_rss(TRAIN_RSS), "generation": peak_rss(GEN_RSS)}
+    res["peak_rss_mb"]["training"] = peak_rss(TRAIN_RSS)
     print(render(res))
-    if args.json:
-        with open(args.json, "w") as fh:
+    return _write_json(res, args.json)
+
+
+def generation_figures(repeats) -> dict:
+    """Generation after load, the command line against its baseline, and the peak memory of both."""
+    gen = generation(repeats)
+    gen["cli_end_to_end_s"], gen["baseline_import_numpy_pretty_midi_s"] = cli_time(repeats)
+    return {"generation": gen, "peak_rss_mb": {"generation": peak_rss(GEN_RSS), "cli_generate": peak_rss(CLI_RSS)}}
+
+
+def numpy_matmul_rate(n=4096, repeats=5) -> float:
+    """float32 matmul FLOP/s with numpy (the generation path's arithmetic), after one warm-up product."""
+    import numpy as np
+
+    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+    a @ a
+    t = median_time(lambda: a @ a, repeats)
+    return 2 * n ** 3 / t
+
+
+def _write_json(res, path) -> int:
+    if path:
+        with open(path, "w") as fh:
             json.dump(res, fh, indent=2)
     return 0
 
 
 def render(res) -> str:
-    lines = [f"machine: {res['machine']}", f"matmul float32: {res['matmul_gflops']:.0f} GFLOP/s, "
-             f"bfloat16: {res['matmul_bf16_gflops']:.0f} GFLOP/s (bf16 rows' floor uses the latter)", "",
-             "| training (critic ratio 5, batch 64) | s/iteration | GFLOP/iteration | GFLOP/s | floor s/iteration |",
-             "|---|---|---|---|---|"]
-    for k, v in res["training"].items():
-        lines.append(f"| {k} | {v['s_per_iteration']:.3f} | {v['gflop_per_iteration']:.1f} | "
-                     f"{v['gflops_achieved']:.0f} | {v['floor_s_at_matmul_rate']:.3f} |")
+    lines = [f"machine: {res['machine']}", f"matmul float32: {res['matmul_gflops']:.0f} GFLOP/s"]
+    if "training" in res:
+        lines[-1] += (f", bfloat16: {res['matmul_bf16_gflops']:.0f} GFLOP/s (bf16 rows' floor uses the latter)")
+        lines += ["", "| training (critic ratio 5, batch 64) | s/iteration | GFLOP/iteration | GFLOP/s | "
+                  "floor s/iteration |", "|---|---|---|---|---|"]
+        for k, v in res["training"].items():
+            lines.append(f"| {k} | {v['s_per_iteration']:.3f} | {v['gflop_per_iteration']:.1f} | "
+                         f"{v['gflops_achieved']:.0f} | {v['floor_s_at_matmul_rate']:.3f} |")
+    else:
+        lines[-1] += " (numpy)"
     lines += ["", "| generation | value |", "|---|---|"]
     lines += [f"| {k} | {v:.3f} |" for k, v in res["generation"].items()]
-    lines += ["", "| data | value |", "|---|---|"]
-    lines += [f"| {k} | {v:.2f} |" for k, v in res["data"].items()]
+    if "data" in res:
+        lines += ["", "| data | value |", "|---|---|"]
+        lines += [f"| {k} | {v:.2f} |" for k, v in res["data"].items()]
     lines += ["", "| peak RSS (MB) | value |", "|---|---|"]
     lines += [f"| {k} | {v:.0f} |" for k, v in res["peak_rss_mb"].items()]
     return "\n".join(lines)
