@@ -30,7 +30,7 @@ _LAZY = {
 }
 _SUBMODULES = {"metrics", "midi", "data", "representation", "errors", "config", "models",
                "training", "accompanist", "evaluation", "visualization", "compat", "monitoring",
-               "cli", "io_utils", "artifact", "generation"}
+               "cli", "io_utils", "artifact", "generation", "inference"}
 
 __all__ = ["Accompanist", "train", "evaluate_generator", "Config", "DataConfig", "ModelConfig",
            "TrainConfig", "GenerationConfig", "preset", "DeepAccompError", "__version__"]

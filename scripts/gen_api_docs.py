@@ -42,6 +42,7 @@ MODULES = (
     "models",
     "artifact",
     "generation",
+    "inference",
     "training",
     "monitoring",
     "accompanist",
