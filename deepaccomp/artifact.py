@@ -30,10 +30,10 @@ from importlib import resources
 import numpy as np
 
 from .config import MAX_ENSEMBLE, MAX_GENERATOR_PARAMS, Config
-from .errors import ConfigError, ModelFileError
+from .errors import ConfigError, ModelFileError, brief
 from .io_utils import atomic_write_bytes
 
-__all__ = ["FILE_NAME", "FORMAT", "MAX_FILE_BYTES", "MAX_MEMBERS", "MAX_META_BYTES", "save", "read", "load",
+__all__ = ["FILE_NAME", "FORMAT", "MAX_FILE_BYTES", "MAX_MEMBERS", "MAX_META_BYTES", "MAX_DIRECTORY_BYTES", "save", "read", "load",
            "combine", "weights_digest", "shipped_model_path"]
 
 FILE_NAME = "generator.npz"
@@ -47,6 +47,10 @@ MAX_META_BYTES = 1024 * 1024
 MAX_MEMBERS = MAX_ENSEMBLE * 64 + 1
 """Most members of a model file's archive (257: a 6-level generator has 64 weights, an ensemble
 of :data:`~deepaccomp.config.MAX_ENSEMBLE` of them 256, plus the metadata)."""
+
+MAX_DIRECTORY_BYTES = MAX_MEMBERS * 1024
+"""Largest central directory of a model file's archive: 1 KiB for each of :data:`MAX_MEMBERS` members
+(263,168 bytes; an entry of ``np.savez`` is under 100). Bounds what ``zipfile`` reads before any member."""
 
 MAX_FILE_BYTES = 4 * MAX_GENERATOR_PARAMS + 16 * 1024 * 1024
 """Largest model file, and largest total its members may declare decompressed: the largest
@@ -106,7 +110,7 @@ def combine(paths, out, generation: dict | None = None) -> Config:
 
     for p, (cfg, _) in zip(paths[1:], models[1:]):
         if shape_of(cfg) != shape_of(first):
-            raise ConfigError(f"{p}: its model or data settings differ from {paths[0]}'s; an ensemble "
+            raise ConfigError(f"{brief(p)}: its model or data settings differ from {brief(paths[0])}'s; an ensemble "
                               "averages generators of one architecture and layout")
     total = sum(cfg.model.ensemble for cfg, _ in models)
     if total > MAX_ENSEMBLE:
@@ -159,40 +163,44 @@ def read(path) -> tuple[Config, list]:
         mismatch, or NaN/infinite weights.
     """
     path = _file(path)
+    name = brief(path)  # how messages show it
     if os.path.exists(path) and not os.path.isfile(path):  # a FIFO would block, a device never end
-        raise ModelFileError(f"{path}: not a regular file (a pipe, socket or device); give a model file")
+        raise ModelFileError(f"{name}: not a regular file (a pipe, socket or device); give a model file")
     if not os.path.isfile(path):
-        raise ModelFileError(f"{path}: model file not found")
+        raise ModelFileError(f"{name}: model file not found")
     size = os.path.getsize(path)
     if size > MAX_FILE_BYTES:
-        raise ModelFileError(f"{path}: {size} bytes, larger than any deepaccomp model (limit {MAX_FILE_BYTES})")
+        raise ModelFileError(f"{name}: {size} bytes, larger than any deepaccomp model (limit {MAX_FILE_BYTES})")
     try:
         with open(path, "rb") as fh:
-            _check_member_count(fh, path)
+            _check_member_count(fh, name)
             with zipfile.ZipFile(fh) as zf:
-                _check_member_sizes(zf, path)
-                meta = _read_meta(zf, path)
-                config = _config(meta, path)
-                weights = _read_weights(zf, path, config, meta)
+                _check_member_sizes(zf, name)
+                meta = _read_meta(zf, name)
+                config = _config(meta, name)
+                weights = _read_weights(zf, name, config, meta)
     except ModelFileError:
         raise
     except Exception as exc:  # zipfile, numpy headers, truncated data: report one kind
-        raise ModelFileError(f"{path}: not a readable deepaccomp model ({type(exc).__name__}: {exc})") from exc
+        raise ModelFileError(f"{name}: not a readable deepaccomp model "
+                             f"({type(exc).__name__}: {brief(str(exc))})") from exc
     if weights_digest(weights, meta.get("config")) != meta.get("sha256"):
-        raise ModelFileError(f"{path}: weights or config do not match the checksum (file damaged or modified)")
+        raise ModelFileError(f"{name}: weights or config do not match the checksum (file damaged or modified)")
     bad = [f"w{i:03d}" for i, w in enumerate(weights) if not np.isfinite(w).all()]
     if bad:
-        raise ModelFileError(f"{path}: weights {', '.join(bad[:5])} hold NaN or infinite values; "
+        raise ModelFileError(f"{name}: weights {', '.join(bad[:5])} hold NaN or infinite values; "
                              "the model is unusable (a diverged training run or a damaged export)")
     return config, weights
 
 
 def _check_member_count(fh, path: str) -> None:
-    """Refuse an archive whose end record announces more than :data:`MAX_MEMBERS` members.
+    """Refuse an archive whose end record announces more than :data:`MAX_MEMBERS` members, or a
+    central directory larger than that many members' entries (:data:`MAX_DIRECTORY_BYTES`).
 
     Read from the zip's end-of-central-directory record before ``zipfile``
-    builds an object per member; a zip64 archive (more than 65,535 members,
-    or gigabytes) announces 0xFFFF and is refused too.
+    builds an object per member (it reads every entry of the directory, whatever
+    count the record states). A zip64 archive (more than 65,534 members, or
+    gigabytes) states its true count in its zip64 record, which is read too.
     """
     fh.seek(0, os.SEEK_END)
     size = fh.tell()
@@ -200,11 +208,33 @@ def _check_member_count(fh, path: str) -> None:
     tail = fh.read()
     fh.seek(0)
     end = tail.rfind(b"PK\x05\x06")
-    if end >= 0 and end + 12 <= len(tail):
-        members = int.from_bytes(tail[end + 10: end + 12], "little")
-        if members > MAX_MEMBERS:
-            raise ModelFileError(f"{path}: the archive holds {members} members; a deepaccomp model holds at "
-                                 f"most {MAX_MEMBERS}")
+    if end < 0 or end + 16 > len(tail):
+        return  # not a zip: zipfile says so
+    members = int.from_bytes(tail[end + 10: end + 12], "little")
+    directory = int.from_bytes(tail[end + 12: end + 16], "little")
+    if members == 0xFFFF or directory == 0xFFFFFFFF:
+        members, directory = _zip64_counts(fh, tail, end, members, directory)
+    if members is None or members > MAX_MEMBERS:
+        held = "more than 65,534" if members is None else f"{members:,}"
+        raise ModelFileError(f"{path}: the archive holds {held} members; a deepaccomp model holds at "
+                             f"most {MAX_MEMBERS}")
+    if directory > MAX_DIRECTORY_BYTES:
+        raise ModelFileError(f"{path}: the archive's directory is {directory:,} bytes, more than the "
+                             f"{MAX_DIRECTORY_BYTES:,} of any deepaccomp model (the file is damaged or not a model)")
+
+
+def _zip64_counts(fh, tail: bytes, end: int, members: int, directory: int):
+    """``(members, directory bytes)`` from the zip64 end record the locator before ``tail[end]`` points
+    to; ``members`` is ``None`` where it cannot be read (a damaged or foreign record)."""
+    locator = tail[end - 20: end] if end >= 20 else b""
+    if not locator.startswith(b"PK\x06\x07"):
+        return (None if members == 0xFFFF else members), directory
+    fh.seek(int.from_bytes(locator[8:16], "little"))
+    record = fh.read(56)
+    fh.seek(0)
+    if len(record) < 56 or not record.startswith(b"PK\x06\x06"):
+        return (None if members == 0xFFFF else members), directory
+    return int.from_bytes(record[32:40], "little"), int.from_bytes(record[40:48], "little")
 
 
 def _check_member_sizes(zf, path: str) -> None:
@@ -266,7 +296,7 @@ def _config(meta: dict, path: str) -> Config:
     try:
         return Config.from_dict(meta["config"])
     except Exception as exc:  # a foreign or edited config: never a raw TypeError
-        raise ModelFileError(f"{path}: its config is invalid ({exc})") from exc
+        raise ModelFileError(f"{path}: its config is invalid ({brief(str(exc), 1000)})") from exc
 
 
 def _read_weights(zf, path: str, config: Config, meta: dict) -> list:

@@ -14,8 +14,8 @@ import traceback
 from dataclasses import fields
 
 from . import __version__
-from .config import PRESETS, SECTIONS, Config, check_noise_scale, check_seed, field_docs, preset
-from .errors import ConfigError, DeepAccompError
+from .config import PRESETS, SECTIONS, Config, check_noise_scale, check_seed, field_docs, preset, read_integer
+from .errors import ConfigError, DeepAccompError, brief
 from .io_utils import check_not_inputs, check_output_path
 from .layout import LAYOUTS
 from .midi import midi_to_roll, read_midi, write_midi
@@ -134,8 +134,22 @@ def _add_train(sub):
             group.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=None,
                                help=help_text)
         else:
-            group.add_argument(*flags, dest=name, type=type(default), default=None, help=help_text)
+            group.add_argument(*flags, dest=name, type=_setting_type(type(default)), default=None, help=help_text)
     p.set_defaults(func=cmd_train)
+
+
+def _setting_type(kind):
+    """The argparse ``type`` of a setting's flag: ``kind`` (int, float or str) of its text. An integer too
+    long for Python to read is left to the config's bounds, which refuse it by name; text that is no
+    number is a usage error that echoes it cut to :func:`~deepaccomp.errors.brief`'s length."""
+    def parse(text):
+        try:
+            return read_integer(text) if kind is int else kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid {kind.__name__} value: {brief(repr(text))}") from None
+
+    parse.__name__ = kind.__name__
+    return parse
 
 
 def build_train_config(args):
@@ -198,7 +212,8 @@ def cmd_generate(args):
         try:
             programs = [int(p) for p in programs.split(",")]
         except ValueError:
-            raise ConfigError(f"--programs {args.programs!r}: give a preset name or numbers like 40,41,42") from None
+            raise ConfigError(f"--programs {brief(repr(args.programs))}: give a preset name or numbers "
+                              "like 40,41,42") from None
     from . import artifact  # numpy only: the model's layout, to check --programs before TensorFlow loads
 
     artifact.read(args.model or artifact.shipped_model_path())[0].track_layout.resolve_programs(programs)

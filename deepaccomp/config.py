@@ -21,8 +21,9 @@ import math
 import numbers
 import os
 from dataclasses import asdict, dataclass, field, fields
+from typing import NamedTuple
 
-from .errors import ConfigError
+from .errors import ConfigError, brief
 from .io_utils import atomic_write_bytes
 from .decoding import DECODE_METHODS, NOTE_SCORES
 from .layout import LAYOUTS, Layout, get_layout
@@ -54,7 +55,62 @@ MAX_NOISE_SCALE = 1000.0
 """Largest ``generation.noise_scale``: far beyond any useful value (training uses 1, the shipped model 2)."""
 
 MAX_TRAIN_INTEGER = 2**31 - 1
-"""Largest value of an integer training setting (iterations, batch size, buffer...)."""
+"""Largest value of an integer training setting that sizes no memory (iterations, eval_every,
+checkpoint_every); the others have their own bounds below."""
+
+MAX_CRITIC_UPDATES = 32
+"""Most critic updates per generator update (``train.critic_updates``): each is unrolled in the
+traced training step, so its graph grows with them, and all of them are fetched in one batch.
+The lab and WGAN-GP's authors use 5."""
+
+MAX_BATCH_CELLS = 2**24
+"""Most cells in one fetched training batch: ``batch_size * critic_updates * phrase steps * window
+pitches`` (16,777,216). The input pipeline holds such a batch as bool and as float32 copies, at most
+about 66 bytes a cell (6 tracks and 3 position planes), so 2**24 cells stay near 1.1 GB. The
+deepcomposer preset's batch is 64 * 5 * 32 * 128 = 1,310,720 cells (12.8 times fewer: a batch of
+819 fits at its 5 critic updates), the default preset's 32 * 2 * 32 * 64 = 131,072 (128 times fewer).
+``batch_size`` 10**9 asked for 3 GB in 16 s before this bound."""
+
+MAX_SHUFFLE_CELLS = 2**30
+"""Most cells in the shuffle buffer: ``shuffle_buffer * phrase steps * window pitches * tracks``, one
+byte each (bool phrases): 1 GiB. The default preset's 10,000 phrases are 10,000 * 32 * 64 * 4 =
+81,920,000 cells (13 times fewer), the deepcomposer preset's 163,840,000 (6.5 times fewer). It
+bounds the buffer's length too, at 2**18 = 262,144 phrases for the smallest (1-bar, compact, 4-track)
+phrases: TensorFlow reserves a slot per phrase up front, and 2**30 slots crashed it (exit 139)."""
+
+MAX_CHECKPOINT_MINUTES = 1e7
+"""Largest ``train.checkpoint_minutes`` (19 years: in effect, no checkpoints by wall time)."""
+
+MAX_EVAL_MELODIES = 256
+"""Most validation phrases generated, decoded and scored at each evaluation (``train.n_eval_melodies``;
+the presets use 10)."""
+
+MAX_KEEP_CHECKPOINTS = 100
+"""Most checkpoints kept on disk (``train.keep_checkpoints``; default 5). A checkpoint holds both
+networks and both Adam states, about 12 bytes a parameter: 100 of the deepcomposer preset's
+(11 million parameters) are 13 GB."""
+
+MAX_LEARNING_RATE = 1.0
+"""Largest Adam learning rate (``train.generator_lr``, ``train.critic_lr``); the presets use 5e-4 and 1e-3."""
+
+MAX_LOSS_WEIGHT = 1e6
+"""Largest weight of a loss term (``gp_weight``, ``reconstruction_weight``, ``pitch_weight``,
+``diversity_weight``; the presets use at most 50): the weighted losses stay far inside float32."""
+
+MAX_DECODE_COST = 1e6
+"""Largest cost of the "notes" decoding (``onset_cost``, ``parallel_cost``, ``leap_cost``; the default
+preset's largest is 20): a line's summed costs over the longest melody (12,312 steps) stay below 1e11."""
+
+MAX_PRESET_CHARS = 64
+"""Longest ``preset`` name (printable characters; it names the run and is stored in its model file)."""
+
+MAX_SOURCE_CHARS = 4096
+"""Longest ``data.source`` (a path: Linux's PATH_MAX)."""
+
+MAX_CONFIG_BYTES = 1024 * 1024
+"""Largest config file :meth:`Config.load` reads (1 MiB; a full config is about 2 KiB). A config
+within every bound stays far below it, so it always fits a model file's metadata
+(:data:`deepaccomp.artifact.MAX_META_BYTES`, also 1 MiB)."""
 
 SEED_LIMIT = 2**32
 """Seeds are integers ``0 <= seed < 2**32``."""
@@ -235,25 +291,16 @@ class GenerationConfig:
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first setting out of its range."""
+        check_section(self, "generation")
         if self.decode not in DECODE_METHODS:
-            raise ConfigError(f"generation.decode must be one of {list(DECODE_METHODS)}, got {self.decode!r}")
-        if not -1.0 < self.decode_threshold < 1.0:  # also refuses NaN
-            raise ConfigError(f"generation.decode_threshold must be finite and in (-1, 1), the generator's "
-                              f"tanh range (beyond it nothing or everything sounds), got {self.decode_threshold!r}")
+            raise ConfigError(f"generation.decode must be one of {list(DECODE_METHODS)}, got {_shown(self.decode)}")
         if self.note_score not in NOTE_SCORES:
-            raise ConfigError(f"generation.note_score must be one of {list(NOTE_SCORES)}, got {self.note_score!r}")
-        for name in ("onset_cost", "parallel_cost", "leap_cost"):
-            if not math.isfinite(getattr(self, name)):
-                raise ConfigError(f"generation.{name} must be finite, got {getattr(self, name)!r}")
-        if self.onset_cost < 0 or self.parallel_cost < 0 or self.leap_cost < 0:
-            raise ConfigError("generation.onset_cost, generation.parallel_cost and generation.leap_cost must be >= 0")
-        _check_whole(self.lowest_min_steps, "generation.lowest_min_steps", 1, 16, "steps")
+            raise ConfigError(f"generation.note_score must be one of {list(NOTE_SCORES)}, got {_shown(self.note_score)}")
         if self.decode != "notes" and (self.onset_cost or self.sing_with_melody or self.order_voices
                                        or self.parallel_cost or self.leap_cost or self.lowest_min_steps != 1
                                        or self.note_score != "value"):
             raise ConfigError("generation.note_score, onset_cost, sing_with_melody, order_voices, parallel_cost, "
                               "leap_cost and lowest_min_steps apply to decode='notes' only")
-        check_noise_scale(self.noise_scale, "generation.noise_scale")
 
 
 LEGACY_GENERATION_KEYS = ("decode", "decode_threshold", "noise_scale")
@@ -370,27 +417,38 @@ class Config:
             raise ConfigError("a config must be a JSON object")
         unknown = set(d) - {f.name for f in fields(cls)}
         if unknown:
-            raise ConfigError(f"unknown config sections {sorted(unknown)}")
+            raise ConfigError(f"unknown config sections {_shown(sorted(unknown))}")
         d = _move_legacy_generation_keys(d)
         kw = {name: _section(sec_cls, d.get(name, {}), name) for name, sec_cls in SECTIONS.items()}
-        cfg = cls(**kw, preset=str(d.get("preset", "custom")))
+        cfg = cls(**kw, preset=d.get("preset", "custom"))
         cfg.validate()
         return cfg
 
     @classmethod
     def load(cls, path) -> "Config":
-        """Read a config JSON file (see :meth:`from_dict`); unreadable or invalid files give :class:`ConfigError`."""
+        """Read a config JSON file (see :meth:`from_dict`); unreadable or invalid files give :class:`ConfigError`.
+
+        At most :data:`MAX_CONFIG_BYTES` are read; a larger file is refused.
+        """
+        shown = brief(os.fspath(path))
         if os.path.exists(path) and not os.path.isfile(path):  # a FIFO would block open()
-            raise ConfigError(f"{path}: not a regular file (a directory, pipe or device); give a JSON config file")
+            raise ConfigError(f"{shown}: not a regular file (a directory, pipe or device); give a JSON config file")
         try:
-            with open(path, encoding="utf-8") as fh:
-                d = json.load(fh)
+            with open(path, "rb") as fh:
+                data = fh.read(MAX_CONFIG_BYTES + 1)
         except FileNotFoundError:
-            raise ConfigError(f"{path}: config file not found") from None
+            raise ConfigError(f"{shown}: config file not found") from None
+        except OSError as exc:
+            raise ConfigError(f"{shown}: not a readable JSON config ({brief(str(exc))})") from exc
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{shown}: more than {MAX_CONFIG_BYTES:,} bytes, too large for a config file "
+                              "(deepaccomp.config.MAX_CONFIG_BYTES; a full config is about 2 KiB)")
+        try:
+            d = json.loads(data.decode("utf-8"), parse_int=read_integer)
         except RecursionError:
-            raise ConfigError(f"{path}: not a readable JSON config (nested too deeply)") from None
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: not a readable JSON config ({exc})") from exc
+            raise ConfigError(f"{shown}: not a readable JSON config (nested too deeply)") from None
+        except ValueError as exc:  # not JSON, not UTF-8
+            raise ConfigError(f"{shown}: not a readable JSON config ({brief(str(exc))})") from exc
         return cls.from_dict(d)
 
     def replace(self, **sections) -> "Config":
@@ -404,15 +462,35 @@ class Config:
         return Config.from_dict(d)
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` naming the first setting out of its range."""
+        """Raise :class:`ConfigError` naming the first setting out of its range.
+
+        Every setting's type and bounds (:data:`SETTING_BOUNDS`, the ``MAX_*``
+        constants of this module) are checked here, before anything of the
+        sizes they ask for is allocated; a config that validates also fits a
+        model file's metadata.
+        """
         m, t, dta = self.model, self.train, self.data
+        if isinstance(self.preset, bool) or not isinstance(self.preset, str) or not 0 < len(self.preset) <= \
+                MAX_PRESET_CHARS or not self.preset.isprintable():
+            raise ConfigError(f"preset must be a name of 1..{MAX_PRESET_CHARS} printable characters, "
+                              f"got {_shown(self.preset)}")
+        for name in ("data", "model", "train"):
+            check_section(getattr(self, name), name)
+        if len(dta.source) > MAX_SOURCE_CHARS or "\0" in dta.source:
+            raise ConfigError(f"data.source must be \"chorales\" or a path of at most {MAX_SOURCE_CHARS} characters "
+                              f"(no NUL), got {_shown(dta.source)}")
         if dta.pitch_window not in ("compact", "full"):
-            raise ConfigError(f"data.pitch_window must be 'compact' or 'full', got {dta.pitch_window!r}")
-        if dta.phrase_bars < 1 or dta.hop_bars < 1:
-            raise ConfigError("data.phrase_bars and data.hop_bars must be >= 1")
-        if dta.phrase_bars > MAX_PHRASE_BARS or dta.hop_bars > MAX_PHRASE_BARS:
-            raise ConfigError(f"data.phrase_bars and data.hop_bars must be <= {MAX_PHRASE_BARS}")
-        if self.levels < 1 or len(m.decoder_filters) != self.levels - 1:
+            raise ConfigError(f"data.pitch_window must be 'compact' or 'full', got {_shown(dta.pitch_window)}")
+        if dta.layout not in LAYOUTS:
+            raise ConfigError(f"data.layout must be one of {sorted(LAYOUTS)}, got {_shown(dta.layout)}")
+        self._validate_model()
+        self._validate_train()
+        self.generation.validate()
+
+    def _validate_model(self) -> None:
+        """The architecture: levels, filters, divisibility, parameters, output tracks."""
+        m = self.model
+        if len(m.decoder_filters) != self.levels - 1:
             raise ConfigError(
                 "model.decoder_filters must have one entry fewer than model.encoder_filters"
             )
@@ -421,76 +499,191 @@ class Config:
                               f"levels, got {self.levels} and {len(m.critic_filters)}")
         for name in ("encoder_filters", "decoder_filters", "critic_filters"):
             if max(getattr(m, name), default=0) > MAX_FILTERS:
-                raise ConfigError(f"model.{name} must be <= {MAX_FILTERS}, got {list(getattr(m, name))}")
-        if m.noise_channels > MAX_NOISE_CHANNELS or m.kernel_size > MAX_KERNEL_SIZE:
-            raise ConfigError(f"model.noise_channels must be <= {MAX_NOISE_CHANNELS} and model.kernel_size "
-                              f"<= {MAX_KERNEL_SIZE}, got {m.noise_channels} and {m.kernel_size}")
+                raise ConfigError(f"model.{name} must be <= {MAX_FILTERS}, got {_shown(list(getattr(m, name)))}")
         if self.phrase_steps % self.time_unit:
             raise ConfigError(
                 f"a phrase of {self.phrase_steps} steps is not divisible by 2**{self.levels} "
                 "(one halving per encoder level)"
             )
-        if m.kernel_size < 1 or m.noise_channels < 1:
-            raise ConfigError("model.kernel_size and model.noise_channels must be >= 1")
-        _check_whole(m.ensemble, "model.ensemble", 1, MAX_ENSEMBLE, "generators")
         if self.generator_params > MAX_GENERATOR_PARAMS:
             raise ConfigError(f"the generator would have {self.generator_params:,} parameters, more than "
                               f"the limit of {MAX_GENERATOR_PARAMS:,}")
-        if not 0.0 <= m.batch_norm_momentum < 1.0:
-            raise ConfigError("model.batch_norm_momentum must be in [0, 1)")
-        if dta.layout not in LAYOUTS:
-            raise ConfigError(f"data.layout must be one of {sorted(LAYOUTS)}, got {dta.layout!r}")
         n = self.track_layout.n_accompaniment
         if m.output_tracks not in (n, n + 1):
-            raise ConfigError(f"model.output_tracks must be {n} (the {dta.layout} layout's "
+            raise ConfigError(f"model.output_tracks must be {n} (the {self.data.layout} layout's "
                               f"{', '.join(self.track_layout.accompaniment_names)}) or {n + 1} (the melody too)")
         if m.critic_norm not in ("none", "layer"):
             raise ConfigError("model.critic_norm must be 'none' or 'layer' (no batch norm in a WGAN-GP critic)")
-        for name in ("iterations", "batch_size", "critic_updates", "eval_every",
-                     "checkpoint_every", "keep_checkpoints", "n_eval_melodies", "shuffle_buffer"):
-            if not 1 <= getattr(t, name) <= MAX_TRAIN_INTEGER:
-                raise ConfigError(f"train.{name} must be in 1..{MAX_TRAIN_INTEGER}, got {getattr(t, name)}")
-        check_seed(t.seed, "train.seed")
-        if not (math.isfinite(t.checkpoint_minutes) and t.checkpoint_minutes > 0):
-            raise ConfigError(f"train.checkpoint_minutes must be a finite number > 0, got {t.checkpoint_minutes!r}")
-        for name in ("generator_lr", "critic_lr"):
-            if not getattr(t, name) > 0:
-                raise ConfigError(f"train.{name} must be > 0")
-        for name in ("gp_weight", "reconstruction_weight", "pitch_weight", "diversity_weight"):
-            if not getattr(t, name) >= 0:
-                raise ConfigError(f"train.{name} must be >= 0, got {getattr(t, name)!r}")
-        _check_whole(t.transpose_range, "train.transpose_range", 0, 12, "semitones", " (0 = off)")
-        if not 0.0 <= t.average_decay < 1.0:  # also refuses NaN
-            raise ConfigError(f"train.average_decay must be in [0, 1) (0 = off), got {t.average_decay!r}")
+
+    def _validate_train(self) -> None:
+        """Choices of the train section, and the memory its batch and shuffle buffer ask for."""
+        t = self.train
+        cells = self.phrase_steps * self.window.size
+        batch = t.batch_size * t.critic_updates * cells
+        if batch > MAX_BATCH_CELLS:
+            raise ConfigError(
+                f"train.batch_size {t.batch_size} x train.critic_updates {t.critic_updates} phrases of "
+                f"{self.phrase_steps} steps x {self.window.size} pitches are {batch:,} cells in one batch, more "
+                f"than the limit of {MAX_BATCH_CELLS:,} (deepaccomp.config.MAX_BATCH_CELLS); use a batch_size "
+                f"of at most {max(1, MAX_BATCH_CELLS // (t.critic_updates * cells))}")
+        tracks = len(self.track_layout.tracks)
+        buffer = t.shuffle_buffer * cells * tracks
+        if buffer > MAX_SHUFFLE_CELLS:
+            raise ConfigError(
+                f"train.shuffle_buffer {t.shuffle_buffer} phrases of {self.phrase_steps} steps x "
+                f"{self.window.size} pitches x {tracks} tracks are {buffer:,} cells, more than the limit of "
+                f"{MAX_SHUFFLE_CELLS:,} (deepaccomp.config.MAX_SHUFFLE_CELLS); use a shuffle_buffer of at most "
+                f"{max(1, MAX_SHUFFLE_CELLS // (cells * tracks))}")
         if t.reconstruction_loss not in ("bce", "l1"):
-            raise ConfigError("train.reconstruction_loss must be 'bce' or 'l1'")
+            raise ConfigError(f"train.reconstruction_loss must be 'bce' or 'l1', got {_shown(t.reconstruction_loss)}")
         if t.distribute not in DISTRIBUTE_CHOICES:
-            raise ConfigError(f"train.distribute must be one of {list(DISTRIBUTE_CHOICES)}, got {t.distribute!r}")
+            raise ConfigError(f"train.distribute must be one of {list(DISTRIBUTE_CHOICES)}, "
+                              f"got {_shown(t.distribute)}")
         if t.mixed_precision not in ("off", "bfloat16"):
-            raise ConfigError(f"train.mixed_precision must be 'off' or 'bfloat16', got {t.mixed_precision!r}")
-        self.generation.validate()
+            raise ConfigError(f"train.mixed_precision must be 'off' or 'bfloat16', got {_shown(t.mixed_precision)}")
 
 
-def _check_whole(value, name: str, low: int, high: int, unit: str, note: str = "") -> None:
-    """Refuse ``value`` unless it is an ``int`` (not a bool) in ``low..high``."""
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"{name} must be a whole number of {unit} {low}..{high}{note}, got {value!r}")
+class Bound(NamedTuple):
+    """The range of a numeric setting: ``low..high`` (an end left out where open); ``whole``: an integer."""
+
+    low: float
+    high: float
+    whole: bool = False
+    open_low: bool = False
+    open_high: bool = False
+    note: str = ""
+
+
+MAX_OUTPUT_TRACKS = max(len(layout.tracks) for layout in LAYOUTS.values())
+"""Most generator output tracks: the largest layout's accompaniment and its melody."""
+
+SETTING_BOUNDS = {
+    "data.phrase_bars": Bound(1, MAX_PHRASE_BARS, whole=True, note=" bars"),
+    "data.hop_bars": Bound(1, MAX_PHRASE_BARS, whole=True, note=" bars"),
+    "model.kernel_size": Bound(1, MAX_KERNEL_SIZE, whole=True),
+    "model.noise_channels": Bound(1, MAX_NOISE_CHANNELS, whole=True),
+    "model.output_tracks": Bound(1, MAX_OUTPUT_TRACKS, whole=True),
+    "model.batch_norm_momentum": Bound(0.0, 1.0, open_high=True),
+    "model.ensemble": Bound(1, MAX_ENSEMBLE, whole=True, note=" generators"),
+    "train.iterations": Bound(1, MAX_TRAIN_INTEGER, whole=True),
+    "train.batch_size": Bound(1, MAX_BATCH_CELLS, whole=True, note=" (and see MAX_BATCH_CELLS)"),
+    "train.critic_updates": Bound(1, MAX_CRITIC_UPDATES, whole=True),
+    "train.gp_weight": Bound(0.0, MAX_LOSS_WEIGHT),
+    "train.generator_lr": Bound(0.0, MAX_LEARNING_RATE, open_low=True),
+    "train.critic_lr": Bound(0.0, MAX_LEARNING_RATE, open_low=True),
+    "train.beta_1": Bound(0.0, 1.0, open_high=True),
+    "train.beta_2": Bound(0.0, 1.0, open_high=True),
+    "train.reconstruction_weight": Bound(0.0, MAX_LOSS_WEIGHT),
+    "train.pitch_weight": Bound(0.0, MAX_LOSS_WEIGHT),
+    "train.diversity_weight": Bound(0.0, MAX_LOSS_WEIGHT),
+    "train.average_decay": Bound(0.0, 1.0, open_high=True, note=" (0 = off)"),
+    "train.transpose_range": Bound(0, 12, whole=True, note=" semitones (0 = off)"),
+    "train.eval_every": Bound(1, MAX_TRAIN_INTEGER, whole=True),
+    "train.checkpoint_every": Bound(1, MAX_TRAIN_INTEGER, whole=True),
+    "train.checkpoint_minutes": Bound(0.0, MAX_CHECKPOINT_MINUTES, open_low=True),
+    "train.keep_checkpoints": Bound(1, MAX_KEEP_CHECKPOINTS, whole=True),
+    "train.n_eval_melodies": Bound(1, MAX_EVAL_MELODIES, whole=True),
+    "train.seed": Bound(0, SEED_LIMIT - 1, whole=True),
+    "train.shuffle_buffer": Bound(1, MAX_SHUFFLE_CELLS, whole=True, note=" (and see MAX_SHUFFLE_CELLS)"),
+    "generation.decode_threshold": Bound(-1.0, 1.0, open_low=True, open_high=True,
+                                         note=", the generator's tanh range (beyond it nothing or everything sounds)"),
+    "generation.onset_cost": Bound(0.0, MAX_DECODE_COST),
+    "generation.parallel_cost": Bound(0.0, MAX_DECODE_COST),
+    "generation.leap_cost": Bound(0.0, MAX_DECODE_COST),
+    "generation.lowest_min_steps": Bound(1, 16, whole=True, note=" steps"),
+    "generation.noise_scale": Bound(0.0, MAX_NOISE_SCALE, open_low=True),
+}
+"""The range of every numeric setting, ``"section.field": Bound``; :func:`check_section` checks them."""
+
+
+def check_section(section, name: str) -> None:
+    """Check every field of a config section's type, and its range in :data:`SETTING_BOUNDS`.
+
+    The one check of every setting's type and finiteness: booleans must be
+    ``bool``, strings ``str``, layer lists non-empty lists of integers 1..:data:`MAX_FILTERS`
+    and numbers within their :class:`Bound` (NaN and infinities never are;
+    integers of any size are compared exactly).
+
+    Raises
+    ------
+    ConfigError
+        Naming the first setting of the wrong type or out of its range.
+    """
+    for f in fields(section):
+        key, value, default = f"{name}.{f.name}", getattr(section, f.name), f.default
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{key} must be true or false, got {_shown(value)}")
+        elif isinstance(default, str):
+            if not isinstance(value, str):
+                raise ConfigError(f"{key} must be a string, got {_shown(value)}")
+        elif isinstance(default, tuple):
+            if not isinstance(value, tuple) or not value or not all(
+                    isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+                raise ConfigError(f"{key} must be a list of positive integers, got {_shown(value)}")
+        else:
+            check_number(value, key, SETTING_BOUNDS[key])
+
+
+def check_number(value, name: str, bound: Bound):
+    """``value`` if it is a number (an integer where ``bound.whole``) within ``bound``, else :class:`ConfigError`."""
+    number = not isinstance(value, bool) and isinstance(value, (numbers.Integral if bound.whole else numbers.Real))
+    low_ok = number and (bound.low < value if bound.open_low else bound.low <= value)  # NaN fails both
+    if not (low_ok and (value < bound.high if bound.open_high else value <= bound.high)):
+        if bound.whole:
+            raise ConfigError(f"{name} must be an integer {bound.low}..{bound.high}{bound.note}, got {_shown(value)}")
+        interval = f"{'>' if bound.open_low else '>='} {bound.low:g} and {'<' if bound.open_high else '<='} {bound.high:g}"
+        raise ConfigError(f"{name} must be a finite number {interval}{bound.note}, got {_shown(value)}")
+    return value
+
+
+class _LongInteger:
+    """A JSON integer too long for Python to read (over 4,300 digits): refused by :func:`check_number`
+    with the name of its setting."""
+
+    def __init__(self, digits: int):
+        self.digits = digits
+
+    def __repr__(self):
+        return f"an integer of {self.digits:,} digits"
+
+
+def read_integer(text: str):
+    """The integer written ``text`` (a JSON config's, a command-line flag's): an ``int``, or where Python
+    refuses to read it (over 4,300 digits) a stand-in that every bound refuses, naming its setting.
+
+    Raises ``ValueError`` where ``text`` is not an integer at all.
+    """
+    digits = text.strip().lstrip("+-")
+    if not (digits.isascii() and digits.isdigit()):
+        raise ValueError(f"not an integer: {brief(repr(text))}")
+    try:
+        return int(text)
+    except ValueError:
+        return _LongInteger(len(digits))
+
+
+def _shown(value) -> str:
+    """``repr(value)`` as a message shows it: cut (:func:`deepaccomp.errors.brief`); an integer too long
+    for Python to print (over 4,300 digits) by its size."""
+    if isinstance(value, int) and value.bit_length() > 1000:
+        return f"an integer of about {int(value.bit_length() * math.log10(2)):,} digits"
+    try:
+        return brief(repr(value))
+    except ValueError:  # a list holding such an integer
+        return f"a {type(value).__name__} holding an integer too long to show"
 
 
 def check_noise_scale(value, name: str = "noise_scale") -> float:
     """A number in ``(0, MAX_NOISE_SCALE]``, else :class:`ConfigError` (NaN, inf and 1e300 included)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_NOISE_SCALE:
-        raise ConfigError(f"{name} must be a number > 0 and <= {MAX_NOISE_SCALE:g}, got {value!r}")
-    return float(value)
+    return float(check_number(value, name, SETTING_BOUNDS["generation.noise_scale"]))
 
 
 def check_seed(value, name: str = "seed") -> int | None:
     """``None`` or an integer ``0 <= seed < 2**32``, else :class:`ConfigError`."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value < SEED_LIMIT:
-        raise ConfigError(f"{name} must be an integer 0..{SEED_LIMIT - 1}, got {value!r}")
-    return int(value)
+    return int(check_number(value, name, SETTING_BOUNDS["train.seed"]))
 
 
 def _move_legacy_generation_keys(d: dict) -> dict:
@@ -511,36 +704,29 @@ def _move_legacy_generation_keys(d: dict) -> dict:
 
 
 def _section(cls, values: dict, name: str):
+    """The section ``cls`` of the JSON object ``values``: unknown keys refused, values read as their
+    field's type where that loses nothing; every type and range is checked by :func:`check_section`."""
     if not isinstance(values, dict):
         raise ConfigError(f"config section {name!r} must be an object")
     known = {f.name: f for f in fields(cls)}
     unknown = set(values) - set(known)
     if unknown:
-        raise ConfigError(f"unknown settings in {name!r}: {sorted(unknown)}")
-    kw = {}
-    for key, value in values.items():
-        default = known[key].default
-        if isinstance(default, tuple):
-            if not isinstance(value, (list, tuple)) or not value or not all(
-                    isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
-                raise ConfigError(f"{name}.{key} must be a list of positive integers, got {value!r}")
-            value = tuple(value)
-        elif isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise ConfigError(f"{name}.{key} must be true or false, got {value!r}")
-        elif isinstance(default, (int, float)) and not isinstance(default, bool):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(f"{name}.{key} must be a number, got {value!r}")
-            if isinstance(default, int) and not isinstance(default, bool):
-                if int(value) != value:
-                    raise ConfigError(f"{name}.{key} must be an integer, got {value!r}")
-                value = int(value)
-            else:
-                value = float(value)
-        elif isinstance(default, str) and not isinstance(value, str):
-            raise ConfigError(f"{name}.{key} must be a string, got {value!r}")
-        kw[key] = value
-    return cls(**kw)
+        raise ConfigError(f"unknown settings in {name!r}: {_shown(sorted(unknown))}")
+    return cls(**{key: _as_field_type(value, known[key].default) for key, value in values.items()})
+
+
+def _as_field_type(value, default):
+    """A JSON value as its field's type where nothing is lost: a list as a tuple, ``2.0`` as ``2`` for
+    an integer setting, ``2`` as ``2.0`` for a float one; anything else unchanged (left to :func:`check_section`)."""
+    if isinstance(default, tuple) and isinstance(value, list):
+        return tuple(value)
+    if isinstance(default, bool) or isinstance(value, bool):
+        return value
+    if isinstance(default, int) and isinstance(value, float) and value.is_integer():  # False for NaN, inf
+        return int(value)
+    if isinstance(default, float) and isinstance(value, int) and abs(value) <= 2**53:
+        return float(value)
+    return value
 
 
 def deepcomposer() -> Config:
@@ -628,4 +814,8 @@ __all__ = ["Config", "DataConfig", "ModelConfig", "TrainConfig", "GenerationConf
            "field_docs", "preset", "PRESETS", "deepcomposer", "default", "config_path",
            "check_noise_scale", "check_seed", "MAX_LEVELS", "MAX_FILTERS", "MAX_NOISE_CHANNELS",
            "MAX_KERNEL_SIZE", "MAX_PHRASE_BARS", "MAX_GENERATOR_PARAMS", "MAX_ENSEMBLE", "MAX_NOISE_SCALE",
-           "MAX_TRAIN_INTEGER", "SEED_LIMIT", "DISTRIBUTE_CHOICES"]
+           "MAX_TRAIN_INTEGER", "SEED_LIMIT", "DISTRIBUTE_CHOICES", "MAX_CRITIC_UPDATES", "MAX_BATCH_CELLS",
+           "MAX_SHUFFLE_CELLS", "MAX_CHECKPOINT_MINUTES", "MAX_EVAL_MELODIES", "MAX_KEEP_CHECKPOINTS",
+           "MAX_LEARNING_RATE", "MAX_LOSS_WEIGHT", "MAX_DECODE_COST", "MAX_PRESET_CHARS", "MAX_SOURCE_CHARS",
+           "MAX_CONFIG_BYTES", "MAX_OUTPUT_TRACKS", "Bound", "SETTING_BOUNDS", "check_section", "check_number",
+           "read_integer"]
