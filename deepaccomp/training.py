@@ -21,6 +21,7 @@ Losses (per minibatch):
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -41,7 +42,7 @@ from ._tf import keras, tf
 from . import config as config_mod
 from .config import Config
 from .data import make_tf_dataset, prepare
-from .errors import CheckpointError, ConfigError, OutputFileError, TrainingError
+from .errors import CheckpointError, ConfigError, OutputFileError, TrainingError, brief
 from .generation import model_input_planes
 from .io_utils import atomic_write_bytes
 from .models import build_critic, build_generator
@@ -804,6 +805,10 @@ def train(cfg: Config | None = None, logdir: str = "runs/default", *, dataset=No
         ``train.distribute = "multi-worker"`` without a valid ``TF_CONFIG``, or
         ``model.ensemble`` above 1 (a run trains one generator; join runs with
         :func:`deepaccomp.artifact.combine`).
+    OutputFileError
+        The disk filled up (a checkpoint, a sample or the export could not be
+        written): the message names the last good checkpoint, which the same
+        command resumes from once there is space.
     TrainingError
         Another run is training in ``logdir`` (its lock is held), a loss
         became non-finite, ``batch_size`` does not divide by the number of
@@ -836,8 +841,49 @@ def train(cfg: Config | None = None, logdir: str = "runs/default", *, dataset=No
     if not is_chief(strategy):
         return _train_worker(cfg, logdir, run, verbose)
     _check_logdir(logdir)
-    with _LogdirLock(logdir, verbose) as lock:
+    with _LogdirLock(logdir, verbose) as lock, _disk_full_is_an_error(logdir):
         return _train_locked(cfg, logdir, lock, verbose=verbose, **run)
+
+
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+"""``OSError`` numbers of a full disk (no space left, disk quota exceeded)."""
+
+DISK_FULL_WORDS = ("no space left on device", "disk quota exceeded")
+"""How TensorFlow's errors (a checkpoint's ``ResourceExhaustedError``) and our own messages say it."""
+
+
+def _disk_full(exc) -> bool:
+    """Whether ``exc``, or an exception it was raised from or during, reports a full disk."""
+    for _ in range(8):  # the chain is short; never follow a cycle
+        if exc is None:
+            return False
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+            return True
+        if isinstance(exc, (OSError, tf.errors.OpError)) and any(w in str(exc).lower() for w in DISK_FULL_WORDS):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+@contextlib.contextmanager
+def _disk_full_is_an_error(logdir: str):
+    """Turn a full disk while training (a checkpoint, a sample, the export) into an :class:`OutputFileError`
+    that names the last good checkpoint, which a resumed run starts from; a half-written checkpoint's
+    temporary files are removed, to give back the space they took."""
+    try:
+        yield
+    except Exception as exc:
+        if not _disk_full(exc):
+            raise
+        ckpt_dir = os.path.join(logdir, CHECKPOINT_DIR)
+        _remove_temp_folders(ckpt_dir)
+        latest = tf.train.latest_checkpoint(ckpt_dir)
+        if latest:
+            kept = (f"the last good checkpoint is at iteration {latest.rsplit('-', 1)[-1]} ({brief(latest)}): free "
+                    "some space and run the same command again to resume from it")
+        else:
+            kept = "no checkpoint was saved yet: free some space and run the same command again to start"
+        raise OutputFileError(f"{brief(logdir)}: the disk is full (no space left on device); {kept}") from exc
 
 
 def _train_worker(cfg, logdir, run, verbose):
@@ -912,10 +958,12 @@ def _train_locked(cfg, logdir, lock, *, dataset, strategy, progress, dataset_dir
     _check_same_start(strategy, start)
     export = os.path.join(logdir, EXPORT_NAME)
     if start >= t.iterations:
-        _export(gan, cfg, logdir)
+        # the weights are those of iteration `start`: the model is stamped with it, not with the fewer asked for
+        _export(gan, cfg.replace(train={"iterations": start}), logdir)
         if verbose:
-            print(f"deepaccomp: {logdir} is already trained to iteration {start} (asked: {t.iterations}); "
-                  f"nothing to do. Model: {export}; raise --iterations to train further", file=sys.stderr)
+            print(f"deepaccomp: {brief(logdir)} is already trained to iteration {start} (asked: {t.iterations}); "
+                  f"nothing to do. Model (iteration {start}): {brief(export)}; raise --iterations to train "
+                  "further", file=sys.stderr)
         return gan
     cfg.save(config_mod.config_path(logdir))  # the run starts: from now on it is this config's run
     # Built after build_gan (which sets the global seed, so the shuffle order does not

@@ -1,6 +1,7 @@
 """Training never silently throws work away: a damaged checkpoint index, a second run on
 the same logdir, SIGINT/SIGTERM, wall-time checkpoints, leftovers of a kill, a failed start."""
 
+import errno
 import glob
 import json
 import os
@@ -255,3 +256,51 @@ def test_progress_counts_the_iterations_asked_for_and_estimates_the_time(small, 
     assert "13/13" in err and "s per iteration here" in err and "iterations left take about" in err
     assert "Epoch" not in err and "/100" not in err  # no per-checkpoint-block Keras bar
     assert err.index("tensorboard --logdir") < err.index("13/13")
+
+
+# ---------------------------------------------------------------------- fewer iterations, a full disk
+def test_resuming_with_fewer_iterations_keeps_the_model_stamped_with_the_true_count(small, finished, done, capsys):
+    # before: generator.npz was rewritten stamped with the 2 iterations asked, holding the weights of 4
+    from deepaccomp import artifact
+
+    again = run(tiny(iterations=2), done, small, verbose=1)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already trained to iteration 4 (asked: 2)" in err[0] and "Model (iteration 4)" in err[0]
+    cfg, exported = artifact.read(done / "generator.npz")
+    assert cfg.train.iterations == 4 and numbers(done) == [2, 4]
+    assert all(np.array_equal(a, b) for a, b in zip(exported, again.exported_generator.get_weights()))
+
+
+def disk_full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_at_the_export_names_the_last_good_checkpoint(small, done, monkeypatch):
+    from deepaccomp import artifact
+    from deepaccomp.errors import OutputFileError
+
+    monkeypatch.setattr(artifact, "atomic_write_bytes", disk_full)
+    with pytest.raises(OutputFileError, match=r"disk is full.*last good checkpoint is at iteration 4"):
+        run(tiny(), done, small)
+
+
+@pytest.mark.slow
+def test_a_full_disk_while_checkpointing_is_an_output_file_error_and_the_run_resumes(small, tmp_path, monkeypatch):
+    # before: TensorFlow's ResourceExhaustedError came through raw
+    from deepaccomp.errors import OutputFileError
+
+    real_save = tf.train.CheckpointManager.save
+
+    def fills_up(self, *args, **kwargs):
+        if self.latest_checkpoint is None:
+            return real_save(self, *args, **kwargs)
+        os.makedirs(os.path.join(self.directory, "ckpt-4_temp"))  # what a save cut short leaves
+        raise tf.errors.ResourceExhaustedError(None, None, "ckpt-4_temp/part-00000; No space left on device")
+
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", fills_up)
+    with pytest.raises(OutputFileError, match=r"disk is full.*last good checkpoint is at iteration 2") as info:
+        run(tiny(), tmp_path, small)
+    assert len(str(info.value).splitlines()) == 1 and not (tmp_path / "checkpoints" / "ckpt-4_temp").exists()
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", real_save)
+    run(tiny(), tmp_path, small)
+    assert numbers(tmp_path) == [2, 4]
