@@ -18,7 +18,7 @@ import pretty_midi
 
 from . import artifact, inference
 from .config import check_seed
-from .errors import ConfigError, DeepAccompError, InvalidMidiError, UnsupportedMeterError
+from .errors import ConfigError, DeepAccompError, InvalidMidiError, UnsupportedMeterError, brief
 from .generation import ForwardPass, check_melodies, from_model_space, to_model_space
 from .meter import add_lead_in, remove_lead_in
 from .midi import bar_alignment, hits_to_notes, midi_to_roll, read_midi, roll_to_notes
@@ -183,7 +183,7 @@ def _deprecated(old: str, new: str) -> None:
 
 def _check_velocity(velocity) -> None:
     if isinstance(velocity, bool) or not isinstance(velocity, (int, np.integer)) or not 1 <= velocity <= 127:
-        raise ConfigError(f"velocity must be an integer 1..127, got {velocity!r}")
+        raise ConfigError(f"velocity must be an integer 1..127, got {brief(repr(velocity))}")
 
 
 def _read_melody(melody, melody_track):

@@ -295,7 +295,8 @@ class GenerationConfig:
         if self.decode not in DECODE_METHODS:
             raise ConfigError(f"generation.decode must be one of {list(DECODE_METHODS)}, got {_shown(self.decode)}")
         if self.note_score not in NOTE_SCORES:
-            raise ConfigError(f"generation.note_score must be one of {list(NOTE_SCORES)}, got {_shown(self.note_score)}")
+            raise ConfigError(f"generation.note_score must be one of {list(NOTE_SCORES)}, "
+                              f"got {_shown(self.note_score)}")
         if self.decode != "notes" and (self.onset_cost or self.sing_with_melody or self.order_voices
                                        or self.parallel_cost or self.leap_cost or self.lowest_min_steps != 1
                                        or self.note_score != "value"):
@@ -632,7 +633,8 @@ def check_number(value, name: str, bound: Bound):
     if not (low_ok and (value < bound.high if bound.open_high else value <= bound.high)):
         if bound.whole:
             raise ConfigError(f"{name} must be an integer {bound.low}..{bound.high}{bound.note}, got {_shown(value)}")
-        interval = f"{'>' if bound.open_low else '>='} {bound.low:g} and {'<' if bound.open_high else '<='} {bound.high:g}"
+        low, high = (">" if bound.open_low else ">="), ("<" if bound.open_high else "<=")
+        interval = f"{low} {bound.low:g} and {high} {bound.high:g}"
         raise ConfigError(f"{name} must be a finite number {interval}{bound.note}, got {_shown(value)}")
     return value
 

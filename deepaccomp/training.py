@@ -475,7 +475,8 @@ def _check_logdir(logdir: str) -> None:
     try:
         os.makedirs(logdir, exist_ok=True)
     except OSError as exc:
-        raise OutputFileError(f"{logdir}: cannot create the log folder ({exc.strerror or exc})") from exc
+        raise OutputFileError(f"{brief(logdir)}: cannot create the log folder "
+                              f"({brief(exc.strerror or str(exc))})") from exc
     probe = os.path.join(logdir, ".write-test")
     try:
         with open(probe, "wb") as fh:
@@ -483,7 +484,7 @@ def _check_logdir(logdir: str) -> None:
         os.remove(probe)
     except OSError as exc:
         raise OutputFileError(
-            f"{logdir}: cannot write to the log folder ({exc.strerror or exc}); "
+            f"{brief(logdir)}: cannot write to the log folder ({brief(exc.strerror or str(exc))}); "
             "choose a writable --logdir with free space") from exc
 
 
@@ -528,10 +529,10 @@ def _check_checkpoint_state(ckpt_dir: str) -> None:
     if numbers:
         have = ", ".join(f"ckpt-{n}" for n in numbers)
         fix = (f"checkpoints still here: {have}; to resume from the newest, write the line "
-               f"model_checkpoint_path: \"ckpt-{numbers[-1]}\" into {path}, or train in a new --logdir")
+               f"model_checkpoint_path: \"ckpt-{numbers[-1]}\" into {brief(path)}, or train in a new --logdir")
     else:
-        fix = f"no checkpoint files are left: delete {path} to start again from zero"
-    raise CheckpointError(f"{path}: the checkpoint index {problem}; nothing was changed. {fix}")
+        fix = f"no checkpoint files are left: delete {brief(path)} to start again from zero"
+    raise CheckpointError(f"{brief(path)}: the checkpoint index {problem}; nothing was changed. {fix}")
 
 
 def _remove_temp_folders(ckpt_dir: str) -> None:
@@ -551,11 +552,11 @@ def _check_resume_config(logdir: str, cfg: Config) -> None:
     try:
         old = Config.load(path)
     except ConfigError as exc:
-        raise CheckpointError(f"{path}: the run's saved config is unreadable ({exc})") from exc
+        raise CheckpointError(f"{brief(path)}: the run's saved config is unreadable ({brief(str(exc), 1000)})") from exc
     same = (old.model == cfg.model and old.data == cfg.data)
     if not same:
         raise CheckpointError(
-            f"{logdir} holds a run with another model or data config; "
+            f"{brief(logdir)} holds a run with another model or data config; "
             "use a new --logdir or the same config to resume")
 
 
@@ -1035,7 +1036,7 @@ def _restore(gan, path: str, advice: str = "") -> None:
         saved_average = any(name.startswith("generator_average/") for name in names)
         _checkpoint(gan, average=saved_average).restore(path).assert_existing_objects_matched()
     except Exception as exc:
-        raise CheckpointError(f"{path}: cannot restore ({type(exc).__name__}: {exc})"
+        raise CheckpointError(f"{brief(path)}: cannot restore ({type(exc).__name__}: {brief(str(exc), 1000)})"
                               + (f"; {advice}" if advice else "")) from exc
     if gan.generator_average is not None and not saved_average:
         gan.generator_average.set_weights(gan.generator.get_weights())
@@ -1064,11 +1065,11 @@ def export_checkpoint(logdir, iteration: int, out) -> str:
     logdir = os.fspath(logdir)
     config_file = config_mod.config_path(logdir)
     if not os.path.isfile(config_file):
-        raise CheckpointError(f"{logdir}: no config.json, so not a training run")
+        raise CheckpointError(f"{brief(logdir)}: no config.json, so not a training run")
     cfg = Config.load(config_file)
     path = os.path.join(logdir, CHECKPOINT_DIR, f"ckpt-{int(iteration)}")
     if not os.path.isfile(path + ".index"):
-        raise CheckpointError(f"{logdir} has no checkpoint of iteration {iteration} "
+        raise CheckpointError(f"{brief(logdir)} has no checkpoint of iteration {iteration} "
                               f"(it has: {checkpoint_iterations(logdir)})")
     gan = build_gan(cfg)
     _restore(gan, path)

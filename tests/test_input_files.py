@@ -417,3 +417,12 @@ def test_accompanist_generate_refuses_a_text_mode_file(tmp_path, good_bytes, tin
     path.write_bytes(good_bytes)
     with open(path) as fh, pytest.raises(InvalidMidiError, match="opened in text mode"):
         Accompanist.load(tiny_model).generate(fh, seed=0)
+
+
+@pytest.mark.slow
+def test_a_huge_velocity_is_not_echoed_whole(tiny_model, good_bytes):
+    from deepaccomp import Accompanist
+
+    with pytest.raises(ConfigError, match="velocity") as info:
+        Accompanist.load(tiny_model).generate(good_bytes, seed=0, velocity="v" * 10_000_000)
+    assert len(str(info.value)) < 400

@@ -172,3 +172,33 @@ def test_a_model_file_asking_for_an_enormous_network(tmp_path):
     result = load_model(tmp_path, path)
     assert result["rc"] == 1 and "must be <= 1024" in result["stderr"], result
     assert result["peak_mb"] < GB and result["seconds"] < 60, result
+
+
+def test_a_zip64_archive_of_100000_members_is_reported_with_its_true_count(tmp_path):
+    # before: "holds 65535 members" (the end record's field is full in a zip64 archive)
+    from deepaccomp import artifact
+    from deepaccomp.errors import ModelFileError
+
+    path = tmp_path / "generator.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        for i in range(100_000):
+            zf.writestr(f"w{i:06d}.npy", b"")
+    with pytest.raises(ModelFileError, match="holds 100,000 members; a deepaccomp model holds at most 257"):
+        artifact.read(path)
+
+
+def test_an_archive_understating_its_members_is_refused_by_its_directory_size(tmp_path):
+    # zipfile reads every entry of the central directory whatever count the end record states
+    from deepaccomp import artifact
+    from deepaccomp.errors import ModelFileError
+
+    path = tmp_path / "generator.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        for i in range(20_000):
+            zf.writestr(f"w{i:06d}.npy", b"")
+    data = bytearray(path.read_bytes())
+    end = data.rfind(b"PK\x05\x06")
+    data[end + 8:end + 12] = (3).to_bytes(2, "little") * 2  # "3 members"
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="the archive's directory is .* bytes, more than the 263,168"):
+        artifact.read(path)
