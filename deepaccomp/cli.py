@@ -29,7 +29,7 @@ def _add_prepare(sub):
     p.add_argument("--dataset-dir", default="datasets", help="where the .npz goes (default: datasets)")
     p.add_argument("--no-key-normalize", action="store_true", help="keep the original keys")
     p.add_argument("--force", action="store_true", help="rebuild even if a cached build exists")
-    p.add_argument("--workers", type=int, default=None, help="processes (default: up to 2)")
+    p.add_argument("--workers", type=int, default=None, help="processes, 1..32 (default: up to 2)")
     p.add_argument("--layout", choices=sorted(LAYOUTS), default="satb",
                    help="track layout to build (docs/layouts.md); the chorales give satb only")
     p.add_argument("--shards", metavar="OUT", default=None,
@@ -48,6 +48,9 @@ def _mtime(path):
 
 
 def cmd_prepare(args):
+    from .data import check_workers
+
+    check_workers(args.workers)  # before anything starts, for both builds
     if args.shards is not None:
         return _prepare_shards(args)
     if args.shard_size is not None:
@@ -86,8 +89,6 @@ def _prepare_shards(args):
     if args.source == "chorales":
         raise ConfigError("--shards builds a folder of MIDI files: give it as --source FOLDER "
                           "(the chorales fit in memory: leave out --shards)")
-    if args.workers is not None and args.workers < 1:
-        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
     index = build_shards(args.source, args.shards, key_normalize=not args.no_key_normalize,
                          shard_size=DEFAULT_SHARD_SIZE if args.shard_size is None else args.shard_size,
                          workers=args.workers, force=args.force, layout=args.layout)

@@ -411,9 +411,10 @@ def _check_entry(e, k: int, files: int, bad) -> None:
 
 
 def verify_shards(folder, index: dict) -> None:
-    """Check every shard of a checked index against it: its sha256, then its counts, layout and build as the
-    shard itself gives them (its metadata, bounded; cells not decoded). Each shard is read once per
-    process while its size and modification time stay the same.
+    """Check every shard of a checked index against it: its sha256, then the shard read in full and checked
+    (:func:`deepaccomp.data.read_cells`: bounded, checksums, every cell inside its roll; rolls not decoded)
+    and its counts, layout and build as the shard itself gives them. Each shard is read once per process
+    while its size and modification time stay the same.
 
     Raises
     ------
@@ -441,7 +442,7 @@ def _verify_shard(path: str, e: dict, index: dict) -> None:
     if _file_sha256(path) != e["sha256"]:
         raise DatasetError(f"{brief(path)}: the shard does not match its sha256 in {INDEX_NAME} "
                            f"(damaged or modified); {advice}")
-    _, _, lengths, meta = data.read_cells(path, with_cells=False)
+    _, _, lengths, meta = data.read_cells(path)  # every member to its end: checksums and cells checked
     info = meta["info"]
     found = _entry(e["shard"], meta["pieces"], meta["skipped"], lengths)
     differ = [k for k in (*_COUNTS, "splits") if found[k] != e[k]]
