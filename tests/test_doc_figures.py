@@ -9,15 +9,19 @@ preset or a new metric that the docs do not follow fails here; so does a
 sentence reworded so that its figure is no longer found (then update the row).
 Pages are compared with their whitespace collapsed, so line breaks do not matter.
 
-The figures of the built chorale dataset (reference metrics, voice ranges, phrase
-counts) need the dataset, which takes about half a minute to build: those checks
-are marked slow. Everything else reads files and configs only (no TensorFlow).
+docs/model_card.md must be exactly its rendering from the shipped files by
+scripts/train_default_model.py. The figures of the built chorale dataset
+(reference metrics, voice ranges, phrase counts), the critic formula against
+Keras and representation.md's pickup table (scripts/measure_pickup.py's output,
+about a minute) are slow tests. Everything else reads files and configs only (no
+TensorFlow) and takes about a second.
 """
 
 from __future__ import annotations
 
 import ast
 import contextlib
+import importlib
 import io
 import json
 import math
@@ -451,15 +455,19 @@ def test_every_train_and_generation_setting_has_the_flag_training_md_promises():
     assert named and named <= flags, f"docs/training.md names {sorted(named - flags)}, which deepaccomp train lacks"
 
 
-def test_the_model_card_is_rendered_from_evaluation_json(tmp_path):
-    """docs/model_card.md is exactly what scripts/train_default_model.py renders from the shipped files."""
+def script(name: str):
+    """A module of scripts/ (they import each other by plain name)."""
     sys.path.insert(0, os.path.join(ROOT, "scripts"))
     try:
-        import train_default_model
+        return importlib.import_module(name)
     finally:
         sys.path.remove(os.path.join(ROOT, "scripts"))
+
+
+def test_the_model_card_is_rendered_from_evaluation_json(tmp_path):
+    """docs/model_card.md is exactly what scripts/train_default_model.py renders from the shipped files."""
     out = tmp_path / "model_card.md"
-    train_default_model.write_model_card(evaluation(), shipped(), path=str(out))
+    script("train_default_model").write_model_card(evaluation(), shipped(), path=str(out))
     with open(os.path.join(ROOT, "docs", "model_card.md"), encoding="utf-8") as fh:
         assert out.read_text(encoding="utf-8") == fh.read(), (
             "docs/model_card.md differs from its rendering of evaluation.json: re-render it "
@@ -527,3 +535,21 @@ def test_critic_parameter_formula_is_keras_count():
                                                 "position_channels": True})]
     for cfg in configs:
         assert build_critic(cfg).count_params() == critic_params(cfg), cfg.model
+
+
+@pytest.mark.slow
+def test_pickup_table_is_measure_pickups_output(chorales):
+    """representation.md's table of unmarked melodies is what scripts/measure_pickup.py prints for the shipped model."""
+    from deepaccomp import Accompanist
+
+    measure = script("measure_pickup")
+    seeds = tuple(int(s) for s in _quote("representation.md", r"the leap rules included\), seeds {0} and {0}\.".format(NUM)))
+    pieces = measure.unmarked_pieces(chorales, "test")
+    estimates = measure.phase_accuracy(pieces)[0]
+    accompanist = Accompanist()
+    results = {name[1]: measure.agreement(accompanist, pieces, inputs, seeds)
+               for name, inputs in measure.conditions(pieces, estimates).items()}
+    base = float(np.mean(results["a"]))
+    for row, v in results.items():
+        quoted = _quote("representation.md", r"\| \({1}\) [^|]+ \| {0} \| {0} \| {0} \| {0} \| {0} \|".format(NUM, row))
+        assert quoted == tuple(dec(x) for x in (*v, np.mean(v), np.mean(v) / base)), row
