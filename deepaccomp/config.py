@@ -498,9 +498,6 @@ class Config:
         if self.levels > MAX_LEVELS or len(m.critic_filters) > MAX_LEVELS:
             raise ConfigError(f"model.encoder_filters and model.critic_filters may have at most {MAX_LEVELS} "
                               f"levels, got {self.levels} and {len(m.critic_filters)}")
-        for name in ("encoder_filters", "decoder_filters", "critic_filters"):
-            if max(getattr(m, name), default=0) > MAX_FILTERS:
-                raise ConfigError(f"model.{name} must be <= {MAX_FILTERS}, got {_shown(list(getattr(m, name)))}")
         if self.phrase_steps % self.time_unit:
             raise ConfigError(
                 f"a phrase of {self.phrase_steps} steps is not divisible by 2**{self.levels} "
@@ -601,7 +598,7 @@ def check_section(section, name: str) -> None:
     """Check every field of a config section's type, and its range in :data:`SETTING_BOUNDS`.
 
     The one check of every setting's type and finiteness: booleans must be
-    ``bool``, strings ``str``, layer lists non-empty lists of integers 1..:data:`MAX_FILTERS`
+    ``bool``, strings ``str``, layer widths non-empty lists of integers 1..:data:`MAX_FILTERS`
     and numbers within their :class:`Bound` (NaN and infinities never are;
     integers of any size are compared exactly).
 
@@ -622,6 +619,8 @@ def check_section(section, name: str) -> None:
             if not isinstance(value, tuple) or not value or not all(
                     isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
                 raise ConfigError(f"{key} must be a list of positive integers, got {_shown(value)}")
+            if max(value) > MAX_FILTERS:  # every list setting is a list of layer widths
+                raise ConfigError(f"{key} must be <= {MAX_FILTERS}, got {_shown(list(value))}")
         else:
             check_number(value, key, SETTING_BOUNDS[key])
 
