@@ -31,7 +31,7 @@ import numpy as np
 
 from .config import MAX_ENSEMBLE, MAX_GENERATOR_PARAMS, Config
 from .errors import ConfigError, ModelFileError, brief
-from .io_utils import atomic_write_bytes
+from .io_utils import atomic_write_bytes, read_npy_data, read_npy_header
 
 __all__ = ["FILE_NAME", "FORMAT", "MAX_FILE_BYTES", "MAX_MEMBERS", "MAX_META_BYTES", "MAX_DIRECTORY_BYTES", "save", "read", "load",
            "combine", "weights_digest", "shipped_model_path"]
@@ -255,26 +255,19 @@ def _array_header(zf, name: str, path: str):
         member = zf.open(name + ".npy")
     except KeyError:
         raise ModelFileError(f"{path}: not a deepaccomp generator artifact (no {name!r} array)") from None
-    version = np.lib.format.read_magic(member)
-    if version == (1, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
-    elif version == (2, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
-    else:
-        raise ModelFileError(f"{path}: array {name!r} has an unsupported .npy version {version}")
-    return member, tuple(shape), dtype, fortran
+    try:
+        shape, fortran, dtype = read_npy_header(member)
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: array {name!r} has an unsupported {exc}") from None
+    return member, shape, dtype, fortran
 
 
 def _read_array(member, shape, dtype, fortran, path: str, name: str) -> np.ndarray:
     """Exactly the bytes of an array of ``shape`` and ``dtype``: never more is decompressed."""
-    out = np.empty(shape[::-1] if fortran else shape, dtype=dtype)
-    buf, done = memoryview(out.reshape(-1).view(np.uint8)), 0
-    while done < len(buf):
-        n = member.readinto(buf[done:])
-        if not n:
-            raise ModelFileError(f"{path}: not a readable deepaccomp model (array {name!r} is truncated)")
-        done += n
-    return out.T if fortran else out
+    out = read_npy_data(member, shape, dtype, fortran)
+    if out is None:
+        raise ModelFileError(f"{path}: not a readable deepaccomp model (array {name!r} is truncated)")
+    return out
 
 
 def _read_meta(zf, path: str) -> dict:

@@ -56,8 +56,8 @@ import numpy as np
 from tqdm import tqdm
 
 from .errors import (ConfigError, DatasetError, DeepAccompError, NoMelodyError, OutputFileError,
-                     UnsupportedMeterError, brief)
-from .io_utils import atomic_path
+                     UnsupportedMeterError, brief, require)
+from .io_utils import atomic_path, read_npy_data, read_npy_header
 from .layout import DEFAULT_LAYOUT, get_layout, select_instruments
 from .metrics import estimate_key, evaluate
 from .midi import MAX_ROLL_STEPS, multitrack_midi_to_roll, read_midi
@@ -491,23 +491,18 @@ def _read_member(zf, key: str, name: str) -> np.ndarray:
     """One ``.npy`` member: its header checked, exactly its bytes read, then its end (and checksum)."""
     dtype, ndim = _DATASET_ARRAYS[key]
     with zf.open(key + ".npy") as member:
-        version = np.lib.format.read_magic(member)
-        header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-        if version not in header:
-            raise DatasetError(f"{name}: not a deepaccomp dataset (array {key!r} of .npy version {version})")
-        shape, fortran, got = header[version](member)
+        try:
+            shape, fortran, got = read_npy_header(member)
+        except ValueError as exc:
+            raise DatasetError(f"{name}: not a deepaccomp dataset (array {key!r} of {exc})") from None
         limit = MAX_DATASET_META_BYTES if key == "meta" else MAX_DATASET_BYTES
         if (got != dtype or len(shape) != ndim or fortran or (key == "cells" and shape[1] != 3)
                 or int(np.prod(shape, dtype=object)) * got.itemsize > limit):
             raise DatasetError(f"{name}: not a deepaccomp dataset (array {key!r}: {got} {shape})")
-        out = np.empty(shape, dtype=dtype)
-        buf, done = memoryview(out.reshape(-1).view(np.uint8)), 0
-        while done < len(buf):
-            n = member.readinto(buf[done:])
-            if not n:
-                raise DatasetError(f"{name}: not a readable deepaccomp dataset (array {key!r} is truncated); "
-                                   "delete it and run `deepaccomp prepare` again")
-            done += n
+        out = read_npy_data(member, shape, dtype)
+        if out is None:
+            raise DatasetError(f"{name}: not a readable deepaccomp dataset (array {key!r} is truncated); "
+                               "delete it and run `deepaccomp prepare` again")
         if member.read(1):  # reaching the end also checks the member's CRC
             raise DatasetError(f"{name}: not a deepaccomp dataset (array {key!r} has data past its shape)")
     return out
@@ -579,7 +574,7 @@ def _encode(rolls):
 # ---------------------------------------------------------------------- chorales
 def chorale_ids() -> list[str]:
     """music21 corpus paths of the chorales in ``Iterator()`` order."""
-    from music21 import corpus
+    corpus = require("music21.corpus", "building the chorale dataset")
 
     return list(corpus.chorales.Iterator(returnType="filename"))
 
@@ -650,7 +645,7 @@ def _normalising_shift(roll, key_normalize: bool):
 
 def _build_one(args):
     position, cid, key_normalize = args
-    from music21 import corpus
+    corpus = require("music21.corpus", "building the chorale dataset")
 
     try:
         score = corpus.parse(cid)

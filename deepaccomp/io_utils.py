@@ -1,4 +1,5 @@
-"""Small file helpers: atomic writes with clear errors (no partial output files)."""
+"""Small file helpers: atomic writes with clear errors (no partial output files), lock files, and
+bounded reading of ``.npy`` members (model and dataset archives read the same way)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import stat
 import tempfile
 import time
 from contextlib import contextmanager
+
+import numpy as np
 
 from .errors import OutputFileError, brief
 
@@ -23,7 +26,36 @@ __all__ = [
     "project_path",
     "process_alive",
     "PidLock",
+    "read_npy_header",
+    "read_npy_data",
 ]
+
+_NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def read_npy_header(member) -> tuple:
+    """``(shape, fortran_order, dtype)`` from the header of an open ``.npy`` member, nothing more read.
+
+    Raises ``ValueError`` for a version other than 1.0 and 2.0 (callers turn it into their own error).
+    """
+    version = np.lib.format.read_magic(member)
+    if version not in _NPY_HEADERS:
+        raise ValueError(f".npy version {version}")
+    shape, fortran, dtype = _NPY_HEADERS[version](member)
+    return tuple(shape), fortran, dtype
+
+
+def read_npy_data(member, shape, dtype, fortran: bool = False):
+    """Exactly the bytes of an array of ``shape`` and ``dtype`` from ``member`` (after its header), never
+    more; ``None`` if the member ends first (truncated)."""
+    out = np.empty(shape[::-1] if fortran else shape, dtype=dtype)
+    buf, done = memoryview(out.reshape(-1).view(np.uint8)), 0
+    while done < len(buf):
+        n = member.readinto(buf[done:])
+        if not n:
+            return None
+        done += n
+    return out.T if fortran else out
 
 def check_writable_dir(folder: str) -> None:
     """Raise :class:`OutputFileError` unless ``folder`` exists and can be written."""

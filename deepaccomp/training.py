@@ -44,7 +44,7 @@ from .config import Config
 from .data import make_tf_dataset, prepare
 from .errors import CheckpointError, ConfigError, OutputFileError, TrainingError, brief
 from .generation import model_input_planes
-from .io_utils import atomic_write_bytes
+from .io_utils import atomic_write_bytes, process_alive
 from .models import build_critic, build_generator
 from .monitoring import Monitor, record_time
 
@@ -560,16 +560,6 @@ def _check_resume_config(logdir: str, cfg: Config) -> None:
             "use a new --logdir or the same config to resume")
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError, ValueError):
-        return pid > 0  # another user's process, or a pid this system cannot hold
-    return True
-
-
 class _LogdirLock:
     """``LOGDIR/train.lock``: one training run per logdir.
 
@@ -627,7 +617,7 @@ class _LogdirLock:
             why = "it is unreadable"
         else:
             here = info.get("host") == self.info["host"]
-            if not here or _process_alive(info["pid"]):
+            if not here or process_alive(info["pid"]):
                 raise TrainingError(
                     f"{self.logdir} is in use by another training run (pid {info['pid']} on "
                     f"{info.get('host', '?')}); wait for it to finish or use another --logdir "

@@ -200,3 +200,12 @@ def test_training_without_tensorflow_says_what_to_install_in_one_line(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("deepaccomp: error: training"), proc.stderr
     assert 'pip install "deepaccomp[train]"' in lines[0]
+
+
+def test_preparing_the_chorales_without_music21_says_what_to_install(tmp_path):
+    code = BLOCK_TF + ("from deepaccomp.__main__ import run\n"
+                       "sys.exit(run(['prepare', '--dataset-dir', 'ds']))\n")
+    proc = _run_python(code, tmp_path)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "needs music21" in lines[0] and 'pip install "deepaccomp[train]"' in lines[0], lines
