@@ -317,9 +317,14 @@ def _viterbi_moves(emit, onset, leaps, min_steps):
     for t in range(1, steps):
         cand = best[:, :, None] + trans[None]
         back[:, t] = np.argmax(cand, axis=1)
-        best = np.max(cand, axis=1) + emit_all[:, t]
+        best = _taken(cand, back[:, t]) + emit_all[:, t]
     line = _backtrack(best, back)
     return np.where(line == 0, 0, (line - 1) % pitches + 1)
+
+
+def _taken(cand, index):
+    """``cand[b, index[b, j], j]``: the best value into each state (one pass instead of a second ``max``)."""
+    return np.take_along_axis(cand, index[:, None, :].astype(np.intp), axis=1)[:, 0]
 
 
 def _backtrack(best, back):
@@ -353,18 +358,28 @@ def _beat_states(emit, onset, others, parallel_cost, steps_per_beat, leaps=None)
     lines = [line[:, ::steps_per_beat] for line in others]
     best = beat_emit[:, 0] - onset
     back = np.zeros((batch, n_beats, n), dtype=np.int16)
-    for k in range(1, n_beats):
-        trans = base + parallel_cost * sum(_parallels(q, p, line[:, k - 1], line[:, k]) for line in lines)
-        cand = best[:, :, None] - trans
-        back[:, k] = np.argmax(cand, axis=1)
-        best = np.max(cand, axis=1) + beat_emit[:, k]
+    for start in range(1, n_beats, BEATS_PER_BLOCK):
+        stop = min(n_beats, start + BEATS_PER_BLOCK)
+        # the moves into beats start..stop-1 at once: (batch, beats, from, to)
+        count = sum(_parallels(q[:, None], p[:, None], line[:, start - 1: stop - 1, None, None],
+                               line[:, start: stop, None, None]) for line in lines)
+        trans = base[:, None] + parallel_cost * count
+        for k in range(start, stop):
+            cand = best[:, :, None] - trans[:, k - start]
+            back[:, k] = np.argmax(cand, axis=1)
+            best = _taken(cand, back[:, k]) + beat_emit[:, k]
     return _backtrack(best, back)
 
 
+BEATS_PER_BLOCK = 64
+"""Beats whose parallel-perfect costs :func:`_beat_states` computes in one array (``batch x 64 x states
+x states``: about 2 MB a melody with the compact window), so memory stays bounded for long melodies."""
+
+
 def _parallels(q, p, a, b):
-    """``(batch, from, to)``: moving ``q -> p`` against another voice's ``a -> b`` makes a parallel or
-    contrary perfect fifth or octave (both voices sound on both beats and both change pitch)."""
-    a, b = a[:, None, None], b[:, None, None]
+    """Moving ``q -> p`` against another voice's ``a -> b`` makes a parallel or contrary perfect fifth or
+    octave (both voices sound on both beats and both change pitch); arrays broadcast together, e.g.
+    ``q (1, from, 1)``, ``p (1, 1, to)``, ``a, b (batch, 1, 1)`` -> ``(batch, from, to)``."""
     moved = (q >= 0) & (p >= 0) & (q != p) & (a >= 0) & (b >= 0) & (a != b)
     before, after = np.abs(q - a) % 12, np.abs(p - b) % 12
     return moved & (before == after) & np.isin(before, _PERFECT)

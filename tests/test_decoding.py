@@ -193,3 +193,20 @@ def test_log_odds_score_keeps_the_models_ranking_where_it_is_unsure():
         preset("default").replace(generation={"decode": "voice", "note_score": "log_odds"})
     with pytest.raises(ConfigError, match="note_score"):
         preset("default").replace(generation={"note_score": "probability"})
+
+
+def test_beat_states_in_blocks_equal_beat_by_beat(monkeypatch):
+    """The parallel-perfect costs are computed for BEATS_PER_BLOCK beats at once; any block size gives
+    the same lines (here 1, 7 and the default, over 150 beats with two other voices)."""
+    from deepaccomp import decoding
+
+    rng = np.random.default_rng(5)
+    values = np.tanh(rng.normal(0, 1.5, (2, 600, 40, 3)))
+    melody = np.zeros((2, 600, 40, 1), bool)
+    melody[:, np.arange(600), rng.integers(25, 39, 600), 0] = True
+    kw = dict(onset_cost=0.3, score="log_odds", melody=melody, order_voices=True, parallel_cost=5.0,
+              leap_cost=2.0, lowest_min_steps=2)
+    want = decoding.decode_notes(values, **kw)
+    for block in (1, 7):
+        monkeypatch.setattr(decoding, "BEATS_PER_BLOCK", block)
+        np.testing.assert_array_equal(decoding.decode_notes(values, **kw), want)
