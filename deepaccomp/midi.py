@@ -50,6 +50,7 @@ __all__ = [
     "max_melody_steps",
     "MidiInfo",
     "ticks_to_seconds",
+    "seconds_to_ticks",
     "read_midi",
     "pitched_instruments",
     "choose_melody_track",
@@ -209,6 +210,18 @@ def ticks_to_seconds(pm: pretty_midi.PrettyMIDI, ticks) -> np.ndarray:
     sec_per_tick = 60.0 / (np.asarray(tempi, dtype=np.float64) * pm.resolution)
     idx = np.clip(np.searchsorted(change_ticks, ticks, side="right") - 1, 0, None)
     return change_times[idx] + (ticks - change_ticks[idx]) * sec_per_tick[idx]
+
+
+def seconds_to_ticks(pm: pretty_midi.PrettyMIDI, seconds) -> np.ndarray:
+    """Convert times in seconds to (fractional) ticks with ``pm``'s tempo map: the inverse of
+    :func:`ticks_to_seconds`, for many times at once (``PrettyMIDI.time_to_tick`` takes one per call)."""
+    seconds = np.asarray(seconds, dtype=np.float64)
+    change_times, tempi = pm.get_tempo_changes()
+    if len(tempi) == 0:
+        change_times, tempi = np.array([0.0]), np.array([120.0])
+    change_ticks = np.array([pm.time_to_tick(t) for t in change_times], dtype=np.float64)
+    idx = np.clip(np.searchsorted(change_times, seconds, side="right") - 1, 0, None)
+    return change_ticks[idx] + (seconds - change_times[idx]) * np.asarray(tempi)[idx] * pm.resolution / 60.0
 
 
 def read_midi(source) -> pretty_midi.PrettyMIDI:
