@@ -91,10 +91,10 @@ class _Unet:
             skips.append(x)
         x = np.concatenate([x, noise], axis=-1)
         for i, (kernel, bias, norm) in enumerate(self.decoder):
-            x = conv2d(upsample(x), kernel, bias, stride=1)
+            x = upsample_conv2d(x, kernel, bias)
             x = np.maximum(x * norm[0] + norm[1], 0)
             x = np.concatenate([x, skips[-2 - i]], axis=-1)
-        return np.tanh(conv2d(upsample(x), *self.out, stride=1))
+        return np.tanh(upsample_conv2d(x, *self.out))
 
 
 def _batch_norm(weights) -> tuple:
@@ -139,6 +139,43 @@ def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, stride: int) -> 
         for j in range(k):
             out += xp[:, i: i + stride * ot: stride, j: j + stride * op: stride] @ kernel[i, j]
     return out
+
+
+def upsample_conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """``conv2d(upsample(x), kernel, bias, stride=1)`` without building the upsampled input.
+
+    Output step ``2i + a`` of a kernel tap ``d`` reads the upsampled input at
+    ``2i + a + d - before``, which is input step ``i + (a + d - before) // 2``: for each
+    of the four phases ``(a, b)`` the taps that read the same input cell are summed
+    into one kernel (a 4 x 4 kernel becomes 3 x 3, 3 x 2, 2 x 3 and 2 x 2), so the
+    work is 25 / 64 of the plain convolution's for ``k = 4``.
+    """
+    b, t, p, _ = x.shape
+    k = kernel.shape[0]
+    before = (k - 1) // 2  # "same" padding of a stride-1 convolution, whatever the length
+    groups = [_taps_by_offset(a, k, before) for a in (0, 1)]
+    offsets = [o for g in groups for o in g]
+    lo, hi = max(0, -min(offsets)), max(0, max(offsets))
+    xp = np.pad(x, ((0, 0), (lo, hi), (lo, hi), (0, 0)))
+    out = np.empty((b, 2 * t, 2 * p, kernel.shape[3]), np.float32)
+    for a, rows in enumerate(groups):
+        for c, cols in enumerate(groups):
+            phase = np.empty((b, t, p, kernel.shape[3]), np.float32)
+            phase[...] = bias
+            for oi, di in rows.items():
+                for oj, dj in cols.items():
+                    w = kernel[di][:, dj].sum(axis=(0, 1))
+                    phase += xp[:, lo + oi: lo + oi + t, lo + oj: lo + oj + p] @ w
+            out[:, a::2, c::2] = phase
+    return out
+
+
+def _taps_by_offset(phase: int, k: int, before: int) -> dict:
+    """``{input offset: [kernel taps]}`` for output steps of ``phase`` (0 or 1) after upsampling by 2."""
+    groups = {}
+    for d in range(k):
+        groups.setdefault((phase + d - before) // 2, []).append(d)
+    return groups
 
 
 def load(path) -> tuple[NumpyGenerator, Config]:
