@@ -224,3 +224,32 @@ def rewrite(source, path, *, config_edit=None, weights_edit=None, meta_edit=None
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     np.savez_compressed(path, **arrays)
     return path
+
+
+BAND_MODEL = {"encoder_filters": [4, 8, 8, 8], "decoder_filters": [8, 8, 4], "noise_channels": 4,
+              "critic_filters": [4, 8, 8, 8]}
+"""Model settings of the tiny untrained ``lpd5`` generator of :func:`band_model`."""
+
+
+@pytest.fixture(scope="session")
+def band_model(tmp_path_factory):
+    """Path of a tiny untrained generator of the ``lpd5`` layout (melody; drums, piano, guitar, bass,
+    strings), written without TensorFlow: seeded random float32 weights of the config's shapes, with
+    batch norm scales near 1 and positive variances, so that every track gets notes."""
+    from deepaccomp import artifact, preset
+
+    cfg = preset("default").with_layout("lpd5").replace(model=BAND_MODEL)
+    rng = np.random.default_rng(0)
+    weights, after_kernel = [], 0
+    for shape in cfg.generator_weight_shapes():
+        after_kernel = 0 if len(shape) == 4 else after_kernel + 1  # a kernel, then bias, gamma, beta, mean, variance
+        w = rng.normal(0, 1.5 / np.sqrt(np.prod(shape[:3])) if len(shape) == 4 else 0.3, shape)
+        if after_kernel == 2:
+            w += 1.0
+        if after_kernel == 5:
+            w = np.abs(w) + 0.3
+        weights.append(w.astype(np.float32))
+    path = tmp_path_factory.mktemp("band") / "lpd5-tiny" / artifact.FILE_NAME
+    path.parent.mkdir()
+    artifact._write(weights, cfg, path)
+    return path
