@@ -10,6 +10,7 @@ import threading
 import time
 import warnings
 
+import mido
 import pretty_midi
 import pytest
 
@@ -21,6 +22,7 @@ with warnings.catch_warnings():  # starlette >= 1 prefers httpx2 but works with 
     from fastapi.testclient import TestClient
 
 from deepaccomp import Accompanist
+from deepaccomp.midi import PROGRAM_PRESETS
 from deepaccomp.studio import create_app, limits
 from deepaccomp.studio import app as studio_app
 
@@ -101,7 +103,12 @@ def test_info_and_openapi(client):
     assert info["limits"] == limits.as_dict()
     assert info["limits"]["max_upload_bytes"] == 2 * 1024 * 1024 and info["limits"]["max_bars"] == 512
     assert info["limits"]["meters"] == ["3/4", "4/4"]
-    assert "choir" in info["presets"] and len(info["gm_programs"]) == 128
+    assert info["presets"] == {k: list(v) for k, v in PROGRAM_PRESETS.items()} and len(info["gm_programs"]) == 128
+    # the model's layout: its tracks, roles, default programs and windows
+    layout = info["layout"]
+    assert layout["name"] == "satb" and layout["voices"] is True
+    assert [(t["name"], t["role"], t["drums"], t["program"]) for t in layout["tracks"]] == \
+        [("soprano", "melody", False, 52)] + [(v, "accompaniment", False, 52) for v in ("alto", "tenor", "bass")]
     spec = client.get("/openapi.json").json()
     assert {"/api/info", "/api/melody", "/api/generate", "/api/generate/midi"} <= set(spec["paths"])
     assert client.get("/docs").status_code == 404  # its page would load scripts from a CDN
@@ -396,7 +403,7 @@ def test_note_list_at_the_limits_converts_in_linear_time():
 def test_tempo_changes_keep_the_grid(client, tmp_path):
     from conftest import midi_with_tempo_change
 
-    from deepaccomp.studio.notes import seconds_to_ticks
+    from deepaccomp.midi import seconds_to_ticks
 
     path = midi_with_tempo_change(tmp_path, [(60 + i, i, i + 1) for i in range(8)], bpm0=120, bpm1=60)
     pm = pretty_midi.PrettyMIDI(str(path))
@@ -408,3 +415,80 @@ def test_tempo_changes_keep_the_grid(client, tmp_path):
     mel = res["tracks"][0]["notes"]
     assert [n["start"] for n in mel] == [4 * i for i in range(8)]
     assert mel[5]["time"] == pytest.approx(2.0 + 1.0, abs=1e-3)  # 4 beats at 120 bpm, then 1 s per beat
+
+
+# ------------------------------------------------------------------ a model of another layout
+BAND = ["melody", "drums", "piano", "guitar", "bass", "strings"]
+
+
+@pytest.fixture(scope="module")
+def band_client(band_model):
+    with TestClient(create_app(band_model), base_url=BASE) as c:
+        yield c
+
+
+def midi_channels(data: bytes) -> dict:
+    """The channel of the notes of each named track of a MIDI file."""
+    out = {}
+    for track in mido.MidiFile(file=io.BytesIO(data)).tracks:
+        name = next((m.name for m in track if m.type == "track_name"), None)
+        channels = {m.channel for m in track if m.type == "note_on"}
+        if name and channels:
+            out[name] = channels
+    return out
+
+
+def test_info_reports_a_band_models_layout(band_client):
+    info = band_client.get("/api/info").json()
+    assert info["model"] == "lpd5-tiny" and info["layout"]["name"] == "lpd5"
+    tracks = info["layout"]["tracks"]
+    assert [t["name"] for t in tracks] == BAND
+    assert [t["role"] for t in tracks] == ["melody"] + ["accompaniment"] * 5
+    assert [t["name"] for t in tracks if t["drums"]] == ["drums"]
+    assert [t["program"] for t in tracks] == [73, 0, 0, 25, 33, 48]
+    assert all(0 <= t["lowest"] <= t["highest"] <= 127 for t in tracks)
+    assert info["presets"] == {}  # the SATB instrument presets are for voice layouts
+    schema = band_client.get("/openapi.json").json()["paths"]["/api/generate"]["post"]["requestBody"]
+    programs = schema["content"]["application/json"]["schema"]["properties"]["programs"]["oneOf"]
+    assert [(c.get("minItems"), c.get("maxItems")) for c in programs if c["type"] == "array"] == [(5, 5)]
+
+
+def test_a_band_model_generates_its_tracks_with_drums_on_channel_10(band_client, band_model, twinkle):
+    res = band_client.post("/api/generate/midi?seed=2", content=twinkle).json()
+    assert [t["name"] for t in res["tracks"]] == BAND and res["programs"] is None
+    assert [t["drums"] for t in res["tracks"]] == [False, True, False, False, False, False]
+    assert [t["program"] for t in res["tracks"][2:]] == [0, 25, 33, 48]  # the layout's own programs
+    assert all(t["notes"] for t in res["tracks"])
+    data = base64.b64decode(res["midi_base64"])
+    # the channels in the answer are the file's: drums on channel 10 (9 counted from 0)
+    assert midi_channels(data) == {t["name"] if k else "melody": {t["channel"]} for k, t in enumerate(res["tracks"])}
+    assert res["tracks"][1]["channel"] == 9 and 9 not in [t["channel"] for t in res["tracks"] if not t["drums"]]
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(data))
+    direct = Accompanist.load(band_model).generate(twinkle, seed=2)
+    assert [(i.name, i.is_drum, len(i.notes)) for i in pm.instruments][1:] == \
+        [(i.name, i.is_drum, len(i.notes)) for i in direct.instruments][1:]
+
+
+def test_a_band_model_takes_one_program_per_track(band_client):
+    body = {"notes": EDITOR_NOTES, "seed": 1, "programs": [0, 4, 26, 34, 49], "melody_program": 65}
+    res = band_client.post("/api/generate", json=body).json()
+    assert [t["name"] for t in res["tracks"]] == BAND and res["programs"] == [0, 4, 26, 34, 49]
+    assert [t["program"] for t in res["tracks"]] == [65, 0, 4, 26, 34, 49]  # a drum track's program is ignored
+    q = band_client.post("/api/generate/midi?seed=1&programs=0,4,26,34,49", content=midi_file(SCALE)).json()
+    assert [t["program"] for t in q["tracks"][2:]] == [4, 26, 34, 49]
+
+
+@pytest.mark.parametrize("programs, needle", [
+    ([40, 41, 42], "3 programs given for 5 tracks (layout 'lpd5': drums, piano, guitar, bass, strings)"),
+    ("choir", "takes one program per track"),
+    ([0, 0, 0, 0, 300], "0..127"),
+    ([0, 0, 0, 0, True], "programs"),
+])
+def test_a_band_model_refuses_programs_of_another_layout(band_client, programs, needle):
+    msg = error_of(band_client.post("/api/generate", json={"notes": EDITOR_NOTES, "programs": programs}),
+                   400, "ConfigError")
+    assert needle in msg
+    query = programs if isinstance(programs, str) else ",".join(str(int(p)) for p in programs)
+    if not any(isinstance(p, bool) for p in programs):
+        assert needle in error_of(band_client.post(f"/api/generate/midi?programs={query}", content=midi_file(SCALE)),
+                                  400, "ConfigError")

@@ -35,13 +35,14 @@ from ..errors import (
     InvalidRollError,
     NoMelodyError,
     UnsupportedMeterError,
+    brief,
 )
-from ..midi import PROGRAM_PRESETS
 from . import limits
 from .notes import (
     check_int,
     check_number,
     check_programs,
+    layout_presets,
     midi_bytes,
     note_list_to_midi,
     read_upload,
@@ -139,10 +140,12 @@ class Studio:
         finally:
             self.pending -= 1
 
-    def generate(self, pm, *, seed, programs, noise_scale, pickup=None):
+    def generate(self, pm, *, seed, programs, noise_scale, pickup=None, decoding=None):
+        """One generation on the model; ``noise_scale`` and ``decoding`` (a dict of generation settings)
+        override the model's for this call, checked by :meth:`~deepaccomp.Accompanist.generate`."""
         with self.lock:
             result = self.accompanist.generate(pm, seed=seed, programs=programs, noise_scale=noise_scale,
-                                               pickup=pickup)
+                                               pickup=pickup, decoding=decoding)
         self.served += 1
         return result
 
@@ -150,14 +153,14 @@ class Studio:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _generation_params(params: dict) -> dict:
-    """seed, programs and noise_scale from a JSON body or a query string (already typed)."""
+def _generation_params(params: dict, layout) -> dict:
+    """seed, programs (for the model's ``layout``) and noise_scale from a JSON body or a query string
+    (already typed)."""
     seed = params.get("seed")
     seed = secrets.randbelow(limits.SEED_RANGE[1] + 1) if seed is None else check_int(seed, "seed", *limits.SEED_RANGE)
-    programs = check_programs(params.get("programs", "choir"))
-    noise = params.get("noise_scale")
-    noise = None if noise is None else check_number(noise, "noise_scale", *limits.NOISE_SCALE_RANGE)
-    return {"seed": seed, "programs": programs, "noise_scale": noise}
+    programs = check_programs(params.get("programs"), layout)
+    # checked once, where every caller's is: Accompanist.generate (the library's one bound, limits.NOISE_SCALE)
+    return {"seed": seed, "programs": programs, "noise_scale": params.get("noise_scale")}
 
 
 def _query_params(request: Request) -> dict:
@@ -166,38 +169,39 @@ def _query_params(request: Request) -> dict:
     known = {"seed", "programs", "noise_scale", "format", "pickup"}
     unknown = set(q) - known
     if unknown:
-        raise ConfigError(f"unknown query parameters {sorted(unknown)}; use {sorted(known)}")
+        raise ConfigError(f"unknown query parameters {brief(sorted(unknown))}; use {sorted(known)}")
     out = {}
     if "seed" in q:
         try:
             out["seed"] = int(q["seed"])
         except ValueError:
-            raise ConfigError(f"seed must be an integer, got {q['seed']!r}") from None
+            raise ConfigError(f"seed must be an integer, got {brief(repr(q['seed']))}") from None
     if "noise_scale" in q:
         try:
             out["noise_scale"] = float(q["noise_scale"])
         except ValueError:
-            raise ConfigError(f"noise_scale must be a number, got {q['noise_scale']!r}") from None
+            raise ConfigError(f"noise_scale must be a number, got {brief(repr(q['noise_scale']))}") from None
     if "programs" in q:
         value = q["programs"]
         if "," in value or value.isdigit():
             try:
                 out["programs"] = [int(p) for p in value.split(",")]
             except ValueError:
-                raise ConfigError(f"programs {value!r}: give a preset name or numbers like 40,41,42") from None
+                raise ConfigError(f"programs {brief(repr(value))}: give a preset name or one General MIDI "
+                                  "program per accompaniment track, like 40,41,42") from None
         else:
             out["programs"] = value
     if "pickup" in q:
         try:
             out["pickup"] = float(q["pickup"])
         except ValueError:
-            raise ConfigError(f"pickup must be a number of beats, got {q['pickup']!r}") from None
+            raise ConfigError(f"pickup must be a number of beats, got {brief(repr(q['pickup']))}") from None
     return out
 
 
 def _format(value) -> str:
     if value not in ("json", "midi"):
-        raise ConfigError(f"format must be 'json' or 'midi', got {value!r}")
+        raise ConfigError(f"format must be 'json' or 'midi', got {brief(repr(value))}")
     return value
 
 
@@ -209,7 +213,27 @@ def _answer(result: dict, fmt: str):
     return JSONResponse(result)
 
 
-GENERATE_JSON_SCHEMA = {
+def programs_schema(layout) -> dict:
+    """JSON schema of ``programs`` for a model's layout: null (the layout's own), a preset it takes,
+    or one General MIDI program per accompaniment track (a drum track's is ignored)."""
+    n = layout.n_accompaniment
+    choices = [{"type": "null"},
+               {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 127},
+                "minItems": n, "maxItems": n, "description": ", ".join(layout.accompaniment_names)}]
+    presets = sorted(layout_presets(layout))
+    if presets:
+        choices.insert(1, {"type": "string", "enum": presets})
+    return {"oneOf": choices, "default": None}
+
+
+def generate_json_schema(layout) -> dict:
+    """JSON schema of the body of ``POST /api/generate`` for a model's layout
+    (:data:`GENERATE_JSON_SCHEMA` and :func:`programs_schema`)."""
+    return {**GENERATE_JSON_SCHEMA, "properties": {**GENERATE_JSON_SCHEMA["properties"],
+                                                   "programs": programs_schema(layout)}}
+
+
+GENERATE_JSON_SCHEMA = {  # programs: see programs_schema
     "type": "object",
     "required": ["notes"],
     "properties": {
@@ -226,11 +250,8 @@ GENERATE_JSON_SCHEMA = {
                          "description": "16th steps before the first downbeat (< one bar)"},
         "melody_program": {"type": "integer", "minimum": 0, "maximum": 127, "default": 0},
         "seed": {"type": ["integer", "null"], "minimum": limits.SEED_RANGE[0], "maximum": limits.SEED_RANGE[1]},
-        "programs": {"oneOf": [{"type": "string", "enum": sorted(PROGRAM_PRESETS)},
-                               {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 127},
-                                "minItems": 3, "maxItems": 3}], "default": "choir"},
-        "noise_scale": {"type": ["number", "null"], "minimum": limits.NOISE_SCALE_RANGE[0],
-                        "maximum": limits.NOISE_SCALE_RANGE[1]},
+        "noise_scale": {"type": ["number", "null"], "exclusiveMinimum": limits.NOISE_SCALE.low,
+                        "maximum": limits.NOISE_SCALE.high},
         "format": {"type": "string", "enum": ["json", "midi"], "default": "json"},
     },
 }
@@ -238,7 +259,8 @@ MIDI_BODY = {"required": True, "content": {"audio/midi": {"schema": {"type": "st
 GEN_QUERY = [
     {"name": "seed", "in": "query", "schema": {"type": "integer"}},
     {"name": "programs", "in": "query", "schema": {"type": "string"},
-     "description": "preset name or three programs like 40,41,42"},
+     "description": "a preset name (voice layouts) or one General MIDI program per accompaniment track of "
+                    "the model's layout (/api/info), like 40,41,42; default: the layout's own"},
     {"name": "noise_scale", "in": "query", "schema": {"type": "number"}},
     {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "midi"]}},
     {"name": "pickup", "in": "query", "schema": {"type": "number"},
@@ -266,6 +288,8 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
     studio = Studio(accompanist)
     path = getattr(accompanist, "model_path", None)
     model_name = os.path.basename(os.path.dirname(os.fspath(path))) if path else None
+    layout = accompanist.layout
+    json_schema = generate_json_schema(layout)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -276,7 +300,8 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
 
     app = FastAPI(title="deepaccomp studio", version=__version__, lifespan=lifespan,
                   docs_url=None, redoc_url=None,  # their pages load scripts from a CDN: offline, only /openapi.json
-                  description="Write or upload a melody, add an alto/tenor/bass accompaniment, hear it, download it.")
+                  description="Write or upload a melody, add the accompaniment tracks of the model's layout "
+                              "(GET /api/info), hear it, download it.")
     app.state.studio = studio
 
     @app.exception_handler(DeepAccompError)
@@ -306,12 +331,13 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
         return FileResponse(path, media_type="application/octet-stream",
                             headers={"Cache-Control": "public, max-age=86400"})
 
-    @app.get("/api/info", summary="presets, General MIDI programs, limits, model")
+    @app.get("/api/info", summary="the model's layout, presets, General MIDI programs, limits")
     async def info():
         return {
             "version": __version__,
             "model": model_name,
-            "presets": {k: list(v) for k, v in PROGRAM_PRESETS.items()},
+            "layout": layout.to_dict(),
+            "presets": layout_presets(layout),
             "gm_programs": [pretty_midi.program_to_instrument_name(p) for p in range(128)],
             "limits": limits.as_dict(),
             "soundfont": soundfont_path().is_file(),
@@ -328,7 +354,7 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
 
     @app.post("/api/generate", summary="accompany a JSON note list",
               openapi_extra={"requestBody": {"required": True,
-                                             "content": {"application/json": {"schema": GENERATE_JSON_SCHEMA}}}})
+                                             "content": {"application/json": {"schema": json_schema}}}})
     async def generate_json(request: Request):
         raw = await read_body(request)
         try:
@@ -337,19 +363,20 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
             raise ConfigError(f"the request body is not valid JSON ({exc})") from None
         if not isinstance(body, dict):
             raise ConfigError("the request body must be a JSON object with a 'notes' list")
-        known = set(GENERATE_JSON_SCHEMA["properties"])
+        known = set(json_schema["properties"])
         unknown = set(body) - known
         if unknown:
-            raise ConfigError(f"unknown fields {sorted(unknown)}; use {sorted(known)}")
+            raise ConfigError(f"unknown fields {brief(sorted(unknown))}; use {sorted(known)}")
         fmt = _format(body.get("format", "json"))
-        params = _generation_params(body)
+        params = _generation_params(body, layout)
 
         def work():
             pm, origin = note_list_to_midi(body.get("notes"), tempo=body.get("tempo", 100),
                                            meter=body.get("meter", "4/4"), pickup_steps=body.get("pickup_steps", 0),
                                            melody_program=body.get("melody_program", 0))
             result = studio.generate(pm, **params)
-            return result_to_json(result, origin_tick=origin, ticks_per_step=limits.PPQ / limits.STEPS_PER_BEAT,
+            return result_to_json(result, layout=layout, origin_tick=origin,
+                                  ticks_per_step=limits.PPQ / limits.STEPS_PER_BEAT,
                                   pickup_steps=body.get("pickup_steps", 0), **params)
 
         return _answer(await studio.run(work), fmt)
@@ -362,13 +389,14 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
         pickup = q.pop("pickup", None)
         if pickup is not None:
             pickup = check_number(pickup, "pickup", 0.0, limits.MAX_PICKUP_BEATS)
-        params = _generation_params(q)
+        params = _generation_params(q, layout)
         data = await read_body(request)
 
         def work():
             pm, info_ = read_upload(data)
             result = studio.generate(pm, pickup=pickup, **params)
-            return result_to_json(result, origin_tick=info_.start_tick, ticks_per_step=info_.ticks_per_step,
+            return result_to_json(result, layout=layout, origin_tick=info_.start_tick,
+                                  ticks_per_step=info_.ticks_per_step,
                                   pickup_steps=0, **params)
 
         return _answer(await studio.run(work), fmt)

@@ -18,44 +18,75 @@ import math
 import numpy as np
 import pretty_midi
 
-from ..errors import ConfigError, InvalidMidiError, NoMelodyError, UnsupportedMeterError
-from ..midi import PROGRAM_PRESETS, midi_to_roll, read_midi, resolve_programs
+from ..errors import ConfigError, InvalidMidiError, NoMelodyError, UnsupportedMeterError, brief
+from ..midi import PROGRAM_PRESETS, midi_to_roll, read_midi, seconds_to_ticks
 from . import limits
 
-TRACK_LABELS = ("melody", "alto", "tenor", "bass")
+MELODY_LABEL = "melody"
+"""The name of the melody track in the studio's answers (the layout's own name for it may differ:
+satb's is ``soprano``); the accompaniment tracks keep their layout names."""
+
+GM_CHANNELS = 16
+DRUM_CHANNEL = 9
+"""MIDI channel 10 (counted from 0), General MIDI's drum kit."""
 
 
 # --------------------------------------------------------------------------- checks
 def check_int(value, name: str, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ConfigError(f"{name} must be an integer {lo}..{hi}, got {value!r}")
+        raise ConfigError(f"{name} must be an integer {lo}..{hi}, got {brief(repr(value))}")
     return value
 
 
 def check_number(value, name: str, lo: float, hi: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
             or not lo <= value <= hi:
-        raise ConfigError(f"{name} must be a number {lo:g}..{hi:g}, got {value!r}")
+        raise ConfigError(f"{name} must be a number {lo:g}..{hi:g}, got {brief(repr(value))}")
     return float(value)
 
 
 def check_meter(meter) -> tuple[int, int]:
     if not isinstance(meter, str) or meter not in limits.METERS:
         raise UnsupportedMeterError(
-            f"meter {meter!r} is not supported by the studio; use one of {sorted(limits.METERS)}")
+            f"meter {brief(repr(meter))} is not supported by the studio; use one of {sorted(limits.METERS)}")
     return limits.METERS[meter]
 
 
-def check_programs(programs):
-    """A preset name or three General MIDI programs, checked by the library's own resolver."""
-    if isinstance(programs, str):
-        resolve_programs(programs, 4)
-        return programs
-    if not isinstance(programs, (list, tuple)) or any(isinstance(p, bool) or not isinstance(p, int)
-                                                       for p in programs):
-        raise ConfigError(f"programs must be a preset name {sorted(PROGRAM_PRESETS)} "
-                          f"or a list of three General MIDI programs 0..127, got {programs!r}")
-    return resolve_programs(programs, 3)
+def check_programs(programs, layout):
+    """The ``programs`` of a request, checked by :meth:`deepaccomp.layout.Layout.resolve_programs`.
+
+    Parameters
+    ----------
+    programs : None, str or list of int
+        ``None`` (the layout's own programs), a preset name (voice layouts) or one
+        General MIDI program per accompaniment track.
+    layout : deepaccomp.layout.Layout
+        The model's layout.
+
+    Returns
+    -------
+    None, str or list of int
+        As the studio echoes it: the name (or ``None``) as given, a list as resolved.
+    """
+    resolved = layout.resolve_programs(programs)
+    return programs if programs is None or isinstance(programs, str) else resolved
+
+
+def layout_presets(layout) -> dict:
+    """The instrument presets a layout takes, each as one program per track, melody first.
+
+    A voice layout takes every preset of :data:`deepaccomp.midi.PROGRAM_PRESETS`
+    (the melody sounds with the preset's soprano program); a band layout none."""
+    if not layout.voices:
+        return {}
+    return {name: [int(programs[0])] + layout.resolve_programs(name) for name, programs in PROGRAM_PRESETS.items()}
+
+
+def midi_channels(pm: pretty_midi.PrettyMIDI) -> list:
+    """The MIDI channel of each instrument as ``pm.write`` assigns them: drums on channel 10
+    (9 from 0), the others by instrument index on the 15 other channels."""
+    pitched = [c for c in range(GM_CHANNELS) if c != DRUM_CHANNEL]
+    return [DRUM_CHANNEL if inst.is_drum else pitched[k % len(pitched)] for k, inst in enumerate(pm.instruments)]
 
 
 def steps_per_bar(meter: tuple[int, int]) -> int:
@@ -101,10 +132,10 @@ def note_list_to_midi(notes, *, tempo: float, meter: str, pickup_steps: int = 0,
     inst = pretty_midi.Instrument(program=melody_program, name="melody")
     for i, n in enumerate(notes):
         if not isinstance(n, dict):
-            raise ConfigError(f"notes[{i}] must be an object {{pitch, start, length}}, got {n!r}")
+            raise ConfigError(f"notes[{i}] must be an object {{pitch, start, length}}, got {brief(repr(n))}")
         unknown = set(n) - {"pitch", "start", "length", "velocity"}
         if unknown:
-            raise ConfigError(f"notes[{i}] has unknown fields {sorted(unknown)}")
+            raise ConfigError(f"notes[{i}] has unknown fields {brief(sorted(unknown))}")
         pitch = check_int(n.get("pitch"), f"notes[{i}].pitch", *limits.PITCH_RANGE)
         start = check_int(n.get("start"), f"notes[{i}].start", 0, max_step - 1)
         length = check_int(n.get("length"), f"notes[{i}].length", 1, limits.MAX_NOTE_STEPS)
@@ -118,20 +149,6 @@ def note_list_to_midi(notes, *, tempo: float, meter: str, pickup_steps: int = 0,
     inst.notes.sort(key=lambda n: (n.start, n.pitch))
     pm.instruments.append(inst)
     return pm, origin
-
-
-def seconds_to_ticks(pm: pretty_midi.PrettyMIDI, seconds) -> np.ndarray:
-    """Ticks (float) of times in seconds, on ``pm``'s tempo map, for many times at once.
-
-    The inverse of :func:`deepaccomp.midi.ticks_to_seconds`; ``PrettyMIDI.time_to_tick``
-    does the same one time per call."""
-    seconds = np.asarray(seconds, dtype=np.float64)
-    change_times, tempi = pm.get_tempo_changes()
-    if len(tempi) == 0:
-        change_times, tempi = np.array([0.0]), np.array([120.0])
-    change_ticks = np.array([pm.time_to_tick(t) for t in change_times], dtype=np.float64)
-    idx = np.clip(np.searchsorted(change_times, seconds, side="right") - 1, 0, None)
-    return change_ticks[idx] + (seconds - change_times[idx]) * np.asarray(tempi)[idx] * pm.resolution / 60.0
 
 
 # --------------------------------------------------------------------------- uploaded MIDI
@@ -193,15 +210,17 @@ def midi_bytes(pm: pretty_midi.PrettyMIDI) -> bytes:
     return buf.getvalue()
 
 
-def result_to_json(pm: pretty_midi.PrettyMIDI, *, origin_tick: int, ticks_per_step: float,
+def result_to_json(pm: pretty_midi.PrettyMIDI, *, layout, origin_tick: int, ticks_per_step: float,
                    pickup_steps: int, seed: int, programs, noise_scale) -> dict:
-    """The generated piece as JSON: four tracks of notes in steps (from the editor's step 0)
-    and in seconds (from the same point), plus the MIDI file."""
+    """The generated piece as JSON: the melody and each accompaniment track of ``layout``
+    (:class:`deepaccomp.layout.Layout`, the model's), with their notes in steps (from the
+    editor's step 0) and in seconds (from the same point), plus the MIDI file."""
     origin_time = pm.tick_to_time(int(origin_tick))
     meter = (pm.time_signature_changes[0].numerator, pm.time_signature_changes[0].denominator) \
         if pm.time_signature_changes else (4, 4)
     tracks, last = [], 0.0
-    for k, inst in enumerate(pm.instruments):
+    names = (MELODY_LABEL,) + layout.accompaniment_names
+    for name, inst, channel in zip(names, pm.instruments, midi_channels(pm)):
         ticks = seconds_to_ticks(pm, [t for n in inst.notes for t in (n.start, n.end)]).reshape(-1, 2)
         steps = (ticks - origin_tick) / ticks_per_step
         notes = []
@@ -210,13 +229,13 @@ def result_to_json(pm: pretty_midi.PrettyMIDI, *, origin_tick: int, ticks_per_st
                           "time": round(n.start - origin_time, 4), "end_time": round(n.end - origin_time, 4),
                           "velocity": int(n.velocity)})
             last = max(last, n.end - origin_time)
-        tracks.append({"name": TRACK_LABELS[k] if k < len(TRACK_LABELS) else inst.name,
-                       "program": int(inst.program), "channel": k, "notes": notes})
+        tracks.append({"name": name, "program": int(inst.program), "drums": bool(inst.is_drum),
+                       "channel": channel, "notes": notes})
     _, tempi = pm.get_tempo_changes()
     data = midi_bytes(pm)
     return {
         "seed": seed,
-        "programs": programs if isinstance(programs, str) else list(programs),
+        "programs": programs if programs is None or isinstance(programs, str) else list(programs),
         "noise_scale": noise_scale,
         "tempo": round(float(tempi[0]) if len(tempi) else 120.0, 3),
         "meter": f"{meter[0]}/{meter[1]}",
