@@ -6,7 +6,11 @@ three voices, plays it and checks that the synthesiser produces sound (the
 audio clock advances and the output level is above silence), downloads the
 MIDI and reads it back with pretty_midi, renders a WAV in the browser and
 reads it back, edits notes with the mouse, then enters a melody with the
-on-screen and the computer keyboard and generates from it.
+on-screen and the computer keyboard and generates from it. Then the same command with a
+model of another layout (a tiny untrained ``lpd5`` generator: melody, drums, piano,
+guitar, bass, strings): the page shows its tracks, one instrument choice per
+pitched track and the drum kit for the drums, generates and plays them, and the
+downloaded MIDI has the drums on channel 10.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` packages and selenium
 (the ``test`` extra); skipped with the reason otherwise. Marked ``slow``
@@ -17,6 +21,7 @@ the page's screenshot there (always saved under the test's tmp_path).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -26,6 +31,7 @@ import time
 import wave
 from pathlib import Path
 
+import mido
 import numpy as np
 import pretty_midi
 import pytest
@@ -64,13 +70,13 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def server():
+@contextlib.contextmanager
+def studio_command(*args):
     """The real ``deepaccomp studio`` command on a free 127.0.0.1 port; yields its URL."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
                PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "deepaccomp.cli", "studio", "--port", "0"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "deepaccomp.cli", "studio", "--port", "0", *args], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url, lines, deadline = None, [], time.monotonic() + SERVER_START_S
     try:
         while time.monotonic() < deadline:
@@ -92,6 +98,20 @@ def server():
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def server():
+    """The studio with the shipped model."""
+    with studio_command() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def band_server(band_model):
+    """The studio with a tiny untrained model of the ``lpd5`` layout (``--model``)."""
+    with studio_command("--model", str(band_model)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -156,15 +176,34 @@ def generate_and_wait(driver, button="generate"):
     return driver.execute_script("return window.studio.trackCounts()")
 
 
+def download_midi(driver, name):
+    """Click *Download MIDI* and return the path of the file ``name`` once it is there."""
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.ID, "download").click()
+    path, deadline = driver.downloads / name, time.monotonic() + 20
+    while time.monotonic() < deadline and not path.exists():
+        time.sleep(0.1)
+    assert path.exists(), f"{name} was not downloaded"
+    time.sleep(0.3)
+    return path
+
+
+def open_page(driver, url):
+    driver.get(url)
+    wait_for(driver, "return document.body.dataset.ready === '1' && window.studio.state.info !== null",
+             what="the page to load")
+
+
 def test_studio_in_a_real_browser(server, browser, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
     d = browser
-    d.get(server)
-    wait_for(d, "return document.body.dataset.ready === '1' && window.studio.state.info !== null",
-             what="the page to load")
+    open_page(d, server)
     assert d.title == "deepaccomp studio"
+    assert [e.get_attribute("data-track") for e in d.find_elements(By.CSS_SELECTOR, "#voices label[data-track]")] \
+        == ["alto", "tenor", "bass"]
 
     # upload the bundled example: it fills the editor
     d.find_element(By.ID, "upload").send_keys(str(EXAMPLE))
@@ -203,18 +242,8 @@ def test_studio_in_a_real_browser(server, browser, tmp_path):
     assert d.execute_script("return window.studio.audioStats().playing") is False
 
     # download the MIDI and read it back
-    d.find_element(By.ID, "download").click()
-    deadline = time.monotonic() + 20
-    files = []
-    while time.monotonic() < deadline:
-        files = [f for f in d.downloads.iterdir() if f.suffix == ".mid"]
-        if files:
-            break
-        time.sleep(0.1)
-    assert files, "no MIDI file was downloaded"
-    time.sleep(0.3)
-    pm = pretty_midi.PrettyMIDI(str(files[0]))
-    assert files[0].name == "deepaccomp-seed1.mid"
+    path = download_midi(d, "deepaccomp-seed1.mid")
+    pm = pretty_midi.PrettyMIDI(str(path))
     assert [len(i.notes) for i in pm.instruments] == [counts[v] for v in ("melody", "alto", "tenor", "bass")]
 
     # render a WAV in the browser and read it back: the result's length, and sound in it
@@ -271,5 +300,63 @@ def test_studio_in_a_real_browser(server, browser, tmp_path):
                         (65, 28, 4)]
     counts = dict(generate_and_wait(d, "new-take"))
     assert counts["melody"] == 8 and all(counts[v] > 0 for v in ("alto", "tenor", "bass")), counts
+    errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, errors
+
+
+BAND = ["melody", "drums", "piano", "guitar", "bass", "strings"]
+
+
+def test_studio_with_a_band_model_shows_its_tracks(band_server, browser):
+    from selenium.webdriver.common.by import By
+
+    d = browser
+    open_page(d, band_server)
+    assert "lpd5" in d.find_element(By.ID, "model-info").text
+    # one instrument choice per pitched track, with the layout's programs; the drum track as the drum kit
+    labels = d.find_elements(By.CSS_SELECTOR, "#voices label[data-track]")
+    assert [e.get_attribute("data-track") for e in labels] == BAND[1:]
+    assert [e.text.split()[0] for e in labels] == ["Drums", "Piano", "Guitar", "Bass", "Strings"]
+    assert not labels[0].find_elements(By.TAG_NAME, "select")
+    assert "drum kit" in labels[0].find_element(By.CLASS_NAME, "drum-kit").text
+    assert [d.find_element(By.ID, f"prog-{k}").get_attribute("value") for k in range(2, 6)] == ["0", "25", "33", "48"]
+    preset_options = [o.get_attribute("value") for o in d.find_elements(By.CSS_SELECTOR, "#preset option")]
+    assert preset_options == ["model", "custom"]  # the SATB presets are not offered to a band
+
+    # a melody from the computer keyboard, then generate: the result lists every track of the layout
+    d.find_element(By.TAG_NAME, "body").send_keys("asdfghjk")
+    d.find_element(By.ID, "seed").clear()
+    d.find_element(By.ID, "seed").send_keys("4")
+    counts = generate_and_wait(d)
+    assert [name for name, _ in counts] == BAND and all(n > 0 for _, n in counts), counts
+    voices = d.find_elements(By.CSS_SELECTOR, "#mixer .voice")
+    assert [v.get_attribute("data-voice") for v in voices] == BAND
+    assert "drum kit" in voices[1].text
+
+    # the drums alone are heard: the synthesiser plays channel 10 with the SoundFont's drum kit
+    d.find_element(By.CSS_SELECTOR, "#mixer .voice[data-voice=drums] .solo").click()
+    d.find_element(By.ID, "play").click()
+    wait_for(d, "const s = window.studio.audioStats(); return s.playing && s.position > 1.0", timeout=30,
+             what="playback to advance")
+    stats = d.execute_script("return window.studio.audioStats()")
+    assert stats["peak"] > 0.01, stats
+    d.find_element(By.ID, "stop").click()
+
+    # a custom instrument for the guitar goes into the file; the drums are on channel 10
+    from selenium.webdriver.support.select import Select
+
+    Select(d.find_element(By.ID, "prog-3")).select_by_value("30")
+    assert d.find_element(By.ID, "preset").get_attribute("value") == "custom"
+    counts = generate_and_wait(d)
+    path = download_midi(d, "deepaccomp-seed4.mid")
+    pm = pretty_midi.PrettyMIDI(str(path))
+    assert [i.name for i in pm.instruments][1:] == BAND[1:]
+    assert [len(i.notes) for i in pm.instruments] == [n for _, n in counts]
+    assert [i.program for i in pm.instruments if not i.is_drum][1:] == [0, 30, 33, 48]
+    channels = {}
+    for track in mido.MidiFile(str(path)).tracks:
+        name = next((m.name for m in track if m.type == "track_name"), None)
+        channels[name] = {m.channel for m in track if m.type == "note_on"}
+    assert channels["drums"] == {9} and all(9 not in channels[n] for n in BAND[2:])
     errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, errors

@@ -3,8 +3,10 @@
 import { BasicMIDI, WorkletSynthesizer, audioBufferToWav } from "./vendor/spessasynth_lib.min.js";
 
 const $ = (id) => document.getElementById(id);
-const COLORS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd"];
-const VOICES = ["melody", "alto", "tenor", "bass"];
+// track colours: the melody red, then the accompaniment tracks in layout order (cycling)
+const COLORS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
+                "#7f7f7f"];
+const colorOf = (k) => (k === 0 ? COLORS[0] : COLORS[1 + ((k - 1) % (COLORS.length - 1))]);
 const NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"];
 const KEYMAP = "awsedftgyhujkolp;";  // a=C w=C# s=D ... k=C+12 o=C#+12 l=D+12 p=D#+12 ;=E+12
 const CELL = 14, ROW = 10, LABEL_W = 34;
@@ -16,8 +18,8 @@ const state = {
   cursor: 0,            // step where the keyboard enters the next note
   octave: 4,
   result: null,         // last /api response
-  mute: [false, false, false, false],
-  solo: [false, false, false, false],
+  mute: [],             // per track of the result, melody first
+  solo: [],
 };
 
 // ------------------------------------------------------------------ status, helpers
@@ -156,8 +158,8 @@ function audible(k) {
 }
 
 function applyMix() {
-  if (!audio.synth) return;
-  for (let k = 0; k < 4; k++) audio.synth.controllerChange(k, 7, audible(k) ? 110 : 0);
+  if (!audio.synth || !state.result) return;
+  state.result.tracks.forEach((t, k) => audio.synth.controllerChange(t.channel, 7, audible(k) ? 110 : 0));
 }
 
 // Renders the result's MIDI file (all voices, the file's own instruments) to a WAV file in the browser.
@@ -410,10 +412,12 @@ async function upload(file) {
 }
 
 // ------------------------------------------------------------------ generation
+// null: the model's own programs; a preset name; or one program per accompaniment track (a drum track's is ignored)
 function programsParam() {
   const preset = $("preset").value;
+  if (preset === "model") return null;
   if (preset !== "custom") return preset;
-  return [1, 2, 3].map((k) => Number($(`prog-${k}`).value));
+  return state.info.layout.tracks.slice(1).map((t, i) => (t.drums ? 0 : Number($(`prog-${i + 1}`).value)));
 }
 
 async function generate(newTake = false) {
@@ -429,7 +433,8 @@ async function generate(newTake = false) {
   try {
     let res;
     if (state.file) {
-      const q = new URLSearchParams({ programs: Array.isArray(programs) ? programs.join(",") : programs });
+      const q = new URLSearchParams();
+      if (programs !== null) q.set("programs", Array.isArray(programs) ? programs.join(",") : programs);
       if (seed !== null) q.set("seed", seed);
       if (noise !== null) q.set("noise_scale", noise);
       res = await api("/api/generate/midi?" + q, { method: "POST", headers: { "Content-Type": "audio/midi" },
@@ -485,14 +490,15 @@ function showResult(res) {
 }
 
 function buildMixer() {
-  const m = $("mixer");
+  const m = $("mixer"), n = state.result.tracks.length;
+  if (state.mute.length !== n) { state.mute = new Array(n).fill(false); state.solo = new Array(n).fill(false); }
   m.replaceChildren();
   state.result.tracks.forEach((t, k) => {
     const v = document.createElement("span");
     v.className = "voice"; v.dataset.voice = t.name;
-    v.style.setProperty("--c", COLORS[k]);
+    v.style.setProperty("--c", colorOf(k));
     const name = document.createElement("span");
-    const gm = state.info ? state.info.gm_programs[t.program] : t.program;
+    const gm = t.drums ? "drum kit" : state.info ? state.info.gm_programs[t.program] : t.program;
     name.textContent = `${t.name} (${gm})`;
     const mute = document.createElement("button"), solo = document.createElement("button");
     mute.textContent = "M"; mute.title = "mute"; mute.className = "mute" + (state.mute[k] ? " on" : "");
@@ -525,14 +531,13 @@ function drawResult(cursorStep = null) {
     if (p % 12 === 0) { g.fillStyle = "#555"; g.font = "10px sans-serif"; g.fillText(noteName(p), 2, y + row); }
   }
   drawGrid(g, steps, cell, c.height, res.bar_offset, res.steps_per_bar);
-  // accompaniment first, melody on top and outlined (highlighted)
-  [3, 2, 1, 0].forEach((k) => {
+  // accompaniment first (the last track at the bottom), melody on top and outlined (highlighted)
+  res.tracks.map((t, k) => k).reverse().forEach((k) => {
     const t = res.tracks[k];
-    if (!t) return;
     g.globalAlpha = audible(k) ? 1 : 0.25;
     for (const n of t.notes) {
       const x = LABEL_W + n.start * cell, y = (result.hi - n.pitch) * row, w = Math.max(2, (n.end - n.start) * cell);
-      g.fillStyle = COLORS[k];
+      g.fillStyle = colorOf(k);
       g.fillRect(x, y + 1, w - 1, row - 1);
       if (k === 0) { g.strokeStyle = "#000"; g.lineWidth = 1.5; g.strokeRect(x + 0.5, y + 0.5, w - 1.5, row - 0.5); }
     }
@@ -595,25 +600,54 @@ function fillPickup() {
   sel.value = Number(old) < beats * 4 ? old : "0";
 }
 
+// One instrument choice per track of the model's layout: the melody, then each accompaniment track
+// (the drum track shows as the drum kit, played on MIDI channel 10, without a program to choose).
+function buildTracks(info) {
+  const box = $("voices"), tracks = info.layout.tracks;
+  tracks.forEach((t, k) => {
+    if (k === 0) { box.firstElementChild.style.setProperty("--c", colorOf(0)); return; }
+    const label = document.createElement("label");
+    label.dataset.track = t.name;
+    label.style.setProperty("--c", colorOf(k));
+    label.append(t.name.charAt(0).toUpperCase() + t.name.slice(1) + " ");
+    if (t.drums) {
+      const kit = document.createElement("span");
+      kit.className = "drum-kit"; kit.textContent = "drum kit (channel 10)";
+      label.appendChild(kit);
+    } else {
+      const sel = document.createElement("select");
+      sel.id = `prog-${k}`; sel.className = "prog";
+      label.appendChild(sel);
+    }
+    box.appendChild(label);
+  });
+  const names = tracks.slice(1).map((t) => t.name).join(", ");
+  $("model-info").textContent = `Model ${info.model || "(shipped)"}, layout ${info.layout.name}: ` +
+    `${tracks[0].name} (the melody) + ${names}.`;
+}
+
 function fillPrograms(info) {
-  const preset = $("preset");
-  for (const name of Object.keys(info.presets)) {
-    const o = document.createElement("option"); o.value = o.textContent = name; preset.appendChild(o);
+  buildTracks(info);
+  const preset = $("preset"), tracks = info.layout.tracks;
+  const presets = { model: tracks.map((t) => t.program), ...info.presets };
+  for (const name of Object.keys(presets)) {
+    const o = document.createElement("option"); o.value = name;
+    o.textContent = name === "model" ? "the model's own" : name;
+    preset.appendChild(o);
   }
   const custom = document.createElement("option"); custom.value = "custom"; custom.textContent = "custom (below)";
   preset.appendChild(custom);
-  for (let k = 0; k < 4; k++) {
-    const sel = $(`prog-${k}`);
+  document.querySelectorAll("#voices select.prog").forEach((sel) => {
     info.gm_programs.forEach((name, p) => {
       const o = document.createElement("option"); o.value = String(p); o.textContent = `${p} ${name}`; sel.appendChild(o);
     });
-    sel.addEventListener("change", () => { if (k > 0) preset.value = "custom"; });
-  }
+    sel.addEventListener("change", () => { if (sel.id !== "prog-0") preset.value = "custom"; });
+  });
   const applyPreset = () => {
-    const p = info.presets[preset.value];
-    if (p) p.forEach((prog, k) => { $(`prog-${k}`).value = String(prog); });
+    const p = presets[preset.value];
+    if (p) p.forEach((prog, k) => { if ($(`prog-${k}`)) $(`prog-${k}`).value = String(prog); });
   };
-  preset.value = "choir";
+  preset.value = "model";
   preset.addEventListener("change", applyPreset);
   applyPreset();
   $("prog-0").value = "0";
