@@ -58,7 +58,7 @@ from tqdm import tqdm
 from .errors import (ConfigError, DatasetError, DeepAccompError, NoMelodyError, OutputFileError,
                      UnsupportedMeterError, brief, require)
 from .io_utils import atomic_path, read_npy_data, read_npy_header
-from .layout import DEFAULT_LAYOUT, get_layout, select_instruments
+from .layout import DEFAULT_LAYOUT, get_layout, layout_ref, stored_layout, select_instruments
 from .metrics import estimate_key, evaluate
 from .midi import MAX_ROLL_STEPS, multitrack_midi_to_roll, read_midi
 from .representation import (
@@ -314,8 +314,9 @@ def _exclude_repeats(rolls, pieces, splits) -> int:
 
 
 def n_tracks_of(info: dict) -> int:
-    """Tracks of every roll of a build whose ``info`` is given: its layout's (``satb`` when none is named)."""
-    return len(get_layout(info.get("layout", DEFAULT_LAYOUT)).tracks)
+    """Tracks of every roll of a build whose ``info`` is given: its layout's (``satb`` when none is named;
+    a preset's name or a whole definition, :func:`deepaccomp.layout.stored_layout`)."""
+    return len(stored_layout(info.get("layout", DEFAULT_LAYOUT)).tracks)
 
 
 @dataclass
@@ -375,9 +376,16 @@ class Dataset:
         return out[out[..., 0].any(axis=(1, 2))]
 
     @property
-    def layout(self) -> str:
-        """Name of the track layout of the rolls (datasets built before layouts: ``"satb"``)."""
+    def layout(self) -> str | dict:
+        """The track layout of the rolls as stored (:func:`deepaccomp.layout.layout_ref`): a preset's name
+        (datasets built before layouts: ``"satb"``) or a user layout's whole definition; any function
+        taking a layout takes it."""
         return self.info.get("layout", DEFAULT_LAYOUT)
+
+    @property
+    def track_layout(self):
+        """The :class:`~deepaccomp.layout.Layout` of the rolls."""
+        return stored_layout(self.layout)
 
     @property
     def n_tracks(self) -> int:
@@ -726,7 +734,7 @@ def _assemble(results, settings: dict, clean_tunes: bool = True) -> Dataset:
     if not rolls:
         raise DatasetError("no usable piece: " + "; ".join(f"{s['id']}: {s['reason']}" for s in skipped[:5]))
     cleaning = clean_splits(rolls, pieces) if clean_tunes else None
-    layout = get_layout(settings.get("layout", DEFAULT_LAYOUT))
+    layout = stored_layout(settings.get("layout", DEFAULT_LAYOUT))
     pitched = ~layout.drum_mask
     active = [np.nonzero(r[..., pitched].any(axis=(0, 2)))[0] for r in rolls]
     info = dict(settings)
@@ -758,7 +766,7 @@ def reference_metrics(ds: Dataset, split: str = "train") -> dict:
     if not rolls:
         return {}
     roll = np.concatenate(rolls)  # time is a multiple of 16: bars never cross pieces
-    values = evaluate(roll, key="C major", **get_layout(ds.layout).metric_options)
+    values = evaluate(roll, key="C major", **ds.track_layout.metric_options)
     return {k: np.asarray(v, dtype=float).round(4).tolist() for k, v in values.items()}
 
 
@@ -774,10 +782,12 @@ Any other meter is skipped with the reason."""
 
 
 def _folder_one(args):
-    """One file of a folder build: ``args = (position, path, key_normalize, split[, layout name])`` ->
-    ``(position, path, roll or None, metadata or skip reason)`` (the layout defaults to satb)."""
+    """One file of a folder build: ``args = (position, path, key_normalize, split[, layout])`` ->
+    ``(position, path, roll or None, metadata or skip reason)``; the layout is stored form
+    (:func:`deepaccomp.layout.layout_ref`, satb when left out). The one per-file conversion of
+    :func:`build_folder` and of the shard build (:mod:`deepaccomp.shards`)."""
     position, path, key_normalize, split, *rest = args
-    layout = get_layout(rest[0] if rest else DEFAULT_LAYOUT)
+    layout = stored_layout(rest[0] if rest else DEFAULT_LAYOUT)
     try:
         os.stat(path)
     except OSError as exc:  # a dangling link or a link loop: say which
@@ -803,15 +813,16 @@ def folder_piece_roll(path, *, layout=DEFAULT_LAYOUT) -> np.ndarray:
     (for ``satb``: by name soprano/alto/tenor/bass or melody/lead, else the
     four busiest pitched instruments by mean pitch, highest = soprano);
     several instruments of one track are merged. Drum tracks hold one-step
-    hits at the note onsets. The meter must be one of :data:`FOLDER_METERS`
-    throughout.
+    hits at the note onsets. A track the file does not give is kept empty
+    when the layout says it is optional (``Track.required`` False). The meter
+    must be one of :data:`FOLDER_METERS` throughout.
 
     Raises
     ------
     UnsupportedMeterError
         Another meter, or several.
     NoMelodyError
-        A track of the layout that the file does not give (named, with its rule).
+        A required track of the layout that the file does not give (named, with its rule).
     """
     layout = get_layout(layout)
     pm = read_midi(path)
@@ -837,10 +848,10 @@ def folder_piece_roll(path, *, layout=DEFAULT_LAYOUT) -> np.ndarray:
 
 def _select_tracks_or_skip(pm, layout) -> list:
     """:func:`deepaccomp.layout.select_instruments`, or :class:`NoMelodyError` naming the first
-    track of the layout the file does not give."""
+    required track of the layout the file does not give (an optional one stays empty)."""
     groups = select_instruments(pm, layout)
     for track, g in zip(layout.tracks, groups):
-        if not g:
+        if not g and track.required:
             raise NoMelodyError(f"no instrument for track {track.name!r} of layout {layout.name!r} "
                                 f"({track.rule})")
     return groups
@@ -884,8 +895,8 @@ def build_folder(folder, *, layout=DEFAULT_LAYOUT, key_normalize: bool = True, w
                  progress: bool = True, clean_tunes: bool = True) -> Dataset:
     """Build a dataset of ``layout`` from a folder of multi-track MIDI files (recursively).
 
-    Files that cannot be used (a track of the layout missing, another meter,
-    a damaged file) are skipped and listed with the reason in
+    Files that cannot be used (a required track of the layout missing, another
+    meter, a damaged file) are skipped and listed with the reason in
     ``Dataset.skipped``; the build never aborts for one bad file.
     ``info["track_summary"]`` counts the pieces and bars of every track. The
     split uses the same rule as the chorales over the sorted file list, then
@@ -897,25 +908,27 @@ def build_folder(folder, *, layout=DEFAULT_LAYOUT, key_normalize: bool = True, w
     workers = check_workers(workers) or min(2, os.cpu_count() or 1)
     folder = os.fspath(folder)
     paths = midi_files(folder)
-    jobs = [(i, p, key_normalize, split_of(i), layout.name) for i, p in enumerate(paths)]
+    ref = layout_ref(layout)
+    jobs = [(i, p, key_normalize, split_of(i), ref) for i, p in enumerate(paths)]
     results = _run_jobs(_folder_one, jobs, workers, progress, "MIDI files")
-    return _assemble(results, {"source": folder, "key_normalize": key_normalize, "layout": layout.name},
-                     clean_tunes)
+    return _assemble(results, {"source": folder, "key_normalize": key_normalize, "layout": ref}, clean_tunes)
 
 
 # ---------------------------------------------------------------------- cache
 def dataset_path(source: str = "chorales", *, key_normalize: bool = True,
-                 dataset_dir: str = DEFAULT_DATASET_DIR, layout: str = DEFAULT_LAYOUT) -> str:
-    """Cache file for a build: the name carries a hash of the build settings (the layout's
-    name among them, except for ``satb`` whose builds keep the names they always had)."""
+                 dataset_dir: str = DEFAULT_DATASET_DIR, layout=DEFAULT_LAYOUT) -> str:
+    """Cache file for a build: the name carries a hash of the build settings (the layout among them: a
+    preset's name, a user layout's whole definition; except for ``satb`` whose builds keep the names
+    they always had)."""
     settings = {"source": os.path.abspath(source) if source != "chorales" else source,
                 "key_normalize": key_normalize, "version": DATASET_VERSION}
-    name = get_layout(layout).name
-    if name != DEFAULT_LAYOUT:
-        settings["layout"] = name
+    layout = get_layout(layout)
+    name = layout.name
+    if layout_ref(layout) != DEFAULT_LAYOUT:
+        settings["layout"] = layout_ref(layout)
     digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
     stem = "jsb_chorales" if source == "chorales" else os.path.basename(os.path.normpath(source))
-    if name != DEFAULT_LAYOUT:
+    if layout_ref(layout) != DEFAULT_LAYOUT:
         stem += f"-{name}"
     return os.path.join(dataset_dir, f"{stem}-{digest}.npz")
 
@@ -923,14 +936,16 @@ def dataset_path(source: str = "chorales", *, key_normalize: bool = True,
 def prepare(source: str = "chorales", *, key_normalize: bool = True,
             dataset_dir: str = DEFAULT_DATASET_DIR, force: bool = False,
             progress: bool = True, workers: int | None = None,
-            layout: str = DEFAULT_LAYOUT) -> tuple[Dataset, str]:
+            layout=DEFAULT_LAYOUT) -> tuple[Dataset, str]:
     """Build (or reuse the cached build of) a dataset of ``layout``; returns ``(dataset, path)``.
 
+    ``layout``: a preset name, a layout file's path, a dict or a
+    :class:`~deepaccomp.layout.Layout` (:func:`deepaccomp.layout.get_layout`).
     The chorales give the ``satb`` layout only; a folder gives any layout.
     """
-    layout = get_layout(layout).name
-    if source == "chorales" and layout != DEFAULT_LAYOUT:
-        raise DatasetError(f"the chorales are four voices (layout 'satb'); layout {layout!r} needs a folder "
+    layout = get_layout(layout)
+    if source == "chorales" and layout_ref(layout) != DEFAULT_LAYOUT:
+        raise DatasetError(f"the chorales are four voices (layout 'satb'); layout {layout.name!r} needs a folder "
                            "of MIDI files (--source FOLDER)")
     path = dataset_path(source, key_normalize=key_normalize, dataset_dir=dataset_dir, layout=layout)
     if os.path.exists(path) and not force:

@@ -58,9 +58,9 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from tqdm import tqdm
 
 from . import data
-from .errors import DatasetError, OutputFileError, brief
+from .errors import DatasetError, DeepAccompError, OutputFileError, brief
 from .io_utils import PidLock, atomic_write_bytes, check_writable_dir
-from .layout import DEFAULT_LAYOUT, LAYOUTS, get_layout
+from .layout import DEFAULT_LAYOUT, get_layout, layout_ref, same_layout, stored_layout
 from .representation import STEPS_PER_BAR, get_window
 
 __all__ = ["INDEX_NAME", "PLAN_NAME", "LOCK_NAME", "SHARD_FORMAT", "DEFAULT_SHARD_SIZE", "EVAL_PIECES",
@@ -120,7 +120,7 @@ def _sources_digest(source: str, paths: list) -> str:
     return h.hexdigest()
 
 
-def _plan(source: str, paths: list, key_normalize: bool, shard_size: int, layout: str) -> dict:
+def _plan(source: str, paths: list, key_normalize: bool, shard_size: int, layout) -> dict:
     names = b"\n".join(os.fsencode(os.path.relpath(p, source)) for p in paths)
     settings = {"format": SHARD_FORMAT, "dataset_version": data.DATASET_VERSION, "source": os.path.abspath(source),
                 "key_normalize": key_normalize, "layout": layout, "shard_size": shard_size, "n_files": len(paths),
@@ -128,7 +128,7 @@ def _plan(source: str, paths: list, key_normalize: bool, shard_size: int, layout
     return dict(settings, digest=hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16])
 
 
-def _convert(position: int, path: str, key_normalize: bool, layout: str):
+def _convert(position: int, path: str, key_normalize: bool, layout):
     """The one call into the folder build's per-file conversion: ``(position, id, roll or None, meta)``."""
     return data._folder_one((position, path, key_normalize, data.split_of(position), layout))
 
@@ -159,10 +159,12 @@ def _build_shard(job) -> dict:
         else:
             rolls.append(roll)
             pieces.append(meta)
-    info = {"shard": k, "digest": digest, "sources": sources, "key_normalize": key_normalize, "layout": layout}
+    info = {"shard": k, "digest": digest, "sources": sources, "key_normalize": key_normalize, "layout": layout,
+            "track_summary": data.track_summary(rolls, stored_layout(layout))}
     path = os.path.join(out, _shard_name(k))
     data.Dataset(rolls, pieces, skipped, info).save(path)
-    return dict(_entry(k, pieces, skipped, [r.shape[0] for r in rolls]), sources=sources, sha256=_file_sha256(path))
+    return dict(_entry(k, pieces, skipped, [r.shape[0] for r in rolls]), sources=sources, sha256=_file_sha256(path),
+                tracks=info["track_summary"])
 
 
 def _finished_entry(out: str, k: int, digest: str, sources: str) -> dict | None:
@@ -177,9 +179,11 @@ def _finished_entry(out: str, k: int, digest: str, sources: str) -> dict | None:
     except DatasetError:
         return None  # damaged: built again
     info = meta["info"]
-    if info.get("digest") != digest or info.get("shard") != k or info.get("sources") != sources:
+    if (info.get("digest") != digest or info.get("shard") != k or info.get("sources") != sources
+            or not _valid_tracks(info.get("track_summary"))):
         return None
-    return dict(_entry(k, meta["pieces"], meta["skipped"], lengths), sources=sources, sha256=sha)
+    return dict(_entry(k, meta["pieces"], meta["skipped"], lengths), sources=sources, sha256=sha,
+                tracks=info.get("track_summary"))
 
 
 def _read_json(path: str, what: str):
@@ -246,7 +250,7 @@ def _check_out(out: str, plan: dict, force: bool) -> None:
 
 def build_shards(source, out, *, key_normalize: bool = True, shard_size: int = DEFAULT_SHARD_SIZE,
                  workers: int | None = None, progress: bool = True, force: bool = False,
-                 layout: str = DEFAULT_LAYOUT) -> dict:
+                 layout=DEFAULT_LAYOUT) -> dict:
     """Build (or finish building) the shard folder ``out`` from the MIDI files under ``source``.
 
     Parameters
@@ -272,13 +276,18 @@ def build_shards(source, out, *, key_normalize: bool = True, shard_size: int = D
         Show a progress bar of the files.
     force : bool
         Replace the shards of another build found in ``out``.
+    layout : str, dict or Layout
+        A preset name, a layout file's path, a dict or a layout
+        (:func:`deepaccomp.layout.get_layout`); the index and every shard
+        store it (a user layout's whole definition).
 
     Returns
     -------
     dict
         The index (also written to ``out/shards.json``): ``shards`` (file,
         sha256, files, pieces, skipped, splits, steps of each), the totals
-        ``files``, ``pieces``, ``skipped``, ``splits``, and the build settings,
+        ``files``, ``pieces``, ``skipped``, ``splits``, ``track_summary`` (in
+        how many pieces and bars each track sounds), and the build settings,
         ``digest`` and ``build_seconds`` (of this call).
 
     Raises
@@ -300,7 +309,7 @@ def build_shards(source, out, *, key_normalize: bool = True, shard_size: int = D
     paths = midi_paths(source)
     if os.path.realpath(out) == os.path.realpath(source):
         raise DatasetError(f"{brief(out)}: the shard folder must not be the MIDI folder itself")
-    layout = get_layout(layout).name
+    layout = layout_ref(get_layout(layout))
     plan = _plan(source, paths, key_normalize, shard_size, layout)
     _make_out(out)
     with PidLock(os.path.join(out, LOCK_NAME), DatasetError, "another shard build",
@@ -359,9 +368,28 @@ def _write_index(out: str, plan: dict, entries: list, seconds: float) -> dict:
     if totals["pieces"] == 0:
         raise DatasetError(f"{brief(plan['source'])}: no usable piece in {totals['files']} files "
                            f"(see the skipped files with deepaccomp.shards.read_shard)")
-    index = {**plan, **totals, "shards": entries, "build_seconds": round(seconds, 2)}
+    index = {**plan, **totals, "track_summary": _track_totals(entries), "shards": entries,
+             "build_seconds": round(seconds, 2)}
     atomic_write_bytes(os.path.join(out, INDEX_NAME), json.dumps(index, indent=1).encode())
     return index
+
+
+def _valid_tracks(tracks) -> bool:
+    """Whether ``tracks`` is a track summary: ``{name: {"pieces": n, "bars": n}}`` of whole numbers."""
+    return isinstance(tracks, dict) and all(
+        isinstance(c, dict) and set(c) == {"pieces", "bars"} and all(_whole(v) for v in c.values())
+        for c in tracks.values())
+
+
+def _track_totals(entries: list) -> dict:
+    """``{track: {"pieces", "bars"}}`` summed over the shards (:func:`deepaccomp.data.track_summary` of each)."""
+    out = {}
+    for e in entries:
+        for name, counts in (e.get("tracks") or {}).items():
+            total = out.setdefault(name, {"pieces": 0, "bars": 0})
+            total["pieces"] += counts["pieces"]
+            total["bars"] += counts["bars"]
+    return out
 
 
 def _whole(value) -> bool:
@@ -378,9 +406,10 @@ def _check_index(index, path: str) -> dict:
         raise bad("not a JSON object")
     if index.get("format") != SHARD_FORMAT or index.get("dataset_version") != data.DATASET_VERSION:
         raise DatasetError(f"{brief(path)}: shards of another format; build them again with --force")
-    layout = index.get("layout")
-    if not isinstance(layout, str) or layout not in LAYOUTS:
-        raise bad(f"unknown layout {brief(layout)}; the layouts are {', '.join(LAYOUTS)}")
+    try:
+        stored_layout(index.get("layout"))
+    except DeepAccompError as exc:
+        raise bad(f"its layout: {exc}") from None
     types = {"source": str, "key_normalize": bool, "digest": str, "files": int, "pieces": int, "skipped": int,
              "n_files": int, "shard_size": int, "shards": list, "splits": dict}
     wrong = [k for k, t in types.items() if not isinstance(index.get(k), t) or (t is int and not _whole(index[k]))]
@@ -447,6 +476,8 @@ def _verify_shard(path: str, e: dict, index: dict) -> None:
     found = _entry(e["shard"], meta["pieces"], meta["skipped"], lengths)
     differ = [k for k in (*_COUNTS, "splits") if found[k] != e[k]]
     differ += [k for k in ("layout", "key_normalize", "digest") if info.get(k) != index[k]]
+    if not differ and info.get("track_summary") != e.get("tracks"):
+        differ = ["tracks"]
     if differ:
         k = differ[0]
         raise DatasetError(f"{brief(path)}: {INDEX_NAME} disagrees with the shard ({k}: "
@@ -454,7 +485,7 @@ def _verify_shard(path: str, e: dict, index: dict) -> None:
                            f"{brief(found.get(k, info.get(k)))} in the shard); {advice}")
 
 
-def read_index(folder, *, key_normalize: bool | None = None, layout: str | None = None,
+def read_index(folder, *, key_normalize: bool | None = None, layout=None,
                verify: bool = True) -> dict:
     """The index of a finished shard folder (see :func:`build_shards`), checked.
 
@@ -481,10 +512,12 @@ def read_index(folder, *, key_normalize: bool | None = None, layout: str | None 
     if key_normalize is not None and index["key_normalize"] != key_normalize:
         raise DatasetError(f"{brief(folder)} was built with key_normalize={index['key_normalize']}, the config asks "
                            f"for {key_normalize}; change data.key_normalize or build the shards again")
-    built = index["layout"]
-    if layout is not None and built != layout:
-        raise DatasetError(f"{brief(folder)} holds layout {built!r}, the config asks for {brief(layout)}; train with "
-                           f"--layout {built} or build the shards again with --layout {brief(layout)}")
+    built = stored_layout(index["layout"])
+    if layout is not None and not same_layout(built, layout):
+        asked = get_layout(layout).name
+        raise DatasetError(f"{brief(folder)} holds layout {built.name!r}, the config asks for {asked!r} (another "
+                           f"definition); train with the layout of the build or build the shards again with "
+                           f"--layout {asked}")
     if verify:
         verify_shards(folder, index)
     return index

@@ -142,23 +142,32 @@ def test_half_note_meter_is_converted_and_others_refused(tmp_path):
         folder_piece_roll(str(path3), layout="lpd5")
 
 
-def test_missing_track_is_named_in_the_reason(tmp_path):
+def test_missing_track_is_named_in_the_reason_unless_it_is_optional(tmp_path):
     path = tmp_path / "no_guitar.mid"
     band_midi(parts=("melody", "drums", "piano", "bass", "strings")).write(str(path))
-    with pytest.raises(NoMelodyError, match="no instrument for track 'guitar' of layout 'lpd5'"):
+    roll = folder_piece_roll(str(path), layout="lpd5")  # lpd5's accompaniment is optional: kept, guitar empty
+    assert roll.shape[-1] == 6 and not roll[..., 3].any() and roll[..., 2].any() and roll[..., 1].any()
+    strict = get_layout("lpd5").to_dict()
+    strict["name"], strict["tracks"][3]["required"] = "strict", True
+    with pytest.raises(NoMelodyError, match="no instrument for track 'guitar' of layout 'strict'"):
+        folder_piece_roll(str(path), layout=strict)
+    band_midi(parts=("drums", "piano")).write(str(path))
+    with pytest.raises(NoMelodyError, match="no instrument for track 'melody' of layout 'lpd5'"):
         folder_piece_roll(str(path), layout="lpd5")
 
 
 def test_build_folder_skips_with_reasons_and_summarises_tracks(tmp_path):
     folder = write_band(tmp_path / "band", 4, bars=2)
     band_midi(parts=("melody", "drums", "piano", "bass", "strings")).write(str(folder / "x_no_guitar.mid"))
+    band_midi(parts=("drums", "piano", "bass")).write(str(folder / "x_no_melody.mid"))
     band_midi(meter=(3, 4)).write(str(folder / "y_waltz.mid"))
     ds = build_folder(folder, layout="lpd5", workers=1, progress=False)
-    assert ds.layout == "lpd5" and ds.n_tracks == 6 and len(ds.rolls) == 4
+    assert ds.layout == "lpd5" and ds.n_tracks == 6 and len(ds.rolls) == 5
     reasons = {s["id"].rsplit("/", 1)[-1]: s["reason"] for s in ds.skipped}
-    assert "guitar" in reasons["x_no_guitar.mid"] and "time signatures" in reasons["y_waltz.mid"]
+    assert set(reasons) == {"x_no_melody.mid", "y_waltz.mid"}
+    assert "track 'melody'" in reasons["x_no_melody.mid"] and "time signatures" in reasons["y_waltz.mid"]
     summary = ds.info["track_summary"]
-    assert summary["drums"] == {"pieces": 4, "bars": 8} and summary["guitar"] == {"pieces": 4, "bars": 8}
+    assert summary["drums"] == {"pieces": 5, "bars": 12} and summary["guitar"] == {"pieces": 4, "bars": 8}
     assert ds.info["tracks"] == ["melody", "drums", "piano", "guitar", "bass", "strings"]
     # the drums are never transposed by the key normalisation
     assert all(r[:, KICK, 1].any() and r[:, SNARE, 1].any() for r in ds.rolls)
