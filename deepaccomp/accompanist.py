@@ -69,7 +69,7 @@ class Accompanist:
     # ------------------------------------------------------------------ public API
     def generate(self, melody, *, seed: int | None = None, programs=None,
                  melody_track: int | None = None, velocity: int = 70,
-                 noise_scale: float | None = None, pickup: float | None = None):
+                 noise_scale: float | None = None, pickup: float | None = None, decoding=None):
         """Accompany one melody, or a list of melodies in one batched pass.
 
         Parameters
@@ -91,12 +91,21 @@ class Accompanist:
         noise_scale : float, optional
             Spread of the generator's noise (default: the model's
             ``generation.noise_scale``); larger gives more varied accompaniments.
+            The same as ``decoding={"noise_scale": ...}``.
         pickup : float, optional
             Quarter-note beats from the melody's first note to its first
             downbeat (0: it starts on a downbeat). Default: where the file
             marks its bars (a leading rest, a pickup bar's own time
             signature), else estimated from the rhythm
             (:func:`deepaccomp.midi.bar_alignment`).
+        decoding : dict or GenerationConfig, optional
+            Generation settings for this call (:class:`deepaccomp.config.GenerationConfig`:
+            ``decode``, ``onset_cost``, ``leap_cost``, ``noise_scale``, ...). A dict
+            overrides the settings it names, the others stay the model's
+            (``{"onset_cost": 1.0}``: longer notes); a ``GenerationConfig`` replaces
+            them all. Checked before any MIDI is read: an unknown setting or a
+            value out of its range is a :class:`~deepaccomp.errors.ConfigError`
+            naming it.
 
         The accompaniment starts with the melody's first note, as a
         musician's would; before it (a file's leading rest) it is silent.
@@ -111,17 +120,18 @@ class Accompanist:
         """
         many = isinstance(melody, (list, tuple))
         out = self._generate_many(list(melody) if many else [melody], seed=seed, programs=programs,
-                                  melody_track=melody_track, velocity=velocity,
-                                  noise_scale=noise_scale, pickup=pickup)
+                                  melody_track=melody_track, velocity=velocity, pickup=pickup,
+                                  settings=self.forward.settings(decoding, noise_scale=noise_scale))
         return out if many else out[0]
 
     def accompany(self, melodies, *, seed: int | None = None, noise_scale: float | None = None,
-                  steps_per_bar: int = STEPS_PER_BAR) -> list:
+                  steps_per_bar: int = STEPS_PER_BAR, decoding=None) -> list:
         """Research entry point on rolls: melodies ``[(time, 128, 1)]`` bool, any key and octave, step 0 a
         downbeat of bars of ``steps_per_bar`` steps -> accompaniments ``[(time, 128, N)]`` bool in the
-        melody's own key (one batched pass), silent before each melody's first note as in :meth:`generate`."""
+        melody's own key (one batched pass), silent before each melody's first note as in :meth:`generate`.
+        ``noise_scale`` and ``decoding`` override the model's generation settings as in :meth:`generate`."""
         return self.forward.accompany_full(list(melodies), seed=seed, noise_scale=noise_scale,
-                                           steps_per_bar=steps_per_bar)
+                                           steps_per_bar=steps_per_bar, decoding=decoding)
 
     # ------------------------------------------------------------------ deprecated (0.1 names)
     def generate_batch(self, melodies, **kw) -> list:
@@ -150,27 +160,26 @@ class Accompanist:
         return from_model_space(accomp, total_shift, self.config)
 
     # ------------------------------------------------------------------ internals
-    def _generate_many(self, melodies, *, seed, programs, melody_track, velocity, noise_scale, pickup) -> list:
+    def _generate_many(self, melodies, *, seed, programs, melody_track, velocity, pickup, settings) -> list:
+        """``settings``: the call's validated generation settings (checked before any MIDI is read)."""
         _check_velocity(velocity)
         progs = self.layout.resolve_programs(programs)
-        self.forward.settings(noise_scale=noise_scale)  # bad values fail before any MIDI is read
         check_seed(seed)
         prepared = [_read_melody(m, melody_track) for m in melodies]
         bars = [bar_alignment(roll, info, pickup=pickup) for roll, _, info in prepared]
         rolls = [add_lead_in(roll, bar.offset) for (roll, _, _), bar in zip(prepared, bars)]
         accomps = self._accompany_by_meter(check_melodies(rolls), [bar.steps_per_bar for bar in bars], seed,
-                                           noise_scale)
+                                           settings)
         return [_render(pm, info, remove_lead_in(acc, bar.offset, roll.shape[0]),
                         progs, velocity, self.layout)
                 for (roll, pm, info), acc, bar in zip(prepared, accomps, bars)]
 
-    def _accompany_by_meter(self, rolls, bar_steps, seed, noise_scale) -> list:
+    def _accompany_by_meter(self, rolls, bar_steps, seed, settings) -> list:
         """One batched pass per bar length (all of them, for the usual single-meter batch)."""
         out = [None] * len(rolls)
         for steps in sorted(set(bar_steps)):
             idx = [i for i, s in enumerate(bar_steps) if s == steps]
-            results = self.accompany([rolls[i] for i in idx], seed=seed, noise_scale=noise_scale,
-                                     steps_per_bar=steps)
+            results = self.accompany([rolls[i] for i in idx], seed=seed, steps_per_bar=steps, decoding=settings)
             for i, acc in zip(idx, results):
                 out[i] = acc
         return out

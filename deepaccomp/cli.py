@@ -14,7 +14,7 @@ import traceback
 from dataclasses import fields
 
 from . import __version__
-from .config import PRESETS, SECTIONS, Config, check_noise_scale, check_seed, field_docs, preset, read_integer
+from .config import PRESETS, SECTIONS, Config, check_seed, field_docs, preset, read_integer
 from .errors import ConfigError, DeepAccompError, brief
 from .io_utils import check_not_inputs, check_output_path
 from .layout import LAYOUTS
@@ -103,10 +103,10 @@ TRAIN_FLAG_SECTIONS = ("train", "generation")
 FLAG_ALIASES = {"jit_compile": ["--xla"]}
 
 
-def _config_flags():
-    """``[(section, field name, default, help)]`` for every field of :data:`TRAIN_FLAG_SECTIONS`."""
+def _config_flags(sections=TRAIN_FLAG_SECTIONS):
+    """``[(section, field name, default, help)]`` for every field of the config ``sections``."""
     rows = []
-    for section in TRAIN_FLAG_SECTIONS:
+    for section in sections:
         cls = SECTIONS[section]
         docs = field_docs(cls)
         for f in fields(cls):
@@ -128,15 +128,31 @@ def _add_train(sub):
     p.add_argument("--no-progress", action="store_true")
     group = p.add_argument_group("settings", "override the config's train and generation sections "
                                              "(default: the preset's or --config's value)")
-    for section, name, default, doc in _config_flags():
+    _add_setting_flags(group, TRAIN_FLAG_SECTIONS)
+    p.set_defaults(func=cmd_train)
+
+
+def _add_setting_flags(group, sections, default_note: str = "") -> None:
+    """One ``--field-name`` option per field of the config ``sections`` (``None`` when not given), its help
+    the field's docstring (:func:`~deepaccomp.config.field_docs`) followed by ``default_note``."""
+    for section, name, default, doc in _config_flags(sections):
         flags = ["--" + name.replace("_", "-")] + FLAG_ALIASES.get(name, [])
-        help_text = f"{section}.{name}: {doc}".replace("%", "%%")
+        help_text = f"{section}.{name}: {doc}{default_note}".replace("%", "%%")
         if isinstance(default, bool):
             group.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=None,
                                help=help_text)
         else:
             group.add_argument(*flags, dest=name, type=_setting_type(type(default)), default=None, help=help_text)
-    p.set_defaults(func=cmd_train)
+
+
+def _flag_overrides(args, sections=TRAIN_FLAG_SECTIONS) -> dict:
+    """``{section: {field: value}}`` of the setting flags given on the command line (see :func:`_add_setting_flags`)."""
+    overrides = {}
+    for section, name, _, _ in _config_flags(sections):
+        value = getattr(args, name)
+        if value is not None:
+            overrides.setdefault(section, {})[name] = value
+    return overrides
 
 
 def _setting_type(kind):
@@ -158,11 +174,7 @@ def build_train_config(args):
     if args.config and args.preset:
         raise ConfigError("give --config or --preset, not both")
     cfg = Config.load(args.config) if args.config else preset(args.preset or "default")
-    overrides = {}
-    for section, name, _, _ in _config_flags():
-        value = getattr(args, name)
-        if value is not None:
-            overrides.setdefault(section, {})[name] = value
+    overrides = _flag_overrides(args)
     if getattr(args, "source", None) is not None:
         overrides["data"] = {"source": args.source}
     cfg = cfg.replace(**overrides) if overrides else cfg
@@ -188,11 +200,12 @@ def _add_generate(sub):
                         "General MIDI program per accompaniment track, e.g. 40,41,42 for alto,tenor,bass "
                         "(default: the model layout's programs; choir for satb)")
     p.add_argument("--melody-track", type=int, default=None, help="instrument index of the melody")
-    p.add_argument("--noise-scale", type=float, default=None,
-                   help="spread of the generator's noise (default: the model's); larger = more varied")
     p.add_argument("--pickup", type=float, default=None,
                    help="beats from the first note to the first downbeat (default: from the file, else estimated)")
     p.add_argument("--png", default=None, help="also write a piano-roll picture of the result")
+    group = p.add_argument_group("generation settings", "decoding and noise for this call (default: the model's "
+                                                        "own, from its file); e.g. --onset-cost 1 for longer notes")
+    _add_setting_flags(group, ("generation",), " (default: the model's)")
     p.set_defaults(func=cmd_generate)
 
 
@@ -215,16 +228,17 @@ def cmd_generate(args):
         except ValueError:
             raise ConfigError(f"--programs {brief(repr(args.programs))}: give a preset name or numbers "
                               "like 40,41,42") from None
-    from . import artifact  # numpy only: the model's layout, to check --programs before TensorFlow loads
+    from . import artifact  # numpy only: the model's layout and settings, to check the flags before it loads
 
-    artifact.read(args.model or artifact.shipped_model_path())[0].track_layout.resolve_programs(programs)
-    if args.noise_scale is not None:
-        check_noise_scale(args.noise_scale, "--noise-scale")
-    from .accompanist import Accompanist  # TensorFlow only now, after the checks
+    config = artifact.read(args.model or artifact.shipped_model_path())[0]
+    config.track_layout.resolve_programs(programs)
+    decoding = _flag_overrides(args, ("generation",)).get("generation", {})
+    config.generation.replace(**decoding)  # the generation flags, checked on the model's own settings
+    from .accompanist import Accompanist  # the model only now, after the checks
 
     acc = Accompanist.load(args.model) if args.model else Accompanist()
     result = acc.generate(melody, seed=args.seed, programs=programs, melody_track=args.melody_track,
-                          noise_scale=args.noise_scale, pickup=args.pickup)
+                          pickup=args.pickup, decoding=decoding)
     write_midi(result, args.output)
     print(f"wrote {args.output}: melody + {len(result.instruments) - 1} accompaniment parts "
           f"({', '.join(acc.layout.accompaniment_names)})")

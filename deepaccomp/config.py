@@ -20,6 +20,7 @@ import json
 import math
 import numbers
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import NamedTuple
 
@@ -256,7 +257,14 @@ class TrainConfig:
 
 @dataclass
 class GenerationConfig:
-    """How a trained generator's output becomes notes (used by every caller of the forward pass)."""
+    """How a trained generator's output becomes notes: inference settings, used by every caller of the forward pass.
+
+    A model file carries the values it was trained or combined with as its
+    defaults; each call may override any of them (:meth:`with_overrides`:
+    ``Accompanist.generate(..., decoding={"onset_cost": 1.0})``, ``deepaccomp
+    generate --onset-cost 1``), checked once by :meth:`validate`.
+    """
+
 
     decode: str = "threshold"
     """How generated values become notes: "threshold" (every cell above the
@@ -302,6 +310,75 @@ class GenerationConfig:
                                        or self.note_score != "value"):
             raise ConfigError("generation.note_score, onset_cost, sing_with_melody, order_voices, parallel_cost, "
                               "leap_cost and lowest_min_steps apply to decode='notes' only")
+
+    def replace(self, **overrides) -> "GenerationConfig":
+        """A validated copy with the given settings changed: ``settings.replace(onset_cost=1.0)``.
+
+        Every per-call override goes through here (``Accompanist.generate(...,
+        decoding=...)``, ``deepaccomp generate --onset-cost ...``, the studio, the
+        evaluation), so each setting is checked in one place, :meth:`validate`,
+        with its one range in :data:`SETTING_BOUNDS`. A ``None`` value keeps the
+        setting. Leaving the ``"notes"`` decoding (``decode="threshold"`` or
+        ``"voice"`` on settings that decode ``"notes"``) resets the notes-only
+        settings (:data:`NOTES_ONLY_SETTINGS`) not given to their defaults.
+
+        Raises
+        ------
+        ConfigError
+            An unknown setting, or a value of the wrong type or out of its range,
+            named ``generation.<setting>``.
+        """
+        values = {k: v for k, v in overrides.items() if v is not None}
+        defaults = {f.name: f.default for f in fields(self)}
+        unknown = [k for k in values if k not in defaults]
+        if unknown:
+            raise ConfigError(f"unknown generation settings {_shown(unknown)}; use {sorted(defaults)}")
+        settings = asdict(self)
+        if self.decode == "notes" and values.get("decode", "notes") != "notes":
+            settings.update({k: defaults[k] for k in NOTES_ONLY_SETTINGS})
+        settings.update({k: _as_field_type(v, defaults[k]) for k, v in values.items()})
+        copy = GenerationConfig(**settings)
+        copy.validate()
+        return copy
+
+    def with_overrides(self, decoding=None, **overrides) -> "GenerationConfig":
+        """The settings of one call: these, with ``decoding`` and ``overrides`` applied, validated.
+
+        Parameters
+        ----------
+        decoding : None, dict or GenerationConfig
+            ``None``: these settings; a dict: the settings it names replaced
+            (:meth:`replace`; ``None`` values keep the setting); a
+            :class:`GenerationConfig`: complete settings used instead of these.
+        **overrides
+            Settings by keyword (``noise_scale=2.0``; ``None`` keeps it), applied
+            on top of ``decoding``.
+
+        Raises
+        ------
+        ConfigError
+            ``decoding`` of another type, a setting given both in a dict
+            ``decoding`` and by keyword, or a bad setting (see :meth:`replace`).
+        """
+        if decoding is None or isinstance(decoding, GenerationConfig):
+            base, values = decoding or self, {}
+        elif isinstance(decoding, Mapping):
+            base, values = self, {k: v for k, v in decoding.items() if v is not None}
+        else:
+            raise ConfigError("decoding must be a dict of generation settings (e.g. {'onset_cost': 1.0}) or a "
+                              f"GenerationConfig, got {_shown(decoding)}")
+        given = {k: v for k, v in overrides.items() if v is not None}
+        twice = sorted(set(given) & set(values))
+        if twice:
+            raise ConfigError(f"generation setting(s) {twice} given both in decoding and as an argument; give each once")
+        if base is self and not values and not given:
+            return self  # the model's own settings, validated when it was loaded
+        return base.replace(**values, **given)
+
+
+NOTES_ONLY_SETTINGS = ("note_score", "onset_cost", "sing_with_melody", "order_voices", "parallel_cost", "leap_cost",
+                       "lowest_min_steps")
+"""The settings of the ``"notes"`` decoding alone; other decodings need them at their defaults."""
 
 
 LEGACY_GENERATION_KEYS = ("decode", "decode_threshold", "noise_scale")
@@ -675,11 +752,6 @@ def _shown(value) -> str:
         return f"a {type(value).__name__} holding an integer too long to show"
 
 
-def check_noise_scale(value, name: str = "noise_scale") -> float:
-    """A number in ``(0, MAX_NOISE_SCALE]``, else :class:`ConfigError` (NaN, inf and 1e300 included)."""
-    return float(check_number(value, name, SETTING_BOUNDS["generation.noise_scale"]))
-
-
 def check_seed(value, name: str = "seed") -> int | None:
     """``None`` or an integer ``0 <= seed < 2**32``, else :class:`ConfigError`."""
     if value is None:
@@ -813,7 +885,7 @@ def config_path(folder) -> str:
 
 __all__ = ["Config", "DataConfig", "ModelConfig", "TrainConfig", "GenerationConfig", "SECTIONS",
            "field_docs", "preset", "PRESETS", "deepcomposer", "default", "config_path",
-           "check_noise_scale", "check_seed", "MAX_LEVELS", "MAX_FILTERS", "MAX_NOISE_CHANNELS",
+           "NOTES_ONLY_SETTINGS", "check_seed", "MAX_LEVELS", "MAX_FILTERS", "MAX_NOISE_CHANNELS",
            "MAX_KERNEL_SIZE", "MAX_PHRASE_BARS", "MAX_GENERATOR_PARAMS", "MAX_ENSEMBLE", "MAX_NOISE_SCALE",
            "MAX_TRAIN_INTEGER", "SEED_LIMIT", "DISTRIBUTE_CHOICES", "MAX_CRITIC_UPDATES", "MAX_BATCH_CELLS",
            "MAX_SHUFFLE_CELLS", "MAX_CHECKPOINT_MINUTES", "MAX_EVAL_MELODIES", "MAX_KEEP_CHECKPOINTS",

@@ -47,6 +47,7 @@ import warnings
 import numpy as np
 
 from . import metrics
+from .config import GenerationConfig
 from .errors import ConfigError, require
 from .data import TUNE_MATCH_THRESHOLD, melody_line, score_to_roll, tune_match_scores, voices_key
 from .decoding import decode
@@ -224,21 +225,24 @@ def score_table(columns: dict, voices=("alto", "tenor", "bass")) -> str:
 
 
 def evaluate_generator(accompanist, dataset, *, split: str = "test", seeds=(0, 1, 2),
-                       limit: int | None = None, per_piece: bool = False) -> dict:
+                       limit: int | None = None, per_piece: bool = False, decoding=None) -> dict:
     """Quality-bar figures of an :class:`~deepaccomp.Accompanist` on a split.
 
     Returns per-track arrays (alto, tenor, bass for satb; the accompanist's
     layout's tracks otherwise) averaged over pieces and seeds, plus
-    ``seed_difference`` (mean over pieces, seeds 0 vs 1).
+    ``seed_difference`` (mean over pieces, seeds 0 vs 1). ``decoding``: the
+    generation settings to measure with, as :meth:`~deepaccomp.Accompanist.generate`
+    takes them (default: the model's).
     """
     layout = accompanist.layout
     if dataset.layout != layout.name:
         raise ConfigError(f"the model plays layout {layout.name!r}, the dataset holds {dataset.layout!r}")
-    return evaluate_pieces(accompanist, held_out_pieces(dataset, split, limit), seeds=seeds, per_piece=per_piece)
+    return evaluate_pieces(accompanist, held_out_pieces(dataset, split, limit), seeds=seeds, per_piece=per_piece,
+                           decoding=decoding)
 
 
 def evaluate_pieces(accompanist, pieces, *, seeds=(0, 1, 2), steps_per_bar: int = STEPS_PER_BAR,
-                    per_piece: bool = False) -> dict:
+                    per_piece: bool = False, decoding=None) -> dict:
     """Quality-bar figures of an :class:`~deepaccomp.Accompanist` on pieces with reference voices.
 
     Parameters
@@ -255,6 +259,8 @@ def evaluate_pieces(accompanist, pieces, *, seeds=(0, 1, 2), steps_per_bar: int 
     per_piece : bool
         Also return ``per_piece``: ``{metric: (pieces, tracks) array}`` averaged
         over the seeds only, for :func:`paired_difference`.
+    decoding : dict or GenerationConfig, optional
+        Generation settings overriding the model's, as ``accompany`` takes them.
 
     Returns
     -------
@@ -268,7 +274,7 @@ def evaluate_pieces(accompanist, pieces, *, seeds=(0, 1, 2), steps_per_bar: int 
     melodies = [r[..., :1] for r, _ in pieces]
     rows, outputs = [], []
     for seed in seeds:
-        accs = accompanist.accompany(melodies, seed=seed, steps_per_bar=steps_per_bar)
+        accs = accompanist.accompany(melodies, seed=seed, steps_per_bar=steps_per_bar, decoding=decoding)
         outputs.append(accs)
         for (bach, key), acc in zip(pieces, accs):
             rows.append(piece_metrics(bach[..., :1], acc, bach, key, ranges, steps_per_bar))
@@ -283,7 +289,7 @@ def evaluate_pieces(accompanist, pieces, *, seeds=(0, 1, 2), steps_per_bar: int 
     return result
 
 
-def evaluate_melodies(accompanist, melodies, *, seeds=(0, 1, 2), pickups=None) -> dict:
+def evaluate_melodies(accompanist, melodies, *, seeds=(0, 1, 2), pickups=None, decoding=None) -> dict:
     """Figures of melodies without a reference harmonisation, through the user path (``generate``).
 
     For tunes with nothing to compare with (folk tunes, a user's own): every
@@ -301,6 +307,8 @@ def evaluate_melodies(accompanist, melodies, *, seeds=(0, 1, 2), pickups=None) -
         Per melody, ``generate``'s ``pickup`` (quarter-note beats from the first
         note to the first downbeat; ``None``: the file's marks, else the
         estimate). The per-bar figures use the same bar lines as the model.
+    decoding : dict or GenerationConfig, optional
+        Generation settings overriding the model's, as ``generate`` takes them.
 
     Returns
     -------
@@ -319,7 +327,8 @@ def evaluate_melodies(accompanist, melodies, *, seeds=(0, 1, 2), pickups=None) -
     for seed in seeds:
         outs = [None] * len(melodies)
         for pickup, idx in groups.items():
-            for i, out in zip(idx, accompanist.generate([melodies[i] for i in idx], seed=seed, pickup=pickup)):
+            for i, out in zip(idx, accompanist.generate([melodies[i] for i in idx], seed=seed, pickup=pickup,
+                                                        decoding=decoding)):
                 outs[i] = out
         accs = []
         for out, pickup in zip(outs, pickups):
@@ -366,10 +375,10 @@ def evaluate_baseline(name: str, dataset, *, split: str = "test", seed: int = 0,
                       limit: int | None = None, decoding=None) -> dict:
     """Figures of ``bach`` (Bach's own A/T/B), ``random_in_key`` or ``melody_doubled``.
 
-    With ``decoding`` (a :class:`~deepaccomp.config.GenerationConfig`), the
-    baseline's cells are fed to that decoding as generator values (+1 on,
-    -1 off) first: the honesty check that a decoding cannot reach the
-    quality bar by itself on random or trivial input.
+    With ``decoding`` (a :class:`~deepaccomp.config.GenerationConfig`, or a
+    dict of settings overriding its defaults), the baseline's cells are fed to
+    that decoding as generator values (+1 on, -1 off) first: the honesty check
+    that a decoding cannot reach the quality bar by itself on random or trivial input.
     """
     return evaluate_baseline_pieces(name, held_out_pieces(dataset, split, limit), seed=seed,
                                     layout=dataset.layout, decoding=decoding)
@@ -382,6 +391,7 @@ def evaluate_baseline_pieces(name: str, pieces, *, seed: int = 0, layout: str = 
         raise ConfigError("no piece to evaluate")
     rng = np.random.default_rng(seed)
     layout = get_layout(layout)
+    settings = None if decoding is None else GenerationConfig().with_overrides(decoding)
     if layout.name != DEFAULT_LAYOUT and name != "bach":
         raise ConfigError(f"baseline {name!r} is made for satb's three voices; layout {layout.name!r} has the "
                           "'bach' baseline (its real tracks) only")
@@ -389,8 +399,8 @@ def evaluate_baseline_pieces(name: str, pieces, *, seed: int = 0, layout: str = 
     for bach, key in pieces:
         melody = bach[..., :1]
         acc = baseline_roll(name, bach, key, rng)
-        if decoding is not None:
-            acc = decode(to_model_range(acc)[None], decoding, melody[None], layout)[0]
+        if settings is not None:
+            acc = decode(to_model_range(acc)[None], settings, melody[None], layout)[0]
         rows.append(piece_metrics(melody, acc, bach, key, layout.ranges, steps_per_bar))
     result = _average(rows)
     result["n_pieces"] = len(rows)

@@ -11,7 +11,8 @@ validation phrases and noise), the evaluation and the studio. The steps:
 2. :meth:`ForwardPass.accompany`: padded to the generator's time unit (or cut
    into phrases for a fixed-length generator), noise drawn, the generator run
    once per batch, a regenerated melody channel dropped, values checked to be
-   finite and decoded to notes (``config.generation``). Memory is bounded:
+   finite and decoded to notes (``config.generation``, the model's settings,
+   with the call's overrides: :meth:`ForwardPass.settings`). Memory is bounded:
    a batch above :data:`MAX_CALL_CELLS` time x pitch cells is split into calls
    of :data:`SPLIT_CALL_CELLS`, and a melody longer than :data:`CHUNK_STEPS`
    goes through a fully convolutional generator in overlapping chunks;
@@ -138,14 +139,11 @@ class ForwardPass:
     def __init__(self, generator, config: Config):
         self.generator, self.config = generator, config
 
-    def settings(self, **overrides) -> GenerationConfig:
-        """``config.generation`` with the given non-``None`` settings replaced, validated."""
-        values = {k: v for k, v in overrides.items() if v is not None}
-        if not values:
-            return self.config.generation
-        settings = GenerationConfig(**{**self.config.generation.__dict__, **values})
-        settings.validate()
-        return settings
+    def settings(self, decoding=None, **overrides) -> GenerationConfig:
+        """The generation settings of one call: ``config.generation`` (the model's, the defaults) with
+        ``decoding`` (a dict of settings, or a complete :class:`GenerationConfig`) and the non-``None``
+        ``overrides`` applied, validated (:meth:`GenerationConfig.with_overrides`)."""
+        return self.config.generation.with_overrides(decoding, **overrides)
 
     def __call__(self, melody: np.ndarray, noise: np.ndarray, settings: GenerationConfig | None = None,
                  steps_per_bar: int = STEPS_PER_BAR) -> np.ndarray:
@@ -175,7 +173,7 @@ class ForwardPass:
         return values
 
     def accompany(self, melodies, *, seed: int | None = None, noise_scale: float | None = None,
-                  steps_per_bar: int = STEPS_PER_BAR) -> list:
+                  steps_per_bar: int = STEPS_PER_BAR, decoding=None) -> list:
         """Model-space melodies ``[(time, window, 1)]`` bool -> accompaniments ``[(time, window, N)]`` bool.
 
         All melodies go through the generator in one batch (one noise draw
@@ -184,18 +182,19 @@ class ForwardPass:
         Beyond :data:`MAX_CALL_CELLS` the batch is split into calls of
         :data:`SPLIT_CALL_CELLS` cells, and a melody longer than
         :data:`CHUNK_STEPS` is cut into overlapping chunks (noise drawn per
-        call, in order, from the same ``seed``).
+        call, in order, from the same ``seed``). ``decoding`` and ``noise_scale``
+        override the model's generation settings for this call (:meth:`settings`).
 
         Raises
         ------
         ConfigError
-            No melody, a bad ``seed`` or ``noise_scale``.
+            No melody, a bad ``seed``, ``noise_scale`` or ``decoding``.
         InvalidRollError, InputTooLargeError
             See :func:`check_melodies`.
         GenerationError
             The generator's output is not finite.
         """
-        settings = self.settings(noise_scale=noise_scale)
+        settings = self.settings(decoding, noise_scale=noise_scale)
         melodies = check_melodies(melodies)
         rng = np.random.default_rng(check_seed(seed))
         if self.config.model.fixed_length:
@@ -277,7 +276,7 @@ class ForwardPass:
         return [np.concatenate(values[owners == i])[: m.shape[0]] for i, m in enumerate(melodies)]
 
     def accompany_full(self, melodies, *, seed: int | None = None, noise_scale: float | None = None,
-                       steps_per_bar: int = STEPS_PER_BAR) -> list:
+                       steps_per_bar: int = STEPS_PER_BAR, decoding=None) -> list:
         """Melodies ``[(time, 128, 1)]`` in any key and octave -> accompaniments ``[(time, 128, N)]`` in the melody's key.
 
         The accompaniment starts with the melody's first note, as a musician's
@@ -286,7 +285,7 @@ class ForwardPass:
         melodies = check_melodies(melodies)
         prepared = [to_model_space(m, self.config) for m in melodies]
         accomp = self.accompany([p[0] for p in prepared], seed=seed, noise_scale=noise_scale,
-                                steps_per_bar=steps_per_bar)
+                                steps_per_bar=steps_per_bar, decoding=decoding)
         return [_from_melody_onset(from_model_space(a, shift, self.config), m)
                 for a, (_, shift), m in zip(accomp, prepared, melodies)]
 

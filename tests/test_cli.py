@@ -63,14 +63,22 @@ def test_generate_bad_melody_file(tmp_path, capsys, content, fragment):
     assert not (tmp_path / "out.mid").exists()
 
 
-def test_generate_bad_noise_scale_before_the_model_loads(tmp_path, melody, capsys, monkeypatch):
+@pytest.mark.parametrize("flags, fragments", [
+    (["--noise-scale", "0"], ["generation.noise_scale", "> 0 and <= 1000", "got 0.0"]),
+    (["--noise-scale", "nan"], ["generation.noise_scale", "> 0 and <= 1000"]),
+    (["--onset-cost", "-1"], ["generation.onset_cost", ">= 0 and <= 1e+06", "got -1.0"]),
+    (["--lowest-min-steps", "17"], ["generation.lowest_min_steps", "1..16"]),
+    (["--decode", "greedy"], ["generation.decode", "'greedy'"]),
+    (["--decode", "voice", "--leap-cost", "1"], ["leap_cost", "decode='notes' only"]),
+])
+def test_generate_bad_generation_flag_before_the_model_loads(tmp_path, melody, capsys, monkeypatch, flags, fragments):
     import deepaccomp.accompanist
 
     def no_load(*a, **k):
         raise AssertionError("the model was loaded")
     monkeypatch.setattr(deepaccomp.accompanist.Accompanist, "__init__", no_load)
-    rc = main(["generate", str(melody), "-o", str(tmp_path / "out.mid"), "--noise-scale", "0"])
-    assert_one_error_line(capsys, rc, "--noise-scale", "> 0")
+    rc = main(["generate", str(melody), "-o", str(tmp_path / "out.mid"), *flags])
+    assert_one_error_line(capsys, rc, *fragments)
     assert not (tmp_path / "out.mid").exists()
 
 

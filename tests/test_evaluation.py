@@ -25,7 +25,7 @@ class FakeAccompanist:
     def __init__(self):
         self.calls = []
 
-    def generate(self, melodies, *, seed=None, pickup=None):
+    def generate(self, melodies, *, seed=None, pickup=None, decoding=None):
         self.calls.append((len(melodies), seed, pickup))
         return [make_midi([("melody", 73, MELODY), ("alto", 52, [(p - 12, a, b) for p, a, b in MELODY]),
                            ("tenor", 52, [(55, 0, 2)]), ("bass", 52, [(48, 0, 4)])]) for _ in melodies]
@@ -78,7 +78,7 @@ class RollAccompanist:
     def __init__(self):
         self.bars = []
 
-    def accompany(self, melodies, *, seed=None, steps_per_bar=16):
+    def accompany(self, melodies, *, seed=None, steps_per_bar=16, decoding=None):
         self.bars.append(steps_per_bar)
         out = []
         for m in melodies:

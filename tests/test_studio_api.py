@@ -238,7 +238,7 @@ def test_upload_size_limit(client):
     ("programs=kazoo", "preset"), ("programs=1,2", "programs"), ("programs=1,2,300", "0..127"),
     ("programs=1,x,3", "programs"),
     ("noise_scale=0", "noise_scale"), ("noise_scale=nan", "noise_scale"), ("noise_scale=x", "noise_scale"),
-    ("noise_scale=100", "noise_scale"),
+    ("noise_scale=1001", "noise_scale"),
     ("format=wav", "format"), ("path=/etc/passwd", "unknown query"), ("pickup=x", "pickup"),
 ])
 def test_bad_query_parameters_are_400(client, twinkle, query, needle):

@@ -7,6 +7,7 @@ default of the library itself.
 
 from __future__ import annotations
 
+from ..config import SETTING_BOUNDS
 from ..midi import MAX_MELODY_BARS
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
@@ -40,8 +41,11 @@ where the installed library takes that argument (a note list gives its pickup in
 SEED_RANGE = (0, 2**32 - 1)
 """Seeds the page and the API accept (inclusive)."""
 
-NOISE_SCALE_RANGE = (0.05, 4.0)
-"""Noise scales the studio accepts (inclusive); the library needs only > 0."""
+NOISE_SCALE = SETTING_BOUNDS["generation.noise_scale"]
+"""Noise scales the studio accepts: the library's one bound (greater than ``NOISE_SCALE.low``, at most
+``NOISE_SCALE.high``), checked by :meth:`deepaccomp.Accompanist.generate` as for every caller. The page's
+input field offers the useful part of it, 0.05 to 4 (training uses 1, the shipped model 3); a value
+outside that field's range but inside this bound is valid, only unusual."""
 
 MAX_PENDING = 64
 """Generation requests waiting for or using the model at once; more are answered 503."""
@@ -66,7 +70,7 @@ def as_dict() -> dict:
         "max_note_steps": MAX_NOTE_STEPS,
         "max_pickup_beats": MAX_PICKUP_BEATS,
         "seed_range": list(SEED_RANGE),
-        "noise_scale_range": list(NOISE_SCALE_RANGE),
+        "noise_scale_range": [NOISE_SCALE.low, NOISE_SCALE.high],  # low excluded
         "max_pending": MAX_PENDING,
         "steps_per_beat": STEPS_PER_BEAT,
     }
