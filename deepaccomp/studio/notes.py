@@ -22,11 +22,17 @@ from ..errors import ConfigError, InvalidMidiError, NoMelodyError, UnsupportedMe
 from ..midi import PROGRAM_PRESETS, midi_to_roll, read_midi, seconds_to_ticks
 from . import limits
 
+__all__ = ["MELODY_LABEL", "check_int", "check_number", "check_meter", "check_programs", "layout_presets",
+           "midi_channels", "steps_per_bar", "note_list_to_midi", "read_upload", "upload_to_editor", "midi_bytes",
+           "result_to_json"]
+
 MELODY_LABEL = "melody"
 """The name of the melody track in the studio's answers (the layout's own name for it may differ:
 satb's is ``soprano``); the accompaniment tracks keep their layout names."""
 
 GM_CHANNELS = 16
+"""MIDI channels of a file."""
+
 DRUM_CHANNEL = 9
 """MIDI channel 10 (counted from 0), General MIDI's drum kit."""
 
