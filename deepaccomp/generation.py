@@ -282,10 +282,10 @@ class ForwardPass:
         The accompaniment starts with the melody's first note, as a musician's
         would: before it (a leading rest) it is silent.
         """
+        settings = self.settings(decoding, noise_scale=noise_scale)  # checked before any work
         melodies = check_melodies(melodies)
         prepared = [to_model_space(m, self.config) for m in melodies]
-        accomp = self.accompany([p[0] for p in prepared], seed=seed, noise_scale=noise_scale,
-                                steps_per_bar=steps_per_bar, decoding=decoding)
+        accomp = self.accompany([p[0] for p in prepared], seed=seed, steps_per_bar=steps_per_bar, decoding=settings)
         return [_from_melody_onset(from_model_space(a, shift, self.config), m)
                 for a, (_, shift), m in zip(accomp, prepared, melodies)]
 
