@@ -54,7 +54,7 @@ from .midi import PROGRAM_PRESETS, pitched_instruments, resolve_programs
 
 __all__ = ["GM_FAMILIES", "Track", "Layout", "LAYOUTS", "DEFAULT_LAYOUT", "get_layout", "family_of",
            "select_instruments", "read_layout", "layout_ref", "same_layout", "stored_layout", "check_pattern", "MAX_LAYOUT_BYTES",
-           "MAX_TRACKS", "MAX_NAME_CHARS", "MAX_PATTERN_CHARS", "MAX_PATTERN_WORDS", "MAX_MATCHED_NAME_CHARS",
+           "MAX_TRACKS", "MAX_NAME_CHARS", "MAX_PATTERN_CHARS", "MAX_PATTERN_SPELLED", "MAX_MATCHED_NAME_CHARS",
            "PATTERN_SPECIALS"]
 
 GM_FAMILIES = ("piano", "chromatic_percussion", "organ", "guitar", "bass", "strings", "ensemble", "brass",
@@ -74,9 +74,10 @@ MAX_NAME_CHARS = 64
 MAX_PATTERN_CHARS = 256
 """Longest name pattern of a track (the presets' longest has 46 characters)."""
 
-MAX_PATTERN_WORDS = 64
-"""Most plain words a name pattern stands for, every ``?`` counted both ways (``soprano ?2`` is two:
-``soprano 2`` and ``soprano2``)."""
+MAX_PATTERN_SPELLED = 1024
+"""Most characters of a name pattern spelled out as its plain words, every ``?`` both ways
+(``soprano ?2`` is ``soprano 2`` and ``soprano2``: 17). Matching tries each word at each
+character of a name, so this bounds its work (the presets' largest spells 45)."""
 
 MAX_MATCHED_NAME_CHARS = 1024
 """Characters of an instrument's name that a pattern is matched against (the first ones): a name
@@ -102,9 +103,9 @@ def check_pattern(pattern: str) -> tuple:
     characters of :data:`PATTERN_SPECIALS` are refused so that a regular
     expression is never mistaken for text. An instrument matches when its name
     contains one of the words, ignoring case. ``""`` is no pattern (no
-    instrument is taken by name). A pattern stands for at most
-    :data:`MAX_PATTERN_WORDS` words, so matching is plain text search: it
-    cannot backtrack.
+    instrument is taken by name). A pattern spelled out as its words is at
+    most :data:`MAX_PATTERN_SPELLED` characters, and matching is a search for
+    plain words: it cannot backtrack.
     """
     if not isinstance(pattern, str):
         raise ConfigError(f"pattern must be a string, got {brief(repr(pattern))}")
@@ -119,13 +120,20 @@ def check_pattern(pattern: str) -> tuple:
                           "(plain text, | between alternatives, ? after an optional character; no regular "
                           "expressions)")
     alternatives = [_pattern_parts(alt, pattern) for alt in pattern.split("|")]
-    count = sum(2 ** sum(optional for _, optional in parts) for parts in alternatives)
-    if count > MAX_PATTERN_WORDS:
-        raise ConfigError(f"pattern {brief(repr(pattern))} stands for {count:,} words (each ? doubles its "
-                          f"alternative's), more than {MAX_PATTERN_WORDS} (deepaccomp.layout.MAX_PATTERN_WORDS); "
-                          "list fewer alternatives")
+    spelled = sum(_spelled_chars(parts) for parts in alternatives)
+    if spelled > MAX_PATTERN_SPELLED:
+        raise ConfigError(f"pattern {brief(repr(pattern))} spelled out as its words (each ? doubles its "
+                          f"alternative's) is {spelled:,} characters, more than {MAX_PATTERN_SPELLED:,} "
+                          "(deepaccomp.layout.MAX_PATTERN_SPELLED); use fewer ? and alternatives")
     return tuple("".join(word) for parts in alternatives
                  for word in itertools.product(*[(c, "") if optional else (c,) for c, optional in parts]))
+
+
+def _spelled_chars(parts: list) -> int:
+    """Characters of all the words one alternative stands for: ``2**k * m + k * 2**(k - 1)`` for ``m``
+    plain and ``k`` optional characters (computed, never spelled)."""
+    k = sum(optional for _, optional in parts)
+    return 2 ** k * (len(parts) - k) + k * 2 ** k // 2
 
 
 def _pattern_parts(alternative: str, pattern: str) -> list:
@@ -474,9 +482,10 @@ def read_layout(path) -> Layout:
                           "and no layout file of that name") from None
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{shown}: the layout file cannot be read ({brief(str(exc))})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ConfigError(f"{shown}: not a regular file (a folder, pipe or device); give a layout JSON file")
     with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-            raise ConfigError(f"{shown}: not a regular file (a folder, pipe or device); give a layout JSON file")
         raw = fh.read(MAX_LAYOUT_BYTES + 1)
     if len(raw) > MAX_LAYOUT_BYTES:
         raise ConfigError(f"{shown}: more than {MAX_LAYOUT_BYTES:,} bytes, too large for a layout file "
