@@ -3,7 +3,8 @@
 Format (``"deepaccomp-generator"``, version 1): a ``.npz`` archive holding the
 generator's weights as float32 arrays ``w000``, ``w001``, ... in Keras
 ``get_weights`` order, and ``meta``, UTF-8 JSON with the format name, the
-version, the full :class:`~deepaccomp.config.Config`, the number of weights
+version, the full :class:`~deepaccomp.config.Config` (its track layout a preset's
+name or, for a user's layout, the whole definition), the number of weights
 and a sha256 digest over the config and every weight's shape and bytes. No
 code and no pickle: loading never executes anything from the file. An
 ensemble (``model.ensemble`` = k) stores its k generators' weights one after
@@ -32,6 +33,7 @@ import numpy as np
 from .config import MAX_ENSEMBLE, MAX_GENERATOR_PARAMS, Config
 from .errors import ConfigError, ModelFileError, brief
 from .io_utils import atomic_write_bytes, read_npy_data, read_npy_header
+from .layout import DEFAULT_LAYOUT, stored_layout
 
 __all__ = ["FILE_NAME", "FORMAT", "MAX_FILE_BYTES", "MAX_MEMBERS", "MAX_META_BYTES", "MAX_DIRECTORY_BYTES", "save", "read", "load",
            "combine", "weights_digest", "shipped_model_path"]
@@ -286,7 +288,11 @@ def _read_meta(zf, path: str) -> dict:
 
 
 def _config(meta: dict, path: str) -> Config:
+    """The file's config, checked; its layout must be stored whole or as a preset's name (a model file
+    never names a layout file: it carries its layout, so loading reads nothing else)."""
     try:
+        data = meta["config"].get("data") if isinstance(meta["config"], dict) else None
+        stored_layout(data.get("layout", DEFAULT_LAYOUT) if isinstance(data, dict) else DEFAULT_LAYOUT)
         return Config.from_dict(meta["config"])
     except Exception as exc:  # a foreign or edited config: never a raw TypeError
         raise ModelFileError(f"{path}: its config is invalid ({brief(str(exc), 1000)})") from exc

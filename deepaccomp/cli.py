@@ -30,8 +30,9 @@ def _add_prepare(sub):
     p.add_argument("--no-key-normalize", action="store_true", help="keep the original keys")
     p.add_argument("--force", action="store_true", help="rebuild even if a cached build exists")
     p.add_argument("--workers", type=int, default=None, help="processes, 1..32 (default: up to 2)")
-    p.add_argument("--layout", choices=sorted(LAYOUTS), default="satb",
-                   help="track layout to build (docs/layouts.md); the chorales give satb only")
+    p.add_argument("--layout", default="satb", metavar="PRESET_OR_FILE",
+                   help=f"track layout to build: a preset ({', '.join(sorted(LAYOUTS))}) or a layout JSON file "
+                        "(docs/layouts.md); the chorales give satb only")
     p.add_argument("--shards", metavar="OUT", default=None,
                    help="write the MIDI folder --source as shards in the folder OUT, for corpora larger than "
                         "memory (resumes an interrupted build; train with --source OUT); see docs/scaling.md")
@@ -73,8 +74,7 @@ def cmd_prepare(args):
               f"harmonisation of a test piece), {cleaning['moved_valid_to_train']} valid pieces "
               f"moved to train (tune of a train piece); before: {cleaning['splits_before']}; "
               f"same tune = similarity >= {cleaning['threshold']}")
-    for name, counts in info.get("track_summary", {}).items():
-        print(f"  track {name}: {counts['pieces']} pieces, {counts['bars']} bars with notes")
+    _print_tracks(info.get("track_summary", {}))
     reasons = {}
     for s in ds.skipped:
         reasons.setdefault(str(s["reason"]).removeprefix(f"{s['id']}: "), []).append(s["id"])
@@ -94,7 +94,14 @@ def _prepare_shards(args):
                          workers=args.workers, force=args.force, layout=args.layout)
     print(f"shards: {len(index['shards'])} in {args.shards} ({index['files']} files: {index['pieces']} pieces "
           f"{index['splits']}, {index['skipped']} skipped); train on them with --source {args.shards}")
+    _print_tracks(index["track_summary"])
     return 0
+
+
+def _print_tracks(summary: dict) -> None:
+    """Per track of the layout: in how many pieces it sounds and in how many bars."""
+    for name, counts in summary.items():
+        print(f"  track {name}: {counts['pieces']} pieces, {counts['bars']} bars with notes")
 
 
 TRAIN_FLAG_SECTIONS = ("train", "generation")
@@ -120,9 +127,10 @@ def _add_train(sub):
     p.add_argument("--preset", choices=sorted(PRESETS), default=None)
     p.add_argument("--logdir", default="runs/default")
     p.add_argument("--dataset-dir", default="datasets")
-    p.add_argument("--layout", choices=sorted(LAYOUTS), default=None,
-                   help="data.layout: track layout (default: the preset's or --config's); sizes the generator's "
-                        "output to its tracks")
+    p.add_argument("--layout", default=None, metavar="PRESET_OR_FILE",
+                   help=f"data.layout: track layout, a preset ({', '.join(sorted(LAYOUTS))}) or a layout JSON file "
+                        "(default: the preset's or --config's); sizes the generator's output to its tracks; the "
+                        "model file carries the whole layout")
     p.add_argument("--source", default=None,
                    help='data.source: "chorales", a MIDI folder, or a shard folder written by prepare --shards')
     p.add_argument("--no-progress", action="store_true")

@@ -27,7 +27,7 @@ from typing import NamedTuple
 from .errors import ConfigError, brief
 from .io_utils import atomic_write_bytes
 from .decoding import DECODE_METHODS, NOTE_SCORES
-from .layout import LAYOUTS, Layout, get_layout
+from .layout import LAYOUTS, MAX_TRACKS, Layout, get_layout, layout_ref, stored_layout
 from .representation import POSITION_CHANNELS, STEPS_PER_BAR, PitchWindow, get_window
 
 MAX_LEVELS = 6
@@ -137,7 +137,18 @@ class DataConfig:
     """Transpose every piece to C major / A minor."""
     layout: str = "satb"
     """Track layout (docs/layouts.md): "satb" (soprano melody + alto, tenor, bass), "lpd5" (melody + drums,
-    piano, guitar, bass, strings) or "ssatb" (five Renaissance voices)."""
+    piano, guitar, bass, strings), "ssatb" (five Renaissance voices), or a layout file's path (stored as
+    its whole definition, so the model file carries it)."""
+
+    def __post_init__(self):
+        # a layout file's path, a Layout or a dict is stored as deepaccomp.layout.layout_ref gives it: a
+        # preset's name or the whole definition; anything else is left to Config.validate to name
+        ref = self.layout
+        if isinstance(ref, (Layout, dict, os.PathLike)) or (isinstance(ref, str) and ref and ref not in LAYOUTS):
+            try:
+                self.layout = layout_ref(get_layout(ref))
+            except ConfigError as exc:
+                raise ConfigError(f"data.layout: {exc}") from None
 
 
 @dataclass
@@ -450,20 +461,26 @@ class Config:
 
     @property
     def track_layout(self) -> Layout:
-        """The :class:`~deepaccomp.layout.Layout` named by ``data.layout``."""
-        return get_layout(self.data.layout)
+        """The :class:`~deepaccomp.layout.Layout` of ``data.layout`` (a preset's name or a whole definition)."""
+        return stored_layout(self.data.layout)
 
     @property
     def regenerates_melody(self) -> bool:
         """Whether the generator also outputs the melody (first channel, dropped at generation)."""
         return self.model.output_tracks == self.track_layout.n_accompaniment + 1
 
-    def with_layout(self, name: str) -> "Config":
+    def with_layout(self, layout) -> "Config":
         """Copy for another layout: ``data.layout`` set and ``model.output_tracks`` sized to its
-        accompaniment (plus the melody if this config regenerates it)."""
+        accompaniment (plus the melody if this config regenerates it).
+
+        ``layout``: a preset name, a layout file's path, a dict in the layout file format or a
+        :class:`~deepaccomp.layout.Layout` (:func:`deepaccomp.layout.get_layout`); a user layout is
+        stored whole (:func:`deepaccomp.layout.layout_ref`).
+        """
         extra = 1 if self.regenerates_melody else 0
-        return self.replace(data={"layout": name},
-                            model={"output_tracks": get_layout(name).n_accompaniment + extra})
+        layout = get_layout(layout)
+        return self.replace(data={"layout": layout_ref(layout)},
+                            model={"output_tracks": layout.n_accompaniment + extra})
 
     @property
     def melody_channels(self) -> int:
@@ -559,8 +576,10 @@ class Config:
                               f"(no NUL), got {_shown(dta.source)}")
         if dta.pitch_window not in ("compact", "full"):
             raise ConfigError(f"data.pitch_window must be 'compact' or 'full', got {_shown(dta.pitch_window)}")
-        if dta.layout not in LAYOUTS:
-            raise ConfigError(f"data.layout must be one of {sorted(LAYOUTS)}, got {_shown(dta.layout)}")
+        try:
+            stored_layout(dta.layout)
+        except ConfigError as exc:
+            raise ConfigError(f"data.layout: {exc}") from None
         self._validate_model()
         self._validate_train()
         self.generation.validate()
@@ -585,7 +604,7 @@ class Config:
                               f"the limit of {MAX_GENERATOR_PARAMS:,}")
         n = self.track_layout.n_accompaniment
         if m.output_tracks not in (n, n + 1):
-            raise ConfigError(f"model.output_tracks must be {n} (the {self.data.layout} layout's "
+            raise ConfigError(f"model.output_tracks must be {n} (the {self.track_layout.name} layout's "
                               f"{', '.join(self.track_layout.accompaniment_names)}) or {n + 1} (the melody too)")
         if m.critic_norm not in ("none", "layer"):
             raise ConfigError("model.critic_norm must be 'none' or 'layer' (no batch norm in a WGAN-GP critic)")
@@ -629,8 +648,9 @@ class Bound(NamedTuple):
     note: str = ""
 
 
-MAX_OUTPUT_TRACKS = max(len(layout.tracks) for layout in LAYOUTS.values())
-"""Most generator output tracks: the largest layout's accompaniment and its melody."""
+MAX_OUTPUT_TRACKS = MAX_TRACKS
+"""Most generator output tracks: the largest layout's accompaniment and its melody
+(:data:`deepaccomp.layout.MAX_TRACKS`)."""
 
 SETTING_BOUNDS = {
     "data.phrase_bars": Bound(1, MAX_PHRASE_BARS, whole=True, note=" bars"),
@@ -686,6 +706,8 @@ def check_section(section, name: str) -> None:
     """
     for f in fields(section):
         key, value, default = f"{name}.{f.name}", getattr(section, f.name), f.default
+        if key == "data.layout":
+            continue  # a preset's name or a whole layout: checked by Config.validate (stored_layout)
         if isinstance(default, bool):
             if not isinstance(value, bool):
                 raise ConfigError(f"{key} must be true or false, got {_shown(value)}")

@@ -235,8 +235,9 @@ def evaluate_generator(accompanist, dataset, *, split: str = "test", seeds=(0, 1
     takes them (default: the model's).
     """
     layout = accompanist.layout
-    if dataset.layout != layout.name:
-        raise ConfigError(f"the model plays layout {layout.name!r}, the dataset holds {dataset.layout!r}")
+    if get_layout(dataset.layout) != layout:
+        raise ConfigError(f"the model plays layout {layout.name!r}, the dataset holds "
+                          f"{get_layout(dataset.layout).name!r}")
     return evaluate_pieces(accompanist, held_out_pieces(dataset, split, limit), seeds=seeds, per_piece=per_piece,
                            decoding=decoding)
 

@@ -920,10 +920,10 @@ def _training_data(cfg, dataset, dataset_dir, progress):
     if dataset is None:
         dataset, _ = prepare(cfg.data.source, key_normalize=cfg.data.key_normalize,
                              dataset_dir=dataset_dir, progress=progress, layout=cfg.data.layout)
-    if dataset.layout != cfg.data.layout:
-        raise ConfigError(f"the dataset holds layout {dataset.layout!r} but the config asks for "
-                          f"{cfg.data.layout!r}; prepare the data with --layout {cfg.data.layout} or train with "
-                          f"--layout {dataset.layout}")
+    if dataset.track_layout != cfg.track_layout:
+        held, asked = dataset.track_layout.name, cfg.track_layout.name
+        raise ConfigError(f"the dataset holds layout {held!r} but the config asks for {asked!r} (another "
+                          f"definition); prepare the data with the config's layout or train with the dataset's")
     phrases = dataset.phrases("train", **kw)
     return dataset, phrases, f"{len(phrases)} train phrases"
 
