@@ -82,6 +82,15 @@ def editor_notes(port: int) -> list:
     return body["notes"]
 
 
+def model_tracks(port: int) -> int:
+    """How many tracks a generation answer holds: the melody and the model's accompaniment (``/api/info``)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.request("GET", "/api/info")
+    info = json.loads(conn.getresponse().read())
+    conn.close()
+    return len(info["layout"]["tracks"])
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", type=int, default=20)
@@ -97,6 +106,7 @@ def main(argv=None) -> int:
     idle = proc_memory(proc.pid)
     midi = EXAMPLE.read_bytes()
     notes = editor_notes(port)
+    n_tracks = model_tracks(port)
     body_json = {"notes": notes, "tempo": 100, "meter": "4/4", "melody_program": 73}
     latencies, errors, lock = [], [], threading.Lock()
     peak_rss = [idle.get("VmRSS", 0.0)]
@@ -127,7 +137,7 @@ def main(argv=None) -> int:
                 r = conn.getresponse()
                 data = r.read()
                 dt = time.monotonic() - t0
-                ok = r.status == 200 and len(json.loads(data)["tracks"]) == 4
+                ok = r.status == 200 and len(json.loads(data)["tracks"]) == n_tracks
                 with lock:
                     if ok:
                         latencies.append(dt)
