@@ -168,7 +168,6 @@ def test_the_studio_noise_scale_is_the_library_bound():
 
     assert limits.NOISE_SCALE is SETTING_BOUNDS["generation.noise_scale"]
     assert limits.as_dict()["noise_scale_range"] == [0.0, MAX_NOISE_SCALE]
-    assert not hasattr(limits, "NOISE_SCALE_RANGE")
 
 
 # ---------------------------------------------------------------------- overrides reach the decoder
