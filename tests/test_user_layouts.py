@@ -373,3 +373,27 @@ def tiny_config():
     from conftest import TINY_RUN
 
     return preset("default").replace(**{k: dict(v) for k, v in TINY_RUN.items()})
+
+
+def test_shards_of_a_user_layout_store_it_whole_and_count_its_tracks(tmp_path, capsys):
+    from deepaccomp import shards
+    from deepaccomp.errors import DatasetError
+
+    folder = tmp_path / "band"
+    folder.mkdir()
+    for k in range(6):
+        band_midi(k, bars=2, parts=("melody", "piano", "bass") + (("drums",) if k % 2 else ())).write(
+            str(folder / f"song{k}.mid"))
+    layout_file = write_json(tmp_path / "trio.json", TRIO)
+    assert main(["prepare", "--source", str(folder), "--shards", str(tmp_path / "out"), "--shard-size", "4",
+                 "--layout", str(layout_file), "--workers", "1"]) == 0
+    assert "track drums: 3 pieces, 6 bars with notes" in capsys.readouterr().out
+    index = shards.read_index(tmp_path / "out", layout=TRIO)
+    assert index["layout"] == Layout.from_dict(TRIO).to_dict()
+    assert index["track_summary"]["bass"] == {"pieces": 6, "bars": 12}
+    assert shards.read_shard(tmp_path / "out", index["shards"][1]).track_layout == Layout.from_dict(TRIO)
+    with pytest.raises(DatasetError, match="holds layout 'trio', the config asks for 'lpd5'"):
+        shards.read_index(tmp_path / "out", layout="lpd5")
+    mine = dict(TRIO, tracks=TRIO["tracks"][:3] + [dict(TRIO["tracks"][3], required=True)])
+    with pytest.raises(DatasetError, match="another definition"):
+        shards.read_index(tmp_path / "out", layout=mine)
