@@ -63,7 +63,7 @@ GM_FAMILIES = ("piano", "chromatic_percussion", "organ", "guitar", "bass", "stri
 """The 16 General MIDI program families in program order: family ``k`` holds programs ``8k .. 8k + 7``."""
 
 MAX_LAYOUT_BYTES = 64 * 1024
-"""Largest layout file :func:`read_layout` reads (64 KiB; the lpd5 preset written as JSON is about 1.5 KiB)."""
+"""Largest layout file :func:`read_layout` reads (64 KiB; the lpd5 preset written as JSON is 1,311 bytes)."""
 
 MAX_TRACKS = 16
 """Most tracks of a layout, the melody included (lpd5 has 6): a MIDI file has 16 channels."""
@@ -72,7 +72,7 @@ MAX_NAME_CHARS = 64
 """Longest layout or track name."""
 
 MAX_PATTERN_CHARS = 256
-"""Longest name pattern of a track (the presets' longest has 46 characters)."""
+"""Longest name pattern of a track (the presets' longest has 44 characters)."""
 
 MAX_PATTERN_SPELLED = 1024
 """Most characters of a name pattern spelled out as its plain words, every ``?`` both ways
@@ -489,7 +489,7 @@ def read_layout(path) -> Layout:
         raw = fh.read(MAX_LAYOUT_BYTES + 1)
     if len(raw) > MAX_LAYOUT_BYTES:
         raise ConfigError(f"{shown}: more than {MAX_LAYOUT_BYTES:,} bytes, too large for a layout file "
-                          "(deepaccomp.layout.MAX_LAYOUT_BYTES; a layout of 16 tracks is about 4 KiB)")
+                          "(deepaccomp.layout.MAX_LAYOUT_BYTES; the lpd5 preset as a file is 1,311 bytes)")
     try:
         d = json.loads(raw.decode("utf-8"))
     except RecursionError:
