@@ -276,7 +276,6 @@ class GenerationConfig:
     generate --onset-cost 1``), checked once by :meth:`validate`.
     """
 
-
     decode: str = "threshold"
     """How generated values become notes: "threshold" (every cell above the
     threshold, the lab), "voice" (each voice sings its best pitch at each step

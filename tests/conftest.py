@@ -253,3 +253,20 @@ def band_model(tmp_path_factory):
     path.parent.mkdir()
     artifact._write(weights, cfg, path)
     return path
+
+
+@pytest.fixture
+def nan_critic(monkeypatch):
+    """Training builds a critic whose score's bias is NaN: the critic loss is not finite at iteration 1
+    (every setting stays within its bounds, which refuse the overflowing weights this once took)."""
+    import deepaccomp.training
+    from deepaccomp.models import build_critic
+
+    def poisoned(cfg):
+        critic = build_critic(cfg)
+        layer = critic.get_layer("score")
+        kernel, bias = layer.get_weights()
+        layer.set_weights([kernel, np.full_like(bias, np.nan)])
+        return critic
+
+    monkeypatch.setattr(deepaccomp.training, "build_critic", poisoned)
