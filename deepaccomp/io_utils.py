@@ -62,10 +62,10 @@ def check_writable_dir(folder: str) -> None:
     folder = folder or "."
     if not os.path.isdir(folder):
         if os.path.exists(folder):
-            raise OutputFileError(f"{folder}: is a file, not a folder; cannot write inside it")
-        raise OutputFileError(f"{folder}: the output folder does not exist; create it first")
+            raise OutputFileError(f"{brief(folder)}: is a file, not a folder; cannot write inside it")
+        raise OutputFileError(f"{brief(folder)}: the output folder does not exist; create it first")
     if not os.access(folder, os.W_OK):
-        raise OutputFileError(f"{folder}: the output folder is not writable")
+        raise OutputFileError(f"{brief(folder)}: the output folder is not writable")
 
 
 def check_output_path(path) -> str:
@@ -81,18 +81,18 @@ def check_output_path(path) -> str:
     if not path:
         raise OutputFileError("no output file name given")
     if os.path.isdir(path):
-        raise OutputFileError(f"{path}: is a directory, give a file name")
+        raise OutputFileError(f"{brief(path)}: is a directory, give a file name")
     if path.endswith(("/", os.sep)):
-        raise OutputFileError(f"{path}: ends with a path separator, give a file name")
+        raise OutputFileError(f"{brief(path)}: ends with a path separator, give a file name")
     if os.path.exists(path) and not os.path.isfile(path):
-        raise OutputFileError(f"{path}: not a regular file (a device, pipe or socket); give a file name")
+        raise OutputFileError(f"{brief(path)}: not a regular file (a device, pipe or socket); give a file name")
     folder = os.path.dirname(os.path.abspath(path))
     check_writable_dir(folder)
     try:
         fd, probe = tempfile.mkstemp(prefix=".probe-", dir=folder)
     except OSError as exc:
         if exc.errno == errno.ENOENT:  # the folder exists but takes no new file: /proc
-            raise OutputFileError(f"{path}: files cannot be created in {folder} (a virtual file system "
+            raise OutputFileError(f"{brief(path)}: files cannot be created in {brief(folder)} (a virtual file system "
                                   "such as /proc?); choose another folder") from exc
         raise _output_error(path, exc) from exc
     os.close(fd)
@@ -117,18 +117,18 @@ def check_not_inputs(path, inputs) -> None:
         if not same and os.path.exists(path) and os.path.exists(other):
             same = os.path.samefile(path, other)  # hard links
         if same:
-            raise OutputFileError(f"{path}: is the same file as {other}; writing it would replace it, "
+            raise OutputFileError(f"{brief(path)}: is the same file as {brief(other)}; writing it would replace it, "
                                   "choose another output name")
 
 
 def _output_error(path: str, exc: OSError) -> OutputFileError:
     if exc.errno == errno.ENOSPC:
-        return OutputFileError(f"{path}: no space left on device")
+        return OutputFileError(f"{brief(path)}: no space left on device")
     if exc.errno == errno.EROFS:
-        return OutputFileError(f"{path}: the file system is read-only")
+        return OutputFileError(f"{brief(path)}: the file system is read-only")
     if exc.errno in (errno.EACCES, errno.EPERM):
-        return OutputFileError(f"{path}: permission denied; check the folder's write permission")
-    return OutputFileError(f"{path}: cannot be written ({exc.strerror or exc})")
+        return OutputFileError(f"{brief(path)}: permission denied; check the folder's write permission")
+    return OutputFileError(f"{brief(path)}: cannot be written ({exc.strerror or exc})")
 
 
 @contextmanager

@@ -109,3 +109,13 @@ def test_failed_write_keeps_the_old_file_and_a_good_write_replaces_it(tmp_path):
         midi.write_midi(pm, target)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["out.mid"]
+
+
+def test_an_output_path_of_50_mb_is_echoed_cut(tmp_path):
+    from deepaccomp.errors import ECHO_LIMIT, OutputFileError
+    from deepaccomp.io_utils import check_output_path
+
+    path = str(tmp_path / ("x" * 50_000_000)) + "/out.mid"  # a folder name of 50 MB
+    with pytest.raises(OutputFileError) as exc:
+        check_output_path(path)
+    assert len(str(exc.value)) < ECHO_LIMIT + 200 and "more characters" in str(exc.value)
