@@ -8,7 +8,6 @@ with the input melody kept unchanged as the first instrument.
 
 from __future__ import annotations
 
-import copy
 import os
 import sys
 import warnings
@@ -18,10 +17,10 @@ import pretty_midi
 
 from . import artifact, inference
 from .config import check_seed
-from .errors import ConfigError, DeepAccompError, InvalidMidiError, UnsupportedMeterError, brief
-from .generation import ForwardPass, check_melodies, from_model_space, to_model_space
-from .meter import add_lead_in, remove_lead_in
-from .midi import bar_alignment, hits_to_notes, midi_to_roll, read_midi, roll_to_notes
+from .errors import ConfigError, DeepAccompError, InvalidMidiError, brief
+from .generation import ForwardPass, _roll_from_model_space, _roll_to_model_space
+from .midi import read_midi
+from .piece import align_bars, read_piece, to_pretty_midi
 from .representation import STEPS_PER_BAR
 
 __all__ = ["Accompanist", "default_model_path", "SUPPORTED_METERS"]
@@ -152,37 +151,30 @@ class Accompanist:
     def to_model_space(self, melody_roll):
         """Deprecated: use :func:`deepaccomp.generation.to_model_space`."""
         _deprecated("to_model_space", "deepaccomp.generation.to_model_space")
-        return to_model_space(melody_roll, self.config)
+        return _roll_to_model_space(melody_roll, self.config)
 
     def from_model_space(self, accomp, total_shift: int):
         """Deprecated: use :func:`deepaccomp.generation.from_model_space`."""
         _deprecated("from_model_space", "deepaccomp.generation.from_model_space")
-        return from_model_space(accomp, total_shift, self.config)
+        return _roll_from_model_space(accomp, total_shift, self.config)
 
     # ------------------------------------------------------------------ internals
     def _generate_many(self, melodies, *, seed, programs, melody_track, velocity, pickup, settings) -> list:
         """``settings``: the call's validated generation settings (checked before any MIDI is read)."""
         _check_velocity(velocity)
-        progs = self.layout.resolve_programs(programs)
+        self.layout.resolve_programs(programs)  # checked before any file is read
         check_seed(seed)
-        prepared = [_read_melody(m, melody_track) for m in melodies]
-        bars = [bar_alignment(roll, info, pickup=pickup) for roll, _, info in prepared]
-        rolls = [add_lead_in(roll, bar.offset) for (roll, _, _), bar in zip(prepared, bars)]
-        accomps = self._accompany_by_meter(check_melodies(rolls), [bar.steps_per_bar for bar in bars], seed,
-                                           settings)
-        return [_render(pm, info, remove_lead_in(acc, bar.offset, roll.shape[0]),
-                        progs, velocity, self.layout)
-                for (roll, pm, info), acc, bar in zip(prepared, accomps, bars)]
+        pieces = [self.read(m, melody_track=melody_track, align=False) for m in melodies]
+        pieces = [align_bars(p, pickup) for p in pieces]
+        return [to_pretty_midi(p, programs=programs, velocity=velocity)
+                for p in self.forward.generate(pieces, seed=seed, decoding=settings)]
 
-    def _accompany_by_meter(self, rolls, bar_steps, seed, settings) -> list:
-        """One batched pass per bar length (all of them, for the usual single-meter batch)."""
-        out = [None] * len(rolls)
-        for steps in sorted(set(bar_steps)):
-            idx = [i for i, s in enumerate(bar_steps) if s == steps]
-            results = self.accompany([rolls[i] for i in idx], seed=seed, steps_per_bar=steps, decoding=settings)
-            for i, acc in zip(idx, results):
-                out[i] = acc
-        return out
+    def read(self, melody, *, melody_track: int | None = None, pickup: float | None = None, align: bool = True):
+        """A melody as :meth:`generate` reads it: a :class:`~deepaccomp.piece.Piece` of the model's layout
+        holding the melody alone (kept as the file's instrument for writing), its bars found
+        unless ``align`` is False; meters other than :data:`SUPPORTED_METERS` refused."""
+        return read_piece(_as_pretty_midi(melody), self.layout, tracks="melody", melody_track=melody_track,
+                          pickup=pickup, align=align, meters=SUPPORTED_METERS)
 
 
 def _deprecated(old: str, new: str) -> None:
@@ -193,32 +185,6 @@ def _deprecated(old: str, new: str) -> None:
 def _check_velocity(velocity) -> None:
     if isinstance(velocity, bool) or not isinstance(velocity, (int, np.integer)) or not 1 <= velocity <= 127:
         raise ConfigError(f"velocity must be an integer 1..127, got {brief(repr(velocity))}")
-
-
-def _read_melody(melody, melody_track):
-    """``(melody roll (time, 128, 1), PrettyMIDI, MidiInfo)``; unsupported meters refused."""
-    pm = _as_pretty_midi(melody)
-    roll, info = midi_to_roll(pm, melody_track=melody_track)
-    bad = set(info.time_signatures) - SUPPORTED_METERS
-    if bad:
-        raise UnsupportedMeterError(
-            f"time signature(s) {sorted(f'{n}/{d}' for n, d in bad)} are not supported; "
-            f"the model handles {sorted(f'{n}/{d}' for n, d in SUPPORTED_METERS)}")
-    return roll, pm, info
-
-
-def _render(pm, info, accomp, programs, velocity, layout) -> pretty_midi.PrettyMIDI:
-    """The melody instrument, then one instrument per accompaniment track (drums: hits on channel 10)."""
-    out = copy.deepcopy(info.template)
-    out.instruments.append(copy.deepcopy(pm.instruments[info.melody_index]))
-    times = info.step_times(accomp.shape[0])
-    for k, track in enumerate(layout.accompaniment):
-        inst = pretty_midi.Instrument(program=0 if track.drums else programs[k], name=track.name,
-                                      is_drum=track.drums)
-        to_notes = hits_to_notes if track.drums else roll_to_notes
-        inst.notes = to_notes(accomp[:, :, k], times, velocity=velocity)
-        out.instruments.append(inst)
-    return out
 
 
 def _as_pretty_midi(melody) -> pretty_midi.PrettyMIDI:

@@ -24,6 +24,8 @@ Rolls are boolean, ``(time, pitch, tracks)``; 16th-note steps.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .config import Config, GenerationConfig, check_seed
@@ -31,8 +33,10 @@ from .decoding import decode
 from .errors import ConfigError, GenerationError, InputTooLargeError, InvalidRollError
 from .metrics import estimate_key
 from .midi import MAX_BAR_STEPS, MAX_ROLL_STEPS
+from .piece import Piece, TimeGrid
 from .representation import (
     STEPS_PER_BAR,
+    N_MIDI_PITCHES,
     crop_pitches,
     pad_time,
     position_planes,
@@ -275,19 +279,59 @@ class ForwardPass:
         owners = np.asarray(owners)
         return [np.concatenate(values[owners == i])[: m.shape[0]] for i, m in enumerate(melodies)]
 
+    def generate(self, pieces, *, seed: int | None = None, noise_scale: float | None = None,
+                 decoding=None) -> list:
+        """Melody pieces in any key and octave -> the same pieces with the accompaniment of the layout.
+
+        Parameters
+        ----------
+        pieces : sequence of Piece
+            Each the melody alone on 128 pitches (``roll`` ``(time, 128, 1)``, as
+            :func:`deepaccomp.piece.read_piece` reads it with ``tracks="melody"``),
+            its bars found (``grid.bars``; ``None``: step 0 a downbeat of the meter).
+        seed, noise_scale, decoding
+            As :meth:`accompany` takes them.
+
+        Returns
+        -------
+        list of Piece
+            Per melody, the melody piece as given with the accompaniment tracks
+            ``(time, 128, 1 + N)`` after it, in the melody's key, on its grid;
+            silent before the melody's first note, as a musician's would be.
+            Pieces of one bar length go through the generator in one batch (each
+            batch's noise drawn from ``seed``).
+        """
+        settings = self.settings(decoding, noise_scale=noise_scale)  # checked before any work
+        pieces = list(pieces)
+        if not pieces:
+            raise ConfigError("no melody given: pass a melody or a non-empty list of melodies")
+        model = [to_model_space(p.melody(), self.config) for p in pieces]
+        check_melodies([m.roll for m in model])
+        out = [None] * len(pieces)
+        bars = [m.grid.steps_per_bar for m in model]
+        for steps in sorted(set(bars)):
+            idx = [i for i, s in enumerate(bars) if s == steps]
+            accomps = self.accompany([model[i].roll for i in idx], seed=seed, steps_per_bar=steps,
+                                     decoding=settings)
+            for i, acc in zip(idx, accomps):
+                back = from_model_space(model[i].with_accompaniment(acc), self.config)
+                out[i] = pieces[i].with_accompaniment(_from_melody_onset(back.roll[..., 1:], pieces[i].roll))
+        return out
+
     def accompany_full(self, melodies, *, seed: int | None = None, noise_scale: float | None = None,
                        steps_per_bar: int = STEPS_PER_BAR, decoding=None) -> list:
-        """Melodies ``[(time, 128, 1)]`` in any key and octave -> accompaniments ``[(time, 128, N)]`` in the melody's key.
+        """Melodies ``[(time, 128, 1)]`` in any key and octave, step 0 a downbeat of bars of
+        ``steps_per_bar`` steps -> accompaniments ``[(time, 128, N)]`` in the melody's key
+        (:meth:`generate` on bare rolls).
 
         The accompaniment starts with the melody's first note, as a musician's
         would: before it (a leading rest) it is silent.
         """
         settings = self.settings(decoding, noise_scale=noise_scale)  # checked before any work
         melodies = check_melodies(melodies)
-        prepared = [to_model_space(m, self.config) for m in melodies]
-        accomp = self.accompany([p[0] for p in prepared], seed=seed, steps_per_bar=steps_per_bar, decoding=settings)
-        return [_from_melody_onset(from_model_space(a, shift, self.config), m)
-                for a, (_, shift), m in zip(accomp, prepared, melodies)]
+        grid = TimeGrid.plain(steps_per_bar=steps_per_bar)
+        pieces = [Piece.from_roll(m, self.config.track_layout, grid) for m in melodies]
+        return [p.roll[..., 1:] for p in self.generate(pieces, seed=seed, decoding=settings)]
 
 
 def _from_melody_onset(accomp: np.ndarray, melody: np.ndarray) -> np.ndarray:
@@ -302,24 +346,94 @@ def _stack_padded(melodies, steps: int) -> np.ndarray:
     return np.stack([np.pad(m, ((0, steps - m.shape[0]), (0, 0), (0, 0))) for m in melodies])
 
 
-def to_model_space(melody: np.ndarray, config: Config) -> tuple[np.ndarray, int]:
-    """Melody ``(time, 128, 1)`` -> ``(model input (time, window, 1), total shift in semitones)``.
+def to_model_space(piece, config: Config):
+    """A piece in any key and octave -> the piece in the model's space.
 
     The key estimated from the melody is moved to C major / A minor by the
     smallest shift, then whole octaves bring the melody's mean pitch near the
-    chorale sopranos'; notes still outside the window fold in by octaves.
+    chorale sopranos'; the pitched tracks move by the total (drum tracks never
+    move), notes still outside the model's window fold in by octaves, and the
+    pitch axis is cropped to the window. A piece whose bars are known
+    (``grid.bars``) gets its lead-in, so that step 0 is a downbeat.
+
+    Parameters
+    ----------
+    piece : Piece
+        On 128 pitches (``lowest_pitch`` 0), as read.
+    config : Config
+        The model's config (its pitch window).
+
+    Returns
+    -------
+    Piece
+        ``roll`` ``(time + lead-in, window, tracks)``, ``key_shift`` the total
+        shift in semitones, ``lowest_pitch`` the window's lowest pitch;
+        :func:`from_model_space` is its inverse.
+
+    Notes
+    -----
+    The older form on a melody roll ``(time, 128, 1)`` still works and returns
+    ``(model roll (time, window, 1), total shift)``; it is deprecated.
     """
+    if not isinstance(piece, Piece):
+        warnings.warn("to_model_space(roll, config) is deprecated; pass a deepaccomp.piece.Piece "
+                      "(Piece.from_roll(roll)) and read the model roll and key_shift from the result",
+                      DeprecationWarning, stacklevel=2)
+        return _roll_to_model_space(piece, config)
+    if piece.lowest_pitch != 0 or piece.roll.shape[1] != N_MIDI_PITCHES or piece.key_shift:
+        raise InvalidRollError("to_model_space takes a piece as read: 128 pitches, no key shift")
+    if piece.grid.bars is not None and piece.grid.lead_in == 0:
+        piece = piece.with_lead_in(piece.grid.bars.offset)
+    melody = piece.roll[..., :1]
+    shift = estimate_key(melody).shift_to_c()
+    total = shift + _octave_shift(melody, shift)
+    drums = piece.layout.drum_mask[: piece.roll.shape[2]]
+    # one transposition by the total: a melody near pitch 0 or 127 loses no note on the way
+    roll, onsets = (_tracks_into_window(transpose_tracks(r, total, drums), drums, config)
+                    for r in (piece.roll, piece.onsets))
+    return piece.replace(roll=roll, onsets=onsets, key_shift=total, lowest_pitch=config.window.lowest,
+                         originals=())
+
+
+def from_model_space(piece, config: Config, *args):
+    """A piece in the model's space -> 128 pitches in the key it was read in: the inverse of
+    :func:`to_model_space` (pitch axis restored, the pitched tracks moved back by ``key_shift``,
+    the lead-in dropped).
+
+    Notes
+    -----
+    The older form ``from_model_space(accompaniment (time, window, N), total_shift, config)``
+    -> ``(time, 128, N)`` still works; it is deprecated.
+    """
+    if not isinstance(piece, Piece):
+        warnings.warn("from_model_space(roll, shift, config) is deprecated; pass the deepaccomp.piece.Piece "
+                      "that to_model_space gives", DeprecationWarning, stacklevel=2)
+        return _roll_from_model_space(piece, config, *args)
+    drums = piece.layout.drum_mask[: piece.roll.shape[2]]
+    roll, onsets = (transpose_tracks(uncrop_pitches(r, config.window), -piece.key_shift, drums)
+                    for r in (piece.roll, piece.onsets))
+    return piece.replace(roll=roll, onsets=onsets, key_shift=0, lowest_pitch=0).without_lead_in()
+
+
+def _roll_to_model_space(melody: np.ndarray, config: Config) -> tuple[np.ndarray, int]:
+    """Melody ``(time, 128, 1)`` -> ``(model input (time, window, 1), total shift in semitones)``."""
     shift = estimate_key(melody).shift_to_c()
     octave = _octave_shift(melody, shift)
-    # one transposition by the total: a melody near pitch 0 or 127 loses no note on the way
     return _fold_into_window(transpose_roll(melody, shift + octave), config), shift + octave
 
 
-def from_model_space(accomp: np.ndarray, total_shift: int, config: Config) -> np.ndarray:
-    """Accompaniment ``(time, window, N)`` -> ``(time, 128, N)`` with the shifts of :func:`to_model_space`
-    undone (on the pitched tracks: drum tracks never move)."""
+def _roll_from_model_space(accomp: np.ndarray, total_shift: int, config: Config) -> np.ndarray:
+    """Accompaniment ``(time, window, N)`` -> ``(time, 128, N)``, the shift undone on the pitched tracks."""
     return transpose_tracks(uncrop_pitches(accomp, config.window), -total_shift,
                             config.track_layout.drum_mask[1:])
+
+
+def _tracks_into_window(roll: np.ndarray, drums: np.ndarray, config: Config) -> np.ndarray:
+    """The pitched tracks folded into the window by octaves (:func:`_fold_into_window`), every track cropped."""
+    out = crop_pitches(roll, config.window).copy()
+    pitched = ~np.asarray(drums, bool)
+    out[..., pitched] = _fold_into_window(roll[..., pitched], config)
+    return out
 
 
 def _octave_shift(melody: np.ndarray, shift: int = 0) -> int:

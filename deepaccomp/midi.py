@@ -55,7 +55,9 @@ __all__ = [
     "pitched_instruments",
     "choose_melody_track",
     "ticks_to_steps",
+    "note_steps",
     "notes_to_roll",
+    "notes_to_onsets",
     "top_line",
     "check_midi_bytes",
     "check_notes",
@@ -483,25 +485,47 @@ def check_notes(notes) -> None:
                 raise InvalidMidiError(f"note {i} has {what} time {brief(repr(t))}; times are finite seconds >= 0")
 
 
+def note_steps(notes, pm, start_tick, ticks_per_step) -> np.ndarray:
+    """Where ``pretty_midi.Note`` objects fall on a grid, by :func:`ticks_to_steps`.
+
+    Parameters
+    ----------
+    notes : sequence of pretty_midi.Note
+    pm : pretty_midi.PrettyMIDI
+        The file whose tempo map turns the notes' seconds into ticks.
+    start_tick : int
+        Tick of step 0.
+    ticks_per_step : float
+
+    Returns
+    -------
+    np.ndarray of int64, shape (3, n_notes)
+        Rows: first step, step after the last (at least first + 1), MIDI pitch;
+        notes starting before step 0 are left out.
+    """
+    if not len(notes):
+        return np.zeros((3, 0), dtype=np.int64)
+    starts = np.array([pm.time_to_tick(n.start) for n in notes], dtype=np.float64)
+    ends = np.array([pm.time_to_tick(n.end) for n in notes], dtype=np.float64)
+    on = ticks_to_steps(starts - start_tick, ticks_per_step)
+    off = np.maximum(ticks_to_steps(ends - start_tick, ticks_per_step), on + 1)
+    pitches = np.array([n.pitch for n in notes], dtype=np.int64)
+    keep = on >= 0
+    return np.stack([on[keep], off[keep], pitches[keep]])
+
+
 def notes_to_roll(notes, pm, start_tick, ticks_per_step, n_steps=None,
                   max_steps: int = MAX_ROLL_STEPS) -> np.ndarray:
     """Quantise ``pretty_midi.Note`` objects to a roll ``(time, 128)`` (bool).
 
-    Onsets and offsets snap to the nearest step; every note lasts at least one step.
+    Onsets and offsets snap to the nearest step (:func:`note_steps`); every note lasts at least one step.
     Without ``n_steps``, raises :class:`InputTooLargeError` (an
     :class:`InvalidMidiError`) if the notes span more than ``max_steps``
     steps, before the roll is allocated.
     """
     if not notes:
         return np.zeros((n_steps or 0, N_MIDI_PITCHES), dtype=bool)
-    starts = np.array([pm.time_to_tick(n.start) for n in notes], dtype=np.float64)
-    ends = np.array([pm.time_to_tick(n.end) for n in notes], dtype=np.float64)
-    on = ticks_to_steps(starts - start_tick, ticks_per_step)
-    off = ticks_to_steps(ends - start_tick, ticks_per_step)
-    off = np.maximum(off, on + 1)
-    pitches = np.array([n.pitch for n in notes], dtype=np.int64)
-    keep = on >= 0
-    on, off, pitches = on[keep], off[keep], pitches[keep]
+    on, off, pitches = note_steps(notes, pm, start_tick, ticks_per_step)
     length = int(off.max()) if n_steps is None and len(off) else (n_steps or 0)
     if n_steps is None and length > max_steps:
         raise InputTooLargeError(
@@ -514,6 +538,20 @@ def notes_to_roll(notes, pm, start_tick, ticks_per_step, n_steps=None,
     np.add.at(diff, (on_c, pitches), 1)
     np.add.at(diff, (off_c, pitches), -1)
     return np.cumsum(diff, axis=0, dtype=np.int32)[:length] > 0
+
+
+def notes_to_onsets(notes, pm, start_tick, ticks_per_step, n_steps: int) -> np.ndarray:
+    """Where ``pretty_midi.Note`` objects start, ``(n_steps, 128)`` bool, on the grid of :func:`notes_to_roll`.
+
+    A note struck again right after the same pitch ends (or while it sounds)
+    has its own onset here, although the roll merges the two; onsets at or
+    after ``n_steps`` are left out.
+    """
+    onsets = np.zeros((n_steps, N_MIDI_PITCHES), dtype=bool)
+    on, _, pitches = note_steps(notes, pm, start_tick, ticks_per_step)
+    keep = on < n_steps
+    onsets[on[keep], pitches[keep]] = True
+    return onsets
 
 
 def top_line(roll: np.ndarray) -> np.ndarray:
@@ -634,12 +672,15 @@ def timing_template(pm: pretty_midi.PrettyMIDI) -> pretty_midi.PrettyMIDI:
 
 
 def roll_to_notes(roll: np.ndarray, step_times: np.ndarray, *, lowest_pitch: int = 0,
-                  velocity: int = 80) -> list[pretty_midi.Note]:
+                  velocity: int = 80, onsets: np.ndarray | None = None) -> list[pretty_midi.Note]:
     """Turn a roll ``(time, pitch)`` into notes, merging consecutive active steps.
 
     ``step_times`` has ``time + 1`` entries: the start of each step and the end of the last.
+    ``onsets`` (bool, the roll's shape): where notes start; a run of active steps is
+    split at each onset inside it (a re-struck note becomes two notes). Without it
+    every run is one note.
     """
-    pitches, starts, lengths = note_runs(roll)
+    pitches, starts, lengths = note_runs(roll, onsets)
     notes = [pretty_midi.Note(velocity=int(velocity), pitch=int(p + lowest_pitch),
                               start=float(step_times[s]), end=float(step_times[s + n]))
              for p, s, n in zip(pitches, starts, lengths)]
@@ -662,68 +703,14 @@ def hits_to_notes(roll: np.ndarray, step_times: np.ndarray, *, lowest_pitch: int
     return notes
 
 
-def roll_to_midi(
-    roll: np.ndarray,
-    *,
-    lowest_pitch: int = 0,
-    info: MidiInfo | None = None,
-    programs: Sequence[int] | str | None = None,
-    track_names: Sequence[str] | None = None,
-    tempo: float = 120.0,
-    time_signature: tuple[int, int] = (4, 4),
-    velocity: int = 80,
-    steps_per_beat: int = STEPS_PER_BEAT,
-) -> pretty_midi.PrettyMIDI:
-    """Write a roll ``(time, pitch, tracks)`` as a multi-instrument MIDI.
+def roll_to_midi(roll: np.ndarray, **kw) -> pretty_midi.PrettyMIDI:
+    """Write a roll ``(time, pitch, tracks)`` as a multi-instrument MIDI: :func:`deepaccomp.piece.roll_to_midi`
+    (the one writer, :func:`deepaccomp.piece.to_pretty_midi`), which takes the same keywords
+    (``lowest_pitch``, ``info``, ``programs``, ``track_names``, ``tempo``, ``time_signature``,
+    ``velocity``, ``steps_per_beat``)."""
+    from . import piece  # the writer needs the layouts, which read through this module
 
-    Parameters
-    ----------
-    roll : np.ndarray, shape (time, pitch, tracks)
-        Boolean, or model range (on where > 0).
-    lowest_pitch : int
-        MIDI pitch of pitch index 0 (0 for a full 128-pitch roll).
-    info : MidiInfo, optional
-        From :func:`midi_to_roll`: the original tempo map, time and key
-        signatures are kept and steps land on the original grid. Without it
-        the file gets ``tempo`` and ``time_signature``.
-    programs : sequence of int or str, optional
-        A General MIDI program per track, or a preset name from
-        :data:`PROGRAM_PRESETS` (default: choir).
-    track_names : sequence of str, optional
-        Instrument names (default: soprano, alto, tenor, bass, ...).
-    velocity : int
-        Velocity of every note (1..127).
-
-    Returns
-    -------
-    pretty_midi.PrettyMIDI
-    """
-    roll = np.asarray(roll)
-    if roll.ndim != 3:
-        raise InvalidRollError(f"roll must be (time, pitch, tracks), got shape {roll.shape}")
-    if lowest_pitch < 0 or lowest_pitch + roll.shape[1] > N_MIDI_PITCHES:
-        raise InvalidRollError(
-            f"pitch axis of {roll.shape[1]} starting at {lowest_pitch} leaves MIDI range 0..127"
-        )
-    if not 1 <= velocity <= 127:
-        raise ConfigError(f"velocity must be 1..127, got {velocity}")
-    n_tracks = roll.shape[2]
-    programs = resolve_programs(programs, n_tracks)
-    names = list(track_names) if track_names is not None else default_track_names(n_tracks)
-    if len(names) != n_tracks:
-        raise InvalidRollError(f"{len(names)} track names for {n_tracks} tracks")
-    if info is not None:
-        pm = copy.deepcopy(info.template)
-        times = info.step_times(roll.shape[0])
-    else:
-        pm = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=float(tempo))
-        pm.time_signature_changes.append(pretty_midi.TimeSignature(*time_signature, 0.0))
-        times = np.arange(roll.shape[0] + 1) * (60.0 / tempo / steps_per_beat)
-    for k in range(n_tracks):
-        inst = pretty_midi.Instrument(program=int(programs[k]), name=names[k])
-        inst.notes = roll_to_notes(roll[:, :, k], times, lowest_pitch=lowest_pitch, velocity=velocity)
-        pm.instruments.append(inst)
-    return pm
+    return piece.roll_to_midi(roll, **kw)
 
 
 def default_track_names(n_tracks: int) -> list[str]:

@@ -32,7 +32,7 @@ from ._tf import keras, tf
 from .errors import InputFileError, TrainingError
 from .generation import ForwardPass, draw_noise
 from .io_utils import atomic_write_bytes
-from .midi import roll_to_midi, write_midi
+from .piece import Piece, write_piece
 from .layout import DEFAULT_LAYOUT, get_layout
 from .visualization import figure_to_png_bytes, plot_comparison
 
@@ -166,11 +166,8 @@ class Monitor(keras.callbacks.Callback):
         self._write_scores(iteration, scores, full_fake[0])
         samples = os.path.join(self.logdir, "samples")
         os.makedirs(samples, exist_ok=True)
-        sample = roll_to_midi(full_fake[0], lowest_pitch=self.cfg.window.lowest,
-                              track_names=list(self.layout.track_names))
-        for inst, track in zip(sample.instruments, self.layout.tracks):
-            inst.is_drum = track.drums  # channel 10
-        write_midi(sample, os.path.join(samples, f"iter_{iteration:06d}.mid"))
+        write_piece(Piece.from_roll(full_fake[0], self.layout, lowest_pitch=self.cfg.window.lowest),
+                    os.path.join(samples, f"iter_{iteration:06d}.mid"))
         self.history.append({"iteration": iteration, **scores})
         if self.verbose:
             parts = [f"{v}: in-scale {_shown(scores.get(f'metrics/{v}/in_scale_ratio'))}"

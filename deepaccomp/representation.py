@@ -48,6 +48,7 @@ __all__ = [
     "transpose_roll",
     "transpose_tracks",
     "note_runs",
+    "run_starts",
     "POSITION_CHANNELS",
     "position_planes",
     "decode_voices",
@@ -249,13 +250,16 @@ def position_planes(steps: int, n_pitch: int, steps_per_bar: int = STEPS_PER_BAR
     return np.broadcast_to(to_model_range(starts)[:, None, :], (steps, n_pitch, POSITION_CHANNELS)).copy()
 
 
-def note_runs(roll: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def note_runs(roll: np.ndarray, onsets: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The notes of a roll ``(time, pitch)``: runs of consecutive active steps of one pitch.
 
     Parameters
     ----------
     roll : array_like, shape (time, pitch)
         Boolean, integer (on where > 0) or model-range roll.
+    onsets : array_like of bool, shape (time, pitch), optional
+        Where notes start: a run is split at every onset inside it (a note
+        struck again is two notes). Without it a run is one note.
 
     Returns
     -------
@@ -268,10 +272,28 @@ def note_runs(roll: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise InvalidRollError(f"expected a (time, pitch) roll, got shape {roll.shape}")
     padded = np.zeros((roll.shape[0] + 2, roll.shape[1]), dtype=np.int8)
     padded[1:-1] = roll
+    if onsets is not None:
+        onsets = np.asarray(onsets, dtype=bool)
+        if onsets.shape != roll.shape:
+            raise InvalidRollError(f"onsets of shape {onsets.shape} for a roll of shape {roll.shape}")
+        starts_mask = roll & (onsets | ~padded[:-2].astype(bool))
+        ends_mask = roll & (~padded[2:].astype(bool) | np.vstack([onsets[1:], np.zeros_like(onsets[:1])]))
+        pitches, starts = np.nonzero(starts_mask.T)
+        _, last = np.nonzero(ends_mask.T)
+        return pitches, starts, last + 1 - starts
     edges = np.diff(padded, axis=0).T  # (pitch, time + 1): +1 at an onset, -1 after an end
     pitches, starts = np.nonzero(edges == 1)
     _, ends = np.nonzero(edges == -1)
     return pitches, starts, ends - starts
+
+
+def run_starts(roll: np.ndarray) -> np.ndarray:
+    """The first step of every run of active steps of a roll ``(time, pitch, ...)``: the onsets of a roll
+    whose notes are all held notes (bool, the roll's shape)."""
+    roll = as_bool(roll)
+    starts = roll.copy()
+    starts[1:] &= ~roll[:-1]
+    return starts
 
 
 def decode_voices(values: np.ndarray, threshold: float = 0.0) -> np.ndarray:

@@ -12,6 +12,7 @@ import deepaccomp
 from deepaccomp import Accompanist, generation
 from deepaccomp.errors import ConfigError, NoMelodyError, UnsupportedMeterError
 from deepaccomp.midi import midi_to_roll, multitrack_midi_to_roll
+from deepaccomp.piece import Piece
 
 SCALE = [0, 2, 4, 5, 7, 9, 11]
 
@@ -272,7 +273,7 @@ def test_rolls_are_accompanied_from_the_melody_onset_like_files(acc, monkeypatch
     melody = np.zeros((64, 128, 1), bool)
     for k, step in enumerate(range(12, 64, 4)):
         melody[step: step + 4, 60 + SCALE[k % 7], 0] = True
-    model_space, _ = generation.to_model_space(melody, acc.config)
+    model_space = generation.to_model_space(Piece.from_roll(melody), acc.config).roll
     assert acc.forward.accompany([model_space], seed=0)[0][:12].any()  # what the onset rule removes
     out = acc.accompany([melody], seed=0)[0]
     assert not out[:12].any() and out[12].any(axis=0).all()

@@ -140,12 +140,13 @@ def test_matches_the_keras_generator_for_every_preset():
 def test_the_shipped_model_matches_keras_on_real_and_random_melodies():
     from deepaccomp.generation import to_model_space
     from deepaccomp.midi import midi_to_roll
+    from deepaccomp.piece import Piece
 
     keras_model, cfg = artifact.load(artifact.shipped_model_path())
     numpy_model, same = inference.load(artifact.shipped_model_path())
     assert same == cfg
     roll, _ = midi_to_roll(os.path.join(ROOT, "deepaccomp", "assets", "examples", "twinkle.mid"))
-    real, _ = to_model_space(roll, cfg)
+    real = to_model_space(Piece.from_roll(roll), cfg).roll
     steps = real.shape[0] + (-real.shape[0]) % cfg.time_unit
     real = np.pad(real, ((0, steps - real.shape[0]), (0, 0), (0, 0)))[None]
     rng = np.random.default_rng(3)

@@ -322,13 +322,14 @@ def test_band_model_writes_every_track_and_drums_on_channel_10(band_model, tmp_p
 
 def test_drums_are_not_moved_back_by_the_melody_shift():
     from deepaccomp.generation import from_model_space
+    from deepaccomp.piece import Piece
 
     cfg = preset("default").with_layout("lpd5")
-    accomp = np.zeros((4, cfg.window.size, 5), bool)
-    accomp[0, 36 - cfg.window.lowest, :] = True
-    back = from_model_space(accomp, 5, cfg)
-    assert np.nonzero(back[0, :, 0])[0].tolist() == [36]  # drums: the kick stays the kick
-    assert np.nonzero(back[0, :, 1])[0].tolist() == [31]  # piano: moved back down by 5
+    roll = np.zeros((4, cfg.window.size, 6), bool)
+    roll[0, 36 - cfg.window.lowest, :] = True
+    back = from_model_space(Piece.from_roll(roll, "lpd5", lowest_pitch=cfg.window.lowest, key_shift=5), cfg).roll
+    assert np.nonzero(back[0, :, 1])[0].tolist() == [36]  # drums: the kick stays the kick
+    assert np.nonzero(back[0, :, 2])[0].tolist() == [31]  # piano: moved back down by 5
 
 
 def test_monitor_tags_are_per_track_and_drums_get_drum_metrics():
