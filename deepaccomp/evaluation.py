@@ -57,6 +57,7 @@ from .midi import bar_alignment, midi_to_roll, multitrack_midi_to_roll
 from .representation import STEPS_PER_BAR, STEPS_PER_BEAT, pad_time, to_model_range, transpose_roll, transpose_tracks
 
 __all__ = ["QUALITY_BAR", "MUSICAL_TARGETS", "VOICE_RANGES", "held_out_pieces", "piece_metrics",
+           "track_counts",
            "seed_difference", "paired_difference", "evaluate_generator", "evaluate_pieces", "evaluate_melodies",
            "evaluate_baseline", "evaluate_baseline_pieces", "BASELINES", "second_harmonisations",
            "evaluate_second_harmonisation", "THREE_FOUR_REASON", "three_four_chorales", "baseline_roll",
@@ -106,33 +107,36 @@ def held_out_pieces(dataset, split: str = "test", limit: int | None = None):
     return out
 
 
-def piece_metrics(melody, accomp, bach, key, ranges=None, steps_per_bar: int = STEPS_PER_BAR) -> dict:
+def piece_metrics(melody, accomp, bach, key, ranges=None, steps_per_bar: int = STEPS_PER_BAR,
+                  drum_tracks=None) -> dict:
     """Metrics of one accompaniment ``(time, 128, N)`` against the real roll ``(time, 128, 1 + N)``.
 
+    Every one-number metric of :data:`deepaccomp.metrics.METRICS`, per accompaniment track.
     ``bach``: ``None`` for a melody without a reference harmonisation (no
-    ``harmonic_agreement`` then). ``ranges``: the tracks' windows for
+    ``harmonic_agreement`` then, and every track is judged). With ``bach``, a track that
+    ``bach`` lacks (no note in the piece) is absent: all its figures are nan, whatever the
+    accompaniment plays there, while a generated track that stays silent where ``bach`` has
+    the track is judged (``empty_bar_rate`` 1.0). ``ranges``: the tracks' windows for
     ``out_of_range`` (melody first); ``None`` = SATB's. ``steps_per_bar``: bar
-    length in steps for the per-bar figures (step 0 a downbeat).
+    length in steps for the per-bar figures (step 0 a downbeat). ``drum_tracks``: the drum
+    tracks (melody first, :attr:`deepaccomp.layout.Layout.metric_options`).
     """
-    full = np.concatenate([melody, accomp], axis=-1)
-    out = {} if bach is None else {"harmonic_agreement": metrics.harmonic_agreement(accomp, bach[..., 1:])}
-    return {
-        **out,
-        "consonance_with_melody": metrics.consonance_with_melody(full),
-        "in_scale_ratio": metrics.in_scale_ratio(accomp, key),
-        "empty_bar_rate": metrics.empty_bar_rate(accomp, steps_per_bar),
-        "polyphony": metrics.polyphony(accomp),
-        "pitches_used": metrics.pitches_used(accomp, steps_per_bar),
-        "active_step_ratio": accomp.any(axis=1).mean(axis=0),
-        "fragment_rate": metrics.fragment_rate(accomp),
-        "long_note_ratio": metrics.long_note_ratio(accomp),
-        "leap_rate": metrics.leap_rate(accomp),
-        "rest_under_melody": metrics.rest_under_melody(full),
-        "unison_with_melody": metrics.unison_with_melody(full),
-        "parallel_perfects": metrics.parallel_perfects(full)[1:],
-        "voice_crossing": metrics.voice_crossing(full)[1:],
-        "out_of_range": metrics.out_of_range(full, ranges)[1:],
-    }
+    full = np.concatenate([melody, accomp], axis=-1)[None]
+    present = np.ones((1, full.shape[-1]), bool) if bach is None else metrics.presence(bach)
+    values = metrics.evaluate(full, key=key, steps_per_bar=steps_per_bar, ranges=ranges, drum_tracks=drum_tracks,
+                              reference=None if bach is None else bach[None, ..., 1:], present=present,
+                              names=[m.name for m in metrics.per_track_metrics()])
+    return {name: v[1:] for name, v in values.items()}
+
+
+def track_counts(pieces) -> dict:
+    """``{"n_pieces_per_track": [...]}``: in how many pieces each accompaniment track is present,
+    where some piece lacks a track (``{}`` when every piece has every track).
+
+    ``pieces``: ``[(roll (time, 128, 1 + N), key)]`` as :func:`held_out_pieces` gives them.
+    """
+    counts = metrics.presence([roll for roll, _ in pieces])[:, 1:].sum(axis=0)
+    return {} if np.all(counts == len(pieces)) else {"n_pieces_per_track": counts}
 
 
 def paired_difference(a, b, *, resamples: int = 10000, seed: int = 0) -> dict:
@@ -208,7 +212,7 @@ def score_table(columns: dict, voices=("alto", "tenor", "bass")) -> str:
         shown as ``-``, never ``nan``; a note under the table says so.
     """
     first = next(iter(columns.values()))
-    metrics_ = [k for k in first if k not in ("n_pieces", "seed_difference") and np.ndim(first[k]) <= 1]
+    metrics_ = [k for k in first if not k.startswith("n_") and k != "seed_difference" and np.ndim(first[k]) <= 1]
     lines = [f"{'metric':<24}{'':>10}" + "".join(f"{v:>8}" for v in voices)]
     missing = False
     for metric in metrics_:
@@ -229,7 +233,8 @@ def evaluate_generator(accompanist, dataset, *, split: str = "test", seeds=(0, 1
     """Quality-bar figures of an :class:`~deepaccomp.Accompanist` on a split.
 
     Returns per-track arrays (alto, tenor, bass for satb; the accompanist's
-    layout's tracks otherwise) averaged over pieces and seeds, plus
+    layout's tracks otherwise) averaged over pieces and seeds (a track over the pieces
+    that have it, :func:`evaluate_pieces`), plus
     ``seed_difference`` (mean over pieces, seeds 0 vs 1). ``decoding``: the
     generation settings to measure with, as :meth:`~deepaccomp.Accompanist.generate`
     takes them (default: the model's).
@@ -266,19 +271,21 @@ def evaluate_pieces(accompanist, pieces, *, seeds=(0, 1, 2), steps_per_bar: int 
     Returns
     -------
     dict
-        Per-track arrays, plus ``seed_difference`` (seeds 0 vs 1, mean over
-        pieces) when there are two seeds or more, and ``n_pieces``.
+        Per-track arrays (:func:`deepaccomp.metrics.per_track_metrics`), each track's averaged over the pieces
+        that have it (nan for a track no piece has), plus ``seed_difference`` (seeds 0 vs 1,
+        mean over pieces) when there are two seeds or more, ``n_pieces`` and, where some piece
+        lacks a track, ``n_pieces_per_track`` (:func:`track_counts`).
     """
     if not pieces:
         raise ConfigError("no piece to evaluate")
-    ranges = accompanist.layout.ranges
+    options = accompanist.layout.metric_options
     melodies = [r[..., :1] for r, _ in pieces]
     rows, outputs = [], []
     for seed in seeds:
         accs = accompanist.accompany(melodies, seed=seed, steps_per_bar=steps_per_bar, decoding=decoding)
         outputs.append(accs)
         for (bach, key), acc in zip(pieces, accs):
-            rows.append(piece_metrics(bach[..., :1], acc, bach, key, ranges, steps_per_bar))
+            rows.append(piece_metrics(bach[..., :1], acc, bach, key, steps_per_bar=steps_per_bar, **options))
     result = _average(rows)
     if per_piece:  # rows run seed by seed: row s * len(pieces) + i is piece i under seed s
         result["per_piece"] = {k: np.stack([_average(rows[i::len(pieces)])[k] for i in range(len(pieces))])
@@ -287,6 +294,7 @@ def evaluate_pieces(accompanist, pieces, *, seeds=(0, 1, 2), steps_per_bar: int 
         result["seed_difference"] = float(np.mean(
             [seed_difference(a, b) for a, b in zip(outputs[0], outputs[1])]))
     result["n_pieces"] = len(pieces)
+    result.update(track_counts(pieces))
     return result
 
 
@@ -336,8 +344,8 @@ def evaluate_melodies(accompanist, melodies, *, seeds=(0, 1, 2), pickups=None, d
             full, steps_per_bar = _on_bar_grid(out, pickup)
             melody, acc = full[..., :1], full[..., 1:]
             accs.append(acc)
-            rows.append(piece_metrics(melody, acc, None, metrics.estimate_key(melody), accompanist.layout.ranges,
-                                      steps_per_bar))
+            rows.append(piece_metrics(melody, acc, None, metrics.estimate_key(melody), steps_per_bar=steps_per_bar,
+                                      **accompanist.layout.metric_options))
         outputs.append(accs)
     result = _average(rows)
     if len(seeds) > 1:
@@ -402,9 +410,10 @@ def evaluate_baseline_pieces(name: str, pieces, *, seed: int = 0, layout: str = 
         acc = baseline_roll(name, bach, key, rng)
         if settings is not None:
             acc = decode(to_model_range(acc)[None], settings, melody[None], layout)[0]
-        rows.append(piece_metrics(melody, acc, bach, key, layout.ranges, steps_per_bar))
+        rows.append(piece_metrics(melody, acc, bach, key, steps_per_bar=steps_per_bar, **layout.metric_options))
     result = _average(rows)
     result["n_pieces"] = len(rows)
+    result.update(track_counts(pieces))
     return result
 
 

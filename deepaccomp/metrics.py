@@ -14,6 +14,12 @@ and :func:`rest_under_melody`: one value per accompaniment track;
 :func:`parallel_perfects` can also answer per pair or overall). A track
 with nothing to measure (no notes, no bars, ...) gets ``nan``.
 
+:data:`METRICS` is the one table of metrics that :func:`evaluate`, the evaluation, the
+training monitor and the model card read: a new metric is one entry there. A track is
+*absent* from a piece when it has no note in it (:func:`presence`); :func:`evaluate`
+measures each track over the pieces where it is present and gives nan where it is present
+in none, never a 0 or a 1.
+
 The formulas, and how they differ from the DeepComposer lab / MuseGAN /
 pypianoroll metrics, are in ``docs/metrics.md``. No TensorFlow is imported.
 """
@@ -22,7 +28,8 @@ from __future__ import annotations
 
 import operator
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Callable
 
 import numpy as np
 
@@ -57,6 +64,14 @@ __all__ = [
     "estimate_key",
     "estimate_key_from_histogram",
     "evaluate",
+    "presence",
+    "Metric",
+    "MetricInput",
+    "METRICS",
+    "per_track_metrics",
+    "logged_metrics",
+    "METRIC_TRACKS",
+    "METRIC_DIRECTIONS",
 ]
 
 LEAP_INTERVAL = 8
@@ -935,82 +950,99 @@ def drum_pattern_rate(roll, grid: int = STEPS_PER_BEAT // 2) -> np.ndarray:
     return _ratio(np.count_nonzero(onsets & on_grid, axis=(0, 1, 2)), np.count_nonzero(onsets, axis=(0, 1, 2)))
 
 
-# ---------------------------------------------------------------------- all at once
-def evaluate(roll, *, lowest_pitch: int = 0, key=None, melody_track: int = 0,
-             steps_per_bar: int = STEPS_PER_BAR, reference=None,
-             reference_lowest_pitch: int | None = None, ranges=None, drum_tracks=None) -> dict:
-    """Every metric of a roll, per track.
+# ---------------------------------------------------------------------- the registry
+@dataclass(frozen=True)
+class MetricInput:
+    """What a metric of :data:`METRICS` reads: the pieces it measures and the options of :func:`evaluate`.
 
-    Parameters
+    Attributes
     ----------
-    roll : array_like, shape (time, pitch, tracks) or (batch, time, pitch, tracks)
-        Boolean or model-range roll (melody and accompaniment).
+    roll : ndarray of bool, shape (batch, time, pitch, tracks)
+        The pieces measured (melody and accompaniment).
     lowest_pitch : int
-        MIDI pitch of pitch index 0.
-    key : Key, str, iterable of int or None
-        Scale of ``in_scale_ratio``; ``None`` = the key estimated from the
-        melody track (from all tracks if the melody is silent; nan if the roll
-        is silent).
+        MIDI pitch of pitch index 0 of ``roll``.
+    key : Key or None
+        The key of ``in_scale_ratio`` (``None``: no key could be told).
     melody_track : int
-        Track of the melody, for ``consonance_with_melody`` and the key estimate.
+        Index (>= 0) of the melody track.
     steps_per_bar : int
         Time steps per bar.
-    reference : array_like or None
-        If given, ``harmonic_agreement`` of ``roll`` against it is included.
-    reference_lowest_pitch : int or None
-        Lowest pitch of ``reference``; ``None`` = ``lowest_pitch``.
+    reference : ndarray of bool or None, shape (batch, time, pitch', tracks')
+        The roll to compare with (``harmonic_agreement``), or ``None``.
+    reference_lowest_pitch : int
+        MIDI pitch of pitch index 0 of ``reference``.
     ranges : sequence of (int, int) or None
-        Track windows for ``out_of_range`` (:attr:`deepaccomp.layout.Layout.ranges`);
-        ``None`` = :data:`SATB_RANGES` for a 4-track roll.
-    drum_tracks : sequence of int or None
-        Drum tracks: if given, ``drum_pattern_rate`` is added (nan for the other tracks).
-
-    Returns
-    -------
-    dict of str to ndarray
-        ``empty_bar_rate``, ``pitches_used`` (per bar), ``in_scale_ratio``,
-        ``polyphony``, ``consonance_with_melody`` and, with a reference,
-        ``harmonic_agreement``: each shape ``(tracks,)``;
-        ``pitch_class_histogram``: shape ``(12, tracks)`` (normalised).
-        ``consonance_with_melody`` is aligned to the tracks here: nan at
-        ``melody_track``, the accompaniment values elsewhere.
-        Voice leading, each shape ``(tracks,)``: ``fragment_rate``,
-        ``long_note_ratio``, ``leap_rate``, ``rest_under_melody`` and ``unison_with_melody``
-        (aligned like ``consonance_with_melody``), ``parallel_perfects`` (per track),
-        ``voice_crossing`` (nan for track 0) and ``out_of_range`` (against
-        :data:`SATB_RANGES`; nan unless the roll has 4 tracks);
-        ``note_lengths``: shape ``(16, tracks)`` (normalised).
+        Track windows for ``out_of_range``.
     """
-    r = _batch(roll)
-    n_tracks = r.shape[-1]
-    out = {
-        "empty_bar_rate": empty_bar_rate(r, steps_per_bar),
-        "pitches_used": pitches_used(r, steps_per_bar, per="bar"),
-    }
-    if key is None:
-        try:
-            key = estimate_key(r, lowest_pitch, tracks=melody_track)
-        except InvalidRollError:
-            try:
-                key = estimate_key(r, lowest_pitch)
-            except InvalidRollError:
-                key = None
-    out["in_scale_ratio"] = (np.full(n_tracks, np.nan) if key is None
-                             else in_scale_ratio(r, key, lowest_pitch))
-    out["polyphony"] = polyphony(r)
-    out["pitch_class_histogram"] = pitch_class_histogram(r, lowest_pitch)
-    out["consonance_with_melody"] = _to_tracks(consonance_with_melody(r, melody_track, lowest_pitch),
-                                               melody_track % n_tracks)
-    out.update(_voice_leading(r, lowest_pitch, melody_track % n_tracks, ranges))
-    if drum_tracks is not None:
-        drums = np.full(n_tracks, np.nan)
-        idx = np.asarray(drum_tracks, dtype=int)
-        drums[idx] = drum_pattern_rate(r[..., idx])
-        out["drum_pattern_rate"] = drums
-    if reference is not None:
-        out["harmonic_agreement"] = harmonic_agreement(r, reference, lowest_pitch,
-                                                       reference_lowest_pitch)
-    return out
+
+    roll: np.ndarray
+    lowest_pitch: int = 0
+    key: Key | None = None
+    melody_track: int = 0
+    steps_per_bar: int = STEPS_PER_BAR
+    reference: np.ndarray | None = None
+    reference_lowest_pitch: int = 0
+    ranges: tuple | None = None
+
+
+METRIC_TRACKS = ("all", "pitched", "drums")
+"""Which tracks a metric applies to: every track, the pitched ones (not drums) or the drum tracks."""
+METRIC_DIRECTIONS = ("higher", "lower", None)
+"""A metric's ``better``: a higher value is better, a lower one, or neither (it depends on the style)."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One entry of :data:`METRICS`: a metric, and where and how it is reported.
+
+    Attributes
+    ----------
+    name : str
+        The key in :func:`evaluate`'s dict, the evaluation's figures, the model card and the
+        TensorBoard tag ``metrics/<track>/<name>``.
+    function : callable
+        ``function(MetricInput) -> ndarray``: one value per track of ``roll``, shape
+        ``(tracks,)`` (``(bins, tracks)`` for a distribution), nan where there is nothing to
+        measure.
+    label : str
+        A few words for tables (the model card, docs/metrics.md).
+    better : {"higher", "lower", None}
+        Which way is better; ``None`` where neither is (a figure to compare with the real data's).
+    distribution : bool
+        A histogram per track, shape ``(bins, tracks)``: only in :func:`evaluate`; the
+        evaluation, TensorBoard and the model card take the one-number metrics.
+    needs_melody : bool
+        Measured against the melody track (nan at the melody itself).
+    needs_reference : bool
+        Measured against the reference roll: only where one is given.
+    tracks : {"all", "pitched", "drums"}
+        The tracks it applies to (:data:`METRIC_TRACKS`); nan on the others when the drum
+        tracks are known, and a ``"drums"`` metric is reported only then.
+    logged : bool
+        Logged to TensorBoard by the training monitor.
+    """
+
+    name: str
+    function: Callable
+    label: str
+    better: str | None = None
+    distribution: bool = False
+    needs_melody: bool = False
+    needs_reference: bool = False
+    tracks: str = "pitched"
+    logged: bool = True
+
+    def __post_init__(self):
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
+            raise ConfigError(f"a metric name is lower-case words joined by '_', got {self.name!r}")
+        if self.tracks not in METRIC_TRACKS:
+            raise ConfigError(f"metric {self.name}: tracks must be one of {METRIC_TRACKS}, got {self.tracks!r}")
+        if self.better not in METRIC_DIRECTIONS:
+            raise ConfigError(f"metric {self.name}: better must be one of {METRIC_DIRECTIONS}, got {self.better!r}")
+
+    def applies_to(self, drums: bool) -> bool:
+        """Whether the metric applies to a drum track (``drums``) or a pitched one."""
+        return self.tracks == "all" or (self.tracks == "drums") == bool(drums)
 
 
 def _to_tracks(values: np.ndarray, melody_track: int) -> np.ndarray:
@@ -1018,18 +1050,248 @@ def _to_tracks(values: np.ndarray, melody_track: int) -> np.ndarray:
     return np.insert(np.asarray(values, dtype=float), melody_track, np.nan)
 
 
-def _voice_leading(r: np.ndarray, lowest_pitch: int, melody_track: int, ranges=None) -> dict:
-    """The note-length and voice-leading entries of :func:`evaluate`."""
-    n_tracks = r.shape[-1]
-    return {
-        "note_lengths": note_lengths(r),
-        "fragment_rate": fragment_rate(r),
-        "long_note_ratio": long_note_ratio(r),
-        "leap_rate": leap_rate(r),
-        "rest_under_melody": _to_tracks(rest_under_melody(r, melody_track), melody_track),
-        "unison_with_melody": _to_tracks(unison_with_melody(r, melody_track), melody_track),
-        "parallel_perfects": parallel_perfects(r),
-        "voice_crossing": voice_crossing(r),
-        "out_of_range": (out_of_range(r, ranges, lowest_pitch=lowest_pitch)
-                         if ranges is not None or n_tracks == len(SATB_RANGES) else np.full(n_tracks, np.nan)),
-    }
+def _in_scale(x: MetricInput) -> np.ndarray:
+    n_tracks = x.roll.shape[-1]
+    return np.full(n_tracks, np.nan) if x.key is None else in_scale_ratio(x.roll, x.key, x.lowest_pitch)
+
+
+def _out_of_range(x: MetricInput) -> np.ndarray:
+    n_tracks = x.roll.shape[-1]
+    if x.ranges is None and n_tracks != len(SATB_RANGES):
+        return np.full(n_tracks, np.nan)
+    return out_of_range(x.roll, x.ranges, lowest_pitch=x.lowest_pitch)
+
+
+def _active_steps(x: MetricInput) -> np.ndarray:
+    sounding = x.roll.any(axis=2)  # (batch, time, tracks)
+    steps = sounding.shape[0] * sounding.shape[1]
+    return _ratio(np.count_nonzero(sounding, axis=(0, 1)), np.full(sounding.shape[-1], steps))
+
+
+METRICS = (
+    Metric("harmonic_agreement", lambda x: harmonic_agreement(x.roll, x.reference, x.lowest_pitch,
+                                                              x.reference_lowest_pitch),
+           "harmonic agreement with the reference", "higher", needs_reference=True),
+    Metric("consonance_with_melody",
+           lambda x: _to_tracks(consonance_with_melody(x.roll, x.melody_track, x.lowest_pitch), x.melody_track),
+           "consonance with the melody", "higher", needs_melody=True),
+    Metric("in_scale_ratio", _in_scale, "in-scale ratio (piece's key)", "higher"),
+    Metric("empty_bar_rate", lambda x: empty_bar_rate(x.roll, x.steps_per_bar), "empty-bar rate", "lower",
+           tracks="all"),
+    Metric("fragment_rate", lambda x: fragment_rate(x.roll), "notes one 16th long (fragments)", "lower"),
+    Metric("long_note_ratio", lambda x: long_note_ratio(x.roll), "notes a quarter or longer"),
+    Metric("leap_rate", lambda x: leap_rate(x.roll), "moves of a minor sixth or more, note to note"),
+    Metric("rest_under_melody", lambda x: _to_tracks(rest_under_melody(x.roll, x.melody_track), x.melody_track),
+           "silent while the melody sounds", "lower", needs_melody=True),
+    Metric("unison_with_melody", lambda x: _to_tracks(unison_with_melody(x.roll, x.melody_track), x.melody_track),
+           "sings the melody's own pitch (unison), while both sound", needs_melody=True),
+    Metric("parallel_perfects", lambda x: parallel_perfects(x.roll), "parallel fifths/octaves per beat where both move",
+           "lower"),
+    Metric("voice_crossing", lambda x: voice_crossing(x.roll), "voice crossing per step", "lower"),
+    Metric("out_of_range", _out_of_range, "note-steps outside the voice's range", "lower"),
+    Metric("polyphony", lambda x: polyphony(x.roll), "simultaneous pitches per active step"),
+    Metric("pitches_used", lambda x: pitches_used(x.roll, x.steps_per_bar, per="bar"), "distinct pitches per bar",
+           tracks="all"),
+    Metric("active_step_ratio", _active_steps, "steps where the voice sounds", tracks="all", logged=False),
+    Metric("drum_pattern_rate", lambda x: drum_pattern_rate(x.roll), "drum hits on the eighth-note grid",
+           tracks="drums"),
+    Metric("pitch_class_histogram", lambda x: pitch_class_histogram(x.roll, x.lowest_pitch),
+           "share of note-steps per pitch class", distribution=True, logged=False),
+    Metric("note_lengths", lambda x: note_lengths(x.roll), "share of notes per length in steps", distribution=True,
+           tracks="all", logged=False),
+)
+"""Every metric, in the order of the model card's tables: :func:`evaluate`, the evaluation
+(:func:`deepaccomp.evaluation.piece_metrics`), the training monitor's TensorBoard scalars and
+the model card all read this table, so a new metric is one :class:`Metric` entry here
+(docs/metrics.md, "Adding a metric")."""
+
+
+
+def logged_metrics(drums: bool = False) -> tuple:
+    """Names of the metrics of :data:`METRICS` that the training monitor logs to TensorBoard for a drum
+    track (``drums``) or a pitched one, in order."""
+    return tuple(m.name for m in METRICS if m.logged and not m.distribution and m.applies_to(drums))
+
+
+def per_track_metrics() -> tuple:
+    """The entries of :data:`METRICS` with one number per track (not a distribution), in order: the
+    figures of the evaluation, the model card and TensorBoard."""
+    return tuple(m for m in METRICS if not m.distribution)
+
+
+# ---------------------------------------------------------------------- all at once
+def presence(roll) -> np.ndarray:
+    """Where each track is present: it has at least one note in the piece.
+
+    Parameters
+    ----------
+    roll : array_like or list of array_like
+        A roll ``(time, pitch, tracks)``, a batch ``(batch, time, pitch, tracks)`` or a list of
+        pieces ``(time_i, pitch, tracks)`` of any lengths.
+
+    Returns
+    -------
+    ndarray of bool, shape (pieces, tracks)
+        ``False`` where the track has no note in the piece: absent (a band file without
+        strings), so that no metric of that track counts the piece.
+    """
+    pieces = _as_pieces(roll)
+    if isinstance(pieces, list):
+        return np.stack([p.any(axis=(0, 1)) for p in pieces])
+    return pieces.any(axis=(1, 2))
+
+
+def _as_pieces(roll):
+    """A 4-D bool batch, or a list of 3-D bool pieces (``roll`` a list of rolls of any lengths)."""
+    if not isinstance(roll, list):
+        return _batch(roll)
+    pieces = [as_bool(p) for p in roll]
+    if not pieces or any(p.ndim != 3 for p in pieces) or len({p.shape[1:] for p in pieces}) != 1:
+        raise InvalidRollError("a list of pieces holds one or more rolls (time, pitch, tracks) with the same "
+                               "pitch and track axes")
+    return pieces
+
+
+def _take(pieces, mask: np.ndarray) -> np.ndarray:
+    """The pieces where ``mask`` holds, as one batch: a batch's rows, or a list's pieces end to end."""
+    if isinstance(pieces, list):
+        return np.concatenate([p for p, keep in zip(pieces, mask) if keep])[None]
+    return pieces if mask.all() else pieces[mask]
+
+
+def _resolve_key(pieces, key, lowest_pitch: int, melody_track: int):
+    """``key`` as given, else estimated from the melody (all tracks if it is silent; ``None`` if all are)."""
+    if key is not None:
+        return key
+    whole = _take(pieces, np.ones(len(pieces), bool))
+    for tracks in (melody_track, None):
+        try:
+            return estimate_key(whole, lowest_pitch, tracks=tracks)
+        except InvalidRollError:
+            continue
+    return None
+
+
+def _chosen(names, reference, drum_tracks) -> list:
+    """The entries of :data:`METRICS` that :func:`evaluate` reports."""
+    if names is not None:
+        names, known = list(names), [m.name for m in METRICS]
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ConfigError(f"unknown metric {unknown[0]!r}; the metrics are {', '.join(known)}")
+    return [m for m in METRICS if (names is None or m.name in names)
+            and (reference is not None or not m.needs_reference)
+            and (drum_tracks is not None or m.tracks != "drums")]
+
+
+def _present(present, pieces, n_tracks: int) -> np.ndarray:
+    """``present`` checked, or the pieces' own :func:`presence`."""
+    if present is None:
+        return presence(pieces)
+    p = np.asarray(present)
+    if p.dtype != bool or p.shape != (len(pieces), n_tracks):
+        raise InvalidRollError(f"present must be a bool array (pieces, tracks) = {(len(pieces), n_tracks)}, "
+                               f"got {p.dtype} {p.shape}")
+    return p
+
+
+def _track_mask(drum_tracks, n_tracks: int) -> np.ndarray | None:
+    """``(tracks,)`` bool: the drum tracks; ``None`` when they are not given."""
+    if drum_tracks is None:
+        return None
+    mask = np.zeros(n_tracks, bool)
+    mask[np.asarray(drum_tracks, dtype=int)] = True
+    return mask
+
+
+def evaluate(roll, *, lowest_pitch: int = 0, key=None, melody_track: int = 0,
+             steps_per_bar: int = STEPS_PER_BAR, reference=None,
+             reference_lowest_pitch: int | None = None, ranges=None, drum_tracks=None,
+             present=None, names=None) -> dict:
+    """Every metric of :data:`METRICS`, per track, each over the pieces where its track is present.
+
+    Parameters
+    ----------
+    roll : array_like or list of array_like
+        A roll ``(time, pitch, tracks)``, a batch ``(batch, time, pitch, tracks)`` (pooled) or
+        a list of pieces ``(time_i, pitch, tracks)`` of any lengths, each a whole number of
+        bars (pooled as if laid end to end), boolean or model range; melody and accompaniment.
+    lowest_pitch : int
+        MIDI pitch of pitch index 0.
+    key : Key, str, iterable of int or None
+        Scale of ``in_scale_ratio``; ``None`` = the key estimated from the
+        melody track (from all tracks if the melody is silent; nan if the roll
+        is silent).
+    melody_track : int
+        Track of the melody, for the metrics against the melody and the key estimate.
+    steps_per_bar : int
+        Time steps per bar.
+    reference : array_like, list of array_like or None
+        If given (pieces as ``roll``'s, any pitch window and tracks), ``harmonic_agreement``
+        of ``roll`` against it is included.
+    reference_lowest_pitch : int or None
+        Lowest pitch of ``reference``; ``None`` = ``lowest_pitch``.
+    ranges : sequence of (int, int) or None
+        Track windows for ``out_of_range`` (:attr:`deepaccomp.layout.Layout.ranges`);
+        ``None`` = :data:`SATB_RANGES` for a 4-track roll, nan otherwise.
+    drum_tracks : sequence of int or None
+        Drum tracks: if given, ``drum_pattern_rate`` is added (nan for the other tracks) and
+        the metrics of pitch (``tracks="pitched"``) are nan on the drum tracks.
+    present : array_like of bool, shape (pieces, tracks), or None
+        Where each track is present (:func:`presence`). A track's metrics count only the
+        pieces where it is present and are nan where it is present in none: never a 0 or 1
+        for a track a piece lacks. ``None`` = where ``roll`` itself has notes, right for real
+        data; to judge generated output pass the presence of its real counterpart, so that a
+        generated track that stays silent where the real one plays counts (and scores
+        ``empty_bar_rate`` 1.0).
+    names : iterable of str or None
+        Only these metrics (names of :data:`METRICS`); ``None`` = all.
+
+    Returns
+    -------
+    dict of str to ndarray
+        One entry per metric of :data:`METRICS`, in its order: shape ``(tracks,)``, or
+        ``(bins, tracks)`` for a distribution (``pitch_class_histogram`` ``(12, tracks)``,
+        ``note_lengths`` ``(16, tracks)``, both normalised). The metrics against the melody
+        (``consonance_with_melody``, ``rest_under_melody``, ``unison_with_melody``) are nan
+        at ``melody_track``; ``voice_crossing`` is nan for track 0; ``harmonic_agreement``
+        only with a reference, ``drum_pattern_rate`` only with ``drum_tracks``.
+    """
+    pieces = _as_pieces(roll)
+    n_tracks = pieces[0].shape[-1] if isinstance(pieces, list) else pieces.shape[-1]
+    melody = _track_index(melody_track, n_tracks, "melody_track")
+    chosen = _chosen(names, reference, drum_tracks)
+    refs = None if reference is None else _as_pieces(reference)
+    base = MetricInput(
+        roll=None, lowest_pitch=lowest_pitch, melody_track=melody, steps_per_bar=steps_per_bar,
+        key=_resolve_key(pieces, key, lowest_pitch, melody) if any(m.name == "in_scale_ratio" for m in chosen)
+        else None,
+        reference_lowest_pitch=lowest_pitch if reference_lowest_pitch is None else reference_lowest_pitch,
+        ranges=ranges)
+    out = _by_presence(chosen, pieces, refs, _present(present, pieces, n_tracks), base)
+    drums = _track_mask(drum_tracks, n_tracks)
+    for m in chosen:
+        if drums is not None and m.tracks != "all":
+            out[m.name][..., ~np.array([m.applies_to(d) for d in drums])] = np.nan
+    return out
+
+
+def _by_presence(chosen: list, pieces, refs, present: np.ndarray, base: MetricInput) -> dict:
+    """Each metric of ``chosen``, each track over the pieces where ``present`` says it is (nan where none)."""
+    groups = {}
+    for k in range(present.shape[1]):  # tracks present in the same pieces are measured together
+        groups.setdefault(present[:, k].tobytes(), (present[:, k], []))[1].append(k)
+    out = {}
+    for mask, tracks in groups.values():
+        if not mask.any():
+            continue
+        x = replace(base, roll=_take(pieces, mask), reference=None if refs is None else _take(refs, mask))
+        for m in chosen:
+            value = np.asarray(m.function(x), dtype=float)
+            out.setdefault(m.name, np.full(value.shape, np.nan))[..., tracks] = value[..., tracks]
+    if len(out) < len(chosen):  # no track is present anywhere: every value is absent
+        x = replace(base, roll=_take(pieces, np.ones(len(pieces), bool)),
+                    reference=None if refs is None else _take(refs, np.ones(len(refs), bool)))
+        for m in chosen:
+            out.setdefault(m.name, np.full(np.shape(m.function(x)), np.nan))
+    return {m.name: out[m.name] for m in chosen}

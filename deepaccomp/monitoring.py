@@ -8,7 +8,9 @@ TensorBoard layout (``tensorboard --logdir LOGDIR``):
 * ``metrics/<track>/<metric>`` of the generated accompaniment of the fixed
   validation melodies (same noise each time) every ``eval_every`` iterations;
   the same tags in the ``reference`` run hold the real data's values, so each
-  chart shows generated vs. real;
+  chart shows generated vs. real; the metrics are :data:`deepaccomp.metrics.METRICS`'
+  logged ones, and a track absent from every real phrase (or a metric with nothing to
+  measure) is not logged at that step;
 * ``rolls/real_vs_generated`` images; ``config`` as a text summary.
 
 Samples are written as MIDI to ``LOGDIR/samples/iter_NNNNNN.mid``.
@@ -40,10 +42,9 @@ __all__ = ["Monitor", "EVAL_METRICS", "DRUM_METRICS", "RUN_STATUSES", "eval_phra
            "read_scalars"]
 
 LOG_EVERY = 10
-EVAL_METRICS = ("empty_bar_rate", "pitches_used", "in_scale_ratio", "polyphony",
-                "consonance_with_melody", "harmonic_agreement", "fragment_rate", "long_note_ratio",
-                "leap_rate", "rest_under_melody", "unison_with_melody", "parallel_perfects", "voice_crossing", "out_of_range")
-DRUM_METRICS = ("empty_bar_rate", "pitches_used", "drum_pattern_rate")
+EVAL_METRICS = metrics.logged_metrics()
+"""What is logged for a pitched track (:func:`deepaccomp.metrics.logged_metrics`: from the one table of metrics)."""
+DRUM_METRICS = metrics.logged_metrics(drums=True)
 """What is logged for a drum track: pitch metrics (scale, consonance, voice leading) do not apply to it."""
 LOSS_TAGS = {"d_loss": "critic", "g_loss": "generator", "gp": "gradient_penalty",
              "wasserstein": "wasserstein", "recon": "reconstruction", "pitch": "pitch",
@@ -66,17 +67,19 @@ def tagged_metrics(accomp, real, lowest_pitch: int, layout=DEFAULT_LAYOUT) -> di
     Tracks are named by ``layout`` (alto, tenor, bass for satb); a drum track
     logs :data:`DRUM_METRICS` only; ``out_of_range`` is measured against the
     layout's track windows (:attr:`deepaccomp.layout.Layout.metric_options`).
+    A track is judged on the phrases where the real track has notes (a silent
+    generated track there counts); a track that no real phrase has is absent and
+    gets no tag, nor does a metric with nothing to measure.
     """
     layout = get_layout(layout)
     full = np.concatenate([real[..., :1], accomp], axis=-1)
     values = metrics.evaluate(full, lowest_pitch=lowest_pitch, key="C major", reference=real[..., 1:],
-                              **layout.metric_options)
+                              present=metrics.presence(real), **layout.metric_options)
     out = {}
-    for name in EVAL_METRICS + (("drum_pattern_rate",) if layout.has_drums else ()):
-        v = np.asarray(values[name], dtype=float)
-        for track, x in zip(layout.accompaniment, v[1:]):
-            if np.isfinite(x) and (name in DRUM_METRICS or not track.drums):
-                out[f"metrics/{track.name}/{name}"] = float(x)
+    for k, track in enumerate(layout.accompaniment, start=1):
+        for name in metrics.logged_metrics(track.drums):
+            if name in values and np.isfinite(values[name][k]):
+                out[f"metrics/{track.name}/{name}"] = float(values[name][k])
     return out
 
 

@@ -58,6 +58,9 @@ import numpy as np
 from measure_folk import folk_report
 from measure_three_four import three_four_report
 
+from deepaccomp.evaluation import MUSICAL_TARGETS, QUALITY_BAR
+from deepaccomp.metrics import per_track_metrics
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 ASSET_DIR = os.path.join(ROOT, "deepaccomp", "assets", "default_model")
@@ -274,8 +277,15 @@ def matmul_gflops(n: int = 4096, repeats: int = 5) -> float:
 
 
 def to_jsonable(result: dict) -> dict:
-    return {k: (np.round(np.asarray(v, float), 4).tolist() if not isinstance(v, (int, str)) else v)
+    """Figures rounded to 4 decimals as JSON lists; a value that is absent (nan) is written ``null``."""
+    return {k: (_json_values(np.round(np.asarray(v, float), 4)) if not isinstance(v, (int, str)) else v)
             for k, v in result.items()}
+
+
+def _json_values(v: np.ndarray):
+    """``v.tolist()`` with ``None`` for every non-finite value (JSON has no nan)."""
+    return None if v.ndim == 0 and not np.isfinite(v) else (
+        float(v) if v.ndim == 0 else [_json_values(x) for x in v])
 
 
 def sweep(acc, dataset, settings, split="valid", seeds=(0, 1)):
@@ -307,7 +317,7 @@ def _row(setting: dict, r: dict) -> dict:
 
 def choose_generation(acc, dataset, args) -> dict:
     """The valid-split search of the module docstring, step 3: every candidate's figures and the choice."""
-    from deepaccomp.evaluation import QUALITY_BAR, evaluate_baseline
+    from deepaccomp.evaluation import evaluate_baseline
 
     empty_limit = QUALITY_BAR["empty_bar_rate"][1]
     out = {}
@@ -408,7 +418,6 @@ def evaluate_on_test(acc, ds, search) -> dict:
     from deepaccomp.config import GenerationConfig
     from deepaccomp.evaluation import (
         BASELINES,
-        MUSICAL_TARGETS,
         check_quality_bar,
         evaluate_baseline,
         evaluate_generator,
@@ -437,34 +446,38 @@ def evaluate_on_test(acc, ds, search) -> dict:
     return result
 
 
-TARGET_TEXT = {"harmonic_agreement": ">= 0.70 mean, each >= 0.65", "consonance_with_melody": ">= 0.88",
-               "in_scale_ratio": ">= 0.90", "empty_bar_rate": "<= 0.02", "fragment_rate": "<= 0.06",
-               "long_note_ratio": "0.45 to 0.70", "rest_under_melody": "<= 0.03",
-               "parallel_perfects": "<= 0.01", "voice_crossing": "<= 0.01", "out_of_range": "(none)",
-               "unison_with_melody": "(none)", "leap_rate": "(none)",
-               "polyphony": "<= 1.2", "pitches_used": "2.5 to 5", "active_step_ratio": "(none)"}
-METRIC_LABELS = {
-    "harmonic_agreement": "harmonic agreement with Bach's A/T/B",
-    "consonance_with_melody": "consonance with the melody",
-    "in_scale_ratio": "in-scale ratio (piece's key)",
-    "empty_bar_rate": "empty-bar rate",
-    "fragment_rate": "notes one 16th long (fragments)",
-    "long_note_ratio": "notes a quarter or longer",
-    "leap_rate": "moves of a minor sixth or more, note to note",
-    "rest_under_melody": "silent while the melody sounds",
-    "unison_with_melody": "sings the melody's own pitch (unison), while both sound",
-    "parallel_perfects": "parallel fifths/octaves per beat where both move",
-    "voice_crossing": "voice crossing per step",
-    "out_of_range": "note-steps outside the voice's range",
-    "polyphony": "simultaneous pitches per active step",
-    "pitches_used": "distinct pitches per bar",
-    "active_step_ratio": "steps where the voice sounds",
-}
+CARD_LABELS = {"harmonic_agreement": "harmonic agreement with Bach's A/T/B"}
+"""The card's words for a metric where the chorale model's are more exact than the registry's label."""
+
+
+def target_text(name: str) -> str:
+    """A metric's target as the card writes it: ``MUSICAL_TARGETS``', else ``QUALITY_BAR``'s, else "(none)"."""
+    for bar in (MUSICAL_TARGETS, QUALITY_BAR):
+        if name in bar:
+            op, target = bar[name]
+            if op == "range":
+                return f"{_number(target[0])} to {_number(target[1])}"
+            if op == "mean>=":
+                return f">= {_number(target[0])} mean, each >= {_number(target[1])}"
+            return f"{op} {_number(target)}"
+    return "(none)"
+
+
+def _number(x) -> str:
+    """A target value: two decimals below 1 (0.70), as short as it goes above (1.2, 5)."""
+    return f"{x:.2f}" if abs(x) < 1 else f"{x:g}"
+
+
+def card_metrics() -> list:
+    """``[(name, label, target)]``: the rows of the card's metric tables, one per one-number metric of
+    ``deepaccomp.metrics.METRICS`` in its order (a metric a result lacks is left out where it is read)."""
+    return [(m.name, CARD_LABELS.get(m.name, m.label), target_text(m.name)) for m in per_track_metrics()]
 
 
 def _fmt(v):
+    """Per-track values as ``0.905 / 0.944 / 0.931``; ``-`` for a track without a value (absent)."""
     v = np.asarray(v, float)
-    return " / ".join(f"{x:.3f}" for x in np.atleast_1d(v))
+    return " / ".join(f"{x:.3f}" if np.isfinite(x) else "-" for x in np.atleast_1d(v))
 
 
 def _mean(v):
@@ -520,9 +533,9 @@ def _folk_lines(folk) -> list:
     labels = list(folk["figures"])
     lines += ["", "| metric | target | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(labels)]
     first = folk["figures"][labels[0]]["figures"]
-    for key, label in METRIC_LABELS.items():
+    for key, label, target in card_metrics():
         if key in first:
-            lines.append(f"| {label} | {TARGET_TEXT[key]} | "
+            lines.append(f"| {label} | {target} | "
                          + " | ".join(_fmt(folk["figures"][k]["figures"][key]) for k in labels) + " |")
     lines.append("| two seeds differ (note-steps) | >= 0.15 | "
                  + " | ".join(f"{folk['figures'][k]['figures']['seed_difference']:.3f}" for k in labels) + " |")
@@ -552,9 +565,9 @@ def _three_four_lines(three_four, model) -> list:
              "made on them.", "",
              "| metric | target | 3/4 chorales | 4/4 test split | Bach's own, 3/4 | random in key, 3/4 |",
              "|---|---|---|---|---|---|"]
-    for key, label in METRIC_LABELS.items():
+    for key, label, target in card_metrics():
         if key in figures["model"]:
-            lines.append(f"| {label} | {TARGET_TEXT[key]} | {_fmt(figures['model'][key])} | {_fmt(model[key])} | "
+            lines.append(f"| {label} | {target} | {_fmt(figures['model'][key])} | {_fmt(model[key])} | "
                          f"{_fmt(figures['bach'][key])} | {_fmt(figures['random_in_key'][key])} |")
     lines.append(f"| two seeds differ (note-steps) | >= 0.15 | {figures['model']['seed_difference']:.3f} | "
                  f"{model['seed_difference']:.3f} | - | - |")
@@ -640,10 +653,10 @@ def write_model_card(result, cfg, path=os.path.join(ROOT, "docs", "model_card.md
         "| metric | target | deepaccomp | Bach | random in-key | melody doubled |",
         "|---|---|---|---|---|---|",
     ]
-    for key, label in METRIC_LABELS.items():
+    for key, label, target in card_metrics():
         if key not in m:  # an evaluation.json written before the metric existed
             continue
-        lines.append(f"| {label} | {TARGET_TEXT[key]} | {_fmt(m[key])} | "
+        lines.append(f"| {label} | {target} | {_fmt(m[key])} | "
                      + " | ".join(_fmt(result[c][key]) for c in cols) + " |")
     lines.append(f"| two seeds differ (note-steps) | >= 0.15 | {m['seed_difference']:.3f} | - | - | - |")
     for title, key in (("First quality bar", "quality_bar"), ("Musical targets (issue 12)", "musical_targets")):

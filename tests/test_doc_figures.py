@@ -36,6 +36,7 @@ import pytest
 
 from deepaccomp import cli
 from deepaccomp.config import SECTIONS, Config, preset
+from deepaccomp.metrics import logged_metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = os.path.join(ROOT, "deepaccomp", "assets", "default_model")
@@ -276,15 +277,14 @@ FIGURES = [
            lambda: tuple(str(splits()[s]) for s in ("train", "valid", "test")), "evaluation.json: dataset"),
     # logged metrics
     Figure("monitoring.md", r"`<metric>` is one of the {0} metrics of `EVAL_METRICS`: (.+?) \(\[metrics\.md\]".format(NUM),
-           lambda: (str(len(module_constant("monitoring", "EVAL_METRICS"))),
-                    ", ".join(f"`{m}`" for m in module_constant("monitoring", "EVAL_METRICS"))),
+           lambda: (str(len(logged_metrics())), ", ".join(f"`{m}`" for m in logged_metrics())),
            "deepaccomp/monitoring.py: EVAL_METRICS"),
     Figure("monitoring.md", r"A drum track logs (.+?) instead \(`DRUM_METRICS`\)",
-           lambda: (_words(module_constant("monitoring", "DRUM_METRICS")),),
+           lambda: (_words(logged_metrics(drums=True)),),
            "deepaccomp/monitoring.py: DRUM_METRICS"),
     Figure("monitoring.md", r"The second figure draws (\w+) of the {0} logged metrics".format(NUM),
            lambda: (_spelled(len(module_constant("visualization", "RUN_METRICS"))),
-                    str(len(module_constant("monitoring", "EVAL_METRICS")))),
+                    str(len(logged_metrics()))),
            "RUN_METRICS, EVAL_METRICS"),
     # phrases per iteration and batch sizes of the presets
     Figure("training.md", r"\| iterations \(generator updates\) \| {0} \| {0} \| \| batch size \| {0} \| {0} \| "

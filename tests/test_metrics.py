@@ -382,7 +382,7 @@ def test_evaluate_reports_every_metric_per_track():
                         "pitch_class_histogram", "consonance_with_melody",
                         "harmonic_agreement", "note_lengths", "fragment_rate",
                         "long_note_ratio", "leap_rate", "rest_under_melody", "unison_with_melody", "parallel_perfects",
-                        "voice_crossing", "out_of_range"}
+                        "voice_crossing", "out_of_range", "active_step_ratio"}
     shapes = {"pitch_class_histogram": (12, 3), "note_lengths": (16, 3)}
     for name, v in out.items():
         assert v.shape == shapes.get(name, (3,)), name
