@@ -20,10 +20,13 @@ from .config import check_seed
 from .errors import ConfigError, DeepAccompError, InvalidMidiError, brief
 from .generation import ForwardPass, _roll_from_model_space, _roll_to_model_space
 from .midi import read_midi
-from .piece import align_bars, read_piece, to_pretty_midi
+from .piece import Piece, align_bars, read_piece, to_pretty_midi
 from .representation import STEPS_PER_BAR
 
-__all__ = ["Accompanist", "default_model_path", "SUPPORTED_METERS"]
+__all__ = ["Accompanist", "default_model_path", "SUPPORTED_METERS", "DEFAULT_VELOCITY"]
+
+DEFAULT_VELOCITY = 70
+"""Velocity of the accompaniment notes :meth:`Accompanist.generate` writes unless told."""
 
 SUPPORTED_METERS = {(4, 4), (2, 4), (3, 4), (2, 2), (6, 4), (3, 2)}
 """Meters whose beat is a quarter or half note; the model's grid is 16th notes of a quarter."""
@@ -67,7 +70,7 @@ class Accompanist:
 
     # ------------------------------------------------------------------ public API
     def generate(self, melody, *, seed: int | None = None, programs=None,
-                 melody_track: int | None = None, velocity: int = 70,
+                 melody_track: int | None = None, velocity: int = DEFAULT_VELOCITY,
                  noise_scale: float | None = None, pickup: float | None = None, decoding=None):
         """Accompany one melody, or a list of melodies in one batched pass.
 
@@ -118,9 +121,31 @@ class Accompanist:
             signatures.
         """
         many = isinstance(melody, (list, tuple))
-        out = self._generate_many(list(melody) if many else [melody], seed=seed, programs=programs,
-                                  melody_track=melody_track, velocity=velocity, pickup=pickup,
-                                  settings=self.forward.settings(decoding, noise_scale=noise_scale))
+        _check_velocity(velocity)
+        self.layout.resolve_programs(programs)  # checked before any file is read
+        pieces = self.generate_piece(list(melody) if many else [melody], seed=seed, melody_track=melody_track,
+                                     noise_scale=noise_scale, pickup=pickup, decoding=decoding)
+        out = [to_pretty_midi(p, programs=programs, velocity=velocity) for p in pieces]
+        return out if many else out[0]
+
+    def generate_piece(self, melody, *, seed: int | None = None, melody_track: int | None = None,
+                       noise_scale: float | None = None, pickup: float | None = None, decoding=None):
+        """:meth:`generate` without the writing: the accompanied :class:`~deepaccomp.piece.Piece`.
+
+        ``melody`` is what :meth:`generate` takes, or a melody piece already read
+        (:meth:`read`; its bars are found unless they are known). The result
+        holds the melody (written back as the file's own instrument) and every
+        accompaniment track of the layout, on the input's grid;
+        :func:`deepaccomp.piece.to_pretty_midi` writes it as :meth:`generate` does.
+        Returns a list for a list of melodies.
+        """
+        many = isinstance(melody, (list, tuple))
+        settings = self.forward.settings(decoding, noise_scale=noise_scale)  # checked before any MIDI is read
+        check_seed(seed)
+        pieces = [m if isinstance(m, Piece) else self.read(m, melody_track=melody_track, align=False)
+                  for m in (list(melody) if many else [melody])]
+        pieces = [p if p.grid.bars is not None else align_bars(p, pickup) for p in pieces]
+        out = self.forward.generate(pieces, seed=seed, decoding=settings)
         return out if many else out[0]
 
     def accompany(self, melodies, *, seed: int | None = None, noise_scale: float | None = None,
@@ -159,16 +184,6 @@ class Accompanist:
         return _roll_from_model_space(accomp, total_shift, self.config)
 
     # ------------------------------------------------------------------ internals
-    def _generate_many(self, melodies, *, seed, programs, melody_track, velocity, pickup, settings) -> list:
-        """``settings``: the call's validated generation settings (checked before any MIDI is read)."""
-        _check_velocity(velocity)
-        self.layout.resolve_programs(programs)  # checked before any file is read
-        check_seed(seed)
-        pieces = [self.read(m, melody_track=melody_track, align=False) for m in melodies]
-        pieces = [align_bars(p, pickup) for p in pieces]
-        return [to_pretty_midi(p, programs=programs, velocity=velocity)
-                for p in self.forward.generate(pieces, seed=seed, decoding=settings)]
-
     def read(self, melody, *, melody_track: int | None = None, pickup: float | None = None, align: bool = True):
         """A melody as :meth:`generate` reads it: a :class:`~deepaccomp.piece.Piece` of the model's layout
         holding the melody alone (kept as the file's instrument for writing), its bars found

@@ -242,13 +242,16 @@ def cmd_generate(args):
     config.track_layout.resolve_programs(programs)
     decoding = _flag_overrides(args, ("generation",)).get("generation", {})
     config.generation.replace(**decoding)  # the generation flags, checked on the model's own settings
-    from .accompanist import Accompanist  # the model only now, after the checks
+    from .accompanist import DEFAULT_VELOCITY, Accompanist  # the model only now, after the checks
+
+    from .piece import to_pretty_midi
 
     acc = Accompanist.load(args.model) if args.model else Accompanist()
-    result = acc.generate(melody, seed=args.seed, programs=programs, melody_track=args.melody_track,
-                          pickup=args.pickup, decoding=decoding)
+    piece = acc.generate_piece(melody, seed=args.seed, melody_track=args.melody_track, pickup=args.pickup,
+                               decoding=decoding)
+    result = to_pretty_midi(piece, programs=programs, velocity=DEFAULT_VELOCITY)
     write_midi(result, args.output)
-    print(f"wrote {args.output}: melody + {len(result.instruments) - 1} accompaniment parts "
+    print(f"wrote {args.output}: melody + {piece.roll.shape[2] - 1} accompaniment parts "
           f"({', '.join(acc.layout.accompaniment_names)})")
     if args.png:
         from .visualization import plot_midi, save_figure

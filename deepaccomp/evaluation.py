@@ -53,7 +53,6 @@ from .data import TUNE_MATCH_THRESHOLD, melody_line, score_to_roll, tune_match_s
 from .decoding import decode
 from .layout import DEFAULT_LAYOUT, get_layout
 from .meter import add_lead_in
-from .midi import bar_alignment, midi_to_roll, multitrack_midi_to_roll
 from .representation import STEPS_PER_BAR, STEPS_PER_BEAT, pad_time, to_model_range, transpose_roll, transpose_tracks
 
 __all__ = ["QUALITY_BAR", "MUSICAL_TARGETS", "VOICE_RANGES", "held_out_pieces", "piece_metrics",
@@ -303,7 +302,7 @@ def evaluate_melodies(accompanist, melodies, *, seeds=(0, 1, 2), pickups=None, d
 
     For tunes with nothing to compare with (folk tunes, a user's own): every
     :func:`piece_metrics` figure but ``harmonic_agreement``, measured on what
-    :meth:`~deepaccomp.Accompanist.generate` returns (read back from its MIDI),
+    :meth:`~deepaccomp.Accompanist.generate_piece` returns (the piece ``generate`` writes),
     averaged over melodies and seeds, plus ``seed_difference`` (seeds 0 vs 1).
 
     Parameters
@@ -336,12 +335,12 @@ def evaluate_melodies(accompanist, melodies, *, seeds=(0, 1, 2), pickups=None, d
     for seed in seeds:
         outs = [None] * len(melodies)
         for pickup, idx in groups.items():
-            for i, out in zip(idx, accompanist.generate([melodies[i] for i in idx], seed=seed, pickup=pickup,
-                                                        decoding=decoding)):
+            for i, out in zip(idx, accompanist.generate_piece([melodies[i] for i in idx], seed=seed,
+                                                              pickup=pickup, decoding=decoding)):
                 outs[i] = out
         accs = []
-        for out, pickup in zip(outs, pickups):
-            full, steps_per_bar = _on_bar_grid(out, pickup)
+        for out in outs:
+            full, steps_per_bar = _on_bar_grid(out)
             melody, acc = full[..., :1], full[..., 1:]
             accs.append(acc)
             rows.append(piece_metrics(melody, acc, None, metrics.estimate_key(melody), steps_per_bar=steps_per_bar,
@@ -354,15 +353,12 @@ def evaluate_melodies(accompanist, melodies, *, seeds=(0, 1, 2), pickups=None, d
     return result
 
 
-def _on_bar_grid(out, pickup) -> tuple[np.ndarray, int]:
-    """``generate``'s MIDI as a roll ``(time, 128, 1 + N)`` (melody's top line first) with step 0 a
-    downbeat where the model put one, padded with silence to whole bars, and the bar length in steps."""
-    melody, info = midi_to_roll(out, melody_track=0)
-    full, _ = multitrack_midi_to_roll(out, tracks=range(len(out.instruments)))
-    full[:, :, 0] = False
-    full[: melody.shape[0], :, 0] = melody[..., 0]  # both grids start at the downbeat before the first note
-    bar = bar_alignment(melody, info, pickup=pickup)
-    return pad_time(add_lead_in(full, bar.offset), bar.steps_per_bar), bar.steps_per_bar
+def _on_bar_grid(piece) -> tuple[np.ndarray, int]:
+    """An accompanied piece (:meth:`~deepaccomp.Accompanist.generate_piece`) as a roll ``(time, 128, 1 + N)``
+    (the melody's top line first) with step 0 a downbeat where the model put one, padded with silence to
+    whole bars, and the bar length in steps."""
+    bars = piece.grid.bars
+    return pad_time(add_lead_in(piece.roll, bars.offset), bars.steps_per_bar), bars.steps_per_bar
 
 
 BASELINES = ("bach", "random_in_key", "melody_doubled")

@@ -164,6 +164,9 @@ class Piece:
         Per track, the instrument it was read from when it is to be written
         back as it was (velocities, exact times, controllers): the accompanist
         keeps the user's melody unchanged. ``()``: none.
+    sources : tuple of tuple of int
+        Per track, the indices (in the file's ``instruments``) of the instruments
+        read into it; ``()``: not read from a file.
     """
 
     roll: np.ndarray
@@ -173,6 +176,7 @@ class Piece:
     key_shift: int = 0
     lowest_pitch: int = 0
     originals: tuple = ()
+    sources: tuple = ()
 
     def __post_init__(self):
         roll = np.asarray(self.roll)
@@ -189,8 +193,9 @@ class Piece:
         if not 0 <= self.lowest_pitch <= N_MIDI_PITCHES - roll.shape[1]:
             raise InvalidRollError(f"pitch axis of {roll.shape[1]} starting at {self.lowest_pitch} leaves "
                                    "MIDI range 0..127")
-        if len(self.originals) not in (0, roll.shape[2]):
-            raise InvalidRollError(f"{len(self.originals)} original instruments for {roll.shape[2]} tracks")
+        for what in ("originals", "sources"):
+            if len(getattr(self, what)) not in (0, roll.shape[2]):
+                raise InvalidRollError(f"{len(getattr(self, what))} {what} for {roll.shape[2]} tracks")
         object.__setattr__(self, "roll", roll)
         object.__setattr__(self, "onsets", (onsets & roll) | run_starts(roll))
         object.__setattr__(self, "layout", layout)
@@ -218,7 +223,8 @@ class Piece:
 
     def melody(self) -> "Piece":
         """The melody track alone."""
-        return self.replace(roll=self.roll[..., :1], onsets=self.onsets[..., :1], originals=self.originals[:1])
+        return self.replace(roll=self.roll[..., :1], onsets=self.onsets[..., :1], originals=self.originals[:1],
+                            sources=self.sources[:1])
 
     def with_accompaniment(self, roll, onsets=None) -> "Piece":
         """The melody of this piece with accompaniment tracks ``(time, pitch, N)`` after it (onsets: the
@@ -227,8 +233,10 @@ class Piece:
         onsets = run_starts(roll) if onsets is None else remove_lead_in(np.asarray(onsets, bool), 0, self.n_steps)
         melody = self.melody()
         originals = melody.originals + (None,) * roll.shape[2] if melody.originals else ()
+        sources = melody.sources + ((),) * roll.shape[2] if melody.sources else ()
         return self.replace(roll=np.concatenate([melody.roll, roll], axis=-1),
-                            onsets=np.concatenate([melody.onsets, onsets], axis=-1), originals=originals)
+                            onsets=np.concatenate([melody.onsets, onsets], axis=-1), originals=originals,
+                            sources=sources)
 
     def with_lead_in(self, steps: int) -> "Piece":
         """``steps`` silent steps put before step 0 (the grid's ``lead_in`` grows by as many)."""
@@ -319,7 +327,8 @@ def _read_melody(pm, layout: Layout, melody_track, steps_per_beat: int) -> Piece
     inst = pm.instruments[info.melody_index]
     onsets = notes_to_onsets([n for n in inst.notes if n.end > n.start], pm, info.start_tick,
                              info.ticks_per_step, roll.shape[0])
-    return Piece(roll, onsets[:, :, None], layout, TimeGrid.of(info), originals=(inst,))
+    return Piece(roll, onsets[:, :, None], layout, TimeGrid.of(info), originals=(inst,),
+                 sources=((info.melody_index,),))
 
 
 def _read_tracks(pm, layout: Layout, steps_per_beat: int) -> Piece:
@@ -343,7 +352,7 @@ def _read_tracks(pm, layout: Layout, steps_per_beat: int) -> Piece:
     for k, (r, notes) in enumerate(zip(rolls, per_track)):
         roll[: r.shape[0], :, k] = r
         onsets[:, :, k] = notes_to_onsets(notes, pm, info.start_tick, info.ticks_per_step, n)
-    return Piece(roll, onsets, layout, TimeGrid.of(info))
+    return Piece(roll, onsets, layout, TimeGrid.of(info), sources=tuple(tuple(g) for g in groups))
 
 
 def _track_notes(inst, track: Track) -> list:

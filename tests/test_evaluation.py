@@ -1,4 +1,4 @@
-"""evaluation.evaluate_melodies: figures of melodies without a reference, through generate's MIDI."""
+"""evaluation.evaluate_melodies: figures of melodies without a reference, through the pieces generate writes."""
 
 import numpy as np
 import pytest
@@ -9,6 +9,7 @@ from deepaccomp import data, metrics
 from deepaccomp.evaluation import (THREE_FOUR_REASON, evaluate_melodies, evaluate_pieces, paired_difference,
                                    three_four_chorales)
 from deepaccomp.layout import get_layout
+from deepaccomp.piece import read_piece
 
 MELODY = [(72, 0, 2), (74, 2, 4), (76, 4, 8)]  # two bars of 4/4: C5 half, D5 half, E5 whole
 
@@ -29,6 +30,11 @@ class FakeAccompanist:
         self.calls.append((len(melodies), seed, pickup))
         return [make_midi([("melody", 73, MELODY), ("alto", 52, [(p - 12, a, b) for p, a, b in MELODY]),
                            ("tenor", 52, [(55, 0, 2)]), ("bass", 52, [(48, 0, 4)])]) for _ in melodies]
+
+    def generate_piece(self, melodies, *, seed=None, pickup=None, decoding=None):
+        """What ``generate`` writes, as the piece it was written from (its bars found with ``pickup``)."""
+        return [read_piece(pm, self.layout, pickup=pickup)
+                for pm in self.generate(melodies, seed=seed, pickup=pickup, decoding=decoding)]
 
 
 def test_figures_by_hand_on_the_file_bars():

@@ -316,7 +316,7 @@ def test_generation_runs_off_the_event_loop_on_one_model(accompanist, twinkle, m
     app = create_app(accompanist=accompanist)
     studio = app.state.studio
     active, peak = [0], [0]
-    real = accompanist.generate
+    real = accompanist.generate_piece
 
     def slow(*a, **k):
         active[0] += 1
@@ -327,7 +327,7 @@ def test_generation_runs_off_the_event_loop_on_one_model(accompanist, twinkle, m
         finally:
             active[0] -= 1
 
-    monkeypatch.setattr(accompanist, "generate", slow)
+    monkeypatch.setattr(accompanist, "generate_piece", slow)
     with TestClient(app, base_url=BASE) as c:
         results = {}
 
@@ -395,7 +395,7 @@ def test_note_list_at_the_limits_converts_in_linear_time():
     pm, origin = note_list_to_midi(notes, tempo=97, meter="4/4")
     assert time.perf_counter() - t0 < 2.0
     assert origin == 0 and len(pm.instruments[0].notes) == len(notes)
-    back = upload_to_editor(*read_upload(midi_bytes(pm)))
+    back = upload_to_editor(read_upload(midi_bytes(pm)))
     assert [(n["pitch"], n["start"], n["length"]) for n in back["notes"]] == \
         [(n["pitch"], n["start"], n["length"]) for n in notes]
 

@@ -27,6 +27,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .. import __version__
+from ..accompanist import DEFAULT_VELOCITY
 from ..errors import (
     ConfigError,
     DeepAccompError,
@@ -140,12 +141,14 @@ class Studio:
         finally:
             self.pending -= 1
 
-    def generate(self, pm, *, seed, programs, noise_scale, pickup=None, decoding=None):
-        """One generation on the model; ``noise_scale`` and ``decoding`` (a dict of generation settings)
-        override the model's for this call, checked by :meth:`~deepaccomp.Accompanist.generate`."""
+    def generate(self, melody, *, seed, noise_scale, pickup=None, decoding=None):
+        """One generation on the model: the accompanied :class:`~deepaccomp.piece.Piece` of ``melody`` (a
+        file, or a melody piece read by :func:`~deepaccomp.studio.notes.read_upload`); ``noise_scale`` and
+        ``decoding`` (a dict of generation settings) override the model's for this call, checked by
+        :meth:`~deepaccomp.Accompanist.generate_piece`."""
         with self.lock:
-            result = self.accompanist.generate(pm, seed=seed, programs=programs, noise_scale=noise_scale,
-                                               pickup=pickup, decoding=decoding)
+            result = self.accompanist.generate_piece(melody, seed=seed, noise_scale=noise_scale,
+                                                     pickup=pickup, decoding=decoding)
         self.served += 1
         return result
 
@@ -349,8 +352,7 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
               openapi_extra={"requestBody": MIDI_BODY})
     async def melody(request: Request):
         data = await read_body(request)
-        pm, info_ = await studio.run(read_upload, data)
-        return upload_to_editor(pm, info_)
+        return upload_to_editor(await studio.run(read_upload, data, layout))
 
     @app.post("/api/generate", summary="accompany a JSON note list",
               openapi_extra={"requestBody": {"required": True,
@@ -374,10 +376,9 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
             pm, origin = note_list_to_midi(body.get("notes"), tempo=body.get("tempo", 100),
                                            meter=body.get("meter", "4/4"), pickup_steps=body.get("pickup_steps", 0),
                                            melody_program=body.get("melody_program", 0))
-            result = studio.generate(pm, **params)
-            return result_to_json(result, layout=layout, origin_tick=origin,
-                                  ticks_per_step=limits.PPQ / limits.STEPS_PER_BEAT,
-                                  pickup_steps=body.get("pickup_steps", 0), **params)
+            result = studio.generate(pm, seed=params["seed"], noise_scale=params["noise_scale"])
+            return result_to_json(result, origin_tick=origin, pickup_steps=body.get("pickup_steps", 0),
+                                  velocity=DEFAULT_VELOCITY, **params)
 
         return _answer(await studio.run(work), fmt)
 
@@ -393,11 +394,10 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
         data = await read_body(request)
 
         def work():
-            pm, info_ = read_upload(data)
-            result = studio.generate(pm, pickup=pickup, **params)
-            return result_to_json(result, layout=layout, origin_tick=info_.start_tick,
-                                  ticks_per_step=info_.ticks_per_step,
-                                  pickup_steps=0, **params)
+            melody = read_upload(data, layout)
+            result = studio.generate(melody, seed=params["seed"], noise_scale=params["noise_scale"], pickup=pickup)
+            return result_to_json(result, origin_tick=melody.grid.start_tick, pickup_steps=0,
+                                  velocity=DEFAULT_VELOCITY, **params)
 
         return _answer(await studio.run(work), fmt)
 

@@ -3,10 +3,12 @@ a generated ``PrettyMIDI`` -> JSON.
 
 Nothing here quantises for the model or generates: a note list becomes a plain
 MIDI file (one tempo, one time signature, notes on a 16th grid) that is given
-to :meth:`deepaccomp.Accompanist.generate` like any uploaded file, and the grid
-of an uploaded file (its melody track and the downbeat it starts on) comes
-from :func:`deepaccomp.midi.midi_to_roll`. Steps below are only coordinates
-for drawing the piano rolls.
+to :meth:`deepaccomp.Accompanist.generate_piece` like any uploaded file; an uploaded
+file is read once, into a melody :class:`deepaccomp.piece.Piece` (its melody track, the
+grid and the downbeat it starts on: :func:`deepaccomp.piece.read_piece`), and the answer
+is the accompanied piece written by the library's one writer
+(:func:`deepaccomp.piece.to_pretty_midi`). Steps below are only coordinates for drawing
+the piano rolls.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import numpy as np
 import pretty_midi
 
 from ..errors import ConfigError, InvalidMidiError, NoMelodyError, UnsupportedMeterError, brief
-from ..midi import PROGRAM_PRESETS, midi_to_roll, read_midi, seconds_to_ticks
+from ..midi import PROGRAM_PRESETS, read_midi, seconds_to_ticks
+from ..piece import read_piece, to_pretty_midi
 from . import limits
 
 __all__ = ["MELODY_LABEL", "check_int", "check_number", "check_meter", "check_programs", "layout_presets",
@@ -158,11 +161,21 @@ def note_list_to_midi(notes, *, tempo: float, meter: str, pickup_steps: int = 0,
 
 
 # --------------------------------------------------------------------------- uploaded MIDI
-def read_upload(data: bytes):
+def read_upload(data: bytes, layout=None):
     """Read and check an uploaded melody file.
 
-    Returns ``(pm, info)``: the file and the library's reading of its melody
-    (:class:`deepaccomp.midi.MidiInfo`: melody track, grid, first downbeat).
+    Parameters
+    ----------
+    data : bytes
+    layout : deepaccomp.layout.Layout, optional
+        The model's layout (default: satb).
+
+    Returns
+    -------
+    deepaccomp.piece.Piece
+        The library's reading of its melody (:func:`deepaccomp.piece.read_piece`,
+        ``tracks="melody"``: the melody instrument kept as ``originals[0]``, the
+        grid and the first downbeat), bars not yet aligned.
     """
     pm = read_midi(bytes(data))
     bad = [m for m in _file_meters(pm) if f"{m[0]}/{m[1]}" not in limits.METERS]
@@ -170,24 +183,25 @@ def read_upload(data: bytes):
         raise UnsupportedMeterError(
             f"time signature(s) {[f'{n}/{d}' for n, d in bad]} are not supported by the studio; "
             f"use {sorted(limits.METERS)}")
-    roll, info = midi_to_roll(pm)
-    n_notes = len(pm.instruments[info.melody_index].notes)
+    piece = read_piece(pm, "satb" if layout is None else layout, tracks="melody", align=False)
+    n_notes = len(piece.originals[0].notes)
     if n_notes > limits.MAX_NOTES:
         raise InvalidMidiError(f"the melody has {n_notes} notes; the studio accepts at most {limits.MAX_NOTES}")
     bar = min(steps_per_bar(m) for m in _file_meters(pm))
-    bars = math.ceil(info.n_steps / bar)
+    bars = math.ceil(piece.n_steps / bar)
     if bars > limits.MAX_BARS:
         raise InvalidMidiError(f"the melody is {bars} bars long; the studio accepts at most {limits.MAX_BARS}")
-    return pm, info
+    return piece
 
 
-def upload_to_editor(pm: pretty_midi.PrettyMIDI, info) -> dict:
-    """The melody of an uploaded file as editor notes, on the library's grid for that file."""
-    meter = info.time_signature
-    inst = pm.instruments[info.melody_index]
+def upload_to_editor(piece) -> dict:
+    """The melody of an uploaded file (a piece of :func:`read_upload`) as editor notes, on the library's
+    grid for that file."""
+    grid, inst = piece.grid, piece.originals[0]
+    pm = grid.template
     ordered = sorted(inst.notes, key=lambda n: (n.start, n.pitch))
     ticks = seconds_to_ticks(pm, [t for n in ordered for t in (n.start, n.end)]).reshape(-1, 2)
-    steps = np.round((ticks - info.start_tick) / info.ticks_per_step).astype(np.int64)
+    steps = np.round((ticks - grid.start_tick) / grid.ticks_per_step).astype(np.int64)
     notes = []
     for n, (start, end) in zip(ordered, steps):
         if start < 0 or n.end <= n.start:
@@ -195,13 +209,14 @@ def upload_to_editor(pm: pretty_midi.PrettyMIDI, info) -> dict:
         notes.append({"pitch": int(n.pitch), "start": int(start), "length": int(max(1, end - start)),
                       "velocity": int(n.velocity)})
     _, tempi = pm.get_tempo_changes()
+    meter = grid.midi_info(piece.n_steps).time_signature
     return {
-        "tempo": round(float(info.tempo), 3),
+        "tempo": round(float(grid.tempo), 3),
         "tempo_changes": int(len(tempi)),
         "meter": f"{meter[0]}/{meter[1]}",
         "pickup_steps": 0,
         "melody_program": int(inst.program),
-        "melody_track": int(info.melody_index),
+        "melody_track": int(piece.sources[0][0]),
         "notes": notes,
     }
 
@@ -216,11 +231,14 @@ def midi_bytes(pm: pretty_midi.PrettyMIDI) -> bytes:
     return buf.getvalue()
 
 
-def result_to_json(pm: pretty_midi.PrettyMIDI, *, layout, origin_tick: int, ticks_per_step: float,
-                   pickup_steps: int, seed: int, programs, noise_scale) -> dict:
-    """The generated piece as JSON: the melody and each accompaniment track of ``layout``
-    (:class:`deepaccomp.layout.Layout`, the model's), with their notes in steps (from the
-    editor's step 0) and in seconds (from the same point), plus the MIDI file."""
+def result_to_json(piece, *, origin_tick: int, pickup_steps: int, seed: int, programs, noise_scale,
+                   velocity: int) -> dict:
+    """The generated piece (a :class:`deepaccomp.piece.Piece` of the model's layout) as JSON: the
+    melody and each accompaniment track, with their notes in steps (from the editor's step 0, at
+    ``origin_tick``) and in seconds (from the same point), plus the MIDI file the library's writer
+    makes of it (``programs``, ``velocity``)."""
+    pm = to_pretty_midi(piece, programs=programs, velocity=velocity)
+    layout, ticks_per_step = piece.layout, piece.grid.ticks_per_step
     origin_time = pm.tick_to_time(int(origin_tick))
     meter = (pm.time_signature_changes[0].numerator, pm.time_signature_changes[0].denominator) \
         if pm.time_signature_changes else (4, 4)
