@@ -36,10 +36,9 @@ from .errors import (
 )
 from .io_utils import atomic_write_bytes
 from .meter import estimate_pickup, lead_in
-from .representation import N_MIDI_PITCHES, STEPS_PER_BEAT, TRACK_NAMES, as_bool, note_runs
+from .representation import N_MIDI_PITCHES, STEPS_PER_BEAT, as_bool, note_runs
 
 __all__ = [
-    "DEFAULT_PROGRAMS",
     "PROGRAM_PRESETS",
     "MELODY_NAME_PATTERN",
     "MAX_MIDI_BYTES",
@@ -67,13 +66,9 @@ __all__ = [
     "roll_to_notes",
     "hits_to_notes",
     "roll_to_midi",
-    "default_track_names",
     "resolve_programs",
     "write_midi",
 ]
-
-DEFAULT_PROGRAMS = (52, 52, 52, 52)
-"""General MIDI programs per SATB track: 52 = Choir Aahs."""
 
 PROGRAM_PRESETS = {
     "choir": (52, 52, 52, 52),
@@ -714,10 +709,12 @@ def roll_to_midi(roll: np.ndarray, **kw) -> pretty_midi.PrettyMIDI:
 
 
 def default_track_names(n_tracks: int) -> list[str]:
-    """Instrument names for ``n_tracks`` tracks: the SATB names first, then ``"track 4"``, ``"track 5"``, ... (0-based index)"""
-    if n_tracks <= len(TRACK_NAMES):
-        return list(TRACK_NAMES[:n_tracks])
-    return list(TRACK_NAMES) + [f"track {i}" for i in range(len(TRACK_NAMES), n_tracks)]
+    """Deprecated: :func:`deepaccomp.piece.default_track_names` (the names come from the satb layout)."""
+    warnings.warn("deepaccomp.midi.default_track_names is deprecated; use deepaccomp.piece.default_track_names",
+                  DeprecationWarning, stacklevel=2)
+    from . import piece  # the layouts read through this module
+
+    return piece.default_track_names(n_tracks)
 
 
 def resolve_programs(programs, n_tracks: int) -> list[int]:

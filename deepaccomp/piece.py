@@ -55,7 +55,8 @@ from .midi import (
 )
 from .representation import N_MIDI_PITCHES, STEPS_PER_BEAT, as_bool, run_starts
 
-__all__ = ["TimeGrid", "Piece", "read_piece", "align_bars", "to_pretty_midi", "write_piece", "roll_to_midi"]
+__all__ = ["TimeGrid", "Piece", "read_piece", "align_bars", "to_pretty_midi", "write_piece", "roll_to_midi",
+           "default_track_names", "default_programs"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -449,18 +450,27 @@ def roll_to_midi(roll: np.ndarray, *, lowest_pitch: int = 0, info: MidiInfo | No
     if roll.ndim != 3:
         raise InvalidRollError(f"roll must be (time, pitch, tracks), got shape {roll.shape}")
     n = roll.shape[2]
-    satb = SATB.tracks  # the default names and programs are the satb layout's
-    if programs is None:
-        programs = [satb[min(k, len(satb) - 1)].program for k in range(n)]
-    programs = resolve_programs(programs, n)
-    names = list(track_names) if track_names is not None else \
-        [satb[k].name if k < len(satb) else f"track {k}" for k in range(n)]
+    programs = resolve_programs(default_programs(n) if programs is None else programs, n)
+    names = list(track_names) if track_names is not None else default_track_names(n)
     if len(names) != n:
         raise InvalidRollError(f"{len(names)} track names for {n} tracks")
     grid = TimeGrid.of(info) if info is not None else TimeGrid.plain(
         tempo=tempo, time_signature=time_signature, steps_per_beat=steps_per_beat)
     piece = Piece(roll, None, _roll_layout(names, programs), grid, lowest_pitch=lowest_pitch)
     return to_pretty_midi(piece, velocity=velocity)
+
+
+def default_track_names(n_tracks: int) -> list[str]:
+    """Names of the tracks of a bare roll: the ``satb`` layout's (soprano, alto, tenor, bass), then
+    ``"track 4"``, ``"track 5"``, ... (0-based index)."""
+    names = SATB.track_names
+    return [names[k] if k < len(names) else f"track {k}" for k in range(n_tracks)]
+
+
+def default_programs(n_tracks: int) -> list[int]:
+    """General MIDI programs of the tracks of a bare roll: the ``satb`` layout's, the last repeated."""
+    tracks = SATB.tracks
+    return [tracks[min(k, len(tracks) - 1)].program for k in range(n_tracks)]
 
 
 def _roll_layout(names, programs) -> Layout:

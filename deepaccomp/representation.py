@@ -17,6 +17,7 @@ values in [-1, 1] (-1 = off, +1 = on); :func:`to_model_range` and
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,9 +29,7 @@ __all__ = [
     "BEATS_PER_BAR",
     "STEPS_PER_BAR",
     "N_MIDI_PITCHES",
-    "TRACK_NAMES",
     "MELODY_TRACK",
-    "ACCOMPANIMENT_TRACKS",
     "PitchWindow",
     "FULL_WINDOW",
     "COMPACT_WINDOW",
@@ -67,12 +66,23 @@ STEPS_PER_BAR = STEPS_PER_BEAT * BEATS_PER_BAR
 
 N_MIDI_PITCHES = 128
 
-TRACK_NAMES = ("soprano", "alto", "tenor", "bass")
-"""Track order of every ``satb`` roll (the default layout): the melody (soprano) first.
-Other layouts name their tracks in :attr:`deepaccomp.layout.Layout.track_names`."""
-
 MELODY_TRACK = 0
-ACCOMPANIMENT_TRACKS = (1, 2, 3)
+"""The melody is track 0 of every roll; the accompaniment tracks follow in layout order
+(:attr:`deepaccomp.layout.Layout.track_names`)."""
+
+_DEPRECATED = {"TRACK_NAMES": "deepaccomp.layout.get_layout('satb').track_names",
+               "ACCOMPANIMENT_TRACKS": "range(1, len(layout.tracks))"}
+
+
+def __getattr__(name):
+    """The satb facts once written here, now read from the satb layout (deprecated names)."""
+    if name not in _DEPRECATED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from .layout import SATB  # the layouts sit above this module
+
+    warnings.warn(f"deepaccomp.representation.{name} is deprecated; use {_DEPRECATED[name]}",
+                  DeprecationWarning, stacklevel=2)
+    return SATB.track_names if name == "TRACK_NAMES" else tuple(range(1, len(SATB.tracks)))
 
 
 @dataclass(frozen=True)

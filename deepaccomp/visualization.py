@@ -25,7 +25,9 @@ import numpy as np
 from .errors import ConfigError, InvalidRollError
 from .io_utils import atomic_write_bytes, check_output_path
 from .midi import multitrack_midi_to_roll, pitched_instruments, read_midi
-from .representation import STEPS_PER_BAR, TRACK_NAMES, as_bool, note_runs
+from .layout import SATB
+from .piece import default_track_names
+from .representation import STEPS_PER_BAR, as_bool, note_runs
 
 __all__ = ["plot_roll", "plot_comparison", "plot_midi", "plot_losses", "plot_run_metrics",
            "figure_to_png_bytes", "check_image_path", "save_figure"]
@@ -101,7 +103,7 @@ def plot_roll(
     roll,
     *,
     lowest_pitch: int = 0,
-    track_names: Sequence[str] = TRACK_NAMES,
+    track_names: Sequence[str] = SATB.track_names,
     steps_per_bar: int = STEPS_PER_BAR,
     title: Optional[str] = None,
     ax=None,
@@ -221,7 +223,7 @@ def plot_midi(midi, *, title: Optional[str] = None, ax=None, steps_per_beat: int
     num, den = info.time_signature
     bar = num * 4 * steps_per_beat / den
     steps_per_bar = int(bar) if float(bar).is_integer() and bar >= 1 else 4 * steps_per_beat
-    default = list(TRACK_NAMES) + [f"track {k}" for k in range(len(TRACK_NAMES), len(tracks))]
+    default = default_track_names(len(tracks))
     names = [pm.instruments[i].name or default[k] for k, i in enumerate(tracks)]
     return plot_roll(roll, track_names=names, steps_per_bar=steps_per_bar, title=title, ax=ax)
 
