@@ -760,13 +760,14 @@ def reference_metrics(ds: Dataset, split: str = "train") -> dict:
     Values are per track (the dataset's layout, melody first) as lists; in-scale
     ratio in C major (the data is key-normalised); ``out_of_range`` against the
     layout's track windows, and ``drum_pattern_rate`` for a layout with drums
-    (:attr:`deepaccomp.layout.Layout.metric_options`).
+    (:attr:`deepaccomp.layout.Layout.metric_options`). The pieces are pooled end to end
+    (time is a multiple of 16: bars never cross pieces); a track counts only the pieces
+    that have it, and a track no piece has is nan (absent, docs/metrics.md).
     """
     rolls = ds.split_rolls(split)
     if not rolls:
         return {}
-    roll = np.concatenate(rolls)  # time is a multiple of 16: bars never cross pieces
-    values = evaluate(roll, key="C major", **ds.track_layout.metric_options)
+    values = evaluate(list(rolls), key="C major", **ds.track_layout.metric_options)
     return {k: np.asarray(v, dtype=float).round(4).tolist() for k, v in values.items()}
 
 

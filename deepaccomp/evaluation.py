@@ -118,12 +118,14 @@ def piece_metrics(melody, accomp, bach, key, ranges=None, steps_per_bar: int = S
     the track is judged (``empty_bar_rate`` 1.0). ``ranges``: the tracks' windows for
     ``out_of_range`` (melody first); ``None`` = SATB's. ``steps_per_bar``: bar
     length in steps for the per-bar figures (step 0 a downbeat). ``drum_tracks``: the drum
-    tracks (melody first, :attr:`deepaccomp.layout.Layout.metric_options`).
+    tracks (melody first, :attr:`deepaccomp.layout.Layout.metric_options`), left out of the
+    harmony that ``harmonic_agreement`` compares with.
     """
     full = np.concatenate([melody, accomp], axis=-1)[None]
     present = np.ones((1, full.shape[-1]), bool) if bach is None else metrics.presence(bach)
+    harmony = None if bach is None else metrics.without_drums(bach, drum_tracks)[None, ..., 1:]
     values = metrics.evaluate(full, key=key, steps_per_bar=steps_per_bar, ranges=ranges, drum_tracks=drum_tracks,
-                              reference=None if bach is None else bach[None, ..., 1:], present=present,
+                              reference=harmony, present=present,
                               names=[m.name for m in metrics.per_track_metrics()])
     return {name: v[1:] for name, v in values.items()}
 

@@ -65,6 +65,7 @@ __all__ = [
     "estimate_key_from_histogram",
     "evaluate",
     "presence",
+    "without_drums",
     "Metric",
     "MetricInput",
     "METRICS",
@@ -1139,6 +1140,20 @@ def presence(roll) -> np.ndarray:
     if isinstance(pieces, list):
         return np.stack([p.any(axis=(0, 1)) for p in pieces])
     return pieces.any(axis=(1, 2))
+
+
+def without_drums(roll, drum_tracks=None) -> np.ndarray:
+    """``roll`` without its drum tracks (the last axis): the harmony a reference sounds, as
+    ``harmonic_agreement`` takes it (a kick drum's note number is no chord tone).
+
+    Parameters
+    ----------
+    roll : array_like, shape (..., tracks)
+    drum_tracks : sequence of int or None
+        Indices of the drum tracks; ``None`` or empty: ``roll`` as it is.
+    """
+    r = np.asarray(roll)
+    return r if not drum_tracks else np.delete(r, list(drum_tracks), axis=-1)
 
 
 def _as_pieces(roll):

@@ -67,14 +67,16 @@ def tagged_metrics(accomp, real, lowest_pitch: int, layout=DEFAULT_LAYOUT) -> di
     Tracks are named by ``layout`` (alto, tenor, bass for satb); a drum track
     logs :data:`DRUM_METRICS` only; ``out_of_range`` is measured against the
     layout's track windows (:attr:`deepaccomp.layout.Layout.metric_options`).
+    ``harmonic_agreement`` is against the real pitched accompaniment (drums left out).
     A track is judged on the phrases where the real track has notes (a silent
     generated track there counts); a track that no real phrase has is absent and
     gets no tag, nor does a metric with nothing to measure.
     """
     layout = get_layout(layout)
     full = np.concatenate([real[..., :1], accomp], axis=-1)
-    values = metrics.evaluate(full, lowest_pitch=lowest_pitch, key="C major", reference=real[..., 1:],
-                              present=metrics.presence(real), **layout.metric_options)
+    options = layout.metric_options
+    values = metrics.evaluate(full, lowest_pitch=lowest_pitch, key="C major", present=metrics.presence(real),
+                              reference=metrics.without_drums(real, options.get("drum_tracks"))[..., 1:], **options)
     out = {}
     for k, track in enumerate(layout.accompaniment, start=1):
         for name in metrics.logged_metrics(track.drums):
