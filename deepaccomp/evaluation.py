@@ -547,18 +547,26 @@ def check_quality_bar(result: dict, bar: dict | None = None) -> dict:
     ``bar`` maps a metric to ``(op, target)`` with op ``">="``, ``"<="``,
     ``"range"`` (target ``(low, high)``) or ``"mean>="`` (target
     ``(mean, each)``); ``None`` = :data:`QUALITY_BAR` (see also
-    :data:`MUSICAL_TARGETS`). Metrics missing from ``result`` are left out.
+    :data:`MUSICAL_TARGETS`). Metrics missing from ``result`` are left out. A track
+    without a value (absent from every piece) is listed as ``None`` and judged by
+    neither side: the bar is over the tracks that have a value, and a metric that no
+    track has a value for does not pass.
     """
     report = {}
     for name, (op, target) in (QUALITY_BAR if bar is None else bar).items():
         if name not in result:
             continue
         v = np.asarray(result[name], float)
-        report[name] = (v.round(3).tolist(), _passes(v, op, target))
+        shown = v.round(3).tolist()
+        if v.ndim:
+            shown = [x if np.isfinite(x) else None for x in shown]
+        report[name] = (shown, _passes(v[np.isfinite(v)], op, target))
     return report
 
 
 def _passes(v: np.ndarray, op: str, target) -> bool:
+    if v.size == 0:
+        return False
     if op == ">=":
         return bool(np.all(v >= target))
     if op == "<=":

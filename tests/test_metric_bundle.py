@@ -301,3 +301,12 @@ def test_docs_list_every_metric_of_the_table():
     rows = re.findall(r"^\| `(\w+)` \| (\w+) \| ([\w-]+) \| (yes|no) \| (.+?) \|$", page, re.M)
     assert [(n, t, b, d) for n, t, b, d, _ in rows] == [
         (m.name, m.tracks, m.better or "-", "yes" if m.logged else "no") for m in metrics.METRICS]
+
+
+def test_the_quality_bar_is_over_the_tracks_that_have_a_value():
+    result = evaluation.evaluate_baseline_pieces("bach", pieces(), layout="lpd5")
+    report = evaluation.check_quality_bar(result, {"empty_bar_rate": ("<=", 0.02), "rest_under_melody": ("<=", 0.6),
+                                                   "seed_difference": (">=", 0.1)})
+    assert report["empty_bar_rate"] == ([0.0, 0.5, 0.0, 0.0, None], False)  # the piano's half-empty bars fail
+    assert report["rest_under_melody"] == ([None, 0.5, 0.0, 0.0, None], True)  # no strings, no failure
+    assert evaluation.check_quality_bar({"x": [NAN, NAN]}, {"x": (">=", 0.5)}) == {"x": ([None, None], False)}
