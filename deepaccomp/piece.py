@@ -345,7 +345,7 @@ def _read_tracks(pm, layout: Layout, steps_per_beat: int) -> Piece:
         raise InputTooLargeError(f"the file holds {len(everything)} notes, more than "
                                  f"{MAX_MELODY_NOTES} per track (see docs/errors.md)")
     first = min(n.start for n in everything)
-    info, _ = _grid_info(pm, first, steps_per_beat)
+    info = _grid_info(pm, first, steps_per_beat)
     rolls = [notes_to_roll(notes, pm, info.start_tick, info.ticks_per_step) for notes in per_track]
     n = max(r.shape[0] for r in rolls)
     roll = np.zeros((n, N_MIDI_PITCHES, len(rolls)), dtype=bool)
@@ -367,7 +367,7 @@ def _track_notes(inst, track: Track) -> list:
 def _grid_info(pm, first_note_time: float, steps_per_beat: int):
     """The grid (a :class:`MidiInfo` without length) whose step 0 is the downbeat at or before ``first_note_time``."""
     start_tick, tps = _grid(pm, first_note_time, steps_per_beat)
-    return MidiInfo(timing_template(pm), start_tick, tps, 0, None, steps_per_beat), start_tick
+    return MidiInfo(timing_template(pm), start_tick, tps, 0, None, steps_per_beat)
 
 
 # ------------------------------------------------------------------------------------------ writing
