@@ -310,3 +310,22 @@ def test_the_quality_bar_is_over_the_tracks_that_have_a_value():
     assert report["empty_bar_rate"] == ([0.0, 0.5, 0.0, 0.0, None], False)  # the piano's half-empty bars fail
     assert report["rest_under_melody"] == ([None, 0.5, 0.0, 0.0, None], True)  # no strings, no failure
     assert evaluation.check_quality_bar({"x": [NAN, NAN]}, {"x": (">=", 0.5)}) == {"x": ([None, None], False)}
+
+
+# ------------------------------------------------------------------ a prepared band corpus
+def test_a_band_corpus_without_strings_keeps_its_reference_metrics_absent_where_a_track_is(tmp_path):
+    from test_layouts import band_midi, write_band
+
+    from deepaccomp.data import build_folder
+
+    folder = write_band(tmp_path / "band", 4, bars=2, parts=("melody", "drums", "piano", "guitar", "bass"))
+    for k in range(4):
+        band_midi(10 + k, bars=2, parts=("melody", "drums", "piano", "bass")).write(str(folder / f"plain{k}.mid"))
+    ds = build_folder(folder, layout="lpd5", workers=1, progress=False)
+    train = [r for r, p in zip(ds.rolls, ds.pieces) if p["split"] == "train"]
+    assert 0 < sum(r[..., GUITAR].any() for r in train) < len(train)  # some train pieces lack the guitar
+    ref = ds.info["reference_metrics"]
+    assert all(np.isnan(values[STRINGS]) for name, values in ref.items() if np.ndim(values) == 1)
+    # the guitar plays every bar, off the beat: an eighth of rest under every quarter-note melody note
+    assert ref["empty_bar_rate"][GUITAR] == 0.0 and ref["rest_under_melody"][GUITAR] == 0.5
+    assert np.isnan(ref["in_scale_ratio"][DRUMS]) and ref["drum_pattern_rate"][DRUMS] == 1.0
