@@ -563,7 +563,7 @@ class Config:
         sizes they ask for is allocated; a config that validates also fits a
         model file's metadata.
         """
-        m, t, dta = self.model, self.train, self.data
+        dta = self.data
         if isinstance(self.preset, bool) or not isinstance(self.preset, str) or not 0 < len(self.preset) <= \
                 MAX_PRESET_CHARS or not self.preset.isprintable():
             raise ConfigError(f"preset must be a name of 1..{MAX_PRESET_CHARS} printable characters, "

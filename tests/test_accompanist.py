@@ -7,7 +7,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from conftest import make_midi
+from helpers import make_midi
 import deepaccomp
 from deepaccomp import Accompanist, generation
 from deepaccomp.errors import ConfigError, NoMelodyError, UnsupportedMeterError

@@ -6,7 +6,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from conftest import SIMPLE, make_midi, meter, mido_bytes, tempo
+from helpers import SIMPLE, make_midi, meter, mido_bytes, tempo
 from deepaccomp import midi
 from deepaccomp.errors import (
     ConfigError,

@@ -11,7 +11,7 @@ import pytest
 from deepaccomp import artifact
 from deepaccomp.errors import ModelFileError
 
-from conftest import npz_members, rewrite
+from helpers import npz_members, rewrite
 
 # ---------------------------------------------------------------------- model artifacts
 

@@ -10,7 +10,7 @@ import sys
 import pretty_midi
 import pytest
 
-from conftest import default_sigint, make_midi
+from helpers import default_sigint, make_midi
 from deepaccomp.cli import main
 
 

@@ -135,7 +135,7 @@ def test_check_seed():
 
 
 def test_generator_weight_shapes_match_the_network():
-    from conftest import TINY_MODEL
+    from helpers import TINY_MODEL
     from deepaccomp.models import build_generator
 
     for cfg in (preset("default"), preset("deepcomposer"),

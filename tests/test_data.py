@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import make_midi
+from helpers import make_midi
 from deepaccomp import data, metrics
 from deepaccomp.errors import DatasetError
 

@@ -9,7 +9,7 @@ from deepaccomp.accompanist import Accompanist
 from deepaccomp.cli import main
 from deepaccomp.errors import ConfigError, ModelFileError
 
-from conftest import TINY_MODEL, rewrite, tiny
+from helpers import TINY_MODEL, rewrite, tiny
 
 
 def _tiny_config(**model):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conftest import make_midi
+from helpers import make_midi
 from deepaccomp.errors import ConfigError
 from deepaccomp import data, metrics
 from deepaccomp.evaluation import (THREE_FOUR_REASON, evaluate_melodies, evaluate_pieces, paired_difference,

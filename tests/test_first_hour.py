@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import default_sigint, installed_command, make_midi
+from helpers import default_sigint, installed_command, make_midi
 from deepaccomp import __version__
 from deepaccomp.cli import main
 

@@ -16,7 +16,7 @@ import pretty_midi
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from conftest import make_midi
+from helpers import make_midi
 from deepaccomp.errors import DeepAccompError, InvalidMidiError, NoMelodyError
 from deepaccomp.midi import MAX_ROLL_STEPS, midi_to_roll, read_midi
 

@@ -1,7 +1,6 @@
 """Configs from outside: every setting's type and bound is checked before anything is allocated,
 and a config that validates exports a model file its own loader accepts."""
 
-import json
 import math
 import os
 import resource
@@ -11,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import TINY_MODEL
+from helpers import TINY_MODEL
 from deepaccomp import Config, artifact, config, preset
 from deepaccomp.errors import ConfigError
 

@@ -9,6 +9,7 @@ import pytest
 
 from deepaccomp import artifact, inference, preset
 from deepaccomp.generation import ForwardPass, draw_noise, model_input
+from helpers import random_generator_weights
 
 TOLERANCE = 3e-4
 """Largest difference allowed between the numpy and the Keras generator's tanh-range values (float32
@@ -60,11 +61,11 @@ def test_batch_norm_folds_into_one_scale_and_offset():
 
 def test_training_mode_and_wrong_weights_are_refused():
     cfg = _variants()["plain"]
-    g = inference.NumpyGenerator(cfg, _random_weights(cfg))
+    g = inference.NumpyGenerator(cfg, random_generator_weights(cfg))
     with pytest.raises(ValueError, match="inference mode"):
         g([np.zeros((1, 16, 64, 1)), np.zeros((1, 4, 16, 2))], training=True)
     with pytest.raises(ValueError, match="architecture"):
-        inference.NumpyGenerator(cfg, _random_weights(cfg)[:-1])
+        inference.NumpyGenerator(cfg, random_generator_weights(cfg)[:-1])
 
 
 # ---------------------------------------------------------------------- against Keras
@@ -83,21 +84,6 @@ def _variants():
     }
 
 
-def _random_weights(cfg, seed=0):
-    """Weights of the config's shapes with batch norm statistics far from 0 and 1, so that every term counts."""
-    rng = np.random.default_rng(seed)
-    out, after_kernel = [], 0
-    for shape in cfg.generator_weight_shapes():
-        after_kernel = 0 if len(shape) == 4 else after_kernel + 1
-        w = rng.normal(0, 1.5 / np.sqrt(np.prod(shape[:3])) if len(shape) == 4 else 0.3, shape)  # He-like scale
-        if after_kernel == 2:  # batch norm's gamma
-            w += 1.0
-        if after_kernel == 5:  # its moving variance
-            w = np.abs(w) + 0.3
-        out.append(w.astype(np.float32))
-    return out
-
-
 def _inputs(cfg, n=2, steps=32, seed=1):
     rng = np.random.default_rng(seed)
     melody = rng.random((n, steps, cfg.window.size, 1)) < 0.08
@@ -109,7 +95,7 @@ def test_matches_the_keras_generator(name):
     from deepaccomp.models import build_generator
 
     cfg = _variants()[name]
-    weights = _random_weights(cfg)
+    weights = random_generator_weights(cfg)
     keras_model = build_generator(cfg)
     keras_model.set_weights(weights)
     steps = cfg.model_steps or 48  # a length that is not a power of two
@@ -128,7 +114,7 @@ def test_matches_the_keras_generator_for_every_preset():
 
     for name in PRESETS:
         cfg = preset(name)
-        weights = _random_weights(cfg)
+        weights = random_generator_weights(cfg)
         keras_model = build_generator(cfg)
         keras_model.set_weights(weights)
         x, z = _inputs(cfg, n=1, steps=cfg.model_steps or 64)

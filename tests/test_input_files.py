@@ -11,7 +11,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from conftest import SIMPLE, active, make_midi, meter, mido_bytes, tempo, to_bytes
+from helpers import SIMPLE, active, make_midi, meter, mido_bytes, tempo, to_bytes
 from deepaccomp import midi
 from deepaccomp.errors import (
     ConfigError,

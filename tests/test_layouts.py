@@ -13,57 +13,8 @@ from deepaccomp.decoding import decode, decode_hits
 from deepaccomp.errors import ConfigError, NoMelodyError, UnsupportedMeterError
 from deepaccomp.layout import LAYOUTS, Layout, family_of, get_layout, select_instruments
 from deepaccomp.metrics import drum_pattern_rate, evaluate
+from helpers import HAT, KICK, SNARE, band_midi, write_band
 
-BEAT = 0.5  # seconds per quarter note at 120 bpm
-KICK, SNARE, HAT = 36, 38, 42
-
-
-def band_midi(seed=0, bars=4, *, parts=("melody", "drums", "piano", "organ", "guitar", "bass", "strings"),
-              meter=(4, 4)):
-    """A small 4/4 band piece from simple generators: the tracks named in ``parts``.
-
-    Melody: a random walk of quarter notes on C major (flute, program 73);
-    drums: kick on beats 1 and 3, snare on 2 and 4, hi-hat on every eighth;
-    piano (program 0) and organ (program 16): half-note C and G triads;
-    guitar (program 25, named "rhythm"): offbeat eighth chords; bass
-    (program 33): quarter-note roots; strings (program 48): whole-note fifths.
-    """
-    rng = np.random.default_rng(seed)
-    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
-    pm.time_signature_changes.append(pretty_midi.TimeSignature(*meter, 0.0))
-    scale = [60, 62, 64, 65, 67, 69, 71, 72, 74, 76]
-    beats = bars * 4
-
-    def inst(name, program, notes, drum=False):
-        i = pretty_midi.Instrument(program=program, name=name, is_drum=drum)
-        i.notes = [pretty_midi.Note(90, int(p), b0 * BEAT, b1 * BEAT) for p, b0, b1 in notes]
-        pm.instruments.append(i)
-
-    walk = np.clip(np.cumsum(rng.integers(-2, 3, beats)) + 4, 0, len(scale) - 1)
-    roots = [48 if (b // 4) % 2 == 0 else 55 for b in range(beats)]
-    makers = {
-        "melody": lambda: inst("melody", 73, [(scale[w] + 12, b, b + 1) for b, w in enumerate(walk)]),
-        "drums": lambda: inst("kit", 0, [(KICK, b, b + 0.25) for b in range(0, beats, 2)]
-                              + [(SNARE, b, b + 0.25) for b in range(1, beats, 2)]
-                              + [(HAT, h / 2, h / 2 + 0.5) for h in range(beats * 2)], drum=True),
-        "piano": lambda: inst("keys 1", 0, [(roots[b] + 12 + i, b, b + 2) for b in range(0, beats, 2)
-                                             for i in (0, 4, 7)]),
-        "organ": lambda: inst("", 16, [(roots[b] + 24, b, b + 2) for b in range(0, beats, 2)]),
-        "guitar": lambda: inst("rhythm", 25, [(roots[b] + 12 + i, b + 0.5, b + 1) for b in range(beats)
-                                              for i in (0, 7)]),
-        "bass": lambda: inst("", 33, [(roots[b] - 12, b, b + 1) for b in range(beats)]),
-        "strings": lambda: inst("", 48, [(roots[b] + i, b, b + 4) for b in range(0, beats, 4) for i in (12, 19)]),
-    }
-    for part in parts:
-        makers[part]()
-    return pm
-
-
-def write_band(folder, n, **kw):
-    folder.mkdir(parents=True, exist_ok=True)
-    for k in range(n):
-        band_midi(k, **kw).write(str(folder / f"band{k:02d}.mid"))
-    return folder
 
 
 # ---------------------------------------------------------------------- layouts and selection
@@ -252,7 +203,7 @@ def test_programs_per_track():
 def test_band_corpus_prepare_train_generate_through_the_cli(tmp_path, capsys):
     import json
 
-    from conftest import TINY_RUN
+    from helpers import TINY_RUN
 
     from deepaccomp.cli import main
 
@@ -290,7 +241,7 @@ def test_band_corpus_prepare_train_generate_through_the_cli(tmp_path, capsys):
 def band_model(tmp_path_factory):
     """A tiny untrained lpd5 generator exported with :func:`deepaccomp.artifact.save`."""
     import keras
-    from conftest import TINY_MODEL
+    from helpers import TINY_MODEL
 
     from deepaccomp import artifact
     from deepaccomp.models import build_generator

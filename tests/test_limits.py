@@ -18,7 +18,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from conftest import TINY_MODEL, make_midi, mido_bytes, tempo
+from helpers import TINY_MODEL, make_midi, mido_bytes, tempo
 
 pytestmark = pytest.mark.slow
 

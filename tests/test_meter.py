@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conftest import make_midi
+from helpers import make_midi
 from deepaccomp import meter, midi
 from deepaccomp.errors import ConfigError, InvalidRollError
 

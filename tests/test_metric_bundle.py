@@ -314,7 +314,7 @@ def test_the_quality_bar_is_over_the_tracks_that_have_a_value():
 
 # ------------------------------------------------------------------ a prepared band corpus
 def test_a_band_corpus_without_strings_keeps_its_reference_metrics_absent_where_a_track_is(tmp_path):
-    from test_layouts import band_midi, write_band
+    from helpers import band_midi, write_band
 
     from deepaccomp.data import build_folder
 

@@ -6,7 +6,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from conftest import make_midi, midi_with_tempo_change
+from helpers import make_midi, midi_with_tempo_change
 from deepaccomp import midi
 from deepaccomp.errors import InputFileError, InvalidMidiError, InvalidRollError, NoMelodyError
 

@@ -23,7 +23,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import SIMPLE, make_midi, tiny
+from helpers import SIMPLE, make_midi, tiny
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEADLINE = 420.0

@@ -10,25 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import make_midi, tiny
+from helpers import tiny, write_corpus
 from deepaccomp import data, shards
 from deepaccomp.errors import DatasetError
-
-
-def write_corpus(folder, n: int = 10):
-    """``n`` four-part 2-bar pieces (each its own pitches) in two sub-folders, a 3/4 piece and a broken file."""
-    def satb(i):
-        return [(name, 52, [(p + (i + k) % 5, k, k + 1) for k in range(8)])
-                for name, p in (("Soprano", 72), ("Alto", 65), ("Tenor", 57), ("Bass", 45))]
-
-    for i in range(n):
-        sub = folder / ("a" if i % 2 else "b")
-        sub.mkdir(parents=True, exist_ok=True)
-        make_midi(satb(i)).write(str(sub / f"piece{i:02d}.mid"))
-    folder.mkdir(parents=True, exist_ok=True)
-    make_midi(satb(0), time_signatures=((3, 4, 0.0),)).write(str(folder / "waltz.mid"))
-    (folder / "broken.mid").write_bytes(b"MThd garbage")
-    return folder
 
 
 @pytest.fixture(scope="module")

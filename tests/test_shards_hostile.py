@@ -20,7 +20,7 @@ import pytest
 
 from deepaccomp import data, shards
 from deepaccomp.errors import ConfigError, DatasetError
-from test_shards import write_corpus
+from helpers import write_corpus
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

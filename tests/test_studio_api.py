@@ -401,7 +401,7 @@ def test_note_list_at_the_limits_converts_in_linear_time():
 
 
 def test_tempo_changes_keep_the_grid(client, tmp_path):
-    from conftest import midi_with_tempo_change
+    from helpers import midi_with_tempo_change
 
     from deepaccomp.midi import seconds_to_ticks
 

@@ -8,7 +8,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from conftest import tiny
+from helpers import tiny
 
 tf = pytest.importorskip("tensorflow")
 

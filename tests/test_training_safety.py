@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import tiny as shared_tiny
+from helpers import tiny as shared_tiny
 
 tf = pytest.importorskip("tensorflow")
 
@@ -72,6 +72,7 @@ def timing(logdir):
 
 
 # ---------------------------------------------------------------------- the checkpoint index
+@pytest.mark.slow  # trains a model (the finished fixture)
 @pytest.mark.parametrize("content", [b"\x00\xff garbage {{{", b"", b'model_checkpoint_path: "ckpt-77"\n'])
 def test_a_damaged_checkpoint_index_stops_and_touches_nothing(small, done, content):
     state = done / "checkpoints" / "checkpoint"
@@ -88,6 +89,7 @@ def test_a_damaged_checkpoint_index_stops_and_touches_nothing(small, done, conte
     assert int(run(tiny(), done, small).g_optimizer.iterations.numpy()) == 4
 
 
+@pytest.mark.slow  # trains a model (the finished fixture)
 def test_checkpoints_without_their_index_are_not_overwritten(small, done):
     os.remove(done / "checkpoints" / "checkpoint")
     before = snapshot(done)
@@ -103,6 +105,7 @@ def write_lock(logdir, pid, host=None, **info):
         json.dump({"pid": pid, "host": host or socket.gethostname(), "started": time.time(), **info}, fh)
 
 
+@pytest.mark.slow  # trains a model (the finished fixture)
 def test_a_second_run_on_a_locked_logdir_is_refused(small, done):
     before = snapshot(done)
     alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
@@ -202,6 +205,7 @@ def test_checkpoint_minutes_is_validated():
 
 
 # ---------------------------------------------------------------------- leftovers and restarts
+@pytest.mark.slow  # trains a model (the finished fixture)
 def test_temp_folders_of_a_killed_save_are_removed(small, done):
     (done / "checkpoints" / "ckpt-5_temp").mkdir()
     (done / "checkpoints" / "ckpt-6_temp").mkdir()
@@ -232,6 +236,7 @@ def test_a_stale_config_without_checkpoints_is_replaced(small, tmp_path):
     assert Config.load(str(tmp_path / "config.json")) == tiny(iterations=2)
 
 
+@pytest.mark.slow  # trains a model (the finished fixture)
 def test_a_finished_run_says_so_and_is_not_trained_again(small, finished, done, capsys):
     before = snapshot(done / "checkpoints")
     again = run(tiny(), done, small, verbose=1)
@@ -259,6 +264,7 @@ def test_progress_counts_the_iterations_asked_for_and_estimates_the_time(small, 
 
 
 # ---------------------------------------------------------------------- fewer iterations, a full disk
+@pytest.mark.slow  # trains a model (the finished fixture)
 def test_resuming_with_fewer_iterations_keeps_the_model_stamped_with_the_true_count(small, finished, done, capsys):
     # before: generator.npz was rewritten stamped with the 2 iterations asked, holding the weights of 4
     from deepaccomp import artifact
@@ -275,6 +281,7 @@ def disk_full(*args, **kwargs):
     raise OSError(errno.ENOSPC, "No space left on device")
 
 
+@pytest.mark.slow  # trains a model (the finished fixture)
 def test_a_full_disk_at_the_export_names_the_last_good_checkpoint(small, done, monkeypatch):
     from deepaccomp import artifact
     from deepaccomp.errors import OutputFileError

@@ -6,12 +6,11 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pretty_midi
 import pytest
-from test_layouts import band_midi, write_band
+from helpers import band_midi
 
 from deepaccomp import artifact, preset
 from deepaccomp.cli import main
@@ -103,7 +102,7 @@ def test_a_model_file_carries_its_user_layout_and_loads_in_a_fresh_process(tmp_p
 
 
 def test_a_model_file_naming_a_layout_file_or_a_bad_layout_is_refused(tmp_path):
-    from conftest import rewrite
+    from helpers import rewrite
 
     shipped = artifact.shipped_model_path()
     (tmp_path / "trio.json").write_text(json.dumps(TRIO))
@@ -370,7 +369,7 @@ def test_lpd5_trains_on_a_folder_where_no_file_has_strings(tmp_path, capsys, tin
 @pytest.fixture
 def tiny_config():
     """The tiny training run of the layout tests (``conftest.TINY_RUN``)."""
-    from conftest import TINY_RUN
+    from helpers import TINY_RUN
 
     return preset("default").replace(**{k: dict(v) for k, v in TINY_RUN.items()})
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conftest import voice_roll
+from helpers import voice_roll
 from deepaccomp import metrics as M
 from deepaccomp.errors import ConfigError, InvalidRollError
 from deepaccomp.representation import to_model_range
