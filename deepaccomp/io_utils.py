@@ -232,13 +232,19 @@ class PidLock:
         The holder, as the message names it ("another shard build").
     advice : str
         What to do, appended to the message.
+    subject : str, optional
+        What the lock guards, as the message names it (default: the lock file).
+
+    Subclasses may add to :attr:`info` (it is what the file holds) and react to
+    a stale lock in :meth:`took_over`.
     """
 
     UNREADABLE_SECONDS = 60.0
     MAX_BYTES = 4096
 
-    def __init__(self, path, error, what: str, advice: str):
+    def __init__(self, path, error, what: str, advice: str, subject: str | None = None):
         self.path, self.error, self.what, self.advice = os.fspath(path), error, what, advice
+        self.subject = brief(subject if subject is not None else self.path)
         self.info = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
         self.held = False
 
@@ -286,16 +292,25 @@ class PidLock:
             except OSError:
                 return
             if age < self.UNREADABLE_SECONDS:
-                raise self.error(f"{brief(self.path)} is being taken by {self.what} right now; {self.advice}")
+                raise self.error(f"{self.subject} is being locked by {self.what} right now; {self.advice}")
+            why = "it is unreadable"
         elif info["host"] != self.info["host"] or process_alive(info["pid"]):
-            raise self.error(f"{brief(self.path)}: held by {self.what} (pid {info['pid']} on {brief(info['host'], 80)}); "
-                             f"{self.advice} (if none runs any more, delete {brief(self.path)})")
+            raise self.error(f"{self.subject} is in use by {self.what} (pid {info['pid']} on "
+                             f"{brief(info['host'], 80)}); {self.advice} (if none runs any more, delete "
+                             f"{brief(self.path)})")
+        else:
+            why = f"its process {info['pid']} is gone"
         stale = f"{self.path}.stale-{os.getpid()}"
         try:
             os.replace(self.path, stale)  # atomic: of two processes taking over, one gets the file
         except FileNotFoundError:
             return
         _remove(stale)
+        self.took_over(info, why)
+
+    def took_over(self, info, why: str) -> None:
+        """Called after a stale lock was removed: ``info`` is what it held (``None`` if unreadable),
+        ``why`` the reason in words. Nothing by default."""
 
     def __exit__(self, *exc):
         if self.held:

@@ -313,7 +313,7 @@ def build_shards(source, out, *, key_normalize: bool = True, shard_size: int = D
     plan = _plan(source, paths, key_normalize, shard_size, layout)
     _make_out(out)
     with PidLock(os.path.join(out, LOCK_NAME), DatasetError, "another shard build",
-                 "wait for it to finish, or build into another folder"):
+                 "wait for it to finish, or build into another folder", subject=out):
         _check_out(out, plan, force)
         return _build_locked(source, out, paths, plan, workers, progress, t0)
 

@@ -28,7 +28,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import threading
@@ -44,7 +43,7 @@ from .config import Config
 from .data import make_tf_dataset, prepare
 from .errors import CheckpointError, ConfigError, OutputFileError, TrainingError, brief
 from .generation import model_input_planes
-from .io_utils import atomic_write_bytes, process_alive
+from .io_utils import PidLock, atomic_write_bytes
 from .models import build_critic, build_generator
 from .monitoring import Monitor, record_time
 
@@ -560,7 +559,7 @@ def _check_resume_config(logdir: str, cfg: Config) -> None:
             "use a new --logdir or the same config to resume")
 
 
-class _LogdirLock:
+class _LogdirLock(PidLock):
     """``LOGDIR/train.lock``: one training run per logdir.
 
     The file holds the owner's pid, host, start time and progress (updated
@@ -571,69 +570,18 @@ class _LogdirLock:
     """
 
     def __init__(self, logdir: str, verbose: int = 1):
+        super().__init__(os.path.join(logdir, LOCK_NAME), TrainingError, "another training run",
+                         "wait for it to finish or use another --logdir", subject=logdir)
         self.logdir, self.verbose = logdir, verbose
-        self.path = os.path.join(logdir, LOCK_NAME)
-        self.info = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
-                     "start_iteration": None, "iteration": None, "seconds": 0.0}
-        self.held = False
+        self.info.update(start_iteration=None, iteration=None, seconds=0.0)
 
-    def __enter__(self):
-        for _ in range(3):
-            try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                self._take_over_if_stale()
-                continue
-            except OSError as exc:
-                raise OutputFileError(f"{self.path}: cannot create the lock file ({exc.strerror or exc})") from exc
-            with os.fdopen(fd, "w") as fh:
-                json.dump(self.info, fh)
-            self.held = True
-            return self
-        raise TrainingError(f"{self.path}: cannot take the lock; another run keeps taking it")
-
-    def _read(self):
-        try:
-            with open(self.path, encoding="utf-8") as fh:
-                info = json.load(fh)
-            return info if isinstance(info, dict) and isinstance(info.get("pid"), int) else None
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError, UnicodeDecodeError):
-            return None
-
-    def _take_over_if_stale(self) -> None:
-        info = self._read()
-        if info == {}:
-            return  # released meanwhile: try again
-        if info is None:
-            try:
-                age = time.time() - os.path.getmtime(self.path)
-            except OSError:
-                return
-            if age < 60:
-                raise TrainingError(f"{self.logdir} is being locked by another training run right now; "
-                                    "wait for it to finish or use another --logdir")
-            why = "it is unreadable"
-        else:
-            here = info.get("host") == self.info["host"]
-            if not here or process_alive(info["pid"]):
-                raise TrainingError(
-                    f"{self.logdir} is in use by another training run (pid {info['pid']} on "
-                    f"{info.get('host', '?')}); wait for it to finish or use another --logdir "
-                    f"(if no run is there any more, delete {self.path})")
-            why = f"its process {info['pid']} is gone"
-        stale = f"{self.path}.stale-{os.getpid()}"
-        try:
-            os.replace(self.path, stale)  # atomic: of two runs taking over, one gets the file
-        except FileNotFoundError:
-            return
-        os.remove(stale)
+    def took_over(self, info, why: str) -> None:
+        """A killed run's progress (from its lock) is added to ``timing.json``, and said."""
         if info and info.get("iteration") is not None and info.get("start_iteration") is not None:
             record_time(self.logdir, float(info.get("seconds", 0.0)),
                         int(info["iteration"]) - int(info["start_iteration"]), status="killed")
         if self.verbose:
-            print(f"deepaccomp: took over the stale lock {self.path} ({why}; "
+            print(f"deepaccomp: took over the stale lock {brief(self.path)} ({why}; "
                   "that run was killed and is recorded in timing.json)", file=sys.stderr)
 
     def beat(self, start_iteration: int, iteration: int, seconds: float) -> None:
@@ -641,15 +589,6 @@ class _LogdirLock:
         self.info.update(start_iteration=start_iteration, iteration=iteration, seconds=round(seconds, 1))
         if self.held:
             atomic_write_bytes(self.path, json.dumps(self.info).encode())
-
-    def __exit__(self, *exc):
-        if self.held:
-            info = self._read()
-            if info and info.get("pid") == os.getpid():
-                with contextlib.suppress(OSError):
-                    os.remove(self.path)
-            self.held = False
-        return False
 
 
 class _StopSignals:

@@ -340,7 +340,7 @@ def test_a_second_build_into_a_folder_in_use_is_refused_naming_the_holder(corpus
     try:
         (out / shards.LOCK_NAME).write_text(json.dumps({"pid": holder.pid, "host": os.uname().nodename,
                                                         "started": time.time()}))
-        with pytest.raises(DatasetError, match=f"held by another shard build \\(pid {holder.pid} on "):
+        with pytest.raises(DatasetError, match=f"in use by another shard build \\(pid {holder.pid} on "):
             shards.build_shards(corpus, out, shard_size=3, workers=1, progress=False)
         assert not (out / shards.PLAN_NAME).exists()
     finally:
