@@ -18,7 +18,7 @@ from .config import PRESETS, SECTIONS, Config, check_seed, field_docs, preset, r
 from .errors import ConfigError, DeepAccompError, brief
 from .io_utils import check_not_inputs, check_output_path
 from .layout import LAYOUTS
-from .midi import midi_to_roll, read_midi, write_midi
+from .midi import read_midi, write_midi
 
 __all__ = ["main", "make_parser", "build_train_config"]
 
@@ -228,7 +228,6 @@ def cmd_generate(args):
         check_image_path(args.png)
     check_seed(args.seed, "--seed")
     melody = read_midi(args.melody)
-    midi_to_roll(melody, melody_track=args.melody_track)  # the melody's limits (notes, bars), before TensorFlow
     programs = args.programs
     if programs is not None and ("," in programs or programs.isdigit()):
         try:
@@ -239,16 +238,17 @@ def cmd_generate(args):
     from . import artifact  # numpy only: the model's layout and settings, to check the flags before it loads
 
     config = artifact.read(args.model or artifact.shipped_model_path())[0]
+    from .accompanist import DEFAULT_VELOCITY, SUPPORTED_METERS, Accompanist  # numpy only, like artifact
+    from .piece import read_piece, to_pretty_midi
+
+    # read once, as Accompanist.read does: the melody's limits (notes, bars), meter and bars, before the model
+    melody = read_piece(melody, config.track_layout, tracks="melody", melody_track=args.melody_track,
+                        pickup=args.pickup, meters=SUPPORTED_METERS)
     config.track_layout.resolve_programs(programs)
     decoding = _flag_overrides(args, ("generation",)).get("generation", {})
     config.generation.replace(**decoding)  # the generation flags, checked on the model's own settings
-    from .accompanist import DEFAULT_VELOCITY, Accompanist  # the model only now, after the checks
-
-    from .piece import to_pretty_midi
-
-    acc = Accompanist.load(args.model) if args.model else Accompanist()
-    piece = acc.generate_piece(melody, seed=args.seed, melody_track=args.melody_track, pickup=args.pickup,
-                               decoding=decoding)
+    acc = Accompanist.load(args.model) if args.model else Accompanist()  # the model only now, after the checks
+    piece = acc.generate_piece(melody, seed=args.seed, decoding=decoding)
     result = to_pretty_midi(piece, programs=programs, velocity=DEFAULT_VELOCITY)
     write_midi(result, args.output)
     print(f"wrote {args.output}: melody + {piece.roll.shape[2] - 1} accompaniment parts "

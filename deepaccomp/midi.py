@@ -133,7 +133,9 @@ def max_melody_steps(steps_per_bar: float) -> int:
 
 @dataclass
 class MidiInfo:
-    """What :func:`midi_to_roll` learned about a file, for the way back.
+    """A file's time grid as a roll's side-car, for the way back: the 0.1 form of
+    :class:`deepaccomp.piece.TimeGrid` (:meth:`~deepaccomp.piece.TimeGrid.midi_info`), which
+    :func:`midi_to_roll`, :func:`multitrack_midi_to_roll` and the bar functions take and give.
 
     Attributes
     ----------
@@ -389,7 +391,7 @@ def choose_melody_track(pm: pretty_midi.PrettyMIDI) -> int:
     like a melody (melody, soprano, lead, vocal, voice, tune, cantus); else
     the one with the highest mean pitch among those holding at least a
     quarter as many notes as the busiest one (so a few high grace notes do
-    not win). Override with ``melody_track=`` in :func:`midi_to_roll`.
+    not win). Override with ``melody_track=`` in :func:`deepaccomp.piece.read_piece`.
 
     Raises
     ------
@@ -566,7 +568,15 @@ def midi_to_roll(
     steps_per_beat: int = STEPS_PER_BEAT,
     monophonic: bool = True,
 ) -> tuple[np.ndarray, MidiInfo]:
-    """Read a melody from a MIDI file into a roll ``(time, 128, 1)``.
+    """Read a melody from a MIDI file into a roll ``(time, 128, 1)`` and a :class:`MidiInfo` (0.1 API).
+
+    A compatibility wrapper kept for users: the library reads a melody as a
+    :class:`deepaccomp.piece.Piece` (``read_piece(source, tracks="melody")``,
+    which keeps the notes' onsets and the time grid together) and calls this
+    nowhere. It runs that same reader (the melody's choice, limits, grid and
+    top line all live in :mod:`deepaccomp.piece`) and returns the piece's roll
+    and its grid as a :class:`MidiInfo`; :mod:`deepaccomp.piece` is imported
+    when it is called, as it builds on this module.
 
     Parameters
     ----------
@@ -578,49 +588,24 @@ def midi_to_roll(
     steps_per_beat : int
         Grid resolution in steps per quarter note (4 = 16th notes).
     monophonic : bool
-        Reduce the melody to its top line (default).
+        Reduce the melody to its top line (default; the piece reader always does).
 
     Returns
     -------
     roll : np.ndarray of bool, shape (time, 128, 1)
-        Step 0 is the downbeat at or before the first note.
+        Step 0 is the downbeat at or before the first note: ``piece.roll``.
     info : MidiInfo
-        Tempo map, meter, grid and melody index, for :func:`roll_to_midi`.
+        Tempo map, meter, grid and melody index, for :func:`roll_to_midi`:
+        ``piece.grid.midi_info(piece.n_steps, melody_index)``.
 
     Raises
     ------
-    InputFileError, InvalidMidiError, NoMelodyError
+    InputFileError, InvalidMidiError, NoMelodyError, ConfigError
     """
-    pm = read_midi(source)
-    if melody_track is None:
-        melody_track = choose_melody_track(pm)
-    elif isinstance(melody_track, bool) or not isinstance(melody_track, (int, np.integer)):
-        raise ConfigError(f"melody_track must be an instrument index (an integer), got {brief(repr(melody_track))}")
-    elif not 0 <= melody_track < len(pm.instruments):
-        raise NoMelodyError(
-            f"melody_track={melody_track} but the file has {len(pm.instruments)} instruments "
-            f"(0..{len(pm.instruments) - 1})"
-        )
-    inst = pm.instruments[melody_track]
-    if len(inst.notes) > MAX_MELODY_NOTES:
-        raise InputTooLargeError(f"the melody holds {len(inst.notes)} notes, more than the limit of "
-                                 f"{MAX_MELODY_NOTES} (see docs/errors.md)")
-    notes = [n for n in inst.notes if n.end > n.start]
-    if inst.is_drum or not notes:
-        raise NoMelodyError(f"instrument {melody_track} ({brief(repr(inst.name))}) holds no pitched notes")
-    start_tick, tps = _grid(pm, min(n.start for n in notes), steps_per_beat)
-    roll = notes_to_roll(notes, pm, start_tick, tps, max_steps=max_melody_steps(_bar_at(pm, start_tick)[1] / tps))
-    if monophonic:
-        roll = top_line(roll)
-    info = MidiInfo(
-        template=timing_template(pm),
-        start_tick=start_tick,
-        ticks_per_step=tps,
-        n_steps=roll.shape[0],
-        melody_index=melody_track,
-        steps_per_beat=steps_per_beat,
-    )
-    return roll[:, :, None], info
+    from . import piece  # the piece reader builds on this module: imported when called
+
+    melody = piece._read_melody(read_midi(source), piece.DEFAULT_LAYOUT, melody_track, steps_per_beat, monophonic)
+    return melody.roll, melody.grid.midi_info(melody.n_steps, melody.sources[0][0])
 
 
 def multitrack_midi_to_roll(

@@ -39,11 +39,13 @@ from .midi import (
     MAX_MELODY_NOTES,
     BarAlignment,
     MidiInfo,
+    _bar_at,
     _bar_steps,
     _grid,
     bar_alignment,
+    choose_melody_track,
     hits_to_notes,
-    midi_to_roll,
+    max_melody_steps,
     notes_to_onsets,
     notes_to_roll,
     read_midi,
@@ -51,6 +53,7 @@ from .midi import (
     roll_to_notes,
     ticks_to_seconds,
     timing_template,
+    top_line,
     write_midi,
 )
 from .representation import N_MIDI_PITCHES, STEPS_PER_BEAT, as_bool, run_starts
@@ -105,7 +108,7 @@ class TimeGrid:
 
     @classmethod
     def of(cls, info: MidiInfo) -> "TimeGrid":
-        """The grid of a file as :func:`deepaccomp.midi.midi_to_roll` read it."""
+        """The grid a :class:`~deepaccomp.midi.MidiInfo` describes (bars not aligned)."""
         return cls(info.template, info.start_tick, info.ticks_per_step, info.steps_per_beat)
 
     def midi_info(self, n_steps: int, melody_index: int | None = None) -> MidiInfo:
@@ -271,9 +274,11 @@ def read_piece(source, layout=DEFAULT_LAYOUT, *, tracks: str = "all", melody_tra
         :func:`deepaccomp.layout.select_instruments` (instruments of one track
         merged; a drum track as one-step hits; an optional track the file lacks
         kept empty). ``"melody"``: the melody alone, as the accompanist reads
-        it (:func:`deepaccomp.midi.midi_to_roll`: ``melody_track`` or
-        :func:`~deepaccomp.midi.choose_melody_track`, its top line), kept as
-        the file's instrument for writing.
+        it (``melody_track`` or :func:`~deepaccomp.midi.choose_melody_track`'s
+        choice, its top line, at most :data:`~deepaccomp.midi.MAX_MELODY_NOTES`
+        notes and :data:`~deepaccomp.midi.MAX_MELODY_BARS` bars), kept as the
+        file's instrument for writing. This is the library's one melody reader;
+        :func:`deepaccomp.midi.midi_to_roll` wraps it for the 0.1 API.
     melody_track : int, optional
         Index of the melody instrument (``tracks="melody"``).
     pickup : float, optional
@@ -323,13 +328,44 @@ def align_bars(piece: Piece, pickup: float | None = None) -> Piece:
     return piece.replace(grid=piece.grid.replace(bars=bars))
 
 
-def _read_melody(pm, layout: Layout, melody_track, steps_per_beat: int) -> Piece:
-    roll, info = midi_to_roll(pm, melody_track=melody_track, steps_per_beat=steps_per_beat)
-    inst = pm.instruments[info.melody_index]
-    onsets = notes_to_onsets([n for n in inst.notes if n.end > n.start], pm, info.start_tick,
-                             info.ticks_per_step, roll.shape[0])
-    return Piece(roll, onsets[:, :, None], layout, TimeGrid.of(info), originals=(inst,),
-                 sources=((info.melody_index,),))
+def _read_melody(pm, layout: Layout, melody_track, steps_per_beat: int, monophonic: bool = True) -> Piece:
+    """The melody instrument of ``pm`` as a one-track piece of ``layout`` (see :func:`read_piece`).
+
+    The instrument is ``melody_track`` or :func:`~deepaccomp.midi.choose_melody_track`'s
+    choice, reduced to its top line unless ``monophonic`` is False (only
+    :func:`deepaccomp.midi.midi_to_roll` keeps the chords); it is kept as
+    ``originals[0]`` for writing. Step 0 is the downbeat at or before its first note.
+    """
+    index = _melody_index(pm, melody_track)
+    inst = pm.instruments[index]
+    if len(inst.notes) > MAX_MELODY_NOTES:
+        raise InputTooLargeError(f"the melody holds {len(inst.notes)} notes, more than the limit of "
+                                 f"{MAX_MELODY_NOTES} (see docs/errors.md)")
+    notes = [n for n in inst.notes if n.end > n.start]
+    if inst.is_drum or not notes:
+        raise NoMelodyError(f"instrument {index} ({brief(repr(inst.name))}) holds no pitched notes")
+    start_tick, tps = _grid(pm, min(n.start for n in notes), steps_per_beat)
+    roll = notes_to_roll(notes, pm, start_tick, tps, max_steps=max_melody_steps(_bar_at(pm, start_tick)[1] / tps))
+    if monophonic:
+        roll = top_line(roll)
+    onsets = notes_to_onsets(notes, pm, start_tick, tps, roll.shape[0])
+    grid = TimeGrid(timing_template(pm), start_tick, tps, steps_per_beat)  # once the melody is known to fit
+    return Piece(roll[:, :, None], onsets[:, :, None], layout, grid, originals=(inst,), sources=((index,),))
+
+
+def _melody_index(pm, melody_track) -> int:
+    """``melody_track`` checked against ``pm``'s instruments, or the one
+    :func:`~deepaccomp.midi.choose_melody_track` finds."""
+    if melody_track is None:
+        return choose_melody_track(pm)
+    if isinstance(melody_track, bool) or not isinstance(melody_track, (int, np.integer)):
+        raise ConfigError(f"melody_track must be an instrument index (an integer), got {brief(repr(melody_track))}")
+    if not 0 <= melody_track < len(pm.instruments):
+        raise NoMelodyError(
+            f"melody_track={melody_track} but the file has {len(pm.instruments)} instruments "
+            f"(0..{len(pm.instruments) - 1})"
+        )
+    return int(melody_track)
 
 
 def _read_tracks(pm, layout: Layout, steps_per_beat: int) -> Piece:
@@ -345,15 +381,15 @@ def _read_tracks(pm, layout: Layout, steps_per_beat: int) -> Piece:
         raise InputTooLargeError(f"the file holds {len(everything)} notes, more than "
                                  f"{MAX_MELODY_NOTES} per track (see docs/errors.md)")
     first = min(n.start for n in everything)
-    info = _grid_info(pm, first, steps_per_beat)
-    rolls = [notes_to_roll(notes, pm, info.start_tick, info.ticks_per_step) for notes in per_track]
+    grid = _file_grid(pm, first, steps_per_beat)
+    rolls = [notes_to_roll(notes, pm, grid.start_tick, grid.ticks_per_step) for notes in per_track]
     n = max(r.shape[0] for r in rolls)
     roll = np.zeros((n, N_MIDI_PITCHES, len(rolls)), dtype=bool)
     onsets = np.zeros_like(roll)
     for k, (r, notes) in enumerate(zip(rolls, per_track)):
         roll[: r.shape[0], :, k] = r
-        onsets[:, :, k] = notes_to_onsets(notes, pm, info.start_tick, info.ticks_per_step, n)
-    return Piece(roll, onsets, layout, TimeGrid.of(info), sources=tuple(tuple(g) for g in groups))
+        onsets[:, :, k] = notes_to_onsets(notes, pm, grid.start_tick, grid.ticks_per_step, n)
+    return Piece(roll, onsets, layout, grid, sources=tuple(tuple(g) for g in groups))
 
 
 def _track_notes(inst, track: Track) -> list:
@@ -364,10 +400,10 @@ def _track_notes(inst, track: Track) -> list:
     return notes
 
 
-def _grid_info(pm, first_note_time: float, steps_per_beat: int):
-    """The grid (a :class:`MidiInfo` without length) whose step 0 is the downbeat at or before ``first_note_time``."""
+def _file_grid(pm, first_note_time: float, steps_per_beat: int) -> TimeGrid:
+    """The grid of ``pm`` whose step 0 is the downbeat at or before ``first_note_time`` (bars not aligned)."""
     start_tick, tps = _grid(pm, first_note_time, steps_per_beat)
-    return MidiInfo(timing_template(pm), start_tick, tps, 0, None, steps_per_beat)
+    return TimeGrid(timing_template(pm), start_tick, tps, steps_per_beat)
 
 
 # ------------------------------------------------------------------------------------------ writing

@@ -1,6 +1,9 @@
-"""MIDI <-> roll: grid, pickups, tempo changes, track choice, round trips."""
+"""MIDI <-> roll: grid, pickups, tempo changes, track choice, round trips; ``midi_to_roll`` is the piece
+reader's roll and grid."""
 
+import ast
 import io
+from pathlib import Path
 
 import numpy as np
 import pretty_midi
@@ -9,6 +12,7 @@ import pytest
 from helpers import make_midi, midi_with_tempo_change
 from deepaccomp import midi
 from deepaccomp.errors import InputFileError, InvalidMidiError, InvalidRollError, NoMelodyError
+from deepaccomp.piece import read_piece
 
 
 def active(roll):
@@ -104,6 +108,55 @@ def test_polyphonic_melody_is_reduced_to_top_line():
     roll, _ = midi.midi_to_roll(pm)
     assert roll[:, :, 0].sum(axis=1).max() == 1
     assert active(roll) == {(s, 67) for s in range(8)}
+
+
+# ------------------------------------------------------------------ the 0.1 wrapper of the piece reader
+WRAPPER_CASES = {
+    "plain": (lambda tmp: make_midi([("melody", 0, [(60, 0, 1), (62, 1, 1.5), (64, 1.5, 2)])]), {}),
+    "pickup and tempo change": (lambda tmp: str(midi_with_tempo_change(tmp, [(67, 3, 4), (72, 4, 6), (74, 6, 9)])),
+                                {}),
+    "leading bars, 3/4": (lambda tmp: make_midi([("melody", 0, [(60, 9, 10), (62, 10, 12)])],
+                                                time_signatures=((3, 4, 0.0),)), {}),
+    "chosen track, chords": (lambda tmp: make_midi([("piano", 0, [(48, 0, 2), (52, 0, 2), (55, 1, 3)]),
+                                                    ("flute", 73, [(72, 0, 1), (74, 1, 2)])]), {"melody_track": 0}),
+    "triplet grid": (lambda tmp: make_midi([("melody", 0, [(60, 0, 1 / 3), (62, 1 / 3, 1), (64, 1, 2)])]),
+                     {"steps_per_beat": 3}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(WRAPPER_CASES))
+def test_midi_to_roll_gives_the_piece_readers_roll_and_grid(case, tmp_path):
+    make, kw = WRAPPER_CASES[case]
+    roll, info = midi.midi_to_roll(make(tmp_path), **kw)
+    piece = read_piece(make(tmp_path), tracks="melody", align=False, **kw)
+    assert roll.dtype == bool and np.array_equal(roll, piece.roll)
+    grid = piece.grid
+    assert (info.start_tick, info.ticks_per_step, info.steps_per_beat, info.n_steps, info.melody_index) == \
+        (grid.start_tick, grid.ticks_per_step, grid.steps_per_beat, piece.n_steps, piece.sources[0][0])
+    assert info.tempo == grid.tempo and info.time_signatures == grid.time_signatures
+    assert np.array_equal(info.step_times(), grid.step_times(piece.n_steps))
+    assert midi.bar_alignment(roll, info) == read_piece(make(tmp_path), tracks="melody", **kw).grid.bars
+
+
+def test_midi_to_roll_keeps_the_chords_when_asked_on_the_same_grid():
+    pm = make_midi([("piano", 0, [(48, 0, 2), (52, 0, 2), (55, 1, 3)])])
+    chords, info = midi.midi_to_roll(pm, monophonic=False)
+    top, same = midi.midi_to_roll(pm)
+    assert active(chords) == {(s, p) for s in range(8) for p in (48, 52)} | {(s, 55) for s in range(4, 12)}
+    assert np.array_equal(midi.top_line(chords[:, :, 0]), top[:, :, 0])
+    assert (info.start_tick, info.n_steps) == (same.start_tick, same.n_steps)
+
+
+def test_nothing_in_the_library_reads_through_the_tuple_wrapper():
+    root = Path(midi.__file__).parent
+    calls = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            func = node.func if isinstance(node, ast.Call) else None
+            name = getattr(func, "id", None) or getattr(func, "attr", None)
+            if name == "midi_to_roll":
+                calls.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert calls == []
 
 
 @pytest.mark.parametrize("data, err", [

@@ -198,3 +198,27 @@ def test_a_small_asymmetric_piece_by_hand():
     assert got == [[(50, 0.0, 0.25), (50, 0.25, 0.5), (51, 0.5, 0.75)],  # soprano
                    [(51, 0.0, 0.25), (50, 0.5, 0.75)]]  # alto
     assert [i.program for i in out.instruments] == [52, 1]
+
+
+# ---------------------------------------------------------------------- the command reads a piece once
+EXAMPLE = "deepaccomp/assets/examples/ode_to_joy_pickup.mid"
+
+
+@pytest.mark.parametrize("flags, kw", [((), {}), (("--pickup", "1", "--melody-track", "0"),
+                                                  {"pickup": 1.0, "melody_track": 0})])
+def test_generate_command_reads_the_melody_once_into_the_piece_it_accompanies(tmp_path, monkeypatch, flags, kw):
+    from deepaccomp import Accompanist, cli, midi, piece
+
+    expected = io.BytesIO()
+    Accompanist().generate(EXAMPLE, seed=4, **kw).write(expected)
+    reads, quantise = [], midi.notes_to_roll
+
+    def counted(*args, **kwargs):  # every melody reading quantises its notes here, in either module
+        reads.append(1)
+        return quantise(*args, **kwargs)
+
+    monkeypatch.setattr(midi, "notes_to_roll", counted, raising=True)
+    monkeypatch.setattr(piece, "notes_to_roll", counted, raising=True)
+    out = tmp_path / "out.mid"
+    assert cli.main(["generate", EXAMPLE, "-o", str(out), "--seed", "4", *flags]) == 0
+    assert len(reads) == 1 and out.read_bytes() == expected.getvalue()

@@ -11,6 +11,7 @@ import time
 import warnings
 
 import mido
+import numpy as np
 import pretty_midi
 import pytest
 
@@ -387,15 +388,16 @@ def test_cli_studio(monkeypatch, capsys, accompanist):
 
 # ------------------------------------------------------------------ conversions at the limits
 def test_note_list_at_the_limits_converts_in_linear_time():
-    from deepaccomp.studio.notes import midi_bytes, note_list_to_midi, read_upload, upload_to_editor
+    from deepaccomp.piece import to_pretty_midi
+    from deepaccomp.studio.notes import midi_bytes, read_note_list, read_upload, upload_to_editor
 
     notes = [{"pitch": 60 + i % 12, "start": 4 * i, "length": 4}
              for i in range(limits.MAX_BARS * 16 // 4)]  # 512 bars of quarter notes
     t0 = time.perf_counter()
-    pm, origin = note_list_to_midi(notes, tempo=97, meter="4/4")
+    melody = read_note_list(notes, tempo=97, meter="4/4")
     assert time.perf_counter() - t0 < 2.0
-    assert origin == 0 and len(pm.instruments[0].notes) == len(notes)
-    back = upload_to_editor(read_upload(midi_bytes(pm)))
+    assert melody.origin_tick == 0 and len(melody.piece.originals[0].notes) == len(notes)
+    back = upload_to_editor(read_upload(midi_bytes(to_pretty_midi(melody.piece))))
     assert [(n["pitch"], n["start"], n["length"]) for n in back["notes"]] == \
         [(n["pitch"], n["start"], n["length"]) for n in notes]
 
@@ -476,6 +478,27 @@ def test_a_band_model_takes_one_program_per_track(band_client):
     assert [t["program"] for t in res["tracks"]] == [65, 0, 4, 26, 34, 49]  # a drum track's program is ignored
     q = band_client.post("/api/generate/midi?seed=1&programs=0,4,26,34,49", content=midi_file(SCALE)).json()
     assert [t["program"] for t in q["tracks"][2:]] == [4, 26, 34, 49]
+
+
+def test_a_note_list_is_read_into_a_melody_piece_of_the_models_layout(band_client, band_model):
+    from deepaccomp.layout import get_layout
+    from deepaccomp.piece import Piece, to_pretty_midi
+    from deepaccomp.studio.notes import EditorMelody, read_note_list
+
+    body = {"notes": EDITOR_NOTES, "tempo": 90, "meter": "3/4", "pickup_steps": 4}
+    melody = read_note_list(body["notes"], tempo=90, meter="3/4", pickup_steps=4, layout=get_layout("lpd5"))
+    assert isinstance(melody, EditorMelody) and not isinstance(melody, tuple)
+    assert isinstance(melody.piece, Piece) and melody.piece.layout.name == "lpd5" and melody.piece.roll.shape[2] == 1
+    assert melody.origin_tick == 8 * limits.PPQ // 4 and melody.piece.grid.bars is None
+    assert np.nonzero(melody.piece.onsets[..., 0].any(axis=1))[0].tolist() == [8 + n["start"] for n in EDITOR_NOTES]
+    res = band_client.post("/api/generate", json={**body, "seed": 3}).json()
+    assert [n["start"] for n in res["tracks"][0]["notes"]] == [n["start"] for n in EDITOR_NOTES]
+    answer = pretty_midi.PrettyMIDI(io.BytesIO(base64.b64decode(res["midi_base64"])))
+    direct = io.BytesIO()  # the library, given the file the note list makes
+    Accompanist.load(band_model).generate(to_pretty_midi(melody.piece), seed=3).write(direct)
+    direct = pretty_midi.PrettyMIDI(io.BytesIO(direct.getvalue()))
+    assert [(i.name, i.program, i.is_drum, [(n.pitch, n.start, n.end) for n in i.notes]) for i in answer.instruments] \
+        == [(i.name, i.program, i.is_drum, [(n.pitch, n.start, n.end) for n in i.notes]) for i in direct.instruments]
 
 
 @pytest.mark.parametrize("programs, needle", [

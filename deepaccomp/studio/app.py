@@ -45,7 +45,7 @@ from .notes import (
     check_programs,
     layout_presets,
     midi_bytes,
-    note_list_to_midi,
+    read_note_list,
     read_upload,
     result_to_json,
     upload_to_editor,
@@ -143,7 +143,8 @@ class Studio:
 
     def generate(self, melody, *, seed, noise_scale, pickup=None, decoding=None):
         """One generation on the model: the accompanied :class:`~deepaccomp.piece.Piece` of ``melody`` (a
-        file, or a melody piece read by :func:`~deepaccomp.studio.notes.read_upload`); ``noise_scale`` and
+        file, or a melody piece read by :func:`~deepaccomp.studio.notes.read_upload` or
+        :func:`~deepaccomp.studio.notes.read_note_list`); ``noise_scale`` and
         ``decoding`` (a dict of generation settings) override the model's for this call, checked by
         :meth:`~deepaccomp.Accompanist.generate_piece`."""
         with self.lock:
@@ -373,11 +374,11 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
         params = _generation_params(body, layout)
 
         def work():
-            pm, origin = note_list_to_midi(body.get("notes"), tempo=body.get("tempo", 100),
-                                           meter=body.get("meter", "4/4"), pickup_steps=body.get("pickup_steps", 0),
-                                           melody_program=body.get("melody_program", 0))
-            result = studio.generate(pm, seed=params["seed"], noise_scale=params["noise_scale"])
-            return result_to_json(result, origin_tick=origin, pickup_steps=body.get("pickup_steps", 0),
+            melody = read_note_list(body.get("notes"), tempo=body.get("tempo", 100), meter=body.get("meter", "4/4"),
+                                    pickup_steps=body.get("pickup_steps", 0),
+                                    melody_program=body.get("melody_program", 0), layout=layout)
+            result = studio.generate(melody.piece, seed=params["seed"], noise_scale=params["noise_scale"])
+            return result_to_json(result, origin_tick=melody.origin_tick, pickup_steps=body.get("pickup_steps", 0),
                                   velocity=DEFAULT_VELOCITY, **params)
 
         return _answer(await studio.run(work), fmt)

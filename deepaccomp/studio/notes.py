@@ -1,12 +1,12 @@
-"""Between the studio's JSON and MIDI: a note list -> ``PrettyMIDI``, a MIDI file -> editor notes,
-a generated ``PrettyMIDI`` -> JSON.
+"""Between the studio's JSON and MIDI: a note list -> a melody piece, a MIDI file -> a melody piece
+and editor notes, a generated piece -> JSON.
 
 Nothing here quantises for the model or generates: a note list becomes a plain
-MIDI file (one tempo, one time signature, notes on a 16th grid) that is given
-to :meth:`deepaccomp.Accompanist.generate_piece` like any uploaded file; an uploaded
-file is read once, into a melody :class:`deepaccomp.piece.Piece` (its melody track, the
-grid and the downbeat it starts on: :func:`deepaccomp.piece.read_piece`), and the answer
-is the accompanied piece written by the library's one writer
+MIDI file (one tempo, one time signature, notes on a 16th grid) read as any
+uploaded file is, once, into a melody :class:`deepaccomp.piece.Piece` (its melody
+track, the grid and the downbeat it starts on: :func:`deepaccomp.piece.read_piece`),
+which goes to :meth:`deepaccomp.Accompanist.generate_piece`; the answer is the
+accompanied piece written by the library's one writer
 (:func:`deepaccomp.piece.to_pretty_midi`). Steps below are only coordinates for drawing
 the piano rolls.
 """
@@ -16,18 +16,19 @@ from __future__ import annotations
 import base64
 import io
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pretty_midi
 
 from ..errors import ConfigError, InvalidMidiError, NoMelodyError, UnsupportedMeterError, brief
 from ..midi import PROGRAM_PRESETS, read_midi, seconds_to_ticks
-from ..piece import read_piece, to_pretty_midi
+from ..piece import Piece, read_piece, to_pretty_midi
 from . import limits
 
 __all__ = ["MELODY_LABEL", "check_int", "check_number", "check_meter", "check_programs", "layout_presets",
-           "midi_channels", "steps_per_bar", "note_list_to_midi", "read_upload", "upload_to_editor", "midi_bytes",
-           "result_to_json"]
+           "midi_channels", "steps_per_bar", "EditorMelody", "read_note_list", "read_upload", "upload_to_editor",
+           "midi_bytes", "result_to_json"]
 
 MELODY_LABEL = "melody"
 """The name of the melody track in the studio's answers (the layout's own name for it may differ:
@@ -107,18 +108,42 @@ def _file_meters(pm: pretty_midi.PrettyMIDI) -> list[tuple[int, int]]:
     return sorted({(t.numerator, t.denominator) for t in pm.time_signature_changes}) or [(4, 4)]
 
 
-# --------------------------------------------------------------------------- note list -> MIDI
-def note_list_to_midi(notes, *, tempo: float, meter: str, pickup_steps: int = 0,
-                      melody_program: int = 0) -> tuple[pretty_midi.PrettyMIDI, int]:
-    """Build the melody file for a JSON note list.
+# --------------------------------------------------------------------------- note list -> piece
+@dataclass(frozen=True)
+class EditorMelody:
+    """A note list of the editor, read as the library reads a melody file.
+
+    Attributes
+    ----------
+    piece : deepaccomp.piece.Piece
+        The melody piece (:func:`deepaccomp.piece.read_piece`, ``tracks="melody"``)
+        of the file built from the notes, bars not yet aligned; its melody
+        instrument (``originals[0]``) is the file's, written back unchanged.
+    origin_tick : int
+        Tick of the editor's step 0 in that file (where its steps count from in
+        the answer, :func:`result_to_json`).
+    """
+
+    piece: Piece
+    origin_tick: int
+
+
+def read_note_list(notes, *, tempo: float, meter: str, pickup_steps: int = 0, melody_program: int = 0,
+                   layout=None) -> EditorMelody:
+    """Read a JSON note list as a melody piece, through the MIDI file it makes.
 
     ``notes`` are dicts ``{"pitch", "start", "length"[, "velocity"]}`` with
     ``start`` and ``length`` in 16th-note steps from the editor's first step.
     With a pickup of ``pickup_steps`` (< one bar), the editor's step 0 is
     placed that many steps before the first downbeat, i.e. at the end of an
     otherwise empty first bar, which is how the library reads a pickup.
+    ``layout`` is the model's (default: satb).
 
-    Returns the file and the tick of the editor's step 0.
+    Returns
+    -------
+    EditorMelody
+        The melody piece (of a file of one tempo and one time signature, the
+        notes on a 16th grid) and the tick of the editor's step 0.
     """
     tempo = check_number(tempo, "tempo", *limits.TEMPO_RANGE)
     ts = check_meter(meter)
@@ -157,7 +182,8 @@ def note_list_to_midi(notes, *, tempo: float, meter: str, pickup_steps: int = 0,
                                            start=on * seconds_per_tick, end=off * seconds_per_tick))
     inst.notes.sort(key=lambda n: (n.start, n.pitch))
     pm.instruments.append(inst)
-    return pm, origin
+    piece = read_piece(pm, "satb" if layout is None else layout, tracks="melody", align=False)
+    return EditorMelody(piece, origin)
 
 
 # --------------------------------------------------------------------------- uploaded MIDI
