@@ -30,9 +30,12 @@ def _add_prepare(sub):
     p.add_argument("--no-key-normalize", action="store_true", help="keep the original keys")
     p.add_argument("--force", action="store_true", help="rebuild even if a cached build exists")
     p.add_argument("--workers", type=int, default=None, help="processes, 1..32 (default: up to 2)")
-    p.add_argument("--layout", default="satb", metavar="PRESET_OR_FILE",
+    p.add_argument("--format", default="midi", choices=("midi", "pop909"), dest="source_format",
+                   help="what --source FOLDER holds: midi (default), MIDI files; pop909, the POP909 dataset's "
+                        "song folders, read on their annotated beats into the pop layout (docs/pop909.md)")
+    p.add_argument("--layout", default=None, metavar="PRESET_OR_FILE",
                    help=f"track layout to build: a preset ({', '.join(sorted(LAYOUTS))}) or a layout JSON file "
-                        "(docs/layouts.md); the chorales give satb only")
+                        "(docs/layouts.md); default satb (pop with --format pop909); the chorales give satb only")
     p.add_argument("--shards", metavar="OUT", default=None,
                    help="write the MIDI folder --source as shards in the folder OUT, for corpora larger than "
                         "memory (resumes an interrupted build; train with --source OUT); see docs/scaling.md")
@@ -58,10 +61,10 @@ def cmd_prepare(args):
         raise ConfigError("--shard-size goes with --shards OUT")
     from .data import dataset_path, prepare
 
-    cached = _mtime(dataset_path(args.source, key_normalize=not args.no_key_normalize,
-                                 dataset_dir=args.dataset_dir, layout=args.layout)) if not args.force else None
-    ds, path = prepare(args.source, key_normalize=not args.no_key_normalize,
-                       dataset_dir=args.dataset_dir, force=args.force, workers=args.workers, layout=args.layout)
+    cached = _mtime(dataset_path(args.source, key_normalize=not args.no_key_normalize, dataset_dir=args.dataset_dir,
+                                 layout=args.layout, source_format=args.source_format)) if not args.force else None
+    ds, path = prepare(args.source, key_normalize=not args.no_key_normalize, dataset_dir=args.dataset_dir,
+                       force=args.force, workers=args.workers, layout=args.layout, source_format=args.source_format)
     info = ds.info
     used_cache = cached is not None and _mtime(path) == cached
     print(f"dataset: {path}" + (" (the cached build, reused; --force rebuilds it)" if used_cache else ""))
@@ -75,6 +78,8 @@ def cmd_prepare(args):
               f"moved to train (tune of a train piece); before: {cleaning['splits_before']}; "
               f"same tune = similarity >= {cleaning['threshold']}")
     _print_tracks(info.get("track_summary", {}))
+    if "pop909" in info:
+        _print_pop909(info["pop909"])
     reasons = {}
     for s in ds.skipped:
         reasons.setdefault(str(s["reason"]).removeprefix(f"{s['id']}: "), []).append(s["id"])
@@ -89,6 +94,9 @@ def _prepare_shards(args):
     if args.source == "chorales":
         raise ConfigError("--shards builds a folder of MIDI files: give it as --source FOLDER "
                           "(the chorales fit in memory: leave out --shards)")
+    if args.source_format != "midi":
+        raise ConfigError(f"--shards builds a folder of MIDI files; --format {args.source_format} builds in memory "
+                          "(POP909 fits): leave out --shards")
     index = build_shards(args.source, args.shards, key_normalize=not args.no_key_normalize,
                          shard_size=DEFAULT_SHARD_SIZE if args.shard_size is None else args.shard_size,
                          workers=args.workers, force=args.force, layout=args.layout)
@@ -96,6 +104,22 @@ def _prepare_shards(args):
           f"{index['splits']}, {index['skipped']} skipped); train on them with --source {args.shards}")
     _print_tracks(index["track_summary"])
     return 0
+
+
+def _print_pop909(report: dict) -> None:
+    """The POP909 build's figures (docs/pop909.md)."""
+    r = report
+    print(f"POP909: {r['songs_kept']} of {r['songs']} songs kept ({r['songs_kept_by_split']}); skipped "
+          f"{r['songs_skipped'] or 'none'}; index.xlsx: {r['index']}")
+    print(f"  onsets on the 16th grid (within {r['grid_tolerance_steps']} steps): {r['onsets_on_grid']} of "
+          f"{r['onsets']}, song median {r['grid_share_median']:.1%}; {r['dropped_notes']} notes outside the "
+          "annotated beats dropped")
+    print(f"  bars: {r['bars_stored']} stored in {r['stretches']} stretches of 4-beat bars, of "
+          f"{r['bars_of_kept_songs']} in the kept songs ({r['irregular_bars']} irregular bars left out, in "
+          f"{r['kept_songs_with_irregular_bars']} songs; {r['pickup_beats']} beats before first downbeats)")
+    print(f"  keys: annotated key of each stretch to C major / A minor; {r['kept_songs_with_key_changes']} kept "
+          f"songs change key (a new stretch at each change); the melody alone gives the same key in "
+          f"{r['melody_key_agrees']:.0%} of the stretches")
 
 
 def _print_tracks(summary: dict) -> None:

@@ -71,6 +71,7 @@ from .representation import (
     crop_pitches,
     cut_phrases,
     get_window,
+    run_starts,
     transpose_roll,
     transpose_tracks,
 )
@@ -80,7 +81,7 @@ __all__ = ["DATASET_VERSION", "TUNE_MATCH_THRESHOLD", "tune_match_scores", "voic
            "chorale_ids", "SCORE_METERS", "score_to_roll", "build_chorales", "reference_metrics", "folder_piece_roll",
            "build_folder", "track_summary", "n_tracks_of", "FOLDER_METERS", "dataset_path", "prepare", "split_model_inputs",
            "make_tf_dataset", "MAX_WORKERS", "MAX_DATASET_BYTES", "MAX_DATASET_META_BYTES", "MAX_DATASET_ROLL_BYTES",
-           "check_workers", "midi_files", "read_cells", "decode_piece"]
+           "check_workers", "midi_files", "read_cells", "decode_piece", "SOURCE_FORMATS", "format_layout"]
 
 DATASET_VERSION = 5
 MAX_WORKERS = 32
@@ -339,12 +340,24 @@ class Dataset:
     info : dict
         Build settings, ``pitch_min``/``pitch_max`` after normalisation,
         reference metrics of the train split.
+    onsets : list of np.ndarray or None
+        Per roll, where notes start (bool, the roll's shape): a note struck again
+        while the same pitch sounds keeps its own onset. ``None`` (every build but
+        POP909's, and files written before onsets were stored): the start of every
+        run of each roll (:meth:`piece_onsets`).
     """
 
     rolls: list
     pieces: list
     skipped: list = field(default_factory=list)
     info: dict = field(default_factory=dict)
+    onsets: list | None = None
+
+    def piece_onsets(self, i: int) -> np.ndarray:
+        """The onsets of roll ``i``: stored ones, else the start of every run (a boolean roll's notes)."""
+        if self.onsets is None:
+            return run_starts(self.rolls[i])
+        return self.onsets[i]
 
     def indices(self, split: str) -> list[int]:
         """Positions in ``rolls``/``pieces`` of the pieces of ``split`` (train, valid or test)."""
@@ -398,10 +411,14 @@ class Dataset:
         cells, offsets, lengths = _encode(self.rolls)
         meta = {"pieces": self.pieces, "skipped": self.skipped, "info": self.info,
                 "version": DATASET_VERSION}
+        extra = {}
+        if self.onsets is not None:  # only the onsets inside runs (re-struck notes): the rest are run starts
+            extra["restrikes"], extra["restrike_offsets"], _ = _encode(
+                [o & ~run_starts(r) for r, o in zip(self.rolls, self.onsets)])
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez_compressed(fh, cells=cells, offsets=offsets, lengths=lengths,
-                                    meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+                                    meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **extra)
 
     @classmethod
     def load(cls, path) -> "Dataset":
@@ -410,7 +427,7 @@ class Dataset:
         The file is data from outside: everything :func:`read_cells` checks is checked, and the decoded
         rolls are bounded by :data:`MAX_DATASET_ROLL_BYTES` before they are allocated.
         """
-        cells, offsets, lengths, meta = read_cells(path)
+        cells, offsets, lengths, meta, restrikes = read_cells(path, with_onsets=True)
         n_tracks = n_tracks_of(meta["info"])
         size = int(lengths.sum()) * N_MIDI_PITCHES * n_tracks
         if size > MAX_DATASET_ROLL_BYTES:
@@ -418,14 +435,23 @@ class Dataset:
                                f"{MAX_DATASET_ROLL_BYTES:,} (data.MAX_DATASET_ROLL_BYTES); build a corpus this "
                                "large as shards (`deepaccomp prepare --source FOLDER --shards OUT`)")
         rolls = [decode_piece(cells, offsets, lengths, i, n_tracks) for i in range(len(lengths))]
-        return cls(rolls, meta["pieces"], meta["skipped"], meta["info"])
+        onsets = None
+        if restrikes is not None:
+            onsets = [run_starts(r) | (decode_piece(restrikes[0], restrikes[1], lengths, i, n_tracks) & r)
+                      for i, r in enumerate(rolls)]
+        return cls(rolls, meta["pieces"], meta["skipped"], meta["info"], onsets)
 
 
 _DATASET_ARRAYS = {"cells": (np.int32, 2), "offsets": (np.int64, 1), "lengths": (np.int64, 1), "meta": (np.uint8, 1)}
 """The members of a dataset file: dtype and number of dimensions of each array."""
 
+_ONSET_ARRAYS = {"restrikes": (np.int32, 2), "restrike_offsets": (np.int64, 1)}
+"""The optional members of a dataset file that stores onsets (:attr:`Dataset.onsets`): the cells of the
+onsets that are no run's start (re-struck notes), as ``cells`` and ``offsets``. A file without them (every
+file written before) reads with the onsets at the runs' starts."""
 
-def read_cells(path, *, with_cells: bool = True) -> tuple:
+
+def read_cells(path, *, with_cells: bool = True, with_onsets: bool = False) -> tuple:
     """The validated contents of a dataset file, rolls not decoded: ``(cells, offsets, lengths, meta)``.
 
     Before anything is decompressed: a regular file (a FIFO is refused, never
@@ -437,6 +463,8 @@ def read_cells(path, *, with_cells: bool = True) -> tuple:
     version are checked, and every cell must lie inside its piece (at most
     :data:`~deepaccomp.midi.MAX_ROLL_STEPS` steps), pitch and track.
     ``with_cells=False`` skips the cells (the largest member): ``cells`` is then ``None``.
+    ``with_onsets=True`` adds a fifth element: ``(restrikes, restrike_offsets)``, the
+    stored onsets inside runs (checked like the cells), or ``None`` for a file without them.
 
     Raises
     ------
@@ -455,7 +483,13 @@ def read_cells(path, *, with_cells: bool = True) -> tuple:
                            "delete it and run `deepaccomp prepare` again") from exc
     meta = _dataset_meta(arrays["meta"], name)
     _check_cells(arrays.get("cells"), arrays["offsets"], arrays["lengths"], meta, name)
-    return arrays.get("cells"), arrays["offsets"], arrays["lengths"], meta
+    out = arrays.get("cells"), arrays["offsets"], arrays["lengths"], meta
+    if not with_onsets:
+        return out
+    if "restrikes" not in arrays:
+        return out + (None,)
+    _check_cells(arrays["restrikes"], arrays["restrike_offsets"], arrays["lengths"], meta, name)
+    return out + ((arrays["restrikes"], arrays["restrike_offsets"]),)
 
 
 def _open_regular(path: str):
@@ -486,25 +520,27 @@ def _dataset_members(zf, name: str, with_cells: bool) -> dict:
     """The arrays of a dataset archive, headers checked before their data is read."""
     infos = zf.infolist()
     names = sorted(i.filename for i in infos)
-    if names != sorted(f"{k}.npy" for k in _DATASET_ARRAYS):
+    base = sorted(f"{k}.npy" for k in _DATASET_ARRAYS)
+    if names not in (base, sorted(base + [f"{k}.npy" for k in _ONSET_ARRAYS])):
         raise DatasetError(f"{name}: not a deepaccomp dataset (members {brief(names)})")
     declared = sum(i.file_size for i in infos)
     if declared > MAX_DATASET_BYTES:
         raise DatasetError(f"{name}: its members decompress to {declared:,} bytes, more than "
                            f"{MAX_DATASET_BYTES:,} (data.MAX_DATASET_BYTES); not a deepaccomp dataset")
-    return {key: _read_member(zf, key, name) for key in _DATASET_ARRAYS if with_cells or key != "cells"}
+    keys = [k for k in {**_DATASET_ARRAYS, **_ONSET_ARRAYS} if f"{k}.npy" in names]
+    return {key: _read_member(zf, key, name) for key in keys if with_cells or key in ("offsets", "lengths", "meta")}
 
 
 def _read_member(zf, key: str, name: str) -> np.ndarray:
     """One ``.npy`` member: its header checked, exactly its bytes read, then its end (and checksum)."""
-    dtype, ndim = _DATASET_ARRAYS[key]
+    dtype, ndim = {**_DATASET_ARRAYS, **_ONSET_ARRAYS}[key]
     with zf.open(key + ".npy") as member:
         try:
             shape, fortran, got = read_npy_header(member)
         except ValueError as exc:
             raise DatasetError(f"{name}: not a deepaccomp dataset (array {key!r} of {exc})") from None
         limit = MAX_DATASET_META_BYTES if key == "meta" else MAX_DATASET_BYTES
-        if (got != dtype or len(shape) != ndim or fortran or (key == "cells" and shape[1] != 3)
+        if (got != dtype or len(shape) != ndim or fortran or (key in ("cells", "restrikes") and shape[1] != 3)
                 or int(np.prod(shape, dtype=object)) * got.itemsize > limit):
             raise DatasetError(f"{name}: not a deepaccomp dataset (array {key!r}: {got} {shape})")
         out = read_npy_data(member, shape, dtype)
@@ -916,14 +952,33 @@ def build_folder(folder, *, layout=DEFAULT_LAYOUT, key_normalize: bool = True, w
 
 
 # ---------------------------------------------------------------------- cache
+SOURCE_FORMATS = ("midi", "pop909")
+"""What ``prepare --source FOLDER`` reads (``--format``): ``midi``, a folder of multi-track MIDI files
+(:func:`build_folder`); ``pop909``, the POP909 dataset's song folders with their annotated beats and keys
+(:func:`deepaccomp.pop909.build_pop909`, layout ``pop``)."""
+
+
+def format_layout(source_format: str = "midi", layout=None):
+    """The :class:`~deepaccomp.layout.Layout` a build of ``source_format`` gives: ``layout``, else
+    ``pop`` for POP909 and ``satb`` otherwise; :class:`ConfigError` for an unknown format."""
+    if source_format not in SOURCE_FORMATS:
+        raise ConfigError(f"format (--format) must be one of {', '.join(SOURCE_FORMATS)}, got "
+                          f"{brief(repr(source_format))}")
+    if layout is None:
+        layout = "pop" if source_format == "pop909" else DEFAULT_LAYOUT
+    return get_layout(layout)
+
+
 def dataset_path(source: str = "chorales", *, key_normalize: bool = True,
-                 dataset_dir: str = DEFAULT_DATASET_DIR, layout=DEFAULT_LAYOUT) -> str:
+                 dataset_dir: str = DEFAULT_DATASET_DIR, layout=DEFAULT_LAYOUT, source_format: str = "midi") -> str:
     """Cache file for a build: the name carries a hash of the build settings (the layout among them: a
     preset's name, a user layout's whole definition; except for ``satb`` whose builds keep the names
-    they always had)."""
+    they always had; the format when it is not ``midi``)."""
     settings = {"source": os.path.abspath(source) if source != "chorales" else source,
                 "key_normalize": key_normalize, "version": DATASET_VERSION}
-    layout = get_layout(layout)
+    if source_format != "midi":
+        settings["format"] = source_format
+    layout = format_layout(source_format, layout)
     name = layout.name
     if layout_ref(layout) != DEFAULT_LAYOUT:
         settings["layout"] = layout_ref(layout)
@@ -937,18 +992,23 @@ def dataset_path(source: str = "chorales", *, key_normalize: bool = True,
 def prepare(source: str = "chorales", *, key_normalize: bool = True,
             dataset_dir: str = DEFAULT_DATASET_DIR, force: bool = False,
             progress: bool = True, workers: int | None = None,
-            layout=DEFAULT_LAYOUT) -> tuple[Dataset, str]:
+            layout=None, source_format: str = "midi") -> tuple[Dataset, str]:
     """Build (or reuse the cached build of) a dataset of ``layout``; returns ``(dataset, path)``.
 
     ``layout``: a preset name, a layout file's path, a dict or a
-    :class:`~deepaccomp.layout.Layout` (:func:`deepaccomp.layout.get_layout`).
-    The chorales give the ``satb`` layout only; a folder gives any layout.
+    :class:`~deepaccomp.layout.Layout` (:func:`deepaccomp.layout.get_layout`); default
+    :func:`format_layout`'s. The chorales give the ``satb`` layout only; a folder of MIDI files
+    gives any layout; ``source_format="pop909"`` (:data:`SOURCE_FORMATS`) reads a POP909 folder
+    into the ``pop`` layout (:func:`deepaccomp.pop909.build_pop909`, docs/pop909.md).
     """
-    layout = get_layout(layout)
+    layout = format_layout(source_format, layout)
+    if source == "chorales" and source_format != "midi":
+        raise DatasetError(f"--format {source_format} reads a folder: give it as --source FOLDER")
     if source == "chorales" and layout_ref(layout) != DEFAULT_LAYOUT:
         raise DatasetError(f"the chorales are four voices (layout 'satb'); layout {layout.name!r} needs a folder "
                            "of MIDI files (--source FOLDER)")
-    path = dataset_path(source, key_normalize=key_normalize, dataset_dir=dataset_dir, layout=layout)
+    path = dataset_path(source, key_normalize=key_normalize, dataset_dir=dataset_dir, layout=layout,
+                        source_format=source_format)
     if os.path.exists(path) and not force:
         try:
             return Dataset.load(path), path
@@ -963,6 +1023,10 @@ def prepare(source: str = "chorales", *, key_normalize: bool = True,
     t0 = time.perf_counter()
     if source == "chorales":
         ds = build_chorales(key_normalize=key_normalize, progress=progress, workers=workers)
+    elif source_format == "pop909":
+        from .pop909 import build_pop909  # here: deepaccomp.pop909 builds on this module
+
+        ds = build_pop909(source, layout=layout, key_normalize=key_normalize, progress=progress, workers=workers)
     else:
         ds = build_folder(source, layout=layout, key_normalize=key_normalize, progress=progress, workers=workers)
     ds.info["build_seconds"] = round(time.perf_counter() - t0, 2)

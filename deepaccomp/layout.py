@@ -28,7 +28,7 @@ line per track) the tracks are taken by name when every track is named in
 the file, else the busiest pitched instruments are ranked by mean pitch,
 highest first: the melody, then the accompaniment voices in layout order.
 
-Presets: :data:`LAYOUTS` (``satb``, the default; ``lpd5``; ``ssatb``). A
+Presets: :data:`LAYOUTS` (``satb``, the default; ``lpd5``; ``ssatb``; ``pop``). A
 user's layout is data: a JSON file (:func:`read_layout`) or a dict
 (:meth:`Layout.from_dict`, the inverse of :meth:`Layout.to_dict`), bounded
 and validated field by field. Wherever a layout is taken (:func:`get_layout`)
@@ -533,7 +533,17 @@ under a melody (named melody/lead/vocal..., else a synth lead, reed, pipe or bra
 The five are optional, as in the Lakh Pianoroll Dataset: a song without strings
 is kept with its strings track empty; only the melody is required."""
 
-LAYOUTS = {layout.name: layout for layout in (SATB, LPD5, SSATB)}
+POP = Layout("pop", Track("melody", r"melod|lead|vocal|voice|sing|tune", ("synth_lead", "reed", "pipe", "brass"),
+                          program=0, lowest=55, highest=91), (
+    Track("piano", r"piano|keys|organ", ("piano", "chromatic_percussion", "organ"), program=0, lowest=43,
+          highest=96, polyphonic=True),
+    Track("bass", r"bass", ("bass",), program=33, lowest=24, highest=54, required=False)))
+"""A pop song's piano under its melody, as POP909 gives it (deepaccomp.pop909, docs/pop909.md): the
+piano without its bass, and the bass (the piano's lowest note at each step when below G3, MIDI 55; it is
+the annotated chord's root on 92% of POP909's beats), so that the output can be played as it is (piano
+and bass together are the whole piano) or by a band (keys and a bass guitar, 33 by default)."""
+
+LAYOUTS = {layout.name: layout for layout in (SATB, LPD5, SSATB, POP)}
 """The layout presets by name."""
 
 DEFAULT_LAYOUT = "satb"

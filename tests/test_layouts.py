@@ -25,7 +25,7 @@ def test_presets_and_their_tracks():
     assert lpd5.drum_mask.tolist() == [False, True, False, False, False, False]
     assert [t.polyphonic for t in lpd5.accompaniment] == [False, True, True, False, True]
     assert get_layout("ssatb").n_accompaniment == 4
-    assert set(LAYOUTS) == {"satb", "lpd5", "ssatb"}
+    assert set(LAYOUTS) == {"satb", "lpd5", "ssatb", "pop"}
     assert family_of(0) == "piano" and family_of(33) == "bass" and family_of(127) == "sound_effects"
     with pytest.raises(ConfigError, match="unknown layout 'polka'"):
         get_layout("polka")
