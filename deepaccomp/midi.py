@@ -47,6 +47,7 @@ __all__ = [
     "MAX_MELODY_BARS",
     "MAX_ROLL_STEPS",
     "max_melody_steps",
+    "check_melody_notes",
     "MidiInfo",
     "ticks_to_seconds",
     "seconds_to_ticks",
@@ -111,6 +112,19 @@ MAX_ROLL_STEPS = MAX_MELODY_BARS * MAX_BAR_STEPS
 
 Damaged files can put a note millions of ticks away; without this bound the
 roll would need gigabytes of memory."""
+
+
+def check_melody_notes(n_notes: int) -> None:
+    """Refuse a melody instrument of more than :data:`MAX_MELODY_NOTES` notes, before it is quantised.
+
+    Raises
+    ------
+    InputTooLargeError
+        Too many notes.
+    """
+    if n_notes > MAX_MELODY_NOTES:
+        raise InputTooLargeError(f"the melody holds {n_notes} notes, more than the limit of "
+                                 f"{MAX_MELODY_NOTES} (see docs/errors.md)")
 
 
 def max_melody_steps(steps_per_bar: float) -> int:

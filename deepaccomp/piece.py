@@ -43,6 +43,7 @@ from .midi import (
     _bar_steps,
     _grid,
     bar_alignment,
+    check_melody_notes,
     choose_melody_track,
     hits_to_notes,
     max_melody_steps,
@@ -338,9 +339,7 @@ def _read_melody(pm, layout: Layout, melody_track, steps_per_beat: int, monophon
     """
     index = _melody_index(pm, melody_track)
     inst = pm.instruments[index]
-    if len(inst.notes) > MAX_MELODY_NOTES:
-        raise InputTooLargeError(f"the melody holds {len(inst.notes)} notes, more than the limit of "
-                                 f"{MAX_MELODY_NOTES} (see docs/errors.md)")
+    check_melody_notes(len(inst.notes))
     notes = [n for n in inst.notes if n.end > n.start]
     if inst.is_drum or not notes:
         raise NoMelodyError(f"instrument {index} ({brief(repr(inst.name))}) holds no pitched notes")
