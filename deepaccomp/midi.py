@@ -6,6 +6,8 @@ move notes off the grid. Step 0 of the roll is the file's downbeat at or
 before the first note (from its time-signature events), so a pickup lands at
 the end of an otherwise empty first bar. :class:`MidiInfo` keeps what is
 needed for the way back (tempo map, time and key signatures, the grid).
+A file's melody or tracks are read into a piece by :func:`deepaccomp.piece.read_piece`,
+built on the functions here; :func:`midi_to_roll` is the 0.1 form of its melody reading.
 
 Writing merges consecutive active steps of a pitch into one held note; a file
 written and read back gives the same roll. Pure numpy + pretty_midi.
