@@ -17,7 +17,7 @@ from . import __version__
 from .config import PRESETS, SECTIONS, Config, check_seed, field_docs, preset, read_integer
 from .errors import ConfigError, DeepAccompError, brief
 from .io_utils import check_not_inputs, check_output_path
-from .layout import LAYOUTS
+from .layout import DEFAULT_LAYOUT, LAYOUTS
 from .midi import read_midi, write_midi
 
 __all__ = ["main", "make_parser", "build_train_config"]
@@ -99,7 +99,8 @@ def _prepare_shards(args):
                           "(POP909 fits): leave out --shards")
     index = build_shards(args.source, args.shards, key_normalize=not args.no_key_normalize,
                          shard_size=DEFAULT_SHARD_SIZE if args.shard_size is None else args.shard_size,
-                         workers=args.workers, force=args.force, layout=args.layout)
+                         workers=args.workers, force=args.force,
+                         layout=DEFAULT_LAYOUT if args.layout is None else args.layout)
     print(f"shards: {len(index['shards'])} in {args.shards} ({index['files']} files: {index['pieces']} pieces "
           f"{index['splits']}, {index['skipped']} skipped); train on them with --source {args.shards}")
     _print_tracks(index["track_summary"])

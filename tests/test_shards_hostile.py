@@ -250,7 +250,7 @@ def test_an_unknown_layout_names_the_real_layouts(folder):
     index = index_of(folder)
     index["layout"] = "jazz"
     write_index(folder, index)
-    with pytest.raises(DatasetError, match="unknown layout 'jazz': a stored layout is a preset's name \\(lpd5, satb") \
+    with pytest.raises(DatasetError, match="unknown layout 'jazz': a stored layout is a preset's name \\(lpd5, pop, satb") \
             as info:
         shards.read_index(folder, layout="satb")
     assert "--layout jazz" not in str(info.value)
