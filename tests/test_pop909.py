@@ -22,7 +22,7 @@ from deepaccomp import pop909
 from deepaccomp.cli import main
 from deepaccomp.data import Dataset, SPLITS, prepare
 from deepaccomp.errors import ConfigError, DatasetError
-from deepaccomp.layout import LAYOUTS, get_layout, layout_ref
+from deepaccomp.layout import LAYOUTS, get_layout, layout_ref, select_instruments
 from deepaccomp.representation import run_starts
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -231,6 +231,11 @@ def test_pop_layout_is_a_preset_of_data():
     assert get_layout(pop.to_dict()) == pop and layout_ref(pop) == "pop"
     with pytest.raises(DatasetError, match="gives the 'pop' layout"):
         pop909.build_pop909(REAL, layout="lpd5", workers=1, progress=False)
+    # the generic selection (a user's file, read_piece) takes instruments by name, then family: a
+    # POP909 file's BRIDGE (a piano program) joins the piano there, so the reader splits by name instead
+    pm = pretty_midi.PrettyMIDI(os.path.join(REAL, "098", "098.mid"))
+    assert [i.name for i in pm.instruments] == ["MELODY", "BRIDGE", "PIANO"]
+    assert select_instruments(pm, "pop") == [[0], [1, 2], []]
 
 
 # ---------------------------------------------------------------------------------- stored onsets
