@@ -53,9 +53,10 @@ from .midi import MAX_ROLL_STEPS, read_midi, top_line
 from .representation import N_MIDI_PITCHES, STEPS_PER_BAR, STEPS_PER_BEAT, run_starts, transpose_roll
 
 __all__ = ["MAX_BEAT_FILE_BYTES", "MAX_KEY_FILE_BYTES", "MAX_BEATS", "MAX_KEY_LINES", "MAX_INDEX_BYTES",
-           "GRID_TOLERANCE", "MIN_GRID_SHARE", "MAX_TRIPLET_SHARE", "BEATS_PER_BAR", "BASS_SPLIT", "SPLIT_RULE", "POP909_TRACKS",
-           "Beats", "read_beats", "read_keys", "read_index", "beat_steps", "split_of_song", "song_number",
-           "song_folders", "SongNotes", "read_song_notes", "song_rolls", "stretches", "pop909_song",
+           "GRID_TOLERANCE", "MIN_GRID_SHARE", "MAX_TRIPLET_SHARE", "BEATS_PER_BAR", "BASS_SPLIT", "SPLIT_RULE",
+           "POP909_TRACKS", "Beats", "read_beats", "read_keys", "read_index", "beat_steps", "split_of_song",
+           "song_number", "song_folders", "SongNotes", "read_song_notes", "split_bass", "song_rolls", "stretches",
+           "SongReport", "pop909_song",
            "sustain_extension", "restrike_stats", "build_pop909", "POP909_LAYOUT"]
 
 POP909_LAYOUT = "pop"
@@ -104,9 +105,9 @@ POP909_TRACKS = ("MELODY", "BRIDGE", "PIANO")
 
 
 # ------------------------------------------------------------------------------------------ bounded reading
-def _read_text(path, limit: int, what: str) -> str:
-    """A small text file read bounded: a regular file of at most ``limit`` bytes, UTF-8 (or a
-    :class:`DatasetError` saying what is wrong with it)."""
+def _read_text(path, limit: int, what: str, limit_name: str) -> str:
+    """A small text file read bounded: a regular file of at most ``limit`` bytes (the constant
+    ``limit_name``), UTF-8 (or a :class:`DatasetError` saying what is wrong with it)."""
     shown = brief(os.fspath(path))
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -119,7 +120,8 @@ def _read_text(path, limit: int, what: str) -> str:
             raise DatasetError(f"{what} is not a regular file ({shown})")
         raw = fh.read(limit + 1)
     if len(raw) > limit:
-        raise DatasetError(f"{what} is larger than {limit:,} bytes (deepaccomp.pop909 limit); not a POP909 file")
+        raise DatasetError(f"{what} is larger than {limit:,} bytes (deepaccomp.pop909.{limit_name}); not a POP909 "
+                           "file: replace it with the song's own")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -179,7 +181,7 @@ def read_beats(path) -> Beats:
         times not increasing, fewer than two beats or no downbeat.
     """
     what = "beat file (beat_midi.txt)"
-    lines = [ln for ln in _read_text(path, MAX_BEAT_FILE_BYTES, what).splitlines() if ln.strip()]
+    lines = [ln for ln in _read_text(path, MAX_BEAT_FILE_BYTES, what, "MAX_BEAT_FILE_BYTES").splitlines() if ln.strip()]
     if len(lines) > MAX_BEATS:
         raise DatasetError(f"{what} has {len(lines):,} beats, more than {MAX_BEATS:,} "
                            "(deepaccomp.pop909.MAX_BEATS)")
@@ -213,7 +215,7 @@ def read_keys(path) -> list:
         that is not two times and a key.
     """
     what = "key file (key_audio.txt)"
-    lines = [ln for ln in _read_text(path, MAX_KEY_FILE_BYTES, what).splitlines() if ln.strip()]
+    lines = [ln for ln in _read_text(path, MAX_KEY_FILE_BYTES, what, "MAX_KEY_FILE_BYTES").splitlines() if ln.strip()]
     if len(lines) > MAX_KEY_LINES:
         raise DatasetError(f"{what} has {len(lines):,} lines, more than {MAX_KEY_LINES:,} "
                            "(deepaccomp.pop909.MAX_KEY_LINES)")
@@ -555,6 +557,8 @@ def pop909_song(folder, number: int, key_normalize: bool = True, index_entry=Non
         start = int(bars[first, 0]) * STEPS_PER_BEAT
         r = roll[start: start + n_bars * STEPS_PER_BAR]
         o = onsets[start: start + n_bars * STEPS_PER_BAR]
+        if not r.any():  # a stretch without a note (a pause between sections) teaches nothing
+            continue
         o = (o & r) | run_starts(r)
         melody_key = estimate_key(r[..., :1]) if r[..., 0].any() else None
         shift = key.shift_to_c() if key_normalize else 0
