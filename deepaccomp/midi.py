@@ -739,7 +739,7 @@ def resolve_programs(programs, n_tracks: int) -> list[int]:
         raise ConfigError(f"{len(programs)} programs given for {n_tracks} tracks")
     bad = [p for p in programs if not 0 <= p <= 127]
     if bad:
-        raise ConfigError(f"General MIDI programs must be 0..127, got {bad}")
+        raise ConfigError(f"General MIDI programs must be 0..127, got {brief(repr(bad))}")
     return programs
 
 

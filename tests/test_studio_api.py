@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 import threading
 import time
 import warnings
@@ -291,21 +292,67 @@ def test_body_that_is_not_json(client):
 
 
 # ------------------------------------------------------------------ steady under failure and load
-def test_unexpected_failure_is_500_json_and_the_server_goes_on(accompanist, twinkle, monkeypatch):
+def test_unexpected_failure_is_500_json_logged_once_and_the_server_goes_on(accompanist, twinkle, monkeypatch,
+                                                                           caplog):
     app = create_app(accompanist=accompanist)
     studio = app.state.studio
-    with TestClient(app, base_url=BASE, raise_server_exceptions=False) as c:
+    with TestClient(app, base_url=BASE) as c:  # an exception that left the app would be raised here
         real = studio.generate
 
         def broken(*a, **k):
             raise RuntimeError("boom")
 
         monkeypatch.setattr(studio, "generate", broken)
-        r = c.post("/api/generate/midi?seed=1", content=twinkle)
+        with caplog.at_level(logging.ERROR):
+            r = c.post("/api/generate/midi?seed=1", content=twinkle)
         assert r.status_code == 500 and r.json()["error"]["type"] == "InternalError"
         assert "boom" not in r.text  # no internals to the client
+        assert r.headers["content-security-policy"]
+        tracebacks = [rec for rec in caplog.records if rec.exc_info]
+        assert len(tracebacks) == 1 and tracebacks[0].name == "deepaccomp.studio", caplog.records
         monkeypatch.setattr(studio, "generate", real)
         assert c.post("/api/generate/midi?seed=1", content=twinkle).status_code == 200
+
+
+LONG_INTEGER = b"1" * 5000  # more digits than Python reads (4,300)
+
+
+@pytest.mark.parametrize("body, needle", [
+    (b"[" * 200_000 + b"]" * 200_000, "nested too deeply"),
+    (b'{"notes": ' + b"[" * 200_000 + b"]" * 200_000 + b"}", "nested too deeply"),
+    (b'{"notes": [], "seed": ' + LONG_INTEGER + b"}", "seed must be an integer 0..4294967295, "
+                                                      "got an integer of 5,000 digits"),
+    (b'{"notes": [{"pitch": ' + LONG_INTEGER + b', "start": 0, "length": 4}]}', "notes[0].pitch"),
+    (b'{"notes": [{"pitch": 60, "start": 0, "length": 4}], "tempo": ' + LONG_INTEGER + b"}", "tempo"),
+    (b'{"notes": [{"pitch": 60, "start": 0, "length": 4}], "noise_scale": ' + LONG_INTEGER + b"}", "noise_scale"),
+    (b'{"notes": [{"pitch": 60, "start": 0, "length": 4}], "programs": [1, 2, ' + LONG_INTEGER + b"]}", "programs"),
+])
+def test_hostile_json_is_400_not_500(client, caplog, body, needle):
+    with caplog.at_level(logging.ERROR):
+        msg = error_of(client.post("/api/generate", content=body), 400, "ConfigError")
+    assert needle in msg and len(msg) < 400 and "5000" not in msg
+    assert not [rec for rec in caplog.records if rec.exc_info]  # a user's error, not a bug: nothing logged
+
+
+@pytest.mark.parametrize("programs", [[1, 2, 10**4000], [1, 2, "x" * 1_900_000], "x" * 1_900_000,
+                                      {"alto": "x" * 1_900_000}, [200] * 3])
+def test_messages_echo_a_huge_value_briefly(client, programs):
+    r = client.post("/api/generate", json={"notes": EDITOR_NOTES, "programs": programs})
+    msg = error_of(r, 400, "ConfigError")
+    assert "programs" in msg or "preset" in msg
+    assert len(r.content) < 1000, len(r.content)
+
+
+def test_routing_errors_have_the_documented_shape(client):
+    msg = error_of(client.get("/no/such/page"), 404, "NotFoundError")
+    assert "/no/such/page" in msg and "/openapi.json" in msg
+    error_of(client.get("/static/missing.js"), 404, "NotFoundError")
+    r = client.get("/api/generate")
+    assert "GET is not allowed on /api/generate; use POST" == error_of(r, 405, "MethodNotAllowedError")
+    assert r.headers["allow"] == "POST"
+    error_of(client.put("/api/info"), 405, "MethodNotAllowedError")
+    long = client.get("/" + "x" * 5000)
+    assert len(error_of(long, 404, "NotFoundError")) < 400
 
 
 def test_busy_server_answers_503(client, twinkle, monkeypatch):
@@ -348,6 +395,65 @@ def test_generation_runs_off_the_event_loop_on_one_model(accompanist, twinkle, m
     assert peak[0] == 1  # one generation at a time on the one model
     assert results[0].content == results[2].content == results[4].content  # same seed, same answer
     assert studio.served == 6 and studio.pending == 0
+
+
+# ------------------------------------------------------------------ what the page shows
+def test_upload_messages_name_the_uploaded_file_not_bytes(client):
+    for path in ("/api/melody", "/api/generate/midi"):
+        msg = error_of(client.post(path, content=b"RIFF0000WAVEfmt "), 422, "InvalidMidiError")
+        assert msg.startswith("the uploaded file: not a MIDI file") and "<bytes>" not in msg
+
+
+@pytest.mark.parametrize("bpm", [60_000_000, 10, 301])
+def test_uploads_keep_to_the_tempo_range(client, bpm):
+    data = midi_file(SCALE, tempo=bpm)
+    for path in ("/api/melody", "/api/generate/midi"):
+        msg = error_of(client.post(path, content=data), 422, "InvalidMidiError")
+        assert f"tempo of {bpm:,} bpm" in msg and "20 to 300" in msg
+    # a tempo change out of range is refused too
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(midi_file(SCALE, tempo=100)))
+    pm._tick_scales.append((pm.time_to_tick(2.0), 60.0 / (bpm * pm.resolution)))
+    buf = io.BytesIO()
+    pm.write(buf)
+    error_of(client.post("/api/melody", content=buf.getvalue()), 422, "InvalidMidiError")
+
+
+def test_uploads_at_the_ends_of_the_tempo_range_are_read(client):
+    for bpm in limits.TEMPO_RANGE:
+        m = client.post("/api/melody", content=midi_file(SCALE, tempo=bpm))
+        assert m.status_code == 200 and m.json()["tempo"] == pytest.approx(bpm, abs=0.01)
+
+
+def test_noise_scale_reaches_the_model_as_given(accompanist, twinkle, monkeypatch):
+    """The page's field and the API pass the noise scale through unchanged: the same outputs of two
+    values (for seed 1, 0.5 and 1.0 on the example) are the model's, not a mapping or a clip (docs/studio.md)."""
+    app = create_app(accompanist=accompanist)
+    seen, real = [], accompanist.generate_piece
+
+    def spy(*a, **k):
+        seen.append(k["noise_scale"])
+        return real(*a, **k)
+
+    monkeypatch.setattr(accompanist, "generate_piece", spy)
+    with TestClient(app, base_url=BASE) as c:
+        info = c.get("/api/info").json()
+        assert info["noise_scale"] == accompanist.forward.settings().noise_scale == 3.0
+        default = c.post("/api/generate", json={"notes": EDITOR_NOTES, "seed": 1}).json()
+        three = c.post("/api/generate", json={"notes": EDITOR_NOTES, "seed": 1, "noise_scale": 3}).json()
+        other = c.post("/api/generate", json={"notes": EDITOR_NOTES, "seed": 1, "noise_scale": 0.05}).json()
+        c.post("/api/generate/midi?seed=1&noise_scale=0.5", content=twinkle)
+    assert seen == [None, 3, 0.05, 0.5]
+    assert default["tracks"] == three["tracks"]  # the model's own is 3
+    assert default["tracks"] != other["tracks"]
+
+
+def test_a_preset_keeps_the_melodys_own_program(client):
+    flute = midi_file(SCALE, program=73)
+    res = client.post("/api/generate/midi?seed=1&programs=strings", content=flute).json()
+    assert [t["program"] for t in res["tracks"]] == [73, 41, 42, 43]
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(base64.b64decode(res["midi_base64"])))
+    assert [i.program for i in pm.instruments] == [73, 41, 42, 43]
+    assert client.post("/api/melody", content=flute).json()["melody_program"] == 73
 
 
 # ------------------------------------------------------------------ command line

@@ -24,10 +24,12 @@ import pretty_midi
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .. import __version__
 from ..accompanist import DEFAULT_VELOCITY
+from ..config import read_integer
 from ..errors import (
     ConfigError,
     DeepAccompError,
@@ -79,9 +81,70 @@ STATUS = (
 )
 
 
+HTTP_ERROR_TYPES = {404: "NotFoundError", 405: "MethodNotAllowedError"}
+"""The ``type`` of the routing errors' JSON (any other status the framework raises is an ``HTTPError``)."""
+
+
+def error_body(type_: str, message: str, status: int, headers=None) -> JSONResponse:
+    """The one shape of every error answer: ``{"error": {"type", "message"}}``."""
+    return JSONResponse({"error": {"type": type_, "message": message}}, status_code=status, headers=headers)
+
+
 def error_response(exc: DeepAccompError) -> JSONResponse:
     status = next(code for cls, code in STATUS if isinstance(exc, cls))
-    return JSONResponse({"error": {"type": type(exc).__name__, "message": str(exc)}}, status_code=status)
+    return error_body(type(exc).__name__, str(exc), status)
+
+
+def http_error_response(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """A routing error (no such path, a method the path does not take) in the studio's error shape."""
+    path = brief(request.url.path)
+    if exc.status_code == 404:
+        message = f"nothing at {path}; the page is at / and the API is described at /openapi.json"
+    elif exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "another method")
+        message = f"{request.method} is not allowed on {path}; use {allowed}"
+    else:
+        message = brief(str(exc.detail))
+    return error_body(HTTP_ERROR_TYPES.get(exc.status_code, "HTTPError"), message, exc.status_code, exc.headers)
+
+
+class InternalErrorMiddleware:
+    """Answer a bug (an exception that is no :class:`~deepaccomp.errors.DeepAccompError`) with a JSON 500,
+    logging its traceback once; the exception goes no further, so the server does not log it again."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def tracked(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            log.exception("unexpected error in %s %s", scope.get("method"), brief(scope.get("path", "")))
+            if started:  # too late for an answer of its own: the client sees a cut response
+                return
+            response = error_body("InternalError", f"unexpected {type(exc).__name__}; see the server log", 500)
+            await response(scope, receive, send)
+
+
+def read_json_body(raw: bytes):
+    """The JSON of a request body; a body that is not JSON, or nested too deeply to read, is a
+    :class:`~deepaccomp.errors.ConfigError`. An integer too long for Python (over 4,300 digits) is read
+    as a stand-in every check refuses by its size (:func:`deepaccomp.config.read_integer`)."""
+    try:
+        return json.loads(raw, parse_int=read_integer)
+    except RecursionError:
+        raise ConfigError("the request body is not readable JSON: arrays or objects nested too deeply") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"the request body is not valid JSON ({brief(str(exc))})") from None
 
 
 def soundfont_path() -> Path:
@@ -294,6 +357,7 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
     model_name = os.path.basename(os.path.dirname(os.fspath(path))) if path else None
     layout = accompanist.layout
     json_schema = generate_json_schema(layout)
+    model_noise_scale = float(accompanist.forward.settings().noise_scale)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -312,12 +376,9 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
     async def _deepaccomp_error(request, exc):
         return error_response(exc)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request, exc):  # logged; the server keeps serving
-        log.exception("unexpected error in %s %s", request.method, request.url.path)
-        return JSONResponse({"error": {"type": "InternalError",
-                                       "message": f"unexpected {type(exc).__name__}; see the server log"}},
-                            status_code=500)
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request, exc):
+        return http_error_response(request, exc)
 
     @app.get("/", include_in_schema=False)
     async def index():
@@ -341,6 +402,7 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
             "version": __version__,
             "model": model_name,
             "layout": layout.to_dict(),
+            "noise_scale": model_noise_scale,
             "presets": layout_presets(layout),
             "gm_programs": [pretty_midi.program_to_instrument_name(p) for p in range(128)],
             "limits": limits.as_dict(),
@@ -359,11 +421,7 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
               openapi_extra={"requestBody": {"required": True,
                                              "content": {"application/json": {"schema": json_schema}}}})
     async def generate_json(request: Request):
-        raw = await read_body(request)
-        try:
-            body = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"the request body is not valid JSON ({exc})") from None
+        body = read_json_body(await read_body(request))
         if not isinstance(body, dict):
             raise ConfigError("the request body must be a JSON object with a 'notes' list")
         known = set(json_schema["properties"])
@@ -404,6 +462,8 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
+    app.add_middleware(InternalErrorMiddleware)  # inside the headers' middleware: a 500 gets them too
+
     @app.middleware("http")
     async def _headers(request, call_next):
         response = await call_next(request)
@@ -419,4 +479,5 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
     return app
 
 
-__all__ = ["create_app", "soundfont_path", "RequestTooLargeError", "ServerBusyError", "midi_bytes"]
+__all__ = ["create_app", "soundfont_path", "RequestTooLargeError", "ServerBusyError", "midi_bytes",
+           "error_body", "read_json_body", "HTTP_ERROR_TYPES"]

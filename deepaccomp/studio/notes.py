@@ -26,13 +26,17 @@ from ..midi import PROGRAM_PRESETS, read_midi, seconds_to_ticks
 from ..piece import Piece, read_piece, to_pretty_midi
 from . import limits
 
-__all__ = ["MELODY_LABEL", "check_int", "check_number", "check_meter", "check_programs", "layout_presets",
+__all__ = ["MELODY_LABEL", "UPLOAD_NAME", "check_int", "check_number", "check_meter", "check_tempi", "check_programs",
+           "layout_presets",
            "midi_channels", "steps_per_bar", "EditorMelody", "read_note_list", "read_upload", "upload_to_editor",
            "midi_bytes", "result_to_json"]
 
 MELODY_LABEL = "melody"
 """The name of the melody track in the studio's answers (the layout's own name for it may differ:
 satb's is ``soprano``); the accompaniment tracks keep their layout names."""
+
+UPLOAD_NAME = "the uploaded file"
+"""How the library's messages name an uploaded MIDI file (the studio has no file name of its own)."""
 
 GM_CHANNELS = 16
 """MIDI channels of a file."""
@@ -60,6 +64,18 @@ def check_meter(meter) -> tuple[int, int]:
         raise UnsupportedMeterError(
             f"meter {brief(repr(meter))} is not supported by the studio; use one of {sorted(limits.METERS)}")
     return limits.METERS[meter]
+
+
+def check_tempi(pm: pretty_midi.PrettyMIDI) -> None:
+    """Refuse a file with a tempo outside :data:`~deepaccomp.studio.limits.TEMPO_RANGE`, the range of the
+    page's Tempo field and of a note list (:class:`~deepaccomp.errors.InvalidMidiError`)."""
+    _, tempi = pm.get_tempo_changes()
+    lo, hi = limits.TEMPO_RANGE
+    bad = [round(float(t), 2) for t in tempi if not lo <= round(float(t), 2) <= hi]  # MIDI stores microseconds
+    if bad:
+        shown = f"{bad[0]:,.2f}".rstrip("0").rstrip(".")
+        raise InvalidMidiError(f"{UPLOAD_NAME} has a tempo of {shown} bpm; the studio takes {lo:g} to {hi:g} "
+                               "quarter notes per minute: set the tempo in that range and export it again")
 
 
 def check_programs(programs, layout):
@@ -203,7 +219,10 @@ def read_upload(data: bytes, layout=None):
         ``tracks="melody"``: the melody instrument kept as ``originals[0]``, the
         grid and the first downbeat), bars not yet aligned.
     """
-    pm = read_midi(bytes(data))
+    upload = io.BytesIO(bytes(data))
+    upload.name = UPLOAD_NAME  # the library's messages name it so, not '<bytes>'
+    pm = read_midi(upload)
+    check_tempi(pm)
     bad = [m for m in _file_meters(pm) if f"{m[0]}/{m[1]}" not in limits.METERS]
     if bad:
         raise UnsupportedMeterError(
