@@ -9,8 +9,10 @@ with the input melody kept unchanged as the first instrument.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pretty_midi
@@ -18,18 +20,87 @@ import pretty_midi
 from . import artifact, inference
 from .config import check_seed
 from .errors import ConfigError, DeepAccompError, InvalidMidiError, brief
-from .generation import ForwardPass, _roll_from_model_space, _roll_to_model_space
-from .midi import read_midi
+from .generation import ForwardPass, _roll_from_model_space, _roll_to_model_space, regenerate_cells
+from .midi import notes_to_onsets, notes_to_roll, read_midi
 from .piece import Piece, align_bars, read_piece, to_pretty_midi
 from .representation import STEPS_PER_BAR
 
-__all__ = ["Accompanist", "default_model_path", "SUPPORTED_METERS", "DEFAULT_VELOCITY"]
+__all__ = ["Accompanist", "Selection", "default_model_path", "SUPPORTED_METERS", "DEFAULT_VELOCITY"]
 
 DEFAULT_VELOCITY = 70
 """Velocity of the accompaniment notes :meth:`Accompanist.generate` writes unless told."""
 
 SUPPORTED_METERS = {(4, 4), (2, 4), (3, 4), (2, 2), (6, 4), (3, 2)}
 """Meters whose beat is a quarter or half note; the model's grid is 16th notes of a quarter."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What :meth:`Accompanist.generate` draws again in a previous result (``regenerate=``).
+
+    Attributes
+    ----------
+    bars : tuple of (int, int)
+        First and last bar, inclusive, counted as musicians count: bar 1 is
+        the first whole bar, a pickup before it is bar 0.
+    tracks : tuple of str or None
+        Accompaniment tracks by their layout names (``("tenor", "bass")``);
+        ``None``: every accompaniment track.
+    """
+
+    bars: tuple
+    tracks: tuple | None = None
+
+    @classmethod
+    def of(cls, value) -> "Selection":
+        """A selection from a :class:`Selection`, a dict ``{"bars": (5, 8), "tracks": ["tenor"]}`` (bars as
+        a pair, one bar number or a ``range``), or a string ``"5-8"``, ``"5"`` or ``"5-8:tenor,bass"``.
+
+        Raises
+        ------
+        ConfigError
+            Anything else, naming ``regenerate``.
+        """
+        if isinstance(value, cls):
+            return cls(_bar_pair(value.bars), _track_names(value.tracks))
+        if isinstance(value, str):
+            bars, _, tracks = value.partition(":")
+            return cls(_bar_pair(bars), _track_names(tracks.split(",") if tracks.strip() else None))
+        if isinstance(value, dict):
+            unknown = set(value) - {"bars", "tracks"}
+            if unknown or "bars" not in value:
+                raise ConfigError(f"regenerate takes the keys 'bars' (needed) and 'tracks', got "
+                                  f"{brief(repr(sorted(map(str, value))))}")
+            return cls(_bar_pair(value["bars"]), _track_names(value.get("tracks")))
+        raise ConfigError(f"regenerate must be a Selection, a dict {{'bars': (first, last), 'tracks': [...]}} or "
+                          f"a string like '5-8:tenor,bass', got {brief(repr(value))}")
+
+
+def _bar_pair(bars) -> tuple:
+    """``(first, last)`` bar numbers from a pair, one number, a ``range`` or ``"5-8"``/``"5"``."""
+    if isinstance(bars, range) and bars.step == 1 and len(bars):
+        bars = (bars.start, bars.stop - 1)
+    elif isinstance(bars, str):
+        match = re.fullmatch(r"\s*(\d{1,6})\s*(?:-\s*(\d{1,6})\s*)?", bars)
+        bars = (int(match[1]), int(match[2] or match[1])) if match else None
+    elif isinstance(bars, (int, np.integer)) and not isinstance(bars, bool):
+        bars = (bars, bars)
+    ok = (isinstance(bars, (tuple, list)) and len(bars) == 2
+          and all(isinstance(b, (int, np.integer)) and not isinstance(b, bool) for b in bars))
+    if not ok or not 0 <= bars[0] <= bars[1]:
+        raise ConfigError(f"regenerate bars must be first and last bar numbers, first <= last (e.g. (5, 8) or "
+                          f"'5-8'), got {brief(repr(bars))}")
+    return int(bars[0]), int(bars[1])
+
+
+def _track_names(tracks):
+    """The selection's track names as a tuple of str, ``None`` for every track."""
+    if tracks is None:
+        return None
+    names = [tracks] if isinstance(tracks, str) else tracks
+    if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"regenerate tracks must be a non-empty list of track names, got {brief(repr(tracks))}")
+    return tuple(n.strip() for n in names)
 
 
 def default_model_path() -> str:
@@ -71,7 +142,8 @@ class Accompanist:
     # ------------------------------------------------------------------ public API
     def generate(self, melody, *, seed: int | None = None, programs=None,
                  melody_track: int | None = None, velocity: int = DEFAULT_VELOCITY,
-                 noise_scale: float | None = None, pickup: float | None = None, decoding=None):
+                 noise_scale: float | None = None, pickup: float | None = None, decoding=None,
+                 keep=None, regenerate=None):
         """Accompany one melody, or a list of melodies in one batched pass.
 
         Parameters
@@ -108,6 +180,18 @@ class Accompanist:
             them all. Checked before any MIDI is read: an unknown setting or a
             value out of its range is a :class:`~deepaccomp.errors.ConfigError`
             naming it.
+        keep : str, os.PathLike, bytes, pretty_midi.PrettyMIDI or Piece, optional
+            A previous result for this melody (a file :meth:`generate` wrote,
+            possibly edited, or a :meth:`generate_piece` result) to keep but
+            for ``regenerate``. Needs ``regenerate``; one melody only.
+        regenerate : Selection, dict or str, optional
+            What to draw again in ``keep`` (:meth:`Selection.of`): bars and
+            tracks, e.g. ``{"bars": (5, 8), "tracks": ["tenor", "bass"]}`` or
+            ``"5-8:tenor,bass"``. A note belongs to the bar it starts in: the
+            notes of those tracks that start in those bars are drawn again, every
+            other note is kept as it is (a kept note sounding into the bars
+            keeps sounding). The new notes are decoded through the kept ones
+            under the same costs (docs/representation.md, "Regenerate a part").
 
         The accompaniment starts with the melody's first note, as a
         musician's would; before it (a file's leading rest) it is silent.
@@ -124,12 +208,14 @@ class Accompanist:
         _check_velocity(velocity)
         self.layout.resolve_programs(programs)  # checked before any file is read
         pieces = self.generate_piece(list(melody) if many else [melody], seed=seed, melody_track=melody_track,
-                                     noise_scale=noise_scale, pickup=pickup, decoding=decoding)
+                                     noise_scale=noise_scale, pickup=pickup, decoding=decoding,
+                                     keep=None if keep is None else [keep], regenerate=regenerate)
         out = [to_pretty_midi(p, programs=programs, velocity=velocity) for p in pieces]
         return out if many else out[0]
 
     def generate_piece(self, melody, *, seed: int | None = None, melody_track: int | None = None,
-                       noise_scale: float | None = None, pickup: float | None = None, decoding=None):
+                       noise_scale: float | None = None, pickup: float | None = None, decoding=None,
+                       keep=None, regenerate=None):
         """:meth:`generate` without the writing: the accompanied :class:`~deepaccomp.piece.Piece`.
 
         ``melody`` is what :meth:`generate` takes, or a melody piece already read
@@ -137,15 +223,25 @@ class Accompanist:
         holds the melody (written back as the file's own instrument) and every
         accompaniment track of the layout, on the input's grid;
         :func:`deepaccomp.piece.to_pretty_midi` writes it as :meth:`generate` does.
-        Returns a list for a list of melodies.
+        Returns a list for a list of melodies. ``keep`` and ``regenerate``: as
+        :meth:`generate` takes them (``keep`` a list of one for a list of one melody).
         """
         many = isinstance(melody, (list, tuple))
         settings = self.forward.settings(decoding, noise_scale=noise_scale)  # checked before any MIDI is read
         check_seed(seed)
+        melodies = list(melody) if many else [melody]
+        keeps = _one_keep(keep, regenerate, melodies, many)
+        selection = None if regenerate is None else Selection.of(regenerate)
+        tracks = None if selection is None else self._selected_tracks(selection)
         pieces = [m if isinstance(m, Piece) else self.read(m, melody_track=melody_track, align=False)
-                  for m in (list(melody) if many else [melody])]
+                  for m in melodies]
         pieces = [p if p.grid.bars is not None else align_bars(p, pickup) for p in pieces]
-        out = self.forward.generate(pieces, seed=seed, decoding=settings)
+        if keeps is None:
+            out = self.forward.generate(pieces, seed=seed, decoding=settings)
+        else:
+            kept = self._kept_piece(keeps[0], pieces[0])
+            free = regenerate_cells(kept, *_bar_steps(pieces[0], selection.bars), tracks)
+            out = self.forward.generate(pieces, seed=seed, decoding=settings, keep=[kept], free=[free])
         return out if many else out[0]
 
     def accompany(self, melodies, *, seed: int | None = None, noise_scale: float | None = None,
@@ -184,12 +280,104 @@ class Accompanist:
         return _roll_from_model_space(accomp, total_shift, self.config)
 
     # ------------------------------------------------------------------ internals
+    def _selected_tracks(self, selection: Selection) -> list:
+        """Indices (0: the first accompaniment track) of the selection's tracks."""
+        names = [t.name for t in self.layout.accompaniment]
+        if selection.tracks is None:
+            return list(range(len(names)))
+        unknown = [n for n in selection.tracks if n not in names]
+        if unknown:
+            raise ConfigError(f"regenerate: no track {brief(unknown[0])!r} in layout {self.layout.name!r}; "
+                              f"its accompaniment tracks are {', '.join(names)}")
+        return sorted({names.index(n) for n in selection.tracks})
+
+    def _kept_piece(self, keep, melody: Piece) -> Piece:
+        """``keep`` (a piece or a file) as a piece of the model's layout on ``melody``'s grid, checked to
+        hold the same melody and every accompaniment track."""
+        if isinstance(keep, Piece):
+            if keep.layout.name != self.layout.name or keep.roll.shape[1:] != (128, len(self.layout.tracks)) \
+                    or keep.lowest_pitch or keep.key_shift:
+                raise ConfigError(f"keep: a piece of layout {keep.layout.name!r} with {keep.roll.shape[2]} tracks; "
+                                  f"the model writes layout {self.layout.name!r} with "
+                                  f"{len(self.layout.tracks)} tracks on 128 pitches")
+            keep = keep.without_lead_in()
+        else:
+            keep = self._read_kept(keep)
+        if keep.roll.shape[0] != melody.n_steps or not np.array_equal(keep.roll[..., 0], melody.roll[..., 0]):
+            raise ConfigError("keep holds another melody (or the same one at other times) than the melody "
+                              "given: regenerate a result of this melody")
+        return keep
+
+    def _read_kept(self, source) -> Piece:
+        """A file :meth:`generate` wrote: each accompaniment track the last instrument named after it,
+        the melody the first other pitched instrument, the tracks on the melody's grid."""
+        pm = read_midi(source)
+        names = [inst.name.strip().lower() for inst in pm.instruments]
+        taken = []
+        for track in self.layout.accompaniment:
+            found = [i for i, n in enumerate(names) if n == track.name.lower()]
+            if not found:
+                raise ConfigError(f"keep has no instrument named {track.name!r} (the accompaniment tracks "
+                                  f"are found by their names, as generate writes them)")
+            taken.append(found[-1])
+        rest = [i for i, inst in enumerate(pm.instruments) if i not in taken and not inst.is_drum and inst.notes]
+        if not rest:
+            raise ConfigError("keep has no melody instrument beside its accompaniment tracks")
+        melody = read_piece(pm, self.layout, tracks="melody", melody_track=rest[0], align=False)
+        grid, n = melody.grid, melody.n_steps
+        rolls, onsets = [melody.roll], [melody.onsets]
+        for track, i in zip(self.layout.accompaniment, taken):
+            notes = [note for note in pm.instruments[i].notes if note.end > note.start]
+            if track.drums:  # a hit lasts one step, however the file holds it
+                notes = [pretty_midi.Note(x.velocity, x.pitch, x.start, x.start + 1e-6) for x in notes]
+            rolls.append(notes_to_roll(notes, pm, grid.start_tick, grid.ticks_per_step, n)[:n, :, None])
+            onsets.append(notes_to_onsets(notes, pm, grid.start_tick, grid.ticks_per_step, n)[:, :, None])
+        return Piece(np.concatenate(rolls, axis=-1), np.concatenate(onsets, axis=-1), self.layout, grid)
+
     def read(self, melody, *, melody_track: int | None = None, pickup: float | None = None, align: bool = True):
         """A melody as :meth:`generate` reads it: a :class:`~deepaccomp.piece.Piece` of the model's layout
         holding the melody alone (kept as the file's instrument for writing), its bars found
         unless ``align`` is False; meters other than :data:`SUPPORTED_METERS` refused."""
         return read_piece(_as_pretty_midi(melody), self.layout, tracks="melody", melody_track=melody_track,
                           pickup=pickup, align=align, meters=SUPPORTED_METERS)
+
+
+def _one_keep(keep, regenerate, melodies, many):
+    """``keep`` as a list of one, checked against ``regenerate`` and the melodies; ``None`` when not given."""
+    if keep is None and regenerate is None:
+        return None
+    if keep is None or regenerate is None:
+        raise ConfigError("keep and regenerate go together: keep=a previous result, regenerate=the bars and "
+                          "tracks to draw again")
+    keeps = list(keep) if many and isinstance(keep, (list, tuple)) else [keep]
+    if len(melodies) != 1 or len(keeps) != 1:
+        raise ConfigError(f"keep regenerates one melody at a time, got {len(melodies)} melodies and "
+                          f"{len(keeps)} results to keep")
+    return keeps
+
+
+def _bar_steps(piece: Piece, bars: tuple) -> tuple:
+    """Steps ``(start, stop)`` of ``piece`` (its own grid, no lead-in) of bars ``first..last`` as musicians
+    count them: the bar of the melody's first note is bar 1, or bar 0 when that note is a pickup (it is
+    not on a downbeat).
+
+    Raises
+    ------
+    ConfigError
+        A bar outside the piece.
+    """
+    align = piece.grid.bars
+    offset, bar = align.offset, align.steps_per_bar
+    first_note = int(np.argmax(piece.roll[..., 0].any(axis=1)))
+    first_index = (first_note + offset) // bar  # bar of the first note, counted from the lead-in's bar 0
+    first_bar = 0 if align.pickup else 1
+    last_bar = (piece.n_steps + offset - 1) // bar - first_index + first_bar
+    if bars[0] < first_bar or bars[1] > last_bar:
+        raise ConfigError(f"regenerate bars {bars[0]}-{bars[1]} are outside the piece: its bars are "
+                          f"{first_bar}-{last_bar}")
+    start = (bars[0] - first_bar + first_index) * bar - offset
+    stop = (bars[1] - first_bar + first_index + 1) * bar - offset
+    return max(0, start), min(piece.n_steps, stop)
 
 
 def _deprecated(old: str, new: str) -> None:

@@ -45,6 +45,15 @@ guitar, strings) sound every cell above 0 (the model's on/off boundary; above
 hits (:func:`decode_hits`). The satb layout has only voices: its decoding is
 the method alone, unchanged.
 
+Regenerating a part (``fixed``, :data:`FREE`): the ``"notes"`` decoding can take
+each voice's state at every step as given (a kept pitch, or a rest) outside the
+steps to draw again. The kept states are constraints of the same dynamic
+programme: the new notes join them under the same costs (an onset, a leap, a
+parallel perfect, a bass note shorter than ``lowest_min_steps``), a voice
+decoded first stays under the kept voices above it and avoids parallels with
+the kept voices decoded after it. A kept note ends where the kept line says:
+a new note of the same pitch right after it is struck again (and pays its onset).
+
 Pure numpy; rolls are ``(batch, time, pitch, voices)`` or ``(time, pitch, voices)``.
 """
 
@@ -56,7 +65,7 @@ from .errors import ConfigError
 from .metrics import LEAP_INTERVAL
 from .representation import STEPS_PER_BEAT, decode_voices, from_model_range
 
-__all__ = ["DECODE_METHODS", "NOTE_SCORES", "decode", "decode_notes", "decode_hits", "log_odds"]
+__all__ = ["DECODE_METHODS", "NOTE_SCORES", "FREE", "decode", "decode_notes", "decode_hits", "log_odds"]
 
 DECODE_METHODS = ("threshold", "voice", "notes")
 """The decodings :func:`decode` knows (``generation.decode``)."""
@@ -67,8 +76,13 @@ LOG_ODDS_EPS = 1e-6
 
 _PERFECT = (0, 7)  # interval classes of unisons/octaves and fifths
 
+FREE = -2
+"""In a ``fixed`` line (:func:`decode_notes`): the decoding chooses this step (-1 is a kept rest,
+0 or more a kept pitch index)."""
 
-def decode(values: np.ndarray, settings, melody: np.ndarray | None = None, layout=None) -> np.ndarray:
+
+def decode(values: np.ndarray, settings, melody: np.ndarray | None = None, layout=None,
+           fixed: np.ndarray | None = None) -> np.ndarray:
     """Generator values -> bool roll with the decoding of ``settings`` (a :class:`~deepaccomp.config.GenerationConfig`).
 
     Parameters
@@ -82,20 +96,25 @@ def decode(values: np.ndarray, settings, melody: np.ndarray | None = None, layou
     layout : Layout, optional
         The tracks of ``values`` (:attr:`Layout.accompaniment`, one per
         channel); ``None`` or a layout of voices only = every channel a voice.
+    fixed : ndarray of int, shape (batch, time, voices), optional
+        Kept states of the voices for the ``"notes"`` decoding (see
+        :func:`decode_notes`); the other decodings and the polyphonic and drum
+        tracks ignore it (their kept cells are put back by the caller).
     """
     tracks = () if layout is None else layout.accompaniment
     if any(t.drums or t.polyphonic for t in tracks):
-        return _decode_by_kind(values, settings, melody, tracks)
-    return _decode_voices(values, settings, melody)
+        return _decode_by_kind(values, settings, melody, tracks, fixed)
+    return _decode_voices(values, settings, melody, fixed)
 
 
-def _decode_by_kind(values, settings, melody, tracks) -> np.ndarray:
+def _decode_by_kind(values, settings, melody, tracks, fixed=None) -> np.ndarray:
     """Voices by the method, polyphonic tracks by threshold, drums as hits (see the module docstring)."""
     values = np.asarray(values)
     out = np.zeros(values.shape, dtype=bool)
     voices = [k for k, t in enumerate(tracks) if not (t.drums or t.polyphonic)]
     if voices:
-        out[..., voices] = _decode_voices(values[..., voices], settings, melody)
+        out[..., voices] = _decode_voices(values[..., voices], settings, melody,
+                                          None if fixed is None else np.asarray(fixed)[..., voices])
     poly = [k for k, t in enumerate(tracks) if t.polyphonic and not t.drums]
     poly_threshold = settings.decode_threshold if settings.decode == "threshold" else 0.0
     out[..., poly] = from_model_range(values[..., poly], poly_threshold)
@@ -115,7 +134,7 @@ def decode_hits(values, threshold: float = 0.0) -> np.ndarray:
     return on & ~before
 
 
-def _decode_voices(values, settings, melody) -> np.ndarray:
+def _decode_voices(values, settings, melody, fixed=None) -> np.ndarray:
     method = settings.decode
     if method == "threshold":
         return from_model_range(values, settings.decode_threshold)
@@ -125,7 +144,8 @@ def _decode_voices(values, settings, melody) -> np.ndarray:
         return decode_notes(values, threshold=settings.decode_threshold, onset_cost=settings.onset_cost,
                             score=settings.note_score, melody=melody, sing_with_melody=settings.sing_with_melody,
                             order_voices=settings.order_voices, parallel_cost=settings.parallel_cost,
-                            leap_cost=settings.leap_cost, lowest_min_steps=settings.lowest_min_steps)
+                            leap_cost=settings.leap_cost, lowest_min_steps=settings.lowest_min_steps,
+                            fixed=fixed)
     raise ConfigError(f"unknown decode method {method!r}; use one of {list(DECODE_METHODS)}")
 
 
@@ -138,7 +158,7 @@ def log_odds(values) -> np.ndarray:
 def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, score: str = "value", melody=None,
                  sing_with_melody: bool = False, order_voices: bool = False,
                  parallel_cost: float = 0.0, leap_cost: float = 0.0, lowest_min_steps: int = 1,
-                 steps_per_beat: int = STEPS_PER_BEAT) -> np.ndarray:
+                 steps_per_beat: int = STEPS_PER_BEAT, fixed=None) -> np.ndarray:
     """Each voice's best line under a cost per note start (and the optional structural costs).
 
     Parameters
@@ -157,6 +177,10 @@ def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, sco
         See the module docstring.
     steps_per_beat : int
         Beat length in steps, for ``parallel_cost``.
+    fixed : array_like of int, shape (batch, time, voices) or (time, voices), optional
+        Per voice and step, the state kept: a pitch index, -1 (a rest) or
+        :data:`FREE` (the decoding chooses). Kept steps come out as given;
+        the free steps are decoded through them (see the module docstring).
 
     Returns
     -------
@@ -172,6 +196,7 @@ def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, sco
     if single:
         values = values[None]
         melody = None if melody is None else np.asarray(melody)[None]
+    fixed = None if fixed is None else _check_fixed(fixed, values.shape, single)
     if (sing_with_melody or parallel_cost > 0) and melody is None:
         raise ConfigError("sing_with_melody and parallel_cost need the melody")
     mel_line = None if melody is None else _line(np.asarray(melody, bool)[..., 0])
@@ -183,14 +208,42 @@ def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, sco
         ceiling = mel_line if order_voices else None
         others = [line for line in lines.values()] + ([mel_line] if mel_line is not None else [])
         sounding = mel_line >= 0 if (sing_with_melody and mel_line is not None) else None
+        kept = None
+        if fixed is not None:  # the kept parts of the voices not decoded yet bind this one too
+            waiting = [u for u in order if u not in lines and u != v]
+            others += [np.where(fixed[..., u] == FREE, -1, fixed[..., u]) for u in waiting]
+            if order_voices:
+                ceiling = _lowest_sounding([mel_line] + [np.where(fixed[..., u] == FREE, -1, fixed[..., u])
+                                                         for u in waiting if u < v])
+            kept = fixed[..., v]
         lines[v] = _best_line(values[..., v] - threshold, onset_cost, sounding, floor, ceiling,
                               others if parallel_cost > 0 else [], parallel_cost, steps_per_beat, leap_cost,
-                              lowest_min_steps if v == n_voices - 1 else 1)
+                              lowest_min_steps if v == n_voices - 1 else 1, kept)
     out = np.zeros(values.shape, dtype=bool)
     for v, line in lines.items():
         b, t = np.nonzero(line >= 0)
         out[b, t, line[b, t], v] = True
     return out[0] if single else out
+
+
+def _check_fixed(fixed, shape, single) -> np.ndarray:
+    """``fixed`` as ``(batch, time, voices)`` int64 for values of ``shape`` (batch, time, pitch, voices)."""
+    fixed = np.asarray(fixed)
+    fixed = fixed[None] if single else fixed
+    want = (shape[0], shape[1], shape[3])
+    if fixed.shape != want or not np.issubdtype(fixed.dtype, np.integer):
+        raise ConfigError(f"fixed must be integers of shape {want} (batch, time, voices), got "
+                          f"{fixed.dtype} {fixed.shape}")
+    if fixed.size and (fixed.min() < FREE or fixed.max() >= shape[2]):
+        raise ConfigError(f"fixed holds {FREE} (free), -1 (rest) or a pitch index below {shape[2]}")
+    return fixed.astype(np.int64)
+
+
+def _lowest_sounding(lines) -> np.ndarray:
+    """Per ``(batch, time)`` the lowest pitch of ``lines`` that sounds there, -1 where none does."""
+    stack = np.stack([np.broadcast_to(line, lines[0].shape) for line in lines])
+    low = np.where(stack >= 0, stack, np.iinfo(np.int64).max).min(axis=0)
+    return np.where(low == np.iinfo(np.int64).max, -1, low)
 
 
 def _line(roll: np.ndarray) -> np.ndarray:
@@ -200,7 +253,7 @@ def _line(roll: np.ndarray) -> np.ndarray:
 
 
 def _best_line(score, onset_cost, must_sound, floor, ceiling, others, parallel_cost, steps_per_beat, leap_cost=0.0,
-               min_steps=1):
+               min_steps=1, kept=None):
     """One voice's line: ``(batch, time)`` pitch index, -1 where it rests.
 
     ``score``: ``(batch, time, pitch)`` reward of sounding each pitch (a rest
@@ -211,9 +264,16 @@ def _best_line(score, onset_cost, must_sound, floor, ceiling, others, parallel_c
     first, beat by beat (where the parallels are counted), then the steps in
     between with those onsets fixed for half a beat. ``leap_cost`` is
     charged for every move between two pitches :data:`LEAP_INTERVAL` or more apart;
-    every note lasts at least ``min_steps`` steps.
+    every note lasts at least ``min_steps`` steps. ``kept``: ``(batch, time)`` kept
+    state per step (:data:`FREE` where the line is chosen), see :func:`decode_notes`.
     """
     emit = _emissions(score, must_sound, floor, ceiling)
+    is_kept = None
+    if kept is not None:
+        is_kept = kept != FREE
+        states = np.arange(emit.shape[-1])[None, None, :]
+        forced = np.where(states == (kept + 1)[..., None], 0.0, -np.inf)
+        emit = np.where(is_kept[..., None], forced, emit)
     onset = np.full(emit.shape[-1], float(onset_cost))
     onset[0] = 0.0  # starting a rest is free
     leaps = _leap_costs(emit.shape[-1], leap_cost)
@@ -225,7 +285,11 @@ def _best_line(score, onset_cost, must_sound, floor, ceiling, others, parallel_c
             chosen = beats[:, : len(steps)]
             keep = np.zeros(emit[:, steps].shape, bool)
             np.put_along_axis(keep, chosen[..., None], True, axis=-1)
+            if is_kept is not None:  # kept steps, and the steps of a beat whose onset is kept, stay as they are
+                keep = keep | is_kept[:, steps, None] | is_kept[:, steps - offset, None]
             emit[:, steps] = np.where(keep, emit[:, steps], -np.inf)
+    if is_kept is not None:
+        return _viterbi_moves(emit, onset, leaps, min_steps, kept) - 1
     if leaps is None and min_steps == 1:
         return _viterbi(emit, onset) - 1
     return _viterbi_moves(emit, onset, leaps, min_steps) - 1
@@ -279,7 +343,7 @@ FORBIDDEN = -1e9
 heavy penalty, not -inf, so that a line always exists where a note must last ``min_steps``."""
 
 
-def _viterbi_moves(emit, onset, leaps, min_steps):
+def _viterbi_moves(emit, onset, leaps, min_steps, kept=None):
     """:func:`_viterbi` with a cost per move between two pitches (``leaps``, ``(states, states)``
     or ``None``) and every note at least ``min_steps`` steps long.
 
@@ -287,6 +351,13 @@ def _viterbi_moves(emit, onset, leaps, min_steps):
     or more); a note may end (to a rest or another pitch) only from the last.
     A note cut short by the end of the piece is kept. Every move is scored
     against every state, so this costs ``states`` times :func:`_viterbi`.
+
+    ``kept`` (``(batch, time)``, :data:`FREE` where free) fixes the state of
+    the other steps: between two kept steps any move is free (a kept line is
+    taken as it is), out of a kept step a note starts afresh (its onset and
+    its leap from the kept pitch paid), and into a kept step the free note
+    ends (its leap to the kept pitch paid; a note shorter than ``min_steps``
+    costs :data:`FORBIDDEN`, so a line always exists).
     """
     batch, steps, n = emit.shape
     pitches, k = n - 1, int(min_steps)
@@ -310,16 +381,39 @@ def _viterbi_moves(emit, onset, leaps, min_steps):
     trans[old, 0] = 0.0
     pitched = np.where(np.isfinite(emit[..., 1:]), emit[..., 1:], FORBIDDEN)
     emit_all = np.concatenate([np.where(np.isfinite(emit[..., :1]), emit[..., :1], FORBIDDEN)] + [pitched] * k, axis=-1)
+    if kept is not None:
+        pitch_of = np.r_[-1, np.tile(p, k)]  # the pitch index of every state, -1 for the rest
+        emit_all = np.where((kept[..., None] == FREE) | (pitch_of == kept[..., None]), emit_all, -np.inf)
+        moves = _join_moves(trans, onset, leaps, pitch_of, state(p, 1), old)
+        free = kept == FREE
+        mode = np.where(free[:, 1:], np.where(free[:, :-1], 0, 2), np.where(free[:, :-1], 3, 1))
     best = np.full((batch, size), -np.inf)
     best[:, 0] = emit_all[:, 0, 0]
     best[:, state(p, 1)] = emit_all[:, 0, 1:1 + pitches] - onset[1:]
     back = np.zeros((batch, steps, size), dtype=np.int16)
     for t in range(1, steps):
-        cand = best[:, :, None] + trans[None]
+        cand = best[:, :, None] + (trans[None] if kept is None else moves[mode[:, t - 1]])
         back[:, t] = np.argmax(cand, axis=1)
         best = _taken(cand, back[:, t]) + emit_all[:, t]
     line = _backtrack(best, back)
     return np.where(line == 0, 0, (line - 1) % pitches + 1)
+
+
+def _join_moves(trans, onset, leaps, pitch_of, first, old):
+    """The moves of :func:`_viterbi_moves` at a step by its kind: ``[free -> free, kept -> kept,
+    kept -> free, free -> kept]`` as ``(4, states, states)`` rewards (see its docstring)."""
+    size = trans.shape[0]
+    start = -(onset[None, 1:] + leaps[pitch_of + 1][:, 1:])  # from any state to a new note
+    out_of_kept = np.full((size, size), -np.inf)
+    out_of_kept[:, 0] = 0.0
+    out_of_kept[:, first] = start
+    young = np.ones(size, bool)
+    young[0] = False
+    young[old] = False
+    into_kept = np.zeros((size, size))
+    into_kept[:, 1:] = -(onset[pitch_of[1:] + 1][None, :] + leaps[(pitch_of + 1)[:, None], (pitch_of + 1)[None, 1:]])
+    into_kept[young] += FORBIDDEN
+    return np.stack([trans, np.zeros((size, size)), out_of_kept, into_kept])
 
 
 def _taken(cand, index):

@@ -19,6 +19,13 @@ validation phrases and noise), the evaluation and the studio. The steps:
    ordinary melodies and batches take one call, as before;
 3. :func:`from_model_space`: back to 128 pitches with the shifts undone.
 
+Regenerating a part (:meth:`ForwardPass.generate` with ``keep``): a previous
+result is moved to model space with the melody's own shift, and its voices'
+lines outside the cells to draw again (:func:`regenerate_cells`) are fixed
+states of the ``"notes"`` decoding (:func:`deepaccomp.decoding.decode_notes`);
+back on 128 pitches every kept cell and onset is copied from the previous
+result, so the notes outside the selection are the kept ones exactly.
+
 Rolls are boolean, ``(time, pitch, tracks)``; 16th-note steps.
 """
 
@@ -29,10 +36,11 @@ import warnings
 import numpy as np
 
 from .config import Config, GenerationConfig, check_seed
-from .decoding import decode
+from .decoding import FREE, decode
 from .errors import ConfigError, GenerationError, InputTooLargeError, InvalidRollError
 from .metrics import estimate_key
 from .midi import MAX_BAR_STEPS, MAX_ROLL_STEPS
+from .meter import add_lead_in
 from .piece import Piece, TimeGrid
 from .representation import (
     STEPS_PER_BAR,
@@ -40,6 +48,7 @@ from .representation import (
     crop_pitches,
     pad_time,
     position_planes,
+    run_starts,
     to_model_range,
     transpose_roll,
     transpose_tracks,
@@ -49,7 +58,7 @@ from .representation import (
 
 __all__ = ["ForwardPass", "SOPRANO_CENTER", "CHUNK_STEPS", "CHUNK_CONTEXT", "MAX_CALL_CELLS", "SPLIT_CALL_CELLS",
            "MAX_INPUT_STEPS", "check_melodies", "draw_noise", "model_input", "model_input_planes",
-           "to_model_space", "from_model_space"]
+           "to_model_space", "from_model_space", "regenerate_cells"]
 
 SOPRANO_CENTER = 67
 """Mean soprano pitch of the key-normalised chorales (G4), where melodies are moved by octaves."""
@@ -150,12 +159,15 @@ class ForwardPass:
         return self.config.generation.with_overrides(decoding, **overrides)
 
     def __call__(self, melody: np.ndarray, noise: np.ndarray, settings: GenerationConfig | None = None,
-                 steps_per_bar: int = STEPS_PER_BAR) -> np.ndarray:
+                 steps_per_bar: int = STEPS_PER_BAR, fixed: np.ndarray | None = None) -> np.ndarray:
         """One batch: melody ``(n, time, window, 1)`` bool (step 0 a downbeat) and noise
-        -> accompaniment ``(n, time, window, N)`` bool (N accompaniment tracks of the layout)."""
+        -> accompaniment ``(n, time, window, N)`` bool (N accompaniment tracks of the layout).
+        ``fixed``: ``(n, time, N)`` kept states of the voices (:func:`deepaccomp.decoding.decode`)."""
         settings = settings or self.config.generation
         values = self.values(model_input(melody, self.config, steps_per_bar), noise)
-        return decode(values, settings, melody, self.config.track_layout)
+        if fixed is None:
+            return decode(values, settings, melody, self.config.track_layout)
+        return decode(values, settings, melody, self.config.track_layout, fixed)
 
     def values(self, x: np.ndarray, noise: np.ndarray) -> np.ndarray:
         """The generator's output for one batch of model inputs (:func:`model_input`),
@@ -177,7 +189,7 @@ class ForwardPass:
         return values
 
     def accompany(self, melodies, *, seed: int | None = None, noise_scale: float | None = None,
-                  steps_per_bar: int = STEPS_PER_BAR, decoding=None) -> list:
+                  steps_per_bar: int = STEPS_PER_BAR, decoding=None, fixed=None) -> list:
         """Model-space melodies ``[(time, window, 1)]`` bool -> accompaniments ``[(time, window, N)]`` bool.
 
         All melodies go through the generator in one batch (one noise draw
@@ -188,6 +200,8 @@ class ForwardPass:
         :data:`CHUNK_STEPS` is cut into overlapping chunks (noise drawn per
         call, in order, from the same ``seed``). ``decoding`` and ``noise_scale``
         override the model's generation settings for this call (:meth:`settings`).
+        ``fixed``: per melody ``None`` or ``(time, N)`` int, the voices' kept states
+        (:data:`deepaccomp.decoding.FREE` where they are drawn; see :meth:`generate`).
 
         Raises
         ------
@@ -201,18 +215,28 @@ class ForwardPass:
         settings = self.settings(decoding, noise_scale=noise_scale)
         melodies = check_melodies(melodies)
         rng = np.random.default_rng(check_seed(seed))
+        fixed = [None] * len(melodies) if fixed is None else list(fixed)
         if self.config.model.fixed_length:
-            return self._accompany_phrases(melodies, rng, settings, steps_per_bar)
+            return self._accompany_phrases(melodies, rng, settings, steps_per_bar, fixed)
         lengths = [m.shape[0] for m in melodies]
         longest = max(lengths) + (-max(lengths)) % self.config.time_unit
         if longest > CHUNK_STEPS or len(melodies) * longest * self.config.window.size > MAX_CALL_CELLS:
-            return self._accompany_bounded(melodies, rng, settings, steps_per_bar)
+            return self._accompany_bounded(melodies, rng, settings, steps_per_bar, fixed)
         batch = _stack_padded(melodies, longest)
         noise = draw_noise(self.config, rng, len(batch), longest, settings.noise_scale)
-        values = self(batch, noise, settings, steps_per_bar)
+        values = self(batch, noise, settings, steps_per_bar, self._stack_fixed(fixed, longest))
         return [values[i, :n] for i, n in enumerate(lengths)]
 
-    def _accompany_bounded(self, melodies, rng, settings, steps_per_bar) -> list:
+    def _stack_fixed(self, fixed, steps: int):
+        """Kept states ``[(time, N) or None]`` padded with :data:`FREE` to ``steps`` and stacked, or ``None``
+        when nothing is kept (the plain decoding)."""
+        if all(f is None for f in fixed):
+            return None
+        n = len(self.config.track_layout.accompaniment)
+        full = [np.full((0, n), FREE) if f is None else np.asarray(f)[:steps] for f in fixed]
+        return np.stack([np.pad(f, ((0, steps - f.shape[0]), (0, 0)), constant_values=FREE) for f in full])
+
+    def _accompany_bounded(self, melodies, rng, settings, steps_per_bar, fixed) -> list:
         """Consecutive melodies grouped into calls of at most :data:`SPLIT_CALL_CELLS` cells; long ones chunked."""
         unit, size = self.config.time_unit, self.config.window.size
         out, group = [None] * len(melodies), []
@@ -225,7 +249,8 @@ class ForwardPass:
                 longest = max(padded(i) for i in group)
                 batch = _stack_padded([melodies[i] for i in group], longest)
                 noise = draw_noise(self.config, rng, len(group), longest, settings.noise_scale)
-                values = self(batch, noise, settings, steps_per_bar)
+                values = self(batch, noise, settings, steps_per_bar, self._stack_fixed([fixed[i] for i in group],
+                                                                                      longest))
                 for j, i in enumerate(group):
                     out[i] = values[j, :melodies[i].shape[0]]
                 group.clear()
@@ -233,7 +258,7 @@ class ForwardPass:
         for i in range(len(melodies)):
             if padded(i) > CHUNK_STEPS:
                 run_group()
-                out[i] = self._accompany_chunked(melodies[i], rng, settings, steps_per_bar)
+                out[i] = self._accompany_chunked(melodies[i], rng, settings, steps_per_bar, fixed[i])
                 continue
             if (len(group) + 1) * max(padded(j) for j in group + [i]) * size > SPLIT_CALL_CELLS:
                 run_group()
@@ -241,7 +266,7 @@ class ForwardPass:
         run_group()
         return out
 
-    def _accompany_chunked(self, melody, rng, settings, steps_per_bar) -> np.ndarray:
+    def _accompany_chunked(self, melody, rng, settings, steps_per_bar, fixed=None) -> np.ndarray:
         """One long melody in chunks of :data:`CHUNK_STEPS` steps with :data:`CHUNK_CONTEXT` on each side.
 
         The model input (with its bar-position channels) and the noise are
@@ -260,27 +285,32 @@ class ForwardPass:
             lo, hi = max(0, start - CHUNK_CONTEXT), min(steps, stop + CHUNK_CONTEXT)
             values = self.values(x[:, lo:hi], noise[:, lo // unit: hi // unit])
             parts.append(values[:, start - lo: stop - lo])
-        return decode(np.concatenate(parts, axis=1), settings, padded,
-                      self.config.track_layout)[0, :melody.shape[0]]
+        values = np.concatenate(parts, axis=1)
+        if fixed is None:
+            return decode(values, settings, padded, self.config.track_layout)[0, :melody.shape[0]]
+        return decode(values, settings, padded, self.config.track_layout,
+                      self._stack_fixed([fixed], steps))[0, :melody.shape[0]]
 
-    def _accompany_phrases(self, melodies, rng, settings, steps_per_bar):
+    def _accompany_phrases(self, melodies, rng, settings, steps_per_bar, fixed):
         steps = self.config.phrase_steps
-        chunks, owners = [], []
+        chunks, owners, kept = [], [], []
         for i, m in enumerate(melodies):
             padded = pad_time(m, steps)
             for s in range(0, padded.shape[0], steps):
                 chunks.append(padded[s: s + steps])
                 owners.append(i)
+                kept.append(None if fixed[i] is None else np.asarray(fixed[i])[s: s + steps])
         noise = draw_noise(self.config, rng, len(chunks), steps, settings.noise_scale)
         cells = steps * self.config.window.size
         per_call = max(1, (MAX_CALL_CELLS if len(chunks) * cells <= MAX_CALL_CELLS else SPLIT_CALL_CELLS) // cells)
         values = np.concatenate([self(np.stack(chunks[s: s + per_call]), noise[s: s + per_call], settings,
-                                      steps_per_bar) for s in range(0, len(chunks), per_call)])
+                                      steps_per_bar, self._stack_fixed(kept[s: s + per_call], steps))
+                                 for s in range(0, len(chunks), per_call)])
         owners = np.asarray(owners)
         return [np.concatenate(values[owners == i])[: m.shape[0]] for i, m in enumerate(melodies)]
 
     def generate(self, pieces, *, seed: int | None = None, noise_scale: float | None = None,
-                 decoding=None) -> list:
+                 decoding=None, keep=None, free=None) -> list:
         """Melody pieces in any key and octave -> the same pieces with the accompaniment of the layout.
 
         Parameters
@@ -291,6 +321,15 @@ class ForwardPass:
             its bars found (``grid.bars``; ``None``: step 0 a downbeat of the meter).
         seed, noise_scale, decoding
             As :meth:`accompany` takes them.
+        keep : sequence of (Piece or None), optional
+            Per melody, a previous result to keep in part: the melody piece's
+            own melody and grid, with every accompaniment track (128 pitches).
+        free : sequence of (ndarray or None), optional
+            Per kept piece, the cells ``(time, 128, N)`` to draw again
+            (:func:`regenerate_cells`). Every other cell and onset of the
+            accompaniment is the kept one; the voices' new notes are decoded
+            through the kept ones (the model's values everywhere come from
+            ``seed`` as usual).
 
         Returns
         -------
@@ -307,16 +346,34 @@ class ForwardPass:
             raise ConfigError("no melody given: pass a melody or a non-empty list of melodies")
         model = [to_model_space(p.melody(), self.config) for p in pieces]
         check_melodies([m.roll for m in model])
+        keep = [None] * len(pieces) if keep is None else list(keep)
+        kept = [None if k is None else pieces[i].with_accompaniment(k.roll[..., 1:], k.onsets[..., 1:])
+                for i, k in enumerate(keep)]
+        fixed = [None if k is None else self._kept_states(k, free[i]) for i, k in enumerate(kept)]
         out = [None] * len(pieces)
         bars = [m.grid.steps_per_bar for m in model]
         for steps in sorted(set(bars)):
             idx = [i for i, s in enumerate(bars) if s == steps]
             accomps = self.accompany([model[i].roll for i in idx], seed=seed, steps_per_bar=steps,
-                                     decoding=settings)
+                                     decoding=settings, fixed=[fixed[i] for i in idx])
             for i, acc in zip(idx, accomps):
                 back = from_model_space(model[i].with_accompaniment(acc), self.config)
-                out[i] = pieces[i].with_accompaniment(_from_melody_onset(back.roll[..., 1:], pieces[i].roll))
+                new = _from_melody_onset(back.roll[..., 1:], pieces[i].roll)
+                if kept[i] is None:
+                    out[i] = pieces[i].with_accompaniment(new)
+                else:
+                    out[i] = pieces[i].with_accompaniment(*_merge_kept(kept[i], new, free[i]))
         return out
+
+    def _kept_states(self, kept: Piece, free: np.ndarray) -> np.ndarray:
+        """``(model time, N)`` kept state of every accompaniment track in model space: its top pitch
+        index in the window (-1: a rest), :data:`FREE` where ``free`` (``(time, 128, N)``) draws it again."""
+        model = to_model_space(kept, self.config)
+        acc = model.roll[..., 1:]
+        top = acc.shape[1] - 1 - np.argmax(acc[:, ::-1], axis=1)
+        line = np.where(acc.any(axis=1), top, -1)
+        steps = add_lead_in(np.asarray(free, bool).any(axis=1), model.grid.lead_in)
+        return np.where(steps[: line.shape[0]], FREE, line)
 
     def accompany_full(self, melodies, *, seed: int | None = None, noise_scale: float | None = None,
                        steps_per_bar: int = STEPS_PER_BAR, decoding=None) -> list:
@@ -332,6 +389,44 @@ class ForwardPass:
         grid = TimeGrid.plain(steps_per_bar=steps_per_bar)
         pieces = [Piece.from_roll(m, self.config.track_layout, grid) for m in melodies]
         return [p.roll[..., 1:] for p in self.generate(pieces, seed=seed, decoding=settings)]
+
+
+def regenerate_cells(piece: Piece, start: int, stop: int, tracks) -> np.ndarray:
+    """The accompaniment cells of ``piece`` to draw again: ``(time, pitch, N)`` bool.
+
+    A note belongs to the step where it starts: the notes of the
+    accompaniment tracks ``tracks`` (indices, 0 the first accompaniment track)
+    that start in steps ``start..stop - 1`` are drawn again, the others kept
+    whole. The cells to draw are those steps and the steps of the notes drawn
+    again, less the cells of kept notes (a kept note that starts before the
+    selection and sounds into it keeps sounding; a note that starts in it and
+    sounds past its end frees the steps it held). A voice (a monophonic track)
+    is freed or kept step by step, across its pitches; a polyphonic or drum
+    track cell by cell.
+    """
+    roll, onsets = piece.roll[..., 1:], piece.onsets[..., 1:]
+    steps = np.arange(roll.shape[0])[:, None, None]
+    began = np.maximum.accumulate(np.where(onsets, steps, -1), axis=0)  # start step of the note in each cell
+    inside = (began >= start) & (began < stop)
+    kept_note = roll & ~inside
+    chosen = ((steps >= start) & (steps < stop)) | (roll & inside)
+    free = np.zeros(roll.shape, bool)
+    for k in tracks:
+        track = piece.layout.accompaniment[k]
+        if track.drums or track.polyphonic:
+            free[..., k] = chosen[..., k] & ~kept_note[..., k]
+        else:
+            free[..., k] = (chosen[..., k].any(axis=1) & ~kept_note[..., k].any(axis=1))[:, None]
+    return free
+
+
+def _merge_kept(kept: Piece, new: np.ndarray, free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Accompaniment roll and onsets ``(time, 128, N)``: ``new`` in the ``free`` cells (a note starting
+    where a free stretch starts), the kept piece's everywhere else."""
+    new = new & free
+    roll = np.where(free, new, kept.roll[..., 1:])
+    onsets = np.where(free, run_starts(new), kept.onsets[..., 1:])
+    return roll, onsets
 
 
 def _from_melody_onset(accomp: np.ndarray, melody: np.ndarray) -> np.ndarray:
