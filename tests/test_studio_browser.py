@@ -21,7 +21,9 @@ the page's screenshot there (always saved under the test's tmp_path).
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import io
 import os
 import re
 import shutil
@@ -195,6 +197,34 @@ def open_page(driver, url):
              what="the page to load")
 
 
+def melody_file(path, *, tempo=100.0, program=0):
+    """A one-instrument MIDI file of a C major scale in quarter notes."""
+    pm = pretty_midi.PrettyMIDI(initial_tempo=tempo)
+    inst = pretty_midi.Instrument(program=program, name="melody")
+    beat = 60.0 / tempo
+    for i, p in enumerate([60, 62, 64, 65, 67, 69, 71, 72]):
+        inst.notes.append(pretty_midi.Note(velocity=90, pitch=p, start=i * beat, end=(i + 1) * beat))
+    pm.instruments.append(inst)
+    pm.write(str(path))
+    return path
+
+
+def message(driver, panel):
+    """The text of a panel's message box (melody-msg, gen-msg, res-msg) and whether it shows an error."""
+    return driver.execute_script(f"const m = document.getElementById('{panel}'); "
+                                 "return [m.hidden ? '' : m.textContent, m.classList.contains('error')]")
+
+
+def in_view(driver, element_id):
+    """Whether the element's top is on screen."""
+    return driver.execute_script(f"const r = document.getElementById('{element_id}').getBoundingClientRect(); "
+                                 "return r.top >= -2 && r.top < window.innerHeight")
+
+
+def invalid(driver):
+    return sorted(e.get_attribute("id") for e in driver.find_elements("css selector", ".invalid"))
+
+
 def test_studio_in_a_real_browser(server, browser, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
@@ -262,7 +292,9 @@ def test_studio_in_a_real_browser(server, browser, tmp_path):
         seconds = w.getnframes() / w.getframerate()
         samples = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
     assert pm.get_end_time() <= seconds <= pm.get_end_time() + 5
-    assert np.abs(samples).max() > 1000
+    # normalised to a -1 dBFS peak: loud, and no sample at full scale (clipped)
+    peak = int(np.abs(samples.astype(np.int32)).max())
+    assert 0.88 * 32767 < peak < 0.9 * 32767, peak
 
     # a new melody from the on-screen keyboard (C4 E4 G4 C5) and the computer keyboard (A S D F = C D E F)
     d.find_element(By.ID, "clear").click()
@@ -359,4 +391,117 @@ def test_studio_with_a_band_model_shows_its_tracks(band_server, browser):
         channels[name] = {m.channel for m in track if m.type == "note_on"}
     assert channels["drums"] == {9} and all(9 not in channels[n] for n in BAND[2:])
     errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, errors
+
+
+def test_the_page_reports_where_the_user_is_and_fits_a_phone(server, browser, tmp_path):
+    """The defects of issue 34 on the page: pickup box, stopping the melody, messages beside the action
+    and in words, inputs in error marked, a failed generation clearing the old result, scrolling to the
+    new one, the upload tempo range, the model's noise scale shown, presets keeping the melody's
+    instrument, and no horizontal overflow at 375 px."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.select import Select
+
+    d = browser
+    open_page(d, server)
+    value = lambda id_: d.find_element(By.ID, id_).get_attribute("value")  # noqa: E731
+    # the Pickup box shows "none" on load and after a meter change
+    assert value("pickup") == "0" and Select(d.find_element(By.ID, "pickup")).first_selected_option.text == "none"
+    Select(d.find_element(By.ID, "meter")).select_by_visible_text("3/4")
+    assert value("pickup") == "0" and len(d.find_elements(By.CSS_SELECTOR, "#pickup option")) == 3
+    Select(d.find_element(By.ID, "meter")).select_by_visible_text("4/4")
+    # the noise scale's placeholder gives the model's value
+    assert d.find_element(By.ID, "noise").get_attribute("placeholder") == "model's: 3"
+
+    # ▶ Melody with an empty editor says so; with notes it plays, and Stop (or ▶ Melody again) stops it
+    assert d.find_element(By.ID, "stop").get_attribute("disabled")
+    d.find_element(By.ID, "play-melody").click()
+    text, error = message(d, "melody-msg")
+    assert error and "the melody is empty" in text and invalid(d) == ["editor"]
+    d.find_element(By.TAG_NAME, "body").send_keys("asdfghjk")
+    assert invalid(d) == []
+    for stop in ("stop", "play-melody"):
+        d.find_element(By.ID, "play-melody").click()
+        wait_for(d, "const s = window.studio.audioStats(); return s.playing && s.position > 0.5", timeout=30,
+                 what="the melody to play")
+        assert d.find_element(By.ID, "clock").text != "0:00.0" and not d.find_element(By.ID, "stop").get_attribute(
+            "disabled")
+        d.find_element(By.ID, stop).click()
+        assert d.execute_script("return window.studio.audioStats().playing") is False
+        assert d.find_element(By.ID, "clock").text == "0:00.0" and d.find_element(By.ID, "play-melody").text == "▶ Melody"
+
+    # an empty Tempo is named as such, beside Generate, and the field is marked
+    d.find_element(By.ID, "tempo").clear()
+    d.find_element(By.ID, "generate").click()
+    text, error = message(d, "gen-msg")
+    assert error and text.startswith("Tempo is empty") and "got 0" not in text and invalid(d) == ["tempo"]
+    d.find_element(By.ID, "tempo").send_keys("100")
+    assert invalid(d) == []
+    # a generation: the page scrolls to the result
+    d.find_element(By.ID, "seed").send_keys("1")
+    d.execute_script("window.scrollTo(0, 0)")
+    counts = dict(generate_and_wait(d))
+    assert counts["melody"] == 8 and in_view(d, "result-panel")
+    # a failed one: the message beside Generate, on screen, the field marked and the old result gone
+    d.find_element(By.ID, "seed").clear()
+    d.find_element(By.ID, "seed").send_keys("5000000000")
+    d.execute_script("window.scrollTo(0, document.body.scrollHeight)")
+    d.find_element(By.ID, "generate").click()
+    text, error = message(d, "gen-msg")
+    assert error and text.startswith("Seed 5000000000 is out of range") and invalid(d) == ["seed"]
+    assert in_view(d, "gen-msg") and d.execute_script("return window.studio.state.result") is None
+    assert "disabled" in d.find_element(By.ID, "download").get_attribute("class")
+    assert d.find_element(By.ID, "play").get_attribute("disabled") and message(d, "res-msg")[1]
+    # the server's refusal in words, without the exception's class name
+    d.find_element(By.ID, "seed").clear()
+    d.execute_script("window.studio.state.notes[0].pitch = 200")
+    d.find_element(By.ID, "generate").click()
+    wait_for(d, "return !document.getElementById('generate').disabled", what="the answer")
+    text, error = message(d, "gen-msg")
+    assert error and text.startswith("notes[0].pitch must be an integer 0..127") and "Error" not in text, text
+    assert invalid(d) == ["editor"]
+    d.execute_script("window.studio.state.notes[0].pitch = 60")
+    # a stopped server, in words
+    d.execute_cdp_cmd("Network.enable", {})
+    d.execute_cdp_cmd("Network.emulateNetworkConditions", {"offline": True, "latency": 0, "downloadThroughput": -1,
+                                                           "uploadThroughput": -1})
+    try:
+        d.find_element(By.ID, "generate").click()
+        wait_for(d, "return !document.getElementById('generate').disabled", what="the failed request")
+        text, error = message(d, "gen-msg")
+    finally:
+        d.execute_cdp_cmd("Network.emulateNetworkConditions", {"offline": False, "latency": 0,
+                                                               "downloadThroughput": -1, "uploadThroughput": -1})
+    assert error and "does not answer" in text and "Failed to fetch" not in text, text
+
+    # an upload outside 20-300 bpm is refused beside the upload; the Tempo box keeps its value
+    d.find_element(By.ID, "upload").send_keys(str(melody_file(tmp_path / "fast.mid", tempo=60_000_000)))
+    wait_for(d, "return !document.getElementById('melody-msg').hidden", what="the upload's answer")
+    text, error = message(d, "melody-msg")
+    assert error and text.startswith("fast.mid has a tempo of 60,000,000 bpm") and value("tempo") == "100", text
+    # a preset sets the accompaniment's instruments; the uploaded flute stays a flute, on the page and in the file
+    d.find_element(By.ID, "upload").send_keys(str(melody_file(tmp_path / "flute.mid", program=73)))
+    wait_for(d, "return window.studio.state.file !== null", what="the flute file")
+    assert value("prog-0") == "73"
+    Select(d.find_element(By.ID, "preset")).select_by_value("strings")
+    assert [value(f"prog-{k}") for k in range(4)] == ["73", "41", "42", "43"]
+    d.find_element(By.ID, "seed").send_keys("2")
+    generate_and_wait(d)
+    res = d.execute_script("return window.studio.state.result")
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(base64.b64decode(res["midi_base64"])))
+    assert [t["program"] for t in res["tracks"]] == [i.program for i in pm.instruments] == [73, 41, 42, 43]
+
+    # a phone's width: nothing wider than the screen
+    d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": 375, "height": 812, "deviceScaleFactor": 2,
+                                                             "mobile": True})
+    try:
+        time.sleep(0.3)
+        widths = d.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+        wide = d.execute_script("return [...document.querySelectorAll('body *')].filter((e) => "
+                                "e.getBoundingClientRect().right > window.innerWidth + 1 && "
+                                "!e.closest('.roll-wrap, #keyboard-wrap')).map((e) => e.id || e.tagName)")
+    finally:
+        d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    assert widths[0] <= widths[1] == 375 and not wide, (widths, wide)
+    errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE" and "Failed to load resource" not in e["message"]]
     assert not errors, errors

@@ -10,6 +10,10 @@ const colorOf = (k) => (k === 0 ? COLORS[0] : COLORS[1 + ((k - 1) % (COLORS.leng
 const NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"];
 const KEYMAP = "awsedftgyhujkolp;";  // a=C w=C# s=D ... k=C+12 o=C#+12 l=D+12 p=D#+12 ;=E+12
 const CELL = 14, ROW = 10, LABEL_W = 34;
+const WAV_PEAK_DBFS = -1;  // the rendered WAV is normalised to this peak: loud, never clipped
+const NO_SERVER = "the studio server does not answer: is deepaccomp studio still running? Start it again, " +
+  "then reload this page";
+const EMPTY_MELODY = "the melody is empty: draw notes on the grid, play the keys or upload a .mid file first";
 
 const state = {
   info: null,
@@ -22,24 +26,78 @@ const state = {
   solo: [],
 };
 
-// ------------------------------------------------------------------ status, helpers
+// ------------------------------------------------------------------ status, messages, helpers
 function status(text, isError = false) {
   const s = $("status");
   s.textContent = text;
   s.classList.toggle("error", isError);
+}
+
+// A message where the user is: in the header and in the panel of the action (melody, generate, result).
+const PANEL_MSG = { melody: "melody-msg", generate: "gen-msg", result: "res-msg" };
+function report(panel, text, isError = false) {
+  status(text, isError);
+  const box = $(PANEL_MSG[panel]);
+  box.textContent = text;
+  box.hidden = !text;
+  box.classList.toggle("error", isError);
+  if (isError) box.scrollIntoView({ block: "nearest" });
+}
+function clearMessage(panel) { const box = $(PANEL_MSG[panel]); box.textContent = ""; box.hidden = true; }
+
+// Inputs in error are outlined (and aria-invalid) until they are changed.
+function markInvalid(id, on = true) {
+  const el = $(id);
+  if (!el) return;
+  el.classList.toggle("invalid", on);
+  if (on) el.setAttribute("aria-invalid", "true"); else el.removeAttribute("aria-invalid");
+}
+function clearInvalid() { document.querySelectorAll(".invalid").forEach((el) => markInvalid(el.id, false)); }
+
+class FieldError extends Error {
+  constructor(field, message) { super(message); this.field = field; }
+}
+
+// the page's field a server message is about, from the name the message starts with
+const FIELD_OF_MESSAGE = [[/^seed\b/, "seed"], [/noise_scale/, "noise"], [/^tempo\b/, "tempo"], [/^pickup\b/, "pickup"],
+  [/^melody_program\b/, "prog-0"], [/programs|preset/, "preset"], [/melody is empty|^notes/, "editor"]];
+function fieldOf(message) {
+  const hit = FIELD_OF_MESSAGE.find(([re]) => re.test(message));
+  return hit ? hit[1] : null;
+}
+
+// A number field's value, checked as the server checks it; empty gives null where `optional`.
+function readField(id, label, lo, hi, { integer = false, optional = false, openLow = false } = {}) {
+  const text = $(id).value.trim();
+  const range = `${integer ? "a whole number" : "a number"} ${openLow ? "above" : "from"} ${lo} to ${hi}`;
+  if (text === "") {
+    if (optional) return null;
+    throw new FieldError(id, `${label} is empty or not a number: give ${range}`);
+  }
+  const x = Number(text);
+  if (!Number.isFinite(x) || (integer && !Number.isInteger(x)) || (openLow ? x <= lo : x < lo) || x > hi) {
+    throw new FieldError(id, `${label} ${text} is out of range: give ${range}`);
+  }
+  return x;
 }
 const meter = () => $("meter").value;
 const stepsPerBar = () => (meter() === "3/4" ? 12 : 16);
 const pickupSteps = () => Number($("pickup").value) || 0;
 const noteName = (p) => NAMES[p % 12] + (Math.floor(p / 12) - 1);
 
+// fetch, with a stopped server said in words (the browser's own message is "Failed to fetch")
+async function request(path, options) {
+  try { return await fetch(path, options); } catch (e) { throw new Error(NO_SERVER); }
+}
+
 async function api(path, options) {
-  const r = await fetch(path, options);
+  const r = await request(path, options);
   let body = null;
   try { body = await r.json(); } catch (e) { /* not JSON */ }
-  if (!r.ok) {
-    const msg = body && body.error ? `${body.error.type}: ${body.error.message}` : `HTTP ${r.status}`;
-    throw new Error(msg);
+  if (!r.ok) {  // the message is for the musician; the exception's type stays in the API's answer
+    const err = new Error(body && body.error ? body.error.message : `the studio server answered HTTP ${r.status}`);
+    err.type = body && body.error ? body.error.type : null;
+    throw err;
   }
   return body;
 }
@@ -59,14 +117,14 @@ function initAudio() {
     analyser.fftSize = 2048;
     synth.connect(analyser);
     analyser.connect(ctx.destination);
-    const sf = await (await fetch("/soundfont.sf2")).arrayBuffer();
+    const sf = await (await request("/soundfont.sf2")).arrayBuffer();
     await synth.soundBankManager.addSoundBank(sf, "main");
     await synth.isReady;
     if (ctx.state !== "running") await ctx.resume();
     Object.assign(audio, { ctx, synth, analyser });
     meterLoop();
     status(...before);
-  })().catch((e) => { audio.ready = null; status("sound unavailable: " + e.message, true); throw e; });
+  })().catch((e) => { audio.ready = null; status("no sound: " + e.message, true); throw e; });
   return audio.ready;
 }
 
@@ -122,15 +180,19 @@ async function playTracks(tracks, stepMap, onEnd) {
     audio.timers.push(setTimeout(schedule, 100));
   };
   schedule();
+  $("stop").disabled = false;
   requestAnimationFrame(drawCursor);
 }
 
+// Stops whatever plays (the result or the melody alone); the clock goes back to the start.
 function stopPlayback() {
   audio.timers.forEach(clearTimeout);
   audio.timers = [];
   const was = audio.playing;
   audio.playing = null;
   if (audio.synth) audio.synth.stopAll(true);
+  $("stop").disabled = true;
+  $("clock").textContent = "0:00.0";
   if (was && was.onEnd) was.onEnd();
 }
 
@@ -168,10 +230,10 @@ async function renderWav() {
   if (!res) return;
   const btn = $("wav");
   btn.disabled = true;
-  status("rendering WAV…");
+  report("result", "rendering WAV…");
   try {
     const midi = Uint8Array.from(atob(res.midi_base64), (ch) => ch.charCodeAt(0)).buffer;
-    const sf = await (await fetch("/soundfont.sf2")).arrayBuffer();
+    const sf = await (await request("/soundfont.sf2")).arrayBuffer();
     const rate = 44100, seconds = res.duration + 2 + (res.tracks[0].notes[0] ? Math.max(0, res.tracks[0].notes[0].time) : 0);
     const offline = new OfflineAudioContext({ numberOfChannels: 2, sampleRate: rate, length: Math.ceil(rate * (seconds + 1)) });
     await offline.audioWorklet.addModule("/static/vendor/spessasynth_processor.min.js");
@@ -180,16 +242,34 @@ async function renderWav() {
     await synth.startOfflineRender({ midiSequence: BasicMIDI.fromArrayBuffer(midi, res.filename), loopCount: 0,
                                      soundBankList: [{ bankOffset: 0, soundBankBuffer: sf }] });
     const buffer = await offline.startRendering();
+    normalise(buffer, WAV_PEAK_DBFS);
     const a = document.createElement("a");
-    const url = URL.createObjectURL(audioBufferToWav(buffer));
+    const url = URL.createObjectURL(audioBufferToWav(buffer, { normalizeAudio: false }));
     a.href = url; a.download = res.filename.replace(/\.mid$/, ".wav");
     document.body.appendChild(a); a.click(); a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 60000);
-    status(`WAV rendered: ${buffer.duration.toFixed(1)} s, ${buffer.sampleRate} Hz stereo`);
+    report("result", `WAV rendered: ${buffer.duration.toFixed(1)} s, ${buffer.sampleRate} Hz stereo, ` +
+      `peak ${WAV_PEAK_DBFS} dBFS`);
   } catch (e) {
-    status("cannot render WAV: " + e.message, true);
+    report("result", "cannot render WAV: " + e.message, true);
   } finally {
     btn.disabled = false;
+  }
+}
+
+// Scales the rendered audio so that its highest sample is at `dbfs` (the synthesiser's mix can pass full
+// scale; the WAV writer's own normalisation would put the peak at exactly full scale).
+function normalise(buffer, dbfs) {
+  let peak = 0;
+  for (let c = 0; c < buffer.numberOfChannels; c++) {
+    const data = buffer.getChannelData(c);
+    for (let i = 0; i < data.length; i++) peak = Math.max(peak, Math.abs(data[i]));
+  }
+  if (peak === 0) return;
+  const gain = 10 ** (dbfs / 20) / peak;
+  for (let c = 0; c < buffer.numberOfChannels; c++) {
+    const data = buffer.getChannelData(c);
+    for (let i = 0; i < data.length; i++) data[i] *= gain;
   }
 }
 
@@ -262,6 +342,7 @@ function editorHit(ev) {
 
 function edited() {
   state.file = null;  // the editor now differs from the uploaded file: generate from the notes
+  markInvalid("editor", false);
   drawEditor();
 }
 
@@ -393,6 +474,7 @@ async function upload(file) {
     const bytes = new Uint8Array(await file.arrayBuffer());
     status(`reading ${file.name}…`);
     const m = await api("/api/melody", { method: "POST", headers: { "Content-Type": "audio/midi" }, body: bytes });
+    markInvalid("tempo", false);
     $("tempo").value = Math.round(m.tempo);
     $("meter").value = m.meter;
     fillPickup();
@@ -404,10 +486,10 @@ async function upload(file) {
     state.file = { bytes, name: file.name };
     editor.selected = -1;
     drawEditor();
-    status(`${file.name}: ${m.notes.length} melody notes (track ${m.melody_track})` +
+    report("melody", `${file.name}: ${m.notes.length} melody notes (track ${m.melody_track})` +
       (m.tempo_changes > 1 ? `; ${m.tempo_changes} tempo changes are kept while the notes are unedited` : ""));
   } catch (e) {
-    status(e.message, true);
+    report("melody", e.message.replace(/^the uploaded file/, file.name), true);
   }
 }
 
@@ -420,17 +502,26 @@ function programsParam() {
   return state.info.layout.tracks.slice(1).map((t, i) => (t.drums ? 0 : Number($(`prog-${i + 1}`).value)));
 }
 
+// The request's fields, checked here as the server checks them (a FieldError names the input).
+function generationFields() {
+  if (!state.notes.length) throw new FieldError("editor", EMPTY_MELODY);
+  return {
+    seed: readField("seed", "Seed", 0, 4294967295, { integer: true, optional: true }),
+    noise: readField("noise", "Noise scale", 0, 1000, { optional: true, openLow: true }),
+    tempo: state.file ? null : readField("tempo", "Tempo", 20, 300),
+  };
+}
+
 async function generate(newTake = false) {
-  if (!state.notes.length) { status("the melody is empty: play or draw a few notes first", true); return; }
+  clearInvalid();
+  clearMessage("generate");
   if (newTake) $("seed").value = Math.floor(Math.random() * 4294967295);
-  const seedText = $("seed").value.trim(), noiseText = $("noise").value.trim();
-  const seed = seedText === "" ? null : Number(seedText);
-  const noise = noiseText === "" ? null : Number(noiseText);
   const programs = programsParam();
   $("generate").disabled = $("new-take").disabled = true;
-  status("generating…");
+  report("generate", "generating…");
   const t = performance.now();
   try {
+    const { seed, noise, tempo } = generationFields();
     let res;
     if (state.file) {
       const q = new URLSearchParams();
@@ -440,7 +531,7 @@ async function generate(newTake = false) {
       res = await api("/api/generate/midi?" + q, { method: "POST", headers: { "Content-Type": "audio/midi" },
                                                    body: state.file.bytes });
     } else {
-      const body = { notes: state.notes, tempo: Number($("tempo").value), meter: meter(),
+      const body = { notes: state.notes, tempo, meter: meter(),
                      pickup_steps: pickupSteps(), melody_program: Number($("prog-0").value),
                      seed, programs, noise_scale: noise };
       res = await api("/api/generate", { method: "POST", headers: { "Content-Type": "application/json" },
@@ -450,12 +541,31 @@ async function generate(newTake = false) {
     res.tracks[0].program = Number($("prog-0").value);
     showResult(res);
     $("seed").value = res.seed;
-    status(`generated in ${((performance.now() - t) / 1000).toFixed(1)} s · seed ${res.seed}`);
+    report("generate", `generated in ${((performance.now() - t) / 1000).toFixed(1)} s · seed ${res.seed}`);
+    $("result-panel").scrollIntoView({ block: "start" });
   } catch (e) {
-    status(e.message, true);
+    clearResult("no result: the generation failed (see Accompaniment above)");
+    markInvalid(e.field || fieldOf(e.message));
+    report("generate", e.message, true);
   } finally {
     $("generate").disabled = $("new-take").disabled = false;
   }
+}
+
+// Removes the shown result (after a failed generation, so that an old take is not taken for the new one).
+function clearResult(why) {
+  stopPlayback();
+  state.result = null;
+  const a = $("download");
+  if (a.dataset.url) { URL.revokeObjectURL(a.dataset.url); delete a.dataset.url; }
+  a.removeAttribute("href");
+  a.classList.add("disabled");
+  $("play").disabled = $("wav").disabled = true;
+  $("mixer").replaceChildren();
+  $("result-info").textContent = "";
+  const c = result.canvas;
+  c.width = 800; c.height = 40;
+  report("result", why, true);
 }
 
 function showResult(res) {
@@ -482,7 +592,8 @@ function showResult(res) {
   a.dataset.url = a.href = URL.createObjectURL(new Blob([bytes], { type: "audio/midi" }));
   a.download = res.filename;
   a.classList.remove("disabled");
-  $("play").disabled = $("stop").disabled = $("wav").disabled = false;
+  $("play").disabled = $("wav").disabled = false;
+  clearMessage("result");
   $("result-info").textContent = `${res.meter} · ${res.tempo} bpm · ${res.duration.toFixed(1)} s · ` +
     res.tracks.map((t) => `${t.name} ${t.notes.length}`).join(", ");
   buildMixer();
@@ -570,22 +681,31 @@ async function playResult() {
   const res = state.result;
   if (!res) return;
   try {
-    await playTracks(res.tracks, state.stepMap, () => { $("play").disabled = false; drawResult(); });
+    await playTracks(res.tracks, state.stepMap, () => { $("play").disabled = !state.result; drawResult(); });
     audio.playing.target = "result";
     $("play").disabled = true;
-  } catch (e) { status("cannot play: " + e.message, true); }
+  } catch (e) { report("result", "cannot play: " + e.message, true); }
 }
 
+// ▶ Melody plays the editor's melody alone; pressed again while it plays (or Stop), it stops.
 async function playMelody() {
-  if (!state.notes.length) return;
-  const spb = 60 / Number($("tempo").value) / 4;
+  if (audio.playing && audio.playing.target === "editor") { stopPlayback(); return; }
+  clearInvalid();
+  if (!state.notes.length) { markInvalid("editor"); report("melody", EMPTY_MELODY, true); return; }
+  let tempo;
+  try { tempo = readField("tempo", "Tempo", 20, 300); } catch (e) {
+    markInvalid(e.field); report("melody", e.message, true); return;
+  }
+  clearMessage("melody");
+  const spb = 60 / tempo / 4;
   const tracks = [{ program: Number($("prog-0").value), channel: 0,
     notes: state.notes.map((n) => ({ pitch: n.pitch, start: n.start, end: n.start + n.length,
       time: n.start * spb, end_time: (n.start + n.length) * spb, velocity: n.velocity || 90 })) }];
   try {
-    await playTracks(tracks, (s) => s / spb, () => drawEditor());
+    await playTracks(tracks, (s) => s / spb, () => { $("play-melody").textContent = "▶ Melody"; drawEditor(); });
     audio.playing.target = "editor";
-  } catch (e) { status("cannot play: " + e.message, true); }
+    $("play-melody").textContent = "■ Melody";
+  } catch (e) { report("melody", "cannot play: " + e.message, true); }
 }
 
 // ------------------------------------------------------------------ set-up
@@ -597,7 +717,7 @@ function fillPickup() {
     o.value = String(b * 4); o.textContent = b === 0 ? "none" : `${b} beat${b > 1 ? "s" : ""}`;
     sel.appendChild(o);
   }
-  sel.value = Number(old) < beats * 4 ? old : "0";
+  sel.value = old !== "" && Number(old) < beats * 4 ? old : "0";  // on load the box has no value yet
 }
 
 // One instrument choice per track of the model's layout: the melody, then each accompaniment track
@@ -645,7 +765,8 @@ function fillPrograms(info) {
   });
   const applyPreset = () => {
     const p = presets[preset.value];
-    if (p) p.forEach((prog, k) => { if ($(`prog-${k}`)) $(`prog-${k}`).value = String(prog); });
+    // the accompaniment's instruments; the melody keeps its own (the downloaded file does too)
+    if (p) p.forEach((prog, k) => { if (k > 0 && $(`prog-${k}`)) $(`prog-${k}`).value = String(prog); });
   };
   preset.value = "model";
   preset.addEventListener("change", applyPreset);
@@ -663,6 +784,7 @@ async function main() {
   $("meter").addEventListener("change", () => { fillPickup(); edited(); });
   $("pickup").addEventListener("change", edited);
   $("tempo").addEventListener("change", edited);
+  for (const id of ["tempo", "seed", "noise", "preset", "pickup"]) $(id).addEventListener("input", () => markInvalid(id, false));
   $("bars").addEventListener("change", drawEditor);
   $("clear").addEventListener("click", () => { state.notes = []; state.cursor = 0; $("bars").value = 4; edited(); });
   $("upload").addEventListener("change", (ev) => { if (ev.target.files[0]) upload(ev.target.files[0]); ev.target.value = ""; });
@@ -678,6 +800,7 @@ async function main() {
   try {
     state.info = await api("/api/info");
     fillPrograms(state.info);
+    $("noise").placeholder = `model's: ${state.info.noise_scale}`;
     status(state.info.soundfont ? "ready" : "ready (no SoundFont installed: no sound)");
   } catch (e) {
     status("cannot reach the studio server: " + e.message, true);
