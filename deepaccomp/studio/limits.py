@@ -23,7 +23,7 @@ METERS = {"4/4": (4, 4), "3/4": (3, 4)}
 """Time signatures the studio accepts, for the editor and for uploaded files."""
 
 TEMPO_RANGE = (20.0, 300.0)
-"""Quarter notes per minute of a JSON note list (inclusive)."""
+"""Quarter notes per minute of a JSON note list and of every tempo of an uploaded file (inclusive)."""
 
 PITCH_RANGE = (0, 127)
 """MIDI pitches of melody notes (inclusive)."""
