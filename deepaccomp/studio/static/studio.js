@@ -784,7 +784,9 @@ async function main() {
   $("meter").addEventListener("change", () => { fillPickup(); edited(); });
   $("pickup").addEventListener("change", edited);
   $("tempo").addEventListener("change", edited);
-  for (const id of ["tempo", "seed", "noise", "preset", "pickup"]) $(id).addEventListener("input", () => markInvalid(id, false));
+  for (const id of ["tempo", "seed", "noise", "preset", "pickup"]) {
+    $(id).addEventListener("input", () => markInvalid(id, false));
+  }
   $("bars").addEventListener("change", drawEditor);
   $("clear").addEventListener("click", () => { state.notes = []; state.cursor = 0; $("bars").value = 4; edited(); });
   $("upload").addEventListener("change", (ev) => { if (ev.target.files[0]) upload(ev.target.files[0]); ev.target.value = ""; });
