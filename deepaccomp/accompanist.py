@@ -230,7 +230,7 @@ class Accompanist:
         settings = self.forward.settings(decoding, noise_scale=noise_scale)  # checked before any MIDI is read
         check_seed(seed)
         melodies = list(melody) if many else [melody]
-        keeps = _one_keep(keep, regenerate, melodies, many)
+        keeps = _one_keep(keep, regenerate, melodies)
         selection = None if regenerate is None else Selection.of(regenerate)
         tracks = None if selection is None else self._selected_tracks(selection)
         pieces = [m if isinstance(m, Piece) else self.read(m, melody_track=melody_track, align=False)
@@ -342,14 +342,14 @@ class Accompanist:
                           pickup=pickup, align=align, meters=SUPPORTED_METERS)
 
 
-def _one_keep(keep, regenerate, melodies, many):
+def _one_keep(keep, regenerate, melodies):
     """``keep`` as a list of one, checked against ``regenerate`` and the melodies; ``None`` when not given."""
     if keep is None and regenerate is None:
         return None
     if keep is None or regenerate is None:
         raise ConfigError("keep and regenerate go together: keep=a previous result, regenerate=the bars and "
                           "tracks to draw again")
-    keeps = list(keep) if many and isinstance(keep, (list, tuple)) else [keep]
+    keeps = list(keep) if isinstance(keep, (list, tuple)) else [keep]
     if len(melodies) != 1 or len(keeps) != 1:
         raise ConfigError(f"keep regenerates one melody at a time, got {len(melodies)} melodies and "
                           f"{len(keeps)} results to keep")

@@ -213,8 +213,8 @@ def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, sco
             waiting = [u for u in order if u not in lines and u != v]
             others += [np.where(fixed[..., u] == FREE, -1, fixed[..., u]) for u in waiting]
             if order_voices:
-                ceiling = _lowest_sounding([mel_line] + [np.where(fixed[..., u] == FREE, -1, fixed[..., u])
-                                                         for u in waiting if u < v])
+                above = [np.where(fixed[..., u] == FREE, -1, fixed[..., u]) for u in waiting if u < v]
+                ceiling = _lowest_sounding(([] if mel_line is None else [mel_line]) + above)
             kept = fixed[..., v]
         lines[v] = _best_line(values[..., v] - threshold, onset_cost, sounding, floor, ceiling,
                               others if parallel_cost > 0 else [], parallel_cost, steps_per_beat, leap_cost,
@@ -240,7 +240,10 @@ def _check_fixed(fixed, shape, single) -> np.ndarray:
 
 
 def _lowest_sounding(lines) -> np.ndarray:
-    """Per ``(batch, time)`` the lowest pitch of ``lines`` that sounds there, -1 where none does."""
+    """Per ``(batch, time)`` the lowest pitch of ``lines`` that sounds there, -1 where none does (``None``
+    for no lines)."""
+    if not lines:
+        return None
     stack = np.stack([np.broadcast_to(line, lines[0].shape) for line in lines])
     low = np.where(stack >= 0, stack, np.iinfo(np.int64).max).min(axis=0)
     return np.where(low == np.iinfo(np.int64).max, -1, low)
