@@ -236,6 +236,12 @@ def _add_generate(sub):
     p.add_argument("--pickup", type=float, default=None,
                    help="beats from the first note to the first downbeat (default: from the file, else estimated)")
     p.add_argument("--png", default=None, help="also write a piano-roll picture of the result")
+    p.add_argument("--keep", default=None,
+                   help="a previous result of this melody (a file generate wrote, possibly edited) to keep but for "
+                        "--regenerate")
+    p.add_argument("--regenerate", default=None, metavar="BARS[:TRACKS]",
+                   help="with --keep: the bars and tracks to draw again, e.g. 5-8 or 5-8:tenor,bass (bar 1 the "
+                        "first whole bar, a pickup bar 0; default tracks: all); every other note is kept")
     group = p.add_argument_group("generation settings", "decoding and noise for this call (default: the model's "
                                                         "own, from its file); e.g. --onset-cost 1 for longer notes")
     _add_setting_flags(group, ("generation",), " (default: the model's)")
@@ -253,6 +259,7 @@ def cmd_generate(args):
         check_image_path(args.png)
     check_seed(args.seed, "--seed")
     melody = read_midi(args.melody)
+    keep = None if args.keep is None else read_midi(args.keep)
     programs = args.programs
     if programs is not None and ("," in programs or programs.isdigit()):
         try:
@@ -263,8 +270,12 @@ def cmd_generate(args):
     from . import artifact  # numpy only: the model's layout and settings, to check the flags before it loads
 
     config = artifact.read(args.model or artifact.shipped_model_path())[0]
-    from .accompanist import DEFAULT_VELOCITY, SUPPORTED_METERS, Accompanist  # numpy only, like artifact
+    from .accompanist import DEFAULT_VELOCITY, SUPPORTED_METERS, Accompanist, Selection  # numpy only, like artifact
     from .piece import read_piece, to_pretty_midi
+
+    if (keep is None) != (args.regenerate is None):
+        raise ConfigError("--keep and --regenerate go together: --keep PREVIOUS.mid --regenerate 5-8[:tenor,bass]")
+    regenerate = None if args.regenerate is None else Selection.of(args.regenerate)
 
     # read once, as Accompanist.read does: the melody's limits (notes, bars), meter and bars, before the model
     melody = read_piece(melody, config.track_layout, tracks="melody", melody_track=args.melody_track,
@@ -273,7 +284,7 @@ def cmd_generate(args):
     decoding = _flag_overrides(args, ("generation",)).get("generation", {})
     config.generation.replace(**decoding)  # the generation flags, checked on the model's own settings
     acc = Accompanist.load(args.model) if args.model else Accompanist()  # the model only now, after the checks
-    piece = acc.generate_piece(melody, seed=args.seed, decoding=decoding)
+    piece = acc.generate_piece(melody, seed=args.seed, decoding=decoding, keep=keep, regenerate=regenerate)
     result = to_pretty_midi(piece, programs=programs, velocity=DEFAULT_VELOCITY)
     write_midi(result, args.output)
     print(f"wrote {args.output}: melody + {piece.roll.shape[2] - 1} accompaniment parts "

@@ -11,6 +11,7 @@ import pytest
 import deepaccomp
 from deepaccomp import Accompanist
 from deepaccomp.accompanist import Selection
+from deepaccomp.cli import main
 from deepaccomp.decoding import FREE, decode_notes
 from deepaccomp.errors import ConfigError
 from deepaccomp.generation import regenerate_cells
@@ -233,3 +234,17 @@ def test_without_keep_the_take_is_the_same(accompanist):
     plain = accompanist.accompany([melody[:, :, :1]], seed=0)[0]
     piece = accompanist.generate_piece(Piece(melody, None, accompanist.layout, grid), seed=0)
     assert np.array_equal(piece.roll[..., 1:], plain)
+
+
+def test_the_command_line_regenerates_bars_of_chosen_tracks(tmp_path, capsys):
+    take, out = tmp_path / "take.mid", tmp_path / "out.mid"
+    assert main(["generate", TWINKLE, "-o", str(take), "--seed", "0"]) == 0
+    assert main(["generate", TWINKLE, "-o", str(out), "--seed", "3", "--keep", str(take),
+                 "--regenerate", "5-8:tenor,bass"]) == 0
+    before, after = pretty_midi.PrettyMIDI(str(take)), pretty_midi.PrettyMIDI(str(out))
+    start, end = bar_times(before, 5, 8, 0.0)
+    assert starts_outside(after, start, end, ["tenor", "bass"]) == starts_outside(before, start, end, ["tenor", "bass"])
+    assert main(["generate", TWINKLE, "-o", str(out), "--keep", str(take)]) == 1
+    assert "--keep and --regenerate go together" in capsys.readouterr().err
+    assert main(["generate", TWINKLE, "-o", str(out), "--keep", str(take), "--regenerate", "5-8:soprano"]) == 1
+    assert "no track 'soprano'" in capsys.readouterr().err
