@@ -76,8 +76,10 @@ def kept_share(take: Piece, result: Piece, start: int, stop: int, tracks) -> tup
 def figures(windows) -> dict:
     """Pooled figures of equal-length windows ``[(time, 128, 4)]`` (melody first)."""
     batch = np.stack(windows)
+    found, moves = (int(np.triu(c).sum()) for c in metrics._parallel_counts(batch, STEPS_PER_BEAT, False))
     return {
         "parallels": float(metrics.parallel_perfects(batch, STEPS_PER_BEAT, per="all")[0]),
+        "parallel counts": f"{found}/{moves}",
         "leaps": float(np.nanmean(metrics.leap_rate(batch[..., 1:]))),
         "crossing": float(np.nanmean(metrics.voice_crossing(batch)[1:])),
         "rest_under_melody": float(np.nanmean(metrics.rest_under_melody(batch))),
@@ -132,11 +134,12 @@ def main(argv=None) -> int:
             found, total, new, changed = row["kept"]
             print(f"{name}: kept notes unchanged {found}/{total} ({100 * found / total:.1f}%); notes drawn in the "
                   f"selection {new}, of them not in the take {changed} ({100 * changed / max(new, 1):.1f}%)")
-    print(f"{'condition':<14} {'place':<6} {'parallels':>10} {'leaps':>7} {'crossing':>9} {'rest u. mel.':>12}")
+    print(f"{'condition':<14} {'place':<6} {'parallels':>10} {'(count)':>10} {'leaps':>7} {'crossing':>9} "
+          f"{'rest u. mel.':>12}")
     for name, row in result.items():
         for place in ("bars", "joins"):
             f = row[place]
-            print(f"{name:<14} {place:<6} {f['parallels']:>10.4f} {f['leaps']:>7.4f} "
+            print(f"{name:<14} {place:<6} {f['parallels']:>10.4f} {f['parallel counts']:>10} {f['leaps']:>7.4f} "
                   f"{f['crossing']:>9.4f} {f['rest_under_melody']:>12.4f}")
     return 0
 

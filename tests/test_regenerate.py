@@ -248,3 +248,14 @@ def test_the_command_line_regenerates_bars_of_chosen_tracks(tmp_path, capsys):
     assert "--keep and --regenerate go together" in capsys.readouterr().err
     assert main(["generate", TWINKLE, "-o", str(out), "--keep", str(take), "--regenerate", "5-8:soprano"]) == 1
     assert "no track 'soprano'" in capsys.readouterr().err
+
+
+def test_the_documented_example_runs(tmp_path, monkeypatch):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "docs", "representation.md"), encoding="utf-8") as fh:
+        text = fh.read()
+    section = text[text.index("## Regenerate a part"):]
+    code = section[section.index("```python") + len("```python"): section.index("```\n", section.index("```python"))]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "docs/representation.md", "exec"), {})
+    assert pretty_midi.PrettyMIDI(str(tmp_path / "twinkle_edited.mid")).instruments
