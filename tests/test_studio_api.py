@@ -24,9 +24,11 @@ with warnings.catch_warnings():  # starlette >= 1 prefers httpx2 but works with 
     from fastapi.testclient import TestClient
 
 from deepaccomp import Accompanist
+from deepaccomp.accompanist import DEFAULT_VELOCITY
 from deepaccomp.midi import PROGRAM_PRESETS
 from deepaccomp.studio import create_app, limits
 from deepaccomp.studio import app as studio_app
+from deepaccomp.studio.notes import read_note_list, result_to_json
 
 BASE = "http://127.0.0.1"
 EXAMPLE = "deepaccomp/assets/examples/twinkle.mid"
@@ -190,6 +192,80 @@ def test_generate_from_note_list_with_meter_and_pickup(client):
     assert pm.time_to_tick(pm.instruments[0].notes[0].start) == 8 * pm.resolution // 4
     midi = client.post("/api/generate", json={**body, "format": "midi"})
     assert midi.status_code == 200 and midi.content[:4] == b"MThd"
+
+
+# ------------------------------------------------------------------ regenerate a part of a take
+TWO_PHRASES = [{"pitch": p, "start": 4 * i, "length": 4}
+               for i, p in enumerate([60, 62, 64, 65, 67, 65, 64, 62, 60, 64, 67, 72, 67, 64, 62, 60] * 2)]
+
+
+def step_notes(track) -> list:
+    return [(n["pitch"], n["start"], n["end"]) for n in track["notes"]]
+
+
+def split_at(track, start, stop):
+    """A track's notes outside steps [start, stop) and inside it (a note belongs to the step it starts at)."""
+    notes = step_notes(track)
+    return ([n for n in notes if not start <= n[1] < stop], [n for n in notes if start <= n[1] < stop])
+
+
+def test_regenerate_bars_keeps_every_other_note(client, accompanist):
+    body = {"notes": TWO_PHRASES, "tempo": 100, "seed": 1}
+    first = client.post("/api/generate", json=body).json()
+    again = {**body, "seed": 2, "keep_midi_base64": first["midi_base64"],
+             "regenerate": {"bars": [5, 8], "tracks": ["tenor"]}}
+    second = client.post("/api/generate", json=again).json()
+    assert [t["name"] for t in second["tracks"]] == ["melody", "alto", "tenor", "bass"]
+    for name, old, new in zip(["melody", "alto", "tenor", "bass"], first["tracks"], second["tracks"]):
+        if name != "tenor":
+            assert step_notes(new) == step_notes(old), name
+    kept_old, drawn_old = split_at(first["tracks"][2], 64, 128)
+    kept_new, drawn_new = split_at(second["tracks"][2], 64, 128)
+    assert kept_new == kept_old and drawn_new and drawn_new != drawn_old
+    # the library's own call gives the same take
+    melody = read_note_list(TWO_PHRASES, tempo=100, meter="4/4", layout=accompanist.layout)
+    direct = accompanist.generate_piece(melody.piece, seed=2, keep=base64.b64decode(first["midi_base64"]),
+                                        regenerate={"bars": (5, 8), "tracks": ["tenor"]})
+    assert second["midi_base64"] == client.post("/api/generate", json=again).json()["midi_base64"]
+    assert second["tracks"][2]["notes"] == result_to_json(
+        direct, origin_tick=melody.origin_tick, pickup_steps=0, seed=2, programs=None, noise_scale=None,
+        velocity=DEFAULT_VELOCITY)["tracks"][2]["notes"]
+
+
+def test_regenerate_an_uploaded_melody(client, twinkle):
+    body = {"melody_midi_base64": base64.b64encode(twinkle).decode(), "seed": 4}
+    first = client.post("/api/generate", json=body).json()
+    assert step_notes(first["tracks"][1]) == step_notes(
+        client.post("/api/generate/midi?seed=4", content=twinkle).json()["tracks"][1])
+    second = client.post("/api/generate", json={**body, "seed": 9, "keep_midi_base64": first["midi_base64"],
+                                                "regenerate": {"bars": [1, 2]}}).json()
+    for old, new in zip(first["tracks"], second["tracks"]):
+        assert split_at(new, 0, 32)[0] == split_at(old, 0, 32)[0]
+    assert any(split_at(n, 0, 32)[1] != split_at(o, 0, 32)[1] for o, n in zip(first["tracks"], second["tracks"]))
+
+
+@pytest.mark.parametrize("change, needle", [
+    ({"regenerate": {"bars": [5, 99]}}, "outside the piece"),
+    ({"regenerate": {"bars": [8, 5]}}, "first <= last"),
+    ({"regenerate": {"bars": ["a", 2]}}, "bar numbers"),
+    ({"regenerate": {"bars": [1, 2], "tracks": ["drums"]}}, "no track 'drums'"),
+    ({"regenerate": {"bars": [1, 2], "tracks": []}}, "non-empty list"),
+    ({"regenerate": {"bars": [1, 2], "voices": ["alto"]}}, "keys 'bars'"),
+    ({"regenerate": [1, 2]}, "regenerate must be an object"),
+    ({"regenerate": {"bars": [1, 2]}, "keep_midi_base64": None}, "base64"),
+    ({"keep_midi_base64": "@@@"}, "go together"),
+    ({"regenerate": {"bars": [1, 2]}, "keep_midi_base64": "@@@"}, "not valid base64"),
+    ({"regenerate": {"bars": [1, 2]}, "keep_midi_base64": base64.b64encode(b"MThd").decode()}, "MIDI"),
+    ({"regenerate": {"bars": [1, 2]}, "notes": EDITOR_NOTES[:4]}, "another melody"),
+    ({"regenerate": {"bars": [1, 2]}, "melody_midi_base64": "AAAA"}, "not both"),
+])
+def test_bad_regenerate_requests_are_4xx(client, change, needle):
+    body = {"notes": TWO_PHRASES, "seed": 1}
+    first = client.post("/api/generate", json=body).json()
+    r = client.post("/api/generate", json={**body, "keep_midi_base64": first["midi_base64"], **change})
+    assert r.status_code in (400, 422), r.text
+    assert set(r.json()) == {"error"} and needle in r.json()["error"]["message"]
+    assert client.get("/api/info").status_code == 200
 
 
 # ------------------------------------------------------------------ errors: MIDI bytes

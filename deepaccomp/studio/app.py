@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import concurrent.futures
 import json
 import logging
@@ -204,15 +205,17 @@ class Studio:
         finally:
             self.pending -= 1
 
-    def generate(self, melody, *, seed, noise_scale, pickup=None, decoding=None):
+    def generate(self, melody, *, seed, noise_scale, pickup=None, decoding=None, keep=None, regenerate=None):
         """One generation on the model: the accompanied :class:`~deepaccomp.piece.Piece` of ``melody`` (a
         file, or a melody piece read by :func:`~deepaccomp.studio.notes.read_upload` or
         :func:`~deepaccomp.studio.notes.read_note_list`); ``noise_scale`` and
-        ``decoding`` (a dict of generation settings) override the model's for this call, checked by
-        :meth:`~deepaccomp.Accompanist.generate_piece`."""
+        ``decoding`` (a dict of generation settings) override the model's for this call, ``keep`` (a
+        previous result's MIDI bytes) and ``regenerate`` (a selection) draw again only a part of it, all
+        checked by :meth:`~deepaccomp.Accompanist.generate_piece`."""
         with self.lock:
             result = self.accompanist.generate_piece(melody, seed=seed, noise_scale=noise_scale,
-                                                     pickup=pickup, decoding=decoding)
+                                                     pickup=pickup, decoding=decoding, keep=keep,
+                                                     regenerate=regenerate)
         self.served += 1
         return result
 
@@ -280,6 +283,48 @@ def _answer(result: dict, fmt: str):
     return JSONResponse(result)
 
 
+def decode_midi_field(value, name: str) -> bytes:
+    """The MIDI bytes of a base64 field of a JSON body (its size is bounded by the request's,
+    :data:`~deepaccomp.studio.limits.MAX_UPLOAD_BYTES`)."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{name} must be a MIDI file in base64 (the midi_base64 of an earlier answer), "
+                          f"got {brief(repr(value))}")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError(f"{name} is not valid base64: send the midi_base64 of an earlier answer") from None
+
+
+def regenerate_params(body: dict):
+    """``(keep, regenerate)`` of a JSON body: the previous result's MIDI bytes and the selection
+    ``{"bars": [first, last], "tracks": [...]}`` (checked by the library); ``(None, None)`` without them."""
+    has_keep, has_selection = "keep_midi_base64" in body, "regenerate" in body
+    if not has_keep and not has_selection:
+        return None, None
+    if has_keep != has_selection:
+        raise ConfigError("keep_midi_base64 and regenerate go together: the previous result's midi_base64 "
+                          "and the bars and tracks to draw again")
+    selection = body["regenerate"]
+    if not isinstance(selection, dict):
+        raise ConfigError(f"regenerate must be an object {{bars: [first, last], tracks: [...]}}, "
+                          f"got {brief(repr(selection))}")
+    if isinstance(selection.get("bars"), list):
+        selection = {**selection, "bars": tuple(selection["bars"])}
+    return decode_midi_field(body["keep_midi_base64"], "keep_midi_base64"), selection
+
+
+def _melody_file(body: dict):
+    """The melody file of a JSON body given as ``melody_midi_base64`` (then without the editor's fields),
+    ``None`` for a note list."""
+    if "melody_midi_base64" not in body:
+        return None
+    editor_fields = sorted({"notes", "tempo", "meter", "pickup_steps", "melody_program"} & set(body))
+    if editor_fields:
+        raise ConfigError(f"give the melody as notes or as melody_midi_base64, not both (got {editor_fields} "
+                          "with melody_midi_base64)")
+    return decode_midi_field(body["melody_midi_base64"], "melody_midi_base64")
+
+
 def programs_schema(layout) -> dict:
     """JSON schema of ``programs`` for a model's layout: null (the layout's own), a preset it takes,
     or one General MIDI program per accompaniment track (a drum track's is ignored)."""
@@ -302,8 +347,11 @@ def generate_json_schema(layout) -> dict:
 
 GENERATE_JSON_SCHEMA = {  # programs: see programs_schema
     "type": "object",
-    "required": ["notes"],
+    "description": "the melody as 'notes' (the editor's) or as 'melody_midi_base64' (an uploaded file)",
     "properties": {
+        "melody_midi_base64": {"type": "string", "format": "byte",
+                               "description": "a melody file instead of 'notes' (tempo, meter, pickup_steps "
+                                              "and melody_program then come from the file)"},
         "notes": {"type": "array", "maxItems": limits.MAX_NOTES, "items": {
             "type": "object", "required": ["pitch", "start", "length"],
             "properties": {"pitch": {"type": "integer", "minimum": 0, "maximum": 127},
@@ -320,6 +368,15 @@ GENERATE_JSON_SCHEMA = {  # programs: see programs_schema
         "noise_scale": {"type": ["number", "null"], "exclusiveMinimum": limits.NOISE_SCALE.low,
                         "maximum": limits.NOISE_SCALE.high},
         "format": {"type": "string", "enum": ["json", "midi"], "default": "json"},
+        "keep_midi_base64": {"type": "string", "format": "byte",
+                             "description": "a previous answer's midi_base64 (this melody's): keep it but for "
+                                            "'regenerate'"},
+        "regenerate": {"type": "object", "required": ["bars"], "description": (
+            "bars (first and last, inclusive; bar 1 is the bar of the melody's first note, a pickup "
+            "is bar 0) and accompaniment tracks (default: all) of keep_midi_base64 to draw again; "
+            "every other note comes back as it was"), "properties": {
+            "bars": {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 2, "maxItems": 2},
+            "tracks": {"type": "array", "items": {"type": "string"}, "minItems": 1}}},
     },
 }
 MIDI_BODY = {"required": True, "content": {"audio/midi": {"schema": {"type": "string", "format": "binary"}}}}
@@ -430,13 +487,22 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
             raise ConfigError(f"unknown fields {brief(sorted(unknown))}; use {sorted(known)}")
         fmt = _format(body.get("format", "json"))
         params = _generation_params(body, layout)
+        keep, regenerate = regenerate_params(body)
+
+        melody_file = _melody_file(body)
 
         def work():
-            melody = read_note_list(body.get("notes"), tempo=body.get("tempo", 100), meter=body.get("meter", "4/4"),
-                                    pickup_steps=body.get("pickup_steps", 0),
-                                    melody_program=body.get("melody_program", 0), layout=layout)
-            result = studio.generate(melody.piece, seed=params["seed"], noise_scale=params["noise_scale"])
-            return result_to_json(result, origin_tick=melody.origin_tick, pickup_steps=body.get("pickup_steps", 0),
+            if melody_file is not None:
+                piece = read_upload(melody_file, layout)
+                origin, pickup_steps = piece.grid.start_tick, 0
+            else:
+                melody = read_note_list(body.get("notes"), tempo=body.get("tempo", 100),
+                                        meter=body.get("meter", "4/4"), pickup_steps=body.get("pickup_steps", 0),
+                                        melody_program=body.get("melody_program", 0), layout=layout)
+                piece, origin, pickup_steps = melody.piece, melody.origin_tick, body.get("pickup_steps", 0)
+            result = studio.generate(piece, seed=params["seed"], noise_scale=params["noise_scale"],
+                                     keep=keep, regenerate=regenerate)
+            return result_to_json(result, origin_tick=origin, pickup_steps=pickup_steps,
                                   velocity=DEFAULT_VELOCITY, **params)
 
         return _answer(await studio.run(work), fmt)
