@@ -507,3 +507,72 @@ def test_the_page_reports_where_the_user_is_and_fits_a_phone(server, browser, tm
     expected = ("the server responded with a status of 4", "ERR_INTERNET_DISCONNECTED")  # the refusals above
     errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE" and not any(x in e["message"] for x in expected)]
     assert not errors, errors
+
+
+def take(driver) -> list:
+    """The shown take's notes per track: ``[name, [(pitch, start, end), ...]]``."""
+    return driver.execute_script("return window.studio.state.result.tracks.map((t) => "
+                                 "[t.name, t.notes.map((n) => [n.pitch, n.start, n.end])])")
+
+
+def test_regenerate_bars_of_one_track_then_undo_and_redo(server, browser):
+    """Generate a take of eight bars, regenerate bars 5-8 of the tenor: bars 1-4 and the other tracks
+    come back note for note; Ctrl+Z brings the first take back, Redo the second, and undo reaches the
+    melody's edits."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    d = browser
+    open_page(d, server)
+    assert d.find_element(By.ID, "undo").get_attribute("disabled") and \
+        d.find_element(By.ID, "regenerate").get_attribute("disabled")
+    d.find_element(By.TAG_NAME, "body").send_keys("asdfghjkjhgfdsaa" * 2)  # 32 quarter notes: 8 bars
+    assert d.execute_script("return window.studio.state.notes.length") == 32
+    generate_and_wait(d)
+    first, first_raw = take(d), d.execute_script("return window.studio.state.resultRaw")
+    assert [t[0] for t in first] == ["melody", "alto", "tenor", "bass"]
+
+    for id_, value in (("regen-from", "5"), ("regen-to", "8")):
+        d.find_element(By.ID, id_).clear()
+        d.find_element(By.ID, id_).send_keys(value)
+    for name in ("alto", "bass"):
+        d.find_element(By.ID, f"regen-{name}").click()
+    d.execute_script("window.__before = window.studio.state.result")
+    d.find_element(By.ID, "regenerate").click()
+    wait_for(d, "return window.studio.state.result !== window.__before && "
+                "!document.getElementById('regenerate').disabled", what="the regenerated take")
+    text, error = message(d, "res-msg")
+    assert not error and text.startswith("regenerated bars 5-8 of tenor"), text
+    second = take(d)
+    bar5 = 4 * 16
+    for (name, old), (_, new) in zip(first, second):
+        if name == "tenor":
+            assert [n for n in new if n[1] < bar5] == [n for n in old if n[1] < bar5]
+            assert [n for n in new if n[1] >= bar5], "the regenerated bars have tenor notes"
+        else:
+            assert new == old, name
+    second_raw = d.execute_script("return window.studio.state.resultRaw")
+
+    ActionChains(d).key_down(Keys.CONTROL).send_keys("z").key_up(Keys.CONTROL).perform()
+    assert d.execute_script("return window.studio.state.resultRaw") == first_raw and take(d) == first
+    d.find_element(By.ID, "redo").click()
+    assert d.execute_script("return window.studio.state.resultRaw") == second_raw
+    d.find_element(By.ID, "undo").click()
+    d.find_element(By.ID, "undo").click()  # the take itself: no result, the melody as it was
+    assert d.execute_script("return window.studio.state.result") is None
+    assert d.find_element(By.ID, "regenerate").get_attribute("disabled")
+    d.find_element(By.ID, "undo").click()  # the last note entered
+    assert d.execute_script("return window.studio.state.notes.length") == 31
+    ActionChains(d).key_down(Keys.CONTROL).key_down(Keys.SHIFT).send_keys("z").key_up(Keys.SHIFT) \
+        .key_up(Keys.CONTROL).perform()
+    assert d.execute_script("return window.studio.state.notes.length") == 32
+    # a bar range outside the piece is refused beside the button, the field marked, the take kept
+    d.find_element(By.ID, "redo").click()
+    d.find_element(By.ID, "regen-to").clear()
+    d.find_element(By.ID, "regen-to").send_keys("20")
+    d.find_element(By.ID, "regenerate").click()
+    wait_for(d, "return !document.getElementById('regenerate').disabled", what="the refusal")
+    text, error = message(d, "res-msg")
+    assert error and "outside the piece" in text and "regen-from" in invalid(d)
+    assert take(d) == first

@@ -10,6 +10,7 @@ const colorOf = (k) => (k === 0 ? COLORS[0] : COLORS[1 + ((k - 1) % (COLORS.leng
 const NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"];
 const KEYMAP = "awsedftgyhujkolp;";  // a=C w=C# s=D ... k=C+12 o=C#+12 l=D+12 p=D#+12 ;=E+12
 const CELL = 14, ROW = 10, LABEL_W = 34;
+const HISTORY_LIMIT = 50;  // undo steps kept (each holds the notes and, shared between steps, its take)
 const WAV_PEAK_DBFS = -1;  // the rendered WAV is normalised to this peak: loud, never clipped
 const NO_SERVER = "the studio server does not answer: is deepaccomp studio still running? Start it again, " +
   "then reload this page";
@@ -22,6 +23,10 @@ const state = {
   cursor: 0,            // step where the keyboard enters the next note
   octave: 4,
   result: null,         // last /api response
+  resultRaw: null,      // the same, as the JSON text the server sent (what undo restores)
+  lastRequest: null,    // the melody fields of the request that made the result (regenerate sends them again)
+  history: [],          // undo: snapshots before each edit, take and regeneration (at most HISTORY_LIMIT)
+  future: [],           // redo
   mute: [],             // per track of the result, melody first
   solo: [],
 };
@@ -354,11 +359,12 @@ function setupEditor() {
     const h = editorHit(ev);
     if (h.step < 0) return;
     if (ev.button === 2 || ev.shiftKey) {  // delete
-      if (h.idx >= 0) { state.notes.splice(h.idx, 1); editor.selected = -1; edited(); }
+      if (h.idx >= 0) { record(); state.notes.splice(h.idx, 1); editor.selected = -1; edited(); }
       return;
     }
     if (h.idx < 0) {
       const len = Number($("note-length").value);
+      record();
       state.notes.push({ pitch: h.pitch, start: h.step, length: len, velocity: 90 });
       state.notes.sort((a, b) => a.start - b.start || a.pitch - b.pitch);
       h.idx = state.notes.findIndex((n) => n.pitch === h.pitch && n.start === h.step);
@@ -371,6 +377,7 @@ function setupEditor() {
     }
     const n = state.notes[h.idx];
     editor.selected = h.idx;
+    editor.dragSnap = snapshot();  // recorded at the drop if the drag changed the note
     editor.drag = { idx: h.idx, mode: h.edge ? "len" : "move", step0: h.step, pitch0: h.pitch,
                     start: n.start, len: n.length, p: n.pitch };
     drawEditor();
@@ -387,13 +394,19 @@ function setupEditor() {
     edited();
   });
   window.addEventListener("pointerup", () => {
-    if (editor.drag) { state.notes.sort((a, b) => a.start - b.start || a.pitch - b.pitch); editor.drag = null; edited(); }
+    if (editor.drag) {
+      state.notes.sort((a, b) => a.start - b.start || a.pitch - b.pitch);
+      editor.drag = null;
+      if (JSON.stringify(state.notes) !== editor.dragSnap.notes) pushHistory(editor.dragSnap);
+      edited();
+    }
   });
 }
 
 // ------------------------------------------------------------------ keyboards
 function enterNote(pitch) {
   const len = Number($("note-length").value);
+  record();
   state.notes.push({ pitch, start: state.cursor, length: len, velocity: 90 });
   state.cursor += len;
   previewNote(pitch);
@@ -430,14 +443,21 @@ function flash(p) {
 function setupComputerKeys() {
   document.addEventListener("keydown", (ev) => {
     const tag = (ev.target.tagName || "").toLowerCase();
-    if (["input", "select", "textarea"].includes(tag) || ev.ctrlKey || ev.metaKey || ev.altKey || ev.repeat) return;
     const k = ev.key.toLowerCase();
+    if ((ev.ctrlKey || ev.metaKey) && !ev.altKey && (k === "z" || k === "y") && !["input", "textarea"].includes(tag)) {
+      ev.preventDefault();  // in a text field the browser's own undo applies
+      if (k === "y" || ev.shiftKey) redo(); else undo();
+      return;
+    }
+    if (["input", "select", "textarea"].includes(tag) || ev.ctrlKey || ev.metaKey || ev.altKey || ev.repeat) return;
     const i = KEYMAP.indexOf(k);
     if (i >= 0) { ev.preventDefault(); const p = 12 * (state.octave + 1) + i; flash(p); enterNote(p); return; }
     if (k === "z" || k === "x") { state.octave = Math.max(0, Math.min(8, state.octave + (k === "z" ? -1 : 1))); setupKeyboard(); return; }
     if (k === " ") { ev.preventDefault(); state.cursor += Number($("note-length").value); drawEditor(); return; }
     if (k === "backspace" || k === "delete") {
       ev.preventDefault();
+      if (!state.notes.length) return;
+      record();
       if (editor.selected >= 0 && k === "delete") { state.notes.splice(editor.selected, 1); editor.selected = -1; }
       else if (state.notes.length) {
         const last = state.notes.reduce((a, n, j) => (n.start >= state.notes[a].start ? j : a), 0);
@@ -475,6 +495,7 @@ async function upload(file) {
     status(`reading ${file.name}…`);
     const m = await api("/api/melody", { method: "POST", headers: { "Content-Type": "audio/midi" }, body: bytes });
     markInvalid("tempo", false);
+    record();
     $("tempo").value = Math.round(m.tempo);
     $("meter").value = m.meter;
     fillPickup();
@@ -522,8 +543,9 @@ async function generate(newTake = false) {
   const t = performance.now();
   try {
     const { seed, noise, tempo } = generationFields();
-    let res;
+    let res, melodyFields;
     if (state.file) {
+      melodyFields = { melody_midi_base64: toBase64(state.file.bytes) };
       const q = new URLSearchParams();
       if (programs !== null) q.set("programs", Array.isArray(programs) ? programs.join(",") : programs);
       if (seed !== null) q.set("seed", seed);
@@ -531,19 +553,20 @@ async function generate(newTake = false) {
       res = await api("/api/generate/midi?" + q, { method: "POST", headers: { "Content-Type": "audio/midi" },
                                                    body: state.file.bytes });
     } else {
-      const body = { notes: state.notes, tempo, meter: meter(),
-                     pickup_steps: pickupSteps(), melody_program: Number($("prog-0").value),
-                     seed, programs, noise_scale: noise };
+      melodyFields = { notes: state.notes.map((n) => ({ ...n })), tempo, meter: meter(),
+                       pickup_steps: pickupSteps(), melody_program: Number($("prog-0").value) };
+      const body = { ...melodyFields, seed, programs, noise_scale: noise };
       res = await api("/api/generate", { method: "POST", headers: { "Content-Type": "application/json" },
                                          body: JSON.stringify(body) });
     }
-    // the melody's sound follows the page's choice; the file keeps the melody's own program
-    res.tracks[0].program = Number($("prog-0").value);
-    showResult(res);
+    record();
+    state.lastRequest = melodyFields;
+    applyResult(JSON.stringify(res));
     $("seed").value = res.seed;
     report("generate", `generated in ${((performance.now() - t) / 1000).toFixed(1)} s · seed ${res.seed}`);
     $("result-panel").scrollIntoView({ block: "start" });
   } catch (e) {
+    if (state.result) record();  // undo brings the take back
     clearResult("no result: the generation failed (see Accompaniment above)");
     markInvalid(e.field || fieldOf(e.message));
     report("generate", e.message, true);
@@ -555,7 +578,8 @@ async function generate(newTake = false) {
 // Removes the shown result (after a failed generation, so that an old take is not taken for the new one).
 function clearResult(why) {
   stopPlayback();
-  state.result = null;
+  state.result = state.resultRaw = null;
+  $("regenerate").disabled = true;
   const a = $("download");
   if (a.dataset.url) { URL.revokeObjectURL(a.dataset.url); delete a.dataset.url; }
   a.removeAttribute("href");
@@ -565,7 +589,103 @@ function clearResult(why) {
   $("result-info").textContent = "";
   const c = result.canvas;
   c.width = 800; c.height = 40;
-  report("result", why, true);
+  if (why) report("result", why, true); else clearMessage("result");
+}
+
+// Shows a take from the JSON text the server sent; the melody's sound follows the page's choice (the file
+// keeps the melody's own program).
+function applyResult(raw) {
+  const res = JSON.parse(raw);
+  res.tracks[0].program = Number($("prog-0").value);
+  state.resultRaw = raw;
+  showResult(res);
+  $("regenerate").disabled = !state.lastRequest;
+}
+
+function toBase64(bytes) {
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(text);
+}
+
+// The selected bars of the checked tracks drawn again (a new seed), every other note kept: the request
+// sends the take's MIDI back with the melody that made it.
+async function regenerate() {
+  const res = state.result, melody = state.lastRequest;
+  if (!res || !melody) return;
+  clearInvalid();
+  let first, last;
+  try {
+    first = readField("regen-from", "The first bar", 0, 512, { integer: true });
+    last = readField("regen-to", "The last bar", 0, 512, { integer: true });
+    if (first > last) throw new FieldError("regen-to", `the last bar (${last}) comes before the first (${first})`);
+  } catch (e) { markInvalid(e.field); report("result", e.message, true); return; }
+  const tracks = [...document.querySelectorAll("#regen-tracks input:checked")].map((box) => box.value);
+  if (!tracks.length) { report("result", "check at least one track to regenerate", true); return; }
+  const body = { ...melody, seed: Math.floor(Math.random() * 4294967296), programs: programsParam(),
+                 noise_scale: res.noise_scale, keep_midi_base64: res.midi_base64,
+                 regenerate: { bars: [first, last], tracks } };
+  $("regenerate").disabled = true;
+  report("result", `regenerating bars ${first}-${last} of ${tracks.join(", ")}…`);
+  try {
+    const out = await api("/api/generate", { method: "POST", headers: { "Content-Type": "application/json" },
+                                             body: JSON.stringify(body) });
+    record();
+    applyResult(JSON.stringify(out));
+    report("result", `regenerated bars ${first}-${last} of ${tracks.join(", ")} · seed ${out.seed}; ` +
+      "the other notes are kept (Undo brings the previous take back)");
+  } catch (e) {
+    if (/bar/.test(e.message)) markInvalid("regen-from");
+    report("result", e.message, true);
+  } finally {
+    $("regenerate").disabled = !state.result;
+  }
+}
+
+// ------------------------------------------------------------------ undo / redo
+function snapshot() {
+  return { notes: JSON.stringify(state.notes), bars: $("bars").value, file: state.file, cursor: state.cursor,
+           result: state.resultRaw, request: state.lastRequest };
+}
+
+function pushHistory(snap) {
+  state.history.push(snap);
+  if (state.history.length > HISTORY_LIMIT) state.history.shift();
+  state.future = [];
+  updateUndo();
+}
+
+// Called before each change: the melody's notes, an upload, a take, a regeneration.
+function record() { pushHistory(snapshot()); }
+
+function restore(snap) {
+  state.notes = JSON.parse(snap.notes);
+  $("bars").value = snap.bars;
+  state.file = snap.file;
+  state.cursor = snap.cursor;
+  editor.selected = -1; editor.drag = null;
+  drawEditor();
+  state.lastRequest = snap.request;
+  if (snap.result) { if (snap.result !== state.resultRaw) applyResult(snap.result); } else if (state.result) clearResult(null);
+}
+
+function undo() {
+  if (!state.history.length) return;
+  state.future.push(snapshot());
+  restore(state.history.pop());
+  updateUndo();
+}
+
+function redo() {
+  if (!state.future.length) return;
+  state.history.push(snapshot());
+  restore(state.future.pop());
+  updateUndo();
+}
+
+function updateUndo() {
+  $("undo").disabled = !state.history.length;
+  $("redo").disabled = !state.future.length;
 }
 
 function showResult(res) {
@@ -740,6 +860,12 @@ function buildTracks(info) {
       label.appendChild(sel);
     }
     box.appendChild(label);
+    const pick = document.createElement("label");
+    pick.style.setProperty("--c", colorOf(k));
+    const check = document.createElement("input");
+    check.type = "checkbox"; check.value = t.name; check.checked = true; check.id = `regen-${t.name}`;
+    pick.append(check, " " + t.name);
+    $("regen-tracks").appendChild(pick);
   });
   const names = tracks.slice(1).map((t) => t.name).join(", ");
   $("model-info").textContent = `Model ${info.model || "(shipped)"}, layout ${info.layout.name}: ` +
@@ -788,7 +914,7 @@ async function main() {
     $(id).addEventListener("input", () => markInvalid(id, false));
   }
   $("bars").addEventListener("change", drawEditor);
-  $("clear").addEventListener("click", () => { state.notes = []; state.cursor = 0; $("bars").value = 4; edited(); });
+  $("clear").addEventListener("click", () => { record(); state.notes = []; state.cursor = 0; $("bars").value = 4; edited(); });
   $("upload").addEventListener("change", (ev) => { if (ev.target.files[0]) upload(ev.target.files[0]); ev.target.value = ""; });
   $("oct-down").addEventListener("click", () => { state.octave = Math.max(0, state.octave - 1); setupKeyboard(); });
   $("oct-up").addEventListener("click", () => { state.octave = Math.min(8, state.octave + 1); setupKeyboard(); });
@@ -798,6 +924,9 @@ async function main() {
   $("stop").addEventListener("click", stopPlayback);
   $("wav").addEventListener("click", renderWav);
   $("play-melody").addEventListener("click", playMelody);
+  $("regenerate").addEventListener("click", regenerate);
+  $("undo").addEventListener("click", undo);
+  $("redo").addEventListener("click", redo);
   drawEditor();
   try {
     state.info = await api("/api/info");
