@@ -14,7 +14,8 @@ import traceback
 from dataclasses import fields
 
 from . import __version__
-from .config import PRESETS, SECTIONS, Config, check_seed, field_docs, preset, read_integer
+from .config import (FORMAT_LAYOUTS, PRESETS, SECTIONS, SOURCE_FORMATS, Config, check_seed, field_docs, preset,
+                     read_integer)
 from .errors import ConfigError, DeepAccompError, brief
 from .io_utils import check_not_inputs, check_output_path
 from .layout import DEFAULT_LAYOUT, LAYOUTS
@@ -30,7 +31,7 @@ def _add_prepare(sub):
     p.add_argument("--no-key-normalize", action="store_true", help="keep the original keys")
     p.add_argument("--force", action="store_true", help="rebuild even if a cached build exists")
     p.add_argument("--workers", type=int, default=None, help="processes, 1..32 (default: up to 2)")
-    p.add_argument("--format", default="midi", choices=("midi", "pop909"), dest="source_format",
+    p.add_argument("--format", default="midi", choices=SOURCE_FORMATS, dest="source_format",
                    help="what --source FOLDER holds: midi (default), MIDI files; pop909, the POP909 dataset's "
                         "song folders, read on their annotated beats into the pop layout (docs/pop909.md)")
     p.add_argument("--layout", default=None, metavar="PRESET_OR_FILE",
@@ -158,6 +159,9 @@ def _add_train(sub):
                         "model file carries the whole layout")
     p.add_argument("--source", default=None,
                    help='data.source: "chorales", a MIDI folder, or a shard folder written by prepare --shards')
+    p.add_argument("--format", default=None, choices=SOURCE_FORMATS, dest="source_format",
+                   help="data.format: what --source FOLDER holds: midi, MIDI files; pop909, the POP909 dataset's "
+                        "song folders, in the pop layout (which it sets unless --layout is given; docs/pop909.md)")
     p.add_argument("--no-progress", action="store_true")
     group = p.add_argument_group("settings", "override the config's train and generation sections "
                                              "(default: the preset's or --config's value)")
@@ -210,8 +214,13 @@ def build_train_config(args):
     overrides = _flag_overrides(args)
     if getattr(args, "source", None) is not None:
         overrides["data"] = {"source": args.source}
-    cfg = cfg.replace(**overrides) if overrides else cfg
-    return cfg.with_layout(args.layout) if getattr(args, "layout", None) else cfg
+    source_format = getattr(args, "source_format", None)
+    layout = getattr(args, "layout", None) or FORMAT_LAYOUTS.get(source_format)
+    if layout:
+        cfg = cfg.with_layout(layout)
+    if source_format is not None:
+        overrides.setdefault("data", {})["format"] = source_format
+    return cfg.replace(**overrides) if overrides else cfg
 
 
 def cmd_train(args):

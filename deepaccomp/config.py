@@ -139,6 +139,10 @@ class DataConfig:
     """Track layout (docs/layouts.md): "satb" (soprano melody + alto, tenor, bass), "lpd5" (melody + drums,
     piano, guitar, bass, strings), "ssatb" (five Renaissance voices), or a layout file's path (stored as
     its whole definition, so the model file carries it)."""
+    format: str = "midi"
+    """What a folder ``source`` holds (:data:`SOURCE_FORMATS`): "midi", MIDI files; "pop909", the POP909
+    dataset's song folders, read into the "pop" layout (docs/pop909.md). Left out of the written config
+    when "midi", so configs and model files written before it are unchanged."""
 
     def __post_init__(self):
         # a layout file's path, a Layout or a dict is stored as deepaccomp.layout.layout_ref gives it: a
@@ -493,8 +497,12 @@ class Config:
 
     # ------------------------------------------------------------------ I/O
     def to_dict(self) -> dict:
-        """Nested plain dict of all sections (JSON-ready)."""
-        return asdict(self)
+        """Nested plain dict of all sections (JSON-ready); ``data.format`` only where it is not ``"midi"``
+        (configs and model files written before the setting stay byte-identical)."""
+        d = asdict(self)
+        if d["data"]["format"] == DataConfig.format:
+            del d["data"]["format"]
+        return d
 
     def to_json(self) -> str:
         """The config as indented, key-sorted JSON."""
@@ -573,12 +581,15 @@ class Config:
         if len(dta.source) > MAX_SOURCE_CHARS or "\0" in dta.source:
             raise ConfigError(f"data.source must be \"chorales\" or a path of at most {MAX_SOURCE_CHARS} characters "
                               f"(no NUL), got {_shown(dta.source)}")
-        if dta.pitch_window not in ("compact", "full"):
-            raise ConfigError(f"data.pitch_window must be 'compact' or 'full', got {_shown(dta.pitch_window)}")
         try:
             stored_layout(dta.layout)
         except ConfigError as exc:
             raise ConfigError(f"data.layout: {exc}") from None
+        needed = FORMAT_LAYOUTS.get(dta.format)
+        if needed is not None and dta.layout != needed:
+            raise ConfigError(f"data.format {dta.format!r} gives the {needed!r} layout, not "
+                              f"{_shown(stored_layout(dta.layout).name)}: set data.layout to {needed!r} "
+                              f"(--layout {needed})")
         self._validate_model()
         self._validate_train()
         self.generation.validate()
@@ -689,6 +700,20 @@ SETTING_BOUNDS = {
 }
 """The range of every numeric setting, ``"section.field": Bound``; :func:`check_section` checks them."""
 
+SOURCE_FORMATS = ("midi", "pop909")
+"""What a folder ``data.source`` holds (``--format``): ``midi``, multi-track MIDI files
+(:func:`deepaccomp.data.build_folder`); ``pop909``, the POP909 dataset's song folders with their
+annotated beats and keys (:func:`deepaccomp.pop909.build_pop909`, layout ``pop``)."""
+
+FORMAT_LAYOUTS = {"pop909": "pop"}
+"""The one layout a source format gives, where it gives only one (``midi`` gives any)."""
+
+SETTING_CHOICES = {
+    "data.pitch_window": ("compact", "full"),
+    "data.format": SOURCE_FORMATS,
+}
+"""The values every text setting with a fixed set of values may take; :func:`check_section` checks them."""
+
 
 def check_section(section, name: str) -> None:
     """Check every field of a config section's type, and its range in :data:`SETTING_BOUNDS`.
@@ -713,6 +738,8 @@ def check_section(section, name: str) -> None:
         elif isinstance(default, str):
             if not isinstance(value, str):
                 raise ConfigError(f"{key} must be a string, got {_shown(value)}")
+            if key in SETTING_CHOICES:
+                check_choice(value, key, SETTING_CHOICES[key])
         elif isinstance(default, tuple):
             if not isinstance(value, tuple) or not value or not all(
                     isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
@@ -721,6 +748,13 @@ def check_section(section, name: str) -> None:
                 raise ConfigError(f"{key} must be <= {MAX_FILTERS}, got {_shown(list(value))}")
         else:
             check_number(value, key, SETTING_BOUNDS[key])
+
+
+def check_choice(value, name: str, choices: tuple):
+    """``value`` if it is one of ``choices``, else :class:`ConfigError` naming ``name`` and the choices."""
+    if isinstance(value, str) and value in choices:
+        return value
+    raise ConfigError(f"{name} must be one of {list(choices)}, got {_shown(value)}")
 
 
 def check_number(value, name: str, bound: Bound):
@@ -911,5 +945,6 @@ __all__ = ["Config", "DataConfig", "ModelConfig", "TrainConfig", "GenerationConf
            "MAX_TRAIN_INTEGER", "SEED_LIMIT", "DISTRIBUTE_CHOICES", "MAX_CRITIC_UPDATES", "MAX_BATCH_CELLS",
            "MAX_SHUFFLE_CELLS", "MAX_CHECKPOINT_MINUTES", "MAX_EVAL_MELODIES", "MAX_KEEP_CHECKPOINTS",
            "MAX_LEARNING_RATE", "MAX_LOSS_WEIGHT", "MAX_DECODE_COST", "MAX_PRESET_CHARS", "MAX_SOURCE_CHARS",
-           "MAX_CONFIG_BYTES", "MAX_OUTPUT_TRACKS", "Bound", "SETTING_BOUNDS", "check_section", "check_number",
+           "MAX_CONFIG_BYTES", "MAX_OUTPUT_TRACKS", "Bound", "SETTING_BOUNDS", "SETTING_CHOICES", "SOURCE_FORMATS", "FORMAT_LAYOUTS",
+           "check_section", "check_choice", "check_number",
            "read_integer"]

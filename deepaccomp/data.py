@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
+from .config import FORMAT_LAYOUTS, SOURCE_FORMATS, check_choice
 from .errors import (ConfigError, DatasetError, DeepAccompError, NoMelodyError, OutputFileError,
                      UnsupportedMeterError, brief, require)
 from .io_utils import atomic_path, read_npy_data, read_npy_header
@@ -952,20 +953,13 @@ def build_folder(folder, *, layout=DEFAULT_LAYOUT, key_normalize: bool = True, w
 
 
 # ---------------------------------------------------------------------- cache
-SOURCE_FORMATS = ("midi", "pop909")
-"""What ``prepare --source FOLDER`` reads (``--format``): ``midi``, a folder of multi-track MIDI files
-(:func:`build_folder`); ``pop909``, the POP909 dataset's song folders with their annotated beats and keys
-(:func:`deepaccomp.pop909.build_pop909`, layout ``pop``)."""
-
-
 def format_layout(source_format: str = "midi", layout=None):
-    """The :class:`~deepaccomp.layout.Layout` a build of ``source_format`` gives: ``layout``, else
-    ``pop`` for POP909 and ``satb`` otherwise; :class:`ConfigError` for an unknown format."""
-    if source_format not in SOURCE_FORMATS:
-        raise ConfigError(f"format (--format) must be one of {', '.join(SOURCE_FORMATS)}, got "
-                          f"{brief(repr(source_format))}")
+    """The :class:`~deepaccomp.layout.Layout` a build of ``source_format`` (:data:`SOURCE_FORMATS`) gives:
+    ``layout``, else the format's (:data:`~deepaccomp.config.FORMAT_LAYOUTS`: ``pop`` for POP909) or
+    ``satb``; :class:`ConfigError` for an unknown format."""
+    check_choice(source_format, "format (--format)", SOURCE_FORMATS)
     if layout is None:
-        layout = "pop" if source_format == "pop909" else DEFAULT_LAYOUT
+        layout = FORMAT_LAYOUTS.get(source_format, DEFAULT_LAYOUT)
     return get_layout(layout)
 
 

@@ -850,7 +850,7 @@ def _training_data(cfg, dataset, dataset_dir, progress):
     shard folder, a ``tf.data.Dataset`` of single phrases.
     """
     kw = dict(window=cfg.data.pitch_window, phrase_bars=cfg.data.phrase_bars, hop_bars=cfg.data.hop_bars)
-    if dataset is None and shards.is_shard_folder(cfg.data.source):
+    if dataset is None and cfg.data.format == "midi" and shards.is_shard_folder(cfg.data.source):
         index = shards.read_index(cfg.data.source, key_normalize=cfg.data.key_normalize, layout=cfg.data.layout)
         stream = shards.read_phrases(cfg.data.source, "train", seed=cfg.train.seed, **kw)
         about = (f"{index['splits']['train']} train pieces streamed from {len(index['shards'])} shards "
@@ -858,7 +858,8 @@ def _training_data(cfg, dataset, dataset_dir, progress):
         return shards.read_eval_dataset(cfg.data.source, cfg.train.n_eval_melodies), stream, about
     if dataset is None:
         dataset, _ = prepare(cfg.data.source, key_normalize=cfg.data.key_normalize,
-                             dataset_dir=dataset_dir, progress=progress, layout=cfg.data.layout)
+                             dataset_dir=dataset_dir, progress=progress, layout=cfg.data.layout,
+                             source_format=cfg.data.format)
     if dataset.track_layout != cfg.track_layout:
         held, asked = dataset.track_layout.name, cfg.track_layout.name
         raise ConfigError(f"the dataset holds layout {held!r} but the config asks for {asked!r} (another "

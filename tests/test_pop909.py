@@ -7,6 +7,7 @@ hand-made ones are written here, with the figures they must give worked out by h
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -17,12 +18,14 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from deepaccomp import pop909
-from deepaccomp.cli import main
+from deepaccomp import artifact, pop909
+from deepaccomp.cli import build_train_config, main, make_parser
+from deepaccomp.config import Config
 from deepaccomp.data import Dataset, SPLITS, prepare
 from deepaccomp.errors import ConfigError, DatasetError
 from deepaccomp.layout import LAYOUTS, get_layout, layout_ref, select_instruments
 from deepaccomp.representation import run_starts
+from helpers import tiny
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REAL = os.path.join(ROOT, "tests", "data", "pop909")
@@ -303,6 +306,56 @@ def test_prepare_refuses_pop909_with_chorales_or_shards(tmp_path, capsys):
         prepare(REAL, source_format="mp3", dataset_dir=str(tmp_path))
     assert main(["prepare", "--source", REAL, "--format", "pop909", "--shards", str(tmp_path / "s")]) == 1
     assert "--format pop909 builds in memory" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------- training on POP909
+SHIPPED = os.path.join(ROOT, "deepaccomp", "assets", "default_model")
+
+
+def test_data_format_is_checked_and_left_out_of_written_configs_when_midi():
+    with open(os.path.join(SHIPPED, "config.json")) as fh:
+        shipped = fh.read()
+    assert Config.load(os.path.join(SHIPPED, "config.json")).to_json() + "\n" == shipped
+    cfg, _ = artifact.read(os.path.join(SHIPPED, artifact.FILE_NAME))  # its checksum covers the stored config
+    assert cfg.data.format == "midi" and '"format"' not in cfg.to_json()
+    pop = cfg.with_layout("pop").replace(data={"format": "pop909"})
+    assert json.loads(pop.to_json())["data"]["format"] == "pop909"
+    assert Config.from_dict(pop.to_dict()).data.format == "pop909"
+    with pytest.raises(ConfigError, match=r"data.format must be one of \['midi', 'pop909'\], got 'mp3'"):
+        cfg.replace(data={"format": "mp3"})
+    with pytest.raises(ConfigError, match="data.format must be a string"):
+        cfg.replace(data={"format": 7})
+    with pytest.raises(ConfigError, match=r"data.format 'pop909' gives the 'pop' layout, not 'satb'.*--layout pop"):
+        cfg.replace(data={"format": "pop909"})
+
+
+def test_train_format_flag_sets_the_format_and_the_pop_layout():
+    args = make_parser().parse_args(["train", "--source", REAL, "--format", "pop909"])
+    cfg = build_train_config(args)
+    assert (cfg.data.source, cfg.data.format, cfg.data.layout) == (REAL, "pop909", "pop")
+    assert cfg.model.output_tracks == LAYOUTS["pop"].n_accompaniment
+    args = make_parser().parse_args(["train", "--source", REAL, "--format", "pop909", "--layout", "satb"])
+    with pytest.raises(ConfigError, match="gives the 'pop' layout"):
+        build_train_config(args)
+
+
+@pytest.mark.slow
+def test_train_reads_a_pop909_folder_and_exports(tmp_path, capsys):
+    source = tmp_path / "POP909"
+    shutil.copytree(REAL, source)
+    config = tmp_path / "tiny.json"
+    config.write_text(tiny(iterations=2, eval_every=1, checkpoint_every=1, n_eval_melodies=1).to_json())
+    run, datasets = tmp_path / "run", tmp_path / "datasets"
+    assert main(["train", "--config", str(config), "--source", str(source), "--format", "pop909", "--layout",
+                 "pop", "--logdir", str(run), "--dataset-dir", str(datasets), "--no-progress"]) == 0, \
+        capsys.readouterr()
+    built = os.listdir(datasets)
+    assert len(built) == 1 and "-pop-" in built[0]  # the pop build, its cache named by the format too
+    assert Dataset.load(os.path.join(datasets, built[0])).info["format"] == "pop909"
+    cfg, _ = artifact.read(run / artifact.FILE_NAME)
+    assert (cfg.data.format, cfg.data.layout, cfg.train.iterations) == ("pop909", "pop", 2)
+    with open(run / "config.json") as fh:
+        assert json.load(fh)["data"]["format"] == "pop909"
 
 
 # ---------------------------------------------------------------------------------- hostile files
