@@ -13,6 +13,7 @@ import asyncio
 import base64
 import binascii
 import concurrent.futures
+import io
 import json
 import logging
 import os
@@ -59,6 +60,7 @@ log = logging.getLogger("deepaccomp.studio")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 SOUNDFONT_NAME = "TimGM6mb.sf2"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
+KEEP_NAME = "the previous result (keep_midi_base64)"
 
 
 class RequestTooLargeError(DeepAccompError):
@@ -297,7 +299,8 @@ def decode_midi_field(value, name: str) -> bytes:
 
 def regenerate_params(body: dict):
     """``(keep, regenerate)`` of a JSON body: the previous result's MIDI bytes and the selection
-    ``{"bars": [first, last], "tracks": [...]}`` (checked by the library); ``(None, None)`` without them."""
+    ``{"bars": [first, last], "tracks": [...]}`` (checked by the library); ``(None, None)`` without them.
+    The MIDI bytes come as a file object named :data:`KEEP_NAME`, the name the library's messages give it."""
     has_keep, has_selection = "keep_midi_base64" in body, "regenerate" in body
     if not has_keep and not has_selection:
         return None, None
@@ -310,7 +313,9 @@ def regenerate_params(body: dict):
                           f"got {brief(repr(selection))}")
     if isinstance(selection.get("bars"), list):
         selection = {**selection, "bars": tuple(selection["bars"])}
-    return decode_midi_field(body["keep_midi_base64"], "keep_midi_base64"), selection
+    keep = io.BytesIO(decode_midi_field(body["keep_midi_base64"], "keep_midi_base64"))
+    keep.name = KEEP_NAME  # the library's messages name it so, not '<bytes>'
+    return keep, selection
 
 
 def _melody_file(body: dict):
