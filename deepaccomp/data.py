@@ -56,12 +56,13 @@ import numpy as np
 from tqdm import tqdm
 
 from .config import FORMAT_LAYOUTS, SOURCE_FORMATS, check_choice
-from .errors import (ConfigError, DatasetError, DeepAccompError, NoMelodyError, OutputFileError,
+from .errors import (ConfigError, DatasetError, DeepAccompError, OutputFileError,
                      UnsupportedMeterError, brief, require)
 from .io_utils import atomic_path, read_npy_data, read_npy_header
-from .layout import DEFAULT_LAYOUT, get_layout, layout_ref, stored_layout, select_instruments
+from .layout import DEFAULT_LAYOUT, get_layout, layout_ref, stored_layout
 from .metrics import estimate_key, evaluate
-from .midi import MAX_ROLL_STEPS, multitrack_midi_to_roll, read_midi
+from .midi import MAX_ROLL_STEPS, read_midi
+from .piece import Piece, read_piece
 from .representation import (
     to_model_range,
     N_MIDI_PITCHES,
@@ -79,7 +80,7 @@ from .representation import (
 
 __all__ = ["DATASET_VERSION", "TUNE_MATCH_THRESHOLD", "tune_match_scores", "voices_key", "SPLITS", "PART_NAMES", "DEFAULT_DATASET_DIR",
            "MIDI_SUFFIXES", "split_of", "melody_line", "tune_similarity", "clean_splits", "Dataset",
-           "chorale_ids", "SCORE_METERS", "score_to_roll", "build_chorales", "reference_metrics", "folder_piece_roll",
+           "chorale_ids", "SCORE_METERS", "score_to_roll", "build_chorales", "reference_metrics", "folder_piece", "folder_piece_roll",
            "build_folder", "track_summary", "n_tracks_of", "FOLDER_METERS", "dataset_path", "prepare", "split_model_inputs",
            "make_tf_dataset", "MAX_WORKERS", "MAX_DATASET_BYTES", "MAX_DATASET_META_BYTES", "MAX_DATASET_ROLL_BYTES",
            "check_workers", "midi_files", "read_cells", "decode_piece", "SOURCE_FORMATS", "format_layout"]
@@ -831,7 +832,7 @@ def _folder_one(args):
     except OSError as exc:  # a dangling link or a link loop: say which
         return position, path, None, {"id": path, "position": position, "reason": f"cannot be read ({os_reason(exc)})"}
     try:
-        roll = folder_piece_roll(path, layout=layout)
+        roll = folder_piece(path, layout=layout).roll  # the build keeps run starts as onsets (Dataset.onsets None)
         key, shift = _normalising_shift(roll, key_normalize)
         roll = transpose_tracks(roll, shift, layout.drum_mask)
         meta = {"id": path, "title": os.path.basename(path), "position": position,
@@ -844,8 +845,9 @@ def _folder_one(args):
                                       "reason": f"{type(exc).__name__}: {exc}"}
 
 
-def folder_piece_roll(path, *, layout=DEFAULT_LAYOUT) -> np.ndarray:
-    """A user's MIDI file -> roll ``(time, 128, 1 + N)`` of ``layout`` (melody first).
+def folder_piece(path, *, layout=DEFAULT_LAYOUT) -> Piece:
+    """A user's MIDI file -> :class:`~deepaccomp.piece.Piece` of ``layout`` (every track, melody first;
+    ``read_piece(tracks="all")``), its length padded to whole 16-step bars.
 
     Instruments are chosen by :func:`deepaccomp.layout.select_instruments`
     (for ``satb``: by name soprano/alto/tenor/bass or melody/lead, else the
@@ -853,7 +855,7 @@ def folder_piece_roll(path, *, layout=DEFAULT_LAYOUT) -> np.ndarray:
     several instruments of one track are merged. Drum tracks hold one-step
     hits at the note onsets. A track the file does not give is kept empty
     when the layout says it is optional (``Track.required`` False). The meter
-    must be one of :data:`FOLDER_METERS` throughout.
+    must be one of :data:`FOLDER_METERS` throughout (checked before the tracks).
 
     Raises
     ------
@@ -868,31 +870,14 @@ def folder_piece_roll(path, *, layout=DEFAULT_LAYOUT) -> np.ndarray:
     if len(sigs) != 1 or not sigs <= set(FOLDER_METERS):
         raise UnsupportedMeterError(f"time signatures {sorted(sigs)}: only one of "
                                     f"{sorted(f'{n}/{d}' for n, d in FOLDER_METERS)} throughout is used for training")
-    groups = _select_tracks_or_skip(pm, layout)
-    order = [i for g in groups for i in g]
-    for i in order:
-        if pm.instruments[i].is_drum:  # a hit lasts one step, however the file holds it
-            for n in pm.instruments[i].notes:
-                n.end = n.start + 1e-6  # rounds to the onset's step; every note lasts one step at least
-    roll, _ = multitrack_midi_to_roll(pm, tracks=order, steps_per_beat=FOLDER_METERS[sigs.pop()])
-    merged = np.zeros(roll.shape[:2] + (len(groups),), dtype=bool)
-    k = 0
-    for t, g in enumerate(groups):
-        merged[..., t] = roll[..., k: k + len(g)].any(axis=-1)
-        k += len(g)
-    length = merged.shape[0] + (-merged.shape[0]) % STEPS_PER_BAR
-    return np.pad(merged, ((0, length - merged.shape[0]), (0, 0), (0, 0)))
+    piece = read_piece(pm, layout, tracks="all", align=False, steps_per_beat=FOLDER_METERS[sigs.pop()])
+    pad = ((0, (-piece.n_steps) % STEPS_PER_BAR), (0, 0), (0, 0))
+    return piece.replace(roll=np.pad(piece.roll, pad), onsets=np.pad(piece.onsets, pad))
 
 
-def _select_tracks_or_skip(pm, layout) -> list:
-    """:func:`deepaccomp.layout.select_instruments`, or :class:`NoMelodyError` naming the first
-    required track of the layout the file does not give (an optional one stays empty)."""
-    groups = select_instruments(pm, layout)
-    for track, g in zip(layout.tracks, groups):
-        if not g and track.required:
-            raise NoMelodyError(f"no instrument for track {track.name!r} of layout {layout.name!r} "
-                                f"({track.rule})")
-    return groups
+def folder_piece_roll(path, *, layout=DEFAULT_LAYOUT) -> np.ndarray:
+    """The roll ``(time, 128, 1 + N)`` of :func:`folder_piece` (what a folder build stores)."""
+    return folder_piece(path, layout=layout).roll
 
 
 def track_summary(rolls, layout) -> dict:

@@ -83,6 +83,28 @@ def test_user_folder_skips_bad_files(tmp_path):
         data.build_folder(tmp_path / "nothing-here", progress=False)
 
 
+def test_a_folder_piece_is_read_piece_of_every_track_padded_to_bars(tmp_path):
+    import pretty_midi
+
+    from deepaccomp.piece import read_piece
+
+    pm = make_midi([("melody", 0, [(72, 0, 2), (74, 2, 4)]), ("bass", 33, [(36, 0, 4)])])
+    drums = pretty_midi.Instrument(0, is_drum=True, name="drums")
+    drums.notes = [pretty_midi.Note(100, 36, 0.0, 0.1), pretty_midi.Note(100, 38, 0.5, 1.5)]
+    pm.instruments.append(drums)
+    path = tmp_path / "band.mid"
+    pm.write(str(path))
+    piece = data.folder_piece(str(path), layout="lpd5")
+    read = read_piece(str(path), "lpd5", tracks="all", align=False)
+    assert piece.layout.name == "lpd5" and piece.n_steps % 16 == 0
+    assert np.array_equal(piece.roll[: read.n_steps], read.roll) and not piece.roll[read.n_steps:].any()
+    hits = np.argwhere(read.roll[..., 1])  # drums: one-step hits, however long the file holds them
+    assert [tuple(h) for h in hits] == [(0, 36), (4, 38)]
+    stored = data.build_folder(tmp_path, layout="lpd5", workers=1, progress=False, key_normalize=False)
+    assert np.array_equal(stored.rolls[0], piece.roll)
+    assert np.array_equal(data.folder_piece_roll(str(path), layout="lpd5"), piece.roll)
+
+
 def test_tf_pipeline_shapes_and_range(small):
     ph = small.phrases("train")
     ds = data.make_tf_dataset(ph, 8, seed=1)
