@@ -630,10 +630,15 @@ def multitrack_midi_to_roll(
     tracks: Sequence[int] | None = None,
     steps_per_beat: int = STEPS_PER_BEAT,
 ) -> tuple[np.ndarray, MidiInfo]:
-    """Read several instruments into a roll ``(time, 128, len(tracks))``.
+    """Read several instruments into a roll ``(time, 128, len(tracks))``, one track per instrument.
 
     ``tracks`` lists instrument indices in output order (default: all
-    pitched instruments in file order). No reduction to a top line.
+    pitched instruments in file order). No reduction to a top line. A wrapper
+    kept for users who want a file's instruments as they are; the library reads
+    files as pieces of a layout (:func:`deepaccomp.piece.read_piece` with
+    ``tracks="all"``: the tracks chosen and merged by the layout, drums as hits,
+    onsets and the time grid carried with the roll;
+    :func:`deepaccomp.data.folder_piece` for a training file).
     """
     pm = read_midi(source)
     if tracks is None:
