@@ -9,7 +9,8 @@ a function is called.
 * :func:`plot_roll`: one roll ``(time, pitch, tracks)``, every track in its
   own colour on one axis, bar lines, C's labelled on the pitch axis.
 * :func:`plot_comparison`: real vs generated, two panels on the same scales.
-* :func:`plot_midi`: the pitched instruments of a MIDI file.
+* :func:`plot_piece`: a :class:`~deepaccomp.piece.Piece`, its tracks named by its layout.
+* :func:`plot_midi`: the pitched instruments of a MIDI file, or the file as a piece of a layout.
 * :func:`figure_to_png_bytes`, :func:`save_figure`: PNG bytes; an atomic
   write to a file (no partial file is ever left behind).
 """
@@ -26,10 +27,10 @@ from .errors import ConfigError, InvalidRollError
 from .io_utils import atomic_write_bytes, check_output_path
 from .midi import multitrack_midi_to_roll, pitched_instruments, read_midi
 from .layout import SATB
-from .piece import default_track_names
+from .piece import default_track_names, read_piece
 from .representation import STEPS_PER_BAR, as_bool, note_runs
 
-__all__ = ["plot_roll", "plot_comparison", "plot_midi", "plot_losses", "plot_run_metrics",
+__all__ = ["plot_roll", "plot_comparison", "plot_piece", "plot_midi", "plot_losses", "plot_run_metrics",
            "figure_to_png_bytes", "check_image_path", "save_figure"]
 
 TRACK_COLORS = (
@@ -211,12 +212,27 @@ def plot_comparison(real, fake, *, titles: Sequence[str] = ("real", "generated")
     return fig
 
 
-def plot_midi(midi, *, title: Optional[str] = None, ax=None, steps_per_beat: int = 4):
-    """Plot the pitched instruments of a MIDI file (path, bytes, file or PrettyMIDI).
+def plot_piece(piece, *, title: Optional[str] = None, ax=None):
+    """Plot a :class:`~deepaccomp.piece.Piece`: its tracks named by its layout (drums as their hits),
+    bar lines every ``piece.grid.steps_per_bar`` steps from step 0 (a downbeat, as
+    :func:`~deepaccomp.piece.read_piece` gives it). Returns the :class:`matplotlib.figure.Figure`."""
+    return plot_roll(piece.roll, lowest_pitch=piece.lowest_pitch, track_names=[t.name for t in piece.tracks],
+                     steps_per_bar=piece.grid.steps_per_bar, title=title, ax=ax)
 
-    Bars follow the time signature at the start; legend labels are the
-    instrument names. Returns the :class:`matplotlib.figure.Figure`.
+
+def plot_midi(midi, *, title: Optional[str] = None, ax=None, steps_per_beat: int = 4, layout=None):
+    """Plot a MIDI file (path, bytes, file or PrettyMIDI).
+
+    Without ``layout``: its pitched instruments, one track each, labelled with
+    the instrument names. With ``layout`` (a preset's name, a layout file, a
+    dict or a :class:`~deepaccomp.layout.Layout`): the file read as a piece of
+    that layout (:func:`~deepaccomp.piece.read_piece`, every track; drawn by
+    :func:`plot_piece`). Bars follow the time signature at the start. Returns
+    the :class:`matplotlib.figure.Figure`.
     """
+    if layout is not None:
+        return plot_piece(read_piece(midi, layout, tracks="all", align=False, steps_per_beat=steps_per_beat),
+                          title=title, ax=ax)
     pm = read_midi(midi)
     tracks = pitched_instruments(pm)
     roll, info = multitrack_midi_to_roll(pm, tracks=tracks, steps_per_beat=steps_per_beat)

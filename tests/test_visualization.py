@@ -17,7 +17,9 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from deepaccomp import visualization as viz  # noqa: E402
 from deepaccomp.errors import ConfigError, InvalidRollError, OutputFileError  # noqa: E402
-from deepaccomp.representation import COMPACT_WINDOW, to_model_range  # noqa: E402
+from deepaccomp.piece import read_piece  # noqa: E402
+from deepaccomp.representation import COMPACT_WINDOW, to_model_range, note_runs  # noqa: E402
+from helpers import band_midi  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -149,6 +151,18 @@ def test_plot_midi(tmp_path):
     ax = fig.axes[0]
     assert [c.get_label() for c in note_collections(ax)] == ["Soprano", "alto"]
     assert len(bar_lines(ax)[0].get_segments()) == 3  # 24 steps, bars of 12
+
+
+def test_plot_midi_of_a_layout_draws_the_piece_with_its_tracks(tmp_path):
+    path = tmp_path / "band.mid"
+    band_midi(0, bars=2, parts=("melody", "drums", "piano", "bass")).write(str(path))
+    ax = viz.plot_midi(str(path), layout="lpd5").axes[0]
+    assert [c.get_label() for c in note_collections(ax)][:4] == ["melody", "drums", "piano", "guitar"]
+    assert len(bar_lines(ax)[0].get_segments()) == 3  # 32 steps, bars of 16
+    piece = read_piece(str(path), "lpd5", tracks="all", align=False)
+    drawn = viz.plot_piece(piece).axes[0]
+    assert [len(c.get_paths()) for c in note_collections(drawn)] == [len(c.get_paths()) for c in note_collections(ax)]
+    assert len(note_collections(ax)[1].get_paths()) == len(note_runs(piece.roll[..., 1])[0])  # drums: the hits
 
 
 def test_png_bytes():
