@@ -28,6 +28,9 @@ __all__ = [
     "PidLock",
     "read_npy_header",
     "read_npy_data",
+    "read_bounded",
+    "NotRegularFileError",
+    "FileTooLargeError",
 ]
 
 _NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
@@ -214,6 +217,40 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+class NotRegularFileError(ValueError):
+    """:func:`read_bounded` found a folder, pipe, socket or device where a file should be."""
+
+
+class FileTooLargeError(ValueError):
+    """:func:`read_bounded` found a file of more than its limit of bytes."""
+
+
+def read_bounded(path, limit: int) -> bytes:
+    """The bytes of a small file read from outside: opened without blocking (a FIFO opens at once and is
+    then refused, never waited on), a regular file, at most ``limit`` bytes read.
+
+    Raises
+    ------
+    OSError
+        As ``os.open`` raises it (``FileNotFoundError``, a symbolic link loop, permissions...).
+    NotRegularFileError
+        A folder, pipe, socket or device.
+    FileTooLargeError
+        More than ``limit`` bytes.
+
+    Callers turn these into their own error of the deepaccomp family, with their own words.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # before fdopen, which refuses a folder with its own error
+        os.close(fd)
+        raise NotRegularFileError(os.fspath(path))
+    with os.fdopen(fd, "rb") as fh:
+        raw = fh.read(limit + 1)
+    if len(raw) > limit:
+        raise FileTooLargeError(os.fspath(path))
+    return raw
+
+
 class PidLock:
     """A lock file holding its owner's pid, host and start time, created with ``O_EXCL``.
 
@@ -266,17 +303,13 @@ class PidLock:
     def read(self):
         """The lock's contents: a dict, ``{}`` if there is no lock, ``None`` if unreadable."""
         try:
-            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+            raw = read_bounded(self.path, self.MAX_BYTES)
         except FileNotFoundError:
             return {}
-        except OSError:
+        except (OSError, ValueError):
             return None
-        with os.fdopen(fd, "rb") as fh:
-            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-                return None
-            raw = fh.read(self.MAX_BYTES + 1)
         try:
-            info = json.loads(raw.decode()) if len(raw) <= self.MAX_BYTES else None
+            info = json.loads(raw.decode())
         except (ValueError, UnicodeDecodeError, RecursionError):
             return None
         ok = isinstance(info, dict) and isinstance(info.get("pid"), int) and isinstance(info.get("host"), str)

@@ -43,12 +43,12 @@ import itertools
 import json
 import os
 import re
-import stat
 from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import ConfigError, NoMelodyError, brief
+from .io_utils import FileTooLargeError, NotRegularFileError, read_bounded
 from .metrics import SATB_RANGES
 from .midi import PROGRAM_PRESETS, pitched_instruments, resolve_programs
 
@@ -476,20 +476,17 @@ def read_layout(path) -> Layout:
     """
     shown = brief(os.fspath(path))
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO opens at once, then is refused
+        raw = read_bounded(path, MAX_LAYOUT_BYTES)
     except FileNotFoundError:
         raise ConfigError(f"unknown layout {brief(repr(os.fspath(path)))}: no preset ({', '.join(sorted(LAYOUTS))}) "
                           "and no layout file of that name") from None
+    except NotRegularFileError:
+        raise ConfigError(f"{shown}: not a regular file (a folder, pipe or device); give a layout JSON file") from None
+    except FileTooLargeError:
+        raise ConfigError(f"{shown}: more than {MAX_LAYOUT_BYTES:,} bytes, too large for a layout file "
+                          "(deepaccomp.layout.MAX_LAYOUT_BYTES; the lpd5 preset as a file is 1,311 bytes)") from None
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{shown}: the layout file cannot be read ({brief(str(exc))})") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise ConfigError(f"{shown}: not a regular file (a folder, pipe or device); give a layout JSON file")
-    with os.fdopen(fd, "rb") as fh:
-        raw = fh.read(MAX_LAYOUT_BYTES + 1)
-    if len(raw) > MAX_LAYOUT_BYTES:
-        raise ConfigError(f"{shown}: more than {MAX_LAYOUT_BYTES:,} bytes, too large for a layout file "
-                          "(deepaccomp.layout.MAX_LAYOUT_BYTES; the lpd5 preset as a file is 1,311 bytes)")
     try:
         d = json.loads(raw.decode("utf-8"))
     except RecursionError:

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 import zipfile
 from dataclasses import dataclass, field
 from xml.etree import ElementTree
@@ -47,6 +46,7 @@ import pretty_midi
 
 from .data import SPLITS, Dataset, _assemble, _run_jobs, check_workers
 from .errors import DatasetError, DeepAccompError, brief
+from .io_utils import FileTooLargeError, NotRegularFileError, read_bounded
 from .layout import get_layout, layout_ref
 from .metrics import Key, estimate_key
 from .midi import MAX_ROLL_STEPS, read_midi, top_line
@@ -110,18 +110,16 @@ def _read_text(path, limit: int, what: str, limit_name: str) -> str:
     ``limit_name``), UTF-8 (or a :class:`DatasetError` saying what is wrong with it)."""
     shown = brief(os.fspath(path))
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        raw = read_bounded(path, limit)
     except FileNotFoundError:
         raise DatasetError(f"no {what}") from None
+    except NotRegularFileError:
+        raise DatasetError(f"{what} is not a regular file ({shown})") from None
+    except FileTooLargeError:
+        raise DatasetError(f"{what} is larger than {limit:,} bytes (deepaccomp.pop909.{limit_name}); not a POP909 "
+                           "file: replace it with the song's own") from None
     except OSError as exc:
         raise DatasetError(f"{what} cannot be read ({brief(exc.strerror or str(exc))})") from None
-    with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise DatasetError(f"{what} is not a regular file ({shown})")
-        raw = fh.read(limit + 1)
-    if len(raw) > limit:
-        raise DatasetError(f"{what} is larger than {limit:,} bytes (deepaccomp.pop909.{limit_name}); not a POP909 "
-                           "file: replace it with the song's own")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:

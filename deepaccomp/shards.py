@@ -50,7 +50,6 @@ import math
 import multiprocessing
 import os
 import re
-import stat
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -59,7 +58,7 @@ from tqdm import tqdm
 
 from . import data
 from .errors import DatasetError, DeepAccompError, OutputFileError, brief
-from .io_utils import PidLock, atomic_write_bytes, check_writable_dir
+from .io_utils import FileTooLargeError, NotRegularFileError, PidLock, atomic_write_bytes, check_writable_dir, read_bounded
 from .layout import DEFAULT_LAYOUT, get_layout, layout_ref, same_layout, stored_layout
 from .representation import STEPS_PER_BAR, get_window
 
@@ -190,16 +189,14 @@ def _read_json(path: str, what: str):
     """A JSON file of the shard folder, read bounded: a regular file of at most :data:`MAX_INDEX_BYTES`."""
     name = brief(path)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO opens at once, then is refused
+        raw = read_bounded(path, MAX_INDEX_BYTES)
     except OSError as exc:
         raise DatasetError(f"{name}: the {what} cannot be read ({data.os_reason(exc)})") from None
-    with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-            raise DatasetError(f"{name}: the {what} is not a regular file (a folder, pipe, socket or device)")
-        raw = fh.read(MAX_INDEX_BYTES + 1)
-    if len(raw) > MAX_INDEX_BYTES:
+    except NotRegularFileError:
+        raise DatasetError(f"{name}: the {what} is not a regular file (a folder, pipe, socket or device)") from None
+    except FileTooLargeError:
         raise DatasetError(f"{name}: the {what} is over {MAX_INDEX_BYTES:,} bytes (shards.MAX_INDEX_BYTES); "
-                           "not written by deepaccomp")
+                           "not written by deepaccomp") from None
     try:
         return json.loads(raw.decode())
     except RecursionError:

@@ -426,3 +426,20 @@ def test_a_huge_velocity_is_not_echoed_whole(tiny_model, good_bytes):
     with pytest.raises(ConfigError, match="velocity") as info:
         Accompanist.load(tiny_model).generate(good_bytes, seed=0, velocity="v" * 10_000_000)
     assert len(str(info.value)) < 400
+
+
+def test_read_bounded_refuses_what_is_not_a_small_regular_file(tmp_path):
+    """The one bounded reader of small files from outside (layout, shard index and plan, POP909 text
+    files, lock files): a FIFO is refused without waiting, a folder, an oversized file and a missing one too."""
+    from deepaccomp.io_utils import FileTooLargeError, NotRegularFileError, read_bounded
+
+    (tmp_path / "ok").write_bytes(b"12345")
+    assert read_bounded(tmp_path / "ok", 5) == b"12345"
+    with pytest.raises(FileTooLargeError):
+        read_bounded(tmp_path / "ok", 4)
+    os.mkfifo(tmp_path / "fifo")  # nobody writes to it: a blocking open would wait for ever
+    for odd in ("fifo", ""):
+        with pytest.raises(NotRegularFileError):
+            read_bounded(tmp_path / odd, 5)
+    with pytest.raises(FileNotFoundError):
+        read_bounded(tmp_path / "missing", 5)
