@@ -974,6 +974,9 @@ class MetricInput:
         MIDI pitch of pitch index 0 of ``reference``.
     ranges : sequence of (int, int) or None
         Track windows for ``out_of_range``.
+    drum_tracks : tuple of int
+        Indices of drum tracks: the metrics between voices (``parallel_perfects``,
+        ``voice_crossing``) compare the pitched tracks only.
     """
 
     roll: np.ndarray
@@ -984,6 +987,7 @@ class MetricInput:
     reference: np.ndarray | None = None
     reference_lowest_pitch: int = 0
     ranges: tuple | None = None
+    drum_tracks: tuple = ()
 
 
 METRIC_TRACKS = ("all", "pitched", "drums")
@@ -1063,6 +1067,19 @@ def _out_of_range(x: MetricInput) -> np.ndarray:
     return out_of_range(x.roll, x.ranges, lowest_pitch=x.lowest_pitch)
 
 
+def _between_pitched(function, x: MetricInput) -> np.ndarray:
+    """A metric between voices, ``function(roll) -> (tracks,)``, over the pitched tracks only (as if the
+    drum tracks were not there: the voice above the bass is the pitched track above it); nan for drums."""
+    if not x.drum_tracks:
+        return function(x.roll)
+    drums = np.zeros(x.roll.shape[-1], bool)
+    drums[list(x.drum_tracks)] = True
+    pitched = np.nonzero(~drums)[0]
+    out = np.full(x.roll.shape[-1], np.nan)
+    out[pitched] = function(x.roll[..., pitched])
+    return out
+
+
 def _active_steps(x: MetricInput) -> np.ndarray:
     sounding = x.roll.any(axis=2)  # (batch, time, tracks)
     steps = sounding.shape[0] * sounding.shape[1]
@@ -1086,9 +1103,9 @@ METRICS = (
            "silent while the melody sounds", "lower", needs_melody=True),
     Metric("unison_with_melody", lambda x: _to_tracks(unison_with_melody(x.roll, x.melody_track), x.melody_track),
            "sings the melody's own pitch (unison), while both sound", needs_melody=True),
-    Metric("parallel_perfects", lambda x: parallel_perfects(x.roll), "parallel fifths/octaves per beat where both move",
-           "lower"),
-    Metric("voice_crossing", lambda x: voice_crossing(x.roll), "voice crossing per step", "lower"),
+    Metric("parallel_perfects", lambda x: _between_pitched(parallel_perfects, x),
+           "parallel fifths/octaves per beat where both move", "lower"),
+    Metric("voice_crossing", lambda x: _between_pitched(voice_crossing, x), "voice crossing per step", "lower"),
     Metric("out_of_range", _out_of_range, "note-steps outside the voice's range", "lower"),
     Metric("polyphony", lambda x: polyphony(x.roll), "simultaneous pitches per active step"),
     Metric("pitches_used", lambda x: pitches_used(x.roll, x.steps_per_bar, per="bar"), "distinct pitches per bar",
@@ -1282,7 +1299,7 @@ def evaluate(roll, *, lowest_pitch: int = 0, key=None, melody_track: int = 0,
         key=_resolve_key(pieces, key, lowest_pitch, melody) if any(m.name == "in_scale_ratio" for m in chosen)
         else None,
         reference_lowest_pitch=lowest_pitch if reference_lowest_pitch is None else reference_lowest_pitch,
-        ranges=ranges)
+        ranges=ranges, drum_tracks=tuple(int(k) for k in (drum_tracks or ())))
     out = _by_presence(chosen, pieces, refs, _present(present, pieces, n_tracks), base)
     drums = _track_mask(drum_tracks, n_tracks)
     for m in chosen:

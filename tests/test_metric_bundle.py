@@ -82,7 +82,7 @@ POOLED = {  # melody, drums, piano, guitar (piece A only), bass, strings (absent
     "rest_under_melody": [NAN, NAN, 32 / 64, 0, 0, NAN],
     "unison_with_melody": [NAN, NAN, 0, 1 / 32, 0, NAN],
     "parallel_perfects": [1 / 2, NAN, NAN, 0, 1 / 2, NAN],
-    "voice_crossing": [NAN, NAN, 3 / 3, 16 / 16, 0, NAN],
+    "voice_crossing": [NAN, NAN, 0 / 32, 16 / 16, 0, NAN],
     "out_of_range": [0, NAN, 0, 0, 32 / 64, NAN],
     "active_step_ratio": [1, 7 / 64, 32 / 64, 1, 1, NAN],
     "drum_pattern_rate": [NAN, 6 / 7, NAN, NAN, NAN, NAN],
@@ -90,8 +90,9 @@ POOLED = {  # melody, drums, piano, guitar (piece A only), bass, strings (absent
 """By hand. Pooled over both pieces, except guitar (piece A only) and strings (none). Drums get
 the metrics of every track and their own only. Parallels: at beats 4 -> 5 melody, guitar and
 bass move; melody and bass go C5/C3 -> E5/E3 (octaves, both up); the guitar's E4 -> E5 makes
-no perfect interval with either. Crossing: piano's top above the drums' hits (2 steps in A, 1
-in B), guitar E4 above piano's G3 (16 steps), bass never above the guitar."""
+no perfect interval with either. Crossing, between pitched tracks only (the drums are skipped):
+the piano never above the melody (32 steps together), guitar E4 above piano's G3 (16 steps), bass
+never above the guitar."""
 
 
 def test_evaluate_reports_a_track_a_piece_lacks_as_absent_and_pools_the_pieces_that_have_it():
@@ -150,7 +151,7 @@ PER_PIECE_MEAN = {  # drums, piano, guitar (piece A only), bass, strings (absent
     "rest_under_melody": [NAN, 1 / 2, 0, 0, NAN],
     "unison_with_melody": [NAN, 0, 1 / 32, 0, NAN],
     "parallel_perfects": [NAN, NAN, 0, 1 / 2, NAN],
-    "voice_crossing": [NAN, 1, 1, 0, NAN],
+    "voice_crossing": [NAN, 0, 1, 0, NAN],
     "out_of_range": [NAN, 0, 0, (0 + 1) / 2, NAN],
     "polyphony": [NAN, (2 + 1) / 2, 1, 1, NAN],
     "pitches_used": [1, (2 + 1) / 2, 3 / 2, 1, NAN],
@@ -329,3 +330,18 @@ def test_a_band_corpus_without_strings_keeps_its_reference_metrics_absent_where_
     # the guitar plays every bar, off the beat: an eighth of rest under every quarter-note melody note
     assert ref["empty_bar_rate"][GUITAR] == 0.0 and ref["rest_under_melody"][GUITAR] == 0.5
     assert np.isnan(ref["in_scale_ratio"][DRUMS]) and ref["drum_pattern_rate"][DRUMS] == 1.0
+
+
+def test_metrics_between_voices_skip_the_drum_track():
+    """Melody (track 0) at pitch 8 then 9, drums (track 1) at 3, bass (track 2) at 5 then 7, two beats:
+    the bass sits above the drum hits but below the melody, so it crosses nothing (it was compared with
+    the drums, 1.0, before), and the moves 8->9 against 5->7 are no parallel perfect."""
+    roll = np.zeros((8, 10, 3), bool)
+    roll[:4, 8, 0], roll[4:, 9, 0] = True, True
+    roll[:, 3, 1] = True
+    roll[:4, 5, 2], roll[4:, 7, 2] = True, True
+    out = metrics.evaluate(roll, drum_tracks=[1], names=["voice_crossing", "parallel_perfects"])
+    np.testing.assert_array_equal(out["voice_crossing"], [np.nan, np.nan, 0.0])
+    assert np.isnan(out["parallel_perfects"][1])
+    without = metrics.evaluate(roll, names=["voice_crossing"])  # no drum tracks named: the old comparison
+    assert without["voice_crossing"][2] == 1.0
