@@ -123,8 +123,9 @@ def record_time(logdir, seconds: float, iterations: int, status: str = "finished
 
 
 def _shown(value) -> str:
-    """A metric for the evaluation line: two decimals, or ``silent`` where the voice played nothing."""
-    return "silent" if value is None else f"{value:.2f}"
+    """A metric for the evaluation line: two decimals, or ``-`` where it has no value (the generated
+    track played nothing to measure, or no real phrase has that track: absent, not silent)."""
+    return "-" if value is None else f"{value:.2f}"
 
 
 class Monitor(keras.callbacks.Callback):
