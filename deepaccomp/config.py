@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import NamedTuple
 
 from .errors import ConfigError, brief
-from .io_utils import atomic_write_bytes
+from .io_utils import FileTooLargeError, NotRegularFileError, atomic_write_bytes, read_bounded
 from .decoding import DECODE_METHODS, NOTE_SCORES
 from .layout import LAYOUTS, MAX_TRACKS, Layout, get_layout, layout_ref, stored_layout
 from .representation import POSITION_CHANNELS, STEPS_PER_BAR, PitchWindow, get_window
@@ -533,18 +533,18 @@ class Config:
         At most :data:`MAX_CONFIG_BYTES` are read; a larger file is refused.
         """
         shown = brief(os.fspath(path))
-        if os.path.exists(path) and not os.path.isfile(path):  # a FIFO would block open()
-            raise ConfigError(f"{shown}: not a regular file (a directory, pipe or device); give a JSON config file")
         try:
-            with open(path, "rb") as fh:
-                data = fh.read(MAX_CONFIG_BYTES + 1)
+            data = read_bounded(path, MAX_CONFIG_BYTES)
         except FileNotFoundError:
             raise ConfigError(f"{shown}: config file not found") from None
+        except NotRegularFileError:
+            raise ConfigError(f"{shown}: not a regular file (a directory, pipe or device); give a JSON config "
+                              "file") from None
+        except FileTooLargeError:
+            raise ConfigError(f"{shown}: more than {MAX_CONFIG_BYTES:,} bytes, too large for a config file "
+                              "(deepaccomp.config.MAX_CONFIG_BYTES; a full config is about 2 KiB)") from None
         except OSError as exc:
             raise ConfigError(f"{shown}: not a readable JSON config ({brief(str(exc))})") from exc
-        if len(data) > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{shown}: more than {MAX_CONFIG_BYTES:,} bytes, too large for a config file "
-                              "(deepaccomp.config.MAX_CONFIG_BYTES; a full config is about 2 KiB)")
         try:
             d = json.loads(data.decode("utf-8"), parse_int=read_integer)
         except RecursionError:

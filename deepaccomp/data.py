@@ -45,7 +45,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import stat
 import sys
 import time
 import zipfile
@@ -58,7 +57,8 @@ from tqdm import tqdm
 from .config import FORMAT_LAYOUTS, SOURCE_FORMATS, check_choice
 from .errors import (ConfigError, DatasetError, DeepAccompError, OutputFileError,
                      UnsupportedMeterError, brief, require)
-from .io_utils import atomic_path, read_npy_data, read_npy_header
+from .io_utils import (FileTooLargeError, NotRegularFileError, atomic_path, open_regular, read_npy_data,
+                       read_npy_header)
 from .layout import DEFAULT_LAYOUT, get_layout, layout_ref, stored_layout
 from .metrics import estimate_key, evaluate
 from .midi import MAX_ROLL_STEPS, read_midi
@@ -497,18 +497,16 @@ def read_cells(path, *, with_cells: bool = True, with_onsets: bool = False) -> t
 def _open_regular(path: str):
     """``path`` opened for reading if it is a regular file of at most :data:`MAX_DATASET_BYTES`."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO opens at once, then is refused
+        return open_regular(path, MAX_DATASET_BYTES)
     except FileNotFoundError:
         raise DatasetError(f"{brief(path)}: dataset file not found; run `deepaccomp prepare`") from None
     except OSError as exc:
         raise DatasetError(f"{brief(path)}: cannot be read ({os_reason(exc)})") from None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_DATASET_BYTES:
-        os.close(fd)
-        what = (f"{info.st_size:,} bytes, more than {MAX_DATASET_BYTES:,} (data.MAX_DATASET_BYTES)"
-                if stat.S_ISREG(info.st_mode) else "not a regular file (a folder, pipe, socket or device)")
-        raise DatasetError(f"{brief(path)}: {what}; not a deepaccomp dataset file")
-    return os.fdopen(fd, "rb")
+    except NotRegularFileError:
+        what = "not a regular file (a folder, pipe, socket or device)"
+    except FileTooLargeError as exc:
+        what = f"{exc.size:,} bytes, more than {MAX_DATASET_BYTES:,} (data.MAX_DATASET_BYTES)"
+    raise DatasetError(f"{brief(path)}: {what}; not a deepaccomp dataset file")
 
 
 def os_reason(exc: OSError) -> str:

@@ -28,6 +28,7 @@ __all__ = [
     "PidLock",
     "read_npy_header",
     "read_npy_data",
+    "open_regular",
     "read_bounded",
     "NotRegularFileError",
     "FileTooLargeError",
@@ -222,12 +223,17 @@ class NotRegularFileError(ValueError):
 
 
 class FileTooLargeError(ValueError):
-    """:func:`read_bounded` found a file of more than its limit of bytes."""
+    """:func:`open_regular` or :func:`read_bounded` found a file of more than its limit of bytes
+    (``size``: its size where known, else ``None``)."""
+
+    def __init__(self, path, size: int | None = None):
+        super().__init__(path)
+        self.size = size
 
 
-def read_bounded(path, limit: int) -> bytes:
-    """The bytes of a small file read from outside: opened without blocking (a FIFO opens at once and is
-    then refused, never waited on), a regular file, at most ``limit`` bytes read.
+def open_regular(path, limit: int):
+    """``path`` opened for binary reading if it is a regular file of at most ``limit`` bytes: opened
+    without blocking (a FIFO opens at once and is then refused, never waited on), then checked.
 
     Raises
     ------
@@ -236,15 +242,24 @@ def read_bounded(path, limit: int) -> bytes:
     NotRegularFileError
         A folder, pipe, socket or device.
     FileTooLargeError
-        More than ``limit`` bytes.
+        More than ``limit`` bytes on disk.
 
     Callers turn these into their own error of the deepaccomp family, with their own words.
     """
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    if not stat.S_ISREG(os.fstat(fd).st_mode):  # before fdopen, which refuses a folder with its own error
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > limit:  # checked before fdopen, which refuses a folder
         os.close(fd)
-        raise NotRegularFileError(os.fspath(path))
-    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(info.st_mode):
+            raise NotRegularFileError(os.fspath(path))
+        raise FileTooLargeError(os.fspath(path), info.st_size)
+    return os.fdopen(fd, "rb")
+
+
+def read_bounded(path, limit: int) -> bytes:
+    """The bytes of a small file read from outside: :func:`open_regular`, then at most ``limit`` bytes
+    read (a file that grows meanwhile is refused too). Raises as :func:`open_regular`."""
+    with open_regular(path, limit) as fh:
         raw = fh.read(limit + 1)
     if len(raw) > limit:
         raise FileTooLargeError(os.fspath(path))

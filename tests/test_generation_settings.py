@@ -220,16 +220,22 @@ def test_threshold_override_decides_by_hand():
     assert not high.any()  # 0.3 < 0.5: nothing sounds
 
 
-def test_evaluation_passes_the_settings_on(acc, monkeypatch):
-    piece = np.zeros((32, 128, 4), bool)
-    piece[:, 72, 0] = True
-    seen = []
+@pytest.fixture
+def seen(monkeypatch):
+    """The generation settings every decoding of the forward pass receives, in call order."""
+    settings_seen = []
     original = generation.decode
 
     def spy(values, settings, *args, **kw):
-        seen.append(settings)
+        settings_seen.append(settings)
         return original(values, settings, *args, **kw)
     monkeypatch.setattr(generation, "decode", spy)
+    return settings_seen
+
+
+def test_evaluation_passes_the_settings_on(acc, seen):
+    piece = np.zeros((32, 128, 4), bool)
+    piece[:, 72, 0] = True
     evaluate_pieces(acc, [(piece, estimate_key(piece[..., :1]))], seeds=(0,), decoding={"onset_cost": 3.0})
     assert seen == [acc.config.generation.replace(onset_cost=3.0)]
 
@@ -249,16 +255,9 @@ def test_generate_has_a_flag_for_every_generation_setting_defaulting_to_the_mode
     assert all(getattr(args, name) is None for name in names)  # None: the model's own
 
 
-def test_generate_flags_reach_the_decoder(acc, tmp_path, melody_bytes, monkeypatch, capsys):
+def test_generate_flags_reach_the_decoder(acc, tmp_path, melody_bytes, seen, capsys):
     melody = tmp_path / "melody.mid"
     melody.write_bytes(melody_bytes)
-    seen = []
-    original = generation.decode
-
-    def spy(values, settings, *args, **kw):
-        seen.append(settings)
-        return original(values, settings, *args, **kw)
-    monkeypatch.setattr(generation, "decode", spy)
     out = tmp_path / "out.mid"
     rc = main(["generate", str(melody), "-o", str(out), "--seed", "3", "--onset-cost", "4", "--no-order-voices",
                "--lowest-min-steps", "3", "--noise-scale", "1.5", "--decode-threshold", "-0.25"])
