@@ -258,7 +258,7 @@ def _add_generate(sub):
 
 
 def cmd_generate(args):
-    # Fail fast, before TensorFlow and the model load: unwritable outputs, bad input file.
+    # Fail fast, before the model file is read: unwritable outputs, bad input file.
     check_output_path(args.output)
     check_not_inputs(args.output, [args.melody, args.model])
     if args.png:
@@ -276,10 +276,11 @@ def cmd_generate(args):
         except ValueError:
             raise ConfigError(f"--programs {brief(repr(args.programs))}: give a preset name or numbers "
                               "like 40,41,42") from None
-    from . import artifact  # numpy only: the model's layout and settings, to check the flags before it loads
+    from . import artifact, inference  # numpy only: no TensorFlow
 
-    config = artifact.read(args.model or artifact.shipped_model_path())[0]
-    from .accompanist import DEFAULT_VELOCITY, SUPPORTED_METERS, Accompanist, Selection  # numpy only, like artifact
+    # the model file is read and verified once: its layout and settings check the flags, then it generates
+    generator, config = inference.load(args.model or artifact.shipped_model_path())
+    from .accompanist import DEFAULT_VELOCITY, SUPPORTED_METERS, Accompanist, Selection
     from .piece import read_piece, to_pretty_midi
 
     if (keep is None) != (args.regenerate is None):
@@ -292,7 +293,7 @@ def cmd_generate(args):
     config.track_layout.resolve_programs(programs)
     decoding = _flag_overrides(args, ("generation",)).get("generation", {})
     config.generation.replace(**decoding)  # the generation flags, checked on the model's own settings
-    acc = Accompanist.load(args.model) if args.model else Accompanist()  # the model only now, after the checks
+    acc = Accompanist.from_generator(generator, config)
     piece = acc.generate_piece(melody, seed=args.seed, decoding=decoding, keep=keep, regenerate=regenerate)
     result = to_pretty_midi(piece, programs=programs, velocity=DEFAULT_VELOCITY)
     write_midi(result, args.output)
