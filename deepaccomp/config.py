@@ -53,7 +53,7 @@ MAX_ENSEMBLE = 4
 """Most generators one model file may average (``model.ensemble``)."""
 
 MAX_NOISE_SCALE = 1000.0
-"""Largest ``generation.noise_scale``: far beyond any useful value (training uses 1, the shipped model 2)."""
+"""Largest ``generation.noise_scale``: far beyond any useful value (training uses 1, the shipped model 3)."""
 
 MAX_TRAIN_INTEGER = 2**31 - 1
 """Largest value of an integer training setting that sizes no memory (iterations, eval_every,
