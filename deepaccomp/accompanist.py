@@ -112,13 +112,14 @@ class Accompanist:
     """Adds the accompaniment tracks of its model's layout to a melody (alto, tenor and bass
     for the shipped model; ``accompanist.layout`` names them).
 
-    ``Accompanist()`` loads the model shipped in the package (offline);
-    ``Accompanist.load(path)`` loads any exported ``generator.npz``;
+    ``Accompanist()`` loads the model shipped in the package (offline), the chorale model;
+    ``Accompanist("pop")`` a shipped model by its name (:data:`deepaccomp.artifact.SHIPPED_MODELS`);
+    ``Accompanist(path)`` or ``Accompanist.load(path)`` any exported ``generator.npz``;
     ``Accompanist.from_generator(generator, config)`` wraps one in memory.
     """
 
-    def __init__(self, model_path: str | os.PathLike | None = None):
-        self.model_path = os.fspath(model_path) if model_path is not None else default_model_path()
+    def __init__(self, model: str | os.PathLike | None = None):
+        self.model_path = artifact.model_path(model)
         self._set_model(*inference.load(self.model_path))  # numpy: no TensorFlow
 
     def _set_model(self, generator, config):

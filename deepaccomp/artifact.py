@@ -36,7 +36,8 @@ from .io_utils import atomic_write_bytes, read_npy_data, read_npy_header
 from .layout import DEFAULT_LAYOUT, stored_layout
 
 __all__ = ["FILE_NAME", "FORMAT", "MAX_FILE_BYTES", "MAX_MEMBERS", "MAX_META_BYTES", "MAX_DIRECTORY_BYTES", "save", "read", "load",
-           "combine", "weights_digest", "shipped_model_path"]
+           "combine", "weights_digest", "shipped_model_path", "shipped_models",
+           "model_path", "SHIPPED_MODELS", "DEFAULT_MODEL"]
 
 FILE_NAME = "generator.npz"
 """The model file's name inside a run or model folder."""
@@ -59,9 +60,40 @@ MAX_FILE_BYTES = 4 * MAX_GENERATOR_PARAMS + 16 * 1024 * 1024
 generator's float32 weights plus 16 MiB (144 MiB)."""
 
 
-def shipped_model_path() -> str:
-    """Path of the generator shipped inside the package (without importing TensorFlow)."""
-    return str(resources.files("deepaccomp") / "assets" / "default_model" / FILE_NAME)
+SHIPPED_MODELS = {"chorale": "default_model", "pop": "pop_model"}
+"""The models shipped inside the package, by name: their folder under ``deepaccomp/assets``. A name
+is what ``Accompanist(name)``, ``deepaccomp generate --model NAME`` and the studio's picker take."""
+
+DEFAULT_MODEL = "chorale"
+"""The shipped model used when none is named (Bach's four-part chorale)."""
+
+
+def shipped_model_path(name: str = DEFAULT_MODEL) -> str:
+    """Path of the generator shipped inside the package under ``name`` (without importing TensorFlow)."""
+    if name not in SHIPPED_MODELS:
+        raise ModelFileError(f"no shipped model is called {brief(repr(name))}; the shipped models are "
+                             f"{list(SHIPPED_MODELS)}")
+    return str(resources.files("deepaccomp") / "assets" / SHIPPED_MODELS[name] / FILE_NAME)
+
+
+def shipped_models() -> list[str]:
+    """The names of the shipped models whose file is installed, the default first."""
+    return [name for name in SHIPPED_MODELS if os.path.isfile(shipped_model_path(name))]
+
+
+def model_path(model=None) -> str:
+    """The model file ``model`` names: ``None`` is the default shipped model, a name of
+    :data:`SHIPPED_MODELS` that shipped model (a name wins over a folder of the same name in the
+    working directory: write ``./pop`` for that), anything else a path, returned as it is."""
+    if model is None:
+        return shipped_model_path()
+    if isinstance(model, str) and model in SHIPPED_MODELS:
+        path = shipped_model_path(model)
+        if not os.path.isfile(path):
+            raise ModelFileError(f"the shipped model {model!r} is not installed ({brief(path)} is missing); "
+                                 "reinstall deepaccomp")
+        return path
+    return os.fspath(model)
 
 
 def weights_digest(weights, config: dict | None) -> str:

@@ -236,7 +236,8 @@ def _add_generate(sub):
     p.add_argument("melody", help="input MIDI file (the melody)")
     p.add_argument("-o", "--output", required=True, help="output MIDI file")
     p.add_argument("--seed", type=int, default=None, help="make the result reproducible")
-    p.add_argument("--model", default=None, help="an exported generator.npz (default: the shipped model)")
+    p.add_argument("--model", default=None, help="a shipped model's name (chorale, pop) or an exported "
+                   "generator.npz (default: chorale)")
     p.add_argument("--programs", default=None,
                    help="instrument preset for voice layouts (choir, piano, strings, organ, winds, brass) or one "
                         "General MIDI program per accompaniment track, e.g. 40,41,42 for alto,tenor,bass "
@@ -259,12 +260,15 @@ def _add_generate(sub):
 
 def cmd_generate(args):
     # Fail fast, before the model file is read: unwritable outputs, bad input file.
+    from . import artifact, inference  # numpy only: no TensorFlow
+
+    model = artifact.model_path(args.model)  # a shipped model's name or a path
     check_output_path(args.output)
-    check_not_inputs(args.output, [args.melody, args.model])
+    check_not_inputs(args.output, [args.melody, model])
     if args.png:
         from .visualization import check_image_path
 
-        check_not_inputs(args.png, [args.melody, args.model, args.output])
+        check_not_inputs(args.png, [args.melody, model, args.output])
         check_image_path(args.png)
     check_seed(args.seed, "--seed")
     melody = read_midi(args.melody)
@@ -276,10 +280,8 @@ def cmd_generate(args):
         except ValueError:
             raise ConfigError(f"--programs {brief(repr(args.programs))}: give a preset name or numbers "
                               "like 40,41,42") from None
-    from . import artifact, inference  # numpy only: no TensorFlow
-
     # the model file is read and verified once: its layout and settings check the flags, then it generates
-    generator, config = inference.load(args.model or artifact.shipped_model_path())
+    generator, config = inference.load(model)
     from .accompanist import DEFAULT_VELOCITY, SUPPORTED_METERS, Accompanist, Selection
     from .piece import read_piece, to_pretty_midi
 

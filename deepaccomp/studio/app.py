@@ -413,7 +413,7 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
     if accompanist is None:
         from ..accompanist import Accompanist
 
-        accompanist = Accompanist.load(model_path) if model_path is not None else Accompanist()
+        accompanist = Accompanist(model_path)  # None: the default shipped model; or a shipped model's name
     studio = Studio(accompanist)
     path = getattr(accompanist, "model_path", None)
     model_name = os.path.basename(os.path.dirname(os.fspath(path))) if path else None

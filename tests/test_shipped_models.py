@@ -1,0 +1,59 @@
+"""The shipped models chosen by name: ``Accompanist(name)``, ``deepaccomp generate --model NAME``."""
+
+import os
+import subprocess
+
+import pretty_midi
+import pytest
+
+from deepaccomp import Accompanist, artifact
+from deepaccomp.errors import ModelFileError
+from helpers import installed_command
+
+EXAMPLE = os.path.join(os.path.dirname(artifact.shipped_model_path()), "..", "examples", "twinkle.mid")
+
+
+def test_the_default_is_the_chorale_model():
+    assert artifact.shipped_models()[0] == artifact.DEFAULT_MODEL == "chorale"
+    assert artifact.model_path(None) == artifact.model_path("chorale") == artifact.shipped_model_path()
+    assert Accompanist("chorale").model_path == Accompanist().model_path
+
+
+def test_a_path_is_taken_as_it_is(tiny_model):
+    assert artifact.model_path(tiny_model) == os.fspath(tiny_model)
+    assert artifact.model_path("./chorale") == "./chorale"  # a folder of that name, not the shipped model
+
+
+def test_an_unknown_name_is_a_path_and_a_missing_one_is_refused(tmp_path):
+    with pytest.raises(ModelFileError, match="no shipped model is called 'jazz'"):
+        artifact.shipped_model_path("jazz")
+    with pytest.raises(Exception) as info:
+        Accompanist(str(tmp_path / "jazz"))
+    assert "jazz" in str(info.value)
+
+
+def test_a_shipped_model_not_installed_says_so(monkeypatch, tmp_path):
+    monkeypatch.setitem(artifact.SHIPPED_MODELS, "nothing", "no_such_folder")
+    assert "nothing" not in artifact.shipped_models()
+    with pytest.raises(ModelFileError, match="shipped model 'nothing' is not installed"):
+        Accompanist("nothing")
+
+
+def run(*args):
+    return subprocess.run([installed_command(), *args], capture_output=True, text=True, timeout=120)
+
+
+def test_generate_takes_a_model_name(tmp_path):
+    out = tmp_path / "out.mid"
+    result = run("generate", EXAMPLE, "-o", str(out), "--model", "chorale", "--seed", "1")
+    assert result.returncode == 0, result.stderr
+    default = tmp_path / "default.mid"
+    assert run("generate", EXAMPLE, "-o", str(default), "--seed", "1").returncode == 0
+    assert out.read_bytes() == default.read_bytes()
+    assert len(pretty_midi.PrettyMIDI(str(out)).instruments) == 4
+
+
+def test_generate_names_a_missing_shipped_model_in_one_line(tmp_path, monkeypatch):
+    result = run("generate", EXAMPLE, "-o", str(tmp_path / "o.mid"), "--model", "jazz")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "jazz" in result.stderr and not (tmp_path / "o.mid").exists()
