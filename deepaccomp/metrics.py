@@ -34,7 +34,7 @@ from typing import Callable
 import numpy as np
 
 from .errors import ConfigError, InvalidRollError
-from .representation import STEPS_PER_BAR, STEPS_PER_BEAT, as_bool, note_runs
+from .representation import STEPS_PER_BAR, STEPS_PER_BEAT, as_bool, note_runs, run_starts
 
 __all__ = [
     "CONSONANT_INTERVALS",
@@ -73,6 +73,20 @@ __all__ = [
     "logged_metrics",
     "METRIC_TRACKS",
     "METRIC_DIRECTIONS",
+    "TRIAD_QUALITIES",
+    "NO_CHORD",
+    "triad_templates",
+    "beat_chroma",
+    "recognise_chords",
+    "chord_accuracy",
+    "onset_positions",
+    "groove_similarity",
+    "onset_profile",
+    "onset_profile_similarity",
+    "onsets_per_bar",
+    "notes_at_once",
+    "pitch_class_overlap",
+    "empty_bars_under_melody",
 ]
 
 LEAP_INTERVAL = 8
@@ -1327,3 +1341,296 @@ def _by_presence(chosen: list, pieces, refs, present: np.ndarray, base: MetricIn
         for m in chosen:
             out.setdefault(m.name, np.full(np.shape(m.function(x)), np.nan))
     return {m.name: out[m.name] for m in chosen}
+
+
+# ---------------------------------------------------------------------- pop accompaniment (issue 32)
+TRIAD_QUALITIES = ("major", "minor")
+"""Chord qualities of a chord code: ``code = 2 * root + quality`` (root a pitch class 0..11, quality
+0 major, 1 minor; -1 no chord). Used by :func:`recognise_chords` and :func:`chord_accuracy`."""
+
+NO_CHORD = -1
+"""The chord code of a beat without a chord (or a chord with no major/minor reading)."""
+
+
+def triad_templates() -> np.ndarray:
+    """The 24 root-position triads as pitch-class templates.
+
+    Returns
+    -------
+    ndarray of int64, shape (24, 12)
+        Row ``2 * root + quality`` (:data:`TRIAD_QUALITIES`) holds 1 at the root, the third (4
+        semitones up for major, 3 for minor) and the fifth (7 up); 0 elsewhere.
+    """
+    out = np.zeros((24, 12), dtype=np.int64)
+    for root in range(12):
+        for quality, third in enumerate((4, 3)):
+            out[2 * root + quality, [root, (root + third) % 12, (root + 7) % 12]] = 1
+    return out
+
+
+def _union(roll) -> np.ndarray:
+    """A roll ``(time, pitch)`` or ``(time, pitch, tracks)`` as one bool ``(time, pitch)``: any track sounding."""
+    r = as_bool(roll)
+    if r.ndim == 3:
+        return r.any(axis=2)
+    if r.ndim != 2:
+        raise InvalidRollError(f"a roll has shape (time, pitch) or (time, pitch, tracks); got {r.ndim} "
+                               f"dimensions {r.shape}")
+    return r
+
+
+def _whole(n_steps: int, unit: int, what: str) -> int:
+    """``n_steps // unit``, refusing a length that is not a whole number of ``unit`` (beats, bars)."""
+    unit = _positive_int(unit, f"steps_per_{what}")
+    if n_steps % unit:
+        raise InvalidRollError(f"time length {n_steps} is not a whole number of {what}s of {unit} steps; "
+                               f"pad the roll (representation.pad_time) or cut whole {what}s")
+    return n_steps // unit
+
+
+def beat_chroma(roll, lowest_pitch: int = 0, steps_per_beat: int = STEPS_PER_BEAT) -> np.ndarray:
+    """Duration-weighted chroma of every beat.
+
+    Parameters
+    ----------
+    roll : array_like, shape (time, pitch) or (time, pitch, tracks)
+        Boolean or model-range roll (tracks pooled); ``time`` a whole number of beats.
+    lowest_pitch : int
+        MIDI pitch of pitch index 0.
+    steps_per_beat : int
+        Steps per beat (4: 16th notes).
+
+    Returns
+    -------
+    ndarray of int64, shape (beats, 12)
+        Per beat and pitch class (C = 0), the sounding cells: each step of each sounding pitch counts 1.
+    """
+    r = _union(roll)
+    beats = _whole(r.shape[0], steps_per_beat, "beat")
+    per_step = chroma(r[..., None], lowest_pitch)[..., 0]  # (time, 12)
+    return per_step.reshape(beats, steps_per_beat, 12).sum(axis=1)
+
+
+def recognise_chords(roll, lowest_pitch: int = 0, steps_per_beat: int = STEPS_PER_BEAT) -> np.ndarray:
+    """The chord of every beat by template matching on the beat's duration-weighted chroma.
+
+    Each of the 24 triads (:func:`triad_templates`) scores the chroma's sum over its three pitch
+    classes (the same ranking as the correlation of the chroma with the binary template); the best
+    wins, ties going to the lowest code (C major, C minor, C# major, ...).
+
+    Parameters
+    ----------
+    roll : array_like, shape (time, pitch) or (time, pitch, tracks)
+        Boolean or model-range roll (tracks pooled); ``time`` a whole number of beats.
+    lowest_pitch : int
+        MIDI pitch of pitch index 0.
+    steps_per_beat : int
+        Steps per beat.
+
+    Returns
+    -------
+    ndarray of int64, shape (beats,)
+        Chord code ``2 * root + quality`` per beat; :data:`NO_CHORD` (-1) for a silent beat.
+    """
+    c = beat_chroma(roll, lowest_pitch, steps_per_beat)
+    best = np.argmax(c @ triad_templates().T, axis=1)
+    return np.where(c.sum(axis=1) > 0, best, NO_CHORD).astype(np.int64)
+
+
+def chord_accuracy(accomp, chords, lowest_pitch: int = 0, steps_per_beat: int = STEPS_PER_BEAT) -> float:
+    """Share of the annotated beats whose recognised chord has the annotation's root and quality.
+
+    Parameters
+    ----------
+    accomp : array_like, shape (time, pitch) or (time, pitch, tracks)
+        The accompaniment (tracks pooled); ``time`` = ``steps_per_beat * len(chords)``.
+    chords : array_like of int, shape (beats,)
+        Annotated chord code per beat (``2 * root + quality``; :data:`NO_CHORD` = not counted).
+    lowest_pitch : int
+        MIDI pitch of pitch index 0 of ``accomp``.
+    steps_per_beat : int
+        Steps per beat.
+
+    Returns
+    -------
+    float
+        Right beats / beats with an annotated chord (:func:`recognise_chords`; a silent beat is
+        wrong), in [0, 1]; nan if no beat has a chord.
+    """
+    chords = np.asarray(chords, dtype=np.int64)
+    found = recognise_chords(accomp, lowest_pitch, steps_per_beat)
+    if found.shape != chords.shape:
+        raise InvalidRollError(f"{len(chords)} chords for a roll of {len(found)} beats")
+    if np.any((chords < NO_CHORD) | (chords > 23)):
+        raise InvalidRollError("chord codes lie in -1..23 (2 * root + quality, -1 no chord)")
+    counted = chords != NO_CHORD
+    return float(_ratio(np.count_nonzero(found[counted] == chords[counted]), np.count_nonzero(counted)))
+
+
+def onset_positions(onsets, steps_per_bar: int = STEPS_PER_BAR) -> np.ndarray:
+    """Where in each bar something starts.
+
+    Parameters
+    ----------
+    onsets : array_like, shape (time, pitch) or (time, pitch, tracks)
+        Boolean onsets (a note's first step; tracks pooled); ``time`` a whole number of bars.
+    steps_per_bar : int
+        Steps per bar.
+
+    Returns
+    -------
+    ndarray of bool, shape (bars, steps_per_bar)
+        True at a bar's position where any pitch starts.
+    """
+    o = _union(onsets)
+    bars = _whole(o.shape[0], steps_per_bar, "bar")
+    return o.any(axis=1).reshape(bars, steps_per_bar)
+
+
+def groove_similarity(a_onsets, b_onsets, steps_per_bar: int = STEPS_PER_BAR) -> float:
+    """How alike two parts' rhythms are, bar by bar.
+
+    Per bar, 1 minus the mean absolute difference of the two :func:`onset_positions` vectors
+    (the share of the bar's positions where both start something or both do not), averaged
+    over the bars in which at least one of the two has an onset (bars where both are silent
+    say nothing about rhythm).
+
+    Parameters
+    ----------
+    a_onsets, b_onsets : array_like, shape (time, pitch) or (time, pitch, tracks)
+        Boolean onsets of the two parts, the same number of steps (any pitch axes).
+    steps_per_bar : int
+        Steps per bar.
+
+    Returns
+    -------
+    float
+        In [0, 1] (1: the same positions in every bar); nan if neither part has an onset.
+    """
+    a, b = onset_positions(a_onsets, steps_per_bar), onset_positions(b_onsets, steps_per_bar)
+    if a.shape != b.shape:
+        raise InvalidRollError(f"the two parts have {a.shape[0]} and {b.shape[0]} bars; compare equal lengths")
+    used = a.any(axis=1) | b.any(axis=1)
+    if not used.any():
+        return float("nan")
+    return float(1.0 - np.mean(a[used] != b[used]))
+
+
+def onset_profile(onsets, steps_per_bar: int = STEPS_PER_BAR) -> np.ndarray:
+    """A part's profile of onset positions: per position of the bar, the share of the bars (those in
+    which the part has an onset) with an onset there.
+
+    Returns
+    -------
+    ndarray of float, shape (steps_per_bar,)
+        In [0, 1]; nan everywhere if the part has no onset.
+    """
+    pos = onset_positions(onsets, steps_per_bar)
+    used = pos[pos.any(axis=1)]
+    return _ratio(used.sum(axis=0), np.full(pos.shape[1], len(used)))
+
+
+def onset_profile_similarity(a_onsets, b_onsets, steps_per_bar: int = STEPS_PER_BAR) -> float:
+    """1 minus the mean absolute difference of two parts' :func:`onset_profile`.
+
+    Unlike :func:`groove_similarity`, the bars need not line up: the parts may have any lengths.
+
+    Returns
+    -------
+    float
+        In [0, 1]; nan if either part has no onset.
+    """
+    pa, pb = onset_profile(a_onsets, steps_per_bar), onset_profile(b_onsets, steps_per_bar)
+    if np.isnan(pa).any() or np.isnan(pb).any():
+        return float("nan")
+    return float(1.0 - np.mean(np.abs(pa - pb)))
+
+
+def onsets_per_bar(roll, onsets=None, steps_per_bar: int = STEPS_PER_BAR) -> float:
+    """Notes struck per bar, over the bars in which the part sounds.
+
+    Parameters
+    ----------
+    roll : array_like, shape (time, pitch) or (time, pitch, tracks)
+        Boolean roll (tracks pooled); ``time`` a whole number of bars.
+    onsets : array_like or None
+        Boolean onsets of the roll's shape (a re-struck note is two onsets); ``None``: the start of
+        every run of the roll (:func:`deepaccomp.representation.run_starts`).
+    steps_per_bar : int
+        Steps per bar.
+
+    Returns
+    -------
+    float
+        Onset cells (pitch, step) / bars with a sounding step; nan if the part never sounds.
+    """
+    r = as_bool(roll)
+    o = run_starts(r) if onsets is None else as_bool(onsets)
+    if o.shape != r.shape:
+        raise InvalidRollError(f"onsets of shape {o.shape} for a roll of shape {r.shape}")
+    sounding = _union(r).any(axis=1)
+    bars = _whole(len(sounding), steps_per_bar, "bar")
+    n_bars = np.count_nonzero(sounding.reshape(bars, -1).any(axis=1))
+    return float(_ratio(np.count_nonzero(o), n_bars))
+
+
+def notes_at_once(roll) -> float:
+    """Mean number of pitches sounding together, over the steps where the part sounds.
+
+    Parameters
+    ----------
+    roll : array_like, shape (time, pitch) or (time, pitch, tracks)
+        Boolean roll; the tracks are pooled (a pitch two tracks sound counts once).
+
+    Returns
+    -------
+    float
+        Sounding cells / sounding steps (>= 1); nan if the part never sounds.
+    """
+    return float(polyphony(_union(roll)[..., None])[0])
+
+
+def pitch_class_overlap(a, b, lowest_pitch: int = 0, b_lowest_pitch: int | None = None) -> float:
+    """Overlap of two parts' pitch-class histograms: the sum over pitch classes of the smaller share.
+
+    Parameters
+    ----------
+    a, b : array_like, shape (time, pitch) or (time, pitch, tracks)
+        Boolean rolls (tracks pooled; any lengths and pitch axes).
+    lowest_pitch, b_lowest_pitch : int
+        MIDI pitch of pitch index 0 of ``a`` and of ``b`` (``None``: ``lowest_pitch``).
+
+    Returns
+    -------
+    float
+        In [0, 1] (1: the same shares of note-steps per pitch class); nan if either part is silent.
+    """
+    b_low = lowest_pitch if b_lowest_pitch is None else b_lowest_pitch
+    ha = pitch_class_histogram(_union(a)[..., None], lowest_pitch)[:, 0]
+    hb = pitch_class_histogram(_union(b)[..., None], b_low)[:, 0]
+    if np.isnan(ha).any() or np.isnan(hb).any():
+        return float("nan")
+    return float(np.minimum(ha, hb).sum())
+
+
+def empty_bars_under_melody(melody, accomp, steps_per_bar: int = STEPS_PER_BAR) -> float:
+    """Share of the bars in which the melody sounds where the accompaniment sounds nothing at all.
+
+    Parameters
+    ----------
+    melody, accomp : array_like, shape (time, pitch) or (time, pitch, tracks)
+        Boolean rolls of the same length, a whole number of bars (tracks pooled).
+    steps_per_bar : int
+        Steps per bar.
+
+    Returns
+    -------
+    float
+        In [0, 1]; nan if the melody never sounds.
+    """
+    m, a = _union(melody).any(axis=1), _union(accomp).any(axis=1)
+    if m.shape != a.shape:
+        raise InvalidRollError(f"melody of {len(m)} steps and accompaniment of {len(a)}; give equal lengths")
+    bars = _whole(len(m), steps_per_bar, "bar")
+    m, a = m.reshape(bars, -1).any(axis=1), a.reshape(bars, -1).any(axis=1)
+    return float(_ratio(np.count_nonzero(m & ~a), np.count_nonzero(m)))
