@@ -357,7 +357,7 @@ def test_pickup_is_passed_to_the_library(client, twinkle):
     ({"notes": EDITOR_NOTES, "programs": {"alto": 1}}, 400, "ConfigError", "programs"),
     ({"notes": EDITOR_NOTES, "noise_scale": -1}, 400, "ConfigError", "noise_scale"),
     ({"notes": EDITOR_NOTES, "format": "wav"}, 400, "ConfigError", "format"),
-    ({"notes": EDITOR_NOTES, "model": "/etc/passwd"}, 400, "ConfigError", "unknown fields"),
+    ({"notes": EDITOR_NOTES, "model": "/etc/passwd"}, 400, "ConfigError", "is not one of this studio's models"),
     ([1, 2, 3], 400, "ConfigError", "JSON object"),
 ])
 def test_bad_note_lists(client, body, status, type_, needle):
@@ -699,3 +699,133 @@ def test_a_band_model_refuses_programs_of_another_layout(band_client, programs, 
     if not any(isinstance(p, bool) for p in programs):
         assert needle in error_of(band_client.post(f"/api/generate/midi?programs={query}", content=midi_file(SCALE)),
                                   400, "ConfigError")
+
+
+# ------------------------------------------------------------------ the model picker
+def test_models_lists_the_shipped_models_and_the_one_given(band_client, client):
+    from deepaccomp import artifact
+
+    assert client.get("/api/models").json() == {"default": "chorale", "models": [
+        {"name": n, "shipped": True, "default": n == "chorale", "loaded": n == "chorale"}
+        for n in artifact.shipped_models()]}
+    listing = band_client.get("/api/models").json()
+    assert listing["default"] == "lpd5-tiny"
+    assert [m["name"] for m in listing["models"]] == artifact.shipped_models() + ["lpd5-tiny"]
+    assert [m["shipped"] for m in listing["models"]][-1] is False
+
+
+def test_each_model_is_loaded_once_on_first_use_with_a_worker_of_its_own(band_model, monkeypatch):
+    loads = []
+    real = studio_app.Accompanist
+
+    def counted(model=None):
+        loads.append(model)
+        return real(model)
+
+    monkeypatch.setattr(studio_app, "Accompanist", counted)
+    app = create_app(band_model)
+    assert len(loads) == 1 and app.state.models.listing()[0]["loaded"] is False  # chorale: not yet
+    with TestClient(app, base_url=BASE) as c:
+        results = []
+        threads = [threading.Thread(target=lambda: results.append(c.get("/api/info?model=chorale").json()))
+                   for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert [r["layout"]["name"] for r in results] == ["satb"] * 4 and len(loads) == 2  # one load for four
+        assert results[0]["model"] == "chorale" and results[0]["noise_scale"] == 3.0
+        assert c.get("/api/info").json()["layout"]["name"] == "lpd5"
+        satb = c.post("/api/generate", json={"notes": EDITOR_NOTES, "seed": 1, "model": "chorale",
+                                             "programs": "strings"}).json()
+        band = c.post("/api/generate", json={"notes": EDITOR_NOTES, "seed": 1}).json()
+        assert satb["model"] == "chorale" and [t["name"] for t in satb["tracks"]] == ["melody", "alto", "tenor", "bass"]
+        assert band["model"] == "lpd5-tiny" and [t["name"] for t in band["tracks"]] == BAND
+        up = c.post("/api/generate/midi?model=chorale&seed=1", content=midi_file(SCALE)).json()
+        assert up["model"] == "chorale" and len(up["tracks"]) == 4
+        assert c.post("/api/melody?model=chorale", content=midi_file(SCALE)).json()["notes"]
+        assert len(loads) == 2
+        studios = app.state.models.studios
+        assert set(studios) == {"chorale", "lpd5-tiny"} and studios["chorale"] is not studios["lpd5-tiny"]
+        assert studios["chorale"].executor is not studios["lpd5-tiny"].executor
+        assert studios["chorale"].served == 2 and studios["lpd5-tiny"].served == 1
+
+
+@pytest.mark.parametrize("value", ["pop-rock", "/etc/passwd", "../default_model", 3, None])
+def test_an_unknown_model_is_a_400_on_every_endpoint(client, value):
+    from deepaccomp import artifact
+
+    body = {"notes": EDITOR_NOTES, "model": value}
+    if value is None:  # null is the default model
+        assert client.post("/api/generate", json=body).status_code == 200
+        return
+    names = ", ".join(artifact.shipped_models())
+    for r in (client.post("/api/generate", json=body),
+              client.post("/api/edit", json={"keep_midi_base64": "AAAA", "accompaniment": [], "model": value}),
+              client.get("/api/info", params={"model": str(value)}),
+              client.post("/api/melody", params={"model": str(value)}, content=midi_file(SCALE)),
+              client.post("/api/generate/midi", params={"model": str(value)}, content=midi_file(SCALE))):
+        msg = error_of(r, 400, "ConfigError")
+        assert "is not one of this studio's models: " + names in msg, msg
+    assert "unknown query parameters" in error_of(client.get("/api/info?modle=pop"), 400, "ConfigError")
+
+
+# ------------------------------------------------------------------ an edited accompaniment
+def edited(track, drop=(), add=()):
+    """``accompaniment`` entry of a result track: its notes as steps without those at ``drop`` (starts), plus ``add``."""
+    notes = [{"pitch": n["pitch"], "start": int(n["start"]), "length": int(n["end"] - n["start"]),
+              "velocity": n["velocity"]} for n in track["notes"] if int(n["start"]) not in drop]
+    return {"name": track["name"], "notes": notes + [dict(n) for n in add]}
+
+
+def test_an_edited_accompaniment_comes_back_as_sent_and_regenerating_keeps_it(client):
+    body = {"notes": TWO_PHRASES, "tempo": 100}
+    first = client.post("/api/generate", json={**body, "seed": 1}).json()
+    alto = first["tracks"][1]
+    changed = edited(alto, drop={int(alto["notes"][0]["start"])},
+                     add=[{"pitch": 40, "start": 20, "length": 3, "velocity": 70}])
+    take = client.post("/api/edit", json={**body, "seed": 1, "keep_midi_base64": first["midi_base64"],
+                                          "accompaniment": [changed]}).json()
+    assert take["filename"] == "deepaccomp-seed1.mid" and take["model"] == "chorale"
+    assert sorted(step_notes(take["tracks"][1])) == sorted((n["pitch"], n["start"], n["start"] + n["length"])
+                                                           for n in changed["notes"])
+    for old, new in zip(first["tracks"], take["tracks"]):  # the melody and the other tracks as they were
+        if old["name"] != "alto":
+            assert new == old
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(base64.b64decode(take["midi_base64"])))
+    assert [i.name for i in pm.instruments][1:] == ["alto", "tenor", "bass"]
+    assert (40, 70) in [(n.pitch, n.velocity) for n in pm.instruments[1].notes]
+    # regenerating bars 5-8 of every track keeps the edited bars 1-4 note for note
+    again = client.post("/api/generate", json={**body, "seed": 5, "keep_midi_base64": take["midi_base64"],
+                                               "regenerate": {"bars": [5, 8]}}).json()
+    for old, new in zip(take["tracks"], again["tracks"]):
+        assert split_at(new, 64, 128)[0] == split_at(old, 64, 128)[0], old["name"]
+    assert (40, 20.0, 23.0) in step_notes(again["tracks"][1])
+
+
+@pytest.mark.parametrize("change, needle", [
+    ({"accompaniment": [{"name": "drums", "notes": []}]}, "no track 'drums' in layout 'satb'"),
+    ({"accompaniment": [{"name": "alto", "notes": []}, {"name": "alto", "notes": []}]}, "given twice"),
+    ({"accompaniment": {"alto": []}}, "must be a list"),
+    ({"accompaniment": [{"name": "alto"}]}, "{name, notes}"),
+    ({"accompaniment": [{"name": "alto", "notes": [{"pitch": 60, "start": 0, "length": 0}]}]}, "length"),
+    ({"accompaniment": [{"name": "alto", "notes": [{"pitch": 60, "start": -5000, "length": 1}]}]}, "start"),
+    ({"accompaniment": [{"name": "alto", "notes": [{"pitch": 60, "start": 4000, "length": 1}]}]},
+     "steps after the take"),
+    ({"accompaniment": [{"name": "alto", "notes": [{"pitch": 60, "start": 0, "length": 1, "x": 1}]}]},
+     "must be an object"),
+    ({"accompaniment": [{"name": "alto", "notes": [{"pitch": 60, "start": 0, "length": 1}] * 40000}]},
+     "limits.MAX_TAKE_NOTES"),
+    ({"keep_midi_base64": base64.b64encode(b"MThd").decode()}, "the previous result (keep_midi_base64)"),
+    ({"keep_midi_base64": None}, "base64"),
+    ({"seed": -1}, "seed"),
+    ({"regenerate": {"bars": [1, 2]}}, "unknown fields"),
+])
+def test_bad_edits_are_4xx(client, change, needle):
+    body = {"notes": TWO_PHRASES, "seed": 1}
+    first = client.post("/api/generate", json=body).json()
+    r = client.post("/api/edit", json={**body, "keep_midi_base64": first["midi_base64"],
+                                       "accompaniment": [], **change})
+    assert r.status_code in (400, 413, 422), r.text
+    assert set(r.json()) == {"error"} and needle in r.json()["error"]["message"], r.json()
+    assert client.get("/api/info").status_code == 200

@@ -394,6 +394,41 @@ def test_studio_with_a_band_model_shows_its_tracks(band_server, browser):
     assert not errors, errors
 
 
+def test_the_style_picker_switches_the_model_and_its_tracks(band_server, browser):
+    """The picker lists the shipped models and the one given with --model (chosen at first); choosing
+    another shows its tracks, instruments and presets, and the next Generate uses it."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.select import Select
+
+    from deepaccomp import artifact
+
+    d = browser
+    open_page(d, band_server)
+    picker = Select(d.find_element(By.ID, "model"))
+    assert [o.get_attribute("value") for o in picker.options] == artifact.shipped_models() + ["lpd5-tiny"]
+    assert picker.first_selected_option.get_attribute("value") == "lpd5-tiny"
+    tracks = lambda: [e.get_attribute("data-track")  # noqa: E731
+                      for e in d.find_elements(By.CSS_SELECTOR, "#voices label[data-track]")]
+    assert tracks() == BAND[1:]
+    picker.select_by_value("chorale")
+    wait_for(d, "return window.studio.state.info.model === 'chorale'", what="the chorale model's layout")
+    assert tracks() == ["alto", "tenor", "bass"] and not d.find_elements(By.CLASS_NAME, "drum-kit")
+    assert "layout satb" in d.find_element(By.ID, "model-info").text
+    assert "choir" in [o.get_attribute("value") for o in d.find_elements(By.CSS_SELECTOR, "#preset option")]
+    assert d.find_element(By.ID, "noise").get_attribute("placeholder") == "model's: 3"
+    d.find_element(By.TAG_NAME, "body").send_keys("asdfghjk")
+    assert [name for name, _ in generate_and_wait(d)] == ["melody", "alto", "tenor", "bass"]
+    assert d.execute_script("return window.studio.state.result.model") == "chorale"
+    assert [e.get_attribute("id") for e in d.find_elements(By.CSS_SELECTOR, "#regen-tracks input")] == \
+        ["regen-alto", "regen-tenor", "regen-bass"]
+    picker.select_by_value("lpd5-tiny")
+    wait_for(d, "return window.studio.state.info.model === 'lpd5-tiny'", what="the band model's layout")
+    assert tracks() == BAND[1:] and d.find_elements(By.CLASS_NAME, "drum-kit")
+    assert [name for name, _ in generate_and_wait(d)] == BAND
+    errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, errors
+
+
 def test_the_page_reports_where_the_user_is_and_fits_a_phone(server, browser, tmp_path):
     """The defects of issue 34 on the page: pickup box, stopping the melody, messages beside the action
     and in words, inputs in error marked, a failed generation clearing the old result, scrolling to the

@@ -29,8 +29,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from .. import __version__
-from ..accompanist import DEFAULT_VELOCITY
+from .. import __version__, artifact
+from ..accompanist import DEFAULT_VELOCITY, Accompanist
 from ..config import read_integer
 from ..errors import (
     ConfigError,
@@ -44,14 +44,17 @@ from ..errors import (
 )
 from . import limits
 from .notes import (
+    MELODY_LABEL,
     check_int,
     check_number,
     check_programs,
+    edit_take,
     layout_presets,
     midi_bytes,
     read_note_list,
     read_upload,
     result_to_json,
+    take_to_json,
     upload_to_editor,
 )
 
@@ -225,6 +228,76 @@ class Studio:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
+class Models:
+    """The models a studio offers, by name: the shipped ones (:func:`deepaccomp.artifact.shipped_models`)
+    and the one given to :func:`create_app`. Each is loaded once, on first use, with a worker of its own
+    (:class:`Studio`); at most these, so memory stays bounded by the list.
+
+    Parameters
+    ----------
+    default : deepaccomp.Accompanist
+        The model given (loaded at start); the one used when a request names none.
+    """
+
+    def __init__(self, default):
+        path = getattr(default, "model_path", None)
+        self.paths = {name: artifact.shipped_model_path(name) for name in artifact.shipped_models()}
+        self.default = model_name(path, self.paths)
+        if path is not None or self.default not in self.paths:
+            self.paths[self.default] = path
+        self.studios = {self.default: Studio(default)}
+        self.lock = threading.Lock()  # one load per model, whoever asks first
+
+    @property
+    def names(self) -> list:
+        return list(self.paths)
+
+    def name(self, value) -> str:
+        """The model a request names (``None``: the default); another value is a
+        :class:`~deepaccomp.errors.ConfigError` listing the names (the studio takes no paths from clients)."""
+        if value is None:
+            return self.default
+        if not isinstance(value, str) or value not in self.paths:
+            raise ConfigError(f"model {brief(repr(value))} is not one of this studio's models: "
+                              f"{', '.join(self.names)} (GET /api/models lists them)")
+        return value
+
+    def get(self, name: str) -> Studio:
+        """The worker of the model ``name`` (a checked name), loading the model on first use."""
+        with self.lock:
+            if name not in self.studios:
+                self.studios[name] = Studio(Accompanist(self.paths[name]))
+            return self.studios[name]
+
+    async def studio(self, value) -> Studio:
+        """The worker of the model a request names, loaded off the event loop on first use."""
+        name = self.name(value)
+        studio = self.studios.get(name)
+        return studio if studio is not None else await asyncio.to_thread(self.get, name)
+
+    def listing(self) -> list:
+        return [{"name": name, "shipped": name in artifact.SHIPPED_MODELS and self.paths[name] ==
+                 artifact.shipped_model_path(name), "default": name == self.default,
+                 "loaded": name in self.studios} for name in self.paths]
+
+    def close(self):
+        for studio in list(self.studios.values()):
+            studio.close()
+
+
+def model_name(path, shipped: dict) -> str:
+    """A model's name in the studio: a shipped model's own name, else its folder's name (with
+    `` (--model)`` where that is a shipped model's name too); ``model`` for one in memory."""
+    if path is None:
+        return "model"
+    real = os.path.realpath(os.fspath(path))
+    for name, shipped_path in shipped.items():
+        if os.path.realpath(shipped_path) == real:
+            return name
+    name = os.path.basename(os.path.dirname(real)) or "model"
+    return f"{name} (--model)" if name in artifact.SHIPPED_MODELS else name
+
+
 def _generation_params(params: dict, layout) -> dict:
     """seed, programs (for the model's ``layout``) and noise_scale from a JSON body or a query string
     (already typed)."""
@@ -238,7 +311,7 @@ def _generation_params(params: dict, layout) -> dict:
 def _query_params(request: Request) -> dict:
     """Typed generation parameters of ``POST /api/generate/midi`` from its query string."""
     q = request.query_params
-    known = {"seed", "programs", "noise_scale", "format", "pickup"}
+    known = {"seed", "programs", "noise_scale", "format", "pickup", "model"}
     unknown = set(q) - known
     if unknown:
         raise ConfigError(f"unknown query parameters {brief(sorted(unknown))}; use {sorted(known)}")
@@ -263,6 +336,8 @@ def _query_params(request: Request) -> dict:
                                   "program per accompaniment track, like 40,41,42") from None
         else:
             out["programs"] = value
+    if "model" in q:
+        out["model"] = q["model"]
     if "pickup" in q:
         try:
             out["pickup"] = float(q["pickup"])
@@ -373,6 +448,7 @@ GENERATE_JSON_SCHEMA = {  # programs: see programs_schema
         "noise_scale": {"type": ["number", "null"], "exclusiveMinimum": limits.NOISE_SCALE.low,
                         "maximum": limits.NOISE_SCALE.high},
         "format": {"type": "string", "enum": ["json", "midi"], "default": "json"},
+        "model": {"type": "string", "description": "a model of GET /api/models (default: the studio's default)"},
         "keep_midi_base64": {"type": "string", "format": "byte",
                              "description": "a previous answer's midi_base64 (this melody's): keep it but for "
                                             "'regenerate'"},
@@ -384,6 +460,24 @@ GENERATE_JSON_SCHEMA = {  # programs: see programs_schema
             "tracks": {"type": "array", "items": {"type": "string"}, "minItems": 1}}},
     },
 }
+EDITED_TRACKS_SCHEMA = {"type": "array", "maxItems": 64, "items": {
+    "type": "object", "required": ["name", "notes"],
+    "properties": {"name": {"type": "string", "description": "an accompaniment track of the model's layout"},
+                   "notes": {"type": "array", "items": GENERATE_JSON_SCHEMA["properties"]["notes"]["items"]}}}}
+EDIT_JSON_SCHEMA = {
+    "type": "object", "required": ["keep_midi_base64", "accompaniment"],
+    "description": "an earlier answer (keep_midi_base64) with the notes of some accompaniment tracks replaced; "
+                   "the melody fields as the request that made it sent them",
+    "properties": {
+        **{k: GENERATE_JSON_SCHEMA["properties"][k] for k in ("melody_midi_base64", "notes", "tempo", "meter",
+                                                               "pickup_steps", "melody_program", "format",
+                                                               "model", "keep_midi_base64")},
+        "seed": {"type": ["integer", "null"], "description": "the take's seed (names the file)"},
+        "accompaniment": {**EDITED_TRACKS_SCHEMA, "description": (
+            "the edited tracks: notes in 16th steps from the editor's step 0 (start may be negative before a "
+            "pickup); tracks not listed are kept")},
+    },
+}
 MIDI_BODY = {"required": True, "content": {"audio/midi": {"schema": {"type": "string", "format": "binary"}}}}
 GEN_QUERY = [
     {"name": "seed", "in": "query", "schema": {"type": "integer"}},
@@ -392,9 +486,46 @@ GEN_QUERY = [
                     "the model's layout (/api/info), like 40,41,42; default: the layout's own"},
     {"name": "noise_scale", "in": "query", "schema": {"type": "number"}},
     {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "midi"]}},
+    {"name": "model", "in": "query", "schema": {"type": "string"},
+     "description": "a model of GET /api/models (default: the studio's default model)"},
     {"name": "pickup", "in": "query", "schema": {"type": "number"},
      "description": "beats from the first note to the first downbeat (default: from the file, else estimated)"},
 ]
+
+
+MODEL_QUERY = {"name": "model", "in": "query", "schema": {"type": "string"},
+               "description": "a model of GET /api/models (default: the studio's default model)"}
+
+
+def _only_model_query(request: Request):
+    """The ``model`` of a query string that takes nothing else."""
+    unknown = set(request.query_params) - {"model"}
+    if unknown:
+        raise ConfigError(f"unknown query parameters {brief(sorted(unknown))}; use ['model']")
+    return request.query_params.get("model")
+
+
+def _json_object(raw: bytes, known: set) -> dict:
+    """A JSON request body: an object of the ``known`` fields."""
+    body = read_json_body(raw)
+    if not isinstance(body, dict):
+        raise ConfigError("the request body must be a JSON object with a 'notes' list")
+    unknown = set(body) - known
+    if unknown:
+        raise ConfigError(f"unknown fields {brief(sorted(unknown))}; use {sorted(known)}")
+    return body
+
+
+def _read_melody(body: dict, melody_file, layout):
+    """``(melody piece, tick of the editor's step 0, pickup steps)`` of a JSON body's melody: the file of
+    ``melody_midi_base64`` or the editor's note list."""
+    if melody_file is not None:
+        piece = read_upload(melody_file, layout)
+        return piece, piece.grid.start_tick, 0
+    melody = read_note_list(body.get("notes"), tempo=body.get("tempo", 100), meter=body.get("meter", "4/4"),
+                            pickup_steps=body.get("pickup_steps", 0),
+                            melody_program=body.get("melody_program", 0), layout=layout)
+    return melody.piece, melody.origin_tick, body.get("pickup_steps", 0)
 
 
 def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> FastAPI:
@@ -411,28 +542,24 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
         other ``Host`` headers get 400, a guard against DNS rebinding.
     """
     if accompanist is None:
-        from ..accompanist import Accompanist
-
         accompanist = Accompanist(model_path)  # None: the default shipped model; or a shipped model's name
-    studio = Studio(accompanist)
-    path = getattr(accompanist, "model_path", None)
-    model_name = os.path.basename(os.path.dirname(os.fspath(path))) if path else None
-    layout = accompanist.layout
-    json_schema = generate_json_schema(layout)
-    model_noise_scale = float(accompanist.forward.settings().noise_scale)
+    models = Models(accompanist)
+    studio = models.studios[models.default]
+    json_schema = generate_json_schema(accompanist.layout)
 
     @asynccontextmanager
     async def lifespan(app):
         try:
             yield
         finally:
-            studio.close()
+            models.close()
 
     app = FastAPI(title="deepaccomp studio", version=__version__, lifespan=lifespan,
                   docs_url=None, redoc_url=None,  # their pages load scripts from a CDN: offline, only /openapi.json
-                  description="Write or upload a melody, add the accompaniment tracks of the model's layout "
-                              "(GET /api/info), hear it, download it.")
+                  description="Write or upload a melody, add the accompaniment tracks of a model's layout "
+                              "(GET /api/models, GET /api/info?model=), hear it, edit it, download it.")
     app.state.studio = studio
+    app.state.models = models
 
     @app.exception_handler(DeepAccompError)
     async def _deepaccomp_error(request, exc):
@@ -458,64 +585,93 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
         return FileResponse(path, media_type="application/octet-stream",
                             headers={"Cache-Control": "public, max-age=86400"})
 
-    @app.get("/api/info", summary="the model's layout, presets, General MIDI programs, limits")
-    async def info():
+    @app.get("/api/models", summary="the models this studio offers (shipped ones and --model)")
+    async def list_models():
+        return {"default": models.default, "models": models.listing()}
+
+    @app.get("/api/info", summary="a model's layout, presets, General MIDI programs, limits",
+             openapi_extra={"parameters": [MODEL_QUERY]})
+    async def info(request: Request):
+        name = models.name(_only_model_query(request))
+        chosen = await models.studio(name)
+        layout = chosen.accompanist.layout
         return {
             "version": __version__,
-            "model": model_name,
+            "model": name,
+            "models": models.names,
             "layout": layout.to_dict(),
-            "noise_scale": model_noise_scale,
+            "noise_scale": float(chosen.accompanist.forward.settings().noise_scale),
             "presets": layout_presets(layout),
             "gm_programs": [pretty_midi.program_to_instrument_name(p) for p in range(128)],
             "limits": limits.as_dict(),
             "soundfont": soundfont_path().is_file(),
-            "served": studio.served,
-            "pending": studio.pending,
+            "served": chosen.served,
+            "pending": chosen.pending,
         }
 
     @app.post("/api/melody", summary="read a MIDI file's melody into editor notes",
-              openapi_extra={"requestBody": MIDI_BODY})
+              openapi_extra={"requestBody": MIDI_BODY, "parameters": [MODEL_QUERY]})
     async def melody(request: Request):
+        chosen = await models.studio(_only_model_query(request))
         data = await read_body(request)
-        return upload_to_editor(await studio.run(read_upload, data, layout))
+        return upload_to_editor(await chosen.run(read_upload, data, chosen.accompanist.layout))
 
     @app.post("/api/generate", summary="accompany a JSON note list",
               openapi_extra={"requestBody": {"required": True,
                                              "content": {"application/json": {"schema": json_schema}}}})
     async def generate_json(request: Request):
-        body = read_json_body(await read_body(request))
-        if not isinstance(body, dict):
-            raise ConfigError("the request body must be a JSON object with a 'notes' list")
-        known = set(json_schema["properties"])
-        unknown = set(body) - known
-        if unknown:
-            raise ConfigError(f"unknown fields {brief(sorted(unknown))}; use {sorted(known)}")
+        body = _json_object(await read_body(request), set(json_schema["properties"]))
+        name = models.name(body.get("model"))
+        chosen = await models.studio(name)
+        layout = chosen.accompanist.layout
         fmt = _format(body.get("format", "json"))
         params = _generation_params(body, layout)
         keep, regenerate = regenerate_params(body)
-
         melody_file = _melody_file(body)
 
         def work():
-            if melody_file is not None:
-                piece = read_upload(melody_file, layout)
-                origin, pickup_steps = piece.grid.start_tick, 0
-            else:
-                melody = read_note_list(body.get("notes"), tempo=body.get("tempo", 100),
-                                        meter=body.get("meter", "4/4"), pickup_steps=body.get("pickup_steps", 0),
-                                        melody_program=body.get("melody_program", 0), layout=layout)
-                piece, origin, pickup_steps = melody.piece, melody.origin_tick, body.get("pickup_steps", 0)
-            result = studio.generate(piece, seed=params["seed"], noise_scale=params["noise_scale"],
+            piece, origin, pickup_steps = _read_melody(body, melody_file, layout)
+            result = chosen.generate(piece, seed=params["seed"], noise_scale=params["noise_scale"],
                                      keep=keep, regenerate=regenerate)
-            return result_to_json(result, origin_tick=origin, pickup_steps=pickup_steps,
-                                  velocity=DEFAULT_VELOCITY, **params)
+            return {**result_to_json(result, origin_tick=origin, pickup_steps=pickup_steps,
+                                     velocity=DEFAULT_VELOCITY, **params), "model": name}
 
-        return _answer(await studio.run(work), fmt)
+        return _answer(await chosen.run(work), fmt)
+
+    @app.post("/api/edit", summary="an earlier answer with its accompaniment edited (no generation)",
+              openapi_extra={"requestBody": {"required": True,
+                                             "content": {"application/json": {"schema": EDIT_JSON_SCHEMA}}}})
+    async def edit(request: Request):
+        body = _json_object(await read_body(request), set(EDIT_JSON_SCHEMA["properties"]))
+        name = models.name(body.get("model"))
+        chosen = await models.studio(name)
+        layout = chosen.accompanist.layout
+        fmt = _format(body.get("format", "json"))
+        seed = body.get("seed")
+        seed = None if seed is None else check_int(seed, "seed", *limits.SEED_RANGE)
+        if "accompaniment" not in body or "keep_midi_base64" not in body:
+            raise ConfigError("an edit needs keep_midi_base64 (the earlier answer's midi_base64) and "
+                              "accompaniment (the edited tracks' notes)")
+        keep = decode_midi_field(body["keep_midi_base64"], "keep_midi_base64")
+        melody_file = _melody_file(body)
+
+        def work():
+            piece, origin, pickup_steps = _read_melody(body, melody_file, layout)
+            pm = edit_take(keep, body["accompaniment"], layout, origin_tick=origin,
+                           ticks_per_step=piece.grid.ticks_per_step, name=KEEP_NAME)
+            return {**take_to_json(pm, (MELODY_LABEL,) + layout.accompaniment_names, origin_tick=origin,
+                                   ticks_per_step=piece.grid.ticks_per_step, pickup_steps=pickup_steps,
+                                   seed=seed, programs=None, noise_scale=None), "model": name}
+
+        return _answer(await chosen.run(work), fmt)
 
     @app.post("/api/generate/midi", summary="accompany a MIDI file (the request body)",
               openapi_extra={"requestBody": MIDI_BODY, "parameters": GEN_QUERY})
     async def generate_midi(request: Request):
         q = _query_params(request)
+        name = models.name(q.pop("model", None))
+        chosen = await models.studio(name)
+        layout = chosen.accompanist.layout
         fmt = _format(request.query_params.get("format", "json"))
         pickup = q.pop("pickup", None)
         if pickup is not None:
@@ -525,11 +681,11 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
 
         def work():
             melody = read_upload(data, layout)
-            result = studio.generate(melody, seed=params["seed"], noise_scale=params["noise_scale"], pickup=pickup)
-            return result_to_json(result, origin_tick=melody.grid.start_tick, pickup_steps=0,
-                                  velocity=DEFAULT_VELOCITY, **params)
+            result = chosen.generate(melody, seed=params["seed"], noise_scale=params["noise_scale"], pickup=pickup)
+            return {**result_to_json(result, origin_tick=melody.grid.start_tick, pickup_steps=0,
+                                     velocity=DEFAULT_VELOCITY, **params), "model": name}
 
-        return _answer(await studio.run(work), fmt)
+        return _answer(await chosen.run(work), fmt)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -12,7 +12,9 @@ def add_studio_parser(subparsers):
     """Add ``studio`` to the ``deepaccomp`` command's subparsers."""
     p = subparsers.add_parser("studio", help="a local web page: write or upload a melody, hear and download "
                                              "its accompaniment (offline)")
-    p.add_argument("--model", default=None, help="a shipped model's name (chorale, pop) or an exported generator.npz (default: chorale)")
+    p.add_argument("--model", default=None, help="the model chosen when the page opens: a shipped model's name (chorale, pop) or an "
+                        "exported generator.npz (default: chorale); the page's Style picker lists it with "
+                        "the shipped models")
     p.add_argument("--host", default=DEFAULT_HOST,
                    help=f"address to listen on (default {DEFAULT_HOST}: this computer only)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any free port)")

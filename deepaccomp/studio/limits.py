@@ -31,6 +31,9 @@ PITCH_RANGE = (0, 127)
 VELOCITY_RANGE = (1, 127)
 """MIDI velocities of melody notes (inclusive)."""
 
+MAX_TAKE_NOTES = 4 * 8192
+"""Most accompaniment notes of an edited take sent back to ``POST /api/edit`` (all its tracks together)."""
+
 MAX_NOTE_STEPS = 16 * 16
 """Longest single note of a JSON note list, in 16th-note steps (16 bars of 4/4)."""
 
@@ -68,6 +71,7 @@ def as_dict() -> dict:
         "pitch_range": list(PITCH_RANGE),
         "velocity_range": list(VELOCITY_RANGE),
         "max_note_steps": MAX_NOTE_STEPS,
+        "max_take_notes": MAX_TAKE_NOTES,
         "max_pickup_beats": MAX_PICKUP_BEATS,
         "seed_range": list(SEED_RANGE),
         "noise_scale_range": [NOISE_SCALE.low, NOISE_SCALE.high],  # low excluded

@@ -29,7 +29,7 @@ from . import limits
 __all__ = ["MELODY_LABEL", "UPLOAD_NAME", "check_int", "check_number", "check_meter", "check_tempi", "check_programs",
            "layout_presets",
            "midi_channels", "steps_per_bar", "EditorMelody", "read_note_list", "read_upload", "upload_to_editor",
-           "midi_bytes", "result_to_json"]
+           "midi_bytes", "result_to_json", "take_to_json", "edit_take"]
 
 MELODY_LABEL = "melody"
 """The name of the melody track in the studio's answers (the layout's own name for it may differ:
@@ -283,12 +283,19 @@ def result_to_json(piece, *, origin_tick: int, pickup_steps: int, seed: int, pro
     ``origin_tick``) and in seconds (from the same point), plus the MIDI file the library's writer
     makes of it (``programs``, ``velocity``)."""
     pm = to_pretty_midi(piece, programs=programs, velocity=velocity)
-    layout, ticks_per_step = piece.layout, piece.grid.ticks_per_step
+    return take_to_json(pm, (MELODY_LABEL,) + piece.layout.accompaniment_names, origin_tick=origin_tick,
+                        ticks_per_step=piece.grid.ticks_per_step, pickup_steps=pickup_steps, seed=seed,
+                        programs=programs, noise_scale=noise_scale)
+
+
+def take_to_json(pm: pretty_midi.PrettyMIDI, names, *, origin_tick: int, ticks_per_step: int, pickup_steps: int,
+                 seed, programs, noise_scale) -> dict:
+    """A take's MIDI file (the melody, then one instrument per accompaniment track, named ``names``) as
+    the studio's JSON answer (:func:`result_to_json`)."""
     origin_time = pm.tick_to_time(int(origin_tick))
     meter = (pm.time_signature_changes[0].numerator, pm.time_signature_changes[0].denominator) \
         if pm.time_signature_changes else (4, 4)
     tracks, last = [], 0.0
-    names = (MELODY_LABEL,) + layout.accompaniment_names
     for name, inst, channel in zip(names, pm.instruments, midi_channels(pm)):
         ticks = seconds_to_ticks(pm, [t for n in inst.notes for t in (n.start, n.end)]).reshape(-1, 2)
         steps = (ticks - origin_tick) / ticks_per_step
@@ -313,5 +320,106 @@ def result_to_json(piece, *, origin_tick: int, pickup_steps: int, seed: int, pro
         "duration": round(last, 4),
         "tracks": tracks,
         "midi_base64": base64.b64encode(data).decode("ascii"),
-        "filename": f"deepaccomp-seed{seed}.mid",
+        "filename": f"deepaccomp-seed{seed}.mid" if seed is not None else "deepaccomp-edited.mid",
     }
+
+
+# --------------------------------------------------------------------------- an edited take
+def _take_instruments(pm: pretty_midi.PrettyMIDI, layout, name: str) -> tuple[int, list]:
+    """Indices of a take's melody instrument and of each accompaniment track's (the last instrument named
+    after it), found as :meth:`deepaccomp.Accompanist.generate` finds them in a kept result."""
+    names = [inst.name.strip().lower() for inst in pm.instruments]
+    taken = []
+    for track in layout.accompaniment:
+        found = [i for i, n in enumerate(names) if n == track.name.lower()]
+        if not found:
+            raise ConfigError(f"{name} has no instrument named {track.name!r}: send the midi_base64 of an "
+                              "earlier answer of this model")
+        taken.append(found[-1])
+    rest = [i for i, inst in enumerate(pm.instruments) if i not in taken and not inst.is_drum and inst.notes]
+    if not rest:
+        raise ConfigError(f"{name} has no melody instrument beside its accompaniment tracks")
+    return rest[0], taken
+
+
+def _edited_notes(track: dict, k: int, first_tick: int, ticks_per_step: int, end_tick: int, counted: list) -> list:
+    """The ``(tick on, tick off, pitch, velocity)`` of ``accompaniment[k]``'s notes, checked: each within
+    the file and ending at most :data:`~deepaccomp.studio.limits.MAX_NOTE_STEPS` steps after the take's end
+    (``end_tick``)."""
+    notes = track.get("notes")
+    where = f"accompaniment[{k}]"
+    if not isinstance(notes, list):
+        raise ConfigError(f"{where}.notes must be a list of {{pitch, start, length}} objects")
+    counted[0] += len(notes)
+    if counted[0] > limits.MAX_TAKE_NOTES:
+        raise ConfigError(f"the edited accompaniment has more than {limits.MAX_TAKE_NOTES} notes "
+                          "(limits.MAX_TAKE_NOTES); regenerate the take instead of editing it")
+    lowest = -limits.MAX_NOTE_STEPS
+    highest = limits.MAX_BARS * limits.STEPS_PER_BEAT * 4
+    out = []
+    for i, n in enumerate(notes):
+        if not isinstance(n, dict) or set(n) - {"pitch", "start", "length", "velocity"}:
+            raise ConfigError(f"{where}.notes[{i}] must be an object {{pitch, start, length[, velocity]}}, "
+                              f"got {brief(repr(n))}")
+        pitch = check_int(n.get("pitch"), f"{where}.notes[{i}].pitch", *limits.PITCH_RANGE)
+        start = check_int(n.get("start"), f"{where}.notes[{i}].start", lowest, highest)
+        length = check_int(n.get("length"), f"{where}.notes[{i}].length", 1, limits.MAX_NOTE_STEPS)
+        velocity = check_int(n.get("velocity", 90), f"{where}.notes[{i}].velocity", *limits.VELOCITY_RANGE)
+        on = first_tick + start * ticks_per_step
+        if on < 0:
+            raise ConfigError(f"{where}.notes[{i}] starts at step {start}, before the beginning of the file")
+        if on + length * ticks_per_step > end_tick + limits.MAX_NOTE_STEPS * ticks_per_step:
+            raise ConfigError(f"{where}.notes[{i}] ends more than {limits.MAX_NOTE_STEPS} steps after the take")
+        out.append((on, on + length * ticks_per_step, pitch, velocity))
+    return out
+
+
+def edit_take(keep: bytes, accompaniment, layout, *, origin_tick: int, ticks_per_step: int,
+              name: str = "keep_midi_base64") -> pretty_midi.PrettyMIDI:
+    """A take (an earlier answer's MIDI file) with the notes of some accompaniment tracks replaced.
+
+    Parameters
+    ----------
+    keep : bytes
+        The take's MIDI file.
+    accompaniment : list of dict
+        ``[{"name": track, "notes": [{pitch, start, length[, velocity]}]}]``: the new notes of
+        those tracks of ``layout`` (each at most once; the others are kept), in 16th-note steps from
+        the editor's step 0 (the answer's coordinates).
+    layout : deepaccomp.layout.Layout
+    origin_tick, ticks_per_step : int
+        Where the editor's step 0 is in the take, and the length of a step, in ticks.
+
+    Returns
+    -------
+    pretty_midi.PrettyMIDI
+        The melody instrument as it was, then each accompaniment track in layout order (the tempo map,
+        time signatures, names and programs of the take).
+    """
+    upload = io.BytesIO(bytes(keep))
+    upload.name = name
+    pm = read_midi(upload)
+    melody, taken = _take_instruments(pm, layout, name)
+    names = list(layout.accompaniment_names)
+    if not isinstance(accompaniment, list):
+        raise ConfigError("accompaniment must be a list of {name, notes} objects, one per edited track")
+    end_tick = int(seconds_to_ticks(pm, [pm.get_end_time()])[0])
+    edits, counted = {}, [0]
+    for k, track in enumerate(accompaniment):
+        if not isinstance(track, dict) or set(track) != {"name", "notes"}:
+            raise ConfigError(f"accompaniment[{k}] must be an object {{name, notes}}, got {brief(repr(track))}")
+        if track["name"] not in names:
+            raise ConfigError(f"accompaniment[{k}]: no track {brief(repr(track['name']))} in layout "
+                              f"{layout.name!r}; its accompaniment tracks are {', '.join(names)}")
+        if track["name"] in edits:
+            raise ConfigError(f"accompaniment[{k}]: track {track['name']!r} is given twice")
+        edits[track["name"]] = _edited_notes(track, k, origin_tick, ticks_per_step, end_tick, counted)
+    last = max((off for notes in edits.values() for _, off, _, _ in notes), default=0)
+    pm.tick_to_time(int(last))  # extends the tick table once; each lookup below is then O(1)
+    for track_name, i in zip(names, taken):
+        if track_name in edits:
+            pm.instruments[i].notes = [pretty_midi.Note(velocity=v, pitch=p, start=pm.tick_to_time(int(on)),
+                                                        end=pm.tick_to_time(int(off)))
+                                       for on, off, p, v in sorted(edits[track_name])]
+    pm.instruments = [pm.instruments[melody]] + [pm.instruments[i] for i in taken]
+    return pm

@@ -17,7 +17,8 @@ const NO_SERVER = "the studio server does not answer: is deepaccomp studio still
 const EMPTY_MELODY = "the melody is empty: draw notes on the grid, play the keys or upload a .mid file first";
 
 const state = {
-  info: null,
+  info: null,           // GET /api/info of the chosen model
+  model: null,          // the chosen model's name (the style picker)
   notes: [],            // editor notes {pitch, start, length, velocity}
   file: null,           // {bytes, name} of an uploaded file while the editor is unchanged
   cursor: 0,            // step where the keyboard enters the next note
@@ -65,7 +66,7 @@ class FieldError extends Error {
 
 // the page's field a server message is about, from the name the message starts with
 const FIELD_OF_MESSAGE = [[/^seed\b/, "seed"], [/noise_scale/, "noise"], [/^tempo\b/, "tempo"], [/^pickup\b/, "pickup"],
-  [/^melody_program\b/, "prog-0"], [/programs|preset/, "preset"], [/melody is empty|^notes/, "editor"]];
+  [/^melody_program\b/, "prog-0"], [/^model\b/, "model"], [/programs|preset/, "preset"], [/melody is empty|^notes/, "editor"]];
 function fieldOf(message) {
   const hit = FIELD_OF_MESSAGE.find(([re]) => re.test(message));
   return hit ? hit[1] : null;
@@ -493,7 +494,7 @@ async function upload(file) {
   try {
     const bytes = new Uint8Array(await file.arrayBuffer());
     status(`reading ${file.name}…`);
-    const m = await api("/api/melody", { method: "POST", headers: { "Content-Type": "audio/midi" }, body: bytes });
+    const m = await api("/api/melody?model=" + encodeURIComponent(state.model), { method: "POST", headers: { "Content-Type": "audio/midi" }, body: bytes });
     markInvalid("tempo", false);
     record();
     $("tempo").value = Math.round(m.tempo);
@@ -550,12 +551,13 @@ async function generate(newTake = false) {
       if (programs !== null) q.set("programs", Array.isArray(programs) ? programs.join(",") : programs);
       if (seed !== null) q.set("seed", seed);
       if (noise !== null) q.set("noise_scale", noise);
+      q.set("model", state.model);
       res = await api("/api/generate/midi?" + q, { method: "POST", headers: { "Content-Type": "audio/midi" },
                                                    body: state.file.bytes });
     } else {
       melodyFields = { notes: state.notes.map((n) => ({ ...n })), tempo, meter: meter(),
                        pickup_steps: pickupSteps(), melody_program: Number($("prog-0").value) };
-      const body = { ...melodyFields, seed, programs, noise_scale: noise };
+      const body = { ...melodyFields, seed, programs, noise_scale: noise, model: state.model };
       res = await api("/api/generate", { method: "POST", headers: { "Content-Type": "application/json" },
                                          body: JSON.stringify(body) });
     }
@@ -622,7 +624,9 @@ async function regenerate() {
   } catch (e) { markInvalid(e.field); report("result", e.message, true); return; }
   const tracks = [...document.querySelectorAll("#regen-tracks input:checked")].map((box) => box.value);
   if (!tracks.length) { report("result", "check at least one track to regenerate", true); return; }
-  const body = { ...melody, seed: Math.floor(Math.random() * 4294967296), programs: programsParam(),
+  // the take's own model (and its instruments, unless that model is still the chosen one)
+  const programs = res.model === state.model ? programsParam() : res.programs;
+  const body = { ...melody, seed: Math.floor(Math.random() * 4294967296), programs, model: res.model,
                  noise_scale: res.noise_scale, keep_midi_base64: res.midi_base64,
                  regenerate: { bars: [first, last], tracks } };
   $("regenerate").disabled = true;
@@ -714,10 +718,26 @@ function showResult(res) {
   a.classList.remove("disabled");
   $("play").disabled = $("wav").disabled = false;
   clearMessage("result");
-  $("result-info").textContent = `${res.meter} · ${res.tempo} bpm · ${res.duration.toFixed(1)} s · ` +
+  $("result-info").textContent = `${res.model} · ${res.meter} · ${res.tempo} bpm · ${res.duration.toFixed(1)} s · ` +
     res.tracks.map((t) => `${t.name} ${t.notes.length}`).join(", ");
   buildMixer();
+  buildRegenTracks(res);
   drawResult();
+}
+
+// One check box per accompaniment track of the shown take (its model's layout), checked as before.
+function buildRegenTracks(res) {
+  const box = $("regen-tracks");
+  const was = Object.fromEntries([...box.querySelectorAll("input")].map((c) => [c.value, c.checked]));
+  box.replaceChildren();
+  res.tracks.slice(1).forEach((t, i) => {
+    const pick = document.createElement("label");
+    pick.style.setProperty("--c", colorOf(i + 1));
+    const check = document.createElement("input");
+    check.type = "checkbox"; check.value = t.name; check.checked = was[t.name] ?? true; check.id = `regen-${t.name}`;
+    pick.append(check, " " + t.name);
+    box.appendChild(pick);
+  });
 }
 
 function buildMixer() {
@@ -844,8 +864,10 @@ function fillPickup() {
 // (the drum track shows as the drum kit, played on MIDI channel 10, without a program to choose).
 function buildTracks(info) {
   const box = $("voices"), tracks = info.layout.tracks;
+  while (box.children.length > 1) box.lastElementChild.remove();
+  box.firstElementChild.style.setProperty("--c", colorOf(0));
   tracks.forEach((t, k) => {
-    if (k === 0) { box.firstElementChild.style.setProperty("--c", colorOf(0)); return; }
+    if (k === 0) return;
     const label = document.createElement("label");
     label.dataset.track = t.name;
     label.style.setProperty("--c", colorOf(k));
@@ -860,23 +882,26 @@ function buildTracks(info) {
       label.appendChild(sel);
     }
     box.appendChild(label);
-    const pick = document.createElement("label");
-    pick.style.setProperty("--c", colorOf(k));
-    const check = document.createElement("input");
-    check.type = "checkbox"; check.value = t.name; check.checked = true; check.id = `regen-${t.name}`;
-    pick.append(check, " " + t.name);
-    $("regen-tracks").appendChild(pick);
   });
   const names = tracks.slice(1).map((t) => t.name).join(", ");
-  $("model-info").textContent = `Model ${info.model || "(shipped)"}, layout ${info.layout.name}: ` +
+  $("model-info").textContent = `Model ${info.model}, layout ${info.layout.name}: ` +
     `${tracks[0].name} (the melody) + ${names}.`;
+}
+
+// The presets of the chosen model: its own programs, the library's presets for a voice layout, custom.
+const presets = { current: {} };
+function applyPreset() {
+  const p = presets.current[$("preset").value];
+  // the accompaniment's instruments; the melody keeps its own (the downloaded file does too)
+  if (p) p.forEach((prog, k) => { if (k > 0 && $(`prog-${k}`)) $(`prog-${k}`).value = String(prog); });
 }
 
 function fillPrograms(info) {
   buildTracks(info);
   const preset = $("preset"), tracks = info.layout.tracks;
-  const presets = { model: tracks.map((t) => t.program), ...info.presets };
-  for (const name of Object.keys(presets)) {
+  presets.current = { model: tracks.map((t) => t.program), ...info.presets };
+  preset.replaceChildren();
+  for (const name of Object.keys(presets.current)) {
     const o = document.createElement("option"); o.value = name;
     o.textContent = name === "model" ? "the model's own" : name;
     preset.appendChild(o);
@@ -884,20 +909,50 @@ function fillPrograms(info) {
   const custom = document.createElement("option"); custom.value = "custom"; custom.textContent = "custom (below)";
   preset.appendChild(custom);
   document.querySelectorAll("#voices select.prog").forEach((sel) => {
+    if (sel.options.length) return;  // the melody's select is filled once
     info.gm_programs.forEach((name, p) => {
       const o = document.createElement("option"); o.value = String(p); o.textContent = `${p} ${name}`; sel.appendChild(o);
     });
     sel.addEventListener("change", () => { if (sel.id !== "prog-0") preset.value = "custom"; });
   });
-  const applyPreset = () => {
-    const p = presets[preset.value];
-    // the accompaniment's instruments; the melody keeps its own (the downloaded file does too)
-    if (p) p.forEach((prog, k) => { if (k > 0 && $(`prog-${k}`)) $(`prog-${k}`).value = String(prog); });
-  };
   preset.value = "model";
-  preset.addEventListener("change", applyPreset);
   applyPreset();
-  $("prog-0").value = "0";
+}
+
+// The style picker: the models of GET /api/models; choosing one shows its tracks, instruments and presets
+// and the next Generate uses it (a shown take keeps its own model for Regenerate selection).
+async function chooseModel(name) {
+  const sel = $("model");
+  sel.disabled = true;
+  try {
+    const info = await api("/api/info?model=" + encodeURIComponent(name));
+    state.info = info;
+    state.model = info.model;
+    sel.value = info.model;
+    fillPrograms(info);
+    $("noise").placeholder = `model's: ${info.noise_scale}`;
+    markInvalid("model", false);
+    return info;
+  } catch (e) {
+    sel.value = state.model || "";
+    markInvalid("model");
+    report("generate", e.message, true);
+    return null;
+  } finally {
+    sel.disabled = false;
+  }
+}
+
+async function loadModels() {
+  const list = await api("/api/models"), sel = $("model");
+  sel.replaceChildren();
+  for (const m of list.models) {
+    const o = document.createElement("option");
+    o.value = m.name; o.textContent = m.name + (m.shipped ? "" : " (--model)");
+    sel.appendChild(o);
+  }
+  sel.addEventListener("change", () => chooseModel(sel.value));
+  return list.default;
 }
 
 async function main() {
@@ -910,7 +965,7 @@ async function main() {
   $("meter").addEventListener("change", () => { fillPickup(); edited(); });
   $("pickup").addEventListener("change", edited);
   $("tempo").addEventListener("change", edited);
-  for (const id of ["tempo", "seed", "noise", "preset", "pickup"]) {
+  for (const id of ["tempo", "seed", "noise", "preset", "pickup", "model"]) {
     $(id).addEventListener("input", () => markInvalid(id, false));
   }
   $("bars").addEventListener("change", drawEditor);
@@ -928,11 +983,11 @@ async function main() {
   $("undo").addEventListener("click", undo);
   $("redo").addEventListener("click", redo);
   drawEditor();
+  $("preset").addEventListener("change", applyPreset);
   try {
-    state.info = await api("/api/info");
-    fillPrograms(state.info);
-    $("noise").placeholder = `model's: ${state.info.noise_scale}`;
-    status(state.info.soundfont ? "ready" : "ready (no SoundFont installed: no sound)");
+    const info = await chooseModel(await loadModels());
+    $("prog-0").value = "0";
+    status(info.soundfont ? "ready" : "ready (no SoundFont installed: no sound)");
   } catch (e) {
     status("cannot reach the studio server: " + e.message, true);
   }
