@@ -328,7 +328,7 @@ def _viterbi(emit, onset):
     """Best state per step, ``(batch, time)``: reward ``emit`` minus ``onset[s]`` each time state ``s`` starts."""
     batch, steps, n = emit.shape
     best = emit[:, 0] - onset
-    back = np.zeros((batch, steps, n), dtype=np.int16)
+    back = np.zeros((steps, batch, n), dtype=np.int16)
     rows = np.arange(batch)
     for t in range(1, steps):
         top = np.argmax(best, axis=1)
@@ -336,7 +336,7 @@ def _viterbi(emit, onset):
         stay = best.copy()
         stay[:, 0] = -np.inf  # rest -> rest is covered by "change" (a rest has no onset)
         keep = stay >= change
-        back[:, t] = np.where(keep, np.arange(n)[None, :], top[:, None])
+        back[t] = np.where(keep, np.arange(n)[None, :], top[:, None])
         best = np.where(keep, stay, change) + emit[:, t]
     return _backtrack(best, back)
 
@@ -393,13 +393,35 @@ def _viterbi_moves(emit, onset, leaps, min_steps, kept=None):
     best = np.full((batch, size), -np.inf)
     best[:, 0] = emit_all[:, 0, 0]
     best[:, state(p, 1)] = emit_all[:, 0, 1:1 + pitches] - onset[1:]
-    back = np.zeros((batch, steps, size), dtype=np.int16)
-    for t in range(1, steps):
-        cand = best[:, :, None] + (trans[None] if kept is None else moves[mode[:, t - 1]])
-        back[:, t] = np.argmax(cand, axis=1)
-        best = _taken(cand, back[:, t]) + emit_all[:, t]
-    line = _backtrack(best, back)
+    if kept is None:
+        into = np.ascontiguousarray(trans.T)[None]
+        line = _max_plus(best, emit_all, lambda t: into)
+    else:
+        into = np.ascontiguousarray(moves.transpose(0, 2, 1))
+        line = _max_plus(best, emit_all, lambda t: into[mode[:, t - 1]])
     return np.where(line == 0, 0, (line - 1) % pitches + 1)
+
+
+def _max_plus(best, emit, moves_at):
+    """The Viterbi recursion shared by the decodings: ``(batch, time)`` best state per step.
+
+    ``best``: ``(batch, states)`` rewards at step 0; ``emit``: ``(batch, time, states)``;
+    ``moves_at(t)``: ``(batch or 1, to, from)`` reward of each move into step ``t``. Each step computes every candidate
+    ``best[from] + move[to, from]`` (the arithmetic of a dense ``(from, to)`` table, so the
+    sums and the first-best tie-break are the same), takes the first best per target and
+    adds the emission, with no temporary per step; a batch costs one loop.
+    """
+    batch, steps, size = emit.shape
+    best = best.copy()
+    back = np.zeros((steps, batch, size), dtype=np.intp)
+    cand = np.empty((batch, size, size))
+    view = best[:, None, :]
+    for t in range(1, steps):
+        np.add(view, moves_at(t), out=cand)
+        cand.argmax(axis=2, out=back[t])
+        np.maximum.reduce(cand, axis=2, out=best)
+        best += emit[:, t]
+    return _backtrack(best, back)
 
 
 def _join_moves(trans, onset, leaps, pitch_of, first, old):
@@ -419,19 +441,17 @@ def _join_moves(trans, onset, leaps, pitch_of, first, old):
     return np.stack([trans, np.zeros((size, size)), out_of_kept, into_kept])
 
 
-def _taken(cand, index):
-    """``cand[b, index[b, j], j]``: the best value into each state (one pass instead of a second ``max``)."""
-    return np.take_along_axis(cand, index[:, None, :].astype(np.intp), axis=1)[:, 0]
-
-
 def _backtrack(best, back):
-    batch, steps, _ = back.shape
+    """``(batch, time)`` states of the best paths: from the best final state through ``back``
+    (``(time, batch, states)``, the best previous state of each state)."""
+    steps, batch, _ = back.shape
     state = np.argmax(best, axis=1)
-    line = np.empty((batch, steps), dtype=np.int64)
+    line = np.empty((steps, batch), dtype=np.int64)
+    rows = np.arange(batch)
     for t in range(steps - 1, -1, -1):
-        line[:, t] = state
-        state = back[np.arange(batch), t, state]
-    return line
+        line[t] = state
+        state = back[t, rows, state]
+    return line.T
 
 
 def _beat_states(emit, onset, others, parallel_cost, steps_per_beat, leaps=None):
@@ -447,25 +467,23 @@ def _beat_states(emit, onset, others, parallel_cost, steps_per_beat, leaps=None)
     held = np.pad(np.maximum(emit, -2.0), ((0, 0), (0, pad), (0, 0)))
     held = held.reshape(batch, n_beats, steps_per_beat, n)
     beat_emit = emit[:, ::steps_per_beat] + held[:, :, 1:].sum(axis=2)
-    pitch = (np.arange(n) - 1)
-    q, p = pitch[None, :, None], pitch[None, None, :]
-    base = np.where(np.eye(n, dtype=bool), 0.0, onset[None, :])[None]
+    # moves as (to, from): a change of state pays the target's onset (and the leap)
+    base = np.where(np.eye(n, dtype=bool), 0.0, onset[:, None])
     if leaps is not None:
-        base = base + leaps[None]
+        base = base + leaps.T
     lines = [line[:, ::steps_per_beat] for line in others]
-    best = beat_emit[:, 0] - onset
-    back = np.zeros((batch, n_beats, n), dtype=np.int16)
-    for start in range(1, n_beats, BEATS_PER_BLOCK):
-        stop = min(n_beats, start + BEATS_PER_BLOCK)
-        # the moves into beats start..stop-1 at once: (batch, beats, from, to)
-        count = sum(_parallels(q[:, None], p[:, None], line[:, start - 1: stop - 1, None, None],
-                               line[:, start: stop, None, None]) for line in lines)
-        trans = base[:, None] + parallel_cost * count
-        for k in range(start, stop):
-            cand = best[:, :, None] - trans[:, k - start]
-            back[:, k] = np.argmax(cand, axis=1)
-            best = _taken(cand, back[:, k]) + beat_emit[:, k]
-    return _backtrack(best, back)
+    block = {}
+
+    def moves_into(k):  # the moves into beats start..stop-1 at once, (batch, beats, to, from), negated
+        start = 1 + (k - 1) // BEATS_PER_BLOCK * BEATS_PER_BLOCK
+        if block.get("start") != start:
+            moves = _parallel_counts(lines, start, min(n_beats, start + BEATS_PER_BLOCK), n)
+            np.multiply(moves, parallel_cost, out=moves)  # in place: one array of the block's size
+            np.add(base, moves, out=moves)
+            block.update(start=start, moves=np.negative(moves, out=moves))
+        return block["moves"][:, k - start]
+
+    return _max_plus(beat_emit[:, 0] - onset, beat_emit, moves_into)
 
 
 BEATS_PER_BLOCK = 64
@@ -473,10 +491,26 @@ BEATS_PER_BLOCK = 64
 x states``: about 2 MB a melody with the compact window), so memory stays bounded for long melodies."""
 
 
-def _parallels(q, p, a, b):
-    """Moving ``q -> p`` against another voice's ``a -> b`` makes a parallel or contrary perfect fifth or
-    octave (both voices sound on both beats and both change pitch); arrays broadcast together, e.g.
-    ``q (1, from, 1)``, ``p (1, 1, to)``, ``a, b (batch, 1, 1)`` -> ``(batch, from, to)``."""
-    moved = (q >= 0) & (p >= 0) & (q != p) & (a >= 0) & (b >= 0) & (a != b)
-    before, after = np.abs(q - a) % 12, np.abs(p - b) % 12
-    return moved & (before == after) & np.isin(before, _PERFECT)
+def _parallel_counts(lines, start, stop, n):
+    """``(batch, stop - start, to, from)``: how many of ``lines`` (``(batch, beats)`` pitch indices, -1
+    for a rest) a move between two of ``n`` states (0 the rest, ``1 + pitch``) from beat ``k - 1`` to
+    beat ``k`` makes a parallel or contrary perfect fifth or octave with (both voices sound on both beats
+    and both change pitch), for ``k`` in ``start..stop - 1``; whole numbers as floats.
+
+    A move ``q -> p`` against ``a -> b`` counts when ``|q - a|`` and ``|p - b|`` are the same
+    perfect interval class (0 or 7 mod 12): per line and class, an outer product of the
+    targets that make it at ``b`` and the sources that make it at ``a``, all summed in one
+    matrix product.
+    """
+    pitch = np.arange(n) - 1
+    sources, targets = [], []
+    for line in lines:
+        a, b = line[:, start - 1: stop - 1, None], line[:, start: stop, None]
+        moved = (a >= 0) & (b >= 0) & (a != b)
+        before, after = np.abs(pitch - a) % 12, np.abs(pitch - b) % 12
+        for interval in _PERFECT:
+            sources.append((pitch >= 0) & (before == interval))
+            targets.append(moved & (pitch >= 0) & (after == interval))
+    count = np.matmul(np.stack(targets, axis=-1).astype(np.float64), np.stack(sources, axis=-2).astype(np.float64))
+    count[..., np.arange(n), np.arange(n)] = 0.0  # holding a pitch is no move
+    return count
