@@ -48,7 +48,7 @@ from .data import SPLITS, Dataset, _assemble, _run_jobs, check_workers
 from .errors import DatasetError, DeepAccompError, brief
 from .io_utils import FileTooLargeError, NotRegularFileError, read_bounded
 from .layout import get_layout, layout_ref
-from .metrics import Key, estimate_key
+from .metrics import NO_CHORD, Key, estimate_key
 from .midi import MAX_ROLL_STEPS, read_midi, top_line
 from .representation import N_MIDI_PITCHES, STEPS_PER_BAR, STEPS_PER_BEAT, run_starts, transpose_roll
 
@@ -57,7 +57,8 @@ __all__ = ["MAX_BEAT_FILE_BYTES", "MAX_KEY_FILE_BYTES", "MAX_BEATS", "MAX_KEY_LI
            "POP909_TRACKS", "Beats", "read_beats", "read_keys", "read_index", "beat_steps", "split_of_song",
            "song_number", "song_folders", "SongNotes", "read_song_notes", "split_bass", "song_rolls", "stretches",
            "SongReport", "pop909_song",
-           "sustain_extension", "restrike_stats", "build_pop909", "POP909_LAYOUT"]
+           "sustain_extension", "restrike_stats", "build_pop909", "POP909_LAYOUT",
+           "MAX_CHORD_FILE_BYTES", "MAJOR_CHORDS", "MINOR_CHORDS", "read_chords", "chord_code", "beat_chords"]
 
 POP909_LAYOUT = "pop"
 """The layout a POP909 build gives (:data:`deepaccomp.layout.LAYOUTS`)."""
@@ -73,6 +74,16 @@ MAX_BEATS = MAX_ROLL_STEPS // STEPS_PER_BEAT
 
 MAX_KEY_LINES = 1000
 """Most key segments of a song."""
+
+MAX_CHORD_FILE_BYTES = 256 * 1024
+"""Largest ``chord_midi.txt`` read (the largest of POP909's is 8.3 KB, 043/)."""
+
+MAJOR_CHORDS = frozenset({"maj", "maj7", "7", "maj6", "6", "9", "maj9"})
+"""Chord qualities (Harte syntax, before any ``/bass``) read as a major triad by :func:`chord_code`."""
+
+MINOR_CHORDS = frozenset({"min", "min7", "min6", "minmaj7", "min9"})
+"""Chord qualities read as a minor triad by :func:`chord_code`; any other (sus2, sus4, sus4(b7), dim,
+hdim7, dim7, aug) has no major/minor reading and is left out of the chord accuracy."""
 
 MAX_INDEX_BYTES = 4 * 1024 ** 2
 """Largest ``index.xlsx`` read, on disk and its sheet decompressed (POP909's: 44 KB, its sheet about 200 KB)."""
@@ -231,6 +242,92 @@ def read_keys(path) -> list:
             raise DatasetError(f"{what} line {i}: unknown key {brief(repr(parts[2]))}") from None
         keys.append((start, end, key))
     return keys
+
+
+def read_chords(path) -> list:
+    """Read a ``chord_midi.txt``: lines ``start end label`` (seconds, seconds, a Harte label such as
+    ``C#:maj``, ``F:min/b3``, ``G:sus4(b7)`` or ``N``), bounded by :data:`MAX_CHORD_FILE_BYTES`.
+
+    Returns
+    -------
+    list of (float, float, str)
+        The segments in file order.
+
+    Raises
+    ------
+    DatasetError
+        Missing, too large, empty, or a line that is not two times and a chord label
+        (:func:`chord_code` reads every label).
+    """
+    what = "chord file (chord_midi.txt)"
+    text = _read_text(path, MAX_CHORD_FILE_BYTES, what, "MAX_CHORD_FILE_BYTES")
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        raise DatasetError(f"{what} is empty")
+    out = []
+    for i, line in enumerate(lines, start=1):
+        parts = line.split()
+        if len(parts) != 3:
+            raise DatasetError(f"{what} line {i} is not 'start end chord': {brief(repr(line))}")
+        start, end = _numbers(" ".join(parts[:2]), 2, what, i)
+        try:
+            chord_code(parts[2])
+        except DatasetError as exc:
+            raise DatasetError(f"{what} line {i}: {exc}") from None
+        out.append((start, end, parts[2]))
+    return out
+
+
+def chord_code(label: str) -> int:
+    """A chord label reduced to root and major/minor: ``2 * root + quality`` (0 major, 1 minor), the
+    code of :func:`deepaccomp.metrics.chord_accuracy`.
+
+    The root is the label's letter and accidentals (``#``, ``b``); the quality is the text after
+    ``:`` up to any ``/`` (an inversion keeps its root): :data:`MAJOR_CHORDS` give major,
+    :data:`MINOR_CHORDS` minor (a label without ``:`` is major), anything else and ``N`` give
+    :data:`deepaccomp.metrics.NO_CHORD` (-1).
+
+    Raises
+    ------
+    DatasetError
+        A root that is not a note name.
+    """
+    if label.strip() in ("N", "X"):
+        return NO_CHORD
+    root, _, quality = label.strip().partition(":")
+    quality = quality.split("/")[0] or "maj"
+    m = re.fullmatch(r"([A-G])([#b]*)", root)
+    if m is None:
+        raise DatasetError(f"unknown chord {brief(repr(label))} (a root A-G, then ':' and a quality, or N)")
+    pc = ("C D EF G A B".index(m.group(1)) + m.group(2).count("#") - m.group(2).count("b")) % 12
+    if quality in MAJOR_CHORDS:
+        return 2 * pc
+    return 2 * pc + 1 if quality in MINOR_CHORDS else NO_CHORD
+
+
+def beat_chords(chords: list, beats: Beats) -> np.ndarray:
+    """The chord of every annotated beat: the segment sounding at the beat's middle.
+
+    Parameters
+    ----------
+    chords : list of (float, float, str)
+        :func:`read_chords`' segments (seconds).
+    beats : Beats
+        The song's beats; the last beat lasts as long as the one before it (:func:`beat_steps`).
+
+    Returns
+    -------
+    np.ndarray of int64, shape (n_beats,)
+        :func:`chord_code` per beat; -1 where no segment covers the middle, where it is ``N``, or
+        where the chord has no major/minor reading. Where segments overlap, the one starting last wins.
+    """
+    t = beats.times
+    ends = np.r_[t[1:], 2 * t[-1] - t[-2]]
+    middle = (t + ends) / 2
+    out = np.full(len(t), NO_CHORD, dtype=np.int64)
+    for start, end, label in sorted(chords, key=lambda c: c[0]):
+        out[(middle >= start) & (middle < end)] = chord_code(label)
+    return out
 
 
 _CELL = re.compile(r"([A-Z]+)(\d+)\Z")
