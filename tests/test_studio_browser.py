@@ -611,3 +611,68 @@ def test_regenerate_bars_of_one_track_then_undo_and_redo(server, browser):
     text, error = message(d, "res-msg")
     assert error and "outside the piece" in text and "regen-from" in invalid(d)
     assert take(d) == first
+
+
+def play_in_time(driver, played, *, start_at=100.0):
+    """Record ``played`` ``[(key, start, length), ...]`` (computer keys; times in 16th steps of the Tempo
+    box from the first downbeat, fractions for a human's timing, negative in the count-in) on the page's
+    own clock hook, so the times are exact whatever the machine's speed; returns the clock's step 0."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    driver.execute_script(f"window.__t = {start_at}; window.studio.setClock(() => window.__t)")
+    driver.find_element(By.ID, "record").click()
+    wait_for(driver, "return window.studio.recorder().active", what="the recording to start")
+    tempo = float(driver.find_element(By.ID, "tempo").get_attribute("value"))
+    per_step = 60 / tempo / 4
+    bar = 12 if driver.find_element(By.ID, "meter").get_attribute("value") == "3/4" else 16
+    step0 = start_at + 0.1 + bar * per_step  # the count-in: one bar (no pickup here)
+    events = sorted([(start, 0, key) for key, start, _ in played] +
+                    [(start + length, -1, key) for key, start, length in played])
+    for step, kind, key in events:
+        driver.execute_script(f"window.__t = {step0 + step * per_step}")
+        chain = ActionChains(driver)
+        (chain.key_down(key) if kind == 0 else chain.key_up(key)).perform()
+    driver.find_element(By.ID, "record").click()
+    wait_for(driver, "return !window.studio.recorder().active", what="the recording to stop")
+    driver.execute_script("window.studio.setClock(null)")
+    return step0
+
+
+def melody_steps(driver):
+    return [(n["pitch"], n["start"], n["length"]) for n in driver.execute_script("return window.studio.state.notes")]
+
+
+def test_record_in_time_against_the_metronome_quantised_and_undoable(server, browser):
+    """A take played with a human's timing at 120 bpm after a one-bar count-in: the metronome clicks each
+    beat (the downbeat accented), the notes land on the 16th grid, a note in the count-in is dropped;
+    Quantise 1/4 re-quantises the take as played, Undo goes back to 1/16 and then to the empty editor."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.select import Select
+
+    d = browser
+    open_page(d, server)
+    d.find_element(By.ID, "tempo").clear()
+    d.find_element(By.ID, "tempo").send_keys("120")
+    assert Select(d.find_element(By.ID, "quantise")).first_selected_option.text == "1/16"
+    play_in_time(d, [("g", -10, 2), ("a", 0.3, 3.6), ("s", 3.6, 2.3), ("d", 6.2, 2), ("f", 8, 7.7)])
+    assert melody_steps(d) == [(60, 0, 4), (62, 4, 2), (64, 6, 2), (65, 8, 8)]
+    clicks = d.execute_script("return window.studio.recorder().clicks")
+    assert [a for _, a in clicks[:4]] == [True, False, False, False]  # the count-in bar, its downbeat accented
+    assert all(abs(b[0] - a[0] - 0.5) < 1e-6 for a, b in zip(clicks, clicks[1:4]))  # a beat at 120 bpm
+    text, error = message(d, "melody-msg")
+    assert not error and text.startswith("recorded 4 notes at 120 bpm, quantised to 1/16"), text
+    raw = sorted(t for r in d.execute_script("return window.studio.recorder().raw") for t in (r["start"], r["end"]))
+    assert raw == pytest.approx([-10, -8, 0.3, 3.6, 3.9, 5.9, 6.2, 8, 8.2, 15.7])  # kept as played
+    Select(d.find_element(By.ID, "quantise")).select_by_visible_text("1/4")
+    assert melody_steps(d) == [(60, 0, 4), (62, 4, 4), (64, 8, 4), (65, 8, 8)]
+    d.find_element(By.ID, "undo").click()
+    assert melody_steps(d) == [(60, 0, 4), (62, 4, 2), (64, 6, 2), (65, 8, 8)]
+    d.find_element(By.ID, "undo").click()
+    assert melody_steps(d) == []
+    d.find_element(By.ID, "redo").click()
+    # step entry stays: a key outside a recording enters a note at the cursor
+    d.find_element(By.TAG_NAME, "body").send_keys("j")
+    assert melody_steps(d)[-1] == (71, 16, 4)
+    errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, errors

@@ -28,6 +28,7 @@ const state = {
   lastRequest: null,    // the melody fields of the request that made the result (regenerate sends them again)
   history: [],          // undo: snapshots before each edit, take and regeneration (at most HISTORY_LIMIT)
   future: [],           // redo
+  take: null,           // the last recording: {raw: notes as played (fractional steps), grid, notesJson}
   mute: [],             // per track of the result, melody first
   solo: [],
 };
@@ -294,7 +295,8 @@ function totalSteps() {
 }
 
 function ensureBars() {
-  const end = state.notes.reduce((m, n) => Math.max(m, n.start + n.length), state.cursor + 1);
+  const played = rec.active ? Math.ceil(Math.max(0, recStep())) + 1 : 0;
+  const end = state.notes.reduce((m, n) => Math.max(m, n.start + n.length), Math.max(state.cursor + 1, played));
   const bars = Math.min(512, Math.max(Number($("bars").value) || 1, Math.ceil((end - pickupSteps()) / stepsPerBar())));
   if (bars !== Number($("bars").value)) $("bars").value = bars;
 }
@@ -321,6 +323,7 @@ function drawEditor() {
     g.fillStyle = "rgba(0,0,0,.35)"; g.fillRect(x + n.length * cell - 4, y + 1, 3, ROW - 2);
   });
   g.fillStyle = "rgba(11,110,79,.6)"; g.fillRect(LABEL_W + state.cursor * cell - 1, 0, 2, c.height);
+  drawTake(g, cell);
   $("melody-info").textContent = `${state.notes.length} notes · ${$("bars").value} bars` +
     (state.file ? ` · from ${state.file.name}` : "");
 }
@@ -430,7 +433,9 @@ function setupKeyboard() {
     const lab = document.createElement("span");
     lab.textContent = (i < KEYMAP.length ? KEYMAP[i].toUpperCase() + " " : "") + (i % 12 === 0 ? noteName(p) : "");
     key.appendChild(lab);
-    key.addEventListener("pointerdown", (ev) => { ev.preventDefault(); flash(p); enterNote(p); });
+    key.addEventListener("pointerdown", (ev) => { ev.preventDefault(); flash(p); keyDown(p); });
+    key.addEventListener("pointerup", () => keyUp(p));
+    key.addEventListener("pointerleave", () => keyUp(p));
     kb.appendChild(key);
   }
   $("octave").textContent = state.octave;
@@ -452,7 +457,8 @@ function setupComputerKeys() {
     }
     if (["input", "select", "textarea"].includes(tag) || ev.ctrlKey || ev.metaKey || ev.altKey || ev.repeat) return;
     const i = KEYMAP.indexOf(k);
-    if (i >= 0) { ev.preventDefault(); const p = 12 * (state.octave + 1) + i; flash(p); enterNote(p); return; }
+    if (i >= 0) { ev.preventDefault(); const p = 12 * (state.octave + 1) + i; flash(p); keyDown(p, k); return; }
+    if (rec.active) { if (k === "escape") stopRecording(); return; }  // step entry's keys wait for the end
     if (k === "z" || k === "x") { state.octave = Math.max(0, Math.min(8, state.octave + (k === "z" ? -1 : 1))); setupKeyboard(); return; }
     if (k === " ") { ev.preventDefault(); state.cursor += Number($("note-length").value); drawEditor(); return; }
     if (k === "backspace" || k === "delete") {
@@ -470,6 +476,13 @@ function setupComputerKeys() {
   });
 }
 
+function setupKeyUps() {
+  document.addEventListener("keyup", (ev) => {
+    const k = ev.key.toLowerCase(), p = rec.keys.get(k);
+    if (p !== undefined) { rec.keys.delete(k); keyUp(p); }
+  });
+}
+
 function setupWebMidi() {
   if (!navigator.requestMIDIAccess) return;
   navigator.requestMIDIAccess().then((access) => {
@@ -479,7 +492,8 @@ function setupWebMidi() {
         n++;
         input.onmidimessage = (m) => {
           const [st, p, v] = m.data;
-          if ((st & 0xf0) === 0x90 && v > 0) { flash(p); enterNote(p); }
+          if ((st & 0xf0) === 0x90 && v > 0) { flash(p); keyDown(p, null, v); }
+          else if ((st & 0xf0) === 0x80 || (st & 0xf0) === 0x90) keyUp(p);
         };
       }
       $("midi-in").textContent = n ? `MIDI input: ${n} device(s) connected.` : "";
@@ -487,6 +501,160 @@ function setupWebMidi() {
     bind();
     access.onstatechange = bind;
   }).catch(() => {});
+}
+
+
+// ------------------------------------------------------------------ playing in time
+// ● Record: a count-in of one bar (with a pickup, also the beats before it) on the metronome at the
+// Tempo and Meter, then every key held (computer keys, on-screen keys, Web MIDI) is a note from its
+// press to its release, quantised to the Quantise grid when the recording stops. The notes as played are
+// kept (drawn as thin lines) until the next recording; changing Quantise re-quantises them (an undo step).
+const rec = { active: null, clock: null, keys: new Map(), lastClicks: [] };
+const QUANTISE_NAMES = { 1: "1/16", 2: "1/8", 4: "1/4" };
+const LOOKAHEAD_S = 0.25;
+
+// the recording's clock in seconds: the audio clock the metronome clicks on (tests set their own)
+function now() { return rec.clock ? rec.clock() : rec.active ? rec.active.ctx.currentTime : performance.now() / 1000; }
+
+async function clickContext() {
+  try { await initAudio(); return audio.ctx; } catch (e) {  // no SoundFont: the clicks still sound
+    audio.clickCtx = audio.clickCtx || new AudioContext();
+    return audio.clickCtx;
+  }
+}
+
+function click(ctx, at, accent) {
+  if (!$("metronome").checked) return;
+  const osc = ctx.createOscillator(), gain = ctx.createGain();
+  osc.frequency.value = accent ? 1760 : 1175;
+  gain.gain.setValueAtTime(0.0001, at);
+  gain.gain.exponentialRampToValueAtTime(accent ? 0.5 : 0.3, at + 0.002);
+  gain.gain.exponentialRampToValueAtTime(0.0001, at + 0.05);
+  osc.connect(gain).connect(ctx.destination);
+  osc.start(at); osc.stop(at + 0.06);
+}
+
+async function startRecording() {
+  if (rec.active) { stopRecording(); return; }
+  clearInvalid();
+  let tempo;
+  try { tempo = readField("tempo", "Tempo", 20, 300); } catch (e) { markInvalid(e.field); report("melody", e.message, true); return; }
+  stopPlayback();
+  const ctx = await clickContext();
+  if (ctx.state !== "running") await ctx.resume();
+  const secPerStep = 60 / tempo / 4, bar = stepsPerBar(), pickup = pickupSteps();
+  const countSteps = bar + (pickup ? bar - pickup : 0), lead = 0.1;
+  const r = { ctx, secPerStep, bar, pickup, countSteps, raw: [], open: new Map(), clicks: [], tempo,
+              beat: -countSteps / 4, timer: null };
+  r.c0 = ctx.currentTime + lead + countSteps * secPerStep;  // the audio time of the editor's step 0
+  rec.active = r;
+  r.t0 = (rec.clock ? rec.clock() : ctx.currentTime) + lead + countSteps * secPerStep;  // the clock's
+  $("record").textContent = "■ Stop recording";
+  $("record").classList.add("on");
+  clearMessage("melody");
+  const tick = () => {
+    if (rec.active !== r) return;
+    // the whole count-in at once, then each beat a little ahead of time
+    for (; r.beat < 0 || r.c0 + r.beat * 4 * secPerStep < ctx.currentTime + LOOKAHEAD_S; r.beat++) {
+      const step = r.beat * 4, accent = (((step - pickup) % bar) + bar) % bar === 0;
+      click(ctx, r.c0 + step * secPerStep, accent);
+      r.clicks.push([r.c0 + step * secPerStep, accent]);
+    }
+    const at = (now() - r.t0) / secPerStep;
+    $("rec-info").textContent = at < 0 ? `count-in: ${Math.ceil(-at / 4)}…`
+      : `recording · bar ${Math.floor((at - pickup) / bar) + 1} · Esc or ■ stops`;
+    drawEditor();
+    r.timer = setTimeout(tick, 40);
+  };
+  tick();
+}
+
+function recStep() { return (now() - rec.active.t0) / rec.active.secPerStep; }
+
+// a key pressed: a note from now while recording, else step entry at the cursor
+function keyDown(pitch, key = null, velocity = 90) {
+  if (!rec.active) { enterNote(pitch); return; }
+  if (key) rec.keys.set(key, pitch);
+  if (rec.active.open.has(pitch) || rec.active.raw.length >= (state.info ? state.info.limits.max_notes : 8192)) return;
+  rec.active.open.set(pitch, { pitch, start: recStep(), velocity });
+  soundOn(pitch);
+}
+
+function keyUp(pitch) {
+  const r = rec.active;
+  soundOff(pitch);
+  if (!r || !r.open.has(pitch)) return;
+  const n = r.open.get(pitch);
+  r.open.delete(pitch);
+  r.raw.push({ ...n, end: Math.max(n.start, recStep()) });
+}
+
+function soundOn(pitch) {
+  if (!audio.synth) return;
+  audio.synth.programChange(0, Number($("prog-0").value));
+  audio.synth.controllerChange(0, 7, 110);
+  audio.synth.noteOn(0, pitch, 90);
+}
+function soundOff(pitch) { if (audio.synth) audio.synth.noteOff(0, pitch); }
+
+// The notes as played put on the grid of `q` steps: each start and end to the nearest grid line (a note
+// at least one grid unit long); notes that start before step 0 once quantised (the count-in) are dropped.
+function quantise(raw, q) {
+  const seen = new Set(), out = [];
+  for (const n of [...raw].sort((a, b) => a.start - b.start)) {
+    const start = Math.round(n.start / q) * q;
+    if (start < 0 || seen.has(`${n.pitch}:${start}`)) continue;
+    seen.add(`${n.pitch}:${start}`);
+    const end = Math.max(start + q, Math.round(n.end / q) * q);
+    out.push({ pitch: n.pitch, start, length: Math.min(end - start, 256), velocity: n.velocity });
+  }
+  return out.sort((a, b) => a.start - b.start || a.pitch - b.pitch);
+}
+
+function stopRecording() {
+  const r = rec.active;
+  if (!r) return;
+  for (const p of [...r.open.keys()]) keyUp(p);
+  clearTimeout(r.timer);
+  rec.active = null;
+  rec.lastClicks = r.clicks;
+  rec.keys.clear();
+  $("record").textContent = "● Record";
+  $("record").classList.remove("on");
+  $("rec-info").textContent = "";
+  const grid = Number($("quantise").value), notes = quantise(r.raw, grid);
+  if (!notes.length) { drawEditor(); report("melody", "nothing was recorded: hold the keys after the count-in", true); return; }
+  record();
+  state.notes = notes;
+  state.take = { raw: r.raw, grid, notesJson: JSON.stringify(notes) };
+  state.cursor = notes.reduce((m, n) => Math.max(m, n.start + n.length), 0);
+  editor.selected = -1;
+  edited();
+  report("melody", `recorded ${notes.length} notes at ${r.tempo} bpm, quantised to ${QUANTISE_NAMES[grid]} ` +
+    "(thin lines: as played; Quantise re-quantises them, Undo steps back)");
+}
+
+// Quantise changed: the last recording, while the editor still holds it, is put on the new grid (an undo step).
+function requantise() {
+  const grid = Number($("quantise").value), take = state.take;
+  if (!take || JSON.stringify(state.notes) !== take.notesJson || take.grid === grid) return;
+  record();
+  state.notes = quantise(take.raw, grid);
+  state.take = { raw: take.raw, grid, notesJson: JSON.stringify(state.notes) };
+  edited();
+  report("melody", `the recording quantised to ${QUANTISE_NAMES[grid]} (Undo goes back to ${QUANTISE_NAMES[take.grid]})`);
+}
+
+// The notes as played over the quantised ones: a thin line from each played start to its end.
+function drawTake(g, cell) {
+  const r = rec.active, shown = state.take && JSON.stringify(state.notes) === state.take.notesJson;
+  const raw = r ? [...r.raw, ...[...r.open.values()].map((n) => ({ ...n, end: recStep() }))] : shown ? state.take.raw : [];
+  g.fillStyle = "#222";
+  for (const n of raw) {
+    const x = LABEL_W + n.start * cell, y = (editor.hi - n.pitch) * ROW + ROW / 2 - 1;
+    g.fillRect(x, y, Math.max(2, (n.end - n.start) * cell), 2);
+  }
+  if (r) { g.fillStyle = "#c62828"; g.fillRect(LABEL_W + Math.max(0, recStep()) * cell - 1, 0, 2, editor.canvas.height); }
 }
 
 // ------------------------------------------------------------------ upload
@@ -649,7 +817,7 @@ async function regenerate() {
 // ------------------------------------------------------------------ undo / redo
 function snapshot() {
   return { notes: JSON.stringify(state.notes), bars: $("bars").value, file: state.file, cursor: state.cursor,
-           result: state.resultRaw, request: state.lastRequest };
+           result: state.resultRaw, request: state.lastRequest, take: state.take };
 }
 
 function pushHistory(snap) {
@@ -667,6 +835,7 @@ function restore(snap) {
   $("bars").value = snap.bars;
   state.file = snap.file;
   state.cursor = snap.cursor;
+  state.take = snap.take;
   editor.selected = -1; editor.drag = null;
   drawEditor();
   state.lastRequest = snap.request;
@@ -960,6 +1129,7 @@ async function main() {
   result.canvas = $("result");
   setupKeyboard();
   setupComputerKeys();
+  setupKeyUps();
   setupWebMidi();
   fillPickup();
   $("meter").addEventListener("change", () => { fillPickup(); edited(); });
@@ -980,6 +1150,8 @@ async function main() {
   $("wav").addEventListener("click", renderWav);
   $("play-melody").addEventListener("click", playMelody);
   $("regenerate").addEventListener("click", regenerate);
+  $("record").addEventListener("click", startRecording);
+  $("quantise").addEventListener("change", requantise);
   $("undo").addEventListener("click", undo);
   $("redo").addEventListener("click", redo);
   drawEditor();
@@ -1000,6 +1172,10 @@ window.studio = {
   audioStats: () => ({ contextState: audio.ctx ? audio.ctx.state : null, contextTime: audio.ctx ? audio.ctx.currentTime : 0,
                        playing: !!audio.playing, position: playbackSeconds(), peak: audio.peak }),
   editorGeometry: () => ({ labelWidth: LABEL_W, cell: editor.cell, row: ROW, highestPitch: editor.hi }),
+  // the recording's clock: a function giving seconds (tests drive it), null for the audio clock
+  setClock: (fn) => { rec.clock = fn; },
+  recorder: () => ({ active: !!rec.active, raw: rec.active ? rec.active.raw : state.take ? state.take.raw : [],
+                     clicks: (rec.active ? rec.active.clicks : rec.lastClicks).map(([t, a]) => [t, a]) }),
   trackCounts: () => (state.result ? state.result.tracks.map((t) => [t.name, t.notes.length]) : []),
 };
 
