@@ -161,13 +161,14 @@ def _pop_song(folder: str, name: str, index_entry) -> PopSong:
 
 def _stretch(song, roll: np.ndarray, song_onsets: np.ndarray, chords: np.ndarray, meta: dict):
     """A build piece (``roll`` ``(steps, 128, 3)``, ``meta``) as a :class:`PopStretch`; ``None`` without melody."""
-    sounding = np.nonzero(roll[..., 0].any(axis=1))[0]
-    if not len(sounding):
-        return None
-    lo = sounding[0] // STEPS_PER_BAR * STEPS_PER_BAR
-    hi = (sounding[-1] // STEPS_PER_BAR + 1) * STEPS_PER_BAR
     first_beat = int(song.beats.bars[meta["first_bar"], 0])
     start = first_beat * STEPS_PER_BEAT
+    struck = np.nonzero(song_onsets[start: start + len(roll), :, 0].any(axis=1))[0]
+    sounding = np.nonzero(roll[..., 0].any(axis=1))[0]
+    if not len(struck):  # no melody note starts here (at most one held over from before)
+        return None
+    lo = struck[0] // STEPS_PER_BAR * STEPS_PER_BAR
+    hi = (sounding[-1] // STEPS_PER_BAR + 1) * STEPS_PER_BAR
     onsets = song_onsets[start + lo: start + hi, :, 1:].any(axis=2)
     piano = roll[lo:hi, :, 1:].any(axis=2)
     beat0 = first_beat + lo // STEPS_PER_BEAT
@@ -191,8 +192,9 @@ def melody_midi(song, stretch) -> pretty_midi.PrettyMIDI:
     -------
     pretty_midi.PrettyMIDI
         One instrument (the MELODY track's program, named ``Melody``) holding the MELODY notes that
-        start in the stretch, at their real times less the stretch's first downbeat (so it is at time
-        0, a bar line), cut at the stretch's end; velocities as played. The tempo map makes every
+        start in the stretch (their start rounded to the beat grid's nearest step, as the POP909 reader
+        places them), at their real times less the stretch's first downbeat (so it is at time 0, a bar
+        line; a note played a hair early starts at 0), cut at the stretch's end; velocities as played. The tempo map makes every
         annotated beat a quarter note of :data:`MIDI_RESOLUTION` ticks; time signature 4/4.
     """
     first_bar, n_bars = int(stretch[0]), int(stretch[1])
@@ -205,12 +207,13 @@ def melody_midi(song, stretch) -> pretty_midi.PrettyMIDI:
     pm._tick_scales = [(i * MIDI_RESOLUTION, float(d) / MIDI_RESOLUTION) for i, d in enumerate(np.diff(edges))]
     pm._update_tick_to_time(n_beats * MIDI_RESOLUTION + 1)
     pm.time_signature_changes.append(pretty_midi.TimeSignature(4, 4, 0.0))
-    source = song.instruments["MELODY"]
-    inst = pretty_midi.Instrument(source.program, name="Melody")
+    source = sorted((n for n in song.instruments["MELODY"].notes if n.end > n.start), key=lambda n: (n.start, n.pitch))
+    step = np.floor(pop909.beat_steps([n.start for n in source], song.beats) + 0.5)  # nan outside the beats
+    inside = (step >= first * STEPS_PER_BEAT) & (step < (first + n_beats) * STEPS_PER_BEAT)
     t0, t_end = ends[first], ends[first] + edges[-1]
-    inst.notes = [pretty_midi.Note(n.velocity, n.pitch, n.start - t0, min(n.end, t_end) - t0)
-                  for n in sorted(source.notes, key=lambda n: (n.start, n.pitch)) if t0 <= n.start < t_end
-                  and n.end > n.start]
+    inst = pretty_midi.Instrument(song.instruments["MELODY"].program, name="Melody")
+    inst.notes = [pretty_midi.Note(n.velocity, n.pitch, max(0.0, n.start - t0), min(n.end, t_end) - t0)
+                  for n, keep in zip(source, inside) if keep]
     pm.instruments.append(inst)
     return pm
 
