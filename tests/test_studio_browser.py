@@ -404,6 +404,7 @@ def test_the_style_picker_switches_the_model_and_its_tracks(band_server, browser
 
     d = browser
     open_page(d, band_server)
+    d.get_log("browser")  # the earlier tests' messages
     picker = Select(d.find_element(By.ID, "model"))
     assert [o.get_attribute("value") for o in picker.options] == artifact.shipped_models() + ["lpd5-tiny"]
     assert picker.first_selected_option.get_attribute("value") == "lpd5-tiny"
@@ -652,6 +653,7 @@ def test_record_in_time_against_the_metronome_quantised_and_undoable(server, bro
 
     d = browser
     open_page(d, server)
+    d.get_log("browser")  # the earlier tests' messages
     d.find_element(By.ID, "tempo").clear()
     d.find_element(By.ID, "tempo").send_keys("120")
     assert Select(d.find_element(By.ID, "quantise")).first_selected_option.text == "1/16"
