@@ -366,17 +366,32 @@ def baseline_accompany(name: str):
     return roll_accompany(makers[name])
 
 
-def model_accompany(model, **generate_kw):
+def model_accompany(model, *, pickup_from_file: bool = False, **generate_kw):
     """A model as an ``accompany(path, seed)`` callable: ``Accompanist(model).generate(path, seed=seed,
     **generate_kw)``, exactly what a user runs (``model``: a shipped model's name such as ``"pop"``, or a
-    model file's path)."""
+    model file's path).
+
+    ``pickup_from_file``: pass the Accompanist the ``pickup`` that a file whose time 0 is a downbeat
+    implies (what a user who knows it gives with ``--pickup``). Without it, a melody that starts at
+    time 0 has its bars estimated from its rhythm, and the estimate misplaces them in about half of
+    such stretches (docs/pop_evaluation.md).
+    """
     from .accompanist import Accompanist  # the evaluation of references and baselines needs no model
 
     accompanist = Accompanist(model)
 
     def accompany(path, seed):
-        return accompanist.generate(path, seed=seed, **generate_kw)
+        kw = dict(generate_kw, pickup=_file_pickup(path)) if pickup_from_file else generate_kw
+        return accompanist.generate(path, seed=seed, **kw)
     return accompany
+
+
+def _file_pickup(path) -> float:
+    """Quarter-note beats from the first note of a melody file to the next bar line, its bars 4/4 from time 0."""
+    pm = read_midi(path)
+    first = min(n.start for inst in pm.instruments for n in inst.notes)
+    step = int(round(pm.time_to_tick(first) * STEPS_PER_BEAT / pm.resolution))
+    return (-step % STEPS_PER_BAR) / STEPS_PER_BEAT
 
 
 def other_song_piano(songs: list) -> dict:

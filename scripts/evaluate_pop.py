@@ -1,7 +1,7 @@
 """The pop evaluation (issue 32): a model against the real piano, another song's piano and two baselines.
 
     python scripts/evaluate_pop.py --source ../shared/data/POP909 [--model pop|MODEL.npz]
-        [--split test|valid] [--limit N] [--seeds 0 1 2] [--json OUT]
+        [--pickup-from-file] [--split test|valid] [--limit N] [--seeds 0 1 2] [--json OUT]
 
 Every song of the split: each stretch's melody written as the MIDI file a DAW would export,
 accompanied through the user path, compared with the song's real piano
@@ -40,7 +40,7 @@ def run(args) -> dict:
     print(f"{kept} {args.split} songs with a melody ({len(songs) - kept} left out); seeds {args.seeds}", flush=True)
     columns = {}
     if args.model:
-        columns["model"] = pe.model_accompany(args.model)
+        columns["model"] = pe.model_accompany(args.model, pickup_from_file=args.pickup_from_file)
     columns.update({name: name for name in pe.REFERENCES})
     columns.update({name: pe.baseline_accompany(name) for name in pe.BASELINES})
     results, seconds = {}, {}
@@ -51,6 +51,7 @@ def run(args) -> dict:
         print(f"  {label}: {seconds[label]} s", flush=True)
     print(pe.pop_table(results))
     return {"split": args.split, "seeds": list(args.seeds), "model": args.model, "source": args.source,
+            "pickup_from_file": args.pickup_from_file,
             "seconds": seconds, "columns": results}
 
 
@@ -59,6 +60,9 @@ def main(argv=None) -> int:
     p.add_argument("--source", required=True, help="the POP909 folder (song folders 001, 002, ...)")
     p.add_argument("--model", default=None, help="a shipped model's name (pop) or a model file; none: references "
                                                  "and baselines only")
+    p.add_argument("--pickup-from-file", action="store_true",
+                   help="give the model the pickup the melody file implies (its time 0 a downbeat) instead of "
+                        "letting it estimate the bars of a melody that starts at time 0")
     p.add_argument("--split", default="test", choices=("test", "valid", "train"))
     p.add_argument("--limit", type=int, default=None, help="at most this many songs")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])

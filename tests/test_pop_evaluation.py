@@ -251,3 +251,17 @@ def test_evaluate_pop_script_prints_the_table_and_writes_json(tmp_path):
     bad = subprocess.run([sys.executable, SCRIPT, "--source", str(tmp_path / "none")], capture_output=True,
                          text=True, timeout=60)
     assert bad.returncode == 1 and "not a POP909 folder" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_model_accompany_can_give_the_pickup_the_file_implies(songs, tmp_path, monkeypatch):
+    from deepaccomp.accompanist import Accompanist
+
+    seen = []
+    monkeypatch.setattr(Accompanist, "generate", lambda self, path, **kw: seen.append(kw))
+    by_id = {(s.song, s.index): s for song in songs for s in song.stretches}
+    for key in [("023", 1), ("098", 0)]:  # melody from time 0; from step 66 (bar 5 + 2 sixteenths)
+        path = str(tmp_path / "m.mid")
+        by_id[key].midi.write(path)
+        pe.model_accompany("chorale", pickup_from_file=True)(path, 3)
+        pe.model_accompany("chorale")(path, 3)
+    assert seen == [{"seed": 3, "pickup": 0.0}, {"seed": 3}, {"seed": 3, "pickup": 3.5}, {"seed": 3}]
