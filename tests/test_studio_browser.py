@@ -678,3 +678,81 @@ def test_record_in_time_against_the_metronome_quantised_and_undoable(server, bro
     assert melody_steps(d)[-1] == (71, 16, 4)
     errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, errors
+
+
+def test_record_choose_a_model_generate_edit_regenerate_undo_download(band_server, browser):
+    """Issue 34 end to end: a melody of eight bars recorded against the metronome, the chorale model
+    chosen in the Style picker (the studio was started with a band model), a take generated, one alto
+    note deleted and one added on the result roll, bars 5-8 regenerated with bars 1-4 locked (unchanged
+    note for note, the edits included), Undo back to the edited take, and its MIDI file downloaded."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.select import Select
+
+    d = browser
+    open_page(d, band_server)
+    d.get_log("browser")  # the earlier tests' messages
+    d.find_element(By.ID, "tempo").clear()
+    d.find_element(By.ID, "tempo").send_keys("120")
+    keys = "asdfghjkjhgfdsas" * 2  # 32 quarter notes, a little early or late
+    play_in_time(d, [(k, 4 * i + (0.4 if i % 3 else -0.2), 3.9) for i, k in enumerate(keys)])
+    assert [n[1:] for n in melody_steps(d)] == [(4 * i, 4) for i in range(32)]
+    Select(d.find_element(By.ID, "model")).select_by_value("chorale")
+    wait_for(d, "return window.studio.state.info.model === 'chorale'", what="the chorale model")
+    d.find_element(By.ID, "seed").send_keys("7")
+    assert [name for name, _ in generate_and_wait(d)] == ["melody", "alto", "tenor", "bass"]
+
+    # edit the alto on the result roll: delete its first note, add one where no track sounds
+    canvas = d.find_element(By.ID, "result")
+    d.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
+
+    def at(step, pitch):
+        g = d.execute_script("return window.studio.resultGeometry()")
+        x = g["labelWidth"] + (step + 0.5) * g["cell"]
+        y = (g["highestPitch"] - pitch + 0.5) * g["row"]
+        return x - canvas.size["width"] / 2, y - canvas.size["height"] / 2
+
+    def edit(action, step, pitch):
+        before = d.execute_script("return window.studio.state.resultRaw")
+        chain = ActionChains(d).move_to_element_with_offset(canvas, *at(step, pitch))
+        (chain.context_click() if action == "delete" else chain.click()).perform()
+        wait_for(d, f"return window.studio.state.resultRaw !== {before!r} && !window.studio.busy()", what="the edit")
+
+    generated = take(d)
+    first_alto = generated[1][1][0]
+    edit("delete", int(first_alto[1]), first_alto[0])
+    busy = {(p, s) for _, notes in generated for p, a, b in notes for s in range(int(a), int(b))}
+    pitch = next(p for p in range(50, 70) if (p, 40) not in busy and (p, 41) not in busy)
+    Select(d.find_element(By.ID, "edit-track")).select_by_value("alto")
+    edit("add", 40, pitch)
+    edited_take = take(d)
+    assert edited_take[1][1] == sorted(generated[1][1][1:] + [[pitch, 40, 44]], key=lambda n: (n[1], n[0]))
+    assert edited_take[2:] == generated[2:] and edited_take[0] == generated[0]
+    edited_raw = d.execute_script("return window.studio.state.resultRaw")
+
+    # lock bars 1-4, regenerate bars 5-8 of every track: bars 1-4 unchanged, the edits included
+    for id_, value in (("regen-from", "5"), ("regen-to", "8")):
+        d.find_element(By.ID, id_).clear()
+        d.find_element(By.ID, id_).send_keys(value)
+    d.execute_script("window.__before = window.studio.state.result")
+    d.find_element(By.ID, "regenerate").click()
+    wait_for(d, "return window.studio.state.result !== window.__before && "
+                "!document.getElementById('regenerate').disabled", what="the regenerated take")
+    regenerated = take(d)
+    for (name, old), (_, new) in zip(edited_take, regenerated):
+        assert [n for n in new if n[1] < 64] == [n for n in old if n[1] < 64], name
+    assert any([n for n in new if n[1] >= 64] != [n for n in old if n[1] >= 64]
+               for (_, old), (_, new) in zip(edited_take[1:], regenerated[1:]))
+
+    # undo: the edited take again; its file is what downloads
+    d.find_element(By.ID, "undo").click()
+    assert d.execute_script("return window.studio.state.resultRaw") == edited_raw and take(d) == edited_take
+    pm = pretty_midi.PrettyMIDI(str(download_midi(d, "deepaccomp-seed7.mid")))
+    assert [i.name for i in pm.instruments][1:] == ["alto", "tenor", "bass"]
+    alto = sorted((n.pitch, round(n.start / 0.125)) for n in pm.instruments[1].notes)  # 16ths at 120 bpm
+    assert alto == sorted((p, int(a)) for p, a, _ in edited_take[1][1])
+    d.find_element(By.ID, "undo").click()  # the edits, one step each
+    d.find_element(By.ID, "undo").click()
+    assert take(d) == generated
+    errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, errors

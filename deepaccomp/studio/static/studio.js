@@ -814,6 +814,102 @@ async function regenerate() {
   }
 }
 
+
+// ------------------------------------------------------------------ editing the accompaniment
+// The result roll edits the accompaniment as the editor edits the melody: a click on an empty cell adds a
+// note of the Note length to the Edit track, a drag moves a note (in time and pitch), a drag of its right
+// edge lengthens it, right-click or Shift+click deletes it. Each edit is written by the server
+// (POST /api/edit) into the take's MIDI file, which is then what plays, downloads, and is kept by
+// Regenerate selection; each is an undo step.
+function resultHit(ev) {
+  const r = result.canvas.getBoundingClientRect();
+  const x = ev.clientX - r.left, y = ev.clientY - r.top;
+  const step = Math.floor((x - LABEL_W) / result.cell), pitch = result.hi - Math.floor(y / result.row);
+  const tracks = state.result.tracks, chosen = tracks.findIndex((t, k) => k > 0 && t.name === $("edit-track").value);
+  const order = [chosen, ...tracks.map((t, k) => k).filter((k) => k > 0 && k !== chosen)];
+  for (const k of order) {
+    if (k < 1 || (!audible(k))) continue;
+    const i = tracks[k].notes.findIndex((n) => n.pitch === pitch && step >= Math.floor(n.start) && step < Math.ceil(n.end));
+    if (i >= 0) {
+      const n = tracks[k].notes[i];
+      return { step, pitch, track: k, idx: i, edge: x > LABEL_W + n.end * result.cell - 4 && n.end - n.start > 1 };
+    }
+  }
+  return { step, pitch, track: chosen, idx: -1, edge: false };
+}
+
+function setupResultEditing() {
+  const c = result.canvas;
+  c.addEventListener("contextmenu", (ev) => ev.preventDefault());
+  c.addEventListener("pointerdown", (ev) => {
+    if (!state.result || result.busy || audio.playing) return;
+    const h = resultHit(ev);
+    if (h.step < 0 || h.track < 1) return;
+    const notes = state.result.tracks[h.track].notes;
+    if (ev.button === 2 || ev.shiftKey) {
+      if (h.idx >= 0) { notes.splice(h.idx, 1); commitEdit(state.result.tracks[h.track].name, "deleted a note"); }
+      return;
+    }
+    if (h.idx < 0) {
+      const t = state.result.tracks[h.track], len = t.drums ? 1 : Number($("note-length").value);
+      notes.push({ pitch: h.pitch, start: h.step, end: h.step + len, velocity: t.notes[0] ? t.notes[0].velocity : 80 });
+      commitEdit(t.name, "added a note");
+      return;
+    }
+    const n = notes[h.idx];
+    result.drag = { track: h.track, note: n, mode: h.edge ? "len" : "move", step0: h.step, pitch0: h.pitch,
+                    start: n.start, end: n.end, pitch: n.pitch };
+  });
+  window.addEventListener("pointermove", (ev) => {
+    const d = result.drag;
+    if (!d) return;
+    const h = resultHit(ev), n = d.note;
+    if (d.mode === "len") n.end = Math.max(n.start + 1, d.end + h.step - d.step0);
+    else {
+      const dt = Math.max(-d.start, h.step - d.step0);
+      n.start = d.start + dt; n.end = d.end + dt;
+      n.pitch = Math.max(0, Math.min(127, d.pitch + h.pitch - d.pitch0));
+    }
+    drawResult();
+  });
+  window.addEventListener("pointerup", () => {
+    const d = result.drag;
+    if (!d) return;
+    result.drag = null;
+    const n = d.note;
+    if (n.start !== d.start || n.end !== d.end || n.pitch !== d.pitch) {
+      commitEdit(state.result.tracks[d.track].name, d.mode === "len" ? "lengthened a note" : "moved a note");
+    } else drawResult();
+  });
+}
+
+// Sends the edited accompaniment (every track, in the take's own steps) with the take it was made from;
+// the answer is the new take (an undo step). A refusal puts the take back as it was.
+async function commitEdit(track, what) {
+  const res = state.result, before = state.resultRaw;
+  drawResult();
+  result.busy = true;
+  const accompaniment = res.tracks.slice(1).map((t) => ({ name: t.name, notes: t.notes.map((n) => ({
+    pitch: n.pitch, start: Math.round(n.start - res.shift), length: Math.max(1, Math.round(n.end - n.start)),
+    velocity: n.velocity })) }));
+  try {
+    const out = await api("/api/edit", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ ...state.lastRequest, model: res.model, seed: res.seed,
+                             keep_midi_base64: JSON.parse(before).midi_base64, accompaniment }) });
+    Object.assign(out, { programs: res.programs, noise_scale: res.noise_scale });  // the take's, for Regenerate
+    const snap = snapshot();
+    snap.result = before;
+    pushHistory(snap);
+    applyResult(JSON.stringify(out));
+    report("result", `${track}: ${what} (Undo steps back; Regenerate selection keeps it)`);
+  } catch (e) {
+    applyResult(before);
+    report("result", "the edit was not taken: " + e.message, true);
+  } finally {
+    result.busy = false;
+  }
+}
+
 // ------------------------------------------------------------------ undo / redo
 function snapshot() {
   return { notes: JSON.stringify(state.notes), bars: $("bars").value, file: state.file, cursor: state.cursor,
@@ -877,6 +973,7 @@ function showResult(res) {
   }
   const bar = res.steps_per_bar;
   res.bar_offset = (((res.pickup_steps + shift) % bar) + bar) % bar;
+  res.shift = shift;  // steps the notes were moved by for drawing (an edit sends them back unmoved)
   state.result = res;
   state.stepMap = makeStepMap(res.tracks);
   const bytes = Uint8Array.from(atob(res.midi_base64), (ch) => ch.charCodeAt(0));
@@ -907,6 +1004,12 @@ function buildRegenTracks(res) {
     pick.append(check, " " + t.name);
     box.appendChild(pick);
   });
+  const sel = $("edit-track"), chosen = sel.value;
+  sel.replaceChildren();
+  res.tracks.slice(1).forEach((t) => {
+    const o = document.createElement("option"); o.value = o.textContent = t.name; sel.appendChild(o);
+  });
+  if (res.tracks.some((t, k) => k > 0 && t.name === chosen)) sel.value = chosen;
 }
 
 function buildMixer() {
@@ -930,7 +1033,7 @@ function buildMixer() {
   });
 }
 
-const result = { canvas: null, lo: 0, hi: 127, cell: CELL, steps: 0 };
+const result = { canvas: null, lo: 0, hi: 127, cell: CELL, steps: 0, drag: null, busy: false };
 
 function drawResult(cursorStep = null) {
   const res = state.result;
@@ -938,10 +1041,13 @@ function drawResult(cursorStep = null) {
   const c = result.canvas;
   let lo = 127, hi = 0, end = 0;
   for (const t of res.tracks) for (const n of t.notes) { lo = Math.min(lo, n.pitch); hi = Math.max(hi, n.pitch); end = Math.max(end, n.end); }
-  result.lo = Math.max(0, lo - 2); result.hi = Math.min(127, hi + 2);
-  const steps = Math.ceil(end) + 1, rows = result.hi - result.lo + 1, row = 8;
+  if (!result.drag) {  // the frame stays put while a note is dragged
+    result.lo = Math.max(0, lo - 4); result.hi = Math.min(127, hi + 4);
+    result.steps = Math.ceil(end) + 1;
+  }
+  const steps = result.steps, rows = result.hi - result.lo + 1, row = 8;
   const cell = Math.max(2, Math.min(10, Math.floor(30000 / steps)));
-  Object.assign(result, { cell, steps, row });
+  Object.assign(result, { cell, row });
   if (c.width !== LABEL_W + steps * cell || c.height !== rows * row) { c.width = LABEL_W + steps * cell; c.height = rows * row; }
   const g = c.getContext("2d");
   g.fillStyle = "#fff"; g.fillRect(0, 0, c.width, c.height);
@@ -1127,6 +1233,7 @@ async function loadModels() {
 async function main() {
   setupEditor();
   result.canvas = $("result");
+  setupResultEditing();
   setupKeyboard();
   setupComputerKeys();
   setupKeyUps();
@@ -1171,6 +1278,8 @@ window.studio = {
   state,
   audioStats: () => ({ contextState: audio.ctx ? audio.ctx.state : null, contextTime: audio.ctx ? audio.ctx.currentTime : 0,
                        playing: !!audio.playing, position: playbackSeconds(), peak: audio.peak }),
+  busy: () => result.busy,
+  resultGeometry: () => ({ labelWidth: LABEL_W, cell: result.cell, row: result.row, highestPitch: result.hi }),
   editorGeometry: () => ({ labelWidth: LABEL_W, cell: editor.cell, row: ROW, highestPitch: editor.hi }),
   // the recording's clock: a function giving seconds (tests drive it), null for the audio clock
   setClock: (fn) => { rec.clock = fn; },
