@@ -722,11 +722,17 @@ def test_record_choose_a_model_generate_edit_regenerate_undo_download(band_serve
     first_alto = generated[1][1][0]
     edit("delete", int(first_alto[1]), first_alto[0])
     busy = {(p, s) for _, notes in generated for p, a, b in notes for s in range(int(a), int(b))}
-    pitch = next(p for p in range(50, 70) if (p, 40) not in busy and (p, 41) not in busy)
+    pitch = next(p for p in range(50, 70) if all((p, s) not in busy for s in range(40, 46)))
     Select(d.find_element(By.ID, "edit-track")).select_by_value("alto")
     edit("add", 40, pitch)
+    assert [pitch, 40, 44] in take(d)[1][1]
+    # drag it two steps later
+    before = d.execute_script("return window.studio.state.resultRaw")
+    ActionChains(d).move_to_element_with_offset(canvas, *at(41, pitch)).click_and_hold() \
+        .move_to_element_with_offset(canvas, *at(43, pitch)).release().perform()
+    wait_for(d, f"return window.studio.state.resultRaw !== {before!r} && !window.studio.busy()", what="the move")
     edited_take = take(d)
-    assert edited_take[1][1] == sorted(generated[1][1][1:] + [[pitch, 40, 44]], key=lambda n: (n[1], n[0]))
+    assert edited_take[1][1] == sorted(generated[1][1][1:] + [[pitch, 42, 46]], key=lambda n: (n[1], n[0]))
     assert edited_take[2:] == generated[2:] and edited_take[0] == generated[0]
     edited_raw = d.execute_script("return window.studio.state.resultRaw")
 
@@ -751,8 +757,8 @@ def test_record_choose_a_model_generate_edit_regenerate_undo_download(band_serve
     assert [i.name for i in pm.instruments][1:] == ["alto", "tenor", "bass"]
     alto = sorted((n.pitch, round(n.start / 0.125)) for n in pm.instruments[1].notes)  # 16ths at 120 bpm
     assert alto == sorted((p, int(a)) for p, a, _ in edited_take[1][1])
-    d.find_element(By.ID, "undo").click()  # the edits, one step each
-    d.find_element(By.ID, "undo").click()
+    for _ in range(3):  # the edits, one step each
+        d.find_element(By.ID, "undo").click()
     assert take(d) == generated
     errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, errors
