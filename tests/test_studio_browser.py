@@ -259,7 +259,14 @@ def test_studio_in_a_real_browser(server, browser, tmp_path):
     assert stats["contextState"] == "running" and stats["peak"] > 0.01, stats
     assert d.find_element(By.ID, "clock").text != "0:00.0"
     shot = tmp_path / "studio.png"
-    d.save_screenshot(str(shot))
+    height = d.execute_script("return document.documentElement.scrollHeight")  # the whole page, top to bottom
+    d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": 1400, "height": height,
+                                                             "deviceScaleFactor": 1, "mobile": False})
+    try:
+        d.execute_script("window.scrollTo(0, 0)")
+        d.save_screenshot(str(shot))
+    finally:
+        d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     target = os.environ.get("DEEPACCOMP_STUDIO_SCREENSHOT")
     if target:
         Path(target).parent.mkdir(parents=True, exist_ok=True)
