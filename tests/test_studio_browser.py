@@ -64,7 +64,7 @@ except ImportError:
     HAVE_SELENIUM = False
 
 pytestmark = [
-    pytest.mark.slow,  # 18 s on an idle 2-core machine, up to 36 s when it is busy (server start, browser)
+    pytest.mark.slow,  # 32 s in all on a shared 2-core machine (two server starts, one browser)
     pytest.mark.skipif(not HAVE_SELENIUM, reason="selenium is not installed (pip install '.[test]')"),
     pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None,
                        reason="no Chromium: install Debian's chromium and chromium-driver packages "
