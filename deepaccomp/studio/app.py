@@ -1,8 +1,9 @@
 """The studio's ASGI application: the page, its assets, the SoundFont and the ``/api``.
 
-:func:`create_app` loads the model once; every generation runs in one worker
-thread (a queue on the one model, never a copy per request), off the event
-loop, through :meth:`deepaccomp.Accompanist.generate`. Requests are read into
+:func:`create_app` offers the shipped models and the one it is given (:class:`Models`), each
+loaded once, on first use; every generation runs on its model's worker (:class:`Studio`: a queue
+on that one model, never a copy per request), off the event loop, through
+:meth:`deepaccomp.Accompanist.generate_piece`. Requests are read into
 memory under :data:`~deepaccomp.studio.limits.MAX_UPLOAD_BYTES`; the studio
 takes no file-system paths from clients and writes no files.
 """
