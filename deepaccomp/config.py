@@ -139,6 +139,12 @@ class DataConfig:
     """Track layout (docs/layouts.md): "satb" (soprano melody + alto, tenor, bass), "lpd5" (melody + drums,
     piano, guitar, bass, strings), "ssatb" (five Renaissance voices), or a layout file's path (stored as
     its whole definition, so the model file carries it)."""
+    restrike_gaps: bool = False
+    """Train on rolls in which a note struck again while its pitch still sounds (a pop piano's chord
+    repeated on the beat) is parted from the note before it by one silent step
+    (:func:`deepaccomp.representation.restrike_gaps`), so that the generator's roll can re-strike a held
+    pitch and every run it decodes is one note. Only datasets that store onsets (POP909) have such
+    notes. Left out of the written config when false."""
     format: str = "midi"
     """What a folder ``source`` holds (:data:`SOURCE_FORMATS`): "midi", MIDI files; "pop909", the POP909
     dataset's song folders, read into the "pop" layout (docs/pop909.md). Left out of the written config
@@ -497,11 +503,12 @@ class Config:
 
     # ------------------------------------------------------------------ I/O
     def to_dict(self) -> dict:
-        """Nested plain dict of all sections (JSON-ready); ``data.format`` only where it is not ``"midi"``
-        (configs and model files written before the setting stay byte-identical)."""
+        """Nested plain dict of all sections (JSON-ready); the data settings of :data:`OMITTED_WHEN_DEFAULT`
+        only where they are not their default (configs and model files written before them stay byte-identical)."""
         d = asdict(self)
-        if d["data"]["format"] == DataConfig.format:
-            del d["data"]["format"]
+        for key in OMITTED_WHEN_DEFAULT:
+            if d["data"][key] == getattr(DataConfig, key):
+                del d["data"][key]
         return d
 
     def to_json(self) -> str:
@@ -699,6 +706,9 @@ SETTING_BOUNDS = {
     "generation.noise_scale": Bound(0.0, MAX_NOISE_SCALE, open_low=True),
 }
 """The range of every numeric setting, ``"section.field": Bound``; :func:`check_section` checks them."""
+
+OMITTED_WHEN_DEFAULT = ("format", "restrike_gaps")
+"""Data settings added after model files were first shipped: written only where not their default."""
 
 SOURCE_FORMATS = ("midi", "pop909")
 """What a folder ``data.source`` holds (``--format``): ``midi``, multi-track MIDI files
@@ -903,7 +913,43 @@ def default() -> Config:
     )
 
 
-PRESETS = {"deepcomposer": deepcomposer, "default": default}
+def pop() -> Config:
+    """Pop songs (POP909, ``--format pop909 --source DIR``): the default's networks on 4-bar phrases
+    with the position in the bar, piano and bass under the melody, re-struck notes kept (docs/model_card_pop.md)."""
+    return Config(
+        data=DataConfig(pitch_window="compact", phrase_bars=4, hop_bars=1, layout="pop", format="pop909",
+                        restrike_gaps=True),
+        model=ModelConfig(
+            encoder_filters=(32, 64, 128, 256),
+            decoder_filters=(128, 64, 32),
+            noise_channels=16,
+            output_tracks=2,
+            critic_filters=(16, 32, 64, 128),
+            critic_norm="none",
+            fixed_length=False,
+            melody_octaves=True,
+            position_channels=True,
+        ),
+        train=TrainConfig(
+            iterations=1500,
+            batch_size=32,
+            critic_updates=2,
+            generator_lr=5e-4,
+            critic_lr=5e-4,
+            reconstruction_weight=50.0,
+            reconstruction_loss="bce",
+            diversity_weight=5.0,
+            average_decay=0.999,
+            eval_every=250,
+            checkpoint_every=250,
+        ),
+        generation=GenerationConfig(decode="notes", note_score="log_odds", decode_threshold=-0.5, onset_cost=0.25,
+                                    lowest_min_steps=2),
+        preset="pop",
+    )
+
+
+PRESETS = {"deepcomposer": deepcomposer, "default": default, "pop": pop}
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "generation": GenerationConfig}
 """The config's sections by name, in file order."""
@@ -939,7 +985,7 @@ def config_path(folder) -> str:
 
 
 __all__ = ["Config", "DataConfig", "ModelConfig", "TrainConfig", "GenerationConfig", "SECTIONS",
-           "field_docs", "preset", "PRESETS", "deepcomposer", "default", "config_path",
+           "field_docs", "preset", "PRESETS", "deepcomposer", "default", "pop", "config_path",
            "NOTES_ONLY_SETTINGS", "check_seed", "MAX_LEVELS", "MAX_FILTERS", "MAX_NOISE_CHANNELS",
            "MAX_KERNEL_SIZE", "MAX_PHRASE_BARS", "MAX_GENERATOR_PARAMS", "MAX_ENSEMBLE", "MAX_NOISE_SCALE",
            "MAX_TRAIN_INTEGER", "SEED_LIMIT", "DISTRIBUTE_CHOICES", "MAX_CRITIC_UPDATES", "MAX_BATCH_CELLS",

@@ -73,6 +73,7 @@ from .representation import (
     crop_pitches,
     cut_phrases,
     get_window,
+    restrike_gaps as restrike_gaps_of,
     run_starts,
     transpose_roll,
     transpose_tracks,
@@ -367,23 +368,30 @@ class Dataset:
             raise DatasetError(f"unknown split {split!r}; use one of {SPLITS}")
         return [i for i, p in enumerate(self.pieces) if p["split"] == split]
 
-    def split_rolls(self, split: str, window: PitchWindow | str | None = None) -> list[np.ndarray]:
-        """Whole pieces of a split, optionally cropped to a pitch window."""
-        rolls = [self.rolls[i] for i in self.indices(split)]
+    def split_rolls(self, split: str, window: PitchWindow | str | None = None,
+                    restrike_gaps: bool = False) -> list[np.ndarray]:
+        """Whole pieces of a split, optionally cropped to a pitch window; with ``restrike_gaps``, every
+        re-struck note parted from the one before by a silent step
+        (:func:`deepaccomp.representation.restrike_gaps`, ``data.restrike_gaps``)."""
+        if restrike_gaps:
+            rolls = [restrike_gaps_of(self.rolls[i], self.piece_onsets(i)) for i in self.indices(split)]
+        else:
+            rolls = [self.rolls[i] for i in self.indices(split)]
         if window is not None:
             w = get_window(window)
             rolls = [crop_pitches(r, w) for r in rolls]
         return rolls
 
     def phrases(self, split: str, *, window="compact", phrase_bars: int = 2,
-                hop_bars: int = 1) -> np.ndarray:
-        """All phrases of a split: ``(n, phrase_bars * 16, window.size, 4)`` bool.
+                hop_bars: int = 1, restrike_gaps: bool = False) -> np.ndarray:
+        """All phrases of a split: ``(n, phrase_bars * 16, window.size, tracks)`` bool.
 
-        Phrases whose melody is silent throughout are dropped.
+        Phrases whose melody is silent throughout are dropped; ``restrike_gaps`` as :meth:`split_rolls`.
         """
         w = get_window(window)
         steps, hop = phrase_bars * STEPS_PER_BAR, hop_bars * STEPS_PER_BAR
-        chunks = [cut_phrases(crop_pitches(r, w), steps, hop) for r in self.split_rolls(split)]
+        rolls = self.split_rolls(split, restrike_gaps=restrike_gaps)
+        chunks = [cut_phrases(crop_pitches(r, w), steps, hop) for r in rolls]
         chunks = [c for c in chunks if len(c)]
         if not chunks:
             return np.zeros((0, steps, w.size, self.n_tracks), dtype=bool)

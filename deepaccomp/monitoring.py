@@ -56,7 +56,7 @@ def eval_phrases(dataset, cfg) -> np.ndarray:
     """The fixed evaluation phrases: ``n_eval_melodies`` evenly spaced whole phrases of valid (else train)."""
     split = "valid" if dataset.indices("valid") else "train"
     phr = dataset.phrases(split, window=cfg.window, phrase_bars=cfg.data.phrase_bars,
-                          hop_bars=cfg.data.phrase_bars)
+                          hop_bars=cfg.data.phrase_bars, restrike_gaps=cfg.data.restrike_gaps)
     idx = np.linspace(0, len(phr) - 1, num=min(cfg.train.n_eval_melodies, len(phr))).round().astype(int)
     return phr[idx]
 

@@ -25,6 +25,7 @@ import numpy as np
 from .errors import ConfigError, InvalidRollError
 
 __all__ = [
+    "restrike_gaps",
     "STEPS_PER_BEAT",
     "BEATS_PER_BAR",
     "STEPS_PER_BAR",
@@ -304,6 +305,30 @@ def run_starts(roll: np.ndarray) -> np.ndarray:
     starts = roll.copy()
     starts[1:] &= ~roll[:-1]
     return starts
+
+
+def restrike_gaps(roll: np.ndarray, onsets: np.ndarray) -> np.ndarray:
+    """A roll whose re-struck notes are parted by a silent step: where a pitch is struck again at step
+    ``t`` while it sounds at ``t - 1``, step ``t - 1`` is cleared, unless it is itself an onset (a
+    one-step note is kept, and merges with the next; such onsets are lost).
+
+    Parameters
+    ----------
+    roll, onsets : np.ndarray
+        Bool ``(time, pitch, ...)``: the sounding cells and the note starts.
+
+    Returns
+    -------
+    np.ndarray
+        Bool, the roll's shape: every note of ``roll`` that lasts two steps or more and is followed at
+        once by a note of the same pitch ends one step early, so the roll's :func:`run_starts` hold
+        those onsets.
+    """
+    roll, onsets = as_bool(roll), as_bool(onsets)
+    out = roll.copy()
+    cut = onsets[1:] & roll[1:] & roll[:-1] & ~onsets[:-1]
+    out[:-1] &= ~cut
+    return out
 
 
 def decode_voices(values: np.ndarray, threshold: float = 0.0) -> np.ndarray:

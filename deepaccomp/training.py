@@ -864,7 +864,7 @@ def _training_data(cfg, dataset, dataset_dir, progress):
         held, asked = dataset.track_layout.name, cfg.track_layout.name
         raise ConfigError(f"the dataset holds layout {held!r} but the config asks for {asked!r} (another "
                           f"definition); prepare the data with the config's layout or train with the dataset's")
-    phrases = dataset.phrases("train", **kw)
+    phrases = dataset.phrases("train", **kw, restrike_gaps=cfg.data.restrike_gaps)
     return dataset, phrases, f"{len(phrases)} train phrases"
 
 

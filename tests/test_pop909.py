@@ -20,7 +20,7 @@ import pytest
 
 from deepaccomp import artifact, pop909
 from deepaccomp.cli import build_train_config, main, make_parser
-from deepaccomp.config import Config
+from deepaccomp.config import Config, preset
 from deepaccomp.data import Dataset, SPLITS, prepare
 from deepaccomp.errors import ConfigError, DatasetError
 from deepaccomp.layout import LAYOUTS, get_layout, layout_ref, select_instruments
@@ -397,3 +397,27 @@ def test_hostile_beat_files_are_refused_bounded(tmp_path):
     assert "line 2 is not 3 numbers" in reasons["204"]
     assert "not text" in reasons["205"]
     assert set(reasons) == {"201", "202", "203", "204", "205"}
+
+
+def test_restrike_gaps_is_left_out_of_written_configs_when_false_and_the_pop_preset_sets_it():
+    default = preset("default")
+    assert not default.data.restrike_gaps and "restrike_gaps" not in default.to_json()
+    pop = preset("pop")
+    assert pop.data.restrike_gaps and json.loads(pop.to_json())["data"]["restrike_gaps"] is True
+    assert (pop.data.layout, pop.data.format, pop.data.phrase_bars, pop.model.output_tracks) == ("pop", "pop909", 4, 2)
+    assert Config.from_dict(pop.to_dict()).data.restrike_gaps is True
+    with pytest.raises(ConfigError, match="data.restrike_gaps must be true or false"):
+        default.replace(data={"restrike_gaps": 1})
+
+
+def test_phrases_with_restrike_gaps_part_the_stored_restrikes(tmp_path):
+    ds, _ = prepare(REAL, source_format="pop909", dataset_dir=str(tmp_path))
+    plain = ds.phrases("train", phrase_bars=1)
+    gapped = ds.phrases("train", phrase_bars=1, restrike_gaps=True)
+    assert plain.shape == gapped.shape and not (gapped & ~plain).any()  # only cells cleared
+    restruck = sum(int((ds.piece_onsets(i) & ~run_starts(r)).sum()) for i, r in enumerate(ds.rolls)
+                   if i in set(ds.indices("train")))
+    assert restruck > 0
+    assert 0 < int((plain & ~gapped).sum()) <= restruck  # at most one cleared step per re-struck note
+    notes = lambda phrases: sum(int(run_starts(p).sum()) for p in phrases)  # noqa: E731
+    assert notes(gapped) > notes(plain)

@@ -92,3 +92,24 @@ def test_position_planes_hand_computed():
     # bars of 4 steps, beats of 2 steps, eighths of 1 step
     assert on == [[1, 1, 1], [0, 0, 1], [0, 1, 1], [0, 0, 1], [1, 1, 1], [0, 0, 1]]
     assert np.array_equal(planes[:, 0], planes[:, 1])
+
+
+def test_restrike_gaps_part_a_restruck_note_from_the_one_before():
+    from deepaccomp.representation import restrike_gaps, run_starts
+
+    # pitch 0: a note of 3 steps struck again at step 3 and held to step 5; pitch 1: a one-step note struck
+    # again at step 1 (kept: it would vanish); pitch 2: two notes with a rest between (unchanged)
+    roll = np.zeros((6, 3), dtype=bool)
+    onsets = np.zeros((6, 3), dtype=bool)
+    roll[0:6, 0] = True
+    onsets[[0, 3], 0] = True
+    roll[0:3, 1] = True
+    onsets[[0, 1], 1] = True
+    roll[[0, 1, 4], 2] = True
+    onsets[[0, 4], 2] = True
+    out = restrike_gaps(roll, onsets)
+    assert out[:, 0].tolist() == [True, True, False, True, True, True]
+    assert out[:, 1].tolist() == roll[:, 1].tolist()
+    assert out[:, 2].tolist() == roll[:, 2].tolist()
+    assert run_starts(out)[:, 0].tolist() == onsets[:, 0].tolist()  # the re-strike is a run's start now
+    assert roll[2, 0]  # the input is not changed
