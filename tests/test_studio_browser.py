@@ -10,7 +10,10 @@ on-screen and the computer keyboard and generates from it. Then the same command
 model of another layout (a tiny untrained ``lpd5`` generator: melody, drums, piano,
 guitar, bass, strings): the page shows its tracks, one instrument choice per
 pitched track and the drum kit for the drums, generates and plays them, and the
-downloaded MIDI has the drums on channel 10.
+downloaded MIDI has the drums on channel 10. Then the Style picker switching between that model and
+the shipped one; a melody recorded in time against the metronome (on the page's clock hook, so the
+key presses land at exact times) and quantised; and issue 34 end to end: record, choose a model,
+generate, edit the accompaniment, regenerate bars 5-8 with bars 1-4 kept, undo, download.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` packages and selenium
 (the ``test`` extra); skipped with the reason otherwise. Marked ``slow``
