@@ -5,7 +5,7 @@ import pytest
 
 from deepaccomp import preset
 from deepaccomp.config import GenerationConfig
-from deepaccomp.decoding import decode, decode_notes, log_odds
+from deepaccomp.decoding import FREE, decode, decode_notes, log_odds
 from deepaccomp.errors import ConfigError
 
 
@@ -210,3 +210,25 @@ def test_beat_states_in_blocks_equal_beat_by_beat(monkeypatch):
     for block in (1, 7):
         monkeypatch.setattr(decoding, "BEATS_PER_BLOCK", block)
         np.testing.assert_array_equal(decoding.decode_notes(values, **kw), want)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_batch_decodes_each_item_as_alone_with_every_rule_and_kept_states(seed):
+    """The decoding's passes run over the whole batch at once; each item's lines are the ones it gets
+    alone, with every structural cost and with kept states (FREE elsewhere), ties included."""
+    rng = np.random.default_rng(seed)
+    batch, steps, pitches, voices = 4, 37, 14, 3
+    values = np.tanh(2 * rng.standard_normal((batch, steps, pitches, voices)))
+    values[::2] = np.round(values[::2], 1)  # exact ties
+    top = rng.integers(-1, pitches, size=(batch, steps))
+    melody = (np.arange(pitches) == top[..., None])[..., None]
+    fixed = np.where(rng.random((batch, steps, voices)) < 0.6, FREE,
+                     rng.integers(-1, pitches, size=(batch, steps, voices)))
+    kw = dict(threshold=-0.5, onset_cost=0.25, score="log_odds", melody=melody, sing_with_melody=True,
+              order_voices=True, parallel_cost=20.0, leap_cost=2.0, lowest_min_steps=2, steps_per_beat=4)
+    for kept in (None, fixed):
+        together = decode_notes(values, **kw, fixed=kept)
+        for b in range(batch):
+            alone = decode_notes(values[b], **{**kw, "melody": melody[b]},
+                                          fixed=None if kept is None else kept[b])
+            np.testing.assert_array_equal(together[b], alone)
