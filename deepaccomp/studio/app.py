@@ -43,7 +43,7 @@ from ..errors import (
     UnsupportedMeterError,
     brief,
 )
-from . import limits
+from . import batching, limits
 from .notes import (
     MELODY_LABEL,
     check_int,
@@ -192,12 +192,14 @@ async def read_body(request: Request) -> bytes:
 
 
 class Studio:
-    """The model and the one worker thread that uses it."""
+    """The model, the worker threads of its requests and the batcher that runs their model calls together."""
 
     def __init__(self, accompanist):
         self.accompanist = accompanist
-        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="deepaccomp-gen")
-        self.lock = threading.Lock()  # the model is used by one call at a time, whoever calls
+        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=batching.BATCH_WORKERS,
+                                                              thread_name_prefix="deepaccomp-gen")
+        self.batcher = batching.Batcher(accompanist)  # the model is used by one batch at a time
+        self.lock = threading.Lock()
         self.pending = 0
         self.served = 0
 
@@ -218,15 +220,16 @@ class Studio:
         ``decoding`` (a dict of generation settings) override the model's for this call, ``keep`` (a
         previous result's MIDI bytes) and ``regenerate`` (a selection) draw again only a part of it, all
         checked by :meth:`~deepaccomp.Accompanist.generate_piece`."""
+        result = self.accompanist.generate_piece(melody, seed=seed, noise_scale=noise_scale,
+                                                 pickup=pickup, decoding=decoding, keep=keep,
+                                                 regenerate=regenerate)
         with self.lock:
-            result = self.accompanist.generate_piece(melody, seed=seed, noise_scale=noise_scale,
-                                                     pickup=pickup, decoding=decoding, keep=keep,
-                                                     regenerate=regenerate)
-        self.served += 1
+            self.served += 1
         return result
 
     def close(self):
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.batcher.close()
 
 
 class Models:
