@@ -172,7 +172,9 @@ class Accompanist:
             downbeat (0: it starts on a downbeat). Default: where the file
             marks its bars (a leading rest, a pickup bar's own time
             signature), else estimated from the rhythm
-            (:func:`deepaccomp.midi.bar_alignment`).
+            (:func:`deepaccomp.midi.bar_alignment`) where the model's
+            ``generation.estimate_pickup`` is true (the chorale model), else
+            taken from the file as it is (the pop model: bar 1 at time 0).
         decoding : dict or GenerationConfig, optional
             Generation settings for this call (:class:`deepaccomp.config.GenerationConfig`:
             ``decode``, ``onset_cost``, ``leap_cost``, ``noise_scale``, ...). A dict
@@ -236,7 +238,7 @@ class Accompanist:
         tracks = None if selection is None else self._selected_tracks(selection)
         pieces = [m if isinstance(m, Piece) else self.read(m, melody_track=melody_track, align=False)
                   for m in melodies]
-        pieces = [p if p.grid.bars is not None else align_bars(p, pickup) for p in pieces]
+        pieces = [p if p.grid.bars is not None else align_bars(p, pickup, settings.estimate_pickup) for p in pieces]
         if keeps is None:
             out = self.forward.generate(pieces, seed=seed, decoding=settings)
         else:
@@ -340,7 +342,8 @@ class Accompanist:
         holding the melody alone (kept as the file's instrument for writing), its bars found
         unless ``align`` is False; meters other than :data:`SUPPORTED_METERS` refused."""
         return read_piece(_as_pretty_midi(melody), self.layout, tracks="melody", melody_track=melody_track,
-                          pickup=pickup, align=align, meters=SUPPORTED_METERS)
+                          pickup=pickup, align=align, meters=SUPPORTED_METERS,
+                          estimate_pickup=self.config.generation.estimate_pickup)
 
 
 def _one_keep(keep, regenerate, melodies):

@@ -289,12 +289,12 @@ def cmd_generate(args):
         raise ConfigError("--keep and --regenerate go together: --keep PREVIOUS.mid --regenerate 5-8[:tenor,bass]")
     regenerate = None if args.regenerate is None else Selection.of(args.regenerate)
 
+    decoding = _flag_overrides(args, ("generation",)).get("generation", {})
+    settings = config.generation.replace(**decoding)  # the generation flags, checked on the model's own settings
     # read once, as Accompanist.read does: the melody's limits (notes, bars), meter and bars, before the model
     melody = read_piece(melody, config.track_layout, tracks="melody", melody_track=args.melody_track,
-                        pickup=args.pickup, meters=SUPPORTED_METERS)
+                        pickup=args.pickup, meters=SUPPORTED_METERS, estimate_pickup=settings.estimate_pickup)
     config.track_layout.resolve_programs(programs)
-    decoding = _flag_overrides(args, ("generation",)).get("generation", {})
-    config.generation.replace(**decoding)  # the generation flags, checked on the model's own settings
     acc = Accompanist.from_generator(generator, config)
     piece = acc.generate_piece(melody, seed=args.seed, decoding=decoding, keep=keep, regenerate=regenerate)
     result = to_pretty_midi(piece, programs=programs, velocity=DEFAULT_VELOCITY)

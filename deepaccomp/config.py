@@ -311,6 +311,11 @@ class GenerationConfig:
     lowest_min_steps: int = 1
     """"notes" decoding: every note of the lowest voice (the bass) lasts at least this many steps
     (1..16; 2 = no 16th notes in the bass)."""
+    estimate_pickup: bool = True
+    """A melody whose first note starts its file under one 4/4 or 3/4 (nothing in the file says where
+    its bars are) has its pickup estimated from its rhythm (:func:`deepaccomp.midi.bar_alignment`);
+    false: the file's bars are taken as they are (its first note a downbeat), as a DAW exports a song
+    from bar 1. A ``pickup`` given to the call wins either way. Left out of the written config when true."""
     noise_scale: float = 1.0
     """The generator's noise is a unit truncated normal (|z| <= 2) times this
     factor. Training always uses 1; larger values give more varied
@@ -503,12 +508,13 @@ class Config:
 
     # ------------------------------------------------------------------ I/O
     def to_dict(self) -> dict:
-        """Nested plain dict of all sections (JSON-ready); the data settings of :data:`OMITTED_WHEN_DEFAULT`
+        """Nested plain dict of all sections (JSON-ready); the settings of :data:`OMITTED_WHEN_DEFAULT`
         only where they are not their default (configs and model files written before them stay byte-identical)."""
         d = asdict(self)
         for key in OMITTED_WHEN_DEFAULT:
-            if d["data"][key] == getattr(DataConfig, key):
-                del d["data"][key]
+            section, name = key.split(".")
+            if d[section][name] == getattr(self, section).__dataclass_fields__[name].default:
+                del d[section][name]
         return d
 
     def to_json(self) -> str:
@@ -707,8 +713,8 @@ SETTING_BOUNDS = {
 }
 """The range of every numeric setting, ``"section.field": Bound``; :func:`check_section` checks them."""
 
-OMITTED_WHEN_DEFAULT = ("format", "restrike_gaps")
-"""Data settings added after model files were first shipped: written only where not their default."""
+OMITTED_WHEN_DEFAULT = ("data.format", "data.restrike_gaps", "generation.estimate_pickup")
+"""Settings added after model files were first shipped: written only where not their default."""
 
 SOURCE_FORMATS = ("midi", "pop909")
 """What a folder ``data.source`` holds (``--format``): ``midi``, multi-track MIDI files
@@ -944,7 +950,7 @@ def pop() -> Config:
             checkpoint_every=250,
         ),
         generation=GenerationConfig(decode="notes", note_score="log_odds", decode_threshold=-0.5, onset_cost=0.25,
-                                    lowest_min_steps=2),
+                                    lowest_min_steps=2, estimate_pickup=False),
         preset="pop",
     )
 

@@ -894,7 +894,7 @@ def _pickup_steps(pickup, steps_per_beat: int, steps_per_bar: int) -> int:
     return int(steps)
 
 
-def bar_alignment(roll, info: MidiInfo, pickup=None) -> BarAlignment:
+def bar_alignment(roll, info: MidiInfo, pickup=None, estimate: bool = True) -> BarAlignment:
     """Decide where the bars of a melody start: the user's ``pickup``, else the file, else an estimate.
 
     Parameters
@@ -909,6 +909,9 @@ def bar_alignment(roll, info: MidiInfo, pickup=None) -> BarAlignment:
         first downbeat (0: the first note is a downbeat; 1: a one-beat upbeat;
         0.5: an eighth-note upbeat). Must be a whole number of steps and less
         than a bar.
+    estimate : bool
+        Estimate the pickup of a melody without bar evidence (:func:`has_bar_evidence`); False takes
+        the file's bars as they are (``generation.estimate_pickup``: a DAW's export starts at bar 1).
 
     Returns
     -------
@@ -929,7 +932,7 @@ def bar_alignment(roll, info: MidiInfo, pickup=None) -> BarAlignment:
     if pickup is not None:
         steps = _pickup_steps(pickup, info.steps_per_beat, bar)
         return BarAlignment(lead_in(first + steps, bar), steps, bar, "pickup")
-    if has_bar_evidence(roll, info):
+    if not estimate or has_bar_evidence(roll, info):
         offset = lead_in(anchor, bar)
         return BarAlignment(offset, lead_in(offset + first, bar), bar, "file")
     melody = np.asarray(roll)[first:]

@@ -261,7 +261,7 @@ class Piece:
 # ------------------------------------------------------------------------------------------ reading
 def read_piece(source, layout=DEFAULT_LAYOUT, *, tracks: str = "all", melody_track: int | None = None,
                pickup: float | None = None, align: bool = True, meters=None,
-               steps_per_beat: int = STEPS_PER_BEAT) -> Piece:
+               steps_per_beat: int = STEPS_PER_BEAT, estimate_pickup: bool = True) -> Piece:
     """Read a MIDI file into a :class:`Piece` of ``layout``.
 
     Parameters
@@ -287,6 +287,9 @@ def read_piece(source, layout=DEFAULT_LAYOUT, *, tracks: str = "all", melody_tra
         :func:`deepaccomp.midi.bar_alignment`); default: the file's marks, else estimated.
     align : bool
         Find where the bars start (:func:`align_bars`); ``False`` leaves ``grid.bars`` ``None``.
+    estimate_pickup : bool
+        Without a ``pickup`` or marks in the file, estimate the pickup (True) or take the file's bars
+        as they are (a model's ``generation.estimate_pickup``).
     meters : collection of (int, int), optional
         The time signatures accepted (default: any); another is an
         :class:`~deepaccomp.errors.UnsupportedMeterError`, raised before the bars are looked for.
@@ -318,14 +321,14 @@ def read_piece(source, layout=DEFAULT_LAYOUT, *, tracks: str = "all", melody_tra
             raise UnsupportedMeterError(
                 f"time signature(s) {sorted(f'{n}/{d}' for n, d in bad)} are not supported; "
                 f"the model handles {sorted(f'{n}/{d}' for n, d in meters)}")
-    return align_bars(piece, pickup) if align else piece
+    return align_bars(piece, pickup, estimate_pickup) if align else piece
 
 
-def align_bars(piece: Piece, pickup: float | None = None) -> Piece:
+def align_bars(piece: Piece, pickup: float | None = None, estimate: bool = True) -> Piece:
     """The piece with ``grid.bars`` found from its melody (:func:`deepaccomp.midi.bar_alignment`:
-    the user's ``pickup``, else the file's marks, else an estimate)."""
+    the user's ``pickup``, else the file's marks, else an estimate unless ``estimate`` is False)."""
     melody = piece.roll[piece.grid.lead_in:, :, :1]
-    bars = bar_alignment(melody, piece.grid.midi_info(melody.shape[0]), pickup=pickup)
+    bars = bar_alignment(melody, piece.grid.midi_info(melody.shape[0]), pickup=pickup, estimate=estimate)
     return piece.replace(grid=piece.grid.replace(bars=bars))
 
 

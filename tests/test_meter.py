@@ -5,6 +5,7 @@ import pytest
 
 from helpers import make_midi
 from deepaccomp import meter, midi
+from deepaccomp.artifact import shipped_model_path as midi_model_path
 from deepaccomp.errors import ConfigError, InvalidRollError
 
 # A chorale-like 4/4 tune in steps (pitch, start, length): a quarter upbeat,
@@ -144,6 +145,25 @@ def test_unmarked_file_gets_the_estimate():
     assert midi.bar_offset(roll, info) == 12
     padded = meter.add_lead_in(roll, align.offset)
     assert np.nonzero(padded.any(axis=(1, 2)))[0][0] + align.pickup == 16
+
+
+def test_estimate_false_takes_the_files_bars_as_they_are(tmp_path):
+    from deepaccomp import Accompanist
+    from deepaccomp.inference import load
+
+    roll, info = midi.midi_to_roll(beats_midi(UPBEAT_TUNE))
+    assert midi.bar_alignment(roll, info, estimate=False) == midi.BarAlignment(
+        offset=0, pickup=0, steps_per_bar=16, source="file")
+    assert midi.bar_alignment(roll, info, pickup=1, estimate=False).source == "pickup"  # the call's pickup wins
+    generator, config = load(midi_model_path())
+    path = tmp_path / "upbeat.mid"
+    beats_midi(UPBEAT_TUNE).write(str(path))
+    estimating = Accompanist.from_generator(generator, config)
+    taking = Accompanist.from_generator(generator, config.replace(generation={"estimate_pickup": False}))
+    assert estimating.read(path).grid.bars.source == "estimate"
+    assert taking.read(path).grid.bars.source == "file"
+    assert taking.generate_piece(path, seed=0).grid.bars.pickup == 0
+    assert estimating.generate_piece(path, seed=0).grid.bars.pickup == 4
 
 
 def test_file_without_time_signature_is_unmarked():
