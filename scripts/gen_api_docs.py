@@ -38,6 +38,8 @@ MODULES = (
     "data",
     "shards",
     "metrics",
+    "pop909",
+    "pop_evaluation",
     "config",
     "models",
     "artifact",
