@@ -29,14 +29,14 @@ import numpy as np
 import pretty_midi
 
 from . import metrics, pop909
-from .errors import ConfigError, DeepAccompError, brief
+from .errors import ConfigError, DatasetError, DeepAccompError, brief
 from .evaluation import seed_difference
 from .midi import read_midi
 from .piece import Piece, read_piece, to_pretty_midi
 from .representation import N_MIDI_PITCHES, STEPS_PER_BAR, STEPS_PER_BEAT, run_starts
 
 __all__ = ["FIGURES", "REFERENCES", "BASELINES", "TRIAD_ROOT_LOW", "MIDI_RESOLUTION", "PopStretch", "PopSong",
-           "pop_songs", "melody_midi", "read_accompaniment", "roll_accompany", "baseline_accompany",
+           "pop_songs", "pop_song", "melody_midi", "read_accompaniment", "roll_accompany", "baseline_accompany",
            "doubled_roll", "block_triads_roll", "model_accompany", "other_song_piano", "stretch_figures",
            "evaluate_pop", "pop_table"]
 
@@ -138,6 +138,32 @@ def pop_songs(source, split: str = "test", limit: int | None = None) -> list:
         if limit is not None and sum(bool(s.stretches) for s in out) >= limit:
             break
     return out
+
+
+def pop_song(source, name: str) -> PopSong:
+    """One song of a POP909 folder, as :func:`pop_songs` reads each (whatever its split).
+
+    Parameters
+    ----------
+    source : str or os.PathLike
+        The POP909 folder.
+    name : str
+        The song folder's name (``"010"``); a number such as ``"10"`` names the same song.
+
+    Raises
+    ------
+    DatasetError
+        ``source`` is not a POP909 folder, or holds no song of that number.
+    """
+    number = pop909.song_number(str(name))
+    folders = pop909.song_folders(source)
+    found = [f for f in folders if number is not None and pop909.song_number(os.path.basename(f)) == number]
+    if not found:
+        raise DatasetError(f"{brief(os.fspath(source))} holds no song {brief(repr(name))}; its songs are "
+                           f"{os.path.basename(folders[0])} to {os.path.basename(folders[-1])}")
+    index = pop909.read_index(os.path.join(os.fspath(source), "index.xlsx"))
+    folder = found[0]
+    return _pop_song(folder, os.path.basename(folder), index.get(os.path.basename(folder)))
 
 
 def _pop_song(folder: str, name: str, index_entry) -> PopSong:

@@ -109,6 +109,7 @@ def plot_roll(
     title: Optional[str] = None,
     ax=None,
     pitch_limits: Optional[tuple] = None,
+    steps_per_beat: Optional[int] = None,
 ):
     """Draw a piano roll, every track overlaid on one axis in its own colour.
 
@@ -128,13 +129,17 @@ def plot_roll(
     pitch_limits : (int, int), optional
         Lowest and highest MIDI pitch shown; by default the active range
         with a margin (at least an octave), the whole window if empty.
+    steps_per_beat : int, optional
+        Beat length in steps: a thin line is drawn at every beat that does not
+        start a bar. ``None`` (default): bar lines only.
 
     Returns
     -------
     matplotlib.figure.Figure
         The figure (``ax.figure`` when ``ax`` is given). Its axis holds one
-        PolyCollection of notes per track (labelled for the legend) and one
-        LineCollection of bar lines.
+        PolyCollection of notes per track (labelled for the legend), one
+        LineCollection of bar lines and, with ``steps_per_beat``, a second one
+        of beat lines.
     """
     from matplotlib.collections import PolyCollection
 
@@ -142,6 +147,8 @@ def plot_roll(
     if int(steps_per_bar) < 1:
         raise ConfigError(f"steps_per_bar must be a positive integer, got {steps_per_bar!r}")
     steps_per_bar = int(steps_per_bar)
+    if steps_per_beat is not None and not (isinstance(steps_per_beat, (int, np.integer)) and steps_per_beat >= 1):
+        raise ConfigError(f"steps_per_beat must be a positive integer, got {steps_per_beat!r}")
     n_steps, n_pitches, n_tracks = roll.shape
     if ax is None:
         n_bars = max(1, -(-n_steps // steps_per_bar))
@@ -173,6 +180,10 @@ def plot_roll(
     ax.set_xlim(0, max(n_steps, 1))
     bar_starts = np.arange(0, n_steps + 1, steps_per_bar)
     ax.vlines(bar_starts, lo - 0.5, hi + 0.5, colors="0.4", linewidths=0.8, zorder=1)
+    if steps_per_beat is not None:
+        beats = np.arange(0, n_steps + 1, int(steps_per_beat))
+        beats = beats[beats % steps_per_bar != 0]
+        ax.vlines(beats, lo - 0.5, hi + 0.5, colors="0.75", linewidths=0.4, linestyles=":", zorder=1)
     ax.set_xticks(bar_starts, [str(i + 1) if start < n_steps else "" for i, start in enumerate(bar_starts)])
     ax.set_xlabel(f"bar ({steps_per_bar} steps)")
     ax.grid(axis="y", color="0.85", linewidth=0.5, zorder=0)
@@ -182,13 +193,16 @@ def plot_roll(
     return fig
 
 
-def plot_comparison(real, fake, *, titles: Sequence[str] = ("real", "generated"), **kw):
+def plot_comparison(real, fake, *, titles: Sequence[str] = ("real", "generated"),
+                    generated_track_names: Optional[Sequence[str]] = None, **kw):
     """Two panels, real roll above generated roll, on the same time and pitch scales.
 
     ``real`` and ``fake`` are rolls ``(time, pitch, tracks)`` (bool or model
     range); ``kw`` goes to :func:`plot_roll` (``lowest_pitch``,
-    ``track_names``, ``steps_per_bar``, ``pitch_limits``; ``title`` becomes
-    the figure's title). Returns the :class:`matplotlib.figure.Figure`.
+    ``track_names``, ``steps_per_bar``, ``steps_per_beat``, ``pitch_limits``;
+    ``title`` becomes the figure's title); ``generated_track_names``, if
+    given, labels the lower panel's tracks instead of ``track_names``. Returns
+    the :class:`matplotlib.figure.Figure`.
     """
     real, fake = _as_roll3(real), _as_roll3(fake)
     if real.shape[1] != fake.shape[1]:
@@ -204,8 +218,10 @@ def plot_comparison(real, fake, *, titles: Sequence[str] = ("real", "generated")
     n_bars = max(1, -(-n_steps // int(kw.get("steps_per_bar", STEPS_PER_BAR))))
     fig = _new_figure((min(4.0 + 1.5 * n_bars, 24.0), 8.0))
     axes = fig.subplots(2, 1, sharex=True)
-    for ax, roll, panel_title in zip(axes, (real, fake), titles):
-        plot_roll(roll, ax=ax, title=panel_title, **kw)
+    names = (kw.pop("track_names", SATB.track_names),)
+    names += (names[0] if generated_track_names is None else generated_track_names,)
+    for ax, roll, panel_title, track_names in zip(axes, (real, fake), titles, names):
+        plot_roll(roll, ax=ax, title=panel_title, track_names=track_names, **kw)
     axes[0].set_xlim(0, max(n_steps, 1))
     if suptitle:
         fig.suptitle(suptitle)

@@ -138,6 +138,21 @@ def test_plot_comparison():
         viz.plot_comparison(satb_roll(), satb_roll(lowest=28, n_pitches=64))
 
 
+def test_beat_lines_and_the_lower_panels_own_track_names():
+    fig = viz.plot_roll(satb_roll(), steps_per_beat=4)
+    bars, beats = bar_lines(fig.axes[0])
+    assert len(bars.get_segments()) == 3 and len(beats.get_segments()) == 6  # beats 4..28 but 16
+    assert sorted(seg[0][0] for seg in beats.get_segments()) == [4, 8, 12, 20, 24, 28]
+    fig = viz.plot_comparison(satb_roll()[..., :3], satb_roll()[..., :2], steps_per_beat=4,
+                              track_names=["melody", "piano", "bass"], generated_track_names=["melody", "ours"])
+    top, bottom = fig.axes
+    assert [c.get_label() for c in note_collections(top)] == ["melody", "piano", "bass"]
+    assert [c.get_label() for c in note_collections(bottom)] == ["melody", "ours"]
+    assert all(len(bar_lines(ax)) == 2 for ax in fig.axes)
+    with pytest.raises(ConfigError, match="steps_per_beat"):
+        viz.plot_roll(satb_roll(), steps_per_beat=0)
+
+
 def test_plot_midi(tmp_path):
     pm = pretty_midi.PrettyMIDI(initial_tempo=100)
     pm.time_signature_changes.append(pretty_midi.TimeSignature(3, 4, 0.0))
