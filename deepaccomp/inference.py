@@ -47,9 +47,14 @@ class NumpyGenerator:
         if [tuple(np.shape(w)) for w in weights] != [tuple(s) for s in expected]:
             raise ValueError("weights do not match the config's generator architecture")
         self.config = config
+        self._weights = [np.asarray(w, np.float32) for w in weights]
         per_member = len(expected) // config.model.ensemble
-        self.members = [_Unet(config, [np.asarray(w, np.float32) for w in weights[i: i + per_member]])
+        self.members = [_Unet(config, self._weights[i: i + per_member])
                         for i in range(0, len(expected), per_member)]
+
+    def get_weights(self) -> list:
+        """The weights, in the order the model file and ``keras.Model.get_weights`` hold them."""
+        return list(self._weights)
 
     def __call__(self, inputs, training: bool = False) -> np.ndarray:
         """``[melody (batch, time, window, channels), noise (batch, time/2^L, window/2^L, noise_channels)]``

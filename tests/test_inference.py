@@ -196,3 +196,16 @@ def test_preparing_the_chorales_without_music21_says_what_to_install(tmp_path):
     assert proc.returncode == 1, proc.stderr[-2000:]
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "needs music21" in lines[0] and 'pip install "deepaccomp[train]"' in lines[0], lines
+
+
+def test_a_loaded_model_saves_back_to_the_same_weights(tmp_path):
+    from deepaccomp import artifact
+    from deepaccomp.inference import load
+
+    generator, config = load(artifact.shipped_model_path())
+    path = tmp_path / "again.npz"
+    artifact.save(generator, config.replace(generation={"noise_scale": 2.0}), path)
+    cfg, weights = artifact.read(path)
+    assert cfg.generation.noise_scale == 2.0
+    _, original = artifact.read(artifact.shipped_model_path())
+    assert len(weights) == len(original) and all((a == b).all() for a, b in zip(weights, original))
