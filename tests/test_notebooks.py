@@ -16,7 +16,7 @@ nbclient = pytest.importorskip("nbclient")
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
-NAMES = ["01_data.ipynb", "02_train.ipynb", "03_generate.ipynb"]
+NAMES = ["01_data.ipynb", "02_train.ipynb", "03_generate.ipynb", "04_pop.ipynb"]
 CELL_TIMEOUT = 300
 
 
@@ -70,12 +70,11 @@ def test_notebooks_write_into_the_project_not_beside_themselves(name):
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     assert 'dataset_dir="datasets"' not in code and 'os.path.join("runs"' not in code
-    if "prepare(" in code:
-        assert 'prepare(dataset_dir=project_path("datasets"))' in code
+    assert code.count("prepare(") == code.count('dataset_dir=project_path("datasets")')  # every prepare call
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["01_data.ipynb", "02_train.ipynb"])
+@pytest.mark.parametrize("name", ["01_data.ipynb", "02_train.ipynb", "04_pop.ipynb"])
 def test_notebook_runs_in_its_small_setting(name, small_env):
     before = sorted(p.name for p in NOTEBOOKS.iterdir())
     nb = run_notebook(name)
