@@ -145,6 +145,12 @@ class DataConfig:
     (:func:`deepaccomp.representation.restrike_gaps`), so that the generator's roll can re-strike a held
     pitch and every run it decodes is one note. Only datasets that store onsets (POP909) have such
     notes. Left out of the written config when false."""
+    center_melody: bool = True
+    """Before generating, move a melody by whole octaves so that its mean pitch lies nearest
+    :data:`deepaccomp.generation.SOPRANO_CENTER` (MIDI 67), the chorale sopranos' register; false keeps
+    the melody in its own octave (after the key shift), as a model trained on melodies in their own
+    register needs (POP909's span MIDI 60-81 in the middle 90% of stretches). Left out of the written
+    config when true."""
     format: str = "midi"
     """What a folder ``source`` holds (:data:`SOURCE_FORMATS`): "midi", MIDI files; "pop909", the POP909
     dataset's song folders, read into the "pop" layout (docs/pop909.md). Left out of the written config
@@ -713,7 +719,7 @@ SETTING_BOUNDS = {
 }
 """The range of every numeric setting, ``"section.field": Bound``; :func:`check_section` checks them."""
 
-OMITTED_WHEN_DEFAULT = ("data.format", "data.restrike_gaps", "generation.estimate_pickup")
+OMITTED_WHEN_DEFAULT = ("data.format", "data.restrike_gaps", "data.center_melody", "generation.estimate_pickup")
 """Settings added after model files were first shipped: written only where not their default."""
 
 SOURCE_FORMATS = ("midi", "pop909")
@@ -924,7 +930,7 @@ def pop() -> Config:
     with the position in the bar, piano and bass under the melody, re-struck notes kept (docs/model_card_pop.md)."""
     return Config(
         data=DataConfig(pitch_window="compact", phrase_bars=4, hop_bars=1, layout="pop", format="pop909",
-                        restrike_gaps=True),
+                        restrike_gaps=True, center_melody=False),
         model=ModelConfig(
             encoder_filters=(32, 64, 128, 256),
             decoder_filters=(128, 64, 32),

@@ -446,7 +446,7 @@ def to_model_space(piece, config: Config):
 
     The key estimated from the melody is moved to C major / A minor by the
     smallest shift, then whole octaves bring the melody's mean pitch near the
-    chorale sopranos'; the pitched tracks move by the total (drum tracks never
+    chorale sopranos' (unless the model's ``data.center_melody`` is false); the pitched tracks move by the total (drum tracks never
     move), notes still outside the model's window fold in by octaves, and the
     pitch axis is cropped to the window. A piece whose bars are known
     (``grid.bars``) gets its lead-in, so that step 0 is a downbeat.
@@ -481,7 +481,7 @@ def to_model_space(piece, config: Config):
         piece = piece.with_lead_in(piece.grid.bars.offset)
     melody = piece.roll[..., :1]
     shift = estimate_key(melody).shift_to_c()
-    total = shift + _octave_shift(melody, shift)
+    total = shift + (_octave_shift(melody, shift) if config.data.center_melody else 0)
     drums = piece.layout.drum_mask[: piece.roll.shape[2]]
     # one transposition by the total: a melody near pitch 0 or 127 loses no note on the way
     roll, onsets = (_tracks_into_window(transpose_tracks(r, total, drums), drums, config)
@@ -513,7 +513,7 @@ def from_model_space(piece, config: Config, *args):
 def _roll_to_model_space(melody: np.ndarray, config: Config) -> tuple[np.ndarray, int]:
     """Melody ``(time, 128, 1)`` -> ``(model input (time, window, 1), total shift in semitones)``."""
     shift = estimate_key(melody).shift_to_c()
-    octave = _octave_shift(melody, shift)
+    octave = _octave_shift(melody, shift) if config.data.center_melody else 0
     return _fold_into_window(transpose_roll(melody, shift + octave), config), shift + octave
 
 

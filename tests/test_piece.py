@@ -185,6 +185,19 @@ def test_model_space_round_trip_restores_the_key_and_the_lead_in():
     assert (back.roll == piece.roll).all() and (back.onsets == piece.onsets).all()
 
 
+def test_center_melody_false_keeps_the_melodys_octave():
+    # a C major melody around MIDI 79 (G5): the chorale model moves it an octave down, near 67; a model
+    # trained on melodies in their own register (data.center_melody false) keeps it where it is
+    pm = pm_of([("melody", 0, False, [(79, 0, 8), (76, 8, 16), (84, 16, 24), (72, 24, 32), (79, 32, 48)])])
+    piece = read_piece(pm, "pop", tracks="melody")
+    moved = to_model_space(piece, preset("default").with_layout("pop"))
+    kept = to_model_space(piece, preset("pop"))
+    assert moved.key_shift == -12 and kept.key_shift == 0
+    top = lambda p: p.lowest_pitch + np.nonzero(p.roll[..., 0].any(axis=0))[0].max()  # noqa: E731
+    assert (top(moved), top(kept)) == (72, 84)
+    assert (from_model_space(kept, preset("pop")).roll == piece.roll).all()
+
+
 def test_a_small_asymmetric_piece_by_hand():
     # 3 steps x 2 pitches x 2 tracks, pitch index 0 = MIDI 50, at 60 bpm (a step = 0.25 s)
     roll = np.array([[[1, 0], [0, 1]],
