@@ -319,7 +319,7 @@ FIGURES = [
                     thousands(preset("default").train.iterations)),
            "the default preset"),
     # the studio
-    Figure("studio.md", r"\| `GET /api/info` \| \| [^|]*?: `\{([\w, ]+)\}` \|",
+    Figure("studio.md", r"\| `GET /api/info\?model=` \| \| [^|]*?: `\{([\w, ]+)\}`[^|]* \|",
            lambda: (", ".join(studio_info_keys()),), "deepaccomp/studio/app.py: info()"),
 ]
 
