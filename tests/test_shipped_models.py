@@ -57,3 +57,24 @@ def test_generate_names_a_missing_shipped_model_in_one_line(tmp_path, monkeypatc
     result = run("generate", EXAMPLE, "-o", str(tmp_path / "o.mid"), "--model", "jazz")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "jazz" in result.stderr and not (tmp_path / "o.mid").exists()
+
+
+def test_the_pop_model_is_shipped_and_plays_piano_and_bass(tmp_path):
+    assert artifact.shipped_models() == ["chorale", "pop"]
+    acc = Accompanist("pop")
+    assert acc.layout.name == "pop" and acc.config.generation.estimate_pickup is False
+    assert os.path.getsize(acc.model_path) <= 10 * 1024 * 1024  # issue 32: a model file of at most 10 MB
+    song = acc.generate(EXAMPLE, seed=0)
+    names = [inst.name for inst in song.instruments]
+    assert names[1:] == ["piano", "bass"]
+    piano, bass = song.instruments[1].notes, song.instruments[2].notes
+    assert piano and bass and max(n.pitch for n in bass) < 60
+    notes = lambda ns: [(n.pitch, n.start, n.end) for n in ns]  # noqa: E731
+    assert notes(acc.generate(EXAMPLE, seed=0).instruments[1].notes) == notes(piano)  # same seed, same notes
+
+
+def test_generate_model_pop_through_the_installed_command(tmp_path):
+    out = tmp_path / "pop.mid"
+    result = run("generate", EXAMPLE, "-o", str(out), "--model", "pop", "--seed", "2")
+    assert result.returncode == 0, result.stderr
+    assert [i.name for i in pretty_midi.PrettyMIDI(str(out)).instruments][1:] == ["piano", "bass"]
