@@ -80,8 +80,9 @@ class _Unet:
         it = iter(weights)
         self.encoder = [(next(it), next(it), _batch_norm(it) if i > 0 else None)
                         for i in range(len(m.encoder_filters))]
-        self.decoder = [(next(it), next(it), _batch_norm(it)) for _ in m.decoder_filters]
-        self.out = (next(it), next(it))
+        self.decoder = [(phase_kernels(next(it)), next(it), _batch_norm(it)) for _ in m.decoder_filters]
+        kernel, bias = next(it), next(it)
+        self.out = (phase_kernels(kernel), bias)
 
     def __call__(self, melody: np.ndarray, noise: np.ndarray) -> np.ndarray:
         x = melody
@@ -146,31 +147,48 @@ def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, stride: int) -> 
     return out
 
 
-def upsample_conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.ndarray:
+class PhaseKernels:
+    """A kernel ``(k, k, c, f)`` as :func:`upsample_conv2d` uses it: for each of the four output phases
+    ``(a, b)``, ``{(input offset in time, in pitch): the sum of the taps that read that input cell}``,
+    summed once (when a model is loaded) instead of at every call."""
+
+    def __init__(self, kernel: np.ndarray):
+        k = kernel.shape[0]
+        before = (k - 1) // 2  # "same" padding of a stride-1 convolution, whatever the length
+        groups = [_taps_by_offset(a, k, before) for a in (0, 1)]
+        offsets = [o for g in groups for o in g]
+        self.lo, self.hi = max(0, -min(offsets)), max(0, max(offsets))
+        self.filters = kernel.shape[3]
+        self.phases = [[{(oi, oj): kernel[di][:, dj].sum(axis=(0, 1)) for oi, di in rows.items()
+                         for oj, dj in cols.items()} for cols in groups] for rows in groups]
+
+
+def phase_kernels(kernel: np.ndarray) -> PhaseKernels:
+    """The :class:`PhaseKernels` of ``kernel`` ``(k, k, c, f)``."""
+    return PhaseKernels(kernel)
+
+
+def upsample_conv2d(x: np.ndarray, kernel, bias: np.ndarray) -> np.ndarray:
     """``conv2d(upsample(x), kernel, bias, stride=1)`` without building the upsampled input.
 
     Output step ``2i + a`` of a kernel tap ``d`` reads the upsampled input at
     ``2i + a + d - before``, which is input step ``i + (a + d - before) // 2``: for each
     of the four phases ``(a, b)`` the taps that read the same input cell are summed
     into one kernel (a 4 x 4 kernel becomes 3 x 3, 3 x 2, 2 x 3 and 2 x 2), so the
-    work is 25 / 64 of the plain convolution's for ``k = 4``.
+    work is 25 / 64 of the plain convolution's for ``k = 4``. ``kernel``: ``(k, k, c, f)``, or its
+    :class:`PhaseKernels` (summed once, as a loaded model keeps them).
     """
+    kernels = kernel if isinstance(kernel, PhaseKernels) else PhaseKernels(kernel)
     b, t, p, _ = x.shape
-    k = kernel.shape[0]
-    before = (k - 1) // 2  # "same" padding of a stride-1 convolution, whatever the length
-    groups = [_taps_by_offset(a, k, before) for a in (0, 1)]
-    offsets = [o for g in groups for o in g]
-    lo, hi = max(0, -min(offsets)), max(0, max(offsets))
+    lo, hi = kernels.lo, kernels.hi
     xp = np.pad(x, ((0, 0), (lo, hi), (lo, hi), (0, 0)))
-    out = np.empty((b, 2 * t, 2 * p, kernel.shape[3]), np.float32)
-    for a, rows in enumerate(groups):
-        for c, cols in enumerate(groups):
-            phase = np.empty((b, t, p, kernel.shape[3]), np.float32)
+    out = np.empty((b, 2 * t, 2 * p, kernels.filters), np.float32)
+    for a, row in enumerate(kernels.phases):
+        for c, taps in enumerate(row):
+            phase = np.empty((b, t, p, kernels.filters), np.float32)
             phase[...] = bias
-            for oi, di in rows.items():
-                for oj, dj in cols.items():
-                    w = kernel[di][:, dj].sum(axis=(0, 1))
-                    phase += xp[:, lo + oi: lo + oi + t, lo + oj: lo + oj + p] @ w
+            for (oi, oj), w in taps.items():
+                phase += xp[:, lo + oi: lo + oi + t, lo + oj: lo + oj + p] @ w
             out[:, a::2, c::2] = phase
     return out
 
