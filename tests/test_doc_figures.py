@@ -253,7 +253,7 @@ FIGURES = [
            lambda: (str(timing()["generators"]), thousands(timing()["iterations"]),
                     thousands(timing()["training_seconds"])),
            "evaluation.json: training_timing"),
-    Figure("README.md", r"The shipped model averages (two) such runs .{{0,300}}?took {0} s summed".format(NUM),
+    Figure("README.md", r"The shipped chorale model averages (two) such runs .{{0,300}}?took {0} s summed".format(NUM),
            lambda: ({2: "two"}.get(timing()["generators"]), thousands(timing()["training_seconds"])),
            "evaluation.json: training_timing"),
     Figure("training.md", r"the shipped model's two runs \({0} iterations\) took {0} s summed".format(NUM),
