@@ -830,3 +830,12 @@ def test_bad_edits_are_4xx(client, change, needle):
     assert r.status_code in (400, 413, 422), r.text
     assert set(r.json()) == {"error"} and needle in r.json()["error"]["message"], r.json()
     assert client.get("/api/info").status_code == 200
+
+
+def test_the_shipped_pop_model_is_offered_and_plays_piano_and_bass(client, twinkle):
+    assert [m["name"] for m in client.get("/api/models").json()["models"]] == ["chorale", "pop"]
+    info = client.get("/api/info?model=pop").json()
+    assert info["model"] == "pop" and [t["name"] for t in info["layout"]["tracks"]] == ["melody", "piano", "bass"]
+    r = client.post("/api/generate/midi?seed=3&format=midi&model=pop", content=twinkle)
+    assert r.status_code == 200
+    assert [i.name for i in pretty_midi.PrettyMIDI(io.BytesIO(r.content)).instruments][1:] == ["piano", "bass"]
