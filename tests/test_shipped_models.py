@@ -78,3 +78,18 @@ def test_generate_model_pop_through_the_installed_command(tmp_path):
     result = run("generate", EXAMPLE, "-o", str(out), "--model", "pop", "--seed", "2")
     assert result.returncode == 0, result.stderr
     assert [i.name for i in pretty_midi.PrettyMIDI(str(out)).instruments][1:] == ["piano", "bass"]
+
+
+def test_the_pop_model_accompanies_a_melody_with_an_odd_bar():
+    beat = 0.6  # 4/4, then one bar of 2/4 (beats 8-9), then 4/4 again: a DAW's file with an irregular bar
+    pm = pretty_midi.PrettyMIDI(initial_tempo=100)
+    inst = pretty_midi.Instrument(0, name="melody")
+    for i, p in enumerate([64, 67, 69, 67, 64, 62, 60, 62, 64, 64, 67, 69, 72, 71, 69, 67, 64, 62, 60, 60]):
+        inst.notes.append(pretty_midi.Note(90, p, i * beat, (i + 1) * beat))
+    pm.instruments.append(inst)
+    pm.time_signature_changes = [pretty_midi.TimeSignature(4, 4, 0.0), pretty_midi.TimeSignature(2, 4, 8 * beat),
+                                 pretty_midi.TimeSignature(4, 4, 10 * beat)]
+    out = Accompanist("pop").generate(pm, seed=0)
+    assert [(t.numerator, t.denominator) for t in out.time_signature_changes] == [(4, 4), (2, 4), (4, 4)]
+    piano = out.instruments[1].notes
+    assert any(n.start >= 10 * beat for n in piano) and any(n.start < 8 * beat for n in piano)
