@@ -52,6 +52,7 @@ L2 = 1.0
 """Weight of the L2 penalty of the logistic regression (on standardised features, intercept left out)."""
 
 VOICES = ("soprano", "alto", "tenor", "bass")
+"""The four voices, in the tracks' order; the features of the soprano's own line are left out (it is the given melody)."""
 PAIRS = tuple((i, j) for i in range(4) for j in range(i + 1, 4))
 _SCALE = (0, 2, 4, 5, 7, 9, 11)  # C major / A minor, the key all features are relative to
 _LEAP_NAMES = ("repeat", "semitone", "tone", "third", "fourth/fifth", "leap")

@@ -49,6 +49,7 @@ MODULES = (
     "monitoring",
     "accompanist",
     "evaluation",
+    "judge",
     "visualization",
     "compat",
     "errors",
