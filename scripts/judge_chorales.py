@@ -32,6 +32,13 @@ sys.path.insert(0, ROOT)
 from deepaccomp import Accompanist, data, evaluation, judge  # noqa: E402
 from deepaccomp.errors import require  # noqa: E402
 
+WATCHED = ("alto: re-struck notes", "tenor: re-struck notes", "alto: held beats", "tenor: held beats",
+           "alto: up semitone", "alto: down semitone", "tenor: up semitone", "tenor: down semitone",
+           "bass: up semitone", "bass: down semitone", "bass: notes on an off-beat eighth",
+           "beat: tenor-bass interval 10", "beat: 4 pitch classes", "beat: 2 pitch classes", "beat: chromatic notes",
+           "soprano-bass: similar motion", "soprano-bass: parallel motion", "soprano-bass: contrary motion")
+"""The issue's figures per window (Bach against the model, seed 0), beside the judge's own choice."""
+
 CONDITIONS = ("model", "model, Bach's re-struck notes tied", "Bach vs Bach", "melody doubled", "random in-key")
 
 
@@ -93,10 +100,17 @@ def main(argv=None):
     for feature, weight in first["top_features"]:
         bach, cand = first["means"][feature]
         print(f"  {feature:<48}{weight:+7.2f}   {bach:6.2f} / {cand:6.2f}")
+    xb, _ = judge.pieces_windows([c[1:] for c in chorales], [c[0] for c in chorales])
+    xm, _ = judge.pieces_windows(candidates("model", chorales, args.seeds[0], model)[2], [c[0] for c in chorales])
+    watched = {f: (float(xb[:, judge.FEATURE_NAMES.index(f)].mean()), float(xm[:, judge.FEATURE_NAMES.index(f)].mean()))
+               for f in WATCHED}
+    print("\nthe issue's figures, mean per window, Bach / model (seed 0):")
+    for feature, (bach, cand) in watched.items():
+        print(f"  {feature:<48}{bach:6.2f} / {cand:6.2f}")
     with open(args.out, "w") as fh:
         json.dump({"n_chorales": len(chorales), "seeds": args.seeds, "folds": judge.FOLDS,
                    "window_steps": judge.WINDOW_STEPS, "hop_steps": judge.HOP_STEPS, "l2": judge.L2,
-                   "results": results}, fh, indent=1)
+                   "watched": watched, "results": results}, fh, indent=1)
     print(f"wrote {args.out}")
 
 
