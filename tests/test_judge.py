@@ -146,3 +146,28 @@ def test_auc_by_hand():
 def test_bad_input_is_one_clear_error(call, message):
     with pytest.raises(ConfigError, match=message):
         call()
+
+
+def test_score_onsets_reads_re_struck_notes_and_not_ties():
+    stream = pytest.importorskip("music21.stream")
+    from music21 import meter, note, tie
+    from deepaccomp.data import score_to_roll
+
+    score = stream.Score()
+    lines = {"Soprano": [(76, 4.0)], "Alto": [(72, 2.0, "start"), (72, 1.0, "stop"), (72, 1.0)],
+             "Tenor": [(67, 4.0)], "Bass": [(48, 4.0)]}
+    for name, notes in lines.items():
+        part, measure = stream.Part(), stream.Measure(number=1)
+        part.partName = name
+        measure.append(meter.TimeSignature("4/4"))
+        for p, length, *tied in notes:
+            n = note.Note(p, quarterLength=length)
+            if tied:
+                n.tie = tie.Tie(tied[0])
+            measure.append(n)
+        part.append(measure)
+        score.insert(0, part)
+    roll, _ = score_to_roll(score)
+    onsets = judge.score_onsets(score, roll)
+    assert roll[:, 72, 1].all() and list(np.nonzero(onsets[:, 72, 1])[0]) == [0, 12]
+    assert list(np.nonzero(onsets[..., 3].any(axis=1))[0]) == [0]
