@@ -72,11 +72,11 @@ def _names() -> tuple:
     names += ["beat: chromatic notes"]
     names += [f"beat: {VOICES[i]}-{VOICES[j]} interval {iv}" for i, j in PAIRS for iv in range(12)]
     for v in VOICES[1:]:
-        names += [f"{v}: {way} {leap}" for leap in _LEAP_NAMES for way in (("",) if leap == "repeat" else ("up", "down"))]
+        names += [f"{v}: repeat"] + [f"{v}: {way} {leap}" for leap in _LEAP_NAMES[1:] for way in ("up", "down")]
         names += [f"{v}: re-struck notes", f"{v}: notes on the beat", f"{v}: notes on an off-beat eighth",
                   f"{v}: notes on a sixteenth", f"{v}: held beats", f"{v}: silent beats"]
     names += [f"{VOICES[i]}-{VOICES[j]}: {m} motion" for i, j in PAIRS for m in _MOTIONS]
-    return tuple(n.replace(":  ", ": ").replace(": up repeat", ": repeat") for n in names)
+    return tuple(names)
 
 
 FEATURE_NAMES = _names()
@@ -257,6 +257,8 @@ def pieces_windows(pieces, groups) -> tuple[np.ndarray, np.ndarray]:
         One label per piece (the chorale it harmonises).
     """
     pieces, groups = list(pieces), list(groups)
+    if not pieces:
+        raise ConfigError("the judge needs pieces on both sides; one side has none")
     if len(pieces) != len(groups):
         raise ConfigError(f"{len(groups)} group labels for {len(pieces)} pieces")
     feats, labels = [], []

@@ -142,6 +142,7 @@ def test_auc_by_hand():
     (lambda: judge.grouped_folds([1, 2, 3], 5), "3 groups cannot fill 5 folds"),
     (lambda: judge.judge(None, None, None, features=_synthetic(0.0), folds=1), "folds must be"),
     (lambda: judge.pieces_windows([(np.zeros((32, 128, 4), bool), None)], []), "0 group labels for 1 pieces"),
+    (lambda: judge.judge([], [(np.zeros((32, 128, 4), bool), None)], []), "one side has none"),
 ])
 def test_bad_input_is_one_clear_error(call, message):
     with pytest.raises(ConfigError, match=message):
