@@ -149,7 +149,7 @@ def _value_repr(value) -> str:
     if isinstance(value, (set, frozenset)):
         value = sorted(value)  # a stable order
     text = re.sub(r"\s+", " ", repr(value))
-    text = re.sub(r"<function (\w+) at 0x[0-9a-f]+>", r"\1", text)
+    text = re.sub(r"<function (<lambda>|[\w.]+) at 0x[0-9a-f]+>", r"\1", text)
     if len(text) > 90:
         text = text[:87] + "..."
     return text
