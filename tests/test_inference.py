@@ -179,6 +179,16 @@ def test_generate_and_the_command_leave_tensorflow_out(tmp_path):
     assert (tmp_path / "api2.mid").read_bytes() == (tmp_path / "api.mid").read_bytes()
 
 
+def test_the_pop_model_generates_without_tensorflow(tmp_path):
+    example = os.path.join(ROOT, "deepaccomp", "assets", "examples", "twinkle.mid")
+    code = BLOCK_TF + (
+        "from deepaccomp.__main__ import run\n"
+        f"assert run(['generate', {example!r}, '-o', 'pop.mid', '--seed', '1', '--model', 'pop']) == 0\n")
+    proc = _run_python(code, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "pop.mid").stat().st_size > 0
+
+
 def test_training_without_tensorflow_says_what_to_install_in_one_line(tmp_path):
     code = BLOCK_TF + ("from deepaccomp.__main__ import run\n"
                        "sys.exit(run(['train', '--preset', 'default', '--logdir', 'run', '--iterations', '1']))\n")
