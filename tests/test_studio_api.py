@@ -27,7 +27,7 @@ from deepaccomp import Accompanist
 from deepaccomp.accompanist import DEFAULT_VELOCITY
 from deepaccomp.generation import ForwardPass
 from deepaccomp.midi import PROGRAM_PRESETS
-from deepaccomp.studio import create_app, limits
+from deepaccomp.studio import batching, create_app, limits
 from deepaccomp.studio import app as studio_app
 from deepaccomp.studio.notes import read_note_list, result_to_json
 
@@ -443,7 +443,7 @@ def test_generation_runs_off_the_event_loop_on_one_model(accompanist, twinkle, m
     app = create_app(accompanist=accompanist)
     studio = app.state.studio
     active, peak = [0], [0]
-    real = ForwardPass.__call__  # the model's call: the batcher runs one batch at a time
+    real = ForwardPass.__call__  # the model's call: each batch thread runs one batch at a time
 
     def slow(*a, **k):
         active[0] += 1
@@ -471,7 +471,7 @@ def test_generation_runs_off_the_event_loop_on_one_model(accompanist, twinkle, m
         for t in threads:
             t.join(60)
     assert all(r.status_code == 200 for r in results.values()) and len(results) == 6
-    assert peak[0] == 1  # one model call at a time on the one model
+    assert 1 <= peak[0] <= batching.BATCH_THREADS  # at most one model call per batch thread
     assert results[0].content == results[2].content == results[4].content  # same seed, same answer
     assert studio.served == 6 and studio.pending == 0
 

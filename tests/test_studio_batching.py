@@ -25,7 +25,7 @@ def accompanist():
 def together(batcher, requests):
     """Each request ``dict(melody=..., **kwargs)`` run in its own thread through ``batcher``: the first
     alone while the model is busy, then all the others queued before it is free. Their results (or
-    errors), in order."""
+    errors), in order (the batch threads may each take some of the waiting calls)."""
     results = [None] * len(requests)
 
     def run(i):
@@ -41,12 +41,12 @@ def together(batcher, requests):
             time.sleep(0.005)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(requests))]
-    with batcher.lock:
+    with batcher.paused():
         threads[0].start()
         wait(lambda: batcher.queued == 1 and batcher._queue.qsize() == 0)  # taken: waiting for the model
         for t in threads[1:]:
             t.start()
-        wait(lambda: batcher._queue.qsize() == len(requests) - 1)
+        wait(lambda: batcher.queued == len(requests))  # every call queued (or taken by a waiting thread)
     for t in threads:
         t.join(60)
     return results
@@ -57,7 +57,7 @@ def same(a, b):
 
 
 def test_requests_batched_together_equal_each_served_alone(accompanist):
-    batcher = Batcher(Accompanist())
+    batcher = Batcher(Accompanist(), threads=1)
     requests = [dict(melody=TWINKLE, seed=s, noise_scale=n) for s, n in [(0, None), (1, 1.0), (7, 3.0), (8, 0.5)]]
     requests += [dict(melody=TWINKLE, seed=3, decoding={"onset_cost": 1.0}),
                  dict(melody=TWINKLE, seed=4, decoding={"onset_cost": 1.0, "parallel_cost": 0.0}),
@@ -73,7 +73,7 @@ def test_requests_batched_together_equal_each_served_alone(accompanist):
 def test_regenerations_batched_together_equal_each_served_alone(accompanist, tmp_path):
     take = tmp_path / "take.mid"
     accompanist.generate(TWINKLE, seed=0).write(str(take))
-    batcher = Batcher(Accompanist())
+    batcher = Batcher(Accompanist(), threads=1)
     requests = [dict(melody=TWINKLE, seed=s, keep=str(take), regenerate=r)
                 for s, r in [(1, {"bars": (2, 4)}), (2, {"bars": (1, 3), "tracks": ["tenor"]}),
                              (3, {"bars": (5, 8), "tracks": ["alto", "bass"]})]]
@@ -86,7 +86,7 @@ def test_regenerations_batched_together_equal_each_served_alone(accompanist, tmp
 
 
 def test_a_failing_request_fails_alone_and_a_closed_batcher_still_serves(accompanist):
-    batcher = Batcher(Accompanist())
+    batcher = Batcher(Accompanist(), threads=1)
     bad = dict(melody=TWINKLE, seed=2, noise_scale=1.0)
     generator = batcher.forward.generator
 
@@ -110,3 +110,17 @@ def test_a_failing_request_fails_alone_and_a_closed_batcher_still_serves(accompa
     alone = accompanist.generate_piece(TWINKLE, seed=4)
     assert same(batcher.accompanist.generate_piece(TWINKLE, seed=4), alone)
     assert batcher.runs == 6  # 1 first, 1 batch of 3 that failed, its 3 again one by one, 1 after close
+
+
+def test_two_batch_threads_answer_each_request_as_alone(accompanist):
+    batcher = Batcher(Accompanist(), threads=2)
+    requests = [dict(melody=TWINKLE, seed=s, noise_scale=n) for s, n in [(0, None), (1, 1.0), (7, 3.0), (8, 0.5),
+                                                                          (9, None), (10, 2.0)]]
+    requests.append(dict(melody=os.path.join(EXAMPLES, "ode_to_joy_pickup.mid"), seed=5))
+    got = together(batcher, requests)
+    assert batcher.largest >= 2 and len(batcher._threads) == 2
+    for request, result in zip(requests, got):
+        kw = dict(request)
+        assert same(result, accompanist.generate_piece(kw.pop("melody"), **kw)), request
+    batcher.close()
+    assert same(batcher.accompanist.generate_piece(TWINKLE, seed=4), accompanist.generate_piece(TWINKLE, seed=4))

@@ -3,9 +3,10 @@
 Each request runs :meth:`deepaccomp.Accompanist.generate_piece` in a worker
 thread of its own (reading its melody, drawing its noise from its own seed,
 writing its answer), but the model's part of it, the generator and the notes
-decoding (:meth:`deepaccomp.generation.ForwardPass.__call__`), is handed to one
-batch thread: the calls that arrived while a batch ran go through the model
-together, as one batch of the generator and one batched decoding. Only
+decoding (:meth:`deepaccomp.generation.ForwardPass.__call__`), is handed to
+:data:`BATCH_THREADS` batch threads: the calls that arrived while the threads were busy go through
+the model together (at most :data:`MAX_BATCH_CALLS` at a time), as one batch of the generator and
+one batched decoding, while the other thread runs the next batch. Only
 compatible calls are batched: the same input and noise shapes, bar length,
 decoding settings (the noise scale is already in the noise) and whether
 notes are kept. Every row of the generator and of the decoding is computed
@@ -16,6 +17,7 @@ a request's error is its own.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import queue
 import threading
@@ -33,6 +35,15 @@ BATCH_WORKERS = 32
 this many share a batch); the others wait for a thread (the studio's own limit on waiting requests,
 :data:`~deepaccomp.studio.limits.MAX_PENDING`, still applies)."""
 
+BATCH_THREADS = 2
+"""Batch threads of a studio model: while one batch's numpy arithmetic runs (it releases Python's
+lock), the other's Python-level work (the notes decoding's loops) can use the second core."""
+
+MAX_BATCH_CALLS = 4
+"""Most requests one batch thread takes at a time: batching saves no arithmetic here (the numpy
+convolutions cost the same per melody in a batch), so small batches shared by the threads keep the
+waiting of the last request short."""
+
 MAX_BATCH_CELLS = 2**18
 """Most time x pitch cells (requests x steps x window pitches) in one batched generator call: 18
 requests of the bundled 13-bar example; larger batches are cut, a larger single request goes alone
@@ -41,7 +52,7 @@ as before. Bounds the memory a batch adds (about 1 KB a cell)."""
 
 class Batcher:
     """One model shared by many request threads: ``accompanist``'s forward pass queues its model calls
-    here, and one batch thread runs them in batches.
+    here, and :data:`BATCH_THREADS` batch threads run them in batches.
 
     Parameters
     ----------
@@ -49,18 +60,22 @@ class Batcher:
         The loaded model, the studio's: its ``forward`` becomes the queued one (same generator, config
         and results), so every call of its methods, from any thread, goes through the batches; after
         :meth:`close` the calls run one by one.
+    threads : int
+        Batch threads (default :data:`BATCH_THREADS`).
     """
 
-    def __init__(self, accompanist):
+    def __init__(self, accompanist, threads: int = BATCH_THREADS):
+        self.threads = threads
         self.forward = accompanist.forward
         self.accompanist = accompanist
         accompanist.forward = _QueuedForward(self)
-        self.lock = threading.Lock()  # the model is used by one batch at a time
+        self.lock = threading.Lock()  # guards the counters; the model itself is read-only (thread-safe)
+        self._slots = threading.Semaphore(threads)  # model calls at once (see paused)
         self.queued = 0  # calls queued
         self.runs = 0  # batches run
         self.largest = 0  # the most calls one batch held
         self._queue = queue.Queue()
-        self._thread = None
+        self._threads = []
         self._closed = False
         self._start = threading.Lock()
 
@@ -70,20 +85,34 @@ class Batcher:
         with self._start:
             queued = not self._closed
             if queued:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._serve, name="deepaccomp-batch", daemon=True)
-                    self._thread.start()
+                if not self._threads:
+                    self._threads = [threading.Thread(target=self._serve, name=f"deepaccomp-batch-{i}", daemon=True)
+                                     for i in range(self.threads)]
+                    for thread in self._threads:
+                        thread.start()
                 self._queue.put(call)
                 self.queued += 1
         if not queued:  # closed: no batch thread any more, the call runs on its own
             self._run([call])
         return call[1].result()
 
+    @contextlib.contextmanager
+    def paused(self):
+        """Hold the model: no batch starts until the block ends (the calls queue meanwhile)."""
+        for _ in range(self.threads):
+            self._slots.acquire()
+        try:
+            yield self
+        finally:
+            for _ in range(self.threads):
+                self._slots.release()
+
     def close(self):
         """Ends the batch thread once the queued calls are served; later calls run one by one."""
         with self._start:
             self._closed = True
-            self._queue.put(None)
+            for _ in range(self.threads):
+                self._queue.put(None)
 
     def _serve(self):
         while True:
@@ -91,24 +120,27 @@ class Batcher:
             if first is None:
                 return
             calls = [first]
-            while True:  # everything that arrived while the last batch ran
+            while len(calls) < MAX_BATCH_CALLS:  # what arrived while the last batch ran, up to a bound
                 try:
                     calls.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            stop = calls[-1] is None
+            stops = sum(c is None for c in calls)
+            for _ in range(stops - 1):  # another batch thread's end: handed back to it
+                self._queue.put(None)
             for batch in _batches([c for c in calls if c is not None]):
                 self._run(batch)
-            if stop:
+            if stops:
                 return
 
     def _run(self, batch):
         """One batch through the model, each result to its caller; a failed batch again call by call."""
         args = [a for a, _ in batch]
+        with self.lock:
+            self.runs += 1
+            self.largest = max(self.largest, len(batch))
         try:
-            with self.lock:
-                self.runs += 1
-                self.largest = max(self.largest, len(batch))
+            with self._slots:
                 values = self._call(args)
         except Exception as exc:  # noqa: BLE001 - handed to the callers, whose error it is
             if len(batch) == 1:
