@@ -62,10 +62,12 @@ class Batcher:
         :meth:`close` the calls run one by one.
     threads : int
         Batch threads (default :data:`BATCH_THREADS`).
+    max_calls : int
+        Most calls a batch thread takes at a time (default :data:`MAX_BATCH_CALLS`).
     """
 
-    def __init__(self, accompanist, threads: int = BATCH_THREADS):
-        self.threads = threads
+    def __init__(self, accompanist, threads: int = BATCH_THREADS, max_calls: int = MAX_BATCH_CALLS):
+        self.threads, self.max_calls = threads, max_calls
         self.forward = accompanist.forward
         self.accompanist = accompanist
         accompanist.forward = _QueuedForward(self)
@@ -120,7 +122,7 @@ class Batcher:
             if first is None:
                 return
             calls = [first]
-            while len(calls) < MAX_BATCH_CALLS:  # what arrived while the last batch ran, up to a bound
+            while len(calls) < self.max_calls:  # what arrived while the last batch ran, up to a bound
                 try:
                     calls.append(self._queue.get_nowait())
                 except queue.Empty:
