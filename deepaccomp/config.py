@@ -21,7 +21,7 @@ import math
 import numbers
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import NamedTuple
 
 from .errors import ConfigError, brief
@@ -926,37 +926,17 @@ def default() -> Config:
 
 
 def pop() -> Config:
-    """Pop songs (POP909, ``--format pop909 --source DIR``): the default's networks on 4-bar phrases
-    with the position in the bar, piano and bass under the melody, re-struck notes kept (docs/model_card_pop.md)."""
+    """Pop songs (POP909, ``--format pop909 --source DIR``): the default's networks and training on
+    4-bar phrases with the position in the bar, piano and bass under the melody, re-struck notes kept;
+    the shipped pop model's recipe (docs/model_card_pop.md; its noise scale, 3, is chosen on valid)."""
+    base = default()
     return Config(
         data=DataConfig(pitch_window="compact", phrase_bars=4, hop_bars=1, layout="pop", format="pop909",
                         restrike_gaps=True, center_melody=False),
-        model=ModelConfig(
-            encoder_filters=(32, 64, 128, 256),
-            decoder_filters=(128, 64, 32),
-            noise_channels=16,
-            output_tracks=2,
-            critic_filters=(16, 32, 64, 128),
-            critic_norm="none",
-            fixed_length=False,
-            melody_octaves=True,
-            position_channels=True,
-        ),
-        train=TrainConfig(
-            iterations=1500,
-            batch_size=32,
-            critic_updates=2,
-            generator_lr=5e-4,
-            critic_lr=5e-4,
-            reconstruction_weight=50.0,
-            reconstruction_loss="bce",
-            diversity_weight=5.0,
-            average_decay=0.999,
-            eval_every=250,
-            checkpoint_every=250,
-        ),
+        model=replace(base.model, output_tracks=2, position_channels=True),
+        train=replace(base.train, iterations=2500),
         generation=GenerationConfig(decode="notes", note_score="log_odds", decode_threshold=-0.5, onset_cost=0.25,
-                                    lowest_min_steps=2, estimate_pickup=False),
+                                    lowest_min_steps=2, estimate_pickup=False, noise_scale=3.0),
         preset="pop",
     )
 

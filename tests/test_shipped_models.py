@@ -93,3 +93,16 @@ def test_the_pop_model_accompanies_a_melody_with_an_odd_bar():
     assert [(t.numerator, t.denominator) for t in out.time_signature_changes] == [(4, 4), (2, 4), (4, 4)]
     piano = out.instruments[1].notes
     assert any(n.start >= 10 * beat for n in piano) and any(n.start < 8 * beat for n in piano)
+
+
+def test_the_pop_preset_is_the_shipped_pop_models_recipe():
+    from deepaccomp.config import Config, preset
+
+    shipped = Config.load(os.path.join(os.path.dirname(artifact.shipped_model_path("pop")), "config.json")).to_dict()
+    recipe = preset("pop").to_dict()
+    for section in ("model", "generation"):
+        assert shipped[section] == recipe[section], section
+    assert {k: v for k, v in shipped["train"].items() if k != "keep_checkpoints"} == \
+        {k: v for k, v in recipe["train"].items() if k != "keep_checkpoints"}
+    assert {k: v for k, v in shipped["data"].items() if k != "source"} == \
+        {k: v for k, v in recipe["data"].items() if k != "source"}
