@@ -620,15 +620,18 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
         data = await read_body(request)
         return upload_to_editor(await chosen.run(read_upload, data, chosen.accompanist.layout))
 
+    async def json_request(request: Request, schema: dict):
+        """A JSON request's body, its model's name, that model's studio and layout, and the answer's format."""
+        body = _json_object(await read_body(request), set(schema["properties"]))
+        name = models.name(body.get("model"))
+        chosen = await models.studio(name)
+        return body, name, chosen, chosen.accompanist.layout, _format(body.get("format", "json"))
+
     @app.post("/api/generate", summary="accompany a JSON note list",
               openapi_extra={"requestBody": {"required": True,
                                              "content": {"application/json": {"schema": json_schema}}}})
     async def generate_json(request: Request):
-        body = _json_object(await read_body(request), set(json_schema["properties"]))
-        name = models.name(body.get("model"))
-        chosen = await models.studio(name)
-        layout = chosen.accompanist.layout
-        fmt = _format(body.get("format", "json"))
+        body, name, chosen, layout, fmt = await json_request(request, json_schema)
         params = _generation_params(body, layout)
         keep, regenerate = regenerate_params(body)
         melody_file = _melody_file(body)
@@ -646,11 +649,7 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
               openapi_extra={"requestBody": {"required": True,
                                              "content": {"application/json": {"schema": EDIT_JSON_SCHEMA}}}})
     async def edit(request: Request):
-        body = _json_object(await read_body(request), set(EDIT_JSON_SCHEMA["properties"]))
-        name = models.name(body.get("model"))
-        chosen = await models.studio(name)
-        layout = chosen.accompanist.layout
-        fmt = _format(body.get("format", "json"))
+        body, name, chosen, layout, fmt = await json_request(request, EDIT_JSON_SCHEMA)
         seed = body.get("seed")
         seed = None if seed is None else check_int(seed, "seed", *limits.SEED_RANGE)
         if "accompaniment" not in body or "keep_midi_base64" not in body:
