@@ -481,7 +481,7 @@ def to_model_space(piece, config: Config):
         piece = piece.with_lead_in(piece.grid.bars.offset)
     melody = piece.roll[..., :1]
     shift = estimate_key(melody).shift_to_c()
-    total = shift + (_octave_shift(melody, shift) if config.data.center_melody else 0)
+    total = shift + _octave_shift(melody, shift, config)
     drums = piece.layout.drum_mask[: piece.roll.shape[2]]
     # one transposition by the total: a melody near pitch 0 or 127 loses no note on the way
     roll, onsets = (_tracks_into_window(transpose_tracks(r, total, drums), drums, config)
@@ -513,7 +513,7 @@ def from_model_space(piece, config: Config, *args):
 def _roll_to_model_space(melody: np.ndarray, config: Config) -> tuple[np.ndarray, int]:
     """Melody ``(time, 128, 1)`` -> ``(model input (time, window, 1), total shift in semitones)``."""
     shift = estimate_key(melody).shift_to_c()
-    octave = _octave_shift(melody, shift) if config.data.center_melody else 0
+    octave = _octave_shift(melody, shift, config)
     return _fold_into_window(transpose_roll(melody, shift + octave), config), shift + octave
 
 
@@ -531,8 +531,11 @@ def _tracks_into_window(roll: np.ndarray, drums: np.ndarray, config: Config) -> 
     return out
 
 
-def _octave_shift(melody: np.ndarray, shift: int = 0) -> int:
-    """Whole octaves that bring the mean pitch of ``melody`` moved by ``shift`` semitones nearest the sopranos'."""
+def _octave_shift(melody: np.ndarray, shift: int, config: Config) -> int:
+    """Whole octaves that bring the mean pitch of ``melody`` moved by ``shift`` semitones nearest the sopranos';
+    0 where the model keeps a melody's own octave (``data.center_melody`` false)."""
+    if not config.data.center_melody:
+        return 0
     pitches = np.nonzero(melody[..., 0].any(axis=0))[0]
     weights = melody[..., 0].sum(axis=0)[pitches]
     mean = float(np.average(pitches, weights=weights)) + shift

@@ -80,9 +80,9 @@ class _Unet:
         it = iter(weights)
         self.encoder = [(next(it), next(it), _batch_norm(it) if i > 0 else None)
                         for i in range(len(m.encoder_filters))]
-        self.decoder = [(phase_kernels(next(it)), next(it), _batch_norm(it)) for _ in m.decoder_filters]
+        self.decoder = [(PhaseKernels(next(it)), next(it), _batch_norm(it)) for _ in m.decoder_filters]
         kernel, bias = next(it), next(it)
-        self.out = (phase_kernels(kernel), bias)
+        self.out = (PhaseKernels(kernel), bias)
 
     def __call__(self, melody: np.ndarray, noise: np.ndarray) -> np.ndarray:
         x = melody
@@ -161,11 +161,6 @@ class PhaseKernels:
         self.filters = kernel.shape[3]
         self.phases = [[{(oi, oj): kernel[di][:, dj].sum(axis=(0, 1)) for oi, di in rows.items()
                          for oj, dj in cols.items()} for cols in groups] for rows in groups]
-
-
-def phase_kernels(kernel: np.ndarray) -> PhaseKernels:
-    """The :class:`PhaseKernels` of ``kernel`` ``(k, k, c, f)``."""
-    return PhaseKernels(kernel)
 
 
 def upsample_conv2d(x: np.ndarray, kernel, bias: np.ndarray) -> np.ndarray:

@@ -74,9 +74,12 @@ def _clean(value):
 
 
 def with_settings(model: str, out: str, **generation) -> str:
-    """``model`` written to ``out`` with its generation settings changed (weights unchanged)."""
+    """``model`` written to ``out`` with its generation settings changed (weights unchanged), and the pop
+    preset's reading of a melody (its octave kept, bar 1 at time 0) for a model trained before those settings."""
     generator, cfg = load(model)
-    cfg = cfg.replace(data={"center_melody": False}, generation={"estimate_pickup": False, **generation})
+    recipe = config.pop()
+    cfg = cfg.replace(data={"center_melody": recipe.data.center_melody},
+                      generation={"estimate_pickup": recipe.generation.estimate_pickup, **generation})
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     artifact.save(generator, cfg, out)
     return out
@@ -258,7 +261,8 @@ def main(argv=None) -> int:
     valid = pe.pop_songs(args.source, "valid", args.valid_limit)
     search = choose_noise(trained, valid, work)
     model = with_settings(trained, os.path.join(args.out, artifact.FILE_NAME), noise_scale=search["chosen"])
-    load(model)[1].save(os.path.join(args.out, "config.json"))
+    shipped = load(model)[1]
+    shipped.save(os.path.join(args.out, "config.json"))
 
     songs = pe.pop_songs(args.source, "test", args.test_limit)
     columns = {"model": pe.model_accompany(model), **{n: n for n in pe.REFERENCES},
@@ -271,7 +275,7 @@ def main(argv=None) -> int:
                for name, make in (("random in-key notes", random_in_key_values),
                                   ("the melody doubled", doubled_values))}
     result = {"test": test, "test_seeds": list(TEST_SEEDS), "targets": targets(test), "honesty": honesty,
-              "valid_search": search, "iterations": load(model)[1].train.iterations,
+              "valid_search": search, "iterations": shipped.train.iterations,
               "model_bytes": os.path.getsize(model),
               "hardware": {"machine": platform.machine(), "cpus": os.cpu_count(),
                            "python": platform.python_version(), "matmul_gflops": gflops}}
