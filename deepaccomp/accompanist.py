@@ -248,13 +248,15 @@ class Accompanist:
         return out if many else out[0]
 
     def accompany(self, melodies, *, seed: int | None = None, noise_scale: float | None = None,
-                  steps_per_bar: int = STEPS_PER_BAR, decoding=None) -> list:
+                  steps_per_bar: int = STEPS_PER_BAR, decoding=None, with_onsets: bool = False) -> list:
         """Research entry point on rolls: melodies ``[(time, 128, 1)]`` bool, any key and octave, step 0 a
         downbeat of bars of ``steps_per_bar`` steps -> accompaniments ``[(time, 128, N)]`` bool in the
         melody's own key (one batched pass), silent before each melody's first note as in :meth:`generate`.
-        ``noise_scale`` and ``decoding`` override the model's generation settings as in :meth:`generate`."""
+        ``noise_scale`` and ``decoding`` override the model's generation settings as in :meth:`generate`.
+        ``with_onsets``: ``[(roll, onsets)]``, the onsets ``(time, 128, N)`` bool telling a re-struck note
+        from a held one (a model decoding with ``generation.restrike``)."""
         return self.forward.accompany_full(list(melodies), seed=seed, noise_scale=noise_scale,
-                                           steps_per_bar=steps_per_bar, decoding=decoding)
+                                           steps_per_bar=steps_per_bar, decoding=decoding, with_onsets=with_onsets)
 
     # ------------------------------------------------------------------ deprecated (0.1 names)
     def generate_batch(self, melodies, **kw) -> list:

@@ -317,6 +317,14 @@ class GenerationConfig:
     lowest_min_steps: int = 1
     """"notes" decoding: every note of the lowest voice (the bass) lasts at least this many steps
     (1..16; 2 = no 16th notes in the bass)."""
+    restrike: bool = False
+    """"notes" decoding: a voice's held pitch is struck again where the generator's score for it dips
+    below ``restrike_threshold`` for one step, the silent step a model trained with
+    ``data.restrike_gaps`` puts before a re-struck note (:func:`deepaccomp.decoding.restrike_gaps`); the
+    written notes hold through that step. Left out of the written config when false."""
+    restrike_threshold: float = 0.0
+    """"notes" decoding with ``restrike``: the note score (its units) below which one held step reads
+    as the gap before a re-strike. Left out of the written config when 0."""
     estimate_pickup: bool = True
     """A melody whose first note starts its file under one 4/4 or 3/4 (nothing in the file says where
     its bars are) has its pickup estimated from its rhythm (:func:`deepaccomp.midi.bar_alignment`);
@@ -338,9 +346,10 @@ class GenerationConfig:
                               f"got {_shown(self.note_score)}")
         if self.decode != "notes" and (self.onset_cost or self.sing_with_melody or self.order_voices
                                        or self.parallel_cost or self.leap_cost or self.lowest_min_steps != 1
-                                       or self.note_score != "value"):
+                                       or self.note_score != "value" or self.restrike or self.restrike_threshold):
             raise ConfigError("generation.note_score, onset_cost, sing_with_melody, order_voices, parallel_cost, "
-                              "leap_cost and lowest_min_steps apply to decode='notes' only")
+                              "restrike, restrike_threshold, leap_cost and lowest_min_steps apply to "
+                              "decode='notes' only")
 
     def replace(self, **overrides) -> "GenerationConfig":
         """A validated copy with the given settings changed: ``settings.replace(onset_cost=1.0)``.
@@ -408,7 +417,7 @@ class GenerationConfig:
 
 
 NOTES_ONLY_SETTINGS = ("note_score", "onset_cost", "sing_with_melody", "order_voices", "parallel_cost", "leap_cost",
-                       "lowest_min_steps")
+                       "lowest_min_steps", "restrike", "restrike_threshold")
 """The settings of the ``"notes"`` decoding alone; other decodings need them at their defaults."""
 
 
@@ -712,6 +721,7 @@ SETTING_BOUNDS = {
     "generation.decode_threshold": Bound(-1.0, 1.0, open_low=True, open_high=True,
                                          note=", the generator's tanh range (beyond it nothing or everything sounds)"),
     "generation.onset_cost": Bound(0.0, MAX_DECODE_COST),
+    "generation.restrike_threshold": Bound(-MAX_DECODE_COST, MAX_DECODE_COST),
     "generation.parallel_cost": Bound(0.0, MAX_DECODE_COST),
     "generation.leap_cost": Bound(0.0, MAX_DECODE_COST),
     "generation.lowest_min_steps": Bound(1, 16, whole=True, note=" steps"),
@@ -719,7 +729,8 @@ SETTING_BOUNDS = {
 }
 """The range of every numeric setting, ``"section.field": Bound``; :func:`check_section` checks them."""
 
-OMITTED_WHEN_DEFAULT = ("data.format", "data.restrike_gaps", "data.center_melody", "generation.estimate_pickup")
+OMITTED_WHEN_DEFAULT = ("data.format", "data.restrike_gaps", "data.center_melody", "generation.estimate_pickup",
+                        "generation.restrike", "generation.restrike_threshold")
 """Settings added after model files were first shipped: written only where not their default."""
 
 SOURCE_FORMATS = ("midi", "pop909")

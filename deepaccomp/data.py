@@ -81,12 +81,12 @@ from .representation import (
 
 __all__ = ["DATASET_VERSION", "TUNE_MATCH_THRESHOLD", "tune_match_scores", "voices_key", "SPLITS", "PART_NAMES", "DEFAULT_DATASET_DIR",
            "MIDI_SUFFIXES", "split_of", "melody_line", "tune_similarity", "clean_splits", "Dataset",
-           "chorale_ids", "SCORE_METERS", "score_to_roll", "build_chorales", "reference_metrics", "folder_piece", "folder_piece_roll",
+           "chorale_ids", "SCORE_METERS", "score_to_roll", "score_onsets", "build_chorales", "reference_metrics", "folder_piece", "folder_piece_roll",
            "build_folder", "track_summary", "n_tracks_of", "FOLDER_METERS", "dataset_path", "prepare", "split_model_inputs",
            "make_tf_dataset", "MAX_WORKERS", "MAX_DATASET_BYTES", "MAX_DATASET_META_BYTES", "MAX_DATASET_ROLL_BYTES",
            "check_workers", "midi_files", "read_cells", "decode_piece", "SOURCE_FORMATS", "format_layout"]
 
-DATASET_VERSION = 5
+DATASET_VERSION = 6
 MAX_WORKERS = 32
 """Most build processes (``workers``, ``--workers``). Each is a Python interpreter with numpy and
 pretty_midi and holds its files (about 50 MiB, a shard build's about 100 MiB): 32 stay within a few GiB,
@@ -705,16 +705,52 @@ def _build_one(args):
         if roll is None:
             return position, cid, None, {"id": cid, "position": position, "reason": reason}
         title = (score.metadata.title if score.metadata is not None else None) or cid
+        onsets = score_onsets(score, roll)  # changes the score: read last
         key, shift = _normalising_shift(roll, key_normalize)
-        roll = transpose_roll(roll, shift)
+        roll, onsets = transpose_roll(roll, shift), transpose_roll(onsets, shift)
         meta = {"id": cid, "title": title, "position": position, "split": split_of(position),
                 "key": key.name, "melody_key": estimate_key(roll[..., :1]).name, "shift": int(shift)}
-        return position, cid, roll, meta
+        return position, cid, roll, meta, onsets
     except DeepAccompError as exc:
-        return position, cid, None, {"id": cid, "position": position, "reason": str(exc)}
+        return position, cid, None, {"id": cid, "position": position, "reason": str(exc)}, None
     except Exception as exc:  # a damaged corpus file must not abort the whole build
         return position, cid, None, {"id": cid, "position": position,
-                                     "reason": f"{type(exc).__name__}: {exc}"}
+                                     "reason": f"{type(exc).__name__}: {exc}"}, None
+
+
+def score_onsets(score, roll) -> np.ndarray:
+    """The note starts of a chorale's music21 score on the grid of its roll: Bach's re-struck notes.
+
+    :func:`score_to_roll` reads a note struck again as one held note. Here each
+    note of ``score`` that is not the continuation of a tie is cut to one 16th
+    (a tied continuation is removed) and read with :func:`score_to_roll`, so its
+    cells are the onsets. The score is changed in place.
+
+    Parameters
+    ----------
+    score : music21.stream.Score
+        The chorale as :func:`score_to_roll` reads it.
+    roll : np.ndarray of bool, shape (time, 128, 4)
+        Its roll in the same key (``score_to_roll(score)``).
+
+    Returns
+    -------
+    np.ndarray of bool, the roll's shape
+        Onsets inside the roll (every run's start among them).
+    """
+    for note in list(score.recurse().notes):
+        if note.tie is not None and note.tie.type in ("stop", "continue"):
+            note.activeSite.remove(note)
+        else:
+            note.quarterLength = 1.0 / STEPS_PER_BEAT
+    starts, reason = score_to_roll(score)
+    if starts is None:
+        raise DatasetError(f"the score's onsets cannot be read: {reason}")
+    out = np.zeros(roll.shape, bool)
+    n = min(len(starts), len(roll))
+    out[:n] = starts[:n]
+    roll = as_bool(roll)
+    return (out & roll) | run_starts(roll)
 
 
 def build_chorales(*, key_normalize: bool = True, workers: int | None = None,
@@ -727,7 +763,9 @@ def build_chorales(*, key_normalize: bool = True, workers: int | None = None,
     workers = check_workers(workers) or min(2, os.cpu_count() or 1)
     jobs = [(i, cid, key_normalize) for i, cid in enumerate(ids)]
     results = _run_jobs(_build_one, jobs, workers, progress, "chorales")
-    return _assemble(results, {"source": "chorales", "key_normalize": key_normalize})
+    ds = _assemble([r[:4] for r in results], {"source": "chorales", "key_normalize": key_normalize})
+    ds.onsets = [r[4] for r in results if r[2] is not None]
+    return ds
 
 
 def _run_jobs(fn, jobs, workers, progress, desc):

@@ -65,7 +65,8 @@ from .errors import ConfigError
 from .metrics import LEAP_INTERVAL
 from .representation import STEPS_PER_BEAT, decode_voices, from_model_range
 
-__all__ = ["DECODE_METHODS", "NOTE_SCORES", "FREE", "decode", "decode_notes", "decode_hits", "log_odds"]
+__all__ = ["DECODE_METHODS", "NOTE_SCORES", "FREE", "decode", "decode_notes", "decode_hits", "log_odds", "note_scores",
+           "mark_restrikes", "RESTRIKE_GRID"]
 
 DECODE_METHODS = ("threshold", "voice", "notes")
 """The decodings :func:`decode` knows (``generation.decode``)."""
@@ -75,6 +76,10 @@ LOG_ODDS_EPS = 1e-6
 """Probabilities are clipped to [eps, 1 - eps] before the log-odds (at most about +-13.8)."""
 
 _PERFECT = (0, 7)  # interval classes of unisons/octaves and fifths
+
+RESTRIKE_GRID = STEPS_PER_BEAT // 2
+"""Steps between the positions where :func:`mark_restrikes` lets a note be struck again: an eighth note
+(all 4,850 re-struck notes of the alto, tenor and bass in the chorales' train split start on one)."""
 
 FREE = -2
 """In a ``fixed`` line (:func:`decode_notes`): the decoding chooses this step (-1 is a kept rest,
@@ -141,12 +146,70 @@ def _decode_voices(values, settings, melody, fixed=None) -> np.ndarray:
     if method == "voice":
         return decode_voices(values, settings.decode_threshold)
     if method == "notes":
-        return decode_notes(values, threshold=settings.decode_threshold, onset_cost=settings.onset_cost,
-                            score=settings.note_score, melody=melody, sing_with_melody=settings.sing_with_melody,
-                            order_voices=settings.order_voices, parallel_cost=settings.parallel_cost,
-                            leap_cost=settings.leap_cost, lowest_min_steps=settings.lowest_min_steps,
-                            fixed=fixed)
+        out = decode_notes(values, threshold=settings.decode_threshold, onset_cost=settings.onset_cost,
+                           score=settings.note_score, melody=melody, sing_with_melody=settings.sing_with_melody,
+                           order_voices=settings.order_voices, parallel_cost=settings.parallel_cost,
+                           leap_cost=settings.leap_cost, lowest_min_steps=settings.lowest_min_steps,
+                           fixed=fixed)
+        if settings.restrike:
+            out = mark_restrikes(out, note_scores(values, settings.note_score), settings.restrike_threshold, fixed)
+        return out
     raise ConfigError(f"unknown decode method {method!r}; use one of {list(DECODE_METHODS)}")
+
+
+def note_scores(values, score: str = "value") -> np.ndarray:
+    """What each cell of generator ``values`` scores in the ``"notes"`` decoding, before its threshold:
+    the value itself (``"value"``) or its :func:`log_odds` (``"log_odds"``); float64."""
+    if score not in NOTE_SCORES:
+        raise ConfigError(f"unknown note score {score!r}; use one of {list(NOTE_SCORES)}")
+    values = np.asarray(values, dtype=np.float64)
+    return log_odds(values) if score == "log_odds" else values
+
+
+def mark_restrikes(roll, scores, threshold: float = 0.0, fixed=None) -> np.ndarray:
+    """Decoded voices with a silent step before each note the generator strikes again.
+
+    A model trained with ``data.restrike_gaps`` learned a re-struck note as one
+    silent step before it (:func:`deepaccomp.representation.restrike_gaps`);
+    the ``"notes"`` decoding, whose voices sing on through the melody, holds the
+    pitch through that step. Here a step ``s`` is cleared where the held pitch's
+    score is below ``threshold`` and lowest of its dip, so that the note is struck
+    again at ``s + 1``, on an eighth-note position (step 0 a downbeat; every
+    re-struck note of Bach's chorales starts on one, :data:`RESTRIKE_GRID`):
+
+    * ``s + 1`` is a multiple of :data:`RESTRIKE_GRID`, and the score at ``s`` is
+      at most the one a grid step before and below the one a grid step after;
+    * the pitch sounds from ``s - 1`` to ``s + 2``: once
+      :func:`deepaccomp.representation.close_restrike_gaps` has read the gap back
+      (the note before sounding through ``s``), both notes last two steps or more.
+
+    Parameters
+    ----------
+    roll : ndarray of bool, shape (..., time, pitch, voices)
+        Decoded voices, one pitch per voice and step (:func:`decode_notes`).
+    scores : ndarray, the roll's shape
+        The note score of every cell (:func:`note_scores`).
+    threshold : float
+        In the units of ``scores``.
+    fixed : ndarray of int, shape (..., time, voices), optional
+        Kept states (:func:`decode_notes`): a kept step is never cleared.
+
+    Returns
+    -------
+    ndarray of bool, the roll's shape
+    """
+    roll, scores = np.asarray(roll, bool), np.asarray(scores, dtype=np.float64)
+    g = RESTRIKE_GRID
+    low = scores < threshold
+    low[..., g:, :, :] &= scores[..., g:, :, :] <= scores[..., :-g, :, :]
+    low[..., :-g, :, :] &= scores[..., :-g, :, :] < scores[..., g:, :, :]
+    if fixed is not None:
+        low &= (np.asarray(fixed) == FREE)[..., None, :]
+    out = roll.copy()
+    for s in range(g - 1, roll.shape[-3] - 2, g):
+        cut = low[..., s, :, :] & roll[..., s - 1, :, :] & roll[..., s + 1, :, :] & roll[..., s + 2, :, :]
+        out[..., s, :, :] &= ~cut
+    return out
 
 
 def log_odds(values) -> np.ndarray:

@@ -95,14 +95,17 @@ VOICE_RANGES = {1: (53, 74), 2: (48, 69), 3: (36, 62)}
 """MIDI ranges of alto, tenor and bass for the random baseline (C major / A minor)."""
 
 
-def held_out_pieces(dataset, split: str = "test", limit: int | None = None):
-    """``[(original-key roll (time, 128, 1 + N), key)]`` for the pieces of a split (drum tracks never move)."""
+def held_out_pieces(dataset, split: str = "test", limit: int | None = None, with_onsets: bool = False):
+    """``[(original-key roll (time, 128, 1 + N), key)]`` for the pieces of a split (drum tracks never move);
+    ``with_onsets``: ``[(roll, key, onsets)]``, the onsets of the roll's shape (:meth:`Dataset.piece_onsets`)."""
     out = []
     drums = get_layout(dataset.layout).drum_mask
     for i in dataset.indices(split)[:limit]:
         meta = dataset.pieces[i]
         roll = transpose_tracks(dataset.rolls[i], -int(meta["shift"]), drums)
         out.append((roll, metrics.Key.parse(meta["key"])))
+        if with_onsets:
+            out[-1] += (transpose_tracks(dataset.piece_onsets(i), -int(meta["shift"]), drums),)
     return out
 
 

@@ -45,6 +45,7 @@ from .piece import Piece, TimeGrid
 from .representation import (
     STEPS_PER_BAR,
     N_MIDI_PITCHES,
+    close_restrike_gaps,
     crop_pitches,
     pad_time,
     position_planes,
@@ -359,10 +360,11 @@ class ForwardPass:
             for i, acc in zip(idx, accomps):
                 back = from_model_space(model[i].with_accompaniment(acc), self.config)
                 new = _from_melody_onset(back.roll[..., 1:], pieces[i].roll)
+                new, onsets = _restruck(new, self.config.track_layout) if settings.restrike else (new, None)
                 if kept[i] is None:
-                    out[i] = pieces[i].with_accompaniment(new)
+                    out[i] = pieces[i].with_accompaniment(new, onsets)
                 else:
-                    out[i] = pieces[i].with_accompaniment(*_merge_kept(kept[i], new, free[i]))
+                    out[i] = pieces[i].with_accompaniment(*_merge_kept(kept[i], new, free[i], onsets))
         return out
 
     def _kept_states(self, kept: Piece, free: np.ndarray) -> np.ndarray:
@@ -376,10 +378,11 @@ class ForwardPass:
         return np.where(steps[: line.shape[0]], FREE, line)
 
     def accompany_full(self, melodies, *, seed: int | None = None, noise_scale: float | None = None,
-                       steps_per_bar: int = STEPS_PER_BAR, decoding=None) -> list:
+                       steps_per_bar: int = STEPS_PER_BAR, decoding=None, with_onsets: bool = False) -> list:
         """Melodies ``[(time, 128, 1)]`` in any key and octave, step 0 a downbeat of bars of
         ``steps_per_bar`` steps -> accompaniments ``[(time, 128, N)]`` in the melody's key
-        (:meth:`generate` on bare rolls).
+        (:meth:`generate` on bare rolls); ``with_onsets``: ``[(roll, onsets)]``, the onsets
+        ``(time, 128, N)`` telling a re-struck note from a held one (``generation.restrike``).
 
         The accompaniment starts with the melody's first note, as a musician's
         would: before it (a leading rest) it is silent.
@@ -388,7 +391,10 @@ class ForwardPass:
         melodies = check_melodies(melodies)
         grid = TimeGrid.plain(steps_per_bar=steps_per_bar)
         pieces = [Piece.from_roll(m, self.config.track_layout, grid) for m in melodies]
-        return [p.roll[..., 1:] for p in self.generate(pieces, seed=seed, decoding=settings)]
+        out = self.generate(pieces, seed=seed, decoding=settings)
+        if with_onsets:
+            return [(p.roll[..., 1:], p.onsets[..., 1:]) for p in out]
+        return [p.roll[..., 1:] for p in out]
 
 
 def regenerate_cells(piece: Piece, start: int, stop: int, tracks) -> np.ndarray:
@@ -420,12 +426,24 @@ def regenerate_cells(piece: Piece, start: int, stop: int, tracks) -> np.ndarray:
     return free
 
 
-def _merge_kept(kept: Piece, new: np.ndarray, free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Accompaniment roll and onsets ``(time, 128, N)``: ``new`` in the ``free`` cells (a note starting
-    where a free stretch starts), the kept piece's everywhere else."""
+def _merge_kept(kept: Piece, new: np.ndarray, free: np.ndarray, onsets=None) -> tuple[np.ndarray, np.ndarray]:
+    """Accompaniment roll and onsets ``(time, 128, N)``: ``new`` (its ``onsets``, else its runs' starts)
+    in the ``free`` cells (a note starting where a free stretch starts), the kept piece's everywhere else."""
     new = new & free
+    starts = run_starts(new) if onsets is None else run_starts(new) | (onsets & new)
     roll = np.where(free, new, kept.roll[..., 1:])
-    onsets = np.where(free, run_starts(new), kept.onsets[..., 1:])
+    onsets = np.where(free, starts, kept.onsets[..., 1:])
+    return roll, onsets
+
+
+def _restruck(accomp: np.ndarray, layout) -> tuple[np.ndarray, np.ndarray]:
+    """The accompaniment ``(time, 128, N)`` and its onsets with the re-strikes the decoding marked
+    (``generation.restrike``) read back (:func:`close_restrike_gaps`, a voice only where it is silent);
+    drum tracks, whose hits are one step long, are left as they are."""
+    roll, onsets = accomp.copy(), run_starts(accomp)
+    for poly in (False, True):
+        tracks = [k for k, t in enumerate(layout.accompaniment) if not t.drums and t.polyphonic == poly]
+        roll[..., tracks], onsets[..., tracks] = close_restrike_gaps(accomp[..., tracks], voices=not poly)
     return roll, onsets
 
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import score_to_roll
+from .data import score_onsets
 from .errors import ConfigError
 from .representation import STEPS_PER_BAR, STEPS_PER_BEAT, as_bool, run_starts
 
@@ -116,41 +116,6 @@ def voice_lines(roll, onsets=None) -> tuple[np.ndarray, np.ndarray]:
     start[1:] |= sounding[1:] & (pitch[1:] != pitch[:-1])  # a new pitch is a new note
     start[0] |= sounding[0]
     return pitch, start
-
-
-def score_onsets(score, roll) -> np.ndarray:
-    """The note starts of a chorale's music21 score on the grid of its roll: Bach's re-struck notes.
-
-    The chorale dataset stores boolean rolls, in which a note struck again is one
-    held note. Here each note of ``score`` that is not the continuation of a tie is
-    cut to one 16th (a tied continuation is removed) and read with
-    :func:`deepaccomp.data.score_to_roll`, so its cells are the onsets. The score
-    is changed in place.
-
-    Parameters
-    ----------
-    score : music21.stream.Score
-        The chorale as :func:`deepaccomp.data.score_to_roll` reads it.
-    roll : np.ndarray of bool, shape (time, 128, 4)
-        Its roll in the same key (``score_to_roll(score)``, or the dataset's roll moved back to its key).
-
-    Returns
-    -------
-    np.ndarray of bool, the roll's shape
-        Onsets inside the roll.
-    """
-    for note in list(score.recurse().notes):
-        if note.tie is not None and note.tie.type in ("stop", "continue"):
-            note.activeSite.remove(note)
-        else:
-            note.quarterLength = 1.0 / STEPS_PER_BEAT
-    starts, reason = score_to_roll(score)
-    if starts is None:
-        raise ConfigError(f"the score's onsets cannot be read: {reason}")
-    out = np.zeros(roll.shape, bool)
-    n = min(len(starts), len(roll))
-    out[:n] = starts[:n]
-    return out & as_bool(roll)
 
 
 def step_features(roll, shift: int = 0, onsets=None) -> np.ndarray:

@@ -26,6 +26,7 @@ from .errors import ConfigError, InvalidRollError
 
 __all__ = [
     "restrike_gaps",
+    "close_restrike_gaps",
     "STEPS_PER_BEAT",
     "BEATS_PER_BAR",
     "STEPS_PER_BAR",
@@ -329,6 +330,35 @@ def restrike_gaps(roll: np.ndarray, onsets: np.ndarray) -> np.ndarray:
     cut = onsets[1:] & roll[1:] & roll[:-1] & ~onsets[:-1]
     out[:-1] &= ~cut
     return out
+
+
+def close_restrike_gaps(roll: np.ndarray, voices: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The inverse of :func:`restrike_gaps`: every one-step silence of a pitch between two of its notes
+    is filled, and the note after it is struck again there.
+
+    Parameters
+    ----------
+    roll : np.ndarray
+        Bool ``(time, pitch, ...)``, a re-strike marked by one silent step before it.
+    voices : bool
+        Every track (the axes after ``pitch``) sings one pitch at a time: a gap is filled only where
+        the whole track is silent (a voice that moves away from a pitch for one step keeps its move).
+
+    Returns
+    -------
+    roll, onsets : np.ndarray
+        Bool, the roll's shape: the roll with those steps sounding, and its onsets (every run's start,
+        and each re-struck note's first step).
+    """
+    roll = as_bool(roll)
+    gap = np.zeros(roll.shape, bool)
+    gap[1:-1] = roll[:-2] & ~roll[1:-1] & roll[2:]
+    if voices:
+        gap &= ~roll.any(axis=1, keepdims=True)
+    closed = roll | gap
+    onsets = run_starts(closed)
+    onsets[1:] |= gap[:-1]
+    return closed, onsets
 
 
 def decode_voices(values: np.ndarray, threshold: float = 0.0) -> np.ndarray:

@@ -5,7 +5,7 @@ import pytest
 
 from deepaccomp import preset
 from deepaccomp.config import GenerationConfig
-from deepaccomp.decoding import FREE, decode, decode_notes, log_odds
+from deepaccomp.decoding import FREE, decode, decode_notes, log_odds, mark_restrikes
 from deepaccomp.errors import ConfigError
 
 
@@ -232,3 +232,50 @@ def test_a_batch_decodes_each_item_as_alone_with_every_rule_and_kept_states(seed
             alone = decode_notes(values[b], **{**kw, "melody": melody[b]},
                                           fixed=None if kept is None else kept[b])
             np.testing.assert_array_equal(together[b], alone)
+
+
+def test_mark_restrikes_clears_the_lowest_step_of_a_dip_before_an_eighth():
+    # one voice on pitch 1 for 10 steps; re-strikes may start on even steps only (eighths), so only odd steps clear
+    roll = np.zeros((10, 3, 1), bool)
+    roll[:, 1, 0] = True
+    scores = np.ones(roll.shape)
+    scores[[2, 3, 7, 8], 1, 0] = [-5.0, -1.0, -2.0, -5.0]  # 2 and 8: lower, but a re-strike there would be a 16th
+    out = mark_restrikes(roll, scores, threshold=0.0)
+    assert line_of(out) == [1, 1, 1, -1, 1, 1, 1, -1, 1, 1]
+    assert mark_restrikes(roll, scores, threshold=-1.0).sum() == 9  # "below": 3, at the threshold, is no dip
+    scores[:, 1, 0] = 1.0
+    scores[[3, 5], 1, 0] = [-1.0, -3.0]  # a dip over two eighths: its lowest
+    assert line_of(mark_restrikes(roll, scores, threshold=0.0)) == [1, 1, 1, 1, 1, -1, 1, 1, 1, 1]
+    scores[3, 1, 0] = -3.0  # a flat one: its last, right before the note struck again
+    assert line_of(mark_restrikes(roll, scores, threshold=0.0)) == [1, 1, 1, 1, 1, -1, 1, 1, 1, 1]
+    scores[[5, 9], 1, 0] = [1.0, -4.0]  # 9: no step after it
+    assert line_of(mark_restrikes(roll, scores, threshold=0.0)) == [1, 1, 1, -1, 1, 1, 1, 1, 1, 1]
+
+
+def test_mark_restrikes_needs_the_pitch_on_both_sides_and_spares_kept_steps():
+    roll = np.zeros((6, 4, 1), bool)
+    roll[0, 2], roll[1:6, 1] = True, True  # pitch 2 at step 0, then pitch 1 from step 1
+    scores = np.ones(roll.shape)
+    scores[[1, 3]] = -5.0
+    out = mark_restrikes(roll, scores, threshold=0.0)
+    assert line_of(out) == [2, 1, 1, -1, 1, 1]  # 1: the note's first step, nothing before it to strike again
+    fixed = np.full((6, 1), FREE)
+    fixed[3] = 1
+    assert line_of(mark_restrikes(roll, scores, 0.0, fixed)) == [2, 1, 1, 1, 1, 1]  # a kept step is spared
+
+
+def test_restrike_decoding_adds_gaps_only_where_the_model_dips_and_is_notes_only():
+    values = np.full((8, 3, 1), -0.9)
+    values[:, 0, 0] = 0.9
+    values[3, 0, 0] = -0.95  # the model's silent step before a re-strike
+    melody = np.zeros((8, 3, 1), bool)
+    melody[:, 2, 0] = True
+    settings = GenerationConfig(decode="notes", note_score="log_odds", onset_cost=1.0, sing_with_melody=True)
+    held = decode(values[None], settings, melody[None])[0]
+    assert line_of(held) == [0] * 8  # the voice sings on through the dip
+    marked = decode(values[None], settings.replace(restrike=True), melody[None])[0]
+    assert line_of(marked) == [0, 0, 0, -1, 0, 0, 0, 0]
+    assert (decode(values[None], settings.replace(restrike=True, restrike_threshold=-50.0), melody[None])[0]
+            == held).all()
+    with pytest.raises(ConfigError, match="restrike"):
+        GenerationConfig(decode="voice", restrike=True).validate()

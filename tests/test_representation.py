@@ -113,3 +113,38 @@ def test_restrike_gaps_part_a_restruck_note_from_the_one_before():
     assert out[:, 2].tolist() == roll[:, 2].tolist()
     assert run_starts(out)[:, 0].tolist() == onsets[:, 0].tolist()  # the re-strike is a run's start now
     assert roll[2, 0]  # the input is not changed
+
+
+def test_close_restrike_gaps_reads_a_one_step_silence_between_notes_of_a_pitch_as_a_re_strike():
+    roll = np.zeros((9, 3, 2), bool)
+    roll[[0, 1, 3, 4], 1, 0] = True  # gap at 2: closed, struck again at 3
+    roll[[0, 1, 4, 5], 2, 0] = True  # two silent steps: a rest, left alone
+    roll[[1, 3], 0, 1] = True  # one-step notes: 2 filled, struck again at 3
+    closed, onsets = rep.close_restrike_gaps(roll)
+    assert np.flatnonzero(closed[:, 1, 0]).tolist() == [0, 1, 2, 3, 4]
+    assert np.flatnonzero(onsets[:, 1, 0]).tolist() == [0, 3]
+    assert np.flatnonzero(closed[:, 2, 0]).tolist() == [0, 1, 4, 5]
+    assert np.flatnonzero(onsets[:, 2, 0]).tolist() == [0, 4]
+    assert np.flatnonzero(closed[:, 0, 1]).tolist() == [1, 2, 3]
+    assert np.flatnonzero(onsets[:, 0, 1]).tolist() == [1, 3]
+    roll[2, 2, 1] = True  # track 1 moves to pitch 2 at step 2: as a voice, it keeps that move
+    closed, onsets = rep.close_restrike_gaps(roll, voices=True)
+    assert np.flatnonzero(closed[:, 0, 1]).tolist() == [1, 3] and np.flatnonzero(closed[:, 1, 0]).tolist() == [
+        0, 1, 2, 3, 4]
+    assert not closed[2, 0, 1] and closed[2, 2, 1]
+
+
+def test_close_restrike_gaps_undoes_restrike_gaps_for_notes_of_two_steps_or_more(rng):
+    roll = np.zeros((64, 5, 3), bool)
+    onsets = np.zeros_like(roll)
+    for k in range(3):
+        for p in range(5):
+            t = int(rng.integers(0, 4))
+            while t < 62:
+                n = int(rng.integers(2, 6))
+                roll[t:t + n, p, k], onsets[t, p, k] = True, True
+                t += n + int(rng.integers(0, 2)) * int(rng.integers(2, 4))  # struck again at once, or after a rest
+    roll[62:] = False
+    onsets &= roll
+    closed, back = rep.close_restrike_gaps(rep.restrike_gaps(roll, onsets))
+    assert (closed == roll).all() and (back == (onsets | rep.run_starts(roll))).all()
