@@ -317,6 +317,11 @@ class GenerationConfig:
     lowest_min_steps: int = 1
     """"notes" decoding: every note of the lowest voice (the bass) lasts at least this many steps
     (1..16; 2 = no 16th notes in the bass)."""
+    dissonance_cost: float = 0.0
+    """"notes" decoding with ``order_voices``: cost, in units of the note score, of every step an upper voice
+    sounds a minor second (ninth) or a minor or major seventh above the bass
+    (:data:`deepaccomp.decoding.DISSONANT`); higher gives fewer such dissonances. Left out of the written
+    config when 0."""
     restrike: bool = False
     """"notes" decoding: a voice's held pitch is struck again where the generator's score for it dips
     below ``restrike_threshold`` for one step, the silent step a model trained with
@@ -346,9 +351,10 @@ class GenerationConfig:
                               f"got {_shown(self.note_score)}")
         if self.decode != "notes" and (self.onset_cost or self.sing_with_melody or self.order_voices
                                        or self.parallel_cost or self.leap_cost or self.lowest_min_steps != 1
-                                       or self.note_score != "value" or self.restrike or self.restrike_threshold):
+                                       or self.note_score != "value" or self.restrike or self.restrike_threshold
+                                       or self.dissonance_cost):
             raise ConfigError("generation.note_score, onset_cost, sing_with_melody, order_voices, parallel_cost, "
-                              "restrike, restrike_threshold, leap_cost and lowest_min_steps apply to "
+                              "dissonance_cost, restrike, restrike_threshold, leap_cost and lowest_min_steps apply to "
                               "decode='notes' only")
 
     def replace(self, **overrides) -> "GenerationConfig":
@@ -417,7 +423,7 @@ class GenerationConfig:
 
 
 NOTES_ONLY_SETTINGS = ("note_score", "onset_cost", "sing_with_melody", "order_voices", "parallel_cost", "leap_cost",
-                       "lowest_min_steps", "restrike", "restrike_threshold")
+                       "lowest_min_steps", "dissonance_cost", "restrike", "restrike_threshold")
 """The settings of the ``"notes"`` decoding alone; other decodings need them at their defaults."""
 
 
@@ -722,6 +728,7 @@ SETTING_BOUNDS = {
                                          note=", the generator's tanh range (beyond it nothing or everything sounds)"),
     "generation.onset_cost": Bound(0.0, MAX_DECODE_COST),
     "generation.restrike_threshold": Bound(-MAX_DECODE_COST, MAX_DECODE_COST),
+    "generation.dissonance_cost": Bound(0.0, MAX_DECODE_COST),
     "generation.parallel_cost": Bound(0.0, MAX_DECODE_COST),
     "generation.leap_cost": Bound(0.0, MAX_DECODE_COST),
     "generation.lowest_min_steps": Bound(1, 16, whole=True, note=" steps"),
@@ -730,7 +737,7 @@ SETTING_BOUNDS = {
 """The range of every numeric setting, ``"section.field": Bound``; :func:`check_section` checks them."""
 
 OMITTED_WHEN_DEFAULT = ("data.format", "data.restrike_gaps", "data.center_melody", "generation.estimate_pickup",
-                        "generation.restrike", "generation.restrike_threshold")
+                        "generation.dissonance_cost", "generation.restrike", "generation.restrike_threshold")
 """Settings added after model files were first shipped: written only where not their default."""
 
 SOURCE_FORMATS = ("midi", "pop909")
@@ -903,7 +910,7 @@ def deepcomposer() -> Config:
 def default() -> Config:
     """Our default: small, fast, and meant to harmonise (see docs/training.md)."""
     return Config(
-        data=DataConfig(pitch_window="compact", phrase_bars=2, hop_bars=1),
+        data=DataConfig(pitch_window="compact", phrase_bars=2, hop_bars=1, restrike_gaps=True),
         model=ModelConfig(
             encoder_filters=(32, 64, 128, 256),
             decoder_filters=(128, 64, 32),
@@ -929,9 +936,10 @@ def default() -> Config:
         ),
         # chosen on valid by scripts/train_default_model.py; the shipped model's own settings (tested).
         # The shipped model is an ensemble of two runs of this preset (seeds 0 and 1, model.ensemble = 2)
-        generation=GenerationConfig(decode="notes", note_score="log_odds", decode_threshold=-0.5, onset_cost=0.25,
-                                    sing_with_melody=True, order_voices=True, parallel_cost=20.0, leap_cost=2.0,
-                                    lowest_min_steps=2, noise_scale=3.0),
+        generation=GenerationConfig(decode="notes", note_score="log_odds", decode_threshold=-0.75, onset_cost=0.5,
+                                    sing_with_melody=True, order_voices=True, parallel_cost=20.0, leap_cost=1.0,
+                                    lowest_min_steps=2, dissonance_cost=8.0, restrike=True, restrike_threshold=3.0,
+                                    noise_scale=3.0),
         preset="default",
     )
 

@@ -67,7 +67,7 @@ def candidates(name, chorales, seed, models):
         a, b = sorted(order[: len(order) // 2]), sorted(order[len(order) // 2:])
         return [real[i] for i in a], [ids[i] for i in a], [real[i] for i in b], [ids[i] for i in b]
     if name in models or name.startswith("model"):
-        cand = model_pieces(models["model" if name.startswith("model") else name], chorales, seed)
+        cand = model_pieces(models[name] if name in models else models["model"], chorales, seed)
         if "tied" in name:
             real = [(roll, key) for roll, key, _ in real]
         return real, ids, cand, ids

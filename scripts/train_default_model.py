@@ -100,7 +100,10 @@ def main(argv=None):
     p.add_argument("--noise-scales", default="1,1.5,2,3")
     p.add_argument("--judge-before", default=None, metavar="MODEL",
                    help="a model (name or path) the judge also measures on test, e.g. the model this one replaces")
-    p.add_argument("--restrike-thresholds", default="-8,-6,-4,-2,0",
+    p.add_argument("--dissonance-costs", default="0,2,4,8,16", help="dissonance costs (log-odds) judged on valid")
+    p.add_argument("--max-judge-agreement-cost", type=float, default=0.01,
+                   help="most mean agreement on valid a setting chosen by the judge may cost")
+    p.add_argument("--restrike-thresholds", default="-2,0,1,2,3,4,6",
                    help="re-strike thresholds (log-odds) judged on valid, for a model trained with re-strike gaps")
     p.add_argument("--max-agreement-cost", type=float, default=0.005)
     p.add_argument("--ensemble", type=int, default=ENSEMBLE, help="generators to train and average (seeds in a row)")
@@ -205,6 +208,8 @@ ABLATION_SEEDS = (0, 1, 2)
 def judge_section(acc, before=None, seeds=ABLATION_SEEDS) -> dict:
     """The judge on test (``judge_chorales.judge_report``): the model, the same weights without re-strikes
     where it re-strikes, and ``before`` (a model's name or path) where given."""
+    from dataclasses import asdict
+
     from judge_chorales import judge_report
 
     from deepaccomp.accompanist import Accompanist
@@ -215,6 +220,10 @@ def judge_section(acc, before=None, seeds=ABLATION_SEEDS) -> dict:
         models["model without re-strikes"] = Accompanist.from_generator(acc.generator, plain)
     if before is not None:
         models["before"] = Accompanist(before)
+        if acc.config.generation.dissonance_cost:  # the old weights under this decoding: the training change alone
+            same = acc.config.generation.replace(restrike=False, restrike_threshold=0.0)
+            models["before, this decoding"] = Accompanist.from_generator(
+                models["before"].generator, models["before"].config.replace(generation=asdict(same)))
     report = judge_report(models, "test", seeds)
     report["before"] = before
     for r in report["results"].values():
@@ -395,9 +404,14 @@ def choose_generation(acc, dataset, args) -> dict:
           and r["max_empty_bar_rate"] <= empty_limit]
     base["noise_scale"] = max(r["noise_scale"] for r in ok) if ok else 1.0
     out["noise_scale"] = rows
-    if acc.config.data.restrike_gaps:  # f. re-strikes: the threshold the judge finds least telling on valid
-        out["restrike"] = choose_restrike(acc, base, _floats(args.restrike_thresholds))
-        base.update({k: out["restrike"]["chosen"][k] for k in ("restrike", "restrike_threshold")})
+    # f. dissonances over the bass, then g. re-strikes: the setting the judge finds least telling on valid
+    judged = [("dissonance_cost", [{"dissonance_cost": c} for c in sorted(set(_floats(args.dissonance_costs)) | {0.0})])]
+    if acc.config.data.restrike_gaps:
+        judged.append(("restrike", [{"restrike": False, "restrike_threshold": 0.0}] + [
+            {"restrike": True, "restrike_threshold": t} for t in _floats(args.restrike_thresholds)]))
+    for step, candidates in judged:
+        out[step] = choose_by_judge(acc, dataset, base, candidates, args.max_judge_agreement_cost)
+        base.update({k: out[step]["chosen"][k] for k in candidates[0]})
     out["max_agreement_cost"] = args.max_agreement_cost
     out["chosen"] = base
     out["voice_decoding"] = {"decode": "voice", "decode_threshold": voice["decode_threshold"],
@@ -405,25 +419,29 @@ def choose_generation(acc, dataset, args) -> dict:
     return out
 
 
-def choose_restrike(acc, base: dict, thresholds, seeds=(0, 1, 2)) -> dict:
-    """Step 3f: no re-strike, and each threshold of ``generation.restrike_threshold``, judged against Bach's
-    valid chorales (:func:`judge_chorales.judge_model`, ``seeds``); the lowest mean accuracy is chosen."""
+def choose_by_judge(acc, dataset, base: dict, candidates, max_agreement_cost: float, seeds=(0, 1, 2)) -> dict:
+    """Steps 3f-g: each candidate (a dict of generation settings over ``base``) judged against Bach's valid
+    chorales (:func:`judge_chorales.judge_model`, ``seeds``) and its mean agreement (2 seeds); the lowest
+    judge accuracy among those within ``max_agreement_cost`` of the first candidate's agreement is chosen."""
     from judge_chorales import WATCHED, judge_model, model_pieces, split_chorales, watched_means
 
     chorales = split_chorales("valid")
     ids = [c[0] for c in chorales]
+    agreement = _run(acc, dataset, [{**base, **c} for c in candidates])[1]
     rows = []
-    for setting in [{"restrike": False, "restrike_threshold": 0.0}] + [
-            {"restrike": True, "restrike_threshold": t} for t in thresholds]:
+    for setting, figures in zip(candidates, agreement):
         decoding = {**base, **setting}
         result = judge_model(acc, chorales, seeds, decoding)
-        restruck = [watched_means(model_pieces(acc, chorales, seed, decoding), ids) for seed in seeds]
+        counts = [watched_means(model_pieces(acc, chorales, seed, decoding), ids) for seed in seeds]
         rows.append({**setting, "judge_accuracy": round(float(np.mean(result["accuracy"])), 4),
-                     **{f: round(float(np.mean([w[f] for w in restruck])), 3) for f in WATCHED[:4]}})
+                     "harmonic_agreement": round(float(np.mean(figures["harmonic_agreement"])), 4),
+                     **{f: round(float(np.mean([w[f] for w in counts])), 3) for f in WATCHED}})
         print(f"valid judge: {rows[-1]}", file=sys.stderr)
+    ok = [r for r in rows if rows[0]["harmonic_agreement"] - r["harmonic_agreement"] <= max_agreement_cost]
     bach = watched_means([c[1:] for c in chorales], ids)
-    return {"rows": rows, "seeds": list(seeds), "bach_valid": {f: round(bach[f], 3) for f in WATCHED[:4]},
-            "chosen": min(rows, key=lambda r: r["judge_accuracy"])}
+    return {"rows": rows, "seeds": list(seeds), "bach_valid": {f: round(bach[f], 3) for f in WATCHED},
+            "max_agreement_cost": max_agreement_cost,
+            "chosen": min(ok or rows[:1], key=lambda r: r["judge_accuracy"])}
 
 
 def _run(acc, dataset, settings):
@@ -438,6 +456,10 @@ ABLATION_STEPS = (
     ("+ cost of parallel fifths/octaves", ("onset_cost", "sing_with_melody", "order_voices", "parallel_cost")),
     ("+ cost of leaps, bass notes of two steps or more", ("onset_cost", "sing_with_melody", "order_voices",
                                                           "parallel_cost", "leap_cost", "lowest_min_steps")),
+    ("+ cost of dissonances over the bass", ("onset_cost", "sing_with_melody", "order_voices", "parallel_cost",
+                                          "leap_cost", "lowest_min_steps", "dissonance_cost")),
+    ("+ re-struck notes", ("onset_cost", "sing_with_melody", "order_voices", "parallel_cost", "leap_cost",
+                           "lowest_min_steps", "dissonance_cost", "restrike", "restrike_threshold")),
 )
 """Rows of the decoding ablation; a rule the search left at 0 gets no row, and the last row is the shipped decoding."""
 VALUE_SCORING_LABEL = "the same rules and search, scoring values instead of log-odds (as shipped before)"
@@ -451,11 +473,12 @@ def ablation_settings(search) -> list:
         if keep is None:
             rows.append((label, dict(search["voice_decoding"])))
             continue
-        if keep[-1] == "lowest_min_steps" and not chosen.get("leap_cost", 0):
-            continue  # the search left the leap rules off: the row would repeat the one before
+        switch = {"lowest_min_steps": "leap_cost", "dissonance_cost": "dissonance_cost", "restrike_threshold": "restrike"}
+        if keep[-1] in switch and not chosen.get(switch[keep[-1]], 0):
+            continue  # the search left the rule off: the row would repeat the one before
         g = {"decode": "notes", "decode_threshold": chosen["decode_threshold"], "noise_scale": chosen["noise_scale"],
              "note_score": chosen.get("note_score", "value")}
-        g.update({k: chosen[k] for k in keep})
+        g.update({k: chosen[k] for k in keep if k in chosen})
         rows.append((label, g))
     rows[-1] = (rows[-1][0] + " (the shipped decoding)", rows[-1][1])
     if "value_scoring" in search:
@@ -677,18 +700,28 @@ def _judge_lines(report) -> list:
     return lines
 
 
-def _restrike_search_lines(restrike) -> list:
-    """Step 3f of the search: the re-strike threshold the judge chose on valid."""
-    if not restrike:
-        return []
-    feats = list(restrike["bach_valid"])
-    lines = ["", f"## Re-strike threshold, chosen by the judge on valid (seeds {restrike['seeds']})", "",
-             "| re-strike | threshold | judge accuracy | " + " | ".join(feats) + " |",
-             "|---|---|---|" + "---|" * len(feats),
-             "| Bach | | | " + " | ".join(f"{restrike['bach_valid'][f]:.2f}" for f in feats) + " |"]
-    for r in restrike["rows"]:
-        lines.append(f"| {'yes' if r['restrike'] else 'no'} | {r['restrike_threshold']:g} | {r['judge_accuracy']:.3f} | "
-                     + " | ".join(f"{r[f]:.2f}" for f in feats) + " |")
+JUDGED_STEPS = (("dissonance_cost", "dissonance cost"), ("restrike", "re-strike threshold"))
+"""The search steps chosen by the judge on valid (3f, 3g) and the card's name for each."""
+
+
+def _judged_search_lines(search) -> list:
+    """Steps 3f-g of the search: each candidate's judge accuracy, agreement and issue 35's figures on valid."""
+    lines = []
+    for step, title in JUDGED_STEPS:
+        found = search.get(step)
+        if not found:
+            continue
+        feats = list(found["bach_valid"])
+        lines += ["", f"## {title.capitalize()}, chosen by the judge on valid (seeds {found['seeds']}; agreement "
+                  f"within {found['max_agreement_cost']:g} of the first row's)", "",
+                  "| setting | judge accuracy | agreement | " + " | ".join(feats) + " |",
+                  "|---|---|---|" + "---|" * len(feats),
+                  "| Bach | | | " + " | ".join(f"{found['bach_valid'][f]:.2f}" for f in feats) + " |"]
+        for r in found["rows"]:
+            setting = (f"dissonance cost {r['dissonance_cost']:g}" if step == "dissonance_cost" else
+                       f"re-strike below {r['restrike_threshold']:g}" if r["restrike"] else "no re-strike")
+            lines.append(f"| {setting} | {r['judge_accuracy']:.3f} | {r['harmonic_agreement']:.3f} | "
+                         + " | ".join(f"{r[f]:.2f}" for f in feats) + " |")
     return lines
 
 
@@ -737,6 +770,8 @@ def write_model_card(result, cfg, path=os.path.join(ROOT, "docs", "model_card.md
         f"  onset cost {g.onset_cost:g}, voices sing with the melody: {g.sing_with_melody}, no crossing:",
         f"  {g.order_voices}, parallel cost {g.parallel_cost:g}, leap cost {g.leap_cost:g}, bass notes at least",
         f"  {g.lowest_min_steps} steps long, noise scale {g.noise_scale:g}"
+        + (f", dissonance cost {g.dissonance_cost:g} (a minor second or a seventh over the bass)"
+           if g.dissonance_cost else "")
         + (f"; re-struck notes read from the generator's dips below {g.restrike_threshold:g} (log-odds)."
            if g.restrike else "."),
         "- Full config: `deepaccomp/assets/default_model/config.json`.",
@@ -804,7 +839,7 @@ def write_model_card(result, cfg, path=os.path.join(ROOT, "docs", "model_card.md
     lines += _judge_lines(result.get("judge"))
     lines += _folk_lines(result.get("folk_tunes"))
     lines += _three_four_lines(result.get("three_four_chorales"), result["model"])
-    lines += _restrike_search_lines(search.get("restrike"))
+    lines += _judged_search_lines(search)
     lines += ["", "## Generation settings search (valid split, 2 seeds)", "",
               f"Bach's own share of quarter-or-longer notes on valid: {search['bach_long_note_ratio_valid']:.3f}"
               + (f"; of leaps: {search['bach_leap_rate_valid']:.3f}." if "bach_leap_rate_valid" in search else "."),

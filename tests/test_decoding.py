@@ -279,3 +279,17 @@ def test_restrike_decoding_adds_gaps_only_where_the_model_dips_and_is_notes_only
             == held).all()
     with pytest.raises(ConfigError, match="restrike"):
         GenerationConfig(decode="voice", restrike=True).validate()
+
+
+def test_dissonance_cost_moves_an_upper_voice_off_a_seventh_or_second_above_the_bass():
+    # pitch indices 0..13; the bass sits on 0; the upper voice prefers 10 (a minor seventh above) a little over 7
+    values = np.full((4, 14, 2), -0.9)
+    values[:, 0, 1] = 0.9
+    values[:, 10, 0], values[:, 7, 0], values[:, 11, 0], values[:, 13, 0] = 0.6, 0.5, 0.55, 0.58
+    settings = GenerationConfig(decode="notes", note_score="log_odds", order_voices=True)
+    assert line_of(decode(values[None], settings)[0], 0) == [10] * 4
+    moved = decode(values[None], settings.replace(dissonance_cost=1.0))
+    assert line_of(moved[0], 0) == [7] * 4 and line_of(moved[0], 1) == [0] * 4  # 11 and 13 (a ninth) cost too
+    assert line_of(decode(values[None], settings.replace(dissonance_cost=0.05))[0], 0) == [10] * 4
+    with pytest.raises(ConfigError, match="dissonance_cost"):
+        GenerationConfig(decode="voice", dissonance_cost=1.0).validate()

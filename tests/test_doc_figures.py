@@ -210,18 +210,15 @@ FIGURES = [
            lambda: (g(shipped().generation.noise_scale),), "config.json"),
     Figure("architecture.md", r"the shipped model generates with {0}, chosen on the valid split".format(NUM),
            lambda: (g(shipped().generation.noise_scale),), "config.json"),
-    Figure("architecture.md", r"seeds differ by {0} instead of {0} for {0} less agreement".format(NUM),
+    Figure("architecture.md", r"seeds differ by {0} instead of {0}, agreement {0} against {0}".format(NUM),
            lambda: (dec(noise_search(shipped().generation.noise_scale)["seed_difference"]),
                     dec(noise_search(1.0)["seed_difference"]),
-                    dec(noise_search(1.0)["harmonic_agreement"]
-                        - noise_search(shipped().generation.noise_scale)["harmonic_agreement"])),
+                    dec(noise_search(shipped().generation.noise_scale)["harmonic_agreement"]),
+                    dec(noise_search(1.0)["harmonic_agreement"])),
            "evaluation.json: valid_search.noise_scale"),
     # per-voice figures of the shipped model (test split)
-    Figure("training.md", r"model's bass scores {0} at the shipped generation settings \(the model card's training "
-                          r"ablation\), and the shipped ensemble's {0}".format(NUM),
-           lambda: (dec(ablation_row("the single model shipped before")["harmonic_agreement"][2]),
-                    dec(shipped_figure("harmonic_agreement", 2))),
-           "evaluation.json: training_ablation, model"),
+    Figure("training.md", r"the shipped ensemble's bass scores {0} \(the model card\)".format(NUM),
+           lambda: (dec(shipped_figure("harmonic_agreement", 2)),), "evaluation.json: model"),
     Figure("training.md", r"Agreement is {0} / {0} / {0} \(mean {0}\)".format(NUM),
            lambda: tuple(dec(v) for v in shipped_figure("harmonic_agreement"))
            + (dec(mean(shipped_figure("harmonic_agreement"))),),
@@ -341,7 +338,7 @@ def _run_seconds_summed() -> tuple:
     quoted = re.search(r"\({0} s and {0} s, {0} s summed in the model card\)".format(NUM), page("training.md"))
     first, second = (int(quoted.group(i).replace(",", "")) for i in (1, 2))
     total = timing()["training_seconds"]
-    assert first + second == total, f"training.md's {first} s + {second} s is not evaluation.json's {total} s"
+    assert abs(first + second - total) < 1, f"training.md's {first} s + {second} s is not evaluation.json's {total} s"
     return thousands(first), thousands(second), thousands(total)
 
 
@@ -543,7 +540,7 @@ def test_pickup_table_is_measure_pickups_output(chorales):
     from deepaccomp import Accompanist
 
     measure = script("measure_pickup")
-    seeds = tuple(int(s) for s in _quote("representation.md", r"the leap rules included\), seeds {0} and {0}\.".format(NUM)))
+    seeds = tuple(int(s) for s in _quote("representation.md", r"re-strikes included\), seeds {0} and {0}\.".format(NUM)))
     pieces = measure.unmarked_pieces(chorales, "test")
     estimates = measure.phase_accuracy(pieces)[0]
     accompanist = Accompanist()

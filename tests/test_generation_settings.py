@@ -64,7 +64,7 @@ def test_replace_is_a_validated_copy_and_keeps_the_rest():
     changed = shipped.replace(onset_cost=1, noise_scale=None)
     assert changed.onset_cost == 1.0 and isinstance(changed.onset_cost, float)
     assert asdict(changed) == {**asdict(shipped), "onset_cost": 1.0}
-    assert shipped.onset_cost == 0.25  # the original is unchanged
+    assert shipped.onset_cost == 0.5  # the original is unchanged
 
 
 def test_leaving_the_notes_decoding_resets_its_own_settings():

@@ -400,8 +400,9 @@ def test_hostile_beat_files_are_refused_bounded(tmp_path):
 
 
 def test_restrike_gaps_is_left_out_of_written_configs_when_false_and_the_pop_preset_sets_it():
-    default = preset("default")
+    default = preset("default").replace(data={"restrike_gaps": False})  # the default preset sets it since issue 35
     assert not default.data.restrike_gaps and "restrike_gaps" not in default.to_json()
+    assert preset("deepcomposer").to_dict()["data"].get("restrike_gaps") is None
     pop = preset("pop")
     assert pop.data.restrike_gaps and json.loads(pop.to_json())["data"]["restrike_gaps"] is True
     assert (pop.data.layout, pop.data.format, pop.data.phrase_bars, pop.model.output_tracks) == ("pop", "pop909", 4, 2)

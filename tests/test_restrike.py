@@ -44,14 +44,14 @@ def melody():
 
 
 def test_restrike_changes_onsets_only_and_puts_them_on_eighths(acc, melody):
-    plain = acc.generate_piece(melody, seed=3)
-    assert not restruck(plain.onsets, plain.roll).any()  # the default: a held pitch is one note
+    plain = acc.generate_piece(melody, seed=3, decoding={"restrike": False})
+    assert not restruck(plain.onsets, plain.roll).any()  # without it, a held pitch is one note
     struck = acc.generate_piece(melody, seed=3, decoding={"restrike": True, "restrike_threshold": 50.0})
     extra = restruck(struck.onsets, struck.roll)
     assert extra[..., 1:].any()  # an untrained generator's scores dip below 50 somewhere
     assert (struck.roll == plain.roll).all()  # the notes sound where they did: the gaps are read back
     assert ((np.nonzero(extra)[0] + plain.grid.bars.offset) % RESTRIKE_GRID == 0).all()  # offset: to a downbeat
-    n_plain = sum(len(i.notes) for i in acc.generate(melody, seed=3).instruments)
+    n_plain = sum(len(i.notes) for i in acc.generate(melody, seed=3, decoding={"restrike": False}).instruments)
     n_struck = sum(len(i.notes) for i in acc.generate(
         melody, seed=3, decoding={"restrike": True, "restrike_threshold": 50.0}).instruments)
     assert n_struck == n_plain + int(extra.sum())
@@ -63,12 +63,14 @@ def test_accompany_gives_the_onsets_it_decodes(acc):
     dec = {"restrike": True, "restrike_threshold": 50.0}
     (roll, onsets), = acc.accompany([melody], seed=1, decoding=dec, with_onsets=True)
     assert (roll == acc.accompany([melody], seed=1, decoding=dec)[0]).all()
-    assert (roll == acc.accompany([melody], seed=1)[0]).all()
+    assert (roll == acc.accompany([melody], seed=1, decoding={"restrike": False})[0]).all()
     assert restruck(onsets, roll).any() and (onsets <= roll).all()
 
 
-def test_restrike_settings_stay_out_of_configs_that_do_not_use_them():
-    written = preset("default").to_dict()["generation"]
-    assert "restrike" not in written and "restrike_threshold" not in written
-    cfg = preset("default").replace(generation={"restrike": True, "restrike_threshold": 1.5})
-    assert cfg.to_dict()["generation"]["restrike_threshold"] == 1.5
+def test_the_new_settings_stay_out_of_configs_that_do_not_use_them_and_the_default_preset_uses_them():
+    new = ("restrike", "restrike_threshold", "dissonance_cost")
+    written = preset("pop").to_dict()["generation"]
+    assert not any(k in written for k in new)
+    default = preset("default")
+    assert default.data.restrike_gaps and default.generation.restrike and default.generation.dissonance_cost > 0
+    assert all(k in default.to_dict()["generation"] for k in new)

@@ -800,7 +800,7 @@ def test_an_edited_accompaniment_comes_back_as_sent_and_regenerating_keeps_it(cl
     again = client.post("/api/generate", json={**body, "seed": 5, "keep_midi_base64": take["midi_base64"],
                                                "regenerate": {"bars": [5, 8]}}).json()
     for old, new in zip(take["tracks"], again["tracks"]):
-        assert split_at(new, 64, 128)[0] == split_at(old, 64, 128)[0], old["name"]
+        assert sorted(split_at(new, 64, 128)[0]) == sorted(split_at(old, 64, 128)[0]), old["name"]
     assert (40, 20.0, 23.0) in step_notes(again["tracks"][1])
 
 
