@@ -320,13 +320,14 @@ class GenerationConfig:
     dissonance_cost: float = 0.0
     """"notes" decoding with ``order_voices``: cost, in units of the note score, of every step an upper voice
     sounds a minor second (ninth) or a minor or major seventh above the bass
-    (:data:`deepaccomp.decoding.DISSONANT`); higher gives fewer such dissonances. Left out of the written
-    config when 0."""
+    (:data:`deepaccomp.decoding.DISSONANT`); higher gives fewer such dissonances. Without ``order_voices``
+    the bass is not decoded first and the cost is not charged. Left out of the written config when 0."""
     restrike: bool = False
-    """"notes" decoding: a voice's held pitch is struck again where the generator's score for it dips
-    below ``restrike_threshold`` for one step, the silent step a model trained with
-    ``data.restrike_gaps`` puts before a re-struck note (:func:`deepaccomp.decoding.restrike_gaps`); the
-    written notes hold through that step. Left out of the written config when false."""
+    """"notes" decoding: a voice's held pitch is struck again on an eighth-note position where the
+    generator's score for it dips below ``restrike_threshold`` for one step, the silent step a model
+    trained with ``data.restrike_gaps`` puts before a re-struck note
+    (:func:`deepaccomp.decoding.mark_restrikes`); the written notes hold through that step. Left out of
+    the written config when false."""
     restrike_threshold: float = 0.0
     """"notes" decoding with ``restrike``: the note score (its units) below which one held step reads
     as the gap before a re-strike. Left out of the written config when 0."""

@@ -291,5 +291,7 @@ def test_dissonance_cost_moves_an_upper_voice_off_a_seventh_or_second_above_the_
     moved = decode(values[None], settings.replace(dissonance_cost=1.0))
     assert line_of(moved[0], 0) == [7] * 4 and line_of(moved[0], 1) == [0] * 4  # 11 and 13 (a ninth) cost too
     assert line_of(decode(values[None], settings.replace(dissonance_cost=0.05))[0], 0) == [10] * 4
+    free = settings.replace(order_voices=False, dissonance_cost=1.0)  # the bass is not decoded first: no cost
+    assert (decode(values[None], free) == decode(values[None], settings.replace(order_voices=False))).all()
     with pytest.raises(ConfigError, match="dissonance_cost"):
         GenerationConfig(decode="voice", dissonance_cost=1.0).validate()

@@ -4,9 +4,13 @@ onsets they give the written MIDI, through the public API."""
 import numpy as np
 import pytest
 
-from helpers import SIMPLE, make_midi, to_bytes
+import subprocess
+
+import pretty_midi
+from helpers import SIMPLE, installed_command, make_midi, to_bytes
 
 from deepaccomp import Accompanist, preset
+from deepaccomp.artifact import model_path
 from deepaccomp.data import Dataset
 from deepaccomp.decoding import RESTRIKE_GRID
 from deepaccomp.representation import run_starts
@@ -74,3 +78,20 @@ def test_the_new_settings_stay_out_of_configs_that_do_not_use_them_and_the_defau
     default = preset("default")
     assert default.data.restrike_gaps and default.generation.restrike and default.generation.dissonance_cost > 0
     assert all(k in default.to_dict()["generation"] for k in new)
+
+
+def test_the_installed_command_re_strikes_with_the_shipped_model_and_can_be_told_not_to(tmp_path):
+    example = model_path("chorale").replace("default_model/generator.npz", "examples/twinkle.mid")
+    counts = {}
+    for flag in ("--restrike", "--no-restrike"):
+        out = tmp_path / f"{flag}.mid"
+        done = subprocess.run([installed_command(), "generate", example, "-o", str(out), "--seed", "1", flag],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        pm = pretty_midi.PrettyMIDI(str(out))
+        counts[flag] = sum(len(i.notes) for i in pm.instruments[1:])
+        ends = {(i.name, n.pitch, round(n.end, 4)) for i in pm.instruments[1:] for n in i.notes}
+        starts = {(i.name, n.pitch, round(n.start, 4)) for i in pm.instruments[1:] for n in i.notes}
+        counts[flag + " joined"] = len(ends & starts)  # a note ending where the same pitch starts again
+    assert counts["--restrike"] > counts["--no-restrike"]
+    assert counts["--restrike joined"] > 0 and counts["--no-restrike joined"] == 0
