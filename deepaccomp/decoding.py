@@ -66,7 +66,7 @@ from .metrics import LEAP_INTERVAL
 from .representation import STEPS_PER_BEAT, decode_voices, from_model_range
 
 __all__ = ["DECODE_METHODS", "NOTE_SCORES", "FREE", "decode", "decode_notes", "decode_hits", "log_odds", "note_scores",
-           "mark_restrikes", "RESTRIKE_GRID", "DISSONANT"]
+           "mark_restrikes", "RESTRIKE_GRID", "DISSONANT", "BACH_MOVES", "interval_costs"]
 
 DECODE_METHODS = ("threshold", "voice", "notes")
 """The decodings :func:`decode` knows (``generation.decode``)."""
@@ -81,6 +81,16 @@ DISSONANT = (1, 10, 11)
 """Intervals above the lowest voice (semitones, mod 12) that ``dissonance_cost`` charges: the minor second
 (ninth) and the minor and major sevenths, the sharpest dissonances with the bass (the judge found the
 model's upper voices on them far more often than Bach's: docs/model_card.md)."""
+
+BACH_MOVES = {
+    "upper": (24, 0, 0, 17, 22, 385, 76, 373, 758, 534, 5154, 3690, 0, 2748, 4200, 363, 273, 1174, 9, 234, 72, 80,
+              6, 1, 52),
+    "bass": (239, 6, 10, 25, 45, 823, 76, 426, 361, 393, 2343, 1495, 0, 1890, 2527, 94, 89, 1028, 6, 302, 31, 30,
+             20, 10, 300),
+}
+"""Moves straight from one pitch to another (-12..+12 semitones, beyond clipped to 12; index 12, no move,
+is 0) in the lines of the chorale dataset's train split (dataset version 6): ``"upper"`` the alto's and
+the tenor's together, ``"bass"`` the bass's. A test recounts them from the built dataset."""
 
 RESTRIKE_GRID = STEPS_PER_BEAT // 2
 """Steps between the positions where :func:`mark_restrikes` lets a note be struck again: an eighth note
@@ -155,7 +165,8 @@ def _decode_voices(values, settings, melody, fixed=None) -> np.ndarray:
                            score=settings.note_score, melody=melody, sing_with_melody=settings.sing_with_melody,
                            order_voices=settings.order_voices, parallel_cost=settings.parallel_cost,
                            leap_cost=settings.leap_cost, lowest_min_steps=settings.lowest_min_steps,
-                           dissonance_cost=settings.dissonance_cost, fixed=fixed)
+                           dissonance_cost=settings.dissonance_cost, interval_cost=settings.interval_cost,
+                           fixed=fixed)
         if settings.restrike:
             out = mark_restrikes(out, note_scores(values, settings.note_score), settings.restrike_threshold, fixed)
         return out
@@ -228,7 +239,8 @@ def log_odds(values) -> np.ndarray:
 def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, score: str = "value", melody=None,
                  sing_with_melody: bool = False, order_voices: bool = False,
                  parallel_cost: float = 0.0, leap_cost: float = 0.0, lowest_min_steps: int = 1,
-                 dissonance_cost: float = 0.0, steps_per_beat: int = STEPS_PER_BEAT, fixed=None) -> np.ndarray:
+                 dissonance_cost: float = 0.0, interval_cost: float = 0.0, steps_per_beat: int = STEPS_PER_BEAT,
+                 fixed=None) -> np.ndarray:
     """Each voice's best line under a cost per note start (and the optional structural costs).
 
     Parameters
@@ -248,6 +260,10 @@ def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, sco
     dissonance_cost : float
         With ``order_voices`` (the lowest voice decoded first): charged for every step an upper
         voice sounds a dissonance (:data:`DISSONANT` semitones, mod 12) above the lowest voice.
+    interval_cost : float
+        Charged for every move of a voice straight from one pitch to another, times the move's
+        :func:`interval_costs` (how much rarer than his commonest move it is in Bach's chorales: the
+        lowest voice by his basses', the others by his alto and tenor lines').
     steps_per_beat : int
         Beat length in steps, for ``parallel_cost``.
     fixed : array_like of int, shape (batch, time, voices) or (time, voices), optional
@@ -292,8 +308,9 @@ def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, sco
         emit = values[..., v] - threshold
         if dissonance_cost and order_voices and v != n_voices - 1:
             emit = emit - dissonance_cost * _dissonant_above(lines[n_voices - 1], values.shape[-2])
+        moves = _move_costs(values.shape[-2] + 1, leap_cost, interval_cost, "bass" if v == n_voices - 1 else "upper")
         lines[v] = _best_line(emit, onset_cost, sounding, floor, ceiling,
-                              others if parallel_cost > 0 else [], parallel_cost, steps_per_beat, leap_cost,
+                              others if parallel_cost > 0 else [], parallel_cost, steps_per_beat, moves,
                               lowest_min_steps if v == n_voices - 1 else 1, kept)
     out = np.zeros(values.shape, dtype=bool)
     for v, line in lines.items():
@@ -339,7 +356,7 @@ def _line(roll: np.ndarray) -> np.ndarray:
     return np.where(roll.any(axis=-1), top, -1)
 
 
-def _best_line(score, onset_cost, must_sound, floor, ceiling, others, parallel_cost, steps_per_beat, leap_cost=0.0,
+def _best_line(score, onset_cost, must_sound, floor, ceiling, others, parallel_cost, steps_per_beat, leaps=None,
                min_steps=1, kept=None):
     """One voice's line: ``(batch, time)`` pitch index, -1 where it rests.
 
@@ -349,8 +366,8 @@ def _best_line(score, onset_cost, must_sound, floor, ceiling, others, parallel_c
     index (-1: none); ``others``: lines ``(batch, time)`` to avoid parallel
     perfects with. With ``others``, the pitches at beat onsets are chosen
     first, beat by beat (where the parallels are counted), then the steps in
-    between with those onsets fixed for half a beat. ``leap_cost`` is
-    charged for every move between two pitches :data:`LEAP_INTERVAL` or more apart;
+    between with those onsets fixed for half a beat. ``leaps``: ``(states, states)`` cost of each
+    move between two pitches (:func:`_move_costs`), or ``None``;
     every note lasts at least ``min_steps`` steps. ``kept``: ``(batch, time)`` kept
     state per step (:data:`FREE` where the line is chosen), see :func:`decode_notes`.
     """
@@ -363,7 +380,6 @@ def _best_line(score, onset_cost, must_sound, floor, ceiling, others, parallel_c
         emit = np.where(is_kept[..., None], forced, emit)
     onset = np.full(emit.shape[-1], float(onset_cost))
     onset[0] = 0.0  # starting a rest is free
-    leaps = _leap_costs(emit.shape[-1], leap_cost)
     if others and parallel_cost > 0:
         beats = _beat_states(emit, onset, others, parallel_cost, steps_per_beat, leaps)
         # the chosen state holds for the first half of the beat: no one-step note at a beat onset
@@ -382,13 +398,29 @@ def _best_line(score, onset_cost, must_sound, floor, ceiling, others, parallel_c
     return _viterbi_moves(emit, onset, leaps, min_steps) - 1
 
 
-def _leap_costs(n_states: int, leap_cost: float):
-    """``(states, states)`` cost of moving from state q to state p (0 = rest) for its interval, or ``None`` for no cost."""
-    if not leap_cost:
+def _move_costs(n_states: int, leap_cost: float, interval_cost: float = 0.0, voice: str = "upper"):
+    """``(states, states)`` cost of moving from state q to state p (0 = rest) for its interval: ``leap_cost``
+    for a leap, ``interval_cost`` times the interval's :func:`interval_costs` of ``voice``; ``None`` for no cost."""
+    if not leap_cost and not interval_cost:
         return None
     pitch = np.arange(n_states) - 1
     q, p = pitch[:, None], pitch[None, :]
-    return np.where((q >= 0) & (p >= 0) & (np.abs(p - q) >= LEAP_INTERVAL), float(leap_cost), 0.0)
+    moved = (q >= 0) & (p >= 0) & (p != q)
+    cost = np.where(moved & (np.abs(p - q) >= LEAP_INTERVAL), float(leap_cost), 0.0)
+    if interval_cost:
+        table = interval_costs(voice)
+        cost = cost + np.where(moved, float(interval_cost) * table[np.clip(p - q, -12, 12) + 12], 0.0)
+    return cost
+
+
+def interval_costs(voice: str = "upper") -> np.ndarray:
+    """``(25,)`` cost of a voice's move by -12..+12 semitones (beyond: as 12), from Bach's own lines:
+    ``-log`` of its count (plus one) over the commonest move's in :data:`BACH_MOVES` (0 for the commonest;
+    a move he never makes about 8.5)."""
+    if voice not in BACH_MOVES:
+        raise ConfigError(f"no interval table for voice {voice!r}; use one of {sorted(BACH_MOVES)}")
+    counts = np.asarray(BACH_MOVES[voice], dtype=np.float64) + 1.0
+    return -np.log(counts / counts.max())
 
 
 def _emissions(score, must_sound, floor, ceiling):

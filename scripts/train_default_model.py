@@ -34,7 +34,10 @@ Steps (each resumable: re-run the same command after an interruption):
    <= 0.06 that cost at most ``--max-agreement-cost`` of mean agreement against neither
    rule (else neither); and the
    largest noise scale in ``--noise-scales`` that costs at most
-   ``--max-agreement-cost`` of mean agreement against scale 1;
+   ``--max-agreement-cost`` of mean agreement against scale 1; then, one after the other, the
+   interval cost, the dissonance cost and (for a model trained with re-strike gaps) the re-strike
+   threshold with the lowest accuracy of the judge (:mod:`deepaccomp.judge`, Bach's valid chorales
+   against the model's, seeds 0-2) among those within ``--max-judge-agreement-cost`` of agreement;
 4. export the generator into ``deepaccomp/assets/default_model/`` (weights +
    config, a few MB) and measure on the **test** split: the model (3 seeds),
    Bach and the naive baselines, the same weights under each decoding step
@@ -58,7 +61,7 @@ import numpy as np
 from measure_folk import folk_report
 from measure_three_four import three_four_report
 
-from deepaccomp.evaluation import MUSICAL_TARGETS, QUALITY_BAR
+from deepaccomp.evaluation import MUSICAL_TARGETS, QUALITY_BAR, check_quality_bar
 from deepaccomp.metrics import per_track_metrics
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -100,6 +103,8 @@ def main(argv=None):
     p.add_argument("--noise-scales", default="1,1.5,2,3")
     p.add_argument("--judge-before", default=None, metavar="MODEL",
                    help="a model (name or path) the judge also measures on test, e.g. the model this one replaces")
+    p.add_argument("--interval-costs", default="0,0.25,0.5,1,2",
+                   help="costs of intervals rare in Bach's lines (log-odds) judged on valid")
     p.add_argument("--dissonance-costs", default="0,2,4,8,16", help="dissonance costs (log-odds) judged on valid")
     p.add_argument("--max-judge-agreement-cost", type=float, default=0.01,
                    help="most mean agreement on valid a setting chosen by the judge may cost")
@@ -220,7 +225,7 @@ def judge_section(acc, before=None, seeds=ABLATION_SEEDS) -> dict:
         models["model without re-strikes"] = Accompanist.from_generator(acc.generator, plain)
     if before is not None:
         models["before"] = Accompanist(before)
-        if acc.config.generation.dissonance_cost:  # the old weights under this decoding: the training change alone
+        if acc.config.generation.dissonance_cost or acc.config.generation.interval_cost:  # the training change alone
             same = acc.config.generation.replace(restrike=False, restrike_threshold=0.0)
             models["before, this decoding"] = Accompanist.from_generator(
                 models["before"].generator, models["before"].config.replace(generation=asdict(same)))
@@ -404,8 +409,9 @@ def choose_generation(acc, dataset, args) -> dict:
           and r["max_empty_bar_rate"] <= empty_limit]
     base["noise_scale"] = max(r["noise_scale"] for r in ok) if ok else 1.0
     out["noise_scale"] = rows
-    # f. dissonances over the bass, then g. re-strikes: the setting the judge finds least telling on valid
-    judged = [("dissonance_cost", [{"dissonance_cost": c} for c in sorted(set(_floats(args.dissonance_costs)) | {0.0})])]
+    # f. intervals, g. dissonances over the bass, then h. re-strikes: the setting the judge finds least telling on valid
+    judged = [(step, [{step: c} for c in sorted(set(_floats(grid)) | {0.0})])
+              for step, grid in (("interval_cost", args.interval_costs), ("dissonance_cost", args.dissonance_costs))]
     if acc.config.data.restrike_gaps:
         judged.append(("restrike", [{"restrike": False, "restrike_threshold": 0.0}] + [
             {"restrike": True, "restrike_threshold": t} for t in _floats(args.restrike_thresholds)]))
@@ -419,10 +425,16 @@ def choose_generation(acc, dataset, args) -> dict:
     return out
 
 
+JUDGED_TARGETS = {k: v for k, v in MUSICAL_TARGETS.items() if k not in ("harmonic_agreement", "seed_difference")}
+"""What a setting chosen by the judge must keep on valid: the musical targets but agreement (its own
+tolerance) and the seed difference (a property of the noise, not of these settings)."""
+
+
 def choose_by_judge(acc, dataset, base: dict, candidates, max_agreement_cost: float, seeds=(0, 1, 2)) -> dict:
-    """Steps 3f-g: each candidate (a dict of generation settings over ``base``) judged against Bach's valid
-    chorales (:func:`judge_chorales.judge_model`, ``seeds``) and its mean agreement (2 seeds); the lowest
-    judge accuracy among those within ``max_agreement_cost`` of the first candidate's agreement is chosen."""
+    """Steps 3f-h: each candidate (a dict of generation settings over ``base``) judged against Bach's valid
+    chorales (:func:`judge_chorales.judge_model`, ``seeds``) and measured on valid (2 seeds); the lowest
+    judge accuracy among those within ``max_agreement_cost`` of the first candidate's agreement that meet
+    the musical targets other than agreement (:data:`JUDGED_TARGETS`) is chosen."""
     from judge_chorales import WATCHED, judge_model, model_pieces, split_chorales, watched_means
 
     chorales = split_chorales("valid")
@@ -433,11 +445,15 @@ def choose_by_judge(acc, dataset, base: dict, candidates, max_agreement_cost: fl
         decoding = {**base, **setting}
         result = judge_model(acc, chorales, seeds, decoding)
         counts = [watched_means(model_pieces(acc, chorales, seed, decoding), ids) for seed in seeds]
+        targets = check_quality_bar(figures, JUDGED_TARGETS)
         rows.append({**setting, "judge_accuracy": round(float(np.mean(result["accuracy"])), 4),
                      "harmonic_agreement": round(float(np.mean(figures["harmonic_agreement"])), 4),
+                     "musical_targets": all(ok for _, ok in targets.values()),
+                     "max_long_note_ratio": round(float(np.max(figures["long_note_ratio"])), 4),
                      **{f: round(float(np.mean([w[f] for w in counts])), 3) for f in WATCHED}})
         print(f"valid judge: {rows[-1]}", file=sys.stderr)
-    ok = [r for r in rows if rows[0]["harmonic_agreement"] - r["harmonic_agreement"] <= max_agreement_cost]
+    ok = [r for r in rows if rows[0]["harmonic_agreement"] - r["harmonic_agreement"] <= max_agreement_cost
+          and r["musical_targets"]]
     bach = watched_means([c[1:] for c in chorales], ids)
     return {"rows": rows, "seeds": list(seeds), "bach_valid": {f: round(bach[f], 3) for f in WATCHED},
             "max_agreement_cost": max_agreement_cost,
@@ -456,10 +472,12 @@ ABLATION_STEPS = (
     ("+ cost of parallel fifths/octaves", ("onset_cost", "sing_with_melody", "order_voices", "parallel_cost")),
     ("+ cost of leaps, bass notes of two steps or more", ("onset_cost", "sing_with_melody", "order_voices",
                                                           "parallel_cost", "leap_cost", "lowest_min_steps")),
+    ("+ cost of intervals rare in Bach's lines", ("onset_cost", "sing_with_melody", "order_voices", "parallel_cost",
+                                                 "leap_cost", "lowest_min_steps", "interval_cost")),
     ("+ cost of dissonances over the bass", ("onset_cost", "sing_with_melody", "order_voices", "parallel_cost",
-                                          "leap_cost", "lowest_min_steps", "dissonance_cost")),
+                                          "leap_cost", "lowest_min_steps", "interval_cost", "dissonance_cost")),
     ("+ re-struck notes", ("onset_cost", "sing_with_melody", "order_voices", "parallel_cost", "leap_cost",
-                           "lowest_min_steps", "dissonance_cost", "restrike", "restrike_threshold")),
+                           "lowest_min_steps", "interval_cost", "dissonance_cost", "restrike", "restrike_threshold")),
 )
 """Rows of the decoding ablation; a rule the search left at 0 gets no row, and the last row is the shipped decoding."""
 VALUE_SCORING_LABEL = "the same rules and search, scoring values instead of log-odds (as shipped before)"
@@ -473,7 +491,8 @@ def ablation_settings(search) -> list:
         if keep is None:
             rows.append((label, dict(search["voice_decoding"])))
             continue
-        switch = {"lowest_min_steps": "leap_cost", "dissonance_cost": "dissonance_cost", "restrike_threshold": "restrike"}
+        switch = {"lowest_min_steps": "leap_cost", "interval_cost": "interval_cost", "dissonance_cost": "dissonance_cost",
+                  "restrike_threshold": "restrike"}
         if keep[-1] in switch and not chosen.get(switch[keep[-1]], 0):
             continue  # the search left the rule off: the row would repeat the one before
         g = {"decode": "notes", "decode_threshold": chosen["decode_threshold"], "noise_scale": chosen["noise_scale"],
@@ -700,12 +719,12 @@ def _judge_lines(report) -> list:
     return lines
 
 
-JUDGED_STEPS = (("dissonance_cost", "dissonance cost"), ("restrike", "re-strike threshold"))
-"""The search steps chosen by the judge on valid (3f, 3g) and the card's name for each."""
+JUDGED_STEPS = (("interval_cost", "interval cost"), ("dissonance_cost", "dissonance cost"), ("restrike", "re-strike threshold"))
+"""The search steps chosen by the judge on valid (3f-h) and the card's name for each."""
 
 
 def _judged_search_lines(search) -> list:
-    """Steps 3f-g of the search: each candidate's judge accuracy, agreement and issue 35's figures on valid."""
+    """Steps 3f-h of the search: each candidate's judge accuracy, agreement and issue 35's figures on valid."""
     lines = []
     for step, title in JUDGED_STEPS:
         found = search.get(step)
@@ -713,14 +732,18 @@ def _judged_search_lines(search) -> list:
             continue
         feats = list(found["bach_valid"])
         lines += ["", f"## {title.capitalize()}, chosen by the judge on valid (seeds {found['seeds']}; agreement "
-                  f"within {found['max_agreement_cost']:g} of the first row's)", "",
-                  "| setting | judge accuracy | agreement | " + " | ".join(feats) + " |",
-                  "|---|---|---|" + "---|" * len(feats),
-                  "| Bach | | | " + " | ".join(f"{found['bach_valid'][f]:.2f}" for f in feats) + " |"]
+                  f"within {found['max_agreement_cost']:g} of the first row's, the musical targets but agreement "
+                  "met)", "",
+                  "| setting | judge accuracy | agreement | musical targets | quarter or longer (max) | "
+                  + " | ".join(feats) + " |",
+                  "|---|---|---|---|---|" + "---|" * len(feats),
+                  "| Bach | | | | | " + " | ".join(f"{found['bach_valid'][f]:.2f}" for f in feats) + " |"]
         for r in found["rows"]:
-            setting = (f"dissonance cost {r['dissonance_cost']:g}" if step == "dissonance_cost" else
+            setting = (f"{title} {r[step]:g}" if step in ("interval_cost", "dissonance_cost") else
                        f"re-strike below {r['restrike_threshold']:g}" if r["restrike"] else "no re-strike")
-            lines.append(f"| {setting} | {r['judge_accuracy']:.3f} | {r['harmonic_agreement']:.3f} | "
+            met = {True: "met", False: "missed"}.get(r.get("musical_targets"), "")
+            lines.append(f"| {setting} | {r['judge_accuracy']:.3f} | {r['harmonic_agreement']:.3f} | {met} | "
+                         f"{r.get('max_long_note_ratio', float('nan')):.3f} | "
                          + " | ".join(f"{r[f]:.2f}" for f in feats) + " |")
     return lines
 
@@ -770,6 +793,7 @@ def write_model_card(result, cfg, path=os.path.join(ROOT, "docs", "model_card.md
         f"  onset cost {g.onset_cost:g}, voices sing with the melody: {g.sing_with_melody}, no crossing:",
         f"  {g.order_voices}, parallel cost {g.parallel_cost:g}, leap cost {g.leap_cost:g}, bass notes at least",
         f"  {g.lowest_min_steps} steps long, noise scale {g.noise_scale:g}"
+        + (f", interval cost {g.interval_cost:g} (moves rare in Bach's lines)" if g.interval_cost else "")
         + (f", dissonance cost {g.dissonance_cost:g} (a minor second or a seventh over the bass)"
            if g.dissonance_cost else "")
         + (f"; re-struck notes read from the generator's dips below {g.restrike_threshold:g} (log-odds)."

@@ -5,7 +5,7 @@ import pytest
 
 from deepaccomp import preset
 from deepaccomp.config import GenerationConfig
-from deepaccomp.decoding import FREE, decode, decode_notes, log_odds, mark_restrikes
+from deepaccomp.decoding import FREE, decode, decode_notes, interval_costs, log_odds, mark_restrikes
 from deepaccomp.errors import ConfigError
 
 
@@ -295,3 +295,24 @@ def test_dissonance_cost_moves_an_upper_voice_off_a_seventh_or_second_above_the_
     assert (decode(values[None], free) == decode(values[None], settings.replace(order_voices=False))).all()
     with pytest.raises(ConfigError, match="dissonance_cost"):
         GenerationConfig(decode="voice", dissonance_cost=1.0).validate()
+
+
+def test_interval_cost_prefers_the_move_bach_makes_more_often():
+    # one voice (so the lowest: the bass's table): pitch 0 for two steps, then pitch 4 (a major third up)
+    # scores a little more than pitch 2 (a tone)
+    values = np.full((4, 6, 1), -0.9)
+    values[:2, 0, 0] = 0.9
+    values[2:, 4, 0], values[2:, 2, 0] = 0.62, 0.6
+    settings = GenerationConfig(decode="notes", note_score="log_odds")
+    assert line_of(decode(values[None], settings)[0]) == [0, 0, 4, 4]
+    costs = interval_costs("bass")  # Bach's basses: a tone up 2,527 times (his commonest move), a major third 89
+    assert costs[12 + 2] == 0.0 and costs[12 + 4] == pytest.approx(-np.log(90 / 2528))
+    # a tone, then another (free) rather than the third (3.3): the walking bass
+    assert line_of(decode(values[None], settings.replace(interval_cost=1.0))[0]) == [0, 0, 2, 4]
+    gain = log_odds(0.62) - log_odds(0.6)  # what pitch 4 wins over pitch 2 at one step
+    small = 0.5 * gain / costs[12 + 4]  # too small to pay for the third
+    assert line_of(decode(values[None], settings.replace(interval_cost=small))[0]) == [0, 0, 4, 4]
+    upper = interval_costs("upper")  # the alto's and tenor's: a tone up 4,200 of 5,154 for the commonest
+    assert upper[12 + 2] == pytest.approx(-np.log(4201 / 5155))
+    with pytest.raises(ConfigError, match="no interval table"):
+        interval_costs("soprano")

@@ -72,12 +72,13 @@ def test_accompany_gives_the_onsets_it_decodes(acc):
 
 
 def test_the_new_settings_stay_out_of_configs_that_do_not_use_them_and_the_default_preset_uses_them():
-    new = ("restrike", "restrike_threshold", "dissonance_cost")
+    new = ("restrike", "restrike_threshold", "dissonance_cost", "interval_cost")
     written = preset("pop").to_dict()["generation"]
     assert not any(k in written for k in new)
     default = preset("default")
     assert default.data.restrike_gaps and default.generation.restrike and default.generation.dissonance_cost > 0
-    assert all(k in default.to_dict()["generation"] for k in new)
+    assert default.generation.interval_cost == 0.0 and default.generation.restrike_threshold > 0
+    assert [k in default.to_dict()["generation"] for k in new] == [True, True, True, False]  # 0 is left out
 
 
 def test_the_installed_command_re_strikes_with_the_shipped_model_and_can_be_told_not_to(tmp_path):
