@@ -108,6 +108,8 @@ def main(argv=None):
     p.add_argument("--dissonance-costs", default="0,2,4,8,16", help="dissonance costs (log-odds) judged on valid")
     p.add_argument("--max-judge-agreement-cost", type=float, default=0.01,
                    help="most mean agreement on valid a setting chosen by the judge may cost")
+    p.add_argument("--judge-before-label", default=None, metavar="TEXT",
+                   help="what the card calls the --judge-before model (default: its name or path)")
     p.add_argument("--restrike-thresholds", default="-2,0,1,2,3,4,6",
                    help="re-strike thresholds (log-odds) judged on valid, for a model trained with re-strike gaps")
     p.add_argument("--max-agreement-cost", type=float, default=0.005)
@@ -181,7 +183,8 @@ def main(argv=None):
 
     result = evaluate_on_test(Accompanist.load(os.path.join(args.out, "generator.npz")), ds, search)
     result["valid_search"] = search
-    result["judge"] = judge_section(Accompanist.load(os.path.join(args.out, "generator.npz")), args.judge_before)
+    result["judge"] = judge_section(Accompanist.load(os.path.join(args.out, "generator.npz")), args.judge_before,
+                                    label=args.judge_before_label)
     result["dataset"] = dataset_summary(ds)
     result["folk_tunes"] = folk_report(Accompanist.load(os.path.join(args.out, "generator.npz")))
     result["three_four_chorales"] = three_four_report(Accompanist.load(os.path.join(args.out, "generator.npz")), ds)
@@ -210,9 +213,10 @@ def main(argv=None):
 ABLATION_SEEDS = (0, 1, 2)
 
 
-def judge_section(acc, before=None, seeds=ABLATION_SEEDS) -> dict:
+def judge_section(acc, before=None, seeds=ABLATION_SEEDS, label=None) -> dict:
     """The judge on test (``judge_chorales.judge_report``): the model, the same weights without re-strikes
-    where it re-strikes, and ``before`` (a model's name or path) where given."""
+    where it re-strikes, and ``before`` (a model's name or path; ``label``: what the card calls it) where
+    given."""
     from dataclasses import asdict
 
     from judge_chorales import judge_report
@@ -230,7 +234,7 @@ def judge_section(acc, before=None, seeds=ABLATION_SEEDS) -> dict:
             models["before, this decoding"] = Accompanist.from_generator(
                 models["before"].generator, models["before"].config.replace(generation=asdict(same)))
     report = judge_report(models, "test", seeds)
-    report["before"] = before
+    report["before"] = label or before
     for r in report["results"].values():
         for run in r["runs"]:
             run.pop("per_fold")
@@ -703,8 +707,7 @@ def _judge_lines(report) -> list:
         lines.append(f"| {name} | {np.mean(r['accuracy']):.3f} ({min(r['accuracy']):.2f}-{max(r['accuracy']):.2f})"
                      f" | {np.mean(r['auc']):.3f} |")
     if report.get("before"):
-        lines += ["", f"`before`: `{report['before']}`, the model this one replaces (the same recipe and seeds "
-                  "without re-strike gaps in training)."]
+        lines += ["", f"`before`: {report['before']}."]
     lines += ["", "Per 2-bar window, mean over the seeds (issue 35's figures; targets: re-struck notes, semitone "
               "steps and the bass's off-beat eighths within 30% of Bach's):", "",
               "| feature | Bach | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
