@@ -276,11 +276,7 @@ def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, sco
     ndarray of bool, the shape of ``values``
         At most one pitch per voice and step.
     """
-    if score not in NOTE_SCORES:
-        raise ConfigError(f"unknown note score {score!r}; use one of {list(NOTE_SCORES)}")
-    values = np.asarray(values, dtype=np.float64)
-    if score == "log_odds":
-        values, threshold = log_odds(values), float(log_odds(threshold))
+    values, threshold = note_scores(values, score), float(note_scores(threshold, score))
     single = values.ndim == 3
     if single:
         values = values[None]
