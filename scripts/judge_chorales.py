@@ -58,16 +58,17 @@ def model_pieces(model, chorales, seed, decoding=None):
             for (_, roll, key, ons), (acc, acc_ons) in zip(chorales, accs)]
 
 
-def candidates(name, chorales, seed, models):
-    """``(real pieces, real groups, candidate pieces, candidate groups)`` of one condition."""
+def candidates(name, chorales, seed, generated):
+    """``(real pieces, real groups, candidate pieces, candidate groups)`` of one condition; ``generated``:
+    ``{(model name, seed): its pieces}`` (:func:`model_pieces`)."""
     ids = [c[0] for c in chorales]
     real = [(roll, key, onsets) for _, roll, key, onsets in chorales]
     if name == "Bach vs Bach":
         order = np.random.default_rng(seed).permutation(len(chorales))
         a, b = sorted(order[: len(order) // 2]), sorted(order[len(order) // 2:])
         return [real[i] for i in a], [ids[i] for i in a], [real[i] for i in b], [ids[i] for i in b]
-    if name in models or name.startswith("model"):
-        cand = model_pieces(models[name] if name in models else models["model"], chorales, seed)
+    if (name, seed) in generated or name.startswith("model"):
+        cand = generated[(name, seed) if (name, seed) in generated else ("model", seed)]
         if "tied" in name:
             real = [(roll, key) for roll, key, _ in real]
         return real, ids, cand, ids
@@ -79,11 +80,19 @@ def candidates(name, chorales, seed, models):
 
 
 def judge_model(model, chorales, seeds, decoding=None) -> dict:
-    """The judge's ``{"accuracy": [...], "auc": [...], "runs": [...]}`` of one model against Bach, per seed."""
+    """The judge's ``{"accuracy": [...], "auc": [...], "runs": [...]}`` of one model against Bach, per seed,
+    and ``"watched"``: :func:`watched_means` of its pieces, mean over the seeds."""
     ids = [c[0] for c in chorales]
     real = [(roll, key, onsets) for _, roll, key, onsets in chorales]
-    runs = [judge.judge(real, model_pieces(model, chorales, seed, decoding), ids, seed=seed) for seed in seeds]
-    return {"accuracy": [r["accuracy"] for r in runs], "auc": [r["auc"] for r in runs], "runs": runs}
+    pieces = [model_pieces(model, chorales, seed, decoding) for seed in seeds]
+    runs = [judge.judge(real, p, ids, seed=seed) for p, seed in zip(pieces, seeds)]
+    return {"accuracy": [r["accuracy"] for r in runs], "auc": [r["auc"] for r in runs], "runs": runs,
+            "watched": mean_watched([watched_means(p, ids) for p in pieces])}
+
+
+def mean_watched(per_seed) -> dict:
+    """The mean over seeds of :func:`watched_means` results."""
+    return {f: float(np.mean([w[f] for w in per_seed])) for f in WATCHED}
 
 
 def watched_means(pieces, ids) -> dict:
@@ -99,17 +108,17 @@ def judge_report(models: dict, split: str = "test", seeds=(0, 1, 2)) -> dict:
     chorales = split_chorales(split)
     ids = [c[0] for c in chorales]
     conditions = list(CONDITIONS[:2]) + [n for n in models if n != "model"] + list(CONDITIONS[2:])
+    generated = {(name, seed): model_pieces(model, chorales, seed) for name, model in models.items() for seed in seeds}
     results = {}
     for name in conditions:
         runs = []
         for seed in seeds:
-            real, rg, cand, cg = candidates(name, chorales, seed, models)
+            real, rg, cand, cg = candidates(name, chorales, seed, generated)
             runs.append(judge.judge(real, cand, rg, candidate_groups=cg, seed=seed))
         results[name] = {"accuracy": [r["accuracy"] for r in runs], "auc": [r["auc"] for r in runs], "runs": runs}
     watched = {"Bach": watched_means([c[1:] for c in chorales], ids)}
-    for name, model in models.items():
-        per_seed = [watched_means(model_pieces(model, chorales, seed), ids) for seed in seeds]
-        watched[name] = {f: float(np.mean([w[f] for w in per_seed])) for f in WATCHED}
+    for name in models:
+        watched[name] = mean_watched([watched_means(generated[(name, seed)], ids) for seed in seeds])
     return {"split": split, "n_chorales": len(chorales), "seeds": list(seeds), "folds": judge.FOLDS,
             "window_steps": judge.WINDOW_STEPS, "hop_steps": judge.HOP_STEPS, "l2": judge.L2,
             "watched": watched, "results": results}

@@ -439,7 +439,7 @@ def choose_by_judge(acc, dataset, base: dict, candidates, max_agreement_cost: fl
     chorales (:func:`judge_chorales.judge_model`, ``seeds``) and measured on valid (2 seeds); the lowest
     judge accuracy among those within ``max_agreement_cost`` of the first candidate's agreement that meet
     the musical targets other than agreement (:data:`JUDGED_TARGETS`) is chosen."""
-    from judge_chorales import WATCHED, judge_model, model_pieces, split_chorales, watched_means
+    from judge_chorales import WATCHED, judge_model, split_chorales, watched_means
 
     chorales = split_chorales("valid")
     ids = [c[0] for c in chorales]
@@ -448,13 +448,12 @@ def choose_by_judge(acc, dataset, base: dict, candidates, max_agreement_cost: fl
     for setting, figures in zip(candidates, agreement):
         decoding = {**base, **setting}
         result = judge_model(acc, chorales, seeds, decoding)
-        counts = [watched_means(model_pieces(acc, chorales, seed, decoding), ids) for seed in seeds]
         targets = check_quality_bar(figures, JUDGED_TARGETS)
         rows.append({**setting, "judge_accuracy": round(float(np.mean(result["accuracy"])), 4),
                      "harmonic_agreement": round(float(np.mean(figures["harmonic_agreement"])), 4),
                      "musical_targets": all(ok for _, ok in targets.values()),
                      "max_long_note_ratio": round(float(np.max(figures["long_note_ratio"])), 4),
-                     **{f: round(float(np.mean([w[f] for w in counts])), 3) for f in WATCHED}})
+                     **{f: round(result["watched"][f], 3) for f in WATCHED}})
         print(f"valid judge: {rows[-1]}", file=sys.stderr)
     ok = [r for r in rows if rows[0]["harmonic_agreement"] - r["harmonic_agreement"] <= max_agreement_cost
           and r["musical_targets"]]
