@@ -206,8 +206,13 @@ FIGURES = [
     # the noise scale and the seed differences it was chosen for
     Figure("training.md", r"the shipped model and the `default` preset use {0}\)".format(NUM),
            lambda: (g(shipped().generation.noise_scale),), "config.json"),
-    Figure("training.md", r"bass notes of 2 steps or more, noise scale {0} \(chosen on valid; the shipped model's settings\)".format(NUM),
-           lambda: (g(shipped().generation.noise_scale),), "config.json"),
+    Figure("training.md", r"threshold −{0}, onset cost {0}, parallel cost {0}, leap cost {0}, bass notes of 2 steps or "
+                          r"more, dissonance cost {0}, re-strikes read below {0}, noise scale {0} \(chosen on valid; "
+                          r"the shipped model's settings\)".format(NUM),
+           lambda: tuple(g(v) for v in (-shipped().generation.decode_threshold, shipped().generation.onset_cost,
+                                        shipped().generation.parallel_cost, shipped().generation.leap_cost,
+                                        shipped().generation.dissonance_cost, shipped().generation.restrike_threshold,
+                                        shipped().generation.noise_scale)), "config.json"),
     Figure("architecture.md", r"the shipped model generates with {0}, chosen on the valid split".format(NUM),
            lambda: (g(shipped().generation.noise_scale),), "config.json"),
     Figure("architecture.md", r"seeds differ by {0} instead of {0}, agreement {0} against {0}".format(NUM),
