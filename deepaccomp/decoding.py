@@ -521,17 +521,19 @@ def _max_plus(best, emit, moves_at):
     ``moves_at(t)``: ``(batch or 1, to, from)`` reward of each move into step ``t``. Each step computes every candidate
     ``best[from] + move[to, from]`` (the arithmetic of a dense ``(from, to)`` table, so the
     sums and the first-best tie-break are the same), takes the first best per target and
-    adds the emission, with no temporary per step; a batch costs one loop.
+    adds the emission; a batch costs one loop. The best value is read at the first best's
+    index (the same value as a maximum, in about a third of a maximum's time).
     """
     batch, steps, size = emit.shape
     best = best.copy()
     back = np.zeros((steps, batch, size), dtype=np.intp)
     cand = np.empty((batch, size, size))
     view = best[:, None, :]
+    rows, targets = np.arange(batch)[:, None], np.arange(size)[None, :]
     for t in range(1, steps):
         np.add(view, moves_at(t), out=cand)
         cand.argmax(axis=2, out=back[t])
-        np.maximum.reduce(cand, axis=2, out=best)
+        best[...] = cand[rows, targets, back[t]]
         best += emit[:, t]
     return _backtrack(best, back)
 

@@ -5,10 +5,12 @@ child process, waits for its URL, then runs the clients (threads, stdlib HTTP
 only). Half of the requests send the bundled example as MIDI bytes
 (``POST /api/generate/midi``), half send it as a JSON note list
 (``POST /api/generate``), each with its own seed. Reports how many were
-answered, the errors, latency p50/p95/max, throughput, and the server's peak
-resident memory (``VmHWM`` from /proc, Linux). Everything is bounded in time.
+answered, the errors, latency p50/p95/max, throughput, and the peak resident
+memory (``VmHWM`` from /proc, Linux) of the server's process and of the server
+with its worker processes. Everything is bounded in time.
 
     python scripts/studio_load.py                      # 20 clients x 10 requests
+    python scripts/studio_load.py --workers 0          # no worker processes (threads)
     python scripts/studio_load.py --clients 5 --requests 4 --json out.json
 """
 
@@ -29,10 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "deepaccomp" / "assets" / "examples" / "twinkle.mid"
 
 
-def start_server(start_timeout: float):
+def start_server(start_timeout: float, workers=None):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
                PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "deepaccomp.cli", "studio", "--port", "0"], cwd=ROOT, env=env,
+    extra = [] if workers is None else ["--workers", str(workers)]
+    proc = subprocess.Popen([sys.executable, "-m", "deepaccomp.cli", "studio", "--port", "0", *extra], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline, lines = time.monotonic() + start_timeout, []
     while time.monotonic() < deadline:
@@ -59,6 +62,33 @@ def proc_memory(pid: int) -> dict:
                     out[key] = int(value.split()[0]) / 1024  # MiB
     except OSError:
         pass
+    return out
+
+
+def children(pid: int) -> list:
+    """The processes whose parent is ``pid`` (the studio's workers; Linux /proc, else none)."""
+    out = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return out
+    for entry in entries:
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/status") as fh:
+                    if re.search(rf"^PPid:\s+{pid}$", fh.read(), re.M):
+                        out.append(int(entry))
+            except OSError:
+                pass
+    return out
+
+
+def total_memory(pid: int) -> dict:
+    """VmRSS and VmHWM (MiB) of the server and its child processes together."""
+    out = {"VmRSS": 0.0, "VmHWM": 0.0}
+    for p in [pid] + children(pid):
+        for key, value in proc_memory(p).items():
+            out[key] += value
     return out
 
 
@@ -98,10 +128,12 @@ def main(argv=None) -> int:
     ap.add_argument("--request-timeout", type=float, default=120.0, help="seconds per request")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds for the whole run")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="the studio's --workers (default: its own default, one worker process per CPU)")
     args = ap.parse_args(argv)
 
     t_start = time.monotonic()
-    proc, port = start_server(min(300.0, args.timeout))
+    proc, port = start_server(min(300.0, args.timeout), args.workers)
     startup = time.monotonic() - t_start
     idle = proc_memory(proc.pid)
     midi = EXAMPLE.read_bytes()
@@ -110,12 +142,14 @@ def main(argv=None) -> int:
     body_json = {"notes": notes, "tempo": 100, "meter": "4/4", "melody_program": 73}
     latencies, errors, lock = [], [], threading.Lock()
     peak_rss = [idle.get("VmRSS", 0.0)]
+    peak_total = [total_memory(proc.pid)["VmRSS"]]
     deadline = time.monotonic() + args.timeout
     stop = threading.Event()
 
     def sampler():
         while not stop.is_set():
             peak_rss[0] = max(peak_rss[0], proc_memory(proc.pid).get("VmRSS", 0.0))
+            peak_total[0] = max(peak_total[0], total_memory(proc.pid)["VmRSS"])
             time.sleep(0.05)
 
     def client(c):
@@ -160,6 +194,8 @@ def main(argv=None) -> int:
     wall = time.monotonic() - t0
     stop.set()
     mem = proc_memory(proc.pid)
+    workers = len(children(proc.pid))
+    mem_total = total_memory(proc.pid)
     proc.terminate()
     try:
         proc.wait(15)
@@ -178,7 +214,11 @@ def main(argv=None) -> int:
         "server_rss_idle_mib": round(idle.get("VmRSS", 0.0), 1),
         "server_rss_peak_sampled_mib": round(peak_rss[0], 1),
         "server_rss_peak_vmhwm_mib": round(mem.get("VmHWM", 0.0), 1),
+        "child_processes": workers,
+        "with_workers_rss_peak_sampled_mib": round(peak_total[0], 1),
+        "with_workers_vmhwm_sum_mib": round(mem_total["VmHWM"], 1),
         "cpus": os.cpu_count(),
+        "workers_option": "default" if args.workers is None else args.workers,
     }
     for k, v in figures.items():
         print(f"{k:28s} {v}")

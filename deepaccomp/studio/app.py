@@ -14,10 +14,12 @@ import asyncio
 import base64
 import binascii
 import concurrent.futures
+import functools
 import io
 import json
 import logging
 import os
+import pickle
 import secrets
 import threading
 from contextlib import asynccontextmanager
@@ -44,6 +46,7 @@ from ..errors import (
     brief,
 )
 from . import batching, limits
+from .workers import MAX_WORKERS, WorkerLostError, WorkerPool
 from .notes import (
     MELODY_LABEL,
     check_int,
@@ -78,6 +81,7 @@ class ServerBusyError(DeepAccompError):
 STATUS = (
     (RequestTooLargeError, 413),
     (ServerBusyError, 503),
+    (WorkerLostError, 503),
     (ConfigError, 400),
     (InputFileError, 400),
     (InvalidMidiError, 422),
@@ -192,44 +196,55 @@ async def read_body(request: Request) -> bytes:
 
 
 class Studio:
-    """The model, the worker threads of its requests and the batcher that runs their model calls together."""
+    """A model's requests: run in the studio's worker processes (``pool``, :mod:`.workers`), or without
+    one in this process's worker threads, their model calls batched (:mod:`.batching`).
 
-    def __init__(self, accompanist):
-        self.accompanist = accompanist
-        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=batching.BATCH_WORKERS,
-                                                              thread_name_prefix="deepaccomp-gen")
-        self.batcher = batching.Batcher(accompanist)  # the model is used by one batch at a time
+    Parameters
+    ----------
+    accompanist : deepaccomp.Accompanist
+        The model, loaded in this process (its layout and settings answer ``/api/info``).
+    name : str
+        The model's name in the studio (the workers know it by that name).
+    pool : WorkerPool, optional
+        The studio's worker processes; ``None``: worker threads in this process.
+    """
+
+    def __init__(self, accompanist, name: str = "model", pool: WorkerPool | None = None):
+        self.accompanist, self.name, self.pool = accompanist, name, pool
+        self.executor = self.batcher = None
+        if pool is None:
+            self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=batching.BATCH_WORKERS,
+                                                                  thread_name_prefix="deepaccomp-gen")
+            self.batcher = batching.Batcher(accompanist)  # the model calls of the threads, batched
         self.lock = threading.Lock()
         self.pending = 0
         self.served = 0
 
-    async def run(self, fn, *args):
+    async def run(self, fn, *args, generation: bool = False):
+        """``fn(model, *args)`` off the event loop (``fn`` a module-level function: it may run in a worker
+        process); a refusal when :data:`~deepaccomp.studio.limits.MAX_PENDING` requests already wait.
+        ``generation``: count it in ``served`` once answered."""
         if self.pending >= limits.MAX_PENDING:
             raise ServerBusyError(f"{self.pending} generations are already waiting (limit "
                                   f"{limits.MAX_PENDING}); try again in a moment")
         self.pending += 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+            if self.pool is None:
+                result = await asyncio.get_running_loop().run_in_executor(
+                    self.executor, functools.partial(fn, self.accompanist, *args))
+            else:
+                result = await asyncio.wrap_future(self.pool.submit(self.name, fn, *args))
         finally:
             self.pending -= 1
-
-    def generate(self, melody, *, seed, noise_scale, pickup=None, decoding=None, keep=None, regenerate=None):
-        """One generation on the model: the accompanied :class:`~deepaccomp.piece.Piece` of ``melody`` (a
-        file, or a melody piece read by :func:`~deepaccomp.studio.notes.read_upload` or
-        :func:`~deepaccomp.studio.notes.read_note_list`); ``noise_scale`` and
-        ``decoding`` (a dict of generation settings) override the model's for this call, ``keep`` (a
-        previous result's MIDI bytes) and ``regenerate`` (a selection) draw again only a part of it, all
-        checked by :meth:`~deepaccomp.Accompanist.generate_piece`."""
-        result = self.accompanist.generate_piece(melody, seed=seed, noise_scale=noise_scale,
-                                                 pickup=pickup, decoding=decoding, keep=keep,
-                                                 regenerate=regenerate)
-        with self.lock:
-            self.served += 1
+        if generation:
+            with self.lock:
+                self.served += 1
         return result
 
     def close(self):
-        self.executor.shutdown(wait=False, cancel_futures=True)
-        self.batcher.close()
+        if self.pool is None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            self.batcher.close()
 
 
 class Models:
@@ -241,15 +256,23 @@ class Models:
     ----------
     default : deepaccomp.Accompanist
         The model given (loaded at start); the one used when a request names none.
+    workers : int
+        Worker processes that run the requests (:mod:`.workers`); 0: worker threads in this process.
     """
 
-    def __init__(self, default):
+    def __init__(self, default, workers: int = 0):
         path = getattr(default, "model_path", None)
         self.paths = {name: artifact.shipped_model_path(name) for name in artifact.shipped_models()}
         self.default = model_name(path, self.paths)
         if path is not None or self.default not in self.paths:
             self.paths[self.default] = path
-        self.studios = {self.default: Studio(default)}
+        self.pool = None
+        if workers:
+            if path is None:
+                _check_copyable(default)
+            sources = {**self.paths, self.default: default if path is None else path}
+            self.pool = WorkerPool(workers, sources, warm=self.default)
+        self.studios = {self.default: Studio(default, self.default, self.pool)}
         self.lock = threading.Lock()  # one load per model, whoever asks first
 
     @property
@@ -270,7 +293,7 @@ class Models:
         """The worker of the model ``name`` (a checked name), loading the model on first use."""
         with self.lock:
             if name not in self.studios:
-                self.studios[name] = Studio(Accompanist(self.paths[name]))
+                self.studios[name] = Studio(Accompanist(self.paths[name]), name, self.pool)
             return self.studios[name]
 
     async def studio(self, value) -> Studio:
@@ -287,6 +310,18 @@ class Models:
     def close(self):
         for studio in list(self.studios.values()):
             studio.close()
+        if self.pool is not None:
+            self.pool.close()
+
+
+def _check_copyable(accompanist):
+    """A model in memory goes to each worker process as a copy: one that cannot be copied (a Keras
+    generator during training) is a :class:`~deepaccomp.errors.ConfigError`."""
+    try:
+        pickle.dumps(accompanist, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:  # noqa: BLE001 - whatever stops the copy
+        raise ConfigError(f"this model in memory cannot be copied to worker processes ({type(exc).__name__}); "
+                          "serve it with workers=0, or export it and give its file") from None
 
 
 def model_name(path, shipped: dict) -> str:
@@ -532,7 +567,41 @@ def _read_melody(body: dict, melody_file, layout):
     return melody.piece, melody.origin_tick, body.get("pickup_steps", 0)
 
 
-def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> FastAPI:
+def _melody_answer(accompanist, data: bytes) -> dict:
+    """``POST /api/melody``: an uploaded file's melody as editor notes."""
+    return upload_to_editor(read_upload(data, accompanist.layout))
+
+
+def _generate_json_answer(accompanist, name: str, body: dict, melody_file, params: dict, keep, regenerate) -> dict:
+    """``POST /api/generate``: the answer to a JSON request (checked on the event loop)."""
+    piece, origin, pickup_steps = _read_melody(body, melody_file, accompanist.layout)
+    result = accompanist.generate_piece(piece, seed=params["seed"], noise_scale=params["noise_scale"],
+                                        keep=keep, regenerate=regenerate)
+    return {**result_to_json(result, origin_tick=origin, pickup_steps=pickup_steps,
+                             velocity=DEFAULT_VELOCITY, **params), "model": name}
+
+
+def _edit_answer(accompanist, name: str, body: dict, melody_file, keep: bytes, seed) -> dict:
+    """``POST /api/edit``: an earlier answer with its accompaniment edited."""
+    layout = accompanist.layout
+    piece, origin, pickup_steps = _read_melody(body, melody_file, layout)
+    pm = edit_take(keep, body["accompaniment"], layout, origin_tick=origin,
+                   ticks_per_step=piece.grid.ticks_per_step, name=KEEP_NAME)
+    return {**take_to_json(pm, (MELODY_LABEL,) + layout.accompaniment_names, origin_tick=origin,
+                           ticks_per_step=piece.grid.ticks_per_step, pickup_steps=pickup_steps,
+                           seed=seed, programs=None, noise_scale=None), "model": name}
+
+
+def _generate_midi_answer(accompanist, name: str, data: bytes, params: dict, pickup) -> dict:
+    """``POST /api/generate/midi``: the answer to an uploaded MIDI file."""
+    melody = read_upload(data, accompanist.layout)
+    result = accompanist.generate_piece(melody, seed=params["seed"], noise_scale=params["noise_scale"],
+                                        pickup=pickup)
+    return {**result_to_json(result, origin_tick=melody.grid.start_tick, pickup_steps=0,
+                             velocity=DEFAULT_VELOCITY, **params), "model": name}
+
+
+def create_app(model_path=None, *, accompanist=None, allowed_hosts=None, workers: int = 0) -> FastAPI:
     """The studio app.
 
     Parameters
@@ -544,10 +613,16 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
     allowed_hosts : list of str, optional
         Host names the server answers to (default: 127.0.0.1, localhost, ::1);
         other ``Host`` headers get 400, a guard against DNS rebinding.
+    workers : int
+        Worker processes that run the requests (0 to :data:`~deepaccomp.studio.workers.MAX_WORKERS`;
+        ``deepaccomp studio`` starts one per CPU); 0, the default: worker threads in this process, their
+        model calls batched. Answers are the same either way.
     """
+    if not isinstance(workers, int) or isinstance(workers, bool) or not 0 <= workers <= MAX_WORKERS:
+        raise ConfigError(f"workers must be an integer 0..{MAX_WORKERS}, got {brief(repr(workers))}")
     if accompanist is None:
         accompanist = Accompanist(model_path)  # None: the default shipped model; or a shipped model's name
-    models = Models(accompanist)
+    models = Models(accompanist, workers)
     studio = models.studios[models.default]
     json_schema = generate_json_schema(accompanist.layout)
 
@@ -618,7 +693,7 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
     async def melody(request: Request):
         chosen = await models.studio(_only_model_query(request))
         data = await read_body(request)
-        return upload_to_editor(await chosen.run(read_upload, data, chosen.accompanist.layout))
+        return await chosen.run(_melody_answer, data)
 
     async def json_request(request: Request, schema: dict):
         """A JSON request's body, its model's name, that model's studio and layout, and the answer's format."""
@@ -635,15 +710,8 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
         params = _generation_params(body, layout)
         keep, regenerate = regenerate_params(body)
         melody_file = _melody_file(body)
-
-        def work():
-            piece, origin, pickup_steps = _read_melody(body, melody_file, layout)
-            result = chosen.generate(piece, seed=params["seed"], noise_scale=params["noise_scale"],
-                                     keep=keep, regenerate=regenerate)
-            return {**result_to_json(result, origin_tick=origin, pickup_steps=pickup_steps,
-                                     velocity=DEFAULT_VELOCITY, **params), "model": name}
-
-        return _answer(await chosen.run(work), fmt)
+        return _answer(await chosen.run(_generate_json_answer, name, body, melody_file, params, keep, regenerate,
+                                        generation=True), fmt)
 
     @app.post("/api/edit", summary="an earlier answer with its accompaniment edited (no generation)",
               openapi_extra={"requestBody": {"required": True,
@@ -657,16 +725,7 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
                               "accompaniment (the edited tracks' notes)")
         keep = decode_midi_field(body["keep_midi_base64"], "keep_midi_base64")
         melody_file = _melody_file(body)
-
-        def work():
-            piece, origin, pickup_steps = _read_melody(body, melody_file, layout)
-            pm = edit_take(keep, body["accompaniment"], layout, origin_tick=origin,
-                           ticks_per_step=piece.grid.ticks_per_step, name=KEEP_NAME)
-            return {**take_to_json(pm, (MELODY_LABEL,) + layout.accompaniment_names, origin_tick=origin,
-                                   ticks_per_step=piece.grid.ticks_per_step, pickup_steps=pickup_steps,
-                                   seed=seed, programs=None, noise_scale=None), "model": name}
-
-        return _answer(await chosen.run(work), fmt)
+        return _answer(await chosen.run(_edit_answer, name, body, melody_file, keep, seed), fmt)
 
     @app.post("/api/generate/midi", summary="accompany a MIDI file (the request body)",
               openapi_extra={"requestBody": MIDI_BODY, "parameters": GEN_QUERY})
@@ -681,14 +740,7 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None) -> Fast
             pickup = check_number(pickup, "pickup", 0.0, limits.MAX_PICKUP_BEATS)
         params = _generation_params(q, layout)
         data = await read_body(request)
-
-        def work():
-            melody = read_upload(data, layout)
-            result = chosen.generate(melody, seed=params["seed"], noise_scale=params["noise_scale"], pickup=pickup)
-            return {**result_to_json(result, origin_tick=melody.grid.start_tick, pickup_steps=0,
-                                     velocity=DEFAULT_VELOCITY, **params), "model": name}
-
-        return _answer(await chosen.run(work), fmt)
+        return _answer(await chosen.run(_generate_midi_answer, name, data, params, pickup, generation=True), fmt)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
