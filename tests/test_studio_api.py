@@ -570,8 +570,9 @@ def test_cli_studio(monkeypatch, capsys, accompanist):
 
 # ------------------------------------------------------------------ conversions at the limits
 def test_note_list_at_the_limits_converts_in_linear_time():
+    from deepaccomp.midi import to_midi_bytes
     from deepaccomp.piece import to_pretty_midi
-    from deepaccomp.studio.notes import midi_bytes, read_note_list, read_upload, upload_to_editor
+    from deepaccomp.studio.notes import read_note_list, read_upload, upload_to_editor
 
     notes = [{"pitch": 60 + i % 12, "start": 4 * i, "length": 4}
              for i in range(limits.MAX_BARS * 16 // 4)]  # 512 bars of quarter notes
@@ -579,7 +580,7 @@ def test_note_list_at_the_limits_converts_in_linear_time():
     melody = read_note_list(notes, tempo=97, meter="4/4")
     assert time.perf_counter() - t0 < 2.0
     assert melody.origin_tick == 0 and len(melody.piece.originals[0].notes) == len(notes)
-    back = upload_to_editor(read_upload(midi_bytes(to_pretty_midi(melody.piece))))
+    back = upload_to_editor(read_upload(to_midi_bytes(to_pretty_midi(melody.piece))))
     assert [(n["pitch"], n["start"], n["length"]) for n in back["notes"]] == \
         [(n["pitch"], n["start"], n["length"]) for n in notes]
 

@@ -54,7 +54,6 @@ from .notes import (
     check_programs,
     edit_take,
     layout_presets,
-    midi_bytes,
     read_note_list,
     read_upload,
     result_to_json,
@@ -761,5 +760,5 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None, workers
     return app
 
 
-__all__ = ["create_app", "soundfont_path", "RequestTooLargeError", "ServerBusyError", "midi_bytes",
+__all__ = ["create_app", "soundfont_path", "RequestTooLargeError", "ServerBusyError",
            "error_body", "read_json_body", "HTTP_ERROR_TYPES"]

@@ -22,14 +22,14 @@ import numpy as np
 import pretty_midi
 
 from ..errors import ConfigError, InvalidMidiError, NoMelodyError, UnsupportedMeterError, brief
-from ..midi import PROGRAM_PRESETS, read_midi, seconds_to_ticks
+from ..midi import PROGRAM_PRESETS, read_midi, seconds_to_ticks, to_midi_bytes
 from ..piece import Piece, read_piece, to_pretty_midi
 from . import limits
 
 __all__ = ["MELODY_LABEL", "UPLOAD_NAME", "check_int", "check_number", "check_meter", "check_tempi", "check_programs",
            "layout_presets",
            "midi_channels", "steps_per_bar", "EditorMelody", "read_note_list", "read_upload", "upload_to_editor",
-           "midi_bytes", "result_to_json", "take_to_json", "edit_take"]
+           "result_to_json", "take_to_json", "edit_take"]
 
 MELODY_LABEL = "melody"
 """The name of the melody track in the studio's answers (the layout's own name for it may differ:
@@ -267,15 +267,6 @@ def upload_to_editor(piece) -> dict:
 
 
 # --------------------------------------------------------------------------- result -> JSON
-def midi_bytes(pm: pretty_midi.PrettyMIDI) -> bytes:
-    buf = io.BytesIO()
-    try:
-        pm.write(buf)
-    except Exception as exc:  # mido rejects values MIDI cannot hold
-        raise InvalidMidiError(f"the result cannot be encoded as MIDI ({type(exc).__name__}: {exc})") from exc
-    return buf.getvalue()
-
-
 def result_to_json(piece, *, origin_tick: int, pickup_steps: int, seed: int, programs, noise_scale,
                    velocity: int) -> dict:
     """The generated piece (a :class:`deepaccomp.piece.Piece` of the model's layout) as JSON: the
@@ -308,7 +299,7 @@ def take_to_json(pm: pretty_midi.PrettyMIDI, names, *, origin_tick: int, ticks_p
         tracks.append({"name": name, "program": int(inst.program), "drums": bool(inst.is_drum),
                        "channel": channel, "notes": notes})
     _, tempi = pm.get_tempo_changes()
-    data = midi_bytes(pm)
+    data = to_midi_bytes(pm)
     return {
         "seed": seed,
         "programs": programs if programs is None or isinstance(programs, str) else list(programs),
