@@ -137,13 +137,22 @@ def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, stride: int) -> 
     b, t, p, _ = x.shape
     k = kernel.shape[0]
     (t0, t1), (p0, p1) = _same_padding(t, k, stride), _same_padding(p, k, stride)
-    xp = np.pad(x, ((0, 0), (t0, t1), (p0, p1), (0, 0)))
+    xp = _padded(x, (t0, t1), (p0, p1))
     ot, op = -(-t // stride), -(-p // stride)
     out = np.empty((b, ot, op, kernel.shape[3]), np.float32)
     out[...] = bias
     for i in range(k):
         for j in range(k):
             out += xp[:, i: i + stride * ot: stride, j: j + stride * op: stride] @ kernel[i, j]
+    return out
+
+
+def _padded(x: np.ndarray, time: tuple[int, int], pitch: tuple[int, int]) -> np.ndarray:
+    """``x`` ``(b, t, p, c)`` with zeros before and after its time and pitch axes (``np.pad``'s result,
+    without its per-call cost, a tenth of a small layer's time)."""
+    b, t, p, c = x.shape
+    out = np.zeros((b, t + sum(time), p + sum(pitch), c), x.dtype)
+    out[:, time[0]: time[0] + t, pitch[0]: pitch[0] + p] = x
     return out
 
 
@@ -176,7 +185,7 @@ def upsample_conv2d(x: np.ndarray, kernel, bias: np.ndarray) -> np.ndarray:
     kernels = kernel if isinstance(kernel, PhaseKernels) else PhaseKernels(kernel)
     b, t, p, _ = x.shape
     lo, hi = kernels.lo, kernels.hi
-    xp = np.pad(x, ((0, 0), (lo, hi), (lo, hi), (0, 0)))
+    xp = _padded(x, (lo, hi), (lo, hi))
     out = np.empty((b, 2 * t, 2 * p, kernels.filters), np.float32)
     for a, row in enumerate(kernels.phases):
         for c, taps in enumerate(row):

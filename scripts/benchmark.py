@@ -18,7 +18,9 @@ Prints a Markdown table (and writes JSON) of medians over ``--repeats``:
 * peak RSS of a training process, a generation process and the command line's generation
   (which also checks that TensorFlow stayed out).
 
-The studio's start and its figures under load: ``scripts/studio_load.py``.
+* the studio (``scripts/studio_load.py``, run as a child process): start to the first page, and 20
+  clients x 10 requests of the bundled example (p50, p95, max, throughput, peak memory of the server
+  with its workers), with its default worker processes and with none (``--workers 0``).
 
 Each measurement that needs a fresh process (CLI, RSS, cold build) runs one.
 Not a test: nothing here asserts a time.
@@ -293,10 +295,21 @@ def main(argv=None):
 
 
 def generation_figures(repeats) -> dict:
-    """Generation after load, the command line against its baseline, and the peak memory of both."""
+    """Generation after load, the command line against its baseline, the peak memory of both, the studio."""
     gen = generation(repeats)
     gen["cli_end_to_end_s"], gen["baseline_import_numpy_pretty_midi_s"] = cli_time(repeats)
-    return {"generation": gen, "peak_rss_mb": {"generation": peak_rss(GEN_RSS), "cli_generate": peak_rss(CLI_RSS)}}
+    return {"generation": gen, "peak_rss_mb": {"generation": peak_rss(GEN_RSS), "cli_generate": peak_rss(CLI_RSS)},
+            "studio": {"default workers": studio_load(), "--workers 0": studio_load("--workers", "0")}}
+
+
+def studio_load(*args) -> dict:
+    """``scripts/studio_load.py``'s figures (20 clients x 10 requests) in a child process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "load.json")
+        subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "studio_load.py"), "--json", out, *args],
+                       check=True, capture_output=True, cwd=ROOT)
+        with open(out) as fh:
+            return json.load(fh)
 
 
 def numpy_matmul_rate(n=4096, repeats=5) -> float:
@@ -334,6 +347,14 @@ def render(res) -> str:
         lines += [f"| {k} | {v:.2f} |" for k, v in res["data"].items()]
     lines += ["", "| peak RSS (MB) | value |", "|---|---|"]
     lines += [f"| {k} | {v:.0f} |" for k, v in res["peak_rss_mb"].items()]
+    if "studio" in res:
+        keys = [("first_page_s", "start to first page, s"), ("latency_p50_s", "p50, s"), ("latency_p95_s", "p95, s"),
+                ("latency_max_s", "max, s"), ("throughput_rps", "requests/s"), ("errors", "errors"),
+                ("with_workers_vmhwm_sum_mib", "peak memory with workers, MiB")]
+        runs = list(res["studio"])
+        lines += ["", "| studio, 20 clients x 10 requests | " + " | ".join(runs) + " |",
+                  "|---|" + "---|" * len(runs)]
+        lines += [f"| {label} | " + " | ".join(f"{res['studio'][r][k]}" for r in runs) + " |" for k, label in keys]
     return "\n".join(lines)
 
 

@@ -112,6 +112,19 @@ def editor_notes(port: int) -> list:
     return body["notes"]
 
 
+def first_page_time(port: int) -> float:
+    """Seconds until ``GET /`` answers the page (from the URL being printed)."""
+    t0 = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.request("GET", "/")
+    r = conn.getresponse()
+    r.read()
+    conn.close()
+    if r.status != 200:
+        raise SystemExit(f"GET / answered {r.status}")
+    return time.monotonic() - t0
+
+
 def model_tracks(port: int) -> int:
     """How many tracks a generation answer holds: the melody and the model's accompaniment (``/api/info``)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -135,6 +148,7 @@ def main(argv=None) -> int:
     t_start = time.monotonic()
     proc, port = start_server(min(300.0, args.timeout), args.workers)
     startup = time.monotonic() - t_start
+    first_page = first_page_time(port) + startup
     idle = proc_memory(proc.pid)
     midi = EXAMPLE.read_bytes()
     notes = editor_notes(port)
@@ -210,7 +224,8 @@ def main(argv=None) -> int:
         "latency_p95_s": round(percentile(latencies, 0.95), 3),
         "latency_max_s": round(max(latencies), 3) if latencies else None,
         "wall_s": round(wall, 2), "throughput_rps": round(len(latencies) / wall, 2) if wall else None,
-        "server_startup_s": round(startup, 1),
+        "server_startup_s": round(startup, 2),
+        "first_page_s": round(first_page, 2),
         "server_rss_idle_mib": round(idle.get("VmRSS", 0.0), 1),
         "server_rss_peak_sampled_mib": round(peak_rss[0], 1),
         "server_rss_peak_vmhwm_mib": round(mem.get("VmHWM", 0.0), 1),
