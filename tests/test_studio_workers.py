@@ -5,6 +5,7 @@ outlive the command however it stops; and its socket sends an answer without wai
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import importlib.util
 import os
 import re
@@ -25,7 +26,7 @@ with warnings.catch_warnings():  # starlette >= 1 prefers httpx2 but works with 
     from fastapi.testclient import TestClient
 
 from deepaccomp import Accompanist
-from deepaccomp.errors import ConfigError
+from deepaccomp.errors import ConfigError, ModelFileError
 from deepaccomp.inference import NumpyGenerator
 from deepaccomp.studio import create_app
 from deepaccomp.studio.cli import listen_socket
@@ -190,3 +191,31 @@ def test_the_studio_socket_sends_without_waiting_for_acknowledgements():
         accepted, _ = server.accept()
         with accepted:
             assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
+def test_a_model_a_worker_cannot_load_is_that_requests_error_not_a_lost_worker(tmp_path):
+    missing = tmp_path / "gone" / "generator.npz"
+    pool = WorkerPool(1, {"gone": str(missing)}, warm="gone")
+    try:
+        with pytest.raises(ModelFileError):
+            pool.submit("gone", _layout_name).result(120)
+    finally:
+        pool.close()
+
+
+def test_requests_queued_when_the_studio_closes_are_cancelled_not_left_waiting():
+    pool = WorkerPool(1, {"chorale": Accompanist().model_path})
+    futures = [pool.submit("chorale", _sleep, 0.5) for _ in range(4)]
+    pool.close()
+    for f in futures:
+        try:
+            f.result(60)
+        except concurrent.futures.CancelledError:
+            pass
+        assert f.done()
+    assert any(f.cancelled() for f in futures)
+
+
+def _sleep(model, seconds):
+    time.sleep(seconds)
+    return seconds

@@ -92,6 +92,9 @@ class WorkerPool:
         out = concurrent.futures.Future()
 
         def done(f):
+            if f.cancelled():  # queued when the studio closed
+                out.cancel()
+                return
             exc = f.exception()
             if isinstance(exc, BrokenProcessPool):
                 self._restart(executor)
@@ -127,7 +130,10 @@ def _start_worker(models: dict, warm):
     threading.Thread(target=_exit_with_parent, daemon=True).start()
     _SOURCES.update(models)
     if warm is not None:
-        _model(warm)
+        try:
+            _model(warm)
+        except Exception:  # noqa: BLE001 - the first request that needs it gets the error, in words
+            pass
 
 
 def _exit_with_parent():
