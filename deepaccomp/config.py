@@ -327,6 +327,11 @@ class GenerationConfig:
     to another, times how much rarer than his commonest move that interval is in Bach's chorales
     (:func:`deepaccomp.decoding.interval_costs`: the lowest voice by his basses', the others by his alto and
     tenor lines'); higher gives lines that move more as his do. Left out of the written config when 0."""
+    bare_cost: float = 0.0
+    """"notes" decoding with ``order_voices``: cost, in units of the note score, charged to the voice decoded
+    last (the alto) at every beat onset where it leaves the melody and the voices at most two pitch classes
+    (:data:`deepaccomp.decoding.BARE_PITCH_CLASSES`: a bare fifth, octave or third); higher gives fuller
+    chords on the beat. Without ``order_voices`` it is not charged. Left out of the written config when 0."""
     restrike: bool = False
     """"notes" decoding: a voice's held pitch is struck again on an eighth-note position where the
     generator's score for it dips below ``restrike_threshold`` for one step, the silent step a model
@@ -358,10 +363,10 @@ class GenerationConfig:
         if self.decode != "notes" and (self.onset_cost or self.sing_with_melody or self.order_voices
                                        or self.parallel_cost or self.leap_cost or self.lowest_min_steps != 1
                                        or self.note_score != "value" or self.restrike or self.restrike_threshold
-                                       or self.dissonance_cost or self.interval_cost):
+                                       or self.dissonance_cost or self.interval_cost or self.bare_cost):
             raise ConfigError("generation.note_score, onset_cost, sing_with_melody, order_voices, parallel_cost, "
-                              "dissonance_cost, interval_cost, restrike, restrike_threshold, leap_cost and "
-                              "lowest_min_steps apply to decode='notes' only")
+                              "dissonance_cost, interval_cost, bare_cost, restrike, restrike_threshold, leap_cost "
+                              "and lowest_min_steps apply to decode='notes' only")
 
     def replace(self, **overrides) -> "GenerationConfig":
         """A validated copy with the given settings changed: ``settings.replace(onset_cost=1.0)``.
@@ -429,7 +434,8 @@ class GenerationConfig:
 
 
 NOTES_ONLY_SETTINGS = ("note_score", "onset_cost", "sing_with_melody", "order_voices", "parallel_cost", "leap_cost",
-                       "lowest_min_steps", "dissonance_cost", "interval_cost", "restrike", "restrike_threshold")
+                       "lowest_min_steps", "dissonance_cost", "interval_cost", "bare_cost", "restrike",
+                       "restrike_threshold")
 """The settings of the ``"notes"`` decoding alone; other decodings need them at their defaults."""
 
 
@@ -736,6 +742,7 @@ SETTING_BOUNDS = {
     "generation.restrike_threshold": Bound(-MAX_DECODE_COST, MAX_DECODE_COST),
     "generation.dissonance_cost": Bound(0.0, MAX_DECODE_COST),
     "generation.interval_cost": Bound(0.0, MAX_DECODE_COST),
+    "generation.bare_cost": Bound(0.0, MAX_DECODE_COST),
     "generation.parallel_cost": Bound(0.0, MAX_DECODE_COST),
     "generation.leap_cost": Bound(0.0, MAX_DECODE_COST),
     "generation.lowest_min_steps": Bound(1, 16, whole=True, note=" steps"),
@@ -744,8 +751,8 @@ SETTING_BOUNDS = {
 """The range of every numeric setting, ``"section.field": Bound``; :func:`check_section` checks them."""
 
 OMITTED_WHEN_DEFAULT = ("data.format", "data.restrike_gaps", "data.center_melody", "generation.estimate_pickup",
-                        "generation.dissonance_cost", "generation.interval_cost", "generation.restrike",
-                        "generation.restrike_threshold")
+                        "generation.dissonance_cost", "generation.interval_cost", "generation.bare_cost",
+                        "generation.restrike", "generation.restrike_threshold")
 """Settings added after model files were first shipped: written only where not their default."""
 
 SOURCE_FORMATS = ("midi", "pop909")

@@ -316,3 +316,35 @@ def test_interval_cost_prefers_the_move_bach_makes_more_often():
     assert upper[12 + 2] == pytest.approx(-np.log(4201 / 5155))
     with pytest.raises(ConfigError, match="no interval table"):
         interval_costs("soprano")
+
+
+def test_bare_cost_moves_the_last_voice_off_a_bare_beat_onset():
+    # melody on index 19 (pitch class 7), bass on index 0 (class 0); the alto rates index 12 (class 0: a bare
+    # fifth) 0.1 above index 16 (class 4: a full triad); only step 0 is a beat onset (4 steps a beat)
+    values = np.full((4, 24, 2), -0.9)
+    values[:, 0, 1] = 0.9
+    values[:, 12, 0], values[:, 16, 0] = 0.6, 0.5
+    melody = np.zeros((4, 24, 1), bool)
+    melody[:, 19, 0] = True
+    kw = dict(melody=melody, order_voices=True)
+    assert line_of(decode_notes(values, **kw)) == [12] * 4
+    assert line_of(decode_notes(values, bare_cost=0.05, **kw)) == [12] * 4  # less than the 0.1 it gives up
+    assert line_of(decode_notes(values, bare_cost=0.2, **kw)) == [16, 12, 12, 12]
+    assert line_of(decode_notes(values, bare_cost=0.2, **kw), voice=1) == [0] * 4  # the bass is not charged
+    assert line_of(decode_notes(values, bare_cost=0.2, melody=melody)) == [12] * 4  # only with order_voices
+    three = values.copy()  # a third voice (tenor, decoded before the alto) on index 4 (class 4) fills the chord
+    three = np.concatenate([three[..., :1], np.full((4, 24, 1), -0.9), three[..., 1:]], axis=-1)
+    three[:, 4, 1] = 0.9
+    assert line_of(decode_notes(three, bare_cost=10.0, **kw)) == [12] * 4
+
+
+def test_bare_beats_counts_the_pitch_classes_a_pitch_would_leave():
+    from deepaccomp.decoding import _bare_beats
+
+    mel, bass = np.array([[19, 19, -1, 19, 19]]), np.array([[0, 0, 0, -1, 0]])
+    cost = _bare_beats([mel, bass], 24, steps_per_beat=2)  # onsets at steps 0, 2, 4
+    assert cost.shape == (1, 5, 24)
+    assert cost[0, 0, [12, 7, 0, 19]].tolist() == [1.0, 1.0, 1.0, 1.0]  # classes 0 and 7 only
+    assert cost[0, 0, [16, 3, 14]].tolist() == [0.0, 0.0, 0.0]  # a third class
+    assert cost[0, 1].sum() == 0.0 and cost[0, 3].sum() == 0.0  # off the beat
+    assert cost[0, 2, [0, 5]].tolist() == [1.0, 1.0]  # the melody silent: two classes with any pitch
