@@ -89,16 +89,19 @@ class _Unet:
         if self.octaves:
             x = np.concatenate([melody, octave_fold(melody)], axis=-1)
         skips = []
-        for kernel, bias, norm in self.encoder:
+        for kernel, bias, norm in self.encoder:  # in place: the same arithmetic without temporaries
             x = conv2d(x, kernel, bias, stride=2)
-            x = np.maximum(x, LEAKY_SLOPE * x)
+            np.maximum(x, LEAKY_SLOPE * x, out=x)
             if norm is not None:
-                x = x * norm[0] + norm[1]
+                x *= norm[0]
+                x += norm[1]
             skips.append(x)
         x = np.concatenate([x, noise], axis=-1)
         for i, (kernel, bias, norm) in enumerate(self.decoder):
             x = upsample_conv2d(x, kernel, bias)
-            x = np.maximum(x * norm[0] + norm[1], 0)
+            x *= norm[0]
+            x += norm[1]
+            np.maximum(x, 0, out=x)
             x = np.concatenate([x, skips[-2 - i]], axis=-1)
         return np.tanh(upsample_conv2d(x, *self.out))
 
@@ -139,11 +142,10 @@ def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, stride: int) -> 
     (t0, t1), (p0, p1) = _same_padding(t, k, stride), _same_padding(p, k, stride)
     xp = _padded(x, (t0, t1), (p0, p1))
     ot, op = -(-t // stride), -(-p // stride)
-    out = np.empty((b, ot, op, kernel.shape[3]), np.float32)
-    out[...] = bias
-    for i in range(k):
-        for j in range(k):
-            out += xp[:, i: i + stride * ot: stride, j: j + stride * op: stride] @ kernel[i, j]
+    out, product = (np.empty((b, ot, op, kernel.shape[3]), np.float32) for _ in range(2))
+    for n, (i, j) in enumerate((i, j) for i in range(k) for j in range(k)):  # bias + tap (0, 0) + tap (0, 1) + ...
+        np.matmul(xp[:, i: i + stride * ot: stride, j: j + stride * op: stride], kernel[i, j], out=product if n else out)
+        out += product if n else bias
     return out
 
 
@@ -187,12 +189,12 @@ def upsample_conv2d(x: np.ndarray, kernel, bias: np.ndarray) -> np.ndarray:
     lo, hi = kernels.lo, kernels.hi
     xp = _padded(x, (lo, hi), (lo, hi))
     out = np.empty((b, 2 * t, 2 * p, kernels.filters), np.float32)
+    phase, product = (np.empty((b, t, p, kernels.filters), np.float32) for _ in range(2))
     for a, row in enumerate(kernels.phases):
         for c, taps in enumerate(row):
-            phase = np.empty((b, t, p, kernels.filters), np.float32)
-            phase[...] = bias
-            for (oi, oj), w in taps.items():
-                phase += xp[:, lo + oi: lo + oi + t, lo + oj: lo + oj + p] @ w
+            for n, ((oi, oj), w) in enumerate(taps.items()):  # bias + first tap + second tap + ..., in that order
+                np.matmul(xp[:, lo + oi: lo + oi + t, lo + oj: lo + oj + p], w, out=product if n else phase)
+                phase += product if n else bias
             out[:, a::2, c::2] = phase
     return out
 
