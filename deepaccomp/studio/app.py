@@ -615,7 +615,8 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None, workers
     workers : int
         Worker processes that run the requests (0 to :data:`~deepaccomp.studio.workers.MAX_WORKERS`;
         ``deepaccomp studio`` starts one per CPU); 0, the default: worker threads in this process, their
-        model calls batched. Answers are the same either way.
+        model calls batched. Answers are the same either way. The workers are spawned (multiprocessing),
+        so a script that calls this with workers must do so under ``if __name__ == "__main__":``.
     """
     if not isinstance(workers, int) or isinstance(workers, bool) or not 0 <= workers <= MAX_WORKERS:
         raise ConfigError(f"workers must be an integer 0..{MAX_WORKERS}, got {brief(repr(workers))}")
