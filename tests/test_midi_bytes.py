@@ -57,7 +57,7 @@ def random_midi(rng: np.random.Generator) -> pretty_midi.PrettyMIDI:
 
 def test_random_files_are_written_byte_for_byte_as_pretty_midi_writes_them():
     rng = np.random.default_rng(0)
-    for i in range(150):
+    for i in range(100):
         pm = random_midi(rng)
         assert _encode_midi(pm) is not None, i  # the library's own encoder, not pretty_midi's
         assert to_midi_bytes(pm) == written(pm), i

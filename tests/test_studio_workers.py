@@ -132,6 +132,7 @@ def _layout_name(model):
     return model.layout.name
 
 
+@pytest.mark.slow  # a worker process killed
 def test_a_lost_worker_fails_its_request_and_new_workers_take_the_next():
     pool = WorkerPool(1, {"chorale": Accompanist().model_path}, warm="chorale")
     try:
@@ -151,6 +152,7 @@ def _gone(pids, timeout=20.0) -> bool:
     return False
 
 
+@pytest.mark.slow  # the real command started and killed
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads the process table from /proc")
 @pytest.mark.parametrize("stop", ["ctrl-c", "kill -9"])
 def test_workers_stop_with_the_command(stop):
