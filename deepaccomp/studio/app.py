@@ -46,7 +46,7 @@ from ..errors import (
     brief,
 )
 from . import batching, limits
-from .workers import MAX_WORKERS, WorkerLostError, WorkerPool
+from .workers import WorkerLostError, WorkerPool, check_workers
 from .notes import (
     MELODY_LABEL,
     check_int,
@@ -618,8 +618,7 @@ def create_app(model_path=None, *, accompanist=None, allowed_hosts=None, workers
         model calls batched. Answers are the same either way. The workers are spawned (multiprocessing),
         so a script that calls this with workers must do so under ``if __name__ == "__main__":``.
     """
-    if not isinstance(workers, int) or isinstance(workers, bool) or not 0 <= workers <= MAX_WORKERS:
-        raise ConfigError(f"workers must be an integer 0..{MAX_WORKERS}, got {brief(repr(workers))}")
+    check_workers(workers)
     if accompanist is None:
         accompanist = Accompanist(model_path)  # None: the default shipped model; or a shipped model's name
     models = Models(accompanist, workers)

@@ -49,13 +49,11 @@ def cmd_studio(args) -> int:
 
     from ..errors import ConfigError
     from .app import LOCAL_HOSTS, create_app
-    from .workers import MAX_WORKERS, default_workers
+    from .workers import check_workers, default_workers
 
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be 0..65535, got {args.port}")
-    workers = default_workers() if args.workers is None else args.workers
-    if not 0 <= workers <= MAX_WORKERS:
-        raise ConfigError(f"--workers must be 0..{MAX_WORKERS}, got {workers}")
+    workers = default_workers() if args.workers is None else check_workers(args.workers, "--workers")
     if args.host not in LOCAL_HOSTS:
         print(f"deepaccomp studio: warning: listening on {args.host}, not on 127.0.0.1: other computers "
               "that reach this address can use the studio (there is no login)", file=sys.stderr)

@@ -30,9 +30,9 @@ import threading
 from concurrent.futures.process import BrokenProcessPool
 
 from ..accompanist import Accompanist
-from ..errors import DeepAccompError
+from ..errors import ConfigError, DeepAccompError, brief
 
-__all__ = ["WorkerLostError", "WorkerPool", "default_workers", "MAX_WORKERS"]
+__all__ = ["WorkerLostError", "WorkerPool", "check_workers", "default_workers", "MAX_WORKERS"]
 
 MAX_WORKERS = 16
 """Most worker processes a studio starts (each holds its models: about 80 MB with the chorale model)."""
@@ -40,6 +40,14 @@ MAX_WORKERS = 16
 
 class WorkerLostError(DeepAccompError):
     """A worker process stopped (killed, or out of memory) while it held a request."""
+
+
+def check_workers(workers, name: str = "workers") -> int:
+    """``workers`` if it is a whole number of worker processes, 0 to :data:`MAX_WORKERS`, else a
+    :class:`~deepaccomp.errors.ConfigError` naming ``name`` (the argument or the command's flag)."""
+    if not isinstance(workers, int) or isinstance(workers, bool) or not 0 <= workers <= MAX_WORKERS:
+        raise ConfigError(f"{name} must be an integer 0..{MAX_WORKERS}, got {brief(repr(workers))}")
+    return workers
 
 
 def default_workers() -> int:
