@@ -360,13 +360,10 @@ class GenerationConfig:
         if self.note_score not in NOTE_SCORES:
             raise ConfigError(f"generation.note_score must be one of {list(NOTE_SCORES)}, "
                               f"got {_shown(self.note_score)}")
-        if self.decode != "notes" and (self.onset_cost or self.sing_with_melody or self.order_voices
-                                       or self.parallel_cost or self.leap_cost or self.lowest_min_steps != 1
-                                       or self.note_score != "value" or self.restrike or self.restrike_threshold
-                                       or self.dissonance_cost or self.interval_cost or self.bare_cost):
-            raise ConfigError("generation.note_score, onset_cost, sing_with_melody, order_voices, parallel_cost, "
-                              "dissonance_cost, interval_cost, bare_cost, restrike, restrike_threshold, leap_cost "
-                              "and lowest_min_steps apply to decode='notes' only")
+        defaults = {f.name: f.default for f in fields(self)}
+        if self.decode != "notes" and any(getattr(self, n) != defaults[n] for n in NOTES_ONLY_SETTINGS):
+            raise ConfigError(f"generation.{', '.join(NOTES_ONLY_SETTINGS[:-1])} and {NOTES_ONLY_SETTINGS[-1]} "
+                              "apply to decode='notes' only")
 
     def replace(self, **overrides) -> "GenerationConfig":
         """A validated copy with the given settings changed: ``settings.replace(onset_cost=1.0)``.
@@ -433,10 +430,11 @@ class GenerationConfig:
         return base.replace(**values, **given)
 
 
-NOTES_ONLY_SETTINGS = ("note_score", "onset_cost", "sing_with_melody", "order_voices", "parallel_cost", "leap_cost",
-                       "lowest_min_steps", "dissonance_cost", "interval_cost", "bare_cost", "restrike",
-                       "restrike_threshold")
-"""The settings of the ``"notes"`` decoding alone; other decodings need them at their defaults."""
+NOTES_ONLY_SETTINGS = ("note_score", "onset_cost", "sing_with_melody", "order_voices", "parallel_cost",
+                       "dissonance_cost", "interval_cost", "bare_cost", "restrike", "restrike_threshold", "leap_cost",
+                       "lowest_min_steps")
+"""The settings of the ``"notes"`` decoding alone; other decodings need them at their defaults (the order of
+:meth:`GenerationConfig.validate`'s message)."""
 
 
 LEGACY_GENERATION_KEYS = ("decode", "decode_threshold", "noise_scale")
