@@ -180,6 +180,7 @@ def test_no_melody_is_a_clear_error(acc):
         acc.generate(make_midi([]))
 
 
+@pytest.mark.slow
 def test_result_reads_back_in_pretty_midi_mido_and_music21(acc, tmp_path):
     import mido
     from music21 import converter

@@ -63,6 +63,7 @@ def test_generate_bad_melody_file(tmp_path, capsys, content, fragment):
     assert not (tmp_path / "out.mid").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flags, fragments", [
     (["--noise-scale", "0"], ["generation.noise_scale", "> 0 and <= 1000", "got 0.0"]),
     (["--noise-scale", "nan"], ["generation.noise_scale", "> 0 and <= 1000"]),
@@ -90,6 +91,7 @@ def test_generate_missing_melody_and_directory(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_generate_checks_outputs_before_any_work(tmp_path, melody, capsys, monkeypatch):
     import deepaccomp.accompanist
 
@@ -124,6 +126,7 @@ def test_generate_with_a_damaged_or_missing_model(tmp_path, melody, tiny_model, 
     assert not (tmp_path / "out.mid").exists()
 
 
+@pytest.mark.slow
 def test_generate_unsupported_meter_and_no_melody(tmp_path, tiny_model, capsys):
     waltz5 = tmp_path / "five.mid"
     make_midi([("melody", 0, [(60, b, b + 1) for b in range(10)])],
@@ -216,6 +219,7 @@ def run_cli(*args, cwd):
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_subprocess_error_is_one_line_and_exit_1(tmp_path):
     bad = tmp_path / "bad.mid"
     bad.write_bytes(b"MThd\x00\x00\x00\x06\x00\x01\x00\x02")  # truncated
@@ -252,6 +256,7 @@ def test_generate_bad_seed_before_the_model_loads(tmp_path, melody, capsys, no_m
     assert_one_error_line(capsys, rc, "--seed must be an integer")
 
 
+@pytest.mark.slow
 def test_generate_refuses_to_write_over_its_input(tmp_path, melody, capsys, no_model):
     before = melody.read_bytes()
     (tmp_path / "sub").mkdir()

@@ -134,6 +134,7 @@ def test_check_seed():
             check_seed(bad)
 
 
+@pytest.mark.slow
 def test_generator_weight_shapes_match_the_network():
     from helpers import TINY_MODEL
     from deepaccomp.models import build_generator

@@ -314,6 +314,7 @@ def test_bach_agrees_with_his_second_harmonisations_about_two_thirds():
     np.testing.assert_allclose(r["harmonic_agreement"], [0.666, 0.680, 0.671], atol=0.001)
 
 
+@pytest.mark.slow
 def test_parallel_build_from_a_script_without_a_file(tmp_path):
     # "spawn" workers re-import the parent's main script; a program piped to `python -`
     # has none, so the build must fall back to one process instead of a BrokenProcessPool

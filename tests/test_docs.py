@@ -157,6 +157,7 @@ def test_public_names_detects_an_undocumented_function(tmp_path, monkeypatch):
     assert gen.public_names(module) == ["shiny", "Thing", "LIMIT"]
 
 
+@pytest.mark.slow
 def test_every_public_function_class_and_method_has_a_docstring():
     _, undocumented = _gen_api_docs().render()
     assert not undocumented, "public names without a docstring: " + ", ".join(undocumented)

@@ -132,6 +132,7 @@ class SkippedChorales:
                         {"id": "bach/bwv1.6", "reason": "parts [...] lack one of S/A/T/B"}]
 
 
+@pytest.mark.slow
 def test_three_four_chorales_leave_out_tunes_the_dataset_holds():
     pieces, report = three_four_chorales(SkippedChorales("bach/bwv19.7", "bach/bwv269"))
     assert report["ids"] == ["bach/bwv269"]

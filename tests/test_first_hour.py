@@ -85,6 +85,7 @@ def test_project_path_is_the_checkout_not_the_current_folder(tmp_path, monkeypat
     assert project_path("datasets") == os.path.join(ROOT, "datasets")
 
 
+@pytest.mark.slow
 def test_the_python_api_prints_no_tensorflow_start_up_noise(tmp_path):
     script = ("import deepaccomp\n"
               "from deepaccomp import Accompanist\n"

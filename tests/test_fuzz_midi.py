@@ -13,6 +13,7 @@ import time
 import mido
 import numpy as np
 import pretty_midi
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -180,6 +181,7 @@ def event_files(draw):
 
 # ---------------------------------------------------------------------- properties
 
+@pytest.mark.slow
 @FUZZ
 @given(st.binary(max_size=300))
 def test_random_bytes(data):
@@ -204,6 +206,7 @@ def test_mutated_valid_files(data):
     check(data)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(event_files())
 def test_random_well_formed_files(data):

@@ -101,6 +101,7 @@ def test_a_setting_given_twice_is_refused(acc, melody_bytes):
         acc.generate(melody_bytes, seed=0, noise_scale=2.0, decoding={"noise_scale": 3.0})
 
 
+@pytest.mark.slow
 def test_every_place_refuses_the_same_noise_scales_with_the_same_message(acc, melody_bytes, tmp_path, capsys):
     """The Python API (generate, accompany, the forward pass, the evaluation, config files), the
     command line (generate and train) and the studio's two routes: one bound, one message."""

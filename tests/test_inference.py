@@ -90,6 +90,7 @@ def _inputs(cfg, n=2, steps=32, seed=1):
     return model_input(melody, cfg), draw_noise(cfg, rng, n, steps, 2.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(_variants()))
 def test_matches_the_keras_generator(name):
     from deepaccomp.models import build_generator
@@ -123,6 +124,7 @@ def test_matches_the_keras_generator_for_every_preset():
         assert np.abs(got - want).max() < TOLERANCE, name
 
 
+@pytest.mark.slow
 def test_the_shipped_model_matches_keras_on_real_and_random_melodies():
     from deepaccomp.generation import to_model_space
     from deepaccomp.midi import midi_to_roll
@@ -161,6 +163,7 @@ def _run_python(code, tmp_path):
                           timeout=120)
 
 
+@pytest.mark.slow
 def test_generate_and_the_command_leave_tensorflow_out(tmp_path):
     example = os.path.join(ROOT, "deepaccomp", "assets", "examples", "twinkle.mid")
     code = ("import sys\n"
@@ -179,6 +182,7 @@ def test_generate_and_the_command_leave_tensorflow_out(tmp_path):
     assert (tmp_path / "api2.mid").read_bytes() == (tmp_path / "api.mid").read_bytes()
 
 
+@pytest.mark.slow
 def test_the_pop_model_generates_without_tensorflow(tmp_path):
     example = os.path.join(ROOT, "deepaccomp", "assets", "examples", "twinkle.mid")
     code = BLOCK_TF + (
@@ -189,6 +193,7 @@ def test_the_pop_model_generates_without_tensorflow(tmp_path):
     assert (tmp_path / "pop.mid").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_training_without_tensorflow_says_what_to_install_in_one_line(tmp_path):
     code = BLOCK_TF + ("from deepaccomp.__main__ import run\n"
                        "sys.exit(run(['train', '--preset', 'default', '--logdir', 'run', '--iterations', '1']))\n")
@@ -199,6 +204,7 @@ def test_training_without_tensorflow_says_what_to_install_in_one_line(tmp_path):
     assert 'pip install "deepaccomp[train]"' in lines[0]
 
 
+@pytest.mark.slow
 def test_preparing_the_chorales_without_music21_says_what_to_install(tmp_path):
     code = BLOCK_TF + ("from deepaccomp.__main__ import run\n"
                        "sys.exit(run(['prepare', '--dataset-dir', 'ds']))\n")
@@ -208,6 +214,7 @@ def test_preparing_the_chorales_without_music21_says_what_to_install(tmp_path):
     assert len(lines) == 1 and "needs music21" in lines[0] and 'pip install "deepaccomp[train]"' in lines[0], lines
 
 
+@pytest.mark.slow
 def test_a_loaded_model_saves_back_to_the_same_weights(tmp_path):
     from deepaccomp import artifact
     from deepaccomp.inference import load

@@ -79,6 +79,7 @@ def test_corrupted_bytes_inside_a_good_file(good_bytes):
         midi.midi_to_roll(bytes(data))
 
 
+@pytest.mark.slow
 def test_a_note_millions_of_ticks_away_is_refused_quickly():
     # resolution 1 tick per beat and a note ending 9 million ticks later: a roll of
     # 36M steps (gigabytes) and minutes in pretty_midi.get_downbeats before the fix

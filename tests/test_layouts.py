@@ -314,6 +314,7 @@ def test_the_chorales_are_satb_only_and_layouts_have_their_own_cache(tmp_path):
     assert dataset_path("chorales") == dataset_path("chorales", layout="satb")
 
 
+@pytest.mark.slow
 def test_band_corpus_as_shards_keeps_its_layout(tmp_path):
     from deepaccomp import shards
     from deepaccomp.errors import DatasetError

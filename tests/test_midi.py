@@ -147,6 +147,7 @@ def test_midi_to_roll_keeps_the_chords_when_asked_on_the_same_grid():
     assert (info.start_tick, info.n_steps) == (same.start_tick, same.n_steps)
 
 
+@pytest.mark.slow
 def test_nothing_in_the_library_reads_through_the_tuple_wrapper():
     root = Path(midi.__file__).parent
     calls = []

@@ -55,6 +55,7 @@ def random_midi(rng: np.random.Generator) -> pretty_midi.PrettyMIDI:
     return pm
 
 
+@pytest.mark.slow
 def test_random_files_are_written_byte_for_byte_as_pretty_midi_writes_them():
     rng = np.random.default_rng(0)
     for i in range(100):

@@ -111,6 +111,7 @@ def test_failed_write_keeps_the_old_file_and_a_good_write_replaces_it(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.mid"]
 
 
+@pytest.mark.slow
 def test_an_output_path_of_50_mb_is_echoed_cut(tmp_path):
     from deepaccomp.errors import ECHO_LIMIT, OutputFileError
     from deepaccomp.io_utils import check_output_path

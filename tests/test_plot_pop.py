@@ -53,6 +53,7 @@ def labels(ax):
     return [c.get_label() for c in ax.collections if isinstance(c, PolyCollection)]
 
 
+@pytest.mark.slow
 def test_the_script_draws_real_piano_above_the_models_accompaniment(script, tiny_pop_model, tmp_path, capsys):
     out = tmp_path / "pop_song.png"
     assert script.main(["--source", REAL, "--song", "023", "--stretch", "3", "--bars", "4", "--model",

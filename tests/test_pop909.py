@@ -272,6 +272,7 @@ def test_stored_onsets_outside_their_rolls_are_refused(tmp_path):
 
 
 # ---------------------------------------------------------------------------------- end to end
+@pytest.mark.slow
 def test_prepare_pop909_on_the_real_test_songs(tmp_path, capsys):
     source = tmp_path / "POP909"
     shutil.copytree(REAL, source)
@@ -411,6 +412,7 @@ def test_restrike_gaps_is_left_out_of_written_configs_when_false_and_the_pop_pre
         default.replace(data={"restrike_gaps": 1})
 
 
+@pytest.mark.slow
 def test_phrases_with_restrike_gaps_part_the_stored_restrikes(tmp_path):
     ds, _ = prepare(REAL, source_format="pop909", dataset_dir=str(tmp_path))
     plain = ds.phrases("train", phrase_bars=1)

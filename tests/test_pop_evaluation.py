@@ -191,6 +191,7 @@ def test_the_real_piano_through_the_user_path_comes_back_on_its_own_steps(songs,
         assert np.array_equal(onsets[s.span[0]:end], s.piano_onsets[:end - s.span[0]]), (s.song, s.index)
 
 
+@pytest.mark.slow
 def test_evaluate_pop_rows_means_references_and_baselines(songs):
     assert [s.name for s in songs if s.stretches] == ["023", "026", "098"]
     assert {s.name: s.reason.split(" (")[0] for s in songs if s.reason} == {"176": "triple meter",
@@ -237,6 +238,7 @@ def test_evaluate_pop_refuses_bad_arguments(tmp_path):
         pe.evaluate_pop("real piano", tmp_path / "absent")
 
 
+@pytest.mark.slow
 def test_evaluate_pop_script_prints_the_table_and_writes_json(tmp_path):
     out = tmp_path / "pop.json"
     run = subprocess.run([sys.executable, SCRIPT, "--source", REAL, "--split", "train", "--limit", "1",

@@ -236,6 +236,7 @@ def test_without_keep_the_take_is_the_same(accompanist):
     assert np.array_equal(piece.roll[..., 1:], plain)
 
 
+@pytest.mark.slow
 def test_the_command_line_regenerates_bars_of_chosen_tracks(tmp_path, capsys):
     take, out = tmp_path / "take.mid", tmp_path / "out.mid"
     assert main(["generate", TWINKLE, "-o", str(take), "--seed", "0"]) == 0

@@ -81,6 +81,7 @@ def test_the_new_settings_stay_out_of_configs_that_do_not_use_them_and_the_defau
     assert [k in default.to_dict()["generation"] for k in new] == [True, True, True, False]  # 0 is left out
 
 
+@pytest.mark.slow
 def test_the_installed_command_re_strikes_with_the_shipped_model_and_can_be_told_not_to(tmp_path):
     example = model_path("chorale").replace("default_model/generator.npz", "examples/twinkle.mid")
     counts = {}

@@ -68,6 +68,7 @@ def test_an_interrupted_build_continues_with_the_shards_it_has(corpus, tmp_path)
     assert sorted(os.listdir(out)) == [shards.PLAN_NAME, *[f"shard-0000{k}.npz" for k in range(4)], shards.INDEX_NAME]
 
 
+@pytest.mark.slow
 def test_two_processes_build_the_same_shards(corpus, built, tmp_path):
     out, index = built
     parallel = shards.build_shards(corpus, tmp_path / "p", shard_size=3, workers=2, progress=False)
@@ -124,6 +125,7 @@ def stream(out, seed):
     return [x.numpy() for x in shards.read_phrases(out, "train", phrase_bars=1, seed=seed)]
 
 
+@pytest.mark.slow
 def test_the_stream_holds_every_train_phrase_in_an_order_fixed_by_the_seed(built):
     out, index = built
     pieces, _ = all_pieces(out, index)
@@ -136,6 +138,7 @@ def test_the_stream_holds_every_train_phrase_in_an_order_fixed_by_the_seed(built
     assert not all(np.array_equal(a, b) for a, b in zip(first, other))
 
 
+@pytest.mark.slow
 def test_skipping_batches_of_the_stream_resumes_it(built):
     import tensorflow as tf
 

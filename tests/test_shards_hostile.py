@@ -287,6 +287,7 @@ def test_a_plan_deleted_nested_or_looping_is_reported_as_such(corpus, folder):
     assert shards.read_index(folder)["digest"] == index["digest"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [shards.INDEX_NAME, shards.PLAN_NAME])
 def test_a_fifo_as_index_or_plan_is_refused_without_waiting(corpus, folder, name):
     os.remove(folder / name)

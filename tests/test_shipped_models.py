@@ -43,6 +43,7 @@ def run(*args):
     return subprocess.run([installed_command(), *args], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_generate_takes_a_model_name(tmp_path):
     out = tmp_path / "out.mid"
     result = run("generate", EXAMPLE, "-o", str(out), "--model", "chorale", "--seed", "1")
@@ -73,6 +74,7 @@ def test_the_pop_model_is_shipped_and_plays_piano_and_bass(tmp_path):
     assert notes(acc.generate(EXAMPLE, seed=0).instruments[1].notes) == notes(piano)  # same seed, same notes
 
 
+@pytest.mark.slow
 def test_generate_model_pop_through_the_installed_command(tmp_path):
     out = tmp_path / "pop.mid"
     result = run("generate", EXAMPLE, "-o", str(out), "--model", "pop", "--seed", "2")

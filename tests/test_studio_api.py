@@ -80,6 +80,7 @@ def error_of(r, status, type_):
 
 
 # ------------------------------------------------------------------ page and assets
+@pytest.mark.slow
 def test_page_and_assets_are_served_offline(client):
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
@@ -283,6 +284,7 @@ def test_bad_midi_is_422(client, data, type_):
         assert "MIDI" in msg
 
 
+@pytest.mark.slow
 def test_no_melody_meter_length_and_note_count_limits(client):
     drums = midi_file(SCALE, drum=True)
     assert "no pitched" in error_of(client.post("/api/generate/midi", content=drums), 422, "NoMelodyError")
@@ -436,6 +438,7 @@ def test_busy_server_answers_503(client, twinkle, monkeypatch):
     assert "waiting" in error_of(client.post("/api/generate/midi", content=twinkle), 503, "ServerBusyError")
 
 
+@pytest.mark.slow
 def test_generation_runs_off_the_event_loop_on_one_model(accompanist, twinkle, monkeypatch):
     app = create_app(accompanist=accompanist)
     studio = app.state.studio
@@ -533,6 +536,7 @@ def test_a_preset_keeps_the_melodys_own_program(client):
 
 
 # ------------------------------------------------------------------ command line
+@pytest.mark.slow
 def test_cli_studio(monkeypatch, capsys, accompanist):
     import uvicorn
 

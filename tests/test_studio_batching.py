@@ -56,6 +56,7 @@ def same(a, b):
     return np.array_equal(a.roll, b.roll) and np.array_equal(a.onsets, b.onsets)
 
 
+@pytest.mark.slow
 def test_requests_batched_together_equal_each_served_alone(accompanist):
     batcher = Batcher(Accompanist(), threads=1, max_calls=8)  # every waiting call in one take, in any order
     requests = [dict(melody=TWINKLE, seed=s, noise_scale=n) for s, n in [(0, None), (1, 1.0), (7, 3.0), (8, 0.5)]]
@@ -70,6 +71,7 @@ def test_requests_batched_together_equal_each_served_alone(accompanist):
     batcher.close()
 
 
+@pytest.mark.slow
 def test_regenerations_batched_together_equal_each_served_alone(accompanist, tmp_path):
     take = tmp_path / "take.mid"
     accompanist.generate(TWINKLE, seed=0).write(str(take))
@@ -85,6 +87,7 @@ def test_regenerations_batched_together_equal_each_served_alone(accompanist, tmp
     batcher.close()
 
 
+@pytest.mark.slow
 def test_a_failing_request_fails_alone_and_a_closed_batcher_still_serves(accompanist):
     batcher = Batcher(Accompanist(), threads=1)
     bad = dict(melody=TWINKLE, seed=2, noise_scale=1.0)
@@ -112,6 +115,7 @@ def test_a_failing_request_fails_alone_and_a_closed_batcher_still_serves(accompa
     assert batcher.runs == 6  # 1 first, 1 batch of 3 that failed, its 3 again one by one, 1 after close
 
 
+@pytest.mark.slow
 def test_two_batch_threads_answer_each_request_as_alone(accompanist):
     batcher = Batcher(Accompanist(), threads=2)
     requests = [dict(melody=TWINKLE, seed=s, noise_scale=n) for s, n in [(0, None), (1, 1.0), (7, 3.0), (8, 0.5),

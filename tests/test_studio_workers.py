@@ -67,6 +67,7 @@ def both(clients, method, path, **kw):
     return a, b
 
 
+@pytest.mark.slow
 def test_answers_from_a_worker_equal_those_of_the_servers_process(clients, twinkle):
     a, b = both(clients, "post", "/api/generate/midi?seed=3", content=twinkle)
     assert a.status_code == b.status_code == 200 and a.json() == b.json()
@@ -96,6 +97,7 @@ def test_errors_from_a_worker_keep_their_status_and_message(clients):
     a, b = both(clients, "post", "/api/generate", json={"notes": [{"pitch": 60, "start": 0, "length": 4}],
                                                         "meter": "5/4"})
     assert a.status_code == b.status_code and a.json() == b.json()
+    assert clients[1].post("/api/generate", json={"notes": NOTES, "seed": 1}).status_code == 200
     info = clients[1].get("/api/info").json()
     assert info["served"] >= 1 and info["pending"] == 0
 
@@ -106,6 +108,7 @@ def test_bad_worker_counts_are_config_errors(workers):
         create_app(workers=workers)
 
 
+@pytest.mark.slow
 def test_a_model_in_memory_is_copied_to_the_workers(twinkle):
     shipped = Accompanist()
     model = Accompanist.from_generator(NumpyGenerator(shipped.config, shipped.generator.get_weights()),
@@ -195,6 +198,7 @@ def test_the_studio_socket_sends_without_waiting_for_acknowledgements():
             assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
 
+@pytest.mark.slow
 def test_a_model_a_worker_cannot_load_is_that_requests_error_not_a_lost_worker(tmp_path):
     missing = tmp_path / "gone" / "generator.npz"
     pool = WorkerPool(1, {"gone": str(missing)}, warm="gone")
@@ -205,6 +209,7 @@ def test_a_model_a_worker_cannot_load_is_that_requests_error_not_a_lost_worker(t
         pool.close()
 
 
+@pytest.mark.slow
 def test_requests_queued_when_the_studio_closes_are_cancelled_not_left_waiting():
     pool = WorkerPool(1, {"chorale": Accompanist().model_path})
     futures = [pool.submit("chorale", _sleep, 0.5) for _ in range(4)]

@@ -74,6 +74,7 @@ def test_the_shipped_models_config_is_unchanged_and_loads():
     assert config.data.layout == "satb" and config.to_json() + "\n" == text
 
 
+@pytest.mark.slow
 def test_a_model_file_carries_its_user_layout_and_loads_in_a_fresh_process(tmp_path):
     """Written by the current code (numpy weights: no TensorFlow), read and played where the layout file
     never was."""
@@ -101,6 +102,7 @@ def test_a_model_file_carries_its_user_layout_and_loads_in_a_fresh_process(tmp_p
     assert [i.is_drum for i in back.instruments] == [False, False, False, True]
 
 
+@pytest.mark.slow
 def test_a_model_file_naming_a_layout_file_or_a_bad_layout_is_refused(tmp_path):
     from helpers import rewrite
 
@@ -279,6 +281,7 @@ def test_hostile_layout_files_get_a_clear_error_in_under_a_second(tmp_path):
         assert float(seconds) < 1.0 and why in message and len(message) < 1000, (case, message)
 
 
+@pytest.mark.slow
 def test_a_hostile_layout_file_is_one_line_from_the_command(tmp_path, capsys):
     path = write_json(tmp_path / "bad.json", dict(TRIO, tracks=[dict(TRIO["tracks"][0], pattern="(a+)+$")]
                                                   + TRIO["tracks"][1:]))

@@ -218,6 +218,7 @@ def test_save_figure_errors_leave_nothing(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["keep.png"]
 
 
+@pytest.mark.slow
 def test_module_does_not_import_pyplot():
     import subprocess
     import sys
