@@ -111,14 +111,16 @@ def save(generator, config: Config, path) -> None:
     _write(generator.get_weights(), config, path)
 
 
-def combine(paths, out, generation: dict | None = None) -> Config:
+def combine(paths, out, generation: dict | None = None, ensemble_mean: str | None = None) -> Config:
     """Join the model files ``paths`` (separately trained generators) into one ensemble at ``out``.
 
     The generators must share their architecture and layout (their training
-    settings, e.g. the seed, may differ); an ensemble among them counts as its
-    generators. The new model averages their outputs (``model.ensemble`` = the
-    total); its config is the first file's, with ``generation`` settings
-    replaced where given. Pure numpy: no network is built.
+    settings, e.g. the seed, may differ; ``model.ensemble_mean`` is the ensemble's,
+    not theirs); an ensemble among them counts as its generators. The new model
+    averages their outputs (``model.ensemble`` = the total) by ``ensemble_mean``
+    (:data:`~deepaccomp.config.ENSEMBLE_MEANS`; ``None``: the first file's); its
+    config is the first file's, with ``generation`` settings replaced where given.
+    Pure numpy: no network is built.
 
     Returns
     -------
@@ -140,7 +142,7 @@ def combine(paths, out, generation: dict | None = None) -> Config:
     first = models[0][0]
 
     def shape_of(cfg):
-        return {**cfg.to_dict()["model"], "ensemble": 1}, cfg.to_dict()["data"]
+        return {**cfg.to_dict()["model"], "ensemble": 1, "ensemble_mean": None}, cfg.to_dict()["data"]
 
     for p, (cfg, _) in zip(paths[1:], models[1:]):
         if shape_of(cfg) != shape_of(first):
@@ -149,7 +151,8 @@ def combine(paths, out, generation: dict | None = None) -> Config:
     total = sum(cfg.model.ensemble for cfg, _ in models)
     if total > MAX_ENSEMBLE:
         raise ConfigError(f"{total} generators in all; an ensemble holds at most {MAX_ENSEMBLE}")
-    config = first.replace(model={"ensemble": total}, **({"generation": generation} if generation else {}))
+    model = {"ensemble": total, **({"ensemble_mean": ensemble_mean} if ensemble_mean is not None else {})}
+    config = first.replace(model=model, **({"generation": generation} if generation else {}))
     config.validate()
     _write([w for _, weights in models for w in weights], config, out)
     return config

@@ -14,8 +14,8 @@ import traceback
 from dataclasses import fields
 
 from . import __version__
-from .config import (FORMAT_LAYOUTS, PRESETS, SECTIONS, SOURCE_FORMATS, Config, check_seed, field_docs, preset,
-                     read_integer)
+from .config import (ENSEMBLE_MEANS, FORMAT_LAYOUTS, PRESETS, SECTIONS, SOURCE_FORMATS, Config, check_seed,
+                     field_docs, preset, read_integer)
 from .errors import ConfigError, DeepAccompError, brief
 from .io_utils import check_not_inputs, check_output_path
 from .layout import DEFAULT_LAYOUT, LAYOUTS
@@ -315,6 +315,9 @@ def _add_combine(sub):
     p.add_argument("-o", "--output", required=True, help="the ensemble's model file")
     p.add_argument("--generation", default=None,
                    help="a config.json whose generation settings the ensemble gets (default: the first model's)")
+    p.add_argument("--mean", default=None, choices=ENSEMBLE_MEANS,
+                   help="how the outputs are joined: their mean value or their mean log-odds (default: the first "
+                        "model's model.ensemble_mean)")
     p.set_defaults(func=cmd_combine)
 
 
@@ -324,7 +327,7 @@ def cmd_combine(args):
     check_output_path(args.output)
     check_not_inputs(args.output, args.models + ([args.generation] if args.generation else []))
     generation = Config.load(args.generation).to_dict()["generation"] if args.generation else None
-    cfg = artifact.combine(args.models, args.output, generation=generation)
+    cfg = artifact.combine(args.models, args.output, generation=generation, ensemble_mean=args.mean)
     print(f"wrote {args.output}: an ensemble of {cfg.model.ensemble} generators")
     return 0
 

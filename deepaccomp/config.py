@@ -52,6 +52,9 @@ MAX_GENERATOR_PARAMS = 2**25
 MAX_ENSEMBLE = 4
 """Most generators one model file may average (``model.ensemble``)."""
 
+ENSEMBLE_MEANS = ("value", "log_odds")
+"""How an ensemble may join its generators' outputs (``model.ensemble_mean``)."""
+
 MAX_NOISE_SCALE = 1000.0
 """Largest ``generation.noise_scale``: far beyond any useful value (training uses 1, the shipped model 3)."""
 
@@ -205,6 +208,12 @@ class ModelConfig:
     melody and noise (1..:data:`MAX_ENSEMBLE`). Each is trained in its own run (its own
     seed, its own critic); :func:`deepaccomp.artifact.combine` joins the runs' model
     files into one. A run trains one generator, so training needs 1."""
+    ensemble_mean: str = "value"
+    """How an ensemble joins its generators' outputs (:data:`ENSEMBLE_MEANS`): ``"value"`` their
+    mean value; ``"log_odds"`` the mean of their log-odds, each value read as the probability
+    ``(value + 1) / 2`` that the reconstruction term trains it to be (clipped as
+    :func:`deepaccomp.decoding.log_odds` clips it), and written back as a value: a product of
+    experts, in which a note one generator all but rules out stays out."""
 
 
 @dataclass
@@ -764,6 +773,7 @@ FORMAT_LAYOUTS = {"pop909": "pop"}
 SETTING_CHOICES = {
     "data.pitch_window": ("compact", "full"),
     "data.format": SOURCE_FORMATS,
+    "model.ensemble_mean": ENSEMBLE_MEANS,
 }
 """The values every text setting with a fixed set of values may take; :func:`check_section` checks them."""
 
@@ -1011,7 +1021,7 @@ def config_path(folder) -> str:
 __all__ = ["Config", "DataConfig", "ModelConfig", "TrainConfig", "GenerationConfig", "SECTIONS",
            "field_docs", "preset", "PRESETS", "deepcomposer", "default", "pop", "config_path",
            "NOTES_ONLY_SETTINGS", "check_seed", "MAX_LEVELS", "MAX_FILTERS", "MAX_NOISE_CHANNELS",
-           "MAX_KERNEL_SIZE", "MAX_PHRASE_BARS", "MAX_GENERATOR_PARAMS", "MAX_ENSEMBLE", "MAX_NOISE_SCALE",
+           "MAX_KERNEL_SIZE", "MAX_PHRASE_BARS", "MAX_GENERATOR_PARAMS", "MAX_ENSEMBLE", "ENSEMBLE_MEANS", "MAX_NOISE_SCALE",
            "MAX_TRAIN_INTEGER", "SEED_LIMIT", "DISTRIBUTE_CHOICES", "MAX_CRITIC_UPDATES", "MAX_BATCH_CELLS",
            "MAX_SHUFFLE_CELLS", "MAX_CHECKPOINT_MINUTES", "MAX_EVAL_MELODIES", "MAX_KEEP_CHECKPOINTS",
            "MAX_LEARNING_RATE", "MAX_LOSS_WEIGHT", "MAX_DECODE_COST", "MAX_PRESET_CHARS", "MAX_SOURCE_CHARS",

@@ -6,7 +6,7 @@ holds (:func:`deepaccomp.artifact.read`), with numpy alone: the octave fold of
 the melody, the encoder's strided convolutions with LeakyReLU and batch norm in
 its inference form, the noise at the bottleneck, the decoder's nearest-neighbour
 upsampling, convolutions, batch norm, ReLU and skips, the tanh output, and an
-ensemble's average. Convolutions pad as TensorFlow's ``"same"`` does.
+ensemble's mean (of values, or of log-odds: ``model.ensemble_mean``). Convolutions pad as TensorFlow's ``"same"`` does.
 
 Floating-point sums run in another order than TensorFlow's, so values differ
 from the Keras model's in the last bits: at most about 1e-5 in tanh range for
@@ -22,13 +22,18 @@ import numpy as np
 
 from .artifact import read
 from .config import Config
+from .decoding import LOG_ODDS_EPS
 
-__all__ = ["BATCH_NORM_EPSILON", "NumpyGenerator", "load"]
+__all__ = ["BATCH_NORM_EPSILON", "NumpyGenerator", "load", "mean_log_odds", "VALUE_LIMIT"]
 
 BATCH_NORM_EPSILON = 1e-3
 """Keras's default ``BatchNormalization`` epsilon, which the generator uses."""
 
 LEAKY_SLOPE = np.float32(0.2)
+
+VALUE_LIMIT = 1.0 - 2.0 * LOG_ODDS_EPS
+"""Values are clipped to +-this before their log-odds in an ensemble's ``"log_odds"`` mean: the
+probabilities ``(value + 1) / 2`` clipped to ``[LOG_ODDS_EPS, 1 - LOG_ODDS_EPS]``, as the decoding clips them."""
 
 
 class NumpyGenerator:
@@ -63,12 +68,37 @@ class NumpyGenerator:
         if training:
             raise ValueError("the numpy generator runs in inference mode only")
         melody, noise = (np.asarray(a, np.float32) for a in inputs)
+        if len(self.members) > 1 and self.config.model.ensemble_mean == "log_odds":
+            return mean_log_odds([member(melody, noise) for member in self.members])
         out = self.members[0](melody, noise)
         for member in self.members[1:]:  # as keras.layers.Average: a running sum, then one division
             out += member(melody, noise)
         if len(self.members) > 1:
             out /= np.float32(len(self.members))
         return out
+
+
+def mean_log_odds(outputs) -> np.ndarray:
+    """Generators' outputs joined by the mean of their log-odds, as a value (``model.ensemble_mean``).
+
+    A value ``v`` in tanh range is the probability ``p = (v + 1) / 2``, whose log-odds is ``2 atanh(v)``:
+    the mean log-odds read back as a value is ``tanh(mean(atanh(v)))``, each ``v`` clipped to
+    +-:data:`VALUE_LIMIT`.
+
+    Parameters
+    ----------
+    outputs : sequence of ndarray, each shape (batch, time, pitch, tracks)
+        The members' outputs in tanh range.
+
+    Returns
+    -------
+    ndarray of float32, the outputs' shape
+    """
+    limit = np.float32(VALUE_LIMIT)
+    total = np.zeros(np.shape(outputs[0]), np.float32)
+    for out in outputs:
+        total += np.arctanh(np.clip(np.asarray(out, np.float32), -limit, limit))
+    return np.tanh(total / np.float32(len(outputs)))
 
 
 class _Unet:

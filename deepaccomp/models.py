@@ -13,7 +13,9 @@ With ``fixed_length=False`` the time axis is ``None``: the same weights
 accompany a phrase or a whole piece (time padded to a multiple of 2^L).
 With ``model.ensemble`` = k > 1 the generator is k such U-Nets, each trained in its
 own run, given the same melody and noise, their outputs averaged (weights member
-by member, in the order of :meth:`~deepaccomp.config.Config.generator_weight_shapes`).
+by member, in the order of :meth:`~deepaccomp.config.Config.generator_weight_shapes`):
+their mean value, or with ``model.ensemble_mean = "log_odds"`` their mean log-odds
+(:class:`LogOddsMean`).
 
 Critic: input melody and accompaniment concatenated on the track axis;
 Conv2D(k x k, stride 2) -> [LayerNorm] -> LeakyReLU(0.2) per level; Flatten;
@@ -31,8 +33,9 @@ from keras import layers, ops
 import numpy as np
 
 from .config import Config
+from .inference import VALUE_LIMIT
 
-__all__ = ["input_shapes", "build_generator", "build_critic", "OctaveFold"]
+__all__ = ["input_shapes", "build_generator", "build_critic", "OctaveFold", "LogOddsMean"]
 
 
 class OctaveFold(layers.Layer):
@@ -87,7 +90,22 @@ def build_generator(cfg: Config) -> keras.Model:
     melody_shape, noise_shape, _ = input_shapes(cfg)
     inputs = [keras.Input(melody_shape, name="melody"), keras.Input(noise_shape, name="noise")]
     outputs = [_build_unet(cfg, f"member{i}")(inputs) for i in range(cfg.model.ensemble)]
-    return keras.Model(inputs, layers.Average(name="ensemble_average", dtype="float32")(outputs), name="generator")
+    if cfg.model.ensemble_mean == "log_odds":
+        joined = LogOddsMean(name="ensemble_log_odds_mean", dtype="float32")(outputs)
+    else:
+        joined = layers.Average(name="ensemble_average", dtype="float32")(outputs)
+    return keras.Model(inputs, joined, name="generator")
+
+
+class LogOddsMean(layers.Layer):
+    """Outputs in tanh range joined by the mean of their log-odds (``model.ensemble_mean = "log_odds"``):
+    ``tanh(mean(atanh(clip(v, -VALUE_LIMIT, VALUE_LIMIT))))``, as :func:`deepaccomp.inference.mean_log_odds`."""
+
+    def call(self, inputs):
+        """The members' outputs (a list of tensors of one shape) -> their joined output, that shape."""
+        limit = float(VALUE_LIMIT)
+        atanh = [ops.arctanh(ops.clip(ops.cast(v, "float32"), -limit, limit)) for v in inputs]
+        return ops.tanh(ops.sum(ops.stack(atanh, axis=0), axis=0) / float(len(inputs)))
 
 
 def _build_unet(cfg: Config, name: str) -> keras.Model:

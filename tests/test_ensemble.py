@@ -1,5 +1,6 @@
 """Ensembles (model.ensemble): separately trained generators joined by artifact.combine,
-their outputs averaged; the file format, the checks, the CLI and training's refusal."""
+their outputs averaged (their values, or their log-odds: model.ensemble_mean); the file format,
+the checks, the CLI and training's refusal."""
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ from deepaccomp import artifact, preset
 from deepaccomp.accompanist import Accompanist
 from deepaccomp.cli import main
 from deepaccomp.errors import ConfigError, ModelFileError
+from deepaccomp.inference import NumpyGenerator, mean_log_odds
 
 from helpers import TINY_MODEL, rewrite, tiny
 
@@ -50,6 +52,50 @@ def test_an_ensemble_outputs_the_mean_of_its_generators(two_models, tmp_path):
     np.testing.assert_allclose(_values(out, x, noise), (a + b) / 2, atol=1e-6)
     read_cfg, weights = artifact.read(out)
     assert read_cfg == cfg and len(weights) == 2 * len(artifact.read(two_models[0])[1])
+
+
+def test_mean_log_odds_by_hand():
+    # probabilities 0.9 and 0.5 (odds 9 and 1): the geometric mean of the odds is 3, p = 0.75, value 0.5;
+    # 0.6 against -0.6 is even odds; values at +-1 are clipped, so that +1 against -1 is still 0
+    a = np.array([0.8, 0.6, 1.0, -0.2], np.float32)
+    b = np.array([0.0, -0.6, -1.0, -0.2], np.float32)
+    np.testing.assert_allclose(mean_log_odds([a, b]), [0.5, 0.0, 0.0, -0.2], atol=1e-6)
+    # one member all but ruling a note out keeps it out, where the mean value would not
+    out = mean_log_odds([np.float32([0.9]), np.float32([0.9]), np.float32([-0.999])])
+    assert out[0] < -0.25 and (0.9 + 0.9 - 0.999) / 3 > 0.25
+    assert mean_log_odds([a, b]).dtype == np.float32
+
+
+def test_the_keras_layer_joins_as_the_numpy_function_does():
+    from deepaccomp.models import LogOddsMean
+
+    rng = np.random.default_rng(3)
+    outputs = [np.tanh(rng.normal(0, 3, (2, 8, 5, 3))).astype(np.float32) for _ in range(3)]
+    outputs[0][0, 0, 0, 0], outputs[1][0, 0, 0, 0] = 1.0, -1.0  # saturated values are clipped alike
+    got = np.asarray(LogOddsMean()(outputs))
+    assert np.abs(got - mean_log_odds(outputs)).max() < 1e-6
+
+
+def test_a_log_odds_ensemble_outputs_the_mean_of_its_generators_log_odds(two_models, tmp_path):
+    out = tmp_path / "ensemble.npz"
+    cfg = artifact.combine(two_models, out, ensemble_mean="log_odds")
+    assert cfg.model.ensemble_mean == "log_odds" and artifact.read(out)[0] == cfg
+    rng = np.random.default_rng(0)
+    x = (rng.random((2, 16, cfg.window.size, 1)) > 0.9).astype(np.float32)
+    noise = rng.standard_normal((2,) + cfg.noise_shape(16)).astype(np.float32)
+    a, b = (_values(p, x, noise) for p in two_models)
+    want = np.tanh((np.arctanh(a.astype(np.float64)) + np.arctanh(b.astype(np.float64))) / 2)
+    keras_values = _values(out, x, noise)
+    numpy_values = NumpyGenerator(cfg, artifact.read(out)[1])([x, noise])
+    assert np.abs(keras_values - want).max() < 1e-5 and np.abs(numpy_values - want).max() < 1e-5
+    assert np.abs(want - (a + b) / 2).max() > 1e-3  # not the mean value
+    # a pair joined by value, re-joined by log-odds and back: the mean follows the ensemble, not its members
+    assert artifact.combine([out, two_models[0]], tmp_path / "three.npz", ensemble_mean="value").model.ensemble_mean \
+        == "value"
+    assert artifact.combine([out, two_models[0]], tmp_path / "three.npz").model.ensemble_mean == "log_odds"
+    with pytest.raises(ConfigError, match=r"model.ensemble_mean must be one of \['value', 'log_odds'\]"):
+        artifact.combine(two_models, tmp_path / "bad.npz", ensemble_mean="median")
+    assert not (tmp_path / "bad.npz").exists()
 
 
 def test_an_ensemble_accompanies_through_the_user_path(two_models, tmp_path):
@@ -119,6 +165,10 @@ def test_cli_combine(two_models, tmp_path, capsys):
     assert main(["combine", str(two_models[0]), str(two_models[1]), "-o", str(out)]) == 0
     assert "an ensemble of 2 generators" in capsys.readouterr().out
     assert artifact.read(out)[0].model.ensemble == 2
+    log_odds = tmp_path / "log_odds.npz"
+    assert main(["combine", str(two_models[0]), str(two_models[1]), "-o", str(log_odds), "--mean", "log_odds"]) == 0
+    assert artifact.read(log_odds)[0].model.ensemble_mean == "log_odds"
+    capsys.readouterr()
     assert main(["combine", str(two_models[0]), "-o", str(tmp_path / "x.npz")]) == 1
     assert "at least two model files" in capsys.readouterr().err
     assert main(["combine", str(two_models[0]), str(two_models[1]), "-o", str(two_models[0])]) == 1
