@@ -943,6 +943,7 @@ def default() -> Config:
             critic_norm="none",
             fixed_length=False,
             melody_octaves=True,
+            ensemble_mean="log_odds",  # how the shipped ensemble joins its two runs (docs/judge.md)
         ),
         train=TrainConfig(
             iterations=1500,
@@ -959,9 +960,9 @@ def default() -> Config:
         ),
         # chosen on valid by scripts/train_default_model.py; the shipped model's own settings (tested).
         # The shipped model is an ensemble of two runs of this preset (seeds 0 and 1, model.ensemble = 2)
-        generation=GenerationConfig(decode="notes", note_score="log_odds", decode_threshold=-0.75, onset_cost=0.5,
+        generation=GenerationConfig(decode="notes", note_score="log_odds", decode_threshold=-0.75, onset_cost=1.0,
                                     sing_with_melody=True, order_voices=True, parallel_cost=20.0, leap_cost=1.0,
-                                    lowest_min_steps=2, dissonance_cost=8.0, restrike=True, restrike_threshold=3.0,
+                                    lowest_min_steps=2, dissonance_cost=8.0, restrike=True, restrike_threshold=1.0,
                                     noise_scale=3.0),
         preset="default",
     )
@@ -975,7 +976,7 @@ def pop() -> Config:
     return Config(
         data=DataConfig(pitch_window="compact", phrase_bars=4, hop_bars=1, layout="pop", format="pop909",
                         restrike_gaps=True, center_melody=False),
-        model=replace(base.model, output_tracks=2, position_channels=True),
+        model=replace(base.model, output_tracks=2, position_channels=True, ensemble_mean="value"),
         train=replace(base.train, iterations=2500),
         generation=GenerationConfig(decode="notes", note_score="log_odds", decode_threshold=-0.5, onset_cost=0.25,
                                     lowest_min_steps=2, estimate_pickup=False, noise_scale=3.0),

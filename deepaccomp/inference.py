@@ -24,7 +24,7 @@ from .artifact import read
 from .config import Config
 from .decoding import LOG_ODDS_EPS
 
-__all__ = ["BATCH_NORM_EPSILON", "NumpyGenerator", "load", "mean_log_odds", "VALUE_LIMIT"]
+__all__ = ["BATCH_NORM_EPSILON", "NumpyGenerator", "load", "mean_log_odds", "VALUE_LIMIT", "HALF_LOG_ODDS_LIMIT"]
 
 BATCH_NORM_EPSILON = 1e-3
 """Keras's default ``BatchNormalization`` epsilon, which the generator uses."""
@@ -32,8 +32,12 @@ BATCH_NORM_EPSILON = 1e-3
 LEAKY_SLOPE = np.float32(0.2)
 
 VALUE_LIMIT = 1.0 - 2.0 * LOG_ODDS_EPS
-"""Values are clipped to +-this before their log-odds in an ensemble's ``"log_odds"`` mean: the
-probabilities ``(value + 1) / 2`` clipped to ``[LOG_ODDS_EPS, 1 - LOG_ODDS_EPS]``, as the decoding clips them."""
+"""The largest value whose log-odds an ensemble's ``"log_odds"`` mean counts: the probabilities
+``(value + 1) / 2`` clipped to ``[LOG_ODDS_EPS, 1 - LOG_ODDS_EPS]``, as the decoding clips them."""
+
+HALF_LOG_ODDS_LIMIT = float(np.arctanh(VALUE_LIMIT))
+""":data:`VALUE_LIMIT` before the output's tanh (about 6.91): the generator's last activation, half the
+log-odds of its value, is clipped to +-this in the ``"log_odds"`` mean."""
 
 
 class NumpyGenerator:
@@ -69,7 +73,7 @@ class NumpyGenerator:
             raise ValueError("the numpy generator runs in inference mode only")
         melody, noise = (np.asarray(a, np.float32) for a in inputs)
         if len(self.members) > 1 and self.config.model.ensemble_mean == "log_odds":
-            return mean_log_odds([member(melody, noise) for member in self.members])
+            return mean_log_odds([member(melody, noise, squash=False) for member in self.members])
         out = self.members[0](melody, noise)
         for member in self.members[1:]:  # as keras.layers.Average: a running sum, then one division
             out += member(melody, noise)
@@ -78,27 +82,29 @@ class NumpyGenerator:
         return out
 
 
-def mean_log_odds(outputs) -> np.ndarray:
-    """Generators' outputs joined by the mean of their log-odds, as a value (``model.ensemble_mean``).
+def mean_log_odds(activations) -> np.ndarray:
+    """Generators joined by the mean of their log-odds, as a value (``model.ensemble_mean = "log_odds"``).
 
-    A value ``v`` in tanh range is the probability ``p = (v + 1) / 2``, whose log-odds is ``2 atanh(v)``:
-    the mean log-odds read back as a value is ``tanh(mean(atanh(v)))``, each ``v`` clipped to
-    +-:data:`VALUE_LIMIT`.
+    A generator's value ``v = tanh(a)`` is the probability ``p = (v + 1) / 2``, whose log-odds is ``2 a``:
+    the mean log-odds read back as a value is ``tanh(mean(a))``. Each ``a`` is clipped to
+    +-:data:`HALF_LOG_ODDS_LIMIT` (the value to +-:data:`VALUE_LIMIT`, as the decoding clips it). Joined
+    before the tanh, the mean never reads a log-odds back from a value rounded near +-1.
 
     Parameters
     ----------
-    outputs : sequence of ndarray, each shape (batch, time, pitch, tracks)
-        The members' outputs in tanh range.
+    activations : sequence of ndarray, each shape (batch, time, pitch, tracks)
+        The generators' last activations, before their tanh.
 
     Returns
     -------
-    ndarray of float32, the outputs' shape
+    ndarray of float32, the activations' shape
+        In tanh range.
     """
-    limit = np.float32(VALUE_LIMIT)
-    total = np.zeros(np.shape(outputs[0]), np.float32)
-    for out in outputs:
-        total += np.arctanh(np.clip(np.asarray(out, np.float32), -limit, limit))
-    return np.tanh(total / np.float32(len(outputs)))
+    limit = np.float32(HALF_LOG_ODDS_LIMIT)
+    total = np.zeros(np.shape(activations[0]), np.float32)
+    for a in activations:
+        total += np.clip(np.asarray(a, np.float32), -limit, limit)
+    return np.tanh(total / np.float32(len(activations)))
 
 
 class _Unet:
@@ -114,7 +120,8 @@ class _Unet:
         kernel, bias = next(it), next(it)
         self.out = (PhaseKernels(kernel), bias)
 
-    def __call__(self, melody: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    def __call__(self, melody: np.ndarray, noise: np.ndarray, squash: bool = True) -> np.ndarray:
+        """The U-Net's output in tanh range, or (``squash`` false) its last activation before the tanh."""
         x = melody
         if self.octaves:
             x = np.concatenate([melody, octave_fold(melody)], axis=-1)
@@ -133,7 +140,8 @@ class _Unet:
             x += norm[1]
             np.maximum(x, 0, out=x)
             x = np.concatenate([x, skips[-2 - i]], axis=-1)
-        return np.tanh(upsample_conv2d(x, *self.out))
+        x = upsample_conv2d(x, *self.out)
+        return np.tanh(x) if squash else x
 
 
 def _batch_norm(weights) -> tuple:

@@ -33,7 +33,7 @@ from keras import layers, ops
 import numpy as np
 
 from .config import Config
-from .inference import VALUE_LIMIT
+from .inference import HALF_LOG_ODDS_LIMIT
 
 __all__ = ["input_shapes", "build_generator", "build_critic", "OctaveFold", "LogOddsMean"]
 
@@ -89,26 +89,28 @@ def build_generator(cfg: Config) -> keras.Model:
         return _build_unet(cfg, "generator")
     melody_shape, noise_shape, _ = input_shapes(cfg)
     inputs = [keras.Input(melody_shape, name="melody"), keras.Input(noise_shape, name="noise")]
-    outputs = [_build_unet(cfg, f"member{i}")(inputs) for i in range(cfg.model.ensemble)]
-    if cfg.model.ensemble_mean == "log_odds":
+    if cfg.model.ensemble_mean == "log_odds":  # joined before the members' tanh
+        outputs = [_build_unet(cfg, f"member{i}", activation=None)(inputs) for i in range(cfg.model.ensemble)]
         joined = LogOddsMean(name="ensemble_log_odds_mean", dtype="float32")(outputs)
     else:
+        outputs = [_build_unet(cfg, f"member{i}")(inputs) for i in range(cfg.model.ensemble)]
         joined = layers.Average(name="ensemble_average", dtype="float32")(outputs)
     return keras.Model(inputs, joined, name="generator")
 
 
 class LogOddsMean(layers.Layer):
-    """Outputs in tanh range joined by the mean of their log-odds (``model.ensemble_mean = "log_odds"``):
-    ``tanh(mean(atanh(clip(v, -VALUE_LIMIT, VALUE_LIMIT))))``, as :func:`deepaccomp.inference.mean_log_odds`."""
+    """Generators joined by the mean of their log-odds (``model.ensemble_mean = "log_odds"``), from their
+    last activations before the tanh: ``tanh(mean(clip(a, -HALF_LOG_ODDS_LIMIT, HALF_LOG_ODDS_LIMIT)))``,
+    as :func:`deepaccomp.inference.mean_log_odds`."""
 
     def call(self, inputs):
-        """The members' outputs (a list of tensors of one shape) -> their joined output, that shape."""
-        limit = float(VALUE_LIMIT)
-        atanh = [ops.arctanh(ops.clip(ops.cast(v, "float32"), -limit, limit)) for v in inputs]
-        return ops.tanh(ops.sum(ops.stack(atanh, axis=0), axis=0) / float(len(inputs)))
+        """The members' last activations (a list of tensors of one shape) -> their joined value, that shape."""
+        limit = float(HALF_LOG_ODDS_LIMIT)
+        clipped = [ops.clip(ops.cast(a, "float32"), -limit, limit) for a in inputs]
+        return ops.tanh(ops.sum(ops.stack(clipped, axis=0), axis=0) / float(len(inputs)))
 
 
-def _build_unet(cfg: Config, name: str) -> keras.Model:
+def _build_unet(cfg: Config, name: str, activation: str | None = "tanh") -> keras.Model:
     m = cfg.model
     melody_shape, noise_shape, _ = input_shapes(cfg)
     melody = keras.Input(melody_shape, name="melody")
@@ -132,7 +134,7 @@ def _build_unet(cfg: Config, name: str) -> keras.Model:
         x = layers.ReLU(name=f"dec{i}_relu")(x)
         x = layers.Concatenate(name=f"dec{i}_skip")([x, skips[-2 - i]])
     x = layers.UpSampling2D(2, name="out_up")(x)
-    out = layers.Conv2D(m.output_tracks, k, padding="same", activation="tanh", name="out_conv",
+    out = layers.Conv2D(m.output_tracks, k, padding="same", activation=activation, name="out_conv",
                         dtype="float32")(x)  # float32 output under mixed precision
     return keras.Model([melody, noise], out, name=name)
 

@@ -18,10 +18,12 @@ Steps (each resumable: re-run the same command after an interruption):
 2. train the ``default`` preset on the train split (``deepaccomp.train``), once
    per generator of the ensemble (``--ensemble``, default :data:`ENSEMBLE`: seeds
    ``train.seed``, ``train.seed + 1``, ... in ``LOGDIR/seed<N>``), and join them
-   (``deepaccomp.artifact.combine``; a single generator is used as it is);
+   (``deepaccomp.artifact.combine``, by the config's ``model.ensemble_mean``; a single
+   generator is used as it is);
 3. choose the generation settings on the **valid** split, one after the other:
-   the threshold of the per-step ``voice`` decoding (highest mean agreement
-   with every voice's empty-bar rate <= 0.02); then the ``notes`` decoding
+   the threshold of the per-step ``voice`` decoding among ``--thresholds`` (highest
+   mean agreement with every voice's empty-bar rate <= 0.02; by default -0.75 alone,
+   see the flag's help); then the ``notes`` decoding
    (scoring ``--note-score``, log-odds by default; voices that sing while the
    melody sounds and do not cross) with the
    smallest ``--parallel-costs`` value that brings parallel fifths/octaves
@@ -92,7 +94,10 @@ def main(argv=None):
     p.add_argument("--logdir", default=os.path.join(ROOT, "runs", "default_model"))
     p.add_argument("--config", default=None, help="a config.json to train (default: the default preset)")
     p.add_argument("--iterations", type=int, default=None)
-    p.add_argument("--thresholds", default="0.0,-0.25,-0.5,-0.75")
+    p.add_argument("--thresholds", default="-0.75",
+                   help="thresholds of the per-step voice decoding (step 3a). Default -0.75 alone, the value every "
+                        "shipped chorale model has used: on the log-odds ensemble the grid 0,-0.25,-0.5,-0.75 picks 0, "
+                        "whose notes then hold too long (a voice's quarter-or-longer share 0.735 on valid, over 0.70)")
     p.add_argument("--note-score", default="log_odds", choices=sorted(NOTE_SCORE_GRIDS),
                    help="the `notes` decoding's score (generation.note_score); the ablation also runs `value`")
     p.add_argument("--onset-costs", default=None, help="default: by note score, NOTE_SCORE_GRIDS")
@@ -168,7 +173,7 @@ def main(argv=None):
     if len(members) > 1:
         os.makedirs(args.logdir, exist_ok=True)
         model_path = os.path.join(args.logdir, "ensemble.npz")
-        artifact.combine(members, model_path)
+        artifact.combine(members, model_path, ensemble_mean=cfg.model.ensemble_mean)
     t2 = time.perf_counter()
 
     trained = Accompanist.load(model_path)
@@ -677,6 +682,8 @@ def _ensemble_lines(cfg) -> list:
     return [f"- An ensemble of {k} such generators (`model.ensemble`), each trained in its own run as below",
             f"  with seeds {seeds} and its own critic, then joined by `deepaccomp combine`: the model",
             "  gives each the same melody and noise and averages their outputs before decoding",
+            ("  by the mean of their log-odds (`model.ensemble_mean`: a note one generator all but rules out"
+             " stays out)" if cfg.model.ensemble_mean == "log_odds" else "  (their mean value)"),
             "  (docs/training.md measures why)."]
 
 

@@ -42,7 +42,7 @@ def _values(model_path, x, noise):
 
 def test_an_ensemble_outputs_the_mean_of_its_generators(two_models, tmp_path):
     out = tmp_path / "ensemble.npz"
-    cfg = artifact.combine(two_models, out)
+    cfg = artifact.combine(two_models, out, ensemble_mean="value")
     assert cfg.model.ensemble == 2 and cfg.train.seed == 1  # the first file's config
     rng = np.random.default_rng(0)
     x = (rng.random((2, 16, cfg.window.size, 1)) > 0.9).astype(np.float32)
@@ -55,14 +55,17 @@ def test_an_ensemble_outputs_the_mean_of_its_generators(two_models, tmp_path):
 
 
 def test_mean_log_odds_by_hand():
-    # probabilities 0.9 and 0.5 (odds 9 and 1): the geometric mean of the odds is 3, p = 0.75, value 0.5;
-    # 0.6 against -0.6 is even odds; values at +-1 are clipped, so that +1 against -1 is still 0
-    a = np.array([0.8, 0.6, 1.0, -0.2], np.float32)
-    b = np.array([0.0, -0.6, -1.0, -0.2], np.float32)
-    np.testing.assert_allclose(mean_log_odds([a, b]), [0.5, 0.0, 0.0, -0.2], atol=1e-6)
+    # last activations a (value tanh(a), log-odds 2a): values 0.8 and 0 are probabilities 0.9 and 0.5 (odds 9
+    # and 1); the geometric mean of the odds is 3, p = 0.75, value 0.5. 0.6 against -0.6 is even odds.
+    # Activations past the limit are clipped, so that +50 against -50 is still 0 and +50 against 0 is the
+    # value whose probability is the clipped 1 - 1e-6, halfway in log-odds
+    a = np.float32([np.arctanh(0.8), np.arctanh(0.6), 50.0, 50.0, -0.2])
+    b = np.float32([0.0, -np.arctanh(0.6), -50.0, 0.0, -0.2])
+    half = np.tanh(np.arctanh(1 - 2e-6) / 2)
+    np.testing.assert_allclose(mean_log_odds([a, b]), [0.5, 0.0, 0.0, half, np.tanh(-0.2)], atol=1e-6)
     # one member all but ruling a note out keeps it out, where the mean value would not
-    out = mean_log_odds([np.float32([0.9]), np.float32([0.9]), np.float32([-0.999])])
-    assert out[0] < -0.25 and (0.9 + 0.9 - 0.999) / 3 > 0.25
+    out = mean_log_odds([np.float32([np.arctanh(0.9)]), np.float32([np.arctanh(0.9)]), np.float32([-8.0])])
+    assert out[0] < -0.5 and (0.9 + 0.9 - np.tanh(8.0)) / 3 > 0.25
     assert mean_log_odds([a, b]).dtype == np.float32
 
 
@@ -70,10 +73,10 @@ def test_the_keras_layer_joins_as_the_numpy_function_does():
     from deepaccomp.models import LogOddsMean
 
     rng = np.random.default_rng(3)
-    outputs = [np.tanh(rng.normal(0, 3, (2, 8, 5, 3))).astype(np.float32) for _ in range(3)]
-    outputs[0][0, 0, 0, 0], outputs[1][0, 0, 0, 0] = 1.0, -1.0  # saturated values are clipped alike
-    got = np.asarray(LogOddsMean()(outputs))
-    assert np.abs(got - mean_log_odds(outputs)).max() < 1e-6
+    activations = [rng.normal(0, 4, (2, 8, 5, 3)).astype(np.float32) for _ in range(3)]
+    activations[0][0, 0, 0, 0], activations[1][0, 0, 0, 0] = 40.0, -40.0  # past the limit: clipped alike
+    got = np.asarray(LogOddsMean()(activations))
+    assert np.abs(got - mean_log_odds(activations)).max() < 1e-6
 
 
 def test_a_log_odds_ensemble_outputs_the_mean_of_its_generators_log_odds(two_models, tmp_path):
@@ -89,10 +92,13 @@ def test_a_log_odds_ensemble_outputs_the_mean_of_its_generators_log_odds(two_mod
     numpy_values = NumpyGenerator(cfg, artifact.read(out)[1])([x, noise])
     assert np.abs(keras_values - want).max() < 1e-5 and np.abs(numpy_values - want).max() < 1e-5
     assert np.abs(want - (a + b) / 2).max() > 1e-3  # not the mean value
-    # a pair joined by value, re-joined by log-odds and back: the mean follows the ensemble, not its members
+    # the mean is the ensemble's, not its members': given, or else the first file's
     assert artifact.combine([out, two_models[0]], tmp_path / "three.npz", ensemble_mean="value").model.ensemble_mean \
         == "value"
     assert artifact.combine([out, two_models[0]], tmp_path / "three.npz").model.ensemble_mean == "log_odds"
+    plain = artifact.combine(two_models, tmp_path / "plain.npz", ensemble_mean="value")
+    assert artifact.combine([tmp_path / "plain.npz", out], tmp_path / "four.npz").model.ensemble_mean \
+        == plain.model.ensemble_mean == "value"
     with pytest.raises(ConfigError, match=r"model.ensemble_mean must be one of \['value', 'log_odds'\]"):
         artifact.combine(two_models, tmp_path / "bad.npz", ensemble_mean="median")
     assert not (tmp_path / "bad.npz").exists()

@@ -61,10 +61,11 @@ def the_message(value) -> str:
 
 def test_replace_is_a_validated_copy_and_keeps_the_rest():
     shipped = preset("default").generation
-    changed = shipped.replace(onset_cost=1, noise_scale=None)
-    assert changed.onset_cost == 1.0 and isinstance(changed.onset_cost, float)
-    assert asdict(changed) == {**asdict(shipped), "onset_cost": 1.0}
-    assert shipped.onset_cost == 0.5  # the original is unchanged
+    before = shipped.onset_cost
+    changed = shipped.replace(onset_cost=3, noise_scale=None)
+    assert changed.onset_cost == 3.0 and isinstance(changed.onset_cost, float) and before != 3.0
+    assert asdict(changed) == {**asdict(shipped), "onset_cost": 3.0}
+    assert shipped.onset_cost == before  # the original is unchanged
 
 
 def test_leaving_the_notes_decoding_resets_its_own_settings():

@@ -78,6 +78,7 @@ def _variants():
         "octaves": base,
         "positions": base.replace(model={"position_channels": True}),
         "ensemble": base.replace(model={"ensemble": 3}),
+        "ensemble_log_odds": base.replace(model={"ensemble": 2, "ensemble_mean": "log_odds"}),
         "kernel3": base.replace(model={"kernel_size": 3}),
         "melody_out_full_window": base.replace(model={"output_tracks": 4, "fixed_length": True},
                                                data={"pitch_window": "full"}),

@@ -60,8 +60,8 @@ def same(a, b):
 def test_requests_batched_together_equal_each_served_alone(accompanist):
     batcher = Batcher(Accompanist(), threads=1, max_calls=8)  # every waiting call in one take, in any order
     requests = [dict(melody=TWINKLE, seed=s, noise_scale=n) for s, n in [(0, None), (1, 1.0), (7, 3.0), (8, 0.5)]]
-    requests += [dict(melody=TWINKLE, seed=3, decoding={"onset_cost": 1.0}),
-                 dict(melody=TWINKLE, seed=4, decoding={"onset_cost": 1.0, "parallel_cost": 0.0}),
+    requests += [dict(melody=TWINKLE, seed=3, decoding={"onset_cost": 3.0}),  # not the model's own setting
+                 dict(melody=TWINKLE, seed=4, decoding={"onset_cost": 3.0, "parallel_cost": 0.0}),
                  dict(melody=os.path.join(EXAMPLES, "ode_to_joy_pickup.mid"), seed=5)]
     got = together(batcher, requests)
     assert batcher.largest == 3  # the three after the first with the model's settings share a batch
