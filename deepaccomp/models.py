@@ -89,13 +89,12 @@ def build_generator(cfg: Config) -> keras.Model:
         return _build_unet(cfg, "generator")
     melody_shape, noise_shape, _ = input_shapes(cfg)
     inputs = [keras.Input(melody_shape, name="melody"), keras.Input(noise_shape, name="noise")]
-    if cfg.model.ensemble_mean == "log_odds":  # joined before the members' tanh
-        outputs = [_build_unet(cfg, f"member{i}", activation=None)(inputs) for i in range(cfg.model.ensemble)]
-        joined = LogOddsMean(name="ensemble_log_odds_mean", dtype="float32")(outputs)
-    else:
-        outputs = [_build_unet(cfg, f"member{i}")(inputs) for i in range(cfg.model.ensemble)]
-        joined = layers.Average(name="ensemble_average", dtype="float32")(outputs)
-    return keras.Model(inputs, joined, name="generator")
+    log_odds = cfg.model.ensemble_mean == "log_odds"  # joined before the members' tanh
+    outputs = [_build_unet(cfg, f"member{i}", activation=None if log_odds else "tanh")(inputs)
+               for i in range(cfg.model.ensemble)]
+    join = (LogOddsMean(name="ensemble_log_odds_mean", dtype="float32") if log_odds
+            else layers.Average(name="ensemble_average", dtype="float32"))
+    return keras.Model(inputs, join(outputs), name="generator")
 
 
 class LogOddsMean(layers.Layer):
