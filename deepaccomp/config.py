@@ -105,6 +105,10 @@ MAX_DECODE_COST = 1e6
 """Largest cost of the "notes" decoding (``onset_cost``, ``parallel_cost``, ``leap_cost``; the default
 preset's largest is 20): a line's summed costs over the longest melody (12,312 steps) stay below 1e11."""
 
+MAX_ONSET_FACTOR = 16.0
+"""Largest ``generation.lowest_onset_factor``: the bass's onset cost at most 16 times the other voices'
+(at 16 a bass already holds each note through every harmony the model gives it)."""
+
 MAX_PRESET_CHARS = 64
 """Longest ``preset`` name (printable characters; it names the run and is stored in its model file)."""
 
@@ -326,6 +330,10 @@ class GenerationConfig:
     lowest_min_steps: int = 1
     """"notes" decoding: every note of the lowest voice (the bass) lasts at least this many steps
     (1..16; 2 = no 16th notes in the bass)."""
+    lowest_onset_factor: float = 1.0
+    """"notes" decoding: the lowest voice (the bass) pays ``onset_cost`` times this factor for each note it
+    starts (0..16; below 1 the bass moves more than the voices above it, as Bach's eighth-note basses do).
+    Left out of the written config when 1."""
     dissonance_cost: float = 0.0
     """"notes" decoding with ``order_voices``: cost, in units of the note score, of every step an upper voice
     sounds a minor second (ninth) or a minor or major seventh above the bass
@@ -441,7 +449,7 @@ class GenerationConfig:
 
 NOTES_ONLY_SETTINGS = ("note_score", "onset_cost", "sing_with_melody", "order_voices", "parallel_cost",
                        "dissonance_cost", "interval_cost", "bare_cost", "restrike", "restrike_threshold", "leap_cost",
-                       "lowest_min_steps")
+                       "lowest_min_steps", "lowest_onset_factor")
 """The settings of the ``"notes"`` decoding alone; other decodings need them at their defaults (the order of
 :meth:`GenerationConfig.validate`'s message)."""
 
@@ -753,13 +761,15 @@ SETTING_BOUNDS = {
     "generation.parallel_cost": Bound(0.0, MAX_DECODE_COST),
     "generation.leap_cost": Bound(0.0, MAX_DECODE_COST),
     "generation.lowest_min_steps": Bound(1, 16, whole=True, note=" steps"),
+    "generation.lowest_onset_factor": Bound(0.0, MAX_ONSET_FACTOR),
     "generation.noise_scale": Bound(0.0, MAX_NOISE_SCALE, open_low=True),
 }
 """The range of every numeric setting, ``"section.field": Bound``; :func:`check_section` checks them."""
 
 OMITTED_WHEN_DEFAULT = ("data.format", "data.restrike_gaps", "data.center_melody", "generation.estimate_pickup",
                         "generation.dissonance_cost", "generation.interval_cost", "generation.bare_cost",
-                        "generation.restrike", "generation.restrike_threshold")
+                        "generation.restrike", "generation.restrike_threshold",
+                        "generation.lowest_onset_factor")
 """Settings added after model files were first shipped: written only where not their default."""
 
 SOURCE_FORMATS = ("midi", "pop909")
@@ -1026,7 +1036,8 @@ __all__ = ["Config", "DataConfig", "ModelConfig", "TrainConfig", "GenerationConf
            "MAX_NOISE_SCALE",
            "MAX_TRAIN_INTEGER", "SEED_LIMIT", "DISTRIBUTE_CHOICES", "MAX_CRITIC_UPDATES", "MAX_BATCH_CELLS",
            "MAX_SHUFFLE_CELLS", "MAX_CHECKPOINT_MINUTES", "MAX_EVAL_MELODIES", "MAX_KEEP_CHECKPOINTS",
-           "MAX_LEARNING_RATE", "MAX_LOSS_WEIGHT", "MAX_DECODE_COST", "MAX_PRESET_CHARS", "MAX_SOURCE_CHARS",
+           "MAX_LEARNING_RATE", "MAX_LOSS_WEIGHT", "MAX_DECODE_COST", "MAX_ONSET_FACTOR", "MAX_PRESET_CHARS",
+           "MAX_SOURCE_CHARS",
            "MAX_CONFIG_BYTES", "MAX_OUTPUT_TRACKS", "Bound", "SETTING_BOUNDS", "SETTING_CHOICES", "SOURCE_FORMATS", "FORMAT_LAYOUTS",
            "check_section", "check_choice", "check_number",
            "read_integer"]

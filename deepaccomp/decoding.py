@@ -33,6 +33,8 @@ turns them into a boolean accompaniment roll ``(time, pitch, voices)``:
   - ``lowest_min_steps``: every note of the lowest voice (the bass) lasts at
     least this many steps (2: no 16th notes; Bach's basses have almost none),
     so that a cost for leaps is not dodged by a one-step note between two pitches;
+  - ``lowest_onset_factor``: the lowest voice pays ``onset_cost`` times this
+    factor per note start (below 1: a bass that moves more than the voices above it);
   - ``bare_cost`` (with ``order_voices``): charged at every beat onset where the
     voice decoded last (the alto) leaves the melody and the voices at most
     :data:`BARE_PITCH_CLASSES` pitch classes (a bare fifth, octave or third).
@@ -174,7 +176,8 @@ def _decode_voices(values, settings, melody, fixed=None) -> np.ndarray:
                            order_voices=settings.order_voices, parallel_cost=settings.parallel_cost,
                            leap_cost=settings.leap_cost, lowest_min_steps=settings.lowest_min_steps,
                            dissonance_cost=settings.dissonance_cost, interval_cost=settings.interval_cost,
-                           bare_cost=settings.bare_cost, fixed=fixed)
+                           bare_cost=settings.bare_cost, lowest_onset_factor=settings.lowest_onset_factor,
+                           fixed=fixed)
         if settings.restrike:
             out = mark_restrikes(out, note_scores(values, settings.note_score), settings.restrike_threshold, fixed)
         return out
@@ -248,7 +251,7 @@ def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, sco
                  sing_with_melody: bool = False, order_voices: bool = False,
                  parallel_cost: float = 0.0, leap_cost: float = 0.0, lowest_min_steps: int = 1,
                  dissonance_cost: float = 0.0, interval_cost: float = 0.0, bare_cost: float = 0.0,
-                 steps_per_beat: int = STEPS_PER_BEAT, fixed=None) -> np.ndarray:
+                 lowest_onset_factor: float = 1.0, steps_per_beat: int = STEPS_PER_BEAT, fixed=None) -> np.ndarray:
     """Each voice's best line under a cost per note start (and the optional structural costs).
 
     Parameters
@@ -259,6 +262,8 @@ def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, sco
         A sounding step scores ``value - threshold``; a rest scores 0.
     onset_cost : float
         Charged for every note start (>= 0), in units of the score.
+    lowest_onset_factor : float
+        The lowest voice's note starts cost ``onset_cost * lowest_onset_factor`` (>= 0; 1: as the others).
     score : {"value", "log_odds"}
         ``"log_odds"``: a step scores ``log_odds(value) - log_odds(threshold)`` (:func:`log_odds`).
     melody : ndarray of bool, shape (..., time, pitch, 1), optional
@@ -318,10 +323,11 @@ def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, sco
             emit = emit - dissonance_cost * _dissonant_above(lines[n_voices - 1], values.shape[-2])
         if bare_cost and order_voices and v == order[-1] and n_voices > 1 and mel_line is not None:
             emit = emit - bare_cost * _bare_beats([mel_line] + list(lines.values()), values.shape[-2], steps_per_beat)
-        moves = _move_costs(values.shape[-2] + 1, leap_cost, interval_cost, "bass" if v == n_voices - 1 else "upper")
-        lines[v] = _best_line(emit, onset_cost, sounding, floor, ceiling,
-                              others if parallel_cost > 0 else [], parallel_cost, steps_per_beat, moves,
-                              lowest_min_steps if v == n_voices - 1 else 1, kept)
+        lowest = v == n_voices - 1
+        moves = _move_costs(values.shape[-2] + 1, leap_cost, interval_cost, "bass" if lowest else "upper")
+        lines[v] = _best_line(emit, onset_cost * lowest_onset_factor if lowest else onset_cost, sounding, floor,
+                              ceiling, others if parallel_cost > 0 else [], parallel_cost, steps_per_beat, moves,
+                              lowest_min_steps if lowest else 1, kept)
     out = np.zeros(values.shape, dtype=bool)
     for v, line in lines.items():
         b, t = np.nonzero(line >= 0)

@@ -37,7 +37,8 @@ Steps (each resumable: re-run the same command after an interruption):
    rule (else neither); and the
    largest noise scale in ``--noise-scales`` that costs at most
    ``--max-agreement-cost`` of mean agreement against scale 1; then, one after the other, the
-   interval cost, the dissonance cost and (for a model trained with re-strike gaps) the re-strike
+   interval cost (judged jointly with the bass's onset factor, ``--lowest-onset-factors``), the
+   dissonance cost and (for a model trained with re-strike gaps) the re-strike
    threshold with the lowest accuracy of the judge (:mod:`deepaccomp.judge`, Bach's valid chorales
    against the model's, seeds 0-2) among those within ``--max-judge-agreement-cost`` of agreement;
 4. export the generator into ``deepaccomp/assets/default_model/`` (weights +
@@ -110,6 +111,11 @@ def main(argv=None):
                    help="a model (name or path) the judge also measures on test, e.g. the model this one replaces")
     p.add_argument("--interval-costs", default="0,0.25,0.5,1,2",
                    help="costs of intervals rare in Bach's lines (log-odds) judged on valid")
+    p.add_argument("--lowest-onset-factors", default="1",
+                   help="the bass's onset cost as a share of the other voices' (generation.lowest_onset_factor), "
+                        "judged on valid together with each interval cost. Default 1 alone, as shipped: the grid "
+                        "1,0.5,0.25 chose 0.25 with interval cost 0.5, whose alto then held notes too long on test "
+                        "(docs/judge.md)")
     p.add_argument("--dissonance-costs", default="0,2,4,8,16", help="dissonance costs (log-odds) judged on valid")
     p.add_argument("--max-judge-agreement-cost", type=float, default=0.01,
                    help="most mean agreement on valid a setting chosen by the judge may cost")
@@ -419,8 +425,11 @@ def choose_generation(acc, dataset, args) -> dict:
     base["noise_scale"] = max(r["noise_scale"] for r in ok) if ok else 1.0
     out["noise_scale"] = rows
     # f. intervals, g. dissonances over the bass, then h. re-strikes: the setting the judge finds least telling on valid
-    judged = [(step, [{step: c} for c in sorted(set(_floats(grid)) | {0.0})])
-              for step, grid in (("interval_cost", args.interval_costs), ("dissonance_cost", args.dissonance_costs))]
+    factors = sorted(set(_floats(args.lowest_onset_factors)) | {1.0}, reverse=True)
+    judged = [("interval_cost", [{"interval_cost": c, "lowest_onset_factor": f}
+                                 for c in sorted(set(_floats(args.interval_costs)) | {0.0}) for f in factors]),
+              ("dissonance_cost", [{"dissonance_cost": c}
+                                   for c in sorted(set(_floats(args.dissonance_costs)) | {0.0})])]
     if acc.config.data.restrike_gaps:
         judged.append(("restrike", [{"restrike": False, "restrike_threshold": 0.0}] + [
             {"restrike": True, "restrike_threshold": t} for t in _floats(args.restrike_thresholds)]))
@@ -480,14 +489,21 @@ ABLATION_STEPS = (
     ("+ cost of parallel fifths/octaves", ("onset_cost", "sing_with_melody", "order_voices", "parallel_cost")),
     ("+ cost of leaps, bass notes of two steps or more", ("onset_cost", "sing_with_melody", "order_voices",
                                                           "parallel_cost", "leap_cost", "lowest_min_steps")),
-    ("+ cost of intervals rare in Bach's lines", ("onset_cost", "sing_with_melody", "order_voices", "parallel_cost",
-                                                 "leap_cost", "lowest_min_steps", "interval_cost")),
+    ("+ cost of intervals rare in Bach's lines, the bass's own onset cost",
+     ("onset_cost", "sing_with_melody", "order_voices", "parallel_cost", "leap_cost", "lowest_min_steps",
+      "interval_cost", "lowest_onset_factor")),
     ("+ cost of dissonances over the bass", ("onset_cost", "sing_with_melody", "order_voices", "parallel_cost",
-                                          "leap_cost", "lowest_min_steps", "interval_cost", "dissonance_cost")),
+                                          "leap_cost", "lowest_min_steps", "interval_cost", "lowest_onset_factor",
+                                          "dissonance_cost")),
     ("+ re-struck notes", ("onset_cost", "sing_with_melody", "order_voices", "parallel_cost", "leap_cost",
-                           "lowest_min_steps", "interval_cost", "dissonance_cost", "restrike", "restrike_threshold")),
+                           "lowest_min_steps", "interval_cost", "lowest_onset_factor", "dissonance_cost", "restrike",
+                           "restrike_threshold")),
 )
 """Rows of the decoding ablation; a rule the search left at 0 gets no row, and the last row is the shipped decoding."""
+RULE_OFF = {"lowest_min_steps": {"leap_cost": 0.0},
+            "lowest_onset_factor": {"interval_cost": 0.0, "lowest_onset_factor": 1.0},
+            "dissonance_cost": {"dissonance_cost": 0.0}, "restrike_threshold": {"restrike": False}}
+"""Per ablation row (by its last setting), the settings that leave its rule off: such a row is left out."""
 VALUE_SCORING_LABEL = "the same rules and search, scoring values instead of log-odds (as shipped before)"
 
 
@@ -499,9 +515,8 @@ def ablation_settings(search) -> list:
         if keep is None:
             rows.append((label, dict(search["voice_decoding"])))
             continue
-        switch = {"lowest_min_steps": "leap_cost", "interval_cost": "interval_cost", "dissonance_cost": "dissonance_cost",
-                  "restrike_threshold": "restrike"}
-        if keep[-1] in switch and not chosen.get(switch[keep[-1]], 0):
+        off = RULE_OFF.get(keep[-1])
+        if off and all(chosen.get(k, v) == v for k, v in off.items()):
             continue  # the search left the rule off: the row would repeat the one before
         g = {"decode": "notes", "decode_threshold": chosen["decode_threshold"], "noise_scale": chosen["noise_scale"],
              "note_score": chosen.get("note_score", "value")}
@@ -732,6 +747,12 @@ JUDGED_STEPS = (("interval_cost", "interval cost"), ("dissonance_cost", "dissona
 """The search steps chosen by the judge on valid (3f-h) and the card's name for each."""
 
 
+def _bass_onsets(row) -> str:
+    """A judged row's bass onset factor, where it has one other than 1."""
+    f = row.get("lowest_onset_factor", 1.0)
+    return "" if f == 1.0 else f", the bass's note starts at {f:g} of the cost"
+
+
 def _judged_search_lines(search) -> list:
     """Steps 3f-h of the search: each candidate's judge accuracy, agreement and issue 35's figures on valid."""
     lines = []
@@ -748,7 +769,7 @@ def _judged_search_lines(search) -> list:
                   "|---|---|---|---|---|" + "---|" * len(feats),
                   "| Bach | | | | | " + " | ".join(f"{found['bach_valid'][f]:.2f}" for f in feats) + " |"]
         for r in found["rows"]:
-            setting = (f"{title} {r[step]:g}" if step in ("interval_cost", "dissonance_cost") else
+            setting = (f"{title} {r[step]:g}" + _bass_onsets(r) if step in ("interval_cost", "dissonance_cost") else
                        f"re-strike below {r['restrike_threshold']:g}" if r["restrike"] else "no re-strike")
             met = {True: "met", False: "missed"}.get(r.get("musical_targets"), "")
             lines.append(f"| {setting} | {r['judge_accuracy']:.3f} | {r['harmonic_agreement']:.3f} | {met} | "
@@ -803,6 +824,8 @@ def write_model_card(result, cfg, path=os.path.join(ROOT, "docs", "model_card.md
         f"  {g.order_voices}, parallel cost {g.parallel_cost:g}, leap cost {g.leap_cost:g}, bass notes at least",
         f"  {g.lowest_min_steps} steps long, noise scale {g.noise_scale:g}"
         + (f", interval cost {g.interval_cost:g} (moves rare in Bach's lines)" if g.interval_cost else "")
+        + (f", the bass's note starts at {g.lowest_onset_factor:g} of the others' onset cost"
+           if g.lowest_onset_factor != 1.0 else "")
         + (f", dissonance cost {g.dissonance_cost:g} (a minor second or a seventh over the bass)"
            if g.dissonance_cost else "")
         + (f"; re-struck notes read from the generator's dips below {g.restrike_threshold:g} (log-odds)."

@@ -1,6 +1,7 @@
 """Helpers the tests share: MIDI files built with pretty_midi and mido, tiny model settings, model-file
 rewriting, the installed command. Import them with ``from helpers import ...``; fixtures live in conftest.py."""
 
+import importlib
 import io
 import os
 import signal
@@ -278,3 +279,13 @@ def write_corpus(folder, n: int = 10):
     make_midi(satb(0), time_signatures=((3, 4, 0.0),)).write(str(folder / "waltz.mid"))
     (folder / "broken.mid").write_bytes(b"MThd garbage")
     return folder
+
+
+def script_module(name: str):
+    """A module of the repository's scripts/ folder (the scripts import each other by plain name)."""
+    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts")
+    sys.path.insert(0, folder)
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(folder)

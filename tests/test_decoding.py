@@ -318,6 +318,25 @@ def test_interval_cost_prefers_the_move_bach_makes_more_often():
         interval_costs("soprano")
 
 
+def test_lowest_onset_factor_lets_the_bass_alone_move_more():
+    # two voices, the same values in each, by step: pitch 0 scores 0.5, 0.1, 0.5, 0.1 and pitch 1 0.1, 0.5, 0.1,
+    # 0.55. At an onset cost of 0.5: pitch 1 held 1.25 - 0.5 beats pitch 0 held (0.7), two notes (1.65 - 1.0) and
+    # 0,1,0,1 (2.05 - 2.0); at 0.125, 0,1,0,1 (2.05 - 0.5) beats two notes (1.65 - 0.25) and one (1.25 - 0.125)
+    rows = ([0.5, 0.1, 0.5, 0.1], [0.1, 0.5, 0.1, 0.55])
+    values = np.concatenate([one_voice(*rows), one_voice(*rows)], axis=-1)
+    assert line_of(decode_notes(values, onset_cost=0.5), 1) == [1, 1, 1, 1]
+    moved = decode_notes(values, onset_cost=0.5, lowest_onset_factor=0.25)  # the bass (voice 1) pays 0.125
+    assert line_of(moved, 1) == [0, 1, 0, 1] and line_of(moved, 0) == [1, 1, 1, 1]
+    same = decode_notes(values, onset_cost=0.5, lowest_onset_factor=1.0)
+    assert (same == decode_notes(values, onset_cost=0.5)).all()
+    settings = GenerationConfig(decode="notes", onset_cost=0.5)
+    assert (decode(values[None], settings.replace(lowest_onset_factor=0.25))[0] == moved).all()
+    with pytest.raises(ConfigError, match="lowest_onset_factor"):
+        settings.replace(lowest_onset_factor=17.0)
+    with pytest.raises(ConfigError, match="lowest_onset_factor"):
+        GenerationConfig(decode="voice", lowest_onset_factor=0.5).validate()
+
+
 def test_bare_cost_moves_the_last_voice_off_a_bare_beat_onset():
     # melody on index 19 (pitch class 7), bass on index 0 (class 0); the alto rates index 12 (class 0: a bare
     # fifth) 0.1 above index 16 (class 4: a full triad); only step 0 is a beat onset (4 steps a beat)

@@ -21,18 +21,18 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import importlib
 import io
 import json
 import math
 import os
 import re
-import sys
 from functools import lru_cache
 from typing import Callable, NamedTuple
 
 import numpy as np
 import pytest
+
+from helpers import script_module
 
 from deepaccomp import cli
 from deepaccomp.config import SECTIONS, Config, preset
@@ -457,19 +457,10 @@ def test_every_train_and_generation_setting_has_the_flag_training_md_promises():
     assert named and named <= flags, f"docs/training.md names {sorted(named - flags)}, which deepaccomp train lacks"
 
 
-def script(name: str):
-    """A module of scripts/ (they import each other by plain name)."""
-    sys.path.insert(0, os.path.join(ROOT, "scripts"))
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path.remove(os.path.join(ROOT, "scripts"))
-
-
 def test_the_model_card_is_rendered_from_evaluation_json(tmp_path):
     """docs/model_card.md is exactly what scripts/train_default_model.py renders from the shipped files."""
     out = tmp_path / "model_card.md"
-    script("train_default_model").write_model_card(evaluation(), shipped(), path=str(out))
+    script_module("train_default_model").write_model_card(evaluation(), shipped(), path=str(out))
     with open(os.path.join(ROOT, "docs", "model_card.md"), encoding="utf-8") as fh:
         assert out.read_text(encoding="utf-8") == fh.read(), (
             "docs/model_card.md differs from its rendering of evaluation.json: re-render it "
@@ -544,7 +535,7 @@ def test_pickup_table_is_measure_pickups_output(chorales):
     """representation.md's table of unmarked melodies is what scripts/measure_pickup.py prints for the shipped model."""
     from deepaccomp import Accompanist
 
-    measure = script("measure_pickup")
+    measure = script_module("measure_pickup")
     seeds = tuple(int(s) for s in _quote("representation.md", r"re-strikes included\), seeds {0} and {0}\.".format(NUM)))
     pieces = measure.unmarked_pieces(chorales, "test")
     estimates = measure.phase_accuracy(pieces)[0]

@@ -72,7 +72,7 @@ def test_leaving_the_notes_decoding_resets_its_own_settings():
     shipped = preset("default").generation
     plain = shipped.replace(decode="threshold", decode_threshold=0.0)
     assert asdict(plain) == {**asdict(GenerationConfig()), "noise_scale": shipped.noise_scale}
-    with pytest.raises(ConfigError, match="leap_cost .*decode='notes' only"):
+    with pytest.raises(ConfigError, match="leap_cost.*decode='notes' only"):
         shipped.replace(decode="voice", leap_cost=1.0)  # a notes-only setting given explicitly
 
 

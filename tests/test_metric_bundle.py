@@ -10,10 +10,11 @@ TensorBoard tags.
 import json
 import os
 import re
-import sys
 
 import numpy as np
 import pytest
+
+from helpers import script_module
 
 from deepaccomp import evaluation, metrics
 from deepaccomp.errors import ConfigError, InvalidRollError
@@ -256,16 +257,6 @@ def test_one_entry_adds_a_metric_to_evaluate_the_evaluation_tensorboard_and_the_
     assert "highest pitch" not in model_card_with(tmp_path, {"highest_pitch": [70.0, None, 50.0]})
 
 
-def card_script():
-    """scripts/train_default_model.py (the scripts import each other by plain name)."""
-    sys.path.insert(0, os.path.join(ROOT, "scripts"))
-    try:
-        import train_default_model
-    finally:
-        sys.path.remove(os.path.join(ROOT, "scripts"))
-    return train_default_model
-
-
 def model_card_with(tmp_path, figures: dict) -> str:
     """The model card rendered from the shipped evaluation.json with ``figures`` added to every column."""
     from deepaccomp.config import Config
@@ -275,12 +266,12 @@ def model_card_with(tmp_path, figures: dict) -> str:
     for column in ("model", *evaluation.BASELINES):
         result[column].update(figures)
     out = tmp_path / "card.md"
-    card_script().write_model_card(result, Config.load(os.path.join(SHIPPED, "config.json")), path=str(out))
+    script_module("train_default_model").write_model_card(result, Config.load(os.path.join(SHIPPED, "config.json")), path=str(out))
     return out.read_text(encoding="utf-8")
 
 
 def test_absent_figures_are_null_in_evaluation_json():
-    jsonable = card_script().to_jsonable({"x": np.array([0.5, NAN]), "seed_difference": 0.25, "n_pieces": 2})
+    jsonable = script_module("train_default_model").to_jsonable({"x": np.array([0.5, NAN]), "seed_difference": 0.25, "n_pieces": 2})
     assert json.loads(json.dumps(jsonable, allow_nan=False)) == {"x": [0.5, None], "seed_difference": 0.25,
                                                                  "n_pieces": 2}
 

@@ -1,0 +1,29 @@
+"""The chorale reproduction script's own logic (scripts/train_default_model.py): which ablation rows it measures."""
+
+from helpers import script_module
+
+CHOSEN = {"decode": "notes", "note_score": "log_odds", "decode_threshold": -0.75, "noise_scale": 3.0,
+          "sing_with_melody": True, "order_voices": True, "onset_cost": 1.0, "parallel_cost": 20.0, "leap_cost": 1.0,
+          "lowest_min_steps": 2, "interval_cost": 0.0, "lowest_onset_factor": 1.0, "dissonance_cost": 8.0,
+          "restrike": True, "restrike_threshold": 1.0}
+
+
+def rows(**chosen):
+    search = {"chosen": {**CHOSEN, **chosen}, "voice_decoding": {"decode": "voice", "decode_threshold": -0.75}}
+    return script_module("train_default_model").ablation_settings(search)
+
+
+def test_a_rule_the_search_left_off_gets_no_ablation_row():
+    labels = [label for label, _ in rows()]
+    assert len(labels) == 8 and not any("intervals" in label for label in labels)  # 9 steps, the interval one off
+    assert labels[-1].endswith("(the shipped decoding)")
+    assert len(rows(leap_cost=0.0, lowest_min_steps=1, dissonance_cost=0.0)) == 6
+
+
+def test_the_bass_onset_factor_alone_keeps_the_interval_row_and_reaches_the_later_rows():
+    found = dict(rows(lowest_onset_factor=0.25))
+    interval = next(g for label, g in found.items() if "intervals" in label)
+    assert interval["lowest_onset_factor"] == 0.25 and interval["interval_cost"] == 0.0
+    assert "lowest_onset_factor" not in next(g for label, g in found.items() if "bass notes of two" in label)
+    assert list(found.values())[-1] == {"decode": "notes", **{k: v for k, v in CHOSEN.items() if k != "decode"},
+                                        "lowest_onset_factor": 0.25}
