@@ -98,7 +98,7 @@ MAX_LEARNING_RATE = 1.0
 """Largest Adam learning rate (``train.generator_lr``, ``train.critic_lr``); the presets use 5e-4 and 1e-3."""
 
 MAX_LOSS_WEIGHT = 1e6
-"""Largest weight of a loss term (``gp_weight``, ``reconstruction_weight``, ``pitch_weight``,
+"""Largest weight of a loss term (``gp_weight``, ``reconstruction_weight``, ``pitch_weight``, ``onset_weight``,
 ``diversity_weight``; the presets use at most 50): the weighted losses stay far inside float32."""
 
 MAX_DECODE_COST = 1e6
@@ -249,6 +249,10 @@ class TrainConfig:
     pitch_weight: float = 0.0
     """Weight of a per-track softmax cross-entropy over pitch at the steps where the real
     track sounds (:func:`deepaccomp.training.pitch_cross_entropy`); 0 = off (the lab)."""
+    onset_weight: float = 0.0
+    """Weight of a cross-entropy of whether a note of each track starts at each step, against the real
+    track's note starts (:func:`deepaccomp.training.onset_loss`): the rhythm, which the per-cell
+    reconstruction term does not see; 0 = off (the lab). Left out of the written config when 0."""
     diversity_weight: float = 0.0
     """Weight of the mode-seeking term (Mao et al., MSGAN 2019): the generator is
     rewarded for ``mean|G(m, z1) - G(m, z2)| / mean|z1 - z2|``, so different
@@ -741,6 +745,7 @@ SETTING_BOUNDS = {
     "train.beta_2": Bound(0.0, 1.0, open_high=True),
     "train.reconstruction_weight": Bound(0.0, MAX_LOSS_WEIGHT),
     "train.pitch_weight": Bound(0.0, MAX_LOSS_WEIGHT),
+    "train.onset_weight": Bound(0.0, MAX_LOSS_WEIGHT),
     "train.diversity_weight": Bound(0.0, MAX_LOSS_WEIGHT),
     "train.average_decay": Bound(0.0, 1.0, open_high=True, note=" (0 = off)"),
     "train.transpose_range": Bound(0, 12, whole=True, note=" semitones (0 = off)"),
@@ -766,7 +771,7 @@ SETTING_BOUNDS = {
 }
 """The range of every numeric setting, ``"section.field": Bound``; :func:`check_section` checks them."""
 
-OMITTED_WHEN_DEFAULT = ("data.format", "data.restrike_gaps", "data.center_melody", "generation.estimate_pickup",
+OMITTED_WHEN_DEFAULT = ("data.format", "train.onset_weight", "data.restrike_gaps", "data.center_melody", "generation.estimate_pickup",
                         "generation.dissonance_cost", "generation.interval_cost", "generation.bare_cost",
                         "generation.restrike", "generation.restrike_threshold",
                         "generation.lowest_onset_factor")

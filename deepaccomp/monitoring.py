@@ -48,7 +48,7 @@ DRUM_METRICS = metrics.logged_metrics(drums=True)
 """What is logged for a drum track: pitch metrics (scale, consonance, voice leading) do not apply to it."""
 LOSS_TAGS = {"d_loss": "critic", "g_loss": "generator", "gp": "gradient_penalty",
              "wasserstein": "wasserstein", "recon": "reconstruction", "pitch": "pitch",
-             "diversity": "diversity"}
+             "onset": "onset", "diversity": "diversity"}
 """``train_step`` output -> TensorBoard tag under ``losses/``."""
 
 

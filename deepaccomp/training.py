@@ -12,10 +12,11 @@ Losses (per minibatch):
   ``eps * real + (1 - eps) * fake`` with ``eps ~ U[0, 1]`` per example, the
   melody ``m`` held fixed as the condition;
 * generator: ``-mean(D(m, fake)) + reconstruction_weight * R(fake, real)
-  + pitch_weight * P - diversity_weight * MS``, R = binary cross-entropy on
-  ``(x + 1) / 2`` or L1, P = :func:`pitch_cross_entropy` (each sounding track's
-  real pitch against a softmax over pitch), MS = the mode-seeking ratio
-  ``mean|G(m,z1) - G(m,z2)| / mean|z1 - z2|`` (all three weights 0 = the lab).
+  + pitch_weight * P + onset_weight * O - diversity_weight * MS``, R = binary
+  cross-entropy on ``(x + 1) / 2`` or L1, P = :func:`pitch_cross_entropy` (each
+  sounding track's real pitch against a softmax over pitch), O = :func:`onset_loss`
+  (whether a note of each track starts at each step), MS = the mode-seeking ratio
+  ``mean|G(m,z1) - G(m,z2)| / mean|z1 - z2|`` (all four weights 0 = the lab).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from .io_utils import PidLock, atomic_write_bytes
 from .models import build_critic, build_generator
 from .monitoring import Monitor, record_time
 
-__all__ = ["WGANGP", "GeneratorAverage", "average_decay_at", "build_gan", "train", "export_checkpoint", "checkpoint_iterations", "gradient_penalty", "reconstruction_loss", "pitch_cross_entropy", "make_strategy",
+__all__ = ["WGANGP", "GeneratorAverage", "average_decay_at", "build_gan", "train", "export_checkpoint", "checkpoint_iterations", "gradient_penalty", "reconstruction_loss", "pitch_cross_entropy", "onset_loss", "make_strategy",
            "read_tf_config", "is_chief", "strategy_task", "CHECKPOINT_DIR", "EXPORT_NAME", "LOCK_NAME",
            "export_generator", "load_generator", "read_artifact"]
 
@@ -124,6 +125,34 @@ def pitch_cross_entropy(fake, real):
     log_p = tf.nn.log_softmax(PITCH_LOGIT_SCALE * fake, axis=2)
     per_step = -tf.reduce_sum(target / tf.maximum(counts, 1.0) * log_p, axis=2, keepdims=True)
     return tf.reduce_sum(per_step * sounding) / tf.maximum(tf.reduce_sum(sounding), 1.0)
+
+
+def onset_loss(fake, real):
+    """Cross-entropy of whether a note of each track starts at each step: the rhythm, cell by cell blind to it.
+
+    A cell's value read as the probability ``p = (x + 1) / 2`` that it sounds, a note
+    starts at a cell with probability ``p_t (1 - p_{t-1})`` (``p_{-1} = 0``) and some note
+    of the track at a step with ``1 - prod over pitch of (1 - that)``; the real track has an
+    onset at a step where a pitch sounds (> 0) that did not sound the step before (a
+    re-strike gap, ``data.restrike_gaps``, makes a re-struck note one).
+
+    Parameters
+    ----------
+    fake, real : tensors, shape (batch, time, pitch, tracks), model range [-1, 1]
+
+    Returns
+    -------
+    scalar tensor
+        The binary cross-entropy, averaged over (example, step, track).
+    """
+    p = tf.clip_by_value((fake + 1.0) / 2.0, 1e-6, 1.0 - 1e-6)
+    before = tf.concat([tf.zeros_like(p[:, :1]), p[:, :-1]], axis=1)
+    none = tf.exp(tf.reduce_sum(tf.math.log(1.0 - p * (1.0 - before)), axis=2))
+    q = tf.clip_by_value(1.0 - none, 1e-6, 1.0 - 1e-6)
+    on = real > 0
+    was_on = tf.concat([tf.zeros_like(on[:, :1]), on[:, :-1]], axis=1)
+    y = tf.cast(tf.reduce_any(on & ~was_on, axis=2), fake.dtype)
+    return -tf.reduce_mean(y * tf.math.log(q) + (1.0 - y) * tf.math.log(1.0 - q))
 
 
 class WGANGP(keras.Model):
@@ -237,6 +266,10 @@ class WGANGP(keras.Model):
             if t.pitch_weight > 0:
                 pitch = pitch_cross_entropy(fake, real)
                 g_loss = g_loss + t.pitch_weight * pitch
+            onset = tf.constant(0.0)
+            if t.onset_weight > 0:
+                onset = onset_loss(fake, real)
+                g_loss = g_loss + t.onset_weight * onset
             diversity = tf.constant(0.0)
             if t.diversity_weight > 0:
                 diversity = self._mode_seeking(melody, fake, noise)
@@ -244,7 +277,7 @@ class WGANGP(keras.Model):
             scaled = g_loss / _replicas()
         grads = tape.gradient(scaled, self.generator.trainable_variables)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
-        return {"g_loss": g_loss, "recon": recon, "pitch": pitch, "diversity": diversity}
+        return {"g_loss": g_loss, "recon": recon, "pitch": pitch, "onset": onset, "diversity": diversity}
 
     def _mode_seeking(self, melody, fake, noise):
         """MSGAN's ratio ``mean|G(m, z1) - G(m, z2)| / mean|z1 - z2|`` with a second noise draw."""

@@ -20,6 +20,7 @@ from deepaccomp.training import (  # noqa: E402
     checkpoint_iterations,
     export_checkpoint,
     gradient_penalty,
+    onset_loss,
     pitch_cross_entropy,
     reconstruction_loss,
     train,
@@ -86,6 +87,24 @@ def test_pitch_cross_entropy_by_hand():
     assert float(pitch_cross_entropy(tf.constant(fake), tf.constant(real))) == pytest.approx(
         (right + wrong + spread) / 3, rel=1e-5)
     assert float(pitch_cross_entropy(tf.constant(fake), tf.constant(-np.ones_like(real)))) == 0.0
+
+
+def test_onset_loss_by_hand():
+    # (batch 1, time 3, pitch 3, tracks 2); value 0 reads as p = 0.5, -1 as 0 and 1 as 1 (clipped by 1e-6)
+    fake = np.full((1, 3, 3, 2), -1.0, np.float32)
+    real = np.full((1, 3, 3, 2), -1.0, np.float32)
+    fake[0, :, 0, 0] = [0.0, 0.0, -1.0]
+    fake[0, :, 1, 0] = [-1.0, 0.0, 1.0]
+    real[0, :2, 0, 0] = 1.0              # track 0: a note starts at step 0 and another at step 2
+    real[0, 2, 1, 0] = 1.0
+    fake[0, :, 2, 1] = real[0, :, 2, 1] = 1.0  # track 1: one note held throughout, generated alike
+    # track 0: step 0, a start with 0.5; step 1, none with 0.75 * 0.5 (1 - 0.625); step 2, a start with 1 * 0.5
+    # track 1: a start at step 0 and none after, each with probability ~1: its three terms ~0
+    expected = -(np.log(0.5) + np.log(1 - 0.625) + np.log(0.5)) / 6
+    assert float(onset_loss(tf.constant(fake), tf.constant(real))) == pytest.approx(expected, rel=1e-4)
+    held = np.full_like(real, -1.0)
+    held[0, :, 0, 0] = 1.0               # one real note through every step: only step 0 starts one
+    assert float(onset_loss(tf.constant(held), tf.constant(held))) == pytest.approx(0.0, abs=1e-4)
 
 
 def test_pitch_weight_is_validated():
