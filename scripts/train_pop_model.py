@@ -49,7 +49,7 @@ from deepaccomp.representation import crop_pitches, uncrop_pitches
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "deepaccomp", "assets", "pop_model")
 CARD = os.path.join(ROOT, "docs", "model_card_pop.md")
-NOISE_SCALES = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
+NOISE_SCALES = (1.0, 1.5, 2.0, 3.0)
 MAX_CHORD_COST = 0.02
 VALID_SEEDS = (0, 1)
 TEST_SEEDS = (0, 1, 2)
