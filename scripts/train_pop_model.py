@@ -224,8 +224,9 @@ def _standing(result: dict) -> str:
     rhythm = [rows[f"{n} vs another song's piano"]["met"] for n in ("groove_similarity", "onset_profile_similarity")]
     where = ("where it strikes in the bar is as like the song's piano as another song's piano is, per bar and "
              "as a profile" if all(rhythm) else
-             "where it strikes in the bar is less like the song's piano than another song's piano is"
-             + (" per bar, though not as a profile" if rhythm[1] else ""))
+             "where it strikes in the bar is as like the song's piano as another song's piano is as a profile "
+             "of the song, but less so bar by bar" if rhythm[1] else
+             "where it strikes in the bar is less like the song's piano than another song's piano is")
     return (f"It names the song's chord on {test['model']['chord_accuracy']:.2f} of the beats (block triads "
             f"read from the melody alone {test['block triads']['chord_accuracy']:.2f}, the real piano "
             f"{test['real piano']['chord_accuracy']:.2f}); {where} (groove "
