@@ -771,9 +771,9 @@ SETTING_BOUNDS = {
 }
 """The range of every numeric setting, ``"section.field": Bound``; :func:`check_section` checks them."""
 
-OMITTED_WHEN_DEFAULT = ("data.format", "train.onset_weight", "data.restrike_gaps", "data.center_melody", "generation.estimate_pickup",
-                        "generation.dissonance_cost", "generation.interval_cost", "generation.bare_cost",
-                        "generation.restrike", "generation.restrike_threshold",
+OMITTED_WHEN_DEFAULT = ("data.format", "data.restrike_gaps", "data.center_melody", "train.onset_weight",
+                        "generation.estimate_pickup", "generation.dissonance_cost", "generation.interval_cost",
+                        "generation.bare_cost", "generation.restrike", "generation.restrike_threshold",
                         "generation.lowest_onset_factor")
 """Settings added after model files were first shipped: written only where not their default."""
 

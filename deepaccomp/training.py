@@ -88,11 +88,16 @@ def gradient_penalty(critic, melody, real, fake, eps):
     return tf.reduce_mean(tf.square(slopes - 1.0))
 
 
+def _probability(values):
+    """Model-range values read as the probabilities ``(x + 1) / 2`` the loss terms score, kept off 0 and 1."""
+    return tf.clip_by_value((values + 1.0) / 2.0, 1e-6, 1.0 - 1e-6)
+
+
 def reconstruction_loss(fake, real, kind: str):
     """Pix2pix-style term: BCE on ``(x+1)/2`` (``kind="bce"``) or L1, averaged over cells."""
     if kind == "l1":
         return tf.reduce_mean(tf.abs(fake - real))
-    p = tf.clip_by_value((fake + 1.0) / 2.0, 1e-6, 1.0 - 1e-6)
+    p = _probability(fake)
     y = (real + 1.0) / 2.0
     return -tf.reduce_mean(y * tf.math.log(p) + (1.0 - y) * tf.math.log(1.0 - p))
 
@@ -145,7 +150,7 @@ def onset_loss(fake, real):
     scalar tensor
         The binary cross-entropy, averaged over (example, step, track).
     """
-    p = tf.clip_by_value((fake + 1.0) / 2.0, 1e-6, 1.0 - 1e-6)
+    p = _probability(fake)
     before = tf.concat([tf.zeros_like(p[:, :1]), p[:, :-1]], axis=1)
     none = tf.exp(tf.reduce_sum(tf.math.log(1.0 - p * (1.0 - before)), axis=2))
     q = tf.clip_by_value(1.0 - none, 1e-6, 1.0 - 1e-6)

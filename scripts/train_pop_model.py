@@ -233,6 +233,9 @@ def _standing(result: dict) -> str:
             f"{test['model']['groove_similarity']:.3f} against {test['another song']['groove_similarity']:.3f}).")
 
 
+PRESET_ROW = "pop preset"
+"""The ablation row of the preset itself at the ablations' iteration (``--baseline``)."""
+
 NO_ONSET_TERM = "no onset term (the preset before it, checkpoint 500 of the model shipped before)"
 """The ablation row of the pop preset without ``train.onset_weight``; rows after it change one more setting
 of that preset (they were measured before the onset term existed)."""
@@ -242,7 +245,7 @@ def _ablation_text(ab: dict) -> list:
     """What the ablation table shows, read from it."""
     res = ab["results"]
     onset = NO_ONSET_TERM in res
-    others = [row["chord_accuracy"] for label, row in res.items() if not onset or label != "pop preset"]
+    others = [row["chord_accuracy"] for label, row in res.items() if not onset or label != PRESET_ROW]
     three = [("The rows below it each change one more setting of the preset without the onset term: their"
               if onset else "At this length the runs'") + " chord accuracies lie within "
              f"{max(others) - min(others):.3f} of each other: these short runs do not show that any of the three "
@@ -252,7 +255,7 @@ def _ablation_text(ab: dict) -> list:
              "length."]
     if not onset:
         return three
-    new, old = res["pop preset"], res[NO_ONSET_TERM]
+    new, old = res[PRESET_ROW], res[NO_ONSET_TERM]
     return [f"The onset term alone (`train.onset_weight`, the first two rows): groove {old['groove_similarity']:.3f} "
             f"-> {new['groove_similarity']:.3f}, onset profile {old['onset_profile_similarity']:.3f} -> "
             f"{new['onset_profile_similarity']:.3f}, chord accuracy {old['chord_accuracy']:.3f} -> "
@@ -322,7 +325,7 @@ def main(argv=None) -> int:
         with open(timing_file) as fh:
             result["training_timing"] = {**json.load(fh), "note": args.timing_note}
     if args.ablate:
-        runs = {"pop preset": args.baseline, **dict(entry.split("=", 1) for entry in args.ablate)}
+        runs = {PRESET_ROW: args.baseline, **dict(entry.split("=", 1) for entry in args.ablate)}
         figures = ["chord_accuracy", "groove_similarity", "onset_profile_similarity", "onsets_per_bar",
                    "notes_at_once", "consonance_with_melody", "seed_difference"]
         results = {label: measure(with_settings(path, os.path.join(work, f"ablation-{i}.npz"),
