@@ -14,8 +14,8 @@ import traceback
 from dataclasses import fields
 
 from . import __version__
-from .config import (ENSEMBLE_MEANS, FORMAT_LAYOUTS, PRESETS, SECTIONS, SOURCE_FORMATS, Config, check_seed,
-                     field_docs, preset, read_integer)
+from .config import (COUNT_SETTINGS, ENSEMBLE_MEANS, FORMAT_LAYOUTS, PRESETS, SECTIONS, SOURCE_FORMATS, Config,
+                     check_seed, field_docs, preset, read_integer)
 from .errors import ConfigError, DeepAccompError, brief
 from .io_utils import check_not_inputs, check_output_path
 from .layout import DEFAULT_LAYOUT, LAYOUTS
@@ -143,7 +143,8 @@ def _config_flags(sections=TRAIN_FLAG_SECTIONS):
         cls = SECTIONS[section]
         docs = field_docs(cls)
         for f in fields(cls):
-            rows.append((section, f.name, f.default, docs.get(f.name, "")))
+            if f"{section}.{f.name}" not in COUNT_SETTINGS:  # model data, not an option
+                rows.append((section, f.name, f.default, docs.get(f.name, "")))
     return rows
 
 

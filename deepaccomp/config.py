@@ -348,6 +348,19 @@ class GenerationConfig:
     to another, times how much rarer than his commonest move that interval is in Bach's chorales
     (:func:`deepaccomp.decoding.interval_costs`: the lowest voice by his basses', the others by his alto and
     tenor lines'); higher gives lines that move more as his do. Left out of the written config when 0."""
+    balance_cost: float = 0.0
+    """"notes" decoding with ``own_moves``: cost, in units of the note score, of every move of a voice
+    straight from one pitch to another, times how much more often than Bach the model makes that interval
+    (:func:`deepaccomp.decoding.balance_costs`: the log of the model's share of it over his, within
+    :data:`deepaccomp.decoding.RATIO_CLIP`; a move it makes too rarely is rewarded); higher brings the
+    model's moves nearer his proportions. Not charged without ``own_moves``. Left out of the written
+    config when 0."""
+    own_moves: tuple = ()
+    """"notes" decoding: the model's own moves, counted under its decoding without ``balance_cost`` on the
+    chorale train split's sopranos (by the reproduction of the shipped model: 25 counts, -12..+12 semitones,
+    for the alto and tenor together, then 25 for the bass, :data:`deepaccomp.decoding.MOVE_VOICES`), which
+    ``balance_cost`` compares with Bach's. Model data, not a command-line option. Left out of the written
+    config when empty."""
     bare_cost: float = 0.0
     """"notes" decoding with ``order_voices``: cost, in units of the note score, charged to the voice decoded
     last (the alto) at every beat onset where it leaves the melody and the voices at most two pitch classes
@@ -453,7 +466,7 @@ class GenerationConfig:
 
 NOTES_ONLY_SETTINGS = ("note_score", "onset_cost", "sing_with_melody", "order_voices", "parallel_cost",
                        "dissonance_cost", "interval_cost", "bare_cost", "restrike", "restrike_threshold", "leap_cost",
-                       "lowest_min_steps", "lowest_onset_factor")
+                       "lowest_min_steps", "lowest_onset_factor", "balance_cost", "own_moves")
 """The settings of the ``"notes"`` decoding alone; other decodings need them at their defaults (the order of
 :meth:`GenerationConfig.validate`'s message)."""
 
@@ -762,6 +775,7 @@ SETTING_BOUNDS = {
     "generation.restrike_threshold": Bound(-MAX_DECODE_COST, MAX_DECODE_COST),
     "generation.dissonance_cost": Bound(0.0, MAX_DECODE_COST),
     "generation.interval_cost": Bound(0.0, MAX_DECODE_COST),
+    "generation.balance_cost": Bound(0.0, MAX_DECODE_COST),
     "generation.bare_cost": Bound(0.0, MAX_DECODE_COST),
     "generation.parallel_cost": Bound(0.0, MAX_DECODE_COST),
     "generation.leap_cost": Bound(0.0, MAX_DECODE_COST),
@@ -771,10 +785,16 @@ SETTING_BOUNDS = {
 }
 """The range of every numeric setting, ``"section.field": Bound``; :func:`check_section` checks them."""
 
+COUNT_SETTINGS = {"generation.own_moves": 50}
+"""Settings that hold a table of counts (empty, or this many whole numbers): model data, no command-line option."""
+
+MAX_COUNT = 10**9
+"""Largest count in a table setting (:data:`COUNT_SETTINGS`)."""
+
 OMITTED_WHEN_DEFAULT = ("data.format", "data.restrike_gaps", "data.center_melody", "train.onset_weight",
                         "generation.estimate_pickup", "generation.dissonance_cost", "generation.interval_cost",
                         "generation.bare_cost", "generation.restrike", "generation.restrike_threshold",
-                        "generation.lowest_onset_factor")
+                        "generation.lowest_onset_factor", "generation.balance_cost", "generation.own_moves")
 """Settings added after model files were first shipped: written only where not their default."""
 
 SOURCE_FORMATS = ("midi", "pop909")
@@ -818,6 +838,8 @@ def check_section(section, name: str) -> None:
                 raise ConfigError(f"{key} must be a string, got {_shown(value)}")
             if key in SETTING_CHOICES:
                 check_choice(value, key, SETTING_CHOICES[key])
+        elif key in COUNT_SETTINGS:
+            _check_counts(value, key, COUNT_SETTINGS[key])
         elif isinstance(default, tuple):
             if not isinstance(value, tuple) or not value or not all(
                     isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
@@ -826,6 +848,14 @@ def check_section(section, name: str) -> None:
                 raise ConfigError(f"{key} must be <= {MAX_FILTERS}, got {_shown(list(value))}")
         else:
             check_number(value, key, SETTING_BOUNDS[key])
+
+
+def _check_counts(value, key: str, size: int) -> None:
+    """``value``: empty, or ``size`` whole numbers 0..:data:`MAX_COUNT` (a count setting's table)."""
+    if not isinstance(value, tuple) or len(value) not in (0, size) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_COUNT for v in value):
+        raise ConfigError(f"{key} must be empty or {size} whole numbers from 0 to {MAX_COUNT}, got "
+                          f"{_shown(list(value) if isinstance(value, tuple) else value)}")
 
 
 def check_choice(value, name: str, choices: tuple):
@@ -973,12 +1003,13 @@ def default() -> Config:
             eval_every=250,
             checkpoint_every=250,
         ),
-        # chosen on valid by scripts/train_default_model.py; the shipped model's own settings (tested).
-        # The shipped model is an ensemble of two runs of this preset (seeds 0 and 1, model.ensemble = 2)
+        # chosen on valid by scripts/train_default_model.py; the shipped model's own settings (tested). The
+        # shipped model is an ensemble of two runs of this preset (seeds 0 and 1, model.ensemble = 2) and holds
+        # its own moves (own_moves, counted by the script), without which balance_cost is not charged
         generation=GenerationConfig(decode="notes", note_score="log_odds", decode_threshold=-0.75, onset_cost=1.0,
                                     sing_with_melody=True, order_voices=True, parallel_cost=20.0, leap_cost=1.0,
-                                    lowest_min_steps=2, dissonance_cost=8.0, restrike=True, restrike_threshold=1.0,
-                                    noise_scale=3.0),
+                                    lowest_min_steps=2, lowest_onset_factor=0.5, balance_cost=2.0, dissonance_cost=8.0,
+                                    restrike=True, restrike_threshold=6.0, noise_scale=3.0),
         preset="default",
     )
 
@@ -1042,7 +1073,7 @@ __all__ = ["Config", "DataConfig", "ModelConfig", "TrainConfig", "GenerationConf
            "MAX_NOISE_SCALE",
            "MAX_TRAIN_INTEGER", "SEED_LIMIT", "DISTRIBUTE_CHOICES", "MAX_CRITIC_UPDATES", "MAX_BATCH_CELLS",
            "MAX_SHUFFLE_CELLS", "MAX_CHECKPOINT_MINUTES", "MAX_EVAL_MELODIES", "MAX_KEEP_CHECKPOINTS",
-           "MAX_LEARNING_RATE", "MAX_LOSS_WEIGHT", "MAX_DECODE_COST", "MAX_ONSET_FACTOR", "MAX_PRESET_CHARS",
+           "MAX_LEARNING_RATE", "MAX_LOSS_WEIGHT", "MAX_DECODE_COST", "MAX_ONSET_FACTOR", "COUNT_SETTINGS", "MAX_COUNT", "MAX_PRESET_CHARS",
            "MAX_SOURCE_CHARS",
            "MAX_CONFIG_BYTES", "MAX_OUTPUT_TRACKS", "Bound", "SETTING_BOUNDS", "SETTING_CHOICES", "SOURCE_FORMATS", "FORMAT_LAYOUTS",
            "check_section", "check_choice", "check_number",

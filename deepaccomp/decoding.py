@@ -35,6 +35,11 @@ turns them into a boolean accompaniment roll ``(time, pitch, voices)``:
     so that a cost for leaps is not dodged by a one-step note between two pitches;
   - ``lowest_onset_factor``: the lowest voice pays ``onset_cost`` times this
     factor per note start (below 1: a bass that moves more than the voices above it);
+  - ``interval_cost``: charged for every move straight from one pitch to another, by
+    how much rarer than his commonest move its interval is in Bach's lines (:func:`interval_costs`);
+  - ``balance_cost`` (with the model's own moves, ``own_moves``): charged for every such move
+    by how much more often the model makes it than Bach does, a move it makes too rarely
+    rewarded instead (:func:`balance_costs`);
   - ``bare_cost`` (with ``order_voices``): charged at every beat onset where the
     voice decoded last (the alto) leaves the melody and the voices at most
     :data:`BARE_PITCH_CLASSES` pitch classes (a bare fifth, octave or third).
@@ -71,7 +76,8 @@ from .metrics import LEAP_INTERVAL
 from .representation import STEPS_PER_BEAT, decode_voices, from_model_range
 
 __all__ = ["DECODE_METHODS", "NOTE_SCORES", "FREE", "decode", "decode_notes", "decode_hits", "log_odds", "note_scores",
-           "mark_restrikes", "RESTRIKE_GRID", "DISSONANT", "BACH_MOVES", "interval_costs", "BARE_PITCH_CLASSES"]
+           "mark_restrikes", "RESTRIKE_GRID", "DISSONANT", "BACH_MOVES", "interval_costs", "BARE_PITCH_CLASSES",
+           "MOVE_CLASSES", "MOVE_VOICES", "RATIO_CLIP", "balance_costs", "own_moves_by_voice"]
 
 DECODE_METHODS = ("threshold", "voice", "notes")
 """The decodings :func:`decode` knows (``generation.decode``)."""
@@ -100,7 +106,19 @@ BACH_MOVES = {
 }
 """Moves straight from one pitch to another (-12..+12 semitones, beyond clipped to 12; index 12, no move,
 is 0) in the lines of the chorale dataset's train split (dataset version 6): ``"upper"`` the alto's and
-the tenor's together, ``"bass"`` the bass's. A test recounts them from the built dataset."""
+the tenor's together, ``"bass"`` the bass's (:func:`deepaccomp.judge.count_moves`). A test recounts them
+from the built dataset."""
+
+MOVE_CLASSES = 25
+"""Interval classes of a move, -12..+12 semitones (beyond clipped to 12), as :data:`BACH_MOVES` counts them."""
+
+MOVE_VOICES = ("upper", "bass")
+"""The voices a move table describes, in the order ``generation.own_moves`` holds them."""
+
+RATIO_CLIP = 3.0
+"""Bound (either way, in units of the note score per unit of ``balance_cost``) of a move's cost by the ratio of
+the model's share of it to Bach's (:func:`balance_costs`): a move one of them never makes is charged or
+rewarded this much at most."""
 
 RESTRIKE_GRID = STEPS_PER_BEAT // 2
 """Steps between the positions where :func:`mark_restrikes` lets a note be struck again: an eighth note
@@ -177,6 +195,7 @@ def _decode_voices(values, settings, melody, fixed=None) -> np.ndarray:
                            leap_cost=settings.leap_cost, lowest_min_steps=settings.lowest_min_steps,
                            dissonance_cost=settings.dissonance_cost, interval_cost=settings.interval_cost,
                            bare_cost=settings.bare_cost, lowest_onset_factor=settings.lowest_onset_factor,
+                           balance_cost=settings.balance_cost, own_moves=own_moves_by_voice(settings.own_moves),
                            fixed=fixed)
         if settings.restrike:
             out = mark_restrikes(out, note_scores(values, settings.note_score), settings.restrike_threshold, fixed)
@@ -251,7 +270,8 @@ def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, sco
                  sing_with_melody: bool = False, order_voices: bool = False,
                  parallel_cost: float = 0.0, leap_cost: float = 0.0, lowest_min_steps: int = 1,
                  dissonance_cost: float = 0.0, interval_cost: float = 0.0, bare_cost: float = 0.0,
-                 lowest_onset_factor: float = 1.0, steps_per_beat: int = STEPS_PER_BEAT, fixed=None) -> np.ndarray:
+                 lowest_onset_factor: float = 1.0, balance_cost: float = 0.0, own_moves=None,
+                 steps_per_beat: int = STEPS_PER_BEAT, fixed=None) -> np.ndarray:
     """Each voice's best line under a cost per note start (and the optional structural costs).
 
     Parameters
@@ -277,6 +297,11 @@ def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, sco
         Charged for every move of a voice straight from one pitch to another, times the move's
         :func:`interval_costs` (how much rarer than his commonest move it is in Bach's chorales: the
         lowest voice by his basses', the others by his alto and tenor lines').
+    balance_cost : float
+        With ``own_moves``: charged for every such move times its :func:`balance_costs` (how much more often
+        than Bach the model makes it; negative, a reward, for a move it makes too rarely). Not charged without.
+    own_moves : dict, optional
+        ``{"upper": (25,), "bass": (25,)}`` counts of the model's own moves (:func:`own_moves_by_voice`).
     bare_cost : float
         With ``order_voices`` and the melody: charged to the voice decoded last (the highest, the alto) at
         every beat onset (step 0 a downbeat) where its pitch leaves the melody and the voices sounding
@@ -324,7 +349,9 @@ def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, sco
         if bare_cost and order_voices and v == order[-1] and n_voices > 1 and mel_line is not None:
             emit = emit - bare_cost * _bare_beats([mel_line] + list(lines.values()), values.shape[-2], steps_per_beat)
         lowest = v == n_voices - 1
-        moves = _move_costs(values.shape[-2] + 1, leap_cost, interval_cost, "bass" if lowest else "upper")
+        kind = "bass" if lowest else "upper"
+        moves = _move_costs(values.shape[-2] + 1, leap_cost, interval_cost, kind, balance_cost,
+                            (own_moves or {}).get(kind))
         lines[v] = _best_line(emit, onset_cost * lowest_onset_factor if lowest else onset_cost, sounding, floor,
                               ceiling, others if parallel_cost > 0 else [], parallel_cost, steps_per_beat, moves,
                               lowest_min_steps if lowest else 1, kept)
@@ -428,29 +455,62 @@ def _best_line(score, onset_cost, must_sound, floor, ceiling, others, parallel_c
     return _viterbi_moves(emit, onset, leaps, min_steps) - 1
 
 
-def _move_costs(n_states: int, leap_cost: float, interval_cost: float = 0.0, voice: str = "upper"):
+def _move_costs(n_states: int, leap_cost: float, interval_cost: float = 0.0, voice: str = "upper",
+                balance_cost: float = 0.0, own=None):
     """``(states, states)`` cost of moving from state q to state p (0 = rest) for its interval: ``leap_cost``
-    for a leap, ``interval_cost`` times the interval's :func:`interval_costs` of ``voice``; ``None`` for no cost."""
-    if not leap_cost and not interval_cost:
+    for a leap, ``interval_cost`` times the interval's :func:`interval_costs` of ``voice`` and, with the
+    model's ``own`` counts, ``balance_cost`` times its :func:`balance_costs`; ``None`` for no cost."""
+    balance_cost = balance_cost if own is not None else 0.0
+    if not leap_cost and not interval_cost and not balance_cost:
         return None
     pitch = np.arange(n_states) - 1
     q, p = pitch[:, None], pitch[None, :]
     moved = (q >= 0) & (p >= 0) & (p != q)
     cost = np.where(moved & (np.abs(p - q) >= LEAP_INTERVAL), float(leap_cost), 0.0)
+    table = np.zeros(MOVE_CLASSES)
     if interval_cost:
-        table = interval_costs(voice)
-        cost = cost + np.where(moved, float(interval_cost) * table[np.clip(p - q, -12, 12) + 12], 0.0)
-    return cost
+        table = table + float(interval_cost) * interval_costs(voice)
+    if balance_cost:
+        table = table + float(balance_cost) * balance_costs(voice, own)
+    return cost + np.where(moved, table[np.clip(p - q, -12, 12) + 12], 0.0)
 
 
 def interval_costs(voice: str = "upper") -> np.ndarray:
     """``(25,)`` cost of a voice's move by -12..+12 semitones (beyond: as 12), from Bach's own lines:
     ``-log`` of its count (plus one) over the commonest move's in :data:`BACH_MOVES` (0 for the commonest;
     a move he never makes about 8.5)."""
+    return -np.log(_bach_counts(voice) / _bach_counts(voice).max())
+
+
+def balance_costs(voice: str, own) -> np.ndarray:
+    """``(25,)`` cost of a voice's move by -12..+12 semitones (beyond: as 12) by how much more often the model
+    makes it than Bach: ``log`` of the model's share of the move (``own``, ``(25,)`` counts of its own lines,
+    :func:`deepaccomp.judge.count_moves`) over Bach's (:data:`BACH_MOVES`), each count plus one, within
+    :data:`RATIO_CLIP` either way; negative (a reward) for a move it makes too rarely, all 0 for a model that
+    moves in his proportions."""
+    counts = _bach_counts(voice)
+    mine = np.asarray(own, dtype=np.float64) + 1.0
+    if mine.shape != counts.shape:
+        raise ConfigError(f"own move counts must be {counts.size} numbers (-12..+12 semitones), got {mine.shape}")
+    return np.clip(np.log(mine / mine.sum()) - np.log(counts / counts.sum()), -RATIO_CLIP, RATIO_CLIP)
+
+
+def _bach_counts(voice: str) -> np.ndarray:
+    """:data:`BACH_MOVES` of ``voice``, each count plus one."""
     if voice not in BACH_MOVES:
         raise ConfigError(f"no interval table for voice {voice!r}; use one of {sorted(BACH_MOVES)}")
-    counts = np.asarray(BACH_MOVES[voice], dtype=np.float64) + 1.0
-    return -np.log(counts / counts.max())
+    return np.asarray(BACH_MOVES[voice], dtype=np.float64) + 1.0
+
+
+def own_moves_by_voice(own_moves) -> dict | None:
+    """``generation.own_moves`` (``2 * MOVE_CLASSES`` counts, :data:`MOVE_VOICES` in order) as ``{voice:
+    counts}``; ``None`` when empty."""
+    if not len(own_moves):
+        return None
+    if len(own_moves) != len(MOVE_VOICES) * MOVE_CLASSES:
+        raise ConfigError(f"own_moves must hold {len(MOVE_VOICES) * MOVE_CLASSES} counts ({MOVE_CLASSES} per voice: "
+                          f"{', '.join(MOVE_VOICES)}), got {len(own_moves)}")
+    return {v: tuple(own_moves[i * MOVE_CLASSES:(i + 1) * MOVE_CLASSES]) for i, v in enumerate(MOVE_VOICES)}
 
 
 def _emissions(score, must_sound, floor, ceiling):

@@ -37,7 +37,7 @@ from .representation import STEPS_PER_BAR, STEPS_PER_BEAT, as_bool, run_starts
 
 __all__ = ["WINDOW_STEPS", "HOP_STEPS", "FOLDS", "L2", "VOICES", "FEATURE_NAMES", "voice_lines", "step_features",
            "window_features", "pieces_windows", "grouped_folds", "fit_logistic", "auc", "balanced_accuracy",
-           "judge", "score_onsets"]
+           "judge", "score_onsets", "count_moves"]
 
 WINDOW_STEPS = 2 * STEPS_PER_BAR
 """Steps of a window: two bars of 4/4."""
@@ -116,6 +116,32 @@ def voice_lines(roll, onsets=None) -> tuple[np.ndarray, np.ndarray]:
     start[1:] |= sounding[1:] & (pitch[1:] != pitch[:-1])  # a new pitch is a new note
     start[0] |= sounding[0]
     return pitch, start
+
+
+def count_moves(rolls) -> dict:
+    """How often the lower voices move straight from one pitch to another, by interval.
+
+    Parameters
+    ----------
+    rolls : iterable of array_like of bool, each of shape (time, 128, 4)
+        Soprano, alto, tenor, bass (:func:`voice_lines` reads each voice).
+
+    Returns
+    -------
+    dict
+        ``{"upper": (25,), "bass": (25,)}`` int counts of moves by -12..+12 semitones (beyond clipped to
+        12; index 12, no move, stays 0) between consecutive steps of a voice sounding two different
+        pitches: ``"upper"`` the alto's and the tenor's together, ``"bass"`` the bass's (the tables of
+        :data:`deepaccomp.decoding.BACH_MOVES` and ``generation.own_moves``).
+    """
+    counts = {"upper": np.zeros(25, np.int64), "bass": np.zeros(25, np.int64)}
+    for roll in rolls:
+        pitch, _ = voice_lines(roll)
+        for v in (1, 2, 3):
+            a, b = pitch[:-1, v], pitch[1:, v]
+            moved = (a >= 0) & (b >= 0) & (a != b)
+            np.add.at(counts["bass" if v == 3 else "upper"], np.clip(b[moved] - a[moved], -12, 12) + 12, 1)
+    return counts
 
 
 def step_features(roll, shift: int = 0, onsets=None) -> np.ndarray:

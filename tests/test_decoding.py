@@ -1,11 +1,14 @@
 """The decodings of deepaccomp.decoding, against hand-computed answers on tiny asymmetric inputs."""
 
+import json
+
 import numpy as np
 import pytest
 
 from deepaccomp import preset
-from deepaccomp.config import GenerationConfig
-from deepaccomp.decoding import FREE, decode, decode_notes, interval_costs, log_odds, mark_restrikes
+from deepaccomp.cli import make_parser
+from deepaccomp.config import Config, GenerationConfig
+from deepaccomp.decoding import BACH_MOVES, FREE, RATIO_CLIP, balance_costs, decode, decode_notes, interval_costs, log_odds, mark_restrikes
 from deepaccomp.errors import ConfigError
 
 
@@ -316,6 +319,55 @@ def test_interval_cost_prefers_the_move_bach_makes_more_often():
     assert upper[12 + 2] == pytest.approx(-np.log(4201 / 5155))
     with pytest.raises(ConfigError, match="no interval table"):
         interval_costs("soprano")
+
+
+def test_balance_cost_charges_the_moves_the_model_makes_more_often_than_bach():
+    # the values of the test above; a model whose basses move as Bach's but a major third up ten times as often
+    values = np.full((4, 6, 1), -0.9)
+    values[:2, 0, 0] = 0.9
+    values[2:, 4, 0], values[2:, 2, 0] = 0.62, 0.6
+    own = list(BACH_MOVES["bass"])
+    own[12 + 4] *= 10  # 891 of 13,395 moves (each count plus one); Bach's 90 of 12,594
+    costs = balance_costs("bass", own)
+    assert costs[12 + 4] == pytest.approx(np.log(891 / 13395) - np.log(90 / 12594))  # 2.23: charged
+    assert costs[12 + 2] == pytest.approx(np.log(2528 / 13395) - np.log(2528 / 12594))  # -0.06: rewarded
+    settings = GenerationConfig(decode="notes", note_score="log_odds", onset_cost=1.5, balance_cost=1.0)
+    plain = decode(values[None], settings.replace(balance_cost=0.0))
+    assert line_of(plain[0]) == [0, 0, 4, 4] and (decode(values[None], settings) == plain).all()  # no own moves
+    bach = list(BACH_MOVES["bass"])  # a bass that moves as his: no move costs anything
+    assert not balance_costs("bass", bach).any()
+    assert (decode(values[None], settings.replace(own_moves=tuple(own + bach))) == plain).all()  # upper 25 first
+    mine = settings.replace(own_moves=tuple(bach + own))
+    assert line_of(decode(values[None], mine)[0]) == [0, 0, 2, 2]  # the third it overdoes costs more than it wins
+    assert (decode_notes(values, score="log_odds", onset_cost=1.5, balance_cost=1.0, own_moves={"bass": own})
+            == decode(values[None], mine)[0]).all()
+    often = [0] * 25
+    often[12 - 11] = 10**6  # a major seventh down: 6 of Bach's bass moves
+    clipped = balance_costs("bass", often)
+    assert clipped[12 - 11] == RATIO_CLIP and clipped[12 + 4] == -RATIO_CLIP
+    with pytest.raises(ConfigError, match="25 numbers"):
+        balance_costs("bass", own[:-1])
+
+
+def test_own_moves_is_a_table_of_counts_kept_in_the_model_file_and_no_option(capsys):
+    table = tuple(range(50))
+    settings = GenerationConfig(decode="notes", own_moves=table)
+    settings.validate()
+    config = Config(generation=settings)
+    again = Config.from_dict(json.loads(config.to_json()))
+    assert again.generation.own_moves == table
+    assert "own_moves" not in Config().to_dict()["generation"]  # left out when empty
+    for bad in (tuple(range(49)), (-1,) + table[1:], (True,) + table[1:], (0.5,) + table[1:]):
+        with pytest.raises(ConfigError, match="generation.own_moves must be empty or 50 whole numbers"):
+            GenerationConfig(decode="notes", own_moves=bad).validate()
+    with pytest.raises(ConfigError, match="own_moves"):
+        GenerationConfig(decode="voice", own_moves=table).validate()
+    assert settings.replace(decode="voice").own_moves == ()
+    for command in ("generate", "train"):
+        with pytest.raises(SystemExit):
+            make_parser().parse_args([command, "--help"])
+        shown = capsys.readouterr().out
+        assert "--balance-cost" in shown and "--own-moves" not in shown
 
 
 def test_lowest_onset_factor_lets_the_bass_alone_move_more():

@@ -4,8 +4,8 @@ from helpers import script_module
 
 CHOSEN = {"decode": "notes", "note_score": "log_odds", "decode_threshold": -0.75, "noise_scale": 3.0,
           "sing_with_melody": True, "order_voices": True, "onset_cost": 1.0, "parallel_cost": 20.0, "leap_cost": 1.0,
-          "lowest_min_steps": 2, "interval_cost": 0.0, "lowest_onset_factor": 1.0, "dissonance_cost": 8.0,
-          "restrike": True, "restrike_threshold": 1.0}
+          "lowest_min_steps": 2, "interval_cost": 0.0, "balance_cost": 0.0, "lowest_onset_factor": 1.0,
+          "dissonance_cost": 8.0, "restrike": True, "restrike_threshold": 1.0}
 
 
 def rows(**chosen):
@@ -15,15 +15,24 @@ def rows(**chosen):
 
 def test_a_rule_the_search_left_off_gets_no_ablation_row():
     labels = [label for label, _ in rows()]
-    assert len(labels) == 8 and not any("intervals" in label for label in labels)  # 9 steps, the interval one off
+    assert len(labels) == 8 and not any("moves made" in label for label in labels)  # 9 steps, the moves' one off
     assert labels[-1].endswith("(the shipped decoding)")
     assert len(rows(leap_cost=0.0, lowest_min_steps=1, dissonance_cost=0.0)) == 6
 
 
 def test_the_bass_onset_factor_alone_keeps_the_interval_row_and_reaches_the_later_rows():
     found = dict(rows(lowest_onset_factor=0.25))
-    interval = next(g for label, g in found.items() if "intervals" in label)
+    interval = next(g for label, g in found.items() if "moves made" in label)
     assert interval["lowest_onset_factor"] == 0.25 and interval["interval_cost"] == 0.0
     assert "lowest_onset_factor" not in next(g for label, g in found.items() if "bass notes of two" in label)
     assert list(found.values())[-1] == {"decode": "notes", **{k: v for k, v in CHOSEN.items() if k != "decode"},
                                         "lowest_onset_factor": 0.25}
+
+
+def test_the_balance_cost_row_carries_the_models_own_moves():
+    own = list(range(50))
+    found = dict(rows(balance_cost=2.0, own_moves=own))
+    moves = next(g for label, g in found.items() if "moves made" in label)
+    assert moves["balance_cost"] == 2.0 and moves["own_moves"] == own
+    assert "own_moves" not in next(g for label, g in found.items() if "bass notes of two" in label)
+    assert list(found.values())[-1]["own_moves"] == own

@@ -72,14 +72,16 @@ def test_accompany_gives_the_onsets_it_decodes(acc):
 
 
 def test_the_new_settings_stay_out_of_configs_that_do_not_use_them_and_the_default_preset_uses_them():
-    new = ("restrike", "restrike_threshold", "dissonance_cost", "interval_cost", "lowest_onset_factor")
+    new = ("restrike", "restrike_threshold", "dissonance_cost", "interval_cost", "lowest_onset_factor", "balance_cost",
+           "own_moves")
     written = preset("pop").to_dict()["generation"]
     assert not any(k in written for k in new)
     default = preset("default")
     assert default.data.restrike_gaps and default.generation.restrike and default.generation.dissonance_cost > 0
     assert default.generation.interval_cost == 0.0 and default.generation.restrike_threshold > 0
-    assert [k in default.to_dict()["generation"] for k in new] == [True, True, True, False, False]  # defaults left out
-    assert "lowest_onset_factor" in default.replace(generation={"lowest_onset_factor": 0.5}).to_dict()["generation"]
+    # defaults left out; the preset cannot hold a model's own moves
+    assert [k in default.to_dict()["generation"] for k in new] == [True, True, True, False, True, True, False]
+    assert "interval_cost" in default.replace(generation={"interval_cost": 0.5}).to_dict()["generation"]
 
 
 @pytest.mark.slow
