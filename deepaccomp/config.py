@@ -375,6 +375,10 @@ class GenerationConfig:
     restrike_threshold: float = 0.0
     """"notes" decoding with ``restrike``: the note score (its units) below which one held step reads
     as the gap before a re-strike. Left out of the written config when 0."""
+    lowest_restrike_shift: float = 0.0
+    """"notes" decoding with ``restrike``: the lowest voice (the bass) reads re-strikes below
+    ``restrike_threshold`` plus this shift (its units; below 0 the bass strikes its held notes again
+    less often than the voices above it, as Bach's basses do). Left out of the written config when 0."""
     estimate_pickup: bool = True
     """A melody whose first note starts its file under one 4/4 or 3/4 (nothing in the file says where
     its bars are) has its pickup estimated from its rhythm (:func:`deepaccomp.midi.bar_alignment`);
@@ -465,7 +469,8 @@ class GenerationConfig:
 
 
 NOTES_ONLY_SETTINGS = ("note_score", "onset_cost", "sing_with_melody", "order_voices", "parallel_cost",
-                       "dissonance_cost", "interval_cost", "bare_cost", "restrike", "restrike_threshold", "leap_cost",
+                       "dissonance_cost", "interval_cost", "bare_cost", "restrike", "restrike_threshold",
+                       "lowest_restrike_shift", "leap_cost",
                        "lowest_min_steps", "lowest_onset_factor", "balance_cost", "own_moves")
 """The settings of the ``"notes"`` decoding alone; other decodings need them at their defaults (the order of
 :meth:`GenerationConfig.validate`'s message)."""
@@ -773,6 +778,7 @@ SETTING_BOUNDS = {
                                          note=", the generator's tanh range (beyond it nothing or everything sounds)"),
     "generation.onset_cost": Bound(0.0, MAX_DECODE_COST),
     "generation.restrike_threshold": Bound(-MAX_DECODE_COST, MAX_DECODE_COST),
+    "generation.lowest_restrike_shift": Bound(-MAX_DECODE_COST, MAX_DECODE_COST),
     "generation.dissonance_cost": Bound(0.0, MAX_DECODE_COST),
     "generation.interval_cost": Bound(0.0, MAX_DECODE_COST),
     "generation.balance_cost": Bound(0.0, MAX_DECODE_COST),
@@ -794,7 +800,8 @@ MAX_COUNT = 10**9
 OMITTED_WHEN_DEFAULT = ("data.format", "data.restrike_gaps", "data.center_melody", "train.onset_weight",
                         "generation.estimate_pickup", "generation.dissonance_cost", "generation.interval_cost",
                         "generation.bare_cost", "generation.restrike", "generation.restrike_threshold",
-                        "generation.lowest_onset_factor", "generation.balance_cost", "generation.own_moves")
+                        "generation.lowest_onset_factor", "generation.balance_cost", "generation.own_moves",
+                        "generation.lowest_restrike_shift")
 """Settings added after model files were first shipped: written only where not their default."""
 
 SOURCE_FORMATS = ("midi", "pop909")
@@ -1009,7 +1016,7 @@ def default() -> Config:
         generation=GenerationConfig(decode="notes", note_score="log_odds", decode_threshold=-0.75, onset_cost=1.0,
                                     sing_with_melody=True, order_voices=True, parallel_cost=20.0, leap_cost=1.0,
                                     lowest_min_steps=2, lowest_onset_factor=0.5, balance_cost=2.0, dissonance_cost=8.0,
-                                    restrike=True, restrike_threshold=6.0, noise_scale=3.0),
+                                    bare_cost=8.0, restrike=True, restrike_threshold=4.0, noise_scale=3.0),
         preset="default",
     )
 

@@ -198,7 +198,9 @@ def _decode_voices(values, settings, melody, fixed=None) -> np.ndarray:
                            balance_cost=settings.balance_cost, own_moves=own_moves_by_voice(settings.own_moves),
                            fixed=fixed)
         if settings.restrike:
-            out = mark_restrikes(out, note_scores(values, settings.note_score), settings.restrike_threshold, fixed)
+            thresholds = np.full(values.shape[-1], settings.restrike_threshold)
+            thresholds[-1] += settings.lowest_restrike_shift  # the voices highest first: the last is the lowest
+            out = mark_restrikes(out, note_scores(values, settings.note_score), thresholds, fixed)
         return out
     raise ConfigError(f"unknown decode method {method!r}; use one of {list(DECODE_METHODS)}")
 
@@ -212,7 +214,7 @@ def note_scores(values, score: str = "value") -> np.ndarray:
     return log_odds(values) if score == "log_odds" else values
 
 
-def mark_restrikes(roll, scores, threshold: float = 0.0, fixed=None) -> np.ndarray:
+def mark_restrikes(roll, scores, threshold=0.0, fixed=None) -> np.ndarray:
     """Decoded voices with a silent step before each note the generator strikes again.
 
     A model trained with ``data.restrike_gaps`` learned a re-struck note as one
@@ -235,8 +237,8 @@ def mark_restrikes(roll, scores, threshold: float = 0.0, fixed=None) -> np.ndarr
         Decoded voices, one pitch per voice and step (:func:`decode_notes`).
     scores : ndarray, the roll's shape
         The note score of every cell (:func:`note_scores`).
-    threshold : float
-        In the units of ``scores``.
+    threshold : float or array_like, shape (voices,)
+        In the units of ``scores``; one per voice where an array.
     fixed : ndarray of int, shape (..., time, voices), optional
         Kept states (:func:`decode_notes`): a kept step is never cleared.
 
@@ -246,7 +248,7 @@ def mark_restrikes(roll, scores, threshold: float = 0.0, fixed=None) -> np.ndarr
     """
     roll, scores = np.asarray(roll, bool), np.asarray(scores, dtype=np.float64)
     g = RESTRIKE_GRID
-    low = scores < threshold
+    low = scores < np.asarray(threshold, dtype=np.float64)
     low[..., g:, :, :] &= scores[..., g:, :, :] <= scores[..., :-g, :, :]
     low[..., :-g, :, :] &= scores[..., :-g, :, :] < scores[..., g:, :, :]
     if fixed is not None:

@@ -255,6 +255,25 @@ def test_mark_restrikes_clears_the_lowest_step_of_a_dip_before_an_eighth():
     assert line_of(mark_restrikes(roll, scores, threshold=0.0)) == [1, 1, 1, -1, 1, 1, 1, 1, 1, 1]
 
 
+def test_the_lowest_voice_reads_re_strikes_below_its_own_threshold():
+    # two voices (highest first) holding one pitch each, the same dip of -1 (log-odds) before step 4
+    values = np.full((8, 4, 2), -0.9)
+    values[:, 2, 0] = values[:, 0, 1] = 0.9
+    values[3, 2, 0] = values[3, 0, 1] = 2 / (1 + np.e) - 1  # log_odds(value) = -1
+    settings = GenerationConfig(decode="notes", note_score="log_odds", onset_cost=1.0, restrike=True)
+    both = decode(values[None], settings)[0]
+    assert line_of(both, 0) == [2, 2, 2, -1, 2, 2, 2, 2] and line_of(both, 1) == [0, 0, 0, -1, 0, 0, 0, 0]
+    shifted = decode(values[None], settings.replace(lowest_restrike_shift=-1.0))[0]  # the bass below -1: none
+    assert line_of(shifted, 0) == line_of(both, 0) and line_of(shifted, 1) == [0] * 8
+    up = decode(values[None], settings.replace(restrike_threshold=-1.0, lowest_restrike_shift=0.5))[0]
+    assert line_of(up, 0) == [2] * 8 and line_of(up, 1) == line_of(both, 1)  # the upper below -1, the bass -0.5
+    held = decode(values[None], settings.replace(restrike=False))[0]
+    scores = log_odds(values)
+    assert (mark_restrikes(held, scores, [0.0, -2.0]) == shifted).all()  # one threshold per voice
+    with pytest.raises(ConfigError, match="lowest_restrike_shift"):
+        GenerationConfig(decode="voice", lowest_restrike_shift=-1.0).validate()
+
+
 def test_mark_restrikes_needs_the_pitch_on_both_sides_and_spares_kept_steps():
     roll = np.zeros((6, 4, 1), bool)
     roll[0, 2], roll[1:6, 1] = True, True  # pitch 2 at step 0, then pitch 1 from step 1

@@ -5,7 +5,8 @@ from helpers import script_module
 CHOSEN = {"decode": "notes", "note_score": "log_odds", "decode_threshold": -0.75, "noise_scale": 3.0,
           "sing_with_melody": True, "order_voices": True, "onset_cost": 1.0, "parallel_cost": 20.0, "leap_cost": 1.0,
           "lowest_min_steps": 2, "interval_cost": 0.0, "balance_cost": 0.0, "lowest_onset_factor": 1.0,
-          "dissonance_cost": 8.0, "restrike": True, "restrike_threshold": 1.0}
+          "dissonance_cost": 8.0, "bare_cost": 0.0, "restrike": True, "restrike_threshold": 1.0,
+          "lowest_restrike_shift": 0.0}
 
 
 def rows(**chosen):
@@ -25,8 +26,8 @@ def test_the_bass_onset_factor_alone_keeps_the_interval_row_and_reaches_the_late
     interval = next(g for label, g in found.items() if "moves made" in label)
     assert interval["lowest_onset_factor"] == 0.25 and interval["interval_cost"] == 0.0
     assert "lowest_onset_factor" not in next(g for label, g in found.items() if "bass notes of two" in label)
-    assert list(found.values())[-1] == {"decode": "notes", **{k: v for k, v in CHOSEN.items() if k != "decode"},
-                                        "lowest_onset_factor": 0.25}
+    assert list(found.values())[-1] == {"decode": "notes", **{k: v for k, v in CHOSEN.items() if k not in (
+        "decode", "lowest_restrike_shift")}, "lowest_onset_factor": 0.25}  # the bass's shift left off: no row
 
 
 def test_the_balance_cost_row_carries_the_models_own_moves():
@@ -36,3 +37,11 @@ def test_the_balance_cost_row_carries_the_models_own_moves():
     assert moves["balance_cost"] == 2.0 and moves["own_moves"] == own
     assert "own_moves" not in next(g for label, g in found.items() if "bass notes of two" in label)
     assert list(found.values())[-1]["own_moves"] == own
+
+
+def test_the_bass_restrike_shift_gets_the_last_row_and_bare_beats_their_own():
+    found = dict(rows(bare_cost=8.0, lowest_restrike_shift=-6.0))
+    labels = list(found)
+    assert len(labels) == 10 and "bass's own re-strike" in labels[-1] and "bare beats" in labels[-3]
+    assert found[labels[-3]]["bare_cost"] == 8.0 and "restrike" not in found[labels[-3]]
+    assert "lowest_restrike_shift" not in found[labels[-2]] and found[labels[-1]]["lowest_restrike_shift"] == -6.0
