@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import NamedTuple
 
+from .decoding import MOVE_CLASSES, MOVE_VOICES
 from .errors import ConfigError, brief
 from .io_utils import FileTooLargeError, NotRegularFileError, atomic_write_bytes, read_bounded
 from .decoding import DECODE_METHODS, NOTE_SCORES
@@ -470,8 +471,8 @@ class GenerationConfig:
 
 NOTES_ONLY_SETTINGS = ("note_score", "onset_cost", "sing_with_melody", "order_voices", "parallel_cost",
                        "dissonance_cost", "interval_cost", "bare_cost", "restrike", "restrike_threshold",
-                       "lowest_restrike_shift", "leap_cost",
-                       "lowest_min_steps", "lowest_onset_factor", "balance_cost", "own_moves")
+                       "lowest_restrike_shift", "leap_cost", "lowest_min_steps", "lowest_onset_factor", "balance_cost",
+                       "own_moves")
 """The settings of the ``"notes"`` decoding alone; other decodings need them at their defaults (the order of
 :meth:`GenerationConfig.validate`'s message)."""
 
@@ -791,7 +792,7 @@ SETTING_BOUNDS = {
 }
 """The range of every numeric setting, ``"section.field": Bound``; :func:`check_section` checks them."""
 
-COUNT_SETTINGS = {"generation.own_moves": 50}
+COUNT_SETTINGS = {"generation.own_moves": len(MOVE_VOICES) * MOVE_CLASSES}
 """Settings that hold a table of counts (empty, or this many whole numbers): model data, no command-line option."""
 
 MAX_COUNT = 10**9
@@ -1080,7 +1081,8 @@ __all__ = ["Config", "DataConfig", "ModelConfig", "TrainConfig", "GenerationConf
            "MAX_NOISE_SCALE",
            "MAX_TRAIN_INTEGER", "SEED_LIMIT", "DISTRIBUTE_CHOICES", "MAX_CRITIC_UPDATES", "MAX_BATCH_CELLS",
            "MAX_SHUFFLE_CELLS", "MAX_CHECKPOINT_MINUTES", "MAX_EVAL_MELODIES", "MAX_KEEP_CHECKPOINTS",
-           "MAX_LEARNING_RATE", "MAX_LOSS_WEIGHT", "MAX_DECODE_COST", "MAX_ONSET_FACTOR", "COUNT_SETTINGS", "MAX_COUNT", "MAX_PRESET_CHARS",
+           "MAX_LEARNING_RATE", "MAX_LOSS_WEIGHT", "MAX_DECODE_COST", "MAX_ONSET_FACTOR", "COUNT_SETTINGS", "MAX_COUNT",
+           "MAX_PRESET_CHARS",
            "MAX_SOURCE_CHARS",
            "MAX_CONFIG_BYTES", "MAX_OUTPUT_TRACKS", "Bound", "SETTING_BOUNDS", "SETTING_CHOICES", "SOURCE_FORMATS", "FORMAT_LAYOUTS",
            "check_section", "check_choice", "check_number",

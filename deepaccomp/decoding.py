@@ -77,7 +77,7 @@ from .representation import STEPS_PER_BEAT, decode_voices, from_model_range
 
 __all__ = ["DECODE_METHODS", "NOTE_SCORES", "FREE", "decode", "decode_notes", "decode_hits", "log_odds", "note_scores",
            "mark_restrikes", "RESTRIKE_GRID", "DISSONANT", "BACH_MOVES", "interval_costs", "BARE_PITCH_CLASSES",
-           "MOVE_CLASSES", "MOVE_VOICES", "RATIO_CLIP", "balance_costs", "own_moves_by_voice"]
+           "MOVE_CLASSES", "MOVE_VOICES", "RATIO_CLIP", "balance_costs"]
 
 DECODE_METHODS = ("threshold", "voice", "notes")
 """The decodings :func:`decode` knows (``generation.decode``)."""
@@ -195,7 +195,7 @@ def _decode_voices(values, settings, melody, fixed=None) -> np.ndarray:
                            leap_cost=settings.leap_cost, lowest_min_steps=settings.lowest_min_steps,
                            dissonance_cost=settings.dissonance_cost, interval_cost=settings.interval_cost,
                            bare_cost=settings.bare_cost, lowest_onset_factor=settings.lowest_onset_factor,
-                           balance_cost=settings.balance_cost, own_moves=own_moves_by_voice(settings.own_moves),
+                           balance_cost=settings.balance_cost, own_moves=_own_moves_by_voice(settings.own_moves),
                            fixed=fixed)
         if settings.restrike:
             thresholds = np.full(values.shape[-1], settings.restrike_threshold)
@@ -303,7 +303,7 @@ def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, sco
         With ``own_moves``: charged for every such move times its :func:`balance_costs` (how much more often
         than Bach the model makes it; negative, a reward, for a move it makes too rarely). Not charged without.
     own_moves : dict, optional
-        ``{"upper": (25,), "bass": (25,)}`` counts of the model's own moves (:func:`own_moves_by_voice`).
+        ``{"upper": (25,), "bass": (25,)}`` counts of the model's own moves (``generation.own_moves`` split by voice).
     bare_cost : float
         With ``order_voices`` and the melody: charged to the voice decoded last (the highest, the alto) at
         every beat onset (step 0 a downbeat) where its pitch leaves the melody and the voices sounding
@@ -504,14 +504,11 @@ def _bach_counts(voice: str) -> np.ndarray:
     return np.asarray(BACH_MOVES[voice], dtype=np.float64) + 1.0
 
 
-def own_moves_by_voice(own_moves) -> dict | None:
-    """``generation.own_moves`` (``2 * MOVE_CLASSES`` counts, :data:`MOVE_VOICES` in order) as ``{voice:
-    counts}``; ``None`` when empty."""
+def _own_moves_by_voice(own_moves) -> dict | None:
+    """``generation.own_moves`` (its size checked by the config, ``config.COUNT_SETTINGS``; :data:`MOVE_VOICES`
+    in order) as ``{voice: counts}``; ``None`` when empty."""
     if not len(own_moves):
         return None
-    if len(own_moves) != len(MOVE_VOICES) * MOVE_CLASSES:
-        raise ConfigError(f"own_moves must hold {len(MOVE_VOICES) * MOVE_CLASSES} counts ({MOVE_CLASSES} per voice: "
-                          f"{', '.join(MOVE_VOICES)}), got {len(own_moves)}")
     return {v: tuple(own_moves[i * MOVE_CLASSES:(i + 1) * MOVE_CLASSES]) for i, v in enumerate(MOVE_VOICES)}
 
 

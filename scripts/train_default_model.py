@@ -40,8 +40,9 @@ Steps (each resumable: re-run the same command after an interruption):
    interval and balance costs (judged jointly with the bass's onset factor, ``--lowest-onset-factors``;
    the balance cost against the model's own moves, counted on the train split's sopranos), the
    dissonance cost, the bare-beat cost and (for a model trained with re-strike gaps) the re-strike
-   threshold and the bass's own one, each the setting with the lowest accuracy of the judge (:mod:`deepaccomp.judge`, Bach's valid chorales
-   against the model's, seeds 0-2) among those within ``--max-judge-agreement-cost`` of agreement;
+   threshold and the bass's own one, each the setting with the lowest accuracy of the judge
+   (:mod:`deepaccomp.judge`, Bach's valid chorales against the model's, seeds 0-2) among those within
+   ``--max-judge-agreement-cost`` of agreement;
 4. export the generator into ``deepaccomp/assets/default_model/`` (weights +
    config, a few MB) and measure on the **test** split: the model (3 seeds),
    Bach and the naive baselines, the same weights under each decoding step

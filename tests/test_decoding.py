@@ -8,7 +8,8 @@ import pytest
 from deepaccomp import preset
 from deepaccomp.cli import make_parser
 from deepaccomp.config import Config, GenerationConfig
-from deepaccomp.decoding import BACH_MOVES, FREE, RATIO_CLIP, balance_costs, decode, decode_notes, interval_costs, log_odds, mark_restrikes
+from deepaccomp.decoding import (BACH_MOVES, FREE, RATIO_CLIP, balance_costs, decode, decode_notes, interval_costs,
+                                 log_odds, mark_restrikes)
 from deepaccomp.errors import ConfigError
 
 
