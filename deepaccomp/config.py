@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import NamedTuple
 
-from .decoding import MOVE_CLASSES, MOVE_VOICES
+from .decoding import BACH_VERTICALS, MOVE_CLASSES, MOVE_VOICES
 from .errors import ConfigError, brief
 from .io_utils import FileTooLargeError, NotRegularFileError, atomic_write_bytes, read_bounded
 from .decoding import DECODE_METHODS, NOTE_SCORES
@@ -367,6 +367,26 @@ class GenerationConfig:
     last (the alto) at every beat onset where it leaves the melody and the voices at most two pitch classes
     (:data:`deepaccomp.decoding.BARE_PITCH_CLASSES`: a bare fifth, octave or third); higher gives fuller
     chords on the beat. Without ``order_voices`` it is not charged. Left out of the written config when 0."""
+    similar_cost: float = 0.0
+    """"notes" decoding: cost, in units of the note score, charged to a voice at every beat onset where it
+    moves the way the melody moves from the beat onset before (similar or parallel motion with the tune;
+    both change pitch, neither rests); higher gives voices that hold or move against the tune more often,
+    as Bach's do. Left out of the written config when 0."""
+    vertical_cost: float = 0.0
+    """"notes" decoding with ``own_verticals``: cost, in units of the note score, charged to a voice at every
+    beat onset for the interval it sounds with the melody and with each voice decoded before it, times how
+    much more often than Bach the model sounds that interval between that pair of parts
+    (:func:`deepaccomp.decoding.vertical_costs`: the log of the model's share of it over his, within
+    :data:`deepaccomp.decoding.RATIO_CLIP`; an interval it sounds too rarely is rewarded); higher brings the
+    model's chords nearer his spacing and doubling. Not charged without ``own_verticals``. Left out of the
+    written config when 0."""
+    own_verticals: tuple = ()
+    """"notes" decoding: the model's own intervals between each pair of parts at beat onsets, counted under its
+    decoding without ``vertical_cost`` on the chorale train split's sopranos (by the reproduction of the
+    shipped model: 12 counts, an interval mod 12, for each of the six pairs soprano-alto, soprano-tenor,
+    soprano-bass, alto-tenor, alto-bass, tenor-bass, :func:`deepaccomp.judge.count_verticals`), which
+    ``vertical_cost`` compares with Bach's (:data:`deepaccomp.decoding.BACH_VERTICALS`). Model data, not a
+    command-line option. Left out of the written config when empty."""
     restrike: bool = False
     """"notes" decoding: a voice's held pitch is struck again on an eighth-note position where the
     generator's score for it dips below ``restrike_threshold`` for one step, the silent step a model
@@ -472,7 +492,7 @@ class GenerationConfig:
 NOTES_ONLY_SETTINGS = ("note_score", "onset_cost", "sing_with_melody", "order_voices", "parallel_cost",
                        "dissonance_cost", "interval_cost", "bare_cost", "restrike", "restrike_threshold",
                        "lowest_restrike_shift", "leap_cost", "lowest_min_steps", "lowest_onset_factor", "balance_cost",
-                       "own_moves")
+                       "own_moves", "similar_cost", "vertical_cost", "own_verticals")
 """The settings of the ``"notes"`` decoding alone; other decodings need them at their defaults (the order of
 :meth:`GenerationConfig.validate`'s message)."""
 
@@ -784,6 +804,8 @@ SETTING_BOUNDS = {
     "generation.interval_cost": Bound(0.0, MAX_DECODE_COST),
     "generation.balance_cost": Bound(0.0, MAX_DECODE_COST),
     "generation.bare_cost": Bound(0.0, MAX_DECODE_COST),
+    "generation.similar_cost": Bound(0.0, MAX_DECODE_COST),
+    "generation.vertical_cost": Bound(0.0, MAX_DECODE_COST),
     "generation.parallel_cost": Bound(0.0, MAX_DECODE_COST),
     "generation.leap_cost": Bound(0.0, MAX_DECODE_COST),
     "generation.lowest_min_steps": Bound(1, 16, whole=True, note=" steps"),
@@ -792,7 +814,8 @@ SETTING_BOUNDS = {
 }
 """The range of every numeric setting, ``"section.field": Bound``; :func:`check_section` checks them."""
 
-COUNT_SETTINGS = {"generation.own_moves": len(MOVE_VOICES) * MOVE_CLASSES}
+COUNT_SETTINGS = {"generation.own_moves": len(MOVE_VOICES) * MOVE_CLASSES,
+                  "generation.own_verticals": len(BACH_VERTICALS) * 12}
 """Settings that hold a table of counts (empty, or this many whole numbers): model data, no command-line option."""
 
 MAX_COUNT = 10**9
@@ -802,7 +825,8 @@ OMITTED_WHEN_DEFAULT = ("data.format", "data.restrike_gaps", "data.center_melody
                         "generation.estimate_pickup", "generation.dissonance_cost", "generation.interval_cost",
                         "generation.bare_cost", "generation.restrike", "generation.restrike_threshold",
                         "generation.lowest_onset_factor", "generation.balance_cost", "generation.own_moves",
-                        "generation.lowest_restrike_shift")
+                        "generation.lowest_restrike_shift", "generation.similar_cost", "generation.vertical_cost",
+                        "generation.own_verticals")
 """Settings added after model files were first shipped: written only where not their default."""
 
 SOURCE_FORMATS = ("midi", "pop909")
@@ -1013,11 +1037,13 @@ def default() -> Config:
         ),
         # chosen on valid by scripts/train_default_model.py; the shipped model's own settings (tested). The
         # shipped model is an ensemble of two runs of this preset (seeds 0 and 1, model.ensemble = 2) and holds
-        # its own moves (own_moves, counted by the script), without which balance_cost is not charged
+        # its own moves and intervals between voices (own_moves, own_verticals, counted by the script), without
+        # which balance_cost and vertical_cost are not charged
         generation=GenerationConfig(decode="notes", note_score="log_odds", decode_threshold=-0.75, onset_cost=1.0,
                                     sing_with_melody=True, order_voices=True, parallel_cost=20.0, leap_cost=1.0,
                                     lowest_min_steps=2, lowest_onset_factor=0.5, balance_cost=2.0, dissonance_cost=8.0,
-                                    bare_cost=8.0, restrike=True, restrike_threshold=4.0, noise_scale=3.0),
+                                    bare_cost=8.0, similar_cost=2.0, vertical_cost=3.0, restrike=True,
+                                    restrike_threshold=6.0, noise_scale=3.0),
         preset="default",
     )
 

@@ -42,7 +42,16 @@ turns them into a boolean accompaniment roll ``(time, pitch, voices)``:
     rewarded instead (:func:`balance_costs`);
   - ``bare_cost`` (with ``order_voices``): charged at every beat onset where the
     voice decoded last (the alto) leaves the melody and the voices at most
-    :data:`BARE_PITCH_CLASSES` pitch classes (a bare fifth, octave or third).
+    :data:`BARE_PITCH_CLASSES` pitch classes (a bare fifth, octave or third);
+  - ``similar_cost`` (with the melody): charged at every beat onset where a voice
+    moves the way the melody moves from the beat before (similar or parallel
+    motion with it; both change pitch, neither rests), so that the voices hold
+    or move against the tune more often; chosen with the beat onsets (as ``parallel_cost``);
+  - ``vertical_cost`` (with the model's own intervals between voices, ``own_verticals``,
+    and the melody): charged at every beat onset for the interval a voice makes with
+    the melody and each voice decoded before it, by how much more often the model
+    sounds that interval between that pair of voices than Bach does, an interval it
+    sounds too rarely rewarded instead (:func:`vertical_costs`).
 
   The decoding never looks at real music: it cannot add harmony the values
   do not hold (docs/model_card.md measures it on random and trivial input).
@@ -77,7 +86,7 @@ from .representation import STEPS_PER_BEAT, decode_voices, from_model_range
 
 __all__ = ["DECODE_METHODS", "NOTE_SCORES", "FREE", "decode", "decode_notes", "decode_hits", "log_odds", "note_scores",
            "mark_restrikes", "RESTRIKE_GRID", "DISSONANT", "BACH_MOVES", "interval_costs", "BARE_PITCH_CLASSES",
-           "MOVE_CLASSES", "MOVE_VOICES", "RATIO_CLIP", "balance_costs"]
+           "MOVE_CLASSES", "MOVE_VOICES", "RATIO_CLIP", "balance_costs", "BACH_VERTICALS", "vertical_costs"]
 
 DECODE_METHODS = ("threshold", "voice", "notes")
 """The decodings :func:`decode` knows (``generation.decode``)."""
@@ -108,6 +117,19 @@ BACH_MOVES = {
 is 0) in the lines of the chorale dataset's train split (dataset version 6): ``"upper"`` the alto's and
 the tenor's together, ``"bass"`` the bass's (:func:`deepaccomp.judge.count_moves`). A test recounts them
 from the built dataset."""
+
+BACH_VERTICALS = (
+    (620, 140, 676, 1851, 1327, 2591, 287, 1256, 1159, 1034, 93, 0),
+    (1614, 38, 348, 1094, 742, 1393, 225, 1532, 1871, 1990, 178, 8),
+    (2449, 12, 188, 1781, 1799, 161, 217, 2365, 1024, 849, 152, 39),
+    (446, 8, 126, 2074, 1777, 2348, 292, 1778, 883, 1164, 129, 6),
+    (2304, 37, 375, 1569, 1965, 446, 170, 2771, 684, 446, 224, 37),
+    (2273, 27, 202, 2053, 2196, 293, 202, 2489, 694, 382, 185, 30),
+)
+"""Intervals between each pair of voices at beat onsets in the chorale dataset's train split (dataset
+version 6): a row per pair (soprano-alto, soprano-tenor, soprano-bass, alto-tenor, alto-bass,
+tenor-bass), a column per interval, the higher voice's pitch minus the lower's mod 12
+(:func:`deepaccomp.judge.count_verticals`). A test recounts them from the built dataset."""
 
 MOVE_CLASSES = 25
 """Interval classes of a move, -12..+12 semitones (beyond clipped to 12), as :data:`BACH_MOVES` counts them."""
@@ -196,7 +218,8 @@ def _decode_voices(values, settings, melody, fixed=None) -> np.ndarray:
                            dissonance_cost=settings.dissonance_cost, interval_cost=settings.interval_cost,
                            bare_cost=settings.bare_cost, lowest_onset_factor=settings.lowest_onset_factor,
                            balance_cost=settings.balance_cost, own_moves=_own_moves_by_voice(settings.own_moves),
-                           fixed=fixed)
+                           similar_cost=settings.similar_cost, vertical_cost=settings.vertical_cost,
+                           own_verticals=_own_verticals(settings.own_verticals), fixed=fixed)
         if settings.restrike:
             thresholds = np.full(values.shape[-1], settings.restrike_threshold)
             thresholds[-1] += settings.lowest_restrike_shift  # the voices highest first: the last is the lowest
@@ -273,7 +296,7 @@ def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, sco
                  parallel_cost: float = 0.0, leap_cost: float = 0.0, lowest_min_steps: int = 1,
                  dissonance_cost: float = 0.0, interval_cost: float = 0.0, bare_cost: float = 0.0,
                  lowest_onset_factor: float = 1.0, balance_cost: float = 0.0, own_moves=None,
-                 steps_per_beat: int = STEPS_PER_BEAT, fixed=None) -> np.ndarray:
+                 similar_cost: float = 0.0, vertical_cost: float = 0.0, own_verticals=None, steps_per_beat: int = STEPS_PER_BEAT, fixed=None) -> np.ndarray:
     """Each voice's best line under a cost per note start (and the optional structural costs).
 
     Parameters
@@ -308,8 +331,20 @@ def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, sco
         With ``order_voices`` and the melody: charged to the voice decoded last (the highest, the alto) at
         every beat onset (step 0 a downbeat) where its pitch leaves the melody and the voices sounding
         there at most :data:`BARE_PITCH_CLASSES` pitch classes.
+    similar_cost : float
+        With the melody: charged at every beat onset where a voice moves the way the melody moves there
+        (from the beat onset before; both change pitch, neither rests).
+    vertical_cost : float
+        With ``own_verticals`` and the melody: charged at every beat onset (step 0 a downbeat) for the
+        interval a voice sounds with the melody and with each voice decoded before it, times its
+        :func:`vertical_costs` (how much more often than Bach the model sounds it between that pair;
+        negative, a reward, where it sounds it too rarely). Not charged without ``own_verticals``.
+    own_verticals : array_like, shape (pairs, 12), optional
+        Counts of the model's own intervals between each pair of parts (the melody first, then the
+        voices; pairs ``(i, j)``, ``i < j``, in that order), as ``generation.own_verticals`` holds them
+        for the three chorale voices (:func:`deepaccomp.judge.count_verticals`).
     steps_per_beat : int
-        Beat length in steps, for ``parallel_cost``.
+        Beat length in steps, for ``parallel_cost``, ``similar_cost`` and ``vertical_cost``.
     fixed : array_like of int, shape (batch, time, voices) or (time, voices), optional
         Per voice and step, the state kept: a pitch index, -1 (a rest) or
         :data:`FREE` (the decoding chooses). Kept steps come out as given;
@@ -326,10 +361,14 @@ def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, sco
         values = values[None]
         melody = None if melody is None else np.asarray(melody)[None]
     fixed = None if fixed is None else _check_fixed(fixed, values.shape, single)
-    if (sing_with_melody or parallel_cost > 0) and melody is None:
-        raise ConfigError("sing_with_melody and parallel_cost need the melody")
+    if (sing_with_melody or parallel_cost > 0 or similar_cost > 0) and melody is None:
+        raise ConfigError("sing_with_melody, parallel_cost and similar_cost need the melody")
     mel_line = None if melody is None else _line(np.asarray(melody, bool)[..., 0])
     n_voices = values.shape[-1]
+    verticals = None if not vertical_cost or own_verticals is None else vertical_cost * vertical_costs(own_verticals)
+    if verticals is not None and (mel_line is None or len(verticals) != len(_pairs(n_voices + 1))):
+        raise ConfigError(f"vertical_cost needs the melody and a table of {len(_pairs(n_voices + 1))} pairs of parts "
+                          f"for {n_voices} voices (own_verticals), got {len(verticals)}")
     order = range(n_voices - 1, -1, -1) if order_voices else range(n_voices)
     lines = {}
     for v in order:
@@ -350,13 +389,16 @@ def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, sco
             emit = emit - dissonance_cost * _dissonant_above(lines[n_voices - 1], values.shape[-2])
         if bare_cost and order_voices and v == order[-1] and n_voices > 1 and mel_line is not None:
             emit = emit - bare_cost * _bare_beats([mel_line] + list(lines.values()), values.shape[-2], steps_per_beat)
+        if verticals is not None:
+            emit = emit - _vertical_emissions(verticals, n_voices + 1, v, mel_line, lines, values.shape[-2],
+                                              steps_per_beat)
         lowest = v == n_voices - 1
         kind = "bass" if lowest else "upper"
         moves = _move_costs(values.shape[-2] + 1, leap_cost, interval_cost, kind, balance_cost,
                             (own_moves or {}).get(kind))
         lines[v] = _best_line(emit, onset_cost * lowest_onset_factor if lowest else onset_cost, sounding, floor,
                               ceiling, others if parallel_cost > 0 else [], parallel_cost, steps_per_beat, moves,
-                              lowest_min_steps if lowest else 1, kept)
+                              lowest_min_steps if lowest else 1, kept, (mel_line, similar_cost) if similar_cost else None)
     out = np.zeros(values.shape, dtype=bool)
     for v, line in lines.items():
         b, t = np.nonzero(line >= 0)
@@ -384,6 +426,27 @@ def _bare_beats(lines, n_pitch: int, steps_per_beat: int) -> np.ndarray:
     classes = present.sum(axis=-1)[..., None] + ~present[..., np.arange(n_pitch) % 12]
     onset = np.arange(lines.shape[-1]) % steps_per_beat == 0
     return ((classes <= BARE_PITCH_CLASSES) & onset[None, :, None]).astype(np.float64)
+
+
+def _pairs(parts: int) -> list:
+    """The pairs ``(i, j)``, ``i < j``, of ``parts`` parts (the melody 0, then the voices), in
+    :data:`BACH_VERTICALS`'s order."""
+    return [(i, j) for i in range(parts) for j in range(i + 1, parts)]
+
+
+def _vertical_emissions(table, parts: int, v, mel_line, lines, n_pitch: int, steps_per_beat: int) -> np.ndarray:
+    """``(batch, time, pitch)`` cost of voice ``v`` (part ``v + 1`` of ``parts``) sounding each pitch index at
+    each beat onset: ``table[pair, interval]`` (``(pairs, 12)``, the pairs of :func:`_pairs`) summed over
+    the melody and the decoded ``lines`` (``{voice: (batch, time)}``) that sound there; 0 off the beat
+    onsets."""
+    pairs = _pairs(parts)
+    pitch = np.arange(n_pitch)[None, None, :]
+    cost = np.zeros(mel_line.shape + (n_pitch,))
+    for u, line in [(0, mel_line)] + [(w + 1, line) for w, line in lines.items()]:
+        interval = (line[..., None] - pitch) % 12 if u < v + 1 else (pitch - line[..., None]) % 12
+        cost += np.where(line[..., None] >= 0, table[pairs.index(tuple(sorted((u, v + 1))))][interval], 0.0)
+    cost[:, np.arange(cost.shape[1]) % steps_per_beat != 0] = 0.0
+    return cost
 
 
 def _check_fixed(fixed, shape, single) -> np.ndarray:
@@ -416,15 +479,17 @@ def _line(roll: np.ndarray) -> np.ndarray:
 
 
 def _best_line(score, onset_cost, must_sound, floor, ceiling, others, parallel_cost, steps_per_beat, leaps=None,
-               min_steps=1, kept=None):
+               min_steps=1, kept=None, similar=None):
     """One voice's line: ``(batch, time)`` pitch index, -1 where it rests.
 
     ``score``: ``(batch, time, pitch)`` reward of sounding each pitch (a rest
     scores 0); ``must_sound``: ``(batch, time)`` bool, no rest there;
     ``floor``, ``ceiling``: ``(batch, time)`` lowest and highest allowed pitch
     index (-1: none); ``others``: lines ``(batch, time)`` to avoid parallel
-    perfects with. With ``others``, the pitches at beat onsets are chosen
-    first, beat by beat (where the parallels are counted), then the steps in
+    perfects with; ``similar``: ``(lead, cost)``, the cost of a move at a beat onset
+    the way the line ``lead`` (``(batch, time)``) moves there, or ``None``. With ``others``
+    or ``similar``, the pitches at beat onsets are chosen
+    first, beat by beat (where the parallels and similar moves are counted), then the steps in
     between with those onsets fixed for half a beat. ``leaps``: ``(states, states)`` cost of each
     move between two pitches (:func:`_move_costs`), or ``None``;
     every note lasts at least ``min_steps`` steps. ``kept``: ``(batch, time)`` kept
@@ -439,8 +504,9 @@ def _best_line(score, onset_cost, must_sound, floor, ceiling, others, parallel_c
         emit = np.where(is_kept[..., None], forced, emit)
     onset = np.full(emit.shape[-1], float(onset_cost))
     onset[0] = 0.0  # starting a rest is free
-    if others and parallel_cost > 0:
-        beats = _beat_states(emit, onset, others, parallel_cost, steps_per_beat, leaps)
+    if (others and parallel_cost > 0) or similar is not None:
+        beats = _beat_states(emit, onset, others if parallel_cost > 0 else [], parallel_cost, steps_per_beat, leaps,
+                             similar)
         # the chosen state holds for the first half of the beat: no one-step note at a beat onset
         for offset in range(max(1, steps_per_beat // 2)):
             steps = np.arange(offset, emit.shape[1], steps_per_beat)
@@ -497,6 +563,20 @@ def balance_costs(voice: str, own) -> np.ndarray:
     return np.clip(np.log(mine / mine.sum()) - np.log(counts / counts.sum()), -RATIO_CLIP, RATIO_CLIP)
 
 
+def vertical_costs(own) -> np.ndarray:
+    """``(6, 12)`` cost of each interval (mod 12, the higher part's pitch minus the lower's) between each pair
+    of parts at a beat onset (the rows of :data:`BACH_VERTICALS`) by how much more often the model sounds
+    it than Bach: ``log`` of the model's share of the interval in that pair (``own``, ``(6, 12)`` counts,
+    :func:`deepaccomp.judge.count_verticals`) over his, each count plus one, within :data:`RATIO_CLIP`
+    either way; negative (a reward) for an interval it sounds too rarely."""
+    counts = np.asarray(BACH_VERTICALS, dtype=np.float64) + 1.0
+    mine = np.asarray(own, dtype=np.float64) + 1.0
+    if mine.shape != counts.shape:
+        raise ConfigError(f"own vertical counts must be {counts.shape[0]} pairs of 12 numbers, got {mine.shape}")
+    share = np.log(mine / mine.sum(axis=1, keepdims=True)) - np.log(counts / counts.sum(axis=1, keepdims=True))
+    return np.clip(share, -RATIO_CLIP, RATIO_CLIP)
+
+
 def _bach_counts(voice: str) -> np.ndarray:
     """:data:`BACH_MOVES` of ``voice``, each count plus one."""
     if voice not in BACH_MOVES:
@@ -510,6 +590,11 @@ def _own_moves_by_voice(own_moves) -> dict | None:
     if not len(own_moves):
         return None
     return {v: tuple(own_moves[i * MOVE_CLASSES:(i + 1) * MOVE_CLASSES]) for i, v in enumerate(MOVE_VOICES)}
+
+
+def _own_verticals(own_verticals):
+    """``generation.own_verticals`` (its size checked by the config) as ``(6, 12)``; ``None`` when empty."""
+    return np.reshape(own_verticals, (len(BACH_VERTICALS), 12)) if len(own_verticals) else None
 
 
 def _emissions(score, must_sound, floor, ceiling):
@@ -661,8 +746,9 @@ def _backtrack(best, back):
     return line.T
 
 
-def _beat_states(emit, onset, others, parallel_cost, steps_per_beat, leaps=None):
-    """``(batch, beats)`` state at each beat onset: a Viterbi over beats whose moves pay onsets and parallels.
+def _beat_states(emit, onset, others, parallel_cost, steps_per_beat, leaps=None, similar=None):
+    """``(batch, beats)`` state at each beat onset: a Viterbi over beats whose moves pay onsets, parallels
+    with ``others`` and, with ``similar`` (``(lead line, cost)``), moves the way the lead moves.
 
     A state's reward for a beat is its reward at the onset plus, for the other
     steps of the beat, its reward floored at -2 (so that a step where it is
@@ -684,8 +770,11 @@ def _beat_states(emit, onset, others, parallel_cost, steps_per_beat, leaps=None)
     def moves_into(k):  # the moves into beats start..stop-1 at once, (batch, beats, to, from), negated
         start = 1 + (k - 1) // BEATS_PER_BLOCK * BEATS_PER_BLOCK
         if block.get("start") != start:
-            moves = _parallel_counts(lines, start, min(n_beats, start + BEATS_PER_BLOCK), n)
+            stop = min(n_beats, start + BEATS_PER_BLOCK)
+            moves = _parallel_counts(lines, start, stop, n, batch)
             np.multiply(moves, parallel_cost, out=moves)  # in place: one array of the block's size
+            if similar is not None:
+                moves += similar[1] * _similar_moves(similar[0][:, ::steps_per_beat], start, stop, n)
             np.add(base, moves, out=moves)
             block.update(start=start, moves=np.negative(moves, out=moves))
         return block["moves"][:, k - start]
@@ -698,7 +787,19 @@ BEATS_PER_BLOCK = 64
 x states``: about 2 MB a melody with the compact window), so memory stays bounded for long melodies."""
 
 
-def _parallel_counts(lines, start, stop, n):
+def _similar_moves(lead, start, stop, n):
+    """``(batch, stop - start, to, from)``: 1.0 where a move between two of ``n`` states (0 the rest, ``1 + pitch``)
+    from beat ``k - 1`` to beat ``k`` goes the way ``lead`` (``(batch, beats)`` pitch indices, -1 for a rest)
+    moves there (both change pitch, neither rests), else 0; for ``k`` in ``start..stop - 1``."""
+    a, b = lead[:, start - 1: stop - 1], lead[:, start: stop]
+    way = np.where((a >= 0) & (b >= 0), np.sign(b - a), 0)[..., None, None]
+    pitch = np.arange(n) - 1
+    sounds = (pitch[:, None] >= 0) & (pitch[None, :] >= 0)
+    move = np.where(sounds, np.sign(pitch[:, None] - pitch[None, :]), 0)  # (to, from)
+    return ((way != 0) & (move == way)).astype(np.float64)
+
+
+def _parallel_counts(lines, start, stop, n, batch=None):
     """``(batch, stop - start, to, from)``: how many of ``lines`` (``(batch, beats)`` pitch indices, -1
     for a rest) a move between two of ``n`` states (0 the rest, ``1 + pitch``) from beat ``k - 1`` to
     beat ``k`` makes a parallel or contrary perfect fifth or octave with (both voices sound on both beats
@@ -707,8 +808,10 @@ def _parallel_counts(lines, start, stop, n):
     A move ``q -> p`` against ``a -> b`` counts when ``|q - a|`` and ``|p - b|`` are the same
     perfect interval class (0 or 7 mod 12): per line and class, an outer product of the
     targets that make it at ``b`` and the sources that make it at ``a``, all summed in one
-    matrix product.
+    matrix product. No lines: zeros for ``batch`` melodies.
     """
+    if not lines:
+        return np.zeros((batch, stop - start, n, n))
     pitch = np.arange(n) - 1
     sources, targets = [], []
     for line in lines:

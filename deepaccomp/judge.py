@@ -37,7 +37,7 @@ from .representation import STEPS_PER_BAR, STEPS_PER_BEAT, as_bool, run_starts
 
 __all__ = ["WINDOW_STEPS", "HOP_STEPS", "FOLDS", "L2", "VOICES", "FEATURE_NAMES", "voice_lines", "step_features",
            "window_features", "pieces_windows", "grouped_folds", "fit_logistic", "auc", "balanced_accuracy",
-           "judge", "score_onsets", "count_moves"]
+           "judge", "score_onsets", "count_moves", "count_verticals"]
 
 WINDOW_STEPS = 2 * STEPS_PER_BAR
 """Steps of a window: two bars of 4/4."""
@@ -141,6 +141,33 @@ def count_moves(rolls) -> dict:
             a, b = pitch[:-1, v], pitch[1:, v]
             moved = (a >= 0) & (b >= 0) & (a != b)
             np.add.at(counts["bass" if v == 3 else "upper"], np.clip(b[moved] - a[moved], -12, 12) + 12, 1)
+    return counts
+
+
+def count_verticals(rolls) -> np.ndarray:
+    """How often each pair of voices sounds each interval at a beat onset.
+
+    Parameters
+    ----------
+    rolls : iterable of array_like of bool, each of shape (time, 128, 4)
+        Soprano, alto, tenor, bass (:func:`voice_lines` reads each voice).
+
+    Returns
+    -------
+    np.ndarray of int64, shape (6, 12)
+        Row ``k``: the pair :data:`PAIRS` ``[k]`` (higher voice first: soprano-alto, soprano-tenor,
+        soprano-bass, alto-tenor, alto-bass, tenor-bass); column: the higher voice's pitch minus the
+        lower's, mod 12, at every beat onset (every :data:`~deepaccomp.representation.STEPS_PER_BEAT`
+        steps from step 0) where both sound (the judge's ``beat: ... interval`` features; the table of
+        ``generation.own_verticals`` and :data:`deepaccomp.decoding.BACH_VERTICALS`).
+    """
+    counts = np.zeros((len(PAIRS), 12), np.int64)
+    for roll in rolls:
+        pitch, _ = voice_lines(roll)
+        at = pitch[::STEPS_PER_BEAT]
+        for k, (i, j) in enumerate(PAIRS):
+            both = (at[:, i] >= 0) & (at[:, j] >= 0)
+            np.add.at(counts[k], (at[both, i] - at[both, j]) % 12, 1)
     return counts
 
 

@@ -128,6 +128,14 @@ def main(argv=None):
     p.add_argument("--bare-costs", default="0,4,8,16",
                    help="costs of a bare beat (the alto leaving two pitch classes or fewer, generation.bare_cost) "
                         "judged on valid after the dissonance cost")
+    p.add_argument("--similar-costs", default="0,1,2,3,4",
+                   help="costs of a voice moving the way the melody moves at a beat onset (generation.similar_cost, "
+                        "log-odds) judged on valid after the bare-beat cost")
+    p.add_argument("--vertical-costs", default="0,1,2,3,4",
+                   help="costs of intervals between voices at a beat onset that the model sounds more often than "
+                        "Bach (generation.vertical_cost, log-odds; its own intervals counted on the train split's "
+                        "sopranos, generation.own_verticals) judged on valid after the cost of moving with the "
+                        "melody; 0 alone skips the count")
     p.add_argument("--lowest-restrike-thresholds", default="",
                    help="the bass's own re-strike thresholds (generation.lowest_restrike_shift from the others' "
                         "chosen threshold) judged on valid last. Default none, the bass as the others: the grid "
@@ -453,7 +461,10 @@ def choose_generation(acc, dataset, args) -> dict:
                                  for f in factors]),
               ("dissonance_cost", [{"dissonance_cost": c}
                                    for c in sorted(set(_floats(args.dissonance_costs)) | {0.0})]),
-              ("bare_cost", [{"bare_cost": c} for c in sorted(set(_floats(args.bare_costs)) | {0.0})])]
+              ("bare_cost", [{"bare_cost": c} for c in sorted(set(_floats(args.bare_costs)) | {0.0})]),
+              ("similar_cost", [{"similar_cost": c} for c in sorted(set(_floats(args.similar_costs)) | {0.0})]),
+              ("vertical_cost", lambda: _with_own_verticals(acc, dataset, base, [
+                  {"vertical_cost": c} for c in sorted(set(_floats(args.vertical_costs)) | {0.0})]))]
     if acc.config.data.restrike_gaps:
         judged.append(("restrike", [{"restrike": False, "restrike_threshold": 0.0}] + [
             {"restrike": True, "restrike_threshold": t} for t in _floats(args.restrike_thresholds)]))
@@ -468,6 +479,8 @@ def choose_generation(acc, dataset, args) -> dict:
         base.update({k: out[step]["chosen"][k] for k in candidates[0]})
         if not base.get("balance_cost"):
             base.pop("own_moves", None)  # read by the balance cost alone
+        if not base.get("vertical_cost"):
+            base.pop("own_verticals", None)
     out["max_agreement_cost"] = args.max_agreement_cost
     out["chosen"] = base
     out["voice_decoding"] = {"decode": "voice", "decode_threshold": voice["decode_threshold"],
@@ -482,6 +495,18 @@ def own_moves(acc, dataset, decoding, seed: int = 0) -> tuple:
     accs = acc.accompany([roll[..., :1] for roll, _ in pieces], seed=seed, decoding={**decoding, "balance_cost": 0.0})
     counts = judge.count_moves(np.concatenate([roll[..., :1], a], axis=-1) for (roll, _), a in zip(pieces, accs))
     return tuple(int(c) for voice in MOVE_VOICES for c in counts[voice])
+
+
+def _with_own_verticals(acc, dataset, base: dict, candidates) -> list:
+    """The vertical-cost step's candidates, after counting the model's own intervals between voices under
+    ``base`` into it (``generation.own_verticals``); none where the grid holds 0 alone."""
+    if len(candidates) < 2:
+        return []
+    pieces = evaluation.held_out_pieces(dataset, "train")
+    accs = acc.accompany([roll[..., :1] for roll, _ in pieces], seed=0, decoding={**base, "vertical_cost": 0.0})
+    counts = judge.count_verticals(np.concatenate([roll[..., :1], a], axis=-1) for (roll, _), a in zip(pieces, accs))
+    base["own_verticals"] = tuple(int(c) for c in counts.ravel())
+    return candidates
 
 
 JUDGED_TARGETS = {k: v for k, v in MUSICAL_TARGETS.items() if k not in ("harmonic_agreement", "seed_difference")}
@@ -539,18 +564,29 @@ ABLATION_STEPS = (
     ("+ cost of bare beats", ("onset_cost", "sing_with_melody", "order_voices", "parallel_cost", "leap_cost",
                               "lowest_min_steps", "interval_cost", "balance_cost", "lowest_onset_factor", "own_moves",
                               "dissonance_cost", "bare_cost")),
+    ("+ cost of moving with the melody", ("onset_cost", "sing_with_melody", "order_voices", "parallel_cost",
+                                          "leap_cost", "lowest_min_steps", "interval_cost", "balance_cost",
+                                          "lowest_onset_factor", "own_moves", "dissonance_cost", "bare_cost",
+                                          "similar_cost")),
+    ("+ cost of intervals between voices sounded more often than Bach",
+     ("onset_cost", "sing_with_melody", "order_voices", "parallel_cost", "leap_cost", "lowest_min_steps",
+      "interval_cost", "balance_cost", "lowest_onset_factor", "own_moves", "dissonance_cost", "bare_cost",
+      "similar_cost", "vertical_cost", "own_verticals")),
     ("+ re-struck notes", ("onset_cost", "sing_with_melody", "order_voices", "parallel_cost", "leap_cost",
                            "lowest_min_steps", "interval_cost", "balance_cost", "lowest_onset_factor", "own_moves",
-                           "dissonance_cost", "bare_cost", "restrike", "restrike_threshold")),
+                           "dissonance_cost", "bare_cost", "similar_cost", "vertical_cost", "own_verticals",
+                           "restrike", "restrike_threshold")),
     ("+ the bass's own re-strike threshold", ("onset_cost", "sing_with_melody", "order_voices", "parallel_cost",
                                               "leap_cost", "lowest_min_steps", "interval_cost", "balance_cost",
                                               "lowest_onset_factor", "own_moves", "dissonance_cost", "bare_cost",
-                                              "restrike", "restrike_threshold", "lowest_restrike_shift")),
+                                              "similar_cost", "vertical_cost", "own_verticals", "restrike",
+                                              "restrike_threshold", "lowest_restrike_shift")),
 )
 """Rows of the decoding ablation; a rule the search left at 0 gets no row, and the last row is the shipped decoding."""
 RULE_OFF = {"lowest_min_steps": {"leap_cost": 0.0},
             "own_moves": {"interval_cost": 0.0, "balance_cost": 0.0, "lowest_onset_factor": 1.0},
             "dissonance_cost": {"dissonance_cost": 0.0}, "bare_cost": {"bare_cost": 0.0},
+            "similar_cost": {"similar_cost": 0.0}, "own_verticals": {"vertical_cost": 0.0},
             "restrike_threshold": {"restrike": False}, "lowest_restrike_shift": {"lowest_restrike_shift": 0.0}}
 """Per ablation row (by its last setting), the settings that leave its rule off: such a row is left out."""
 VALUE_SCORING_LABEL = "the same rules and search, scoring values instead of log-odds (as shipped before)"
@@ -793,7 +829,9 @@ def _judge_lines(report) -> list:
 
 
 JUDGED_STEPS = (("interval_cost", "interval and balance costs"), ("dissonance_cost", "dissonance cost"),
-                ("bare_cost", "bare-beat cost"), ("restrike", "re-strike threshold"),
+                ("bare_cost", "bare-beat cost"), ("similar_cost", "cost of moving with the melody"),
+                ("vertical_cost", "cost of intervals between voices"),
+                ("restrike", "re-strike threshold"),
                 ("lowest_restrike_shift", "the bass's re-strike threshold"))
 """The search steps chosen by the judge on valid (3f-h) and the card's name for each."""
 
@@ -822,7 +860,8 @@ def _judged_search_lines(search) -> list:
                   "| Bach | | | | | " + " | ".join(f"{found['bach_valid'][f]:.2f}" for f in feats) + " |"]
         for r in found["rows"]:
             setting = (_move_setting(r) if step == "interval_cost" else
-                       f"{title} {r[step]:g}" if step in ("dissonance_cost", "bare_cost") else
+                       f"{title} {r[step]:g}" if step in ("dissonance_cost", "bare_cost", "similar_cost",
+                                                          "vertical_cost") else
                        f"the bass's shifted by {r[step]:+g}" if step == "lowest_restrike_shift" else
                        f"re-strike below {r['restrike_threshold']:g}" if r["restrike"] else "no re-strike")
             met = {True: "met", False: "missed"}.get(r.get("musical_targets"), "")
@@ -885,6 +924,9 @@ def write_model_card(result, cfg, path=os.path.join(ROOT, "docs", "model_card.md
         + (f", dissonance cost {g.dissonance_cost:g} (a minor second or a seventh over the bass)"
            if g.dissonance_cost else "")
         + (f", bare-beat cost {g.bare_cost:g}" if g.bare_cost else "")
+        + (f", cost {g.similar_cost:g} of a voice moving the way the melody moves at a beat" if g.similar_cost else "")
+        + (f", vertical cost {g.vertical_cost:g} (intervals between voices at a beat the model sounds more often than"
+           " Bach, counted on train)" if g.vertical_cost and g.own_verticals else "")
         + (f"; re-struck notes read from the generator's dips below {g.restrike_threshold:g} (log-odds)"
            + (f", the bass's below {g.restrike_threshold + g.lowest_restrike_shift:g}."
               if g.lowest_restrike_shift else ".") if g.restrike else "."),

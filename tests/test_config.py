@@ -20,11 +20,13 @@ def test_presets_validate_and_round_trip(tmp_path):
 def test_default_preset_is_the_shipped_models_config():
     # the generation settings chosen on valid at each re-ship must reach the preset too,
     # so that `deepaccomp train --preset default` generates as the shipped model does
-    # (the shipped model averages two runs of the preset, model.ensemble, and holds its own moves, which the
-    # balance cost compares with Bach's: model data no preset can hold; its only other differences)
+    # (the shipped model averages two runs of the preset, model.ensemble, and holds its own moves and intervals
+    # between voices, which the balance and vertical costs compare with Bach's: model data no preset can hold;
+    # its only other differences)
     shipped = Config.load(config_path(os.path.dirname(default_model_path())))
     assert shipped.model.ensemble == 2 and len(shipped.generation.own_moves) == 50
-    assert shipped.replace(model={"ensemble": 1}, generation={"own_moves": ()}) == preset("default")
+    assert len(shipped.generation.own_verticals) == (72 if shipped.generation.vertical_cost else 0)
+    assert shipped.replace(model={"ensemble": 1}, generation={"own_moves": (), "own_verticals": ()}) == preset("default")
 
 
 def test_deepcomposer_preset_is_the_lab():

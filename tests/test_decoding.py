@@ -8,8 +8,8 @@ import pytest
 from deepaccomp import preset
 from deepaccomp.cli import make_parser
 from deepaccomp.config import Config, GenerationConfig
-from deepaccomp.decoding import (BACH_MOVES, FREE, RATIO_CLIP, balance_costs, decode, decode_notes, interval_costs,
-                                 log_odds, mark_restrikes)
+from deepaccomp.decoding import (BACH_MOVES, BACH_VERTICALS, FREE, RATIO_CLIP, balance_costs, decode, decode_notes,
+                                 interval_costs, log_odds, mark_restrikes, vertical_costs)
 from deepaccomp.errors import ConfigError
 
 
@@ -439,3 +439,113 @@ def test_bare_beats_counts_the_pitch_classes_a_pitch_would_leave():
     assert cost[0, 0, [16, 3, 14]].tolist() == [0.0, 0.0, 0.0]  # a third class
     assert cost[0, 1].sum() == 0.0 and cost[0, 3].sum() == 0.0  # off the beat
     assert cost[0, 2, [0, 5]].tolist() == [1.0, 1.0]  # the melody silent: two classes with any pitch
+
+
+def test_similar_cost_charges_a_beat_move_the_way_the_melody_moves():
+    # one voice, every step a beat onset; it rates pitch 0, 1, 0 at steps 0-2 (0.5 each) with 0.4 and 0.45 for
+    # holding pitch 0 at step 1 and pitch 1 at step 2. Melody up then down: 0,1,0 moves with it twice
+    # (1.5 - 2c); held 0,0,0 scores 1.4, 0,1,1 (1.45 - c), 0,0,1 (1.35, against the melody)
+    values = np.full((3, 3, 1), -0.9)
+    values[[0, 1, 2], [0, 1, 0], 0] = 0.5
+    values[1, 0, 0], values[2, 1, 0] = 0.4, 0.45
+    up_down = np.zeros((3, 24, 1), bool)
+    up_down[[0, 1, 2], [10, 12, 11], 0] = True
+    kw = dict(steps_per_beat=1)
+    assert line_of(decode_notes(values, melody=up_down, **kw)) == [0, 1, 0]
+    assert line_of(decode_notes(values, melody=up_down, similar_cost=0.02, **kw)) == [0, 1, 0]  # 1.46 > 1.43
+    assert line_of(decode_notes(values, melody=up_down, similar_cost=0.2, **kw)) == [0, 0, 0]  # 1.4 > 1.35 > 1.25
+    down_up = np.zeros((3, 24, 1), bool)
+    down_up[[0, 1, 2], [12, 10, 11], 0] = True  # against the melody both times: nothing charged
+    assert line_of(decode_notes(values, melody=down_up, similar_cost=0.2, **kw)) == [0, 1, 0]
+    resting = up_down.copy()
+    resting[1] = False  # the melody rests at step 1: no move of its own to follow
+    assert line_of(decode_notes(values, melody=resting, similar_cost=0.2, **kw)) == [0, 1, 0]
+    with pytest.raises(ConfigError, match="similar_cost need the melody"):
+        decode_notes(values, similar_cost=0.2, **kw)
+
+
+def test_similar_cost_is_a_bounded_notes_setting_with_a_flag(capsys):
+    settings = GenerationConfig(decode="notes", similar_cost=2.0)
+    settings.validate()
+    for bad in (-1.0, float("nan"), 1e9):
+        with pytest.raises(ConfigError, match="generation.similar_cost"):
+            settings.replace(similar_cost=bad)
+    with pytest.raises(ConfigError, match="similar_cost"):
+        GenerationConfig(decode="voice", similar_cost=1.0).validate()
+    args = make_parser().parse_args(["generate", "in.mid", "-o", "out.mid", "--similar-cost", "2.5"])
+    assert args.similar_cost == 2.5
+    assert "similar_cost" not in Config().to_dict()["generation"]  # written only where set
+
+
+def test_vertical_cost_charges_the_intervals_the_model_sounds_more_often_than_bach():
+    # three voices, every step a beat onset: the bass on index 0, the tenor on 7, the alto rates index 16 (a
+    # minor third under the melody's 19) a little above 15 (a major third); a model that sounds the soprano-alto
+    # minor third ten times as often as Bach, every other interval of every pair as his
+    values = np.full((3, 24, 3), -0.9)
+    values[:, 0, 2], values[:, 7, 1] = 0.9, 0.9
+    values[:, 16, 0], values[:, 15, 0] = 0.62, 0.6
+    melody = np.zeros((3, 24, 1), bool)
+    melody[:, 19, 0] = True
+    own = np.array(BACH_VERTICALS)
+    own[0, 3] *= 10
+    costs = vertical_costs(own)
+    total, bach_total = own[0].sum() + 12, sum(BACH_VERTICALS[0]) + 12
+    assert costs[0, 3] == pytest.approx(np.log(18511 / total) - np.log(1852 / bach_total))  # charged
+    assert costs[0, 4] == pytest.approx(np.log(1328 / total) - np.log(1328 / bach_total))  # rewarded a little
+    assert not costs[1:].any() and not vertical_costs(BACH_VERTICALS).any()
+    kw = dict(score="log_odds", melody=melody, order_voices=True, steps_per_beat=1)
+    assert line_of(decode_notes(values, **kw)) == [16] * 3
+    assert line_of(decode_notes(values, vertical_cost=1.0, **kw)) == [16] * 3  # without own_verticals: no cost
+    assert line_of(decode_notes(values, vertical_cost=1.0, own_verticals=own, **kw)) == [15] * 3
+    gain = log_odds(0.62) - log_odds(0.6)  # what index 16 wins over 15 at each step
+    small = 0.5 * gain / (costs[0, 3] - costs[0, 4])
+    assert line_of(decode_notes(values, vertical_cost=small, own_verticals=own, **kw)) == [16] * 3
+    assert line_of(decode_notes(values, vertical_cost=1.0, own_verticals=own, **kw), voice=2) == [0] * 3
+    settings = GenerationConfig(decode="notes", note_score="log_odds", order_voices=True, vertical_cost=1.0)
+    mine = settings.replace(own_verticals=tuple(own.ravel().tolist()))
+    assert (decode(values[None], mine, melody[None])[0] == decode_notes(values, vertical_cost=1.0, own_verticals=own,
+                                                                         score="log_odds", melody=melody,
+                                                                         order_voices=True)).all()
+    with pytest.raises(ConfigError, match="vertical_cost needs the melody"):
+        decode_notes(values, vertical_cost=1.0, own_verticals=own, score="log_odds")
+    with pytest.raises(ConfigError, match="vertical_cost needs the melody and a table of 3 pairs"):
+        decode_notes(values[..., 1:], vertical_cost=1.0, own_verticals=own, melody=melody)
+    with pytest.raises(ConfigError, match="6 pairs of 12"):
+        vertical_costs(own[:5])
+
+
+def test_vertical_emissions_sum_each_pair_at_beat_onsets_higher_part_minus_lower():
+    from deepaccomp.decoding import _vertical_emissions
+
+    table = np.arange(72.0).reshape(6, 12)  # rows: s-a, s-t, s-b, a-t, a-b, t-b
+    melody, bass = np.array([[19, -1, 19]]), np.array([[0, 0, 2]])
+    cost = _vertical_emissions(table, 4, 1, melody, {2: bass}, 24, steps_per_beat=2)  # the tenor; beats 0, 2
+    assert cost.shape == (1, 3, 24)
+    assert cost[0, 0, 7] == table[1, 0] + table[5, 7]  # melody 19 - 7 = 12; 7 - bass 0
+    assert cost[0, 0, 4] == table[1, 3] + table[5, 4]
+    assert cost[0, 2, 7] == table[1, 0] + table[5, 5]  # the bass on 2 now
+    assert not cost[0, 1].any()  # off the beat
+    quiet = _vertical_emissions(table, 4, 1, np.array([[-1, -1]]), {2: np.array([[0, -1]])}, 24, steps_per_beat=1)
+    assert quiet[0, 0, 7] == table[5, 7] and not quiet[0, 1].any()  # a silent part adds nothing
+
+
+def test_own_verticals_is_a_table_of_counts_kept_in_the_model_file_and_no_option(capsys):
+    table = tuple(range(72))
+    settings = GenerationConfig(decode="notes", own_verticals=table, vertical_cost=3.0)
+    settings.validate()
+    again = Config.from_dict(json.loads(Config(generation=settings).to_json()))
+    assert again.generation.own_verticals == table and again.generation.vertical_cost == 3.0
+    written = Config().to_dict()["generation"]
+    assert "own_verticals" not in written and "vertical_cost" not in written  # left out when unset
+    for bad in (tuple(range(71)), (-1,) + table[1:], (0.5,) + table[1:]):
+        with pytest.raises(ConfigError, match="generation.own_verticals must be empty or 72 whole numbers"):
+            GenerationConfig(decode="notes", own_verticals=bad).validate()
+    for bad in (-1.0, float("inf")):
+        with pytest.raises(ConfigError, match="generation.vertical_cost"):
+            settings.replace(vertical_cost=bad)
+    with pytest.raises(ConfigError, match="own_verticals"):
+        GenerationConfig(decode="voice", own_verticals=table).validate()
+    with pytest.raises(SystemExit):
+        make_parser().parse_args(["generate", "--help"])
+    shown = capsys.readouterr().out
+    assert "--vertical-cost" in shown and "--own-verticals" not in shown

@@ -208,11 +208,13 @@ FIGURES = [
            lambda: (g(shipped().generation.noise_scale),), "config.json"),
     Figure("training.md", r"threshold −{0}, onset cost {0}, parallel cost {0}, leap cost {0}, bass notes of 2 steps or "
                           r"more at {0} of the onset cost, balance cost {0} \(against the model's own moves\), "
-                          r"dissonance cost {0}, bare-beat cost {0}, re-strikes read below {0}, noise scale {0} "
-                          r"\(chosen on valid; the shipped model's settings\)".format(NUM),
+                          r"dissonance cost {0}, bare-beat cost {0}, cost {0} of moving with the melody, vertical cost "
+                          r"{0} \(against the model's own intervals between voices\), re-strikes read below {0}, "
+                          r"noise scale {0} \(chosen on valid; the shipped model's settings\)".format(NUM),
            lambda: tuple(g(getattr(shipped().generation, f) * (-1 if f == "decode_threshold" else 1)) for f in (
                "decode_threshold", "onset_cost", "parallel_cost", "leap_cost", "lowest_onset_factor", "balance_cost",
-               "dissonance_cost", "bare_cost", "restrike_threshold", "noise_scale")), "config.json"),
+               "dissonance_cost", "bare_cost", "similar_cost", "vertical_cost", "restrike_threshold", "noise_scale")),
+           "config.json"),
     Figure("architecture.md", r"the shipped model generates with {0}, chosen on the valid split".format(NUM),
            lambda: (g(shipped().generation.noise_scale),), "config.json"),
     Figure("architecture.md", r"seeds differ by {0} instead of {0}, agreement {0} against {0}".format(NUM),
@@ -562,3 +564,13 @@ def test_bachs_moves_are_recounted_from_the_built_dataset(chorales):
 
     counts = count_moves(chorales.rolls[i] for i in chorales.indices("train"))
     assert {k: tuple(v.tolist()) for k, v in counts.items()} == BACH_MOVES
+
+
+@pytest.mark.slow
+def test_bachs_verticals_are_recounted_from_the_built_dataset(chorales):
+    """decoding.BACH_VERTICALS, the vertical cost's table, is what the train split's voices sound at beat onsets."""
+    from deepaccomp.decoding import BACH_VERTICALS
+    from deepaccomp.judge import count_verticals
+
+    counts = count_verticals(chorales.rolls[i] for i in chorales.indices("train"))
+    assert tuple(tuple(row) for row in counts.tolist()) == BACH_VERTICALS

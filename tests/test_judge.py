@@ -172,3 +172,20 @@ def test_score_onsets_reads_re_struck_notes_and_not_ties():
     onsets = judge.score_onsets(score, roll)
     assert roll[:, 72, 1].all() and list(np.nonzero(onsets[:, 72, 1])[0]) == [0, 12]
     assert list(np.nonzero(onsets[..., 3].any(axis=1))[0]) == [0]
+
+
+def test_count_verticals_by_hand():
+    # two beats (4 steps each): soprano 72, 74; alto 67, 65; tenor 64, then silent; bass 48, 50 (MIDI)
+    roll = np.zeros((8, 128, 4), bool)
+    for voice, (first, second) in enumerate([(72, 74), (67, 65), (64, None), (48, 50)]):
+        roll[:4, first, voice] = True
+        if second is not None:
+            roll[4:, second, voice] = True
+    counts = judge.count_verticals([roll, roll[:4]])  # the second piece: the first beat alone
+    assert counts.shape == (6, 12) and counts.dtype == np.int64
+    want = np.zeros((6, 12), np.int64)
+    for pair, interval in [(0, 5), (1, 8), (2, 0), (3, 3), (4, 7), (5, 4)]:  # beat 1 of both pieces
+        want[pair, interval] += 2
+    for pair, interval in [(0, 9), (2, 0), (4, 3)]:  # beat 2: the tenor silent
+        want[pair, interval] += 1
+    assert (counts == want).all()

@@ -45,3 +45,24 @@ def test_the_bass_restrike_shift_gets_the_last_row_and_bare_beats_their_own():
     assert len(labels) == 10 and "bass's own re-strike" in labels[-1] and "bare beats" in labels[-3]
     assert found[labels[-3]]["bare_cost"] == 8.0 and "restrike" not in found[labels[-3]]
     assert "lowest_restrike_shift" not in found[labels[-2]] and found[labels[-1]]["lowest_restrike_shift"] == -6.0
+
+
+def test_the_cost_of_moving_with_the_melody_gets_its_row_after_the_bare_beats():
+    found = dict(rows(bare_cost=8.0, similar_cost=2.0))
+    labels = list(found)
+    i = next(i for i, label in enumerate(labels) if "moving with the melody" in label)
+    assert "bare beats" in labels[i - 1] and "re-struck" in labels[i + 1]
+    assert found[labels[i]]["similar_cost"] == 2.0 and "restrike" not in found[labels[i]]
+    assert "similar_cost" not in found[labels[i - 1]] and found[labels[-1]]["similar_cost"] == 2.0
+    assert len(rows(bare_cost=8.0)) == len(labels) - 1  # left at 0 by the search: no row
+
+
+def test_the_vertical_cost_row_carries_the_models_own_intervals_between_voices():
+    own = list(range(72))
+    found = dict(rows(similar_cost=2.0, vertical_cost=3.0, own_verticals=own))
+    labels = list(found)
+    i = next(i for i, label in enumerate(labels) if "intervals between voices" in label)
+    assert "moving with the melody" in labels[i - 1] and "re-struck" in labels[i + 1]
+    assert found[labels[i]]["vertical_cost"] == 3.0 and found[labels[i]]["own_verticals"] == own
+    assert "own_verticals" not in found[labels[i - 1]] and found[labels[-1]]["own_verticals"] == own
+    assert len(rows(similar_cost=2.0)) == len(labels) - 1

@@ -214,7 +214,9 @@ def split_at(track, start, stop):
 def test_regenerate_bars_keeps_every_other_note(client, accompanist):
     body = {"notes": TWO_PHRASES, "tempo": 100, "seed": 1}
     first = client.post("/api/generate", json=body).json()
-    again = {**body, "seed": 2, "keep_midi_base64": first["midi_base64"],
+    # a tenor between a kept alto and bass has few lines open: some seeds draw the same one again (seed 2 does under
+    # the decoding shipped 2026-12-08); seed 3 draws a new one
+    again = {**body, "seed": 3, "keep_midi_base64": first["midi_base64"],
              "regenerate": {"bars": [5, 8], "tracks": ["tenor"]}}
     second = client.post("/api/generate", json=again).json()
     assert [t["name"] for t in second["tracks"]] == ["melody", "alto", "tenor", "bass"]
@@ -226,11 +228,11 @@ def test_regenerate_bars_keeps_every_other_note(client, accompanist):
     assert kept_new == kept_old and drawn_new and drawn_new != drawn_old
     # the library's own call gives the same take
     melody = read_note_list(TWO_PHRASES, tempo=100, meter="4/4", layout=accompanist.layout)
-    direct = accompanist.generate_piece(melody.piece, seed=2, keep=base64.b64decode(first["midi_base64"]),
+    direct = accompanist.generate_piece(melody.piece, seed=3, keep=base64.b64decode(first["midi_base64"]),
                                         regenerate={"bars": (5, 8), "tracks": ["tenor"]})
     assert second["midi_base64"] == client.post("/api/generate", json=again).json()["midi_base64"]
     assert second["tracks"][2]["notes"] == result_to_json(
-        direct, origin_tick=melody.origin_tick, pickup_steps=0, seed=2, programs=None, noise_scale=None,
+        direct, origin_tick=melody.origin_tick, pickup_steps=0, seed=3, programs=None, noise_scale=None,
         velocity=DEFAULT_VELOCITY)["tracks"][2]["notes"]
 
 
