@@ -107,8 +107,9 @@ MAX_DECODE_COST = 1e6
 preset's largest is 20): a line's summed costs over the longest melody (12,312 steps) stay below 1e11."""
 
 MAX_ONSET_FACTOR = 16.0
-"""Largest ``generation.lowest_onset_factor``: the bass's onset cost at most 16 times the other voices'
-(at 16 a bass already holds each note through every harmony the model gives it)."""
+"""Largest ``generation.lowest_onset_factor`` and ``lowest_balance_factor``: the bass's onset (or balance)
+cost at most 16 times the other voices' (at 16 a bass already holds each note through every harmony the
+model gives it)."""
 
 MAX_PRESET_CHARS = 64
 """Longest ``preset`` name (printable characters; it names the run and is stored in its model file)."""
@@ -356,6 +357,10 @@ class GenerationConfig:
     :data:`deepaccomp.decoding.RATIO_CLIP`; a move it makes too rarely is rewarded); higher brings the
     model's moves nearer his proportions. Not charged without ``own_moves``. Left out of the written
     config when 0."""
+    lowest_balance_factor: float = 1.0
+    """"notes" decoding: the lowest voice (the bass) pays ``balance_cost`` times this factor for each move
+    (0..16; above 1 its moves are brought nearer Bach's basses' proportions more strongly than the upper
+    voices', e.g. more steps by a semitone). Left out of the written config when 1."""
     own_moves: tuple = ()
     """"notes" decoding: the model's own moves, counted under its decoding without ``balance_cost`` on the
     chorale train split's sopranos (by the reproduction of the shipped model: 25 counts, -12..+12 semitones,
@@ -492,6 +497,7 @@ class GenerationConfig:
 NOTES_ONLY_SETTINGS = ("note_score", "onset_cost", "sing_with_melody", "order_voices", "parallel_cost",
                        "dissonance_cost", "interval_cost", "bare_cost", "restrike", "restrike_threshold",
                        "lowest_restrike_shift", "leap_cost", "lowest_min_steps", "lowest_onset_factor", "balance_cost",
+                       "lowest_balance_factor",
                        "own_moves", "similar_cost", "vertical_cost", "own_verticals")
 """The settings of the ``"notes"`` decoding alone; other decodings need them at their defaults (the order of
 :meth:`GenerationConfig.validate`'s message)."""
@@ -810,6 +816,7 @@ SETTING_BOUNDS = {
     "generation.leap_cost": Bound(0.0, MAX_DECODE_COST),
     "generation.lowest_min_steps": Bound(1, 16, whole=True, note=" steps"),
     "generation.lowest_onset_factor": Bound(0.0, MAX_ONSET_FACTOR),
+    "generation.lowest_balance_factor": Bound(0.0, MAX_ONSET_FACTOR),
     "generation.noise_scale": Bound(0.0, MAX_NOISE_SCALE, open_low=True),
 }
 """The range of every numeric setting, ``"section.field": Bound``; :func:`check_section` checks them."""
@@ -826,7 +833,7 @@ OMITTED_WHEN_DEFAULT = ("data.format", "data.restrike_gaps", "data.center_melody
                         "generation.bare_cost", "generation.restrike", "generation.restrike_threshold",
                         "generation.lowest_onset_factor", "generation.balance_cost", "generation.own_moves",
                         "generation.lowest_restrike_shift", "generation.similar_cost", "generation.vertical_cost",
-                        "generation.own_verticals")
+                        "generation.own_verticals", "generation.lowest_balance_factor")
 """Settings added after model files were first shipped: written only where not their default."""
 
 SOURCE_FORMATS = ("midi", "pop909")
@@ -1041,9 +1048,9 @@ def default() -> Config:
         # which balance_cost and vertical_cost are not charged
         generation=GenerationConfig(decode="notes", note_score="log_odds", decode_threshold=-0.75, onset_cost=1.0,
                                     sing_with_melody=True, order_voices=True, parallel_cost=20.0, leap_cost=1.0,
-                                    lowest_min_steps=2, lowest_onset_factor=0.5, balance_cost=2.0, dissonance_cost=8.0,
-                                    bare_cost=8.0, similar_cost=2.0, vertical_cost=3.0, restrike=True,
-                                    restrike_threshold=6.0, noise_scale=3.0),
+                                    lowest_min_steps=2, lowest_onset_factor=0.5, balance_cost=2.0,
+                                    lowest_balance_factor=2.0, dissonance_cost=8.0, bare_cost=8.0, similar_cost=2.0,
+                                    vertical_cost=3.0, restrike=True, restrike_threshold=2.0, noise_scale=3.0),
         preset="default",
     )
 

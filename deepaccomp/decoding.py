@@ -39,7 +39,8 @@ turns them into a boolean accompaniment roll ``(time, pitch, voices)``:
     how much rarer than his commonest move its interval is in Bach's lines (:func:`interval_costs`);
   - ``balance_cost`` (with the model's own moves, ``own_moves``): charged for every such move
     by how much more often the model makes it than Bach does, a move it makes too rarely
-    rewarded instead (:func:`balance_costs`);
+    rewarded instead (:func:`balance_costs`); the lowest voice pays it times
+    ``lowest_balance_factor``;
   - ``bare_cost`` (with ``order_voices``): charged at every beat onset where the
     voice decoded last (the alto) leaves the melody and the voices at most
     :data:`BARE_PITCH_CLASSES` pitch classes (a bare fifth, octave or third);
@@ -218,6 +219,7 @@ def _decode_voices(values, settings, melody, fixed=None) -> np.ndarray:
                            dissonance_cost=settings.dissonance_cost, interval_cost=settings.interval_cost,
                            bare_cost=settings.bare_cost, lowest_onset_factor=settings.lowest_onset_factor,
                            balance_cost=settings.balance_cost, own_moves=_own_moves_by_voice(settings.own_moves),
+                           lowest_balance_factor=settings.lowest_balance_factor,
                            similar_cost=settings.similar_cost, vertical_cost=settings.vertical_cost,
                            own_verticals=_own_verticals(settings.own_verticals), fixed=fixed)
         if settings.restrike:
@@ -296,7 +298,7 @@ def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, sco
                  parallel_cost: float = 0.0, leap_cost: float = 0.0, lowest_min_steps: int = 1,
                  dissonance_cost: float = 0.0, interval_cost: float = 0.0, bare_cost: float = 0.0,
                  lowest_onset_factor: float = 1.0, balance_cost: float = 0.0, own_moves=None,
-                 similar_cost: float = 0.0, vertical_cost: float = 0.0, own_verticals=None, steps_per_beat: int = STEPS_PER_BEAT, fixed=None) -> np.ndarray:
+                 lowest_balance_factor: float = 1.0, similar_cost: float = 0.0, vertical_cost: float = 0.0, own_verticals=None, steps_per_beat: int = STEPS_PER_BEAT, fixed=None) -> np.ndarray:
     """Each voice's best line under a cost per note start (and the optional structural costs).
 
     Parameters
@@ -325,6 +327,8 @@ def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, sco
     balance_cost : float
         With ``own_moves``: charged for every such move times its :func:`balance_costs` (how much more often
         than Bach the model makes it; negative, a reward, for a move it makes too rarely). Not charged without.
+    lowest_balance_factor : float
+        The lowest voice's moves cost ``balance_cost * lowest_balance_factor`` (>= 0; 1: as the others).
     own_moves : dict, optional
         ``{"upper": (25,), "bass": (25,)}`` counts of the model's own moves (``generation.own_moves`` split by voice).
     bare_cost : float
@@ -394,8 +398,8 @@ def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, sco
                                               steps_per_beat)
         lowest = v == n_voices - 1
         kind = "bass" if lowest else "upper"
-        moves = _move_costs(values.shape[-2] + 1, leap_cost, interval_cost, kind, balance_cost,
-                            (own_moves or {}).get(kind))
+        moves = _move_costs(values.shape[-2] + 1, leap_cost, interval_cost, kind,
+                            balance_cost * lowest_balance_factor if lowest else balance_cost, (own_moves or {}).get(kind))
         lines[v] = _best_line(emit, onset_cost * lowest_onset_factor if lowest else onset_cost, sounding, floor,
                               ceiling, others if parallel_cost > 0 else [], parallel_cost, steps_per_beat, moves,
                               lowest_min_steps if lowest else 1, kept, (mel_line, similar_cost) if similar_cost else None)

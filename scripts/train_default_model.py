@@ -136,6 +136,9 @@ def main(argv=None):
                         "Bach (generation.vertical_cost, log-odds; its own intervals counted on the train split's "
                         "sopranos, generation.own_verticals) judged on valid after the cost of moving with the "
                         "melody; 0 alone skips the count")
+    p.add_argument("--lowest-balance-factors", default="1,1.5,2,3",
+                   help="the bass's balance cost as a multiple of the other voices' (generation.lowest_balance_factor) "
+                        "judged on valid after the vertical cost, where a balance cost was chosen")
     p.add_argument("--lowest-restrike-thresholds", default="",
                    help="the bass's own re-strike thresholds (generation.lowest_restrike_shift from the others' "
                         "chosen threshold) judged on valid last. Default none, the bass as the others: the grid "
@@ -464,7 +467,10 @@ def choose_generation(acc, dataset, args) -> dict:
               ("bare_cost", [{"bare_cost": c} for c in sorted(set(_floats(args.bare_costs)) | {0.0})]),
               ("similar_cost", [{"similar_cost": c} for c in sorted(set(_floats(args.similar_costs)) | {0.0})]),
               ("vertical_cost", lambda: _with_own_verticals(acc, dataset, base, [
-                  {"vertical_cost": c} for c in sorted(set(_floats(args.vertical_costs)) | {0.0})]))]
+                  {"vertical_cost": c} for c in sorted(set(_floats(args.vertical_costs)) | {0.0})])),
+              ("lowest_balance_factor", lambda: [
+                  {"lowest_balance_factor": f} for f in sorted(set(_floats(args.lowest_balance_factors)) | {1.0})]
+               if base.get("balance_cost") and len(set(_floats(args.lowest_balance_factors)) | {1.0}) > 1 else [])]
     if acc.config.data.restrike_gaps:
         judged.append(("restrike", [{"restrike": False, "restrike_threshold": 0.0}] + [
             {"restrike": True, "restrike_threshold": t} for t in _floats(args.restrike_thresholds)]))
@@ -572,21 +578,27 @@ ABLATION_STEPS = (
      ("onset_cost", "sing_with_melody", "order_voices", "parallel_cost", "leap_cost", "lowest_min_steps",
       "interval_cost", "balance_cost", "lowest_onset_factor", "own_moves", "dissonance_cost", "bare_cost",
       "similar_cost", "vertical_cost", "own_verticals")),
+    ("+ the bass's own balance weight",
+     ("onset_cost", "sing_with_melody", "order_voices", "parallel_cost", "leap_cost", "lowest_min_steps",
+      "interval_cost", "balance_cost", "lowest_onset_factor", "own_moves", "dissonance_cost", "bare_cost",
+      "similar_cost", "vertical_cost", "own_verticals", "lowest_balance_factor")),
     ("+ re-struck notes", ("onset_cost", "sing_with_melody", "order_voices", "parallel_cost", "leap_cost",
                            "lowest_min_steps", "interval_cost", "balance_cost", "lowest_onset_factor", "own_moves",
                            "dissonance_cost", "bare_cost", "similar_cost", "vertical_cost", "own_verticals",
-                           "restrike", "restrike_threshold")),
+                           "lowest_balance_factor", "restrike", "restrike_threshold")),
     ("+ the bass's own re-strike threshold", ("onset_cost", "sing_with_melody", "order_voices", "parallel_cost",
                                               "leap_cost", "lowest_min_steps", "interval_cost", "balance_cost",
                                               "lowest_onset_factor", "own_moves", "dissonance_cost", "bare_cost",
-                                              "similar_cost", "vertical_cost", "own_verticals", "restrike",
-                                              "restrike_threshold", "lowest_restrike_shift")),
+                                              "similar_cost", "vertical_cost", "own_verticals",
+                                              "lowest_balance_factor", "restrike", "restrike_threshold",
+                                              "lowest_restrike_shift")),
 )
 """Rows of the decoding ablation; a rule the search left at 0 gets no row, and the last row is the shipped decoding."""
 RULE_OFF = {"lowest_min_steps": {"leap_cost": 0.0},
             "own_moves": {"interval_cost": 0.0, "balance_cost": 0.0, "lowest_onset_factor": 1.0},
             "dissonance_cost": {"dissonance_cost": 0.0}, "bare_cost": {"bare_cost": 0.0},
             "similar_cost": {"similar_cost": 0.0}, "own_verticals": {"vertical_cost": 0.0},
+            "lowest_balance_factor": {"lowest_balance_factor": 1.0},
             "restrike_threshold": {"restrike": False}, "lowest_restrike_shift": {"lowest_restrike_shift": 0.0}}
 """Per ablation row (by its last setting), the settings that leave its rule off: such a row is left out."""
 VALUE_SCORING_LABEL = "the same rules and search, scoring values instead of log-odds (as shipped before)"
@@ -831,6 +843,7 @@ def _judge_lines(report) -> list:
 JUDGED_STEPS = (("interval_cost", "interval and balance costs"), ("dissonance_cost", "dissonance cost"),
                 ("bare_cost", "bare-beat cost"), ("similar_cost", "cost of moving with the melody"),
                 ("vertical_cost", "cost of intervals between voices"),
+                ("lowest_balance_factor", "the bass's balance weight"),
                 ("restrike", "re-strike threshold"),
                 ("lowest_restrike_shift", "the bass's re-strike threshold"))
 """The search steps chosen by the judge on valid (3f-h) and the card's name for each."""
@@ -861,7 +874,7 @@ def _judged_search_lines(search) -> list:
         for r in found["rows"]:
             setting = (_move_setting(r) if step == "interval_cost" else
                        f"{title} {r[step]:g}" if step in ("dissonance_cost", "bare_cost", "similar_cost",
-                                                          "vertical_cost") else
+                                                          "vertical_cost", "lowest_balance_factor") else
                        f"the bass's shifted by {r[step]:+g}" if step == "lowest_restrike_shift" else
                        f"re-strike below {r['restrike_threshold']:g}" if r["restrike"] else "no re-strike")
             met = {True: "met", False: "missed"}.get(r.get("musical_targets"), "")
@@ -918,6 +931,7 @@ def write_model_card(result, cfg, path=os.path.join(ROOT, "docs", "model_card.md
         f"  {g.lowest_min_steps} steps long, noise scale {g.noise_scale:g}"
         + (f", interval cost {g.interval_cost:g} (moves rare in Bach's lines)" if g.interval_cost else "")
         + (f", balance cost {g.balance_cost:g} (moves the model makes more often than Bach, counted on train)"
+           + (f", the bass's {g.lowest_balance_factor:g} times that" if g.lowest_balance_factor != 1.0 else "")
            if g.balance_cost and g.own_moves else "")
         + (f", the bass's note starts at {g.lowest_onset_factor:g} of the others' onset cost"
            if g.lowest_onset_factor != 1.0 else "")

@@ -549,3 +549,30 @@ def test_own_verticals_is_a_table_of_counts_kept_in_the_model_file_and_no_option
         make_parser().parse_args(["generate", "--help"])
     shown = capsys.readouterr().out
     assert "--vertical-cost" in shown and "--own-verticals" not in shown
+
+
+def test_lowest_balance_factor_scales_the_bass_balance_alone():
+    # two voices with the values of the balance test above, each overdoing a major third up ten times (its
+    # upper table and its bass table alike): at balance cost 1 both step by a tone; with the bass's factor
+    # at 0.05 its cost of the third (0.05 x 2.29 over the tone) falls below what the third wins (2 x 0.087)
+    one = np.full((4, 6, 1), -0.9)
+    one[:2, 0, 0] = 0.9
+    one[2:, 4, 0], one[2:, 2, 0] = 0.62, 0.6
+    values = np.concatenate([one, one], axis=-1)
+    upper, bass = list(BACH_MOVES["upper"]), list(BACH_MOVES["bass"])
+    upper[12 + 4] *= 10
+    bass[12 + 4] *= 10
+    kw = dict(score="log_odds", onset_cost=1.5, balance_cost=1.0, own_moves={"upper": upper, "bass": bass})
+    both = decode_notes(values, **kw)
+    assert line_of(both, 0) == [0, 0, 2, 2] and line_of(both, 1) == [0, 0, 2, 2]
+    light = decode_notes(values, lowest_balance_factor=0.05, **kw)
+    assert line_of(light, 0) == [0, 0, 2, 2] and line_of(light, 1) == [0, 0, 4, 4]
+    assert (decode_notes(values, lowest_balance_factor=1.0, **kw) == both).all()
+    settings = GenerationConfig(decode="notes", balance_cost=1.0, lowest_balance_factor=2.0)
+    settings.validate()
+    assert "lowest_balance_factor" not in Config().to_dict()["generation"]  # written only where not 1
+    for bad in (-0.5, 17.0):
+        with pytest.raises(ConfigError, match="generation.lowest_balance_factor"):
+            settings.replace(lowest_balance_factor=bad)
+    with pytest.raises(ConfigError, match="lowest_balance_factor"):
+        GenerationConfig(decode="voice", lowest_balance_factor=2.0).validate()

@@ -207,13 +207,15 @@ FIGURES = [
     Figure("training.md", r"the shipped model and the `default` preset use {0}\)".format(NUM),
            lambda: (g(shipped().generation.noise_scale),), "config.json"),
     Figure("training.md", r"threshold −{0}, onset cost {0}, parallel cost {0}, leap cost {0}, bass notes of 2 steps or "
-                          r"more at {0} of the onset cost, balance cost {0} \(against the model's own moves\), "
+                          r"more at {0} of the onset cost, balance cost {0} \(against the model's own moves; the bass {0} times "
+                          r"that\), "
                           r"dissonance cost {0}, bare-beat cost {0}, cost {0} of moving with the melody, vertical cost "
                           r"{0} \(against the model's own intervals between voices\), re-strikes read below {0}, "
                           r"noise scale {0} \(chosen on valid; the shipped model's settings\)".format(NUM),
            lambda: tuple(g(getattr(shipped().generation, f) * (-1 if f == "decode_threshold" else 1)) for f in (
                "decode_threshold", "onset_cost", "parallel_cost", "leap_cost", "lowest_onset_factor", "balance_cost",
-               "dissonance_cost", "bare_cost", "similar_cost", "vertical_cost", "restrike_threshold", "noise_scale")),
+               "lowest_balance_factor", "dissonance_cost", "bare_cost", "similar_cost", "vertical_cost",
+               "restrike_threshold", "noise_scale")),
            "config.json"),
     Figure("architecture.md", r"the shipped model generates with {0}, chosen on the valid split".format(NUM),
            lambda: (g(shipped().generation.noise_scale),), "config.json"),

@@ -66,3 +66,12 @@ def test_the_vertical_cost_row_carries_the_models_own_intervals_between_voices()
     assert found[labels[i]]["vertical_cost"] == 3.0 and found[labels[i]]["own_verticals"] == own
     assert "own_verticals" not in found[labels[i - 1]] and found[labels[-1]]["own_verticals"] == own
     assert len(rows(similar_cost=2.0)) == len(labels) - 1
+
+
+def test_the_bass_balance_weight_gets_its_row_after_the_vertical_cost():
+    found = dict(rows(balance_cost=2.0, own_moves=list(range(50)), lowest_balance_factor=2.0))
+    labels = list(found)
+    i = next(i for i, label in enumerate(labels) if "own balance weight" in label)
+    assert "re-struck" in labels[i + 1] and found[labels[i]]["lowest_balance_factor"] == 2.0
+    assert "lowest_balance_factor" not in found[labels[i - 1]] and found[labels[-1]]["lowest_balance_factor"] == 2.0
+    assert len(rows(balance_cost=2.0, own_moves=list(range(50)))) == len(labels) - 1
