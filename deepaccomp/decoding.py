@@ -298,7 +298,8 @@ def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, sco
                  parallel_cost: float = 0.0, leap_cost: float = 0.0, lowest_min_steps: int = 1,
                  dissonance_cost: float = 0.0, interval_cost: float = 0.0, bare_cost: float = 0.0,
                  lowest_onset_factor: float = 1.0, balance_cost: float = 0.0, own_moves=None,
-                 lowest_balance_factor: float = 1.0, similar_cost: float = 0.0, vertical_cost: float = 0.0, own_verticals=None, steps_per_beat: int = STEPS_PER_BEAT, fixed=None) -> np.ndarray:
+                 lowest_balance_factor: float = 1.0, similar_cost: float = 0.0, vertical_cost: float = 0.0,
+                 own_verticals=None, steps_per_beat: int = STEPS_PER_BEAT, fixed=None) -> np.ndarray:
     """Each voice's best line under a cost per note start (and the optional structural costs).
 
     Parameters
@@ -398,11 +399,12 @@ def decode_notes(values, *, threshold: float = 0.0, onset_cost: float = 0.0, sco
                                               steps_per_beat)
         lowest = v == n_voices - 1
         kind = "bass" if lowest else "upper"
-        moves = _move_costs(values.shape[-2] + 1, leap_cost, interval_cost, kind,
-                            balance_cost * lowest_balance_factor if lowest else balance_cost, (own_moves or {}).get(kind))
+        balance = balance_cost * lowest_balance_factor if lowest else balance_cost
+        moves = _move_costs(values.shape[-2] + 1, leap_cost, interval_cost, kind, balance, (own_moves or {}).get(kind))
         lines[v] = _best_line(emit, onset_cost * lowest_onset_factor if lowest else onset_cost, sounding, floor,
                               ceiling, others if parallel_cost > 0 else [], parallel_cost, steps_per_beat, moves,
-                              lowest_min_steps if lowest else 1, kept, (mel_line, similar_cost) if similar_cost else None)
+                              lowest_min_steps if lowest else 1, kept,
+                              (mel_line, similar_cost) if similar_cost else None)
     out = np.zeros(values.shape, dtype=bool)
     for v, line in lines.items():
         b, t = np.nonzero(line >= 0)
@@ -564,7 +566,7 @@ def balance_costs(voice: str, own) -> np.ndarray:
     mine = np.asarray(own, dtype=np.float64) + 1.0
     if mine.shape != counts.shape:
         raise ConfigError(f"own move counts must be {counts.size} numbers (-12..+12 semitones), got {mine.shape}")
-    return np.clip(np.log(mine / mine.sum()) - np.log(counts / counts.sum()), -RATIO_CLIP, RATIO_CLIP)
+    return _share_ratio(mine, counts)
 
 
 def vertical_costs(own) -> np.ndarray:
@@ -577,7 +579,13 @@ def vertical_costs(own) -> np.ndarray:
     mine = np.asarray(own, dtype=np.float64) + 1.0
     if mine.shape != counts.shape:
         raise ConfigError(f"own vertical counts must be {counts.shape[0]} pairs of 12 numbers, got {mine.shape}")
-    share = np.log(mine / mine.sum(axis=1, keepdims=True)) - np.log(counts / counts.sum(axis=1, keepdims=True))
+    return _share_ratio(mine, counts)
+
+
+def _share_ratio(mine, counts) -> np.ndarray:
+    """``log`` of each class's share of ``mine`` over its share of ``counts`` (shares along the last axis; both
+    counts plus one already), within :data:`RATIO_CLIP` either way."""
+    share = np.log(mine / mine.sum(axis=-1, keepdims=True)) - np.log(counts / counts.sum(axis=-1, keepdims=True))
     return np.clip(share, -RATIO_CLIP, RATIO_CLIP)
 
 

@@ -459,6 +459,7 @@ def choose_generation(acc, dataset, args) -> dict:
     if balances != [0.0]:
         base["own_moves"] = own_moves(acc, dataset, base)
     factors = sorted(set(_floats(args.lowest_onset_factors)) | {1.0}, reverse=True)
+    bass_balances = sorted(set(_floats(args.lowest_balance_factors)) | {1.0})
     judged = [("interval_cost", [{"interval_cost": c, "balance_cost": b, "lowest_onset_factor": f}
                                  for c in sorted(set(_floats(args.interval_costs)) | {0.0}) for b in balances
                                  for f in factors]),
@@ -468,9 +469,8 @@ def choose_generation(acc, dataset, args) -> dict:
               ("similar_cost", [{"similar_cost": c} for c in sorted(set(_floats(args.similar_costs)) | {0.0})]),
               ("vertical_cost", lambda: _with_own_verticals(acc, dataset, base, [
                   {"vertical_cost": c} for c in sorted(set(_floats(args.vertical_costs)) | {0.0})])),
-              ("lowest_balance_factor", lambda: [
-                  {"lowest_balance_factor": f} for f in sorted(set(_floats(args.lowest_balance_factors)) | {1.0})]
-               if base.get("balance_cost") and len(set(_floats(args.lowest_balance_factors)) | {1.0}) > 1 else [])]
+              ("lowest_balance_factor", lambda: [{"lowest_balance_factor": f} for f in bass_balances]
+               if base.get("balance_cost") and len(bass_balances) > 1 else [])]
     if acc.config.data.restrike_gaps:
         judged.append(("restrike", [{"restrike": False, "restrike_threshold": 0.0}] + [
             {"restrike": True, "restrike_threshold": t} for t in _floats(args.restrike_thresholds)]))
@@ -497,10 +497,16 @@ def choose_generation(acc, dataset, args) -> dict:
 def own_moves(acc, dataset, decoding, seed: int = 0) -> tuple:
     """Step 3f's table: the model's moves under ``decoding`` (no balance cost) on the train split's sopranos
     (:func:`deepaccomp.judge.count_moves`), as ``generation.own_moves``."""
-    pieces = evaluation.held_out_pieces(dataset, "train")
-    accs = acc.accompany([roll[..., :1] for roll, _ in pieces], seed=seed, decoding={**decoding, "balance_cost": 0.0})
-    counts = judge.count_moves(np.concatenate([roll[..., :1], a], axis=-1) for (roll, _), a in zip(pieces, accs))
+    counts = judge.count_moves(_train_harmonisations(acc, dataset, {**decoding, "balance_cost": 0.0}, seed))
     return tuple(int(c) for voice in MOVE_VOICES for c in counts[voice])
+
+
+def _train_harmonisations(acc, dataset, decoding: dict, seed: int = 0):
+    """The model's four-voice harmonisations (``(time, 128, 4)``) of the train split's sopranos under ``decoding``:
+    what its own move and interval tables (steps 3f) are counted on."""
+    pieces = evaluation.held_out_pieces(dataset, "train")
+    accs = acc.accompany([roll[..., :1] for roll, _ in pieces], seed=seed, decoding=decoding)
+    return (np.concatenate([roll[..., :1], a], axis=-1) for (roll, _), a in zip(pieces, accs))
 
 
 def _with_own_verticals(acc, dataset, base: dict, candidates) -> list:
@@ -508,9 +514,7 @@ def _with_own_verticals(acc, dataset, base: dict, candidates) -> list:
     ``base`` into it (``generation.own_verticals``); none where the grid holds 0 alone."""
     if len(candidates) < 2:
         return []
-    pieces = evaluation.held_out_pieces(dataset, "train")
-    accs = acc.accompany([roll[..., :1] for roll, _ in pieces], seed=0, decoding={**base, "vertical_cost": 0.0})
-    counts = judge.count_verticals(np.concatenate([roll[..., :1], a], axis=-1) for (roll, _), a in zip(pieces, accs))
+    counts = judge.count_verticals(_train_harmonisations(acc, dataset, {**base, "vertical_cost": 0.0}))
     base["own_verticals"] = tuple(int(c) for c in counts.ravel())
     return candidates
 
